@@ -1,0 +1,68 @@
+import type { SettingDefinition } from "../connector.js";
+
+/** Settings of tap-postgres, named as pipelinewise-tap-postgres (variant transferwise) names them. */
+export const tapPostgresSettings: readonly SettingDefinition[] = [
+  { name: "host", kind: "string", default: "localhost", description: "PostgreSQL host name or address" },
+  { name: "port", kind: "integer", default: 5432, description: "PostgreSQL port" },
+  { name: "user", kind: "string", required: true, description: "User to connect as" },
+  { name: "password", kind: "string", secret: true, description: "Password of `user`" },
+  { name: "dbname", kind: "string", required: true, description: "Database to extract from" },
+  {
+    name: "filter_schemas",
+    kind: "array",
+    commaSeparated: true,
+    description: "Only discover these schemas (a list, or a comma-separated string)",
+  },
+  {
+    name: "default_replication_method",
+    kind: "string",
+    default: "FULL_TABLE",
+    choices: ["FULL_TABLE", "INCREMENTAL", "LOG_BASED"],
+    description: "Replication method of streams whose metadata sets none",
+  },
+  { name: "ssl", kind: "boolean", default: false, description: "Connect with TLS (sslmode=require)" },
+  {
+    name: "sslmode",
+    kind: "string",
+    choices: ["disable", "allow", "prefer", "require", "verify-ca", "verify-full"],
+    description: "TLS mode, as libpq; overrides `ssl`",
+  },
+  { name: "sslrootcert", kind: "string", description: "CA certificate file to verify the server with" },
+  { name: "sslcert", kind: "string", description: "Client certificate file" },
+  { name: "sslkey", kind: "string", secret: true, description: "Client private key file" },
+  {
+    name: "itersize",
+    kind: "integer",
+    default: 20000,
+    description: "Rows per batch at most (pipelinewise's cursor size); batches also end at batch_size_mb",
+  },
+  { name: "batch_size_mb", kind: "integer", default: 32, description: "Spool file size per batch, in MB" },
+  {
+    name: "max_run_seconds",
+    kind: "integer",
+    default: 43200,
+    description: "LOG_BASED: stop after this long",
+  },
+  {
+    name: "logical_poll_total_seconds",
+    kind: "integer",
+    default: 10800,
+    description: "LOG_BASED: stop after this long without new changes",
+  },
+  { name: "break_at_end_lsn", kind: "boolean", default: true, description: "LOG_BASED: stop at the WAL end" },
+  { name: "tap_id", kind: "string", description: "Names the replication slot with `dbname`" },
+  {
+    name: "use_secondary",
+    kind: "boolean",
+    default: false,
+    description: "Read FULL_TABLE/INCREMENTAL from a replica",
+  },
+  { name: "secondary_host", kind: "string", description: "Replica host when use_secondary is set" },
+  { name: "secondary_port", kind: "integer", description: "Replica port when use_secondary is set" },
+  {
+    name: "connect_timeout",
+    kind: "integer",
+    default: 10,
+    description: "Seconds to wait for a connection before reporting the host unreachable",
+  },
+];

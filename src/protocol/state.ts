@@ -1,0 +1,45 @@
+/**
+ * Singer state as pipelinewise-tap-postgres and Meltano keep it. Fields we do not know are kept
+ * as they are, so a state imported from another tool survives a round trip through sluice.
+ */
+export interface StreamBookmark {
+  replication_key?: string;
+  replication_key_value?: string | number | null;
+  /** Table version: the start time (ms) of the full load that produced the current table. */
+  version?: number;
+  /** LOG_BASED: the last WAL position whose changes are durable in the warehouse. */
+  lsn?: number | string;
+  xmin?: number | string;
+  last_replication_method?: string;
+  [extra: string]: unknown;
+}
+
+export interface SingerState {
+  bookmarks: Record<string, StreamBookmark>;
+  currently_syncing?: string | null;
+  [extra: string]: unknown;
+}
+
+export function emptyState(): SingerState {
+  return { bookmarks: {} };
+}
+
+/** Reads any JSON value as a Singer state, keeping unknown fields. */
+export function toSingerState(value: unknown): SingerState {
+  if (value === null || value === undefined) return emptyState();
+  if (typeof value !== "object" || Array.isArray(value)) {
+    throw new TypeError(
+      `state must be a JSON object, got ${Array.isArray(value) ? "an array" : typeof value}`,
+    );
+  }
+  const record = value as Record<string, unknown>;
+  // Meltano wraps the Singer state: {"singer_state": {...}}.
+  if ("singer_state" in record && typeof record.singer_state === "object") {
+    return toSingerState(record.singer_state);
+  }
+  const bookmarks = record.bookmarks ?? {};
+  if (typeof bookmarks !== "object" || bookmarks === null || Array.isArray(bookmarks)) {
+    throw new TypeError("state.bookmarks must be a JSON object");
+  }
+  return { ...record, bookmarks: bookmarks as Record<string, StreamBookmark> };
+}

@@ -1,0 +1,48 @@
+import pg from "pg";
+import { inject } from "vitest";
+
+export interface TestDatabase {
+  name: string;
+  /** Connection URL of this database (with the server's credentials). */
+  url: string;
+  host: string;
+  port: number;
+  user: string;
+  password: string;
+  /** Runs SQL on this database with a fresh connection. */
+  query<R extends pg.QueryResultRow = pg.QueryResultRow>(sql: string, params?: unknown[]): Promise<R[]>;
+  drop(): Promise<void>;
+}
+
+/** A new, empty database on the suite's PostgreSQL server, for one test file. */
+export async function createTestDatabase(prefix = "t"): Promise<TestDatabase> {
+  const serverUrl = new URL(inject("postgresUrl"));
+  const name = `${prefix}_${process.pid}_${Math.random().toString(36).slice(2, 8)}`.toLowerCase();
+  await withClient(serverUrl.toString(), (c) => c.query(`CREATE DATABASE "${name}"`));
+  const url = new URL(serverUrl.toString());
+  url.pathname = `/${name}`;
+  return {
+    name,
+    url: url.toString(),
+    host: url.hostname,
+    port: Number(url.port || 5432),
+    user: decodeURIComponent(url.username),
+    password: decodeURIComponent(url.password),
+    query: async <R extends pg.QueryResultRow>(sql: string, params?: unknown[]) =>
+      withClient(url.toString(), async (c) => (await c.query<R>(sql, params)).rows),
+    drop: () =>
+      withClient(serverUrl.toString(), (c) => c.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`)).then(
+        () => undefined,
+      ),
+  };
+}
+
+async function withClient<T>(url: string, fn: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    return await fn(client);
+  } finally {
+    await client.end();
+  }
+}
