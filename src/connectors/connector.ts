@@ -71,7 +71,7 @@ export interface Extractor {
   test(): Promise<void>;
   discover(): Promise<Catalog>;
   /** Turns a selected catalog into plans, checking replication keys exist (ConfigError if not). */
-  plan(catalog: Catalog): StreamPlan[];
+  plan(catalog: Catalog): Promise<StreamPlan[]>;
   /** Opens a read session (one consistent snapshot for the run where the source allows). */
   open(options: { spoolDir: string }): Promise<ExtractSession>;
   close(): Promise<void>;

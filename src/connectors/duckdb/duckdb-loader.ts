@@ -1,0 +1,346 @@
+import { DuckDBInstance, type DuckDBConnection } from "@duckdb/node-api";
+import fs from "node:fs";
+import path from "node:path";
+import { ConnectionError, DataError, SchemaError } from "../../errors.js";
+import type { RecordBatch } from "../batch.js";
+import { DELETED_AT_COLUMN } from "../batch.js";
+import type { ColumnType, StreamSchema } from "../column-type.js";
+import type { LoadMode, Loader, PluginConfig, StreamWriter } from "../connector.js";
+import { duckdbConversion, duckdbLiteral, duckdbType, quoteDuckdb } from "./duckdb-types.js";
+
+interface TargetDuckdbConfig {
+  path: string;
+  default_target_schema?: string;
+  table_prefix: string;
+  add_metadata_columns: boolean;
+  load_method: "append-only" | "upsert" | "overwrite";
+  hard_delete: boolean;
+  memory_limit: string;
+  threads?: number;
+}
+
+/** Metadata columns, as the Singer targets name them. */
+const METADATA_COLUMNS: readonly { name: string; type: string }[] = [
+  { name: "_sdc_extracted_at", type: "TIMESTAMPTZ" },
+  { name: "_sdc_received_at", type: "TIMESTAMPTZ" },
+  { name: "_sdc_batched_at", type: "TIMESTAMPTZ" },
+  { name: DELETED_AT_COLUMN, type: "TIMESTAMPTZ" },
+  { name: "_sdc_sequence", type: "BIGINT" },
+  { name: "_sdc_table_version", type: "BIGINT" },
+];
+
+// NOTE: DuckDB's CSV reader refuses lines over `max_line_size` (2 MB by default); a row with a
+// 10 MB jsonb value is legal in PostgreSQL, so allow rows up to 64 MB. Its buffer must be set
+// too: by default it is 16 × max_line_size, which would ask for a 1 GB block.
+const MAX_LINE_SIZE = 64 * 1024 * 1024;
+
+/**
+ * target-duckdb, built in. Each batch file is read by DuckDB's own CSV reader
+ * (`INSERT ... SELECT ... FROM read_csv(...)`), so no value passes through JavaScript.
+ * - `replace` streams (FULL_TABLE, or `load_method: overwrite`) fill `<table>__sluice_new` and
+ *   swap it in with DROP + RENAME in one transaction when the stream finishes.
+ * - `upsert` with a key: each batch is staged, deduplicated on the key (newest `_sdc_sequence`
+ *   wins), and replaces the matching rows in one transaction.
+ * - otherwise rows are appended.
+ */
+export class DuckdbLoader implements Loader {
+  private readonly config: TargetDuckdbConfig;
+  private readonly file: string;
+  private instance: DuckDBInstance | undefined;
+
+  constructor(config: PluginConfig, context: { projectDir: string }) {
+    this.config = config as unknown as TargetDuckdbConfig;
+    this.file = path.resolve(context.projectDir, this.config.path);
+  }
+
+  /** Where the database file is, for messages. */
+  get databasePath(): string {
+    return this.file;
+  }
+
+  private async connect(): Promise<DuckDBConnection> {
+    if (!this.instance) {
+      fs.mkdirSync(path.dirname(this.file), { recursive: true });
+      const options: Record<string, string> = { memory_limit: this.config.memory_limit };
+      if (this.config.threads !== undefined) options.threads = String(this.config.threads);
+      try {
+        this.instance = await DuckDBInstance.create(this.file, options);
+      } catch (error) {
+        throw new ConnectionError(
+          `DuckDB could not open ${this.file} (setting \`path\`): ${(error as Error).message}`,
+          {
+            cause: error,
+          },
+        );
+      }
+    }
+    return this.instance.connect();
+  }
+
+  async test(): Promise<void> {
+    const connection = await this.connect();
+    try {
+      await connection.run("SELECT 1");
+    } finally {
+      connection.closeSync();
+    }
+  }
+
+  async openStream(
+    schema: StreamSchema,
+    options: { mode: LoadMode; version: number },
+  ): Promise<StreamWriter> {
+    const connection = await this.connect();
+    const writer = new DuckdbStreamWriter(connection, this.config, schema, options);
+    try {
+      await writer.prepare();
+    } catch (error) {
+      connection.closeSync();
+      throw error;
+    }
+    return writer;
+  }
+
+  async close(): Promise<void> {
+    if (!this.instance) return;
+    const connection = await this.instance.connect();
+    try {
+      await connection.run("CHECKPOINT");
+    } finally {
+      connection.closeSync();
+      this.instance.closeSync();
+      this.instance = undefined;
+    }
+  }
+}
+
+class DuckdbStreamWriter implements StreamWriter {
+  private readonly schemaName: string;
+  private readonly tableName: string;
+  private readonly replace: boolean;
+  private readonly mergeKeys: string[];
+
+  constructor(
+    private readonly connection: DuckDBConnection,
+    private readonly config: TargetDuckdbConfig,
+    private readonly schema: StreamSchema,
+    private readonly options: { mode: LoadMode; version: number },
+  ) {
+    this.schemaName = config.default_target_schema ?? schema.sourceSchema;
+    this.tableName = `${config.table_prefix}${schema.sourceTable}`;
+    this.replace = options.mode === "replace" || config.load_method === "overwrite";
+    this.mergeKeys = !this.replace && config.load_method === "upsert" ? schema.keyProperties : [];
+  }
+
+  private get target(): string {
+    return `${quoteDuckdb(this.schemaName)}.${quoteDuckdb(this.tableName)}`;
+  }
+
+  private get staging(): string {
+    return `${quoteDuckdb(this.schemaName)}.${quoteDuckdb(`${this.tableName}__sluice_new`)}`;
+  }
+
+  /** The table rows go to while the stream runs. */
+  private get destination(): string {
+    return this.replace ? this.staging : this.target;
+  }
+
+  private columnDefinitions(): { name: string; type: string }[] {
+    const data = this.schema.columns.map((c) => ({ name: c.name, type: duckdbType(c.type) }));
+    return this.config.add_metadata_columns ? [...data, ...METADATA_COLUMNS] : data;
+  }
+
+  async prepare(): Promise<void> {
+    await this.connection.run(`CREATE SCHEMA IF NOT EXISTS ${quoteDuckdb(this.schemaName)}`);
+    const definitions = this.columnDefinitions()
+      .map((c) => `${quoteDuckdb(c.name)} ${c.type}`)
+      .join(", ");
+    if (this.replace) {
+      await this.connection.run(`DROP TABLE IF EXISTS ${this.staging}`);
+      await this.connection.run(`CREATE TABLE ${this.staging} (${definitions})`);
+      return;
+    }
+    await this.connection.run(`CREATE TABLE IF NOT EXISTS ${this.target} (${definitions})`);
+    await this.evolve();
+  }
+
+  /** Adds columns the source gained; widens types DuckDB can convert; never drops a column. */
+  private async evolve(): Promise<void> {
+    const reader = await this.connection.runAndReadAll(
+      `SELECT column_name, data_type FROM duckdb_columns() WHERE schema_name = ${duckdbLiteral(this.schemaName)} AND table_name = ${duckdbLiteral(this.tableName)}`,
+    );
+    const existing = new Map(
+      reader.getRowObjectsJS().map((r) => [String(r.column_name).toLowerCase(), String(r.data_type)]),
+    );
+    for (const column of this.columnDefinitions()) {
+      const current = existing.get(column.name.toLowerCase());
+      if (current === undefined) {
+        await this.connection.run(
+          `ALTER TABLE ${this.target} ADD COLUMN ${quoteDuckdb(column.name)} ${column.type}`,
+        );
+      } else if (normaliseType(current) !== normaliseType(column.type)) {
+        try {
+          await this.connection.run(
+            `ALTER TABLE ${this.target} ALTER COLUMN ${quoteDuckdb(column.name)} TYPE ${column.type}`,
+          );
+        } catch (error) {
+          throw new SchemaError(
+            `${this.schemaName}.${this.tableName}.${column.name}: the source type changed to ${column.type} but the DuckDB column is ${current} and cannot be converted (${(error as Error).message}); run with --full-refresh to rebuild the table`,
+            { cause: error },
+          );
+        }
+      }
+    }
+  }
+
+  async write(batch: RecordBatch): Promise<void> {
+    if (batch.rowCount === 0) return;
+    const select = this.selectList(batch);
+    const source = readCsvCall(batch);
+    try {
+      if (this.mergeKeys.length === 0) {
+        const columns = select.map((s) => quoteDuckdb(s.name)).join(", ");
+        await this.connection.run(
+          `INSERT INTO ${this.destination} (${columns}) SELECT ${select.map((s) => s.sql).join(", ")} FROM ${source}`,
+        );
+      } else {
+        await this.merge(select, source);
+      }
+    } catch (error) {
+      await this.connection.run("ROLLBACK").catch(() => undefined);
+      throw await this.describeLoadError(error, batch);
+    }
+  }
+
+  private async merge(select: { name: string; sql: string }[], source: string): Promise<void> {
+    const keys = this.mergeKeys.map(quoteDuckdb);
+    const columns = select.map((s) => quoteDuckdb(s.name)).join(", ");
+    const hasDeletes = select.some((s) => s.name === DELETED_AT_COLUMN);
+    const keep =
+      this.config.hard_delete && hasDeletes ? ` AND ${quoteDuckdb(DELETED_AT_COLUMN)} IS NULL` : "";
+    await this.connection.run("BEGIN TRANSACTION");
+    await this.connection.run(
+      `CREATE OR REPLACE TEMP TABLE sluice_batch AS SELECT ${select.map((s) => `${s.sql} AS ${quoteDuckdb(s.name)}`).join(", ")}, row_number() OVER () AS sluice_row FROM ${source}`,
+    );
+    await this.connection.run(
+      `DELETE FROM ${this.target} AS t USING (SELECT DISTINCT ${keys.join(", ")} FROM sluice_batch) AS b WHERE ${keys.map((k) => `t.${k} = b.${k}`).join(" AND ")}`,
+    );
+    await this.connection.run(
+      `INSERT INTO ${this.target} (${columns}) SELECT ${columns} FROM sluice_batch QUALIFY row_number() OVER (PARTITION BY ${keys.join(", ")} ORDER BY sluice_row DESC) = 1${keep}`,
+    );
+    await this.connection.run("DROP TABLE sluice_batch");
+    await this.connection.run("COMMIT");
+  }
+
+  private selectList(batch: RecordBatch): { name: string; sql: string }[] {
+    const types = new Map<string, ColumnType>(this.schema.columns.map((c) => [c.name, c.type]));
+    const list = batch.columns.map((name, i) => {
+      const type = types.get(name);
+      const field = `c${i}`;
+      if (name === DELETED_AT_COLUMN) return { name, sql: `CAST(${field} AS TIMESTAMPTZ)` };
+      if (!type)
+        throw new SchemaError(`${batch.streamId}: batch column "${name}" is not in the stream's schema`);
+      return { name, sql: duckdbConversion(field, type) };
+    });
+    if (this.config.add_metadata_columns) {
+      const ts = (d: Date): string => `TIMESTAMPTZ ${duckdbLiteral(d.toISOString())}`;
+      list.push(
+        { name: "_sdc_extracted_at", sql: ts(batch.extractedAt) },
+        { name: "_sdc_received_at", sql: ts(new Date()) },
+        { name: "_sdc_batched_at", sql: "current_timestamp" },
+        { name: "_sdc_sequence", sql: `${batch.sequenceBase} + row_number() OVER () - 1` },
+        { name: "_sdc_table_version", sql: String(this.options.version) },
+      );
+      if (!batch.columns.includes(DELETED_AT_COLUMN)) {
+        list.push({ name: DELETED_AT_COLUMN, sql: "CAST(NULL AS TIMESTAMPTZ)" });
+      }
+    }
+    return list;
+  }
+
+  /** Finds which column refused which value, so the message names them. */
+  private async describeLoadError(error: unknown, batch: RecordBatch): Promise<Error> {
+    const message = (error as Error).message ?? String(error);
+    const where = `${this.schemaName}.${this.tableName}`;
+    if (/Conversion Error|Could not convert|Invalid Input Error|out of range/i.test(message)) {
+      const types = new Map(this.schema.columns.map((c) => [c.name, c.type]));
+      for (const [i, name] of batch.columns.entries()) {
+        const type = types.get(name);
+        if (!type) continue;
+        const conversion = duckdbConversion(`c${i}`, type);
+        if (conversion === `c${i}`) continue;
+        try {
+          const reader = await this.connection.runAndReadAll(
+            `SELECT c${i} AS v FROM ${readCsvCall(batch)} WHERE c${i} IS NOT NULL AND try(${conversion}) IS NULL LIMIT 1`,
+          );
+          const bad = reader.getRowObjectsJS()[0];
+          if (bad) {
+            const value = String(bad.v);
+            const shown = value.length > 80 ? `${value.slice(0, 80)}…` : value;
+            return new DataError(
+              `target-duckdb: column "${name}" of ${where} (${duckdbType(type)}) cannot hold the value "${shown}" from ${batch.streamId}: ${firstLine(message)}`,
+              { cause: error },
+            );
+          }
+        } catch {
+          // Diagnosis is best effort; fall through to the engine's own message.
+        }
+      }
+    }
+    if (error instanceof SchemaError) return error;
+    return new DataError(
+      `target-duckdb: loading ${batch.streamId} into ${where} failed: ${firstLine(message)}`,
+      {
+        cause: error,
+      },
+    );
+  }
+
+  async finish(): Promise<void> {
+    try {
+      if (this.replace) {
+        await this.connection.run("BEGIN TRANSACTION");
+        await this.connection.run(`DROP TABLE IF EXISTS ${this.target}`);
+        await this.connection.run(`ALTER TABLE ${this.staging} RENAME TO ${quoteDuckdb(this.tableName)}`);
+        await this.connection.run("COMMIT");
+      }
+    } catch (error) {
+      await this.connection.run("ROLLBACK").catch(() => undefined);
+      throw new DataError(
+        `target-duckdb: replacing ${this.schemaName}.${this.tableName} failed: ${(error as Error).message}`,
+        {
+          cause: error,
+        },
+      );
+    } finally {
+      this.connection.closeSync();
+    }
+  }
+
+  async abort(): Promise<void> {
+    try {
+      if (this.replace) await this.connection.run(`DROP TABLE IF EXISTS ${this.staging}`);
+    } catch {
+      // The staging table is dropped again at the next run's start.
+    } finally {
+      this.connection.closeSync();
+    }
+  }
+}
+
+function readCsvCall(batch: RecordBatch): string {
+  const columns = batch.columns.map((_, i) => `'c${i}': 'VARCHAR'`).join(", ");
+  return (
+    `read_csv(${duckdbLiteral(batch.path)}, columns = {${columns}}, header = false, auto_detect = false, ` +
+    `delim = ',', quote = '"', escape = '"', new_line = '\\n', allow_quoted_nulls = false, ` +
+    `max_line_size = ${MAX_LINE_SIZE}, buffer_size = ${MAX_LINE_SIZE})`
+  );
+}
+
+function normaliseType(type: string): string {
+  return type.toUpperCase().replace(/\s+/g, "").replace("FLOAT", "REAL").replace("INTEGER", "INTEGER");
+}
+
+function firstLine(text: string): string {
+  return text.split("\n")[0] ?? text;
+}

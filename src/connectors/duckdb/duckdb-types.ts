@@ -1,0 +1,96 @@
+import type { ColumnType } from "../column-type.js";
+
+/**
+ * sluice types onto DuckDB types, and the SQL that turns a batch field (VARCHAR in the wire form
+ * of `batch.ts`) into that type. Kept apart from the loader so the mapping can be read and
+ * tested on its own.
+ *
+ * Choices worth knowing:
+ * - `numeric(p,s)` with p ≤ 38 becomes DECIMAL(p,s). Unconstrained `numeric` and p > 38 become
+ *   VARCHAR holding the exact decimal text: DuckDB's DECIMAL needs a fixed scale and at most 38
+ *   digits, and a DOUBLE would round. `NaN` fits only there (a DECIMAL column refuses it, naming
+ *   the column).
+ * - Arrays become lists of the element type, nested once per declared dimension.
+ * - json, jsonb and hstore become JSON; bytea BLOB; interval INTERVAL (months, days and
+ *   microseconds kept apart); timetz TIMETZ; uuid UUID; other types VARCHAR in PostgreSQL's text.
+ */
+export function duckdbType(type: ColumnType): string {
+  switch (type.kind) {
+    case "integer":
+      return type.bits === 16 ? "SMALLINT" : type.bits === 32 ? "INTEGER" : "BIGINT";
+    case "decimal":
+      return isBoundedDecimal(type) ? `DECIMAL(${type.precision},${type.scale})` : "VARCHAR";
+    case "float":
+      return type.bits === 32 ? "REAL" : "DOUBLE";
+    case "boolean":
+      return "BOOLEAN";
+    case "uuid":
+      return "UUID";
+    case "json":
+      return "JSON";
+    case "date":
+      return "DATE";
+    case "time":
+      return "TIME";
+    case "timetz":
+      return "TIMETZ";
+    case "timestamp":
+      return "TIMESTAMP";
+    case "timestamptz":
+      return "TIMESTAMPTZ";
+    case "interval":
+      return "INTERVAL";
+    case "bytes":
+      return "BLOB";
+    case "array":
+      return duckdbType(type.element) + "[]".repeat(type.dimensions);
+    case "string":
+      return "VARCHAR";
+  }
+}
+
+function isBoundedDecimal(type: Extract<ColumnType, { kind: "decimal" }>): boolean {
+  return (
+    type.precision !== undefined &&
+    type.scale !== undefined &&
+    type.precision >= 1 &&
+    type.precision <= 38 &&
+    type.scale >= 0 &&
+    type.scale <= type.precision
+  );
+}
+
+/** SQL converting the VARCHAR expression `x` (a batch field) to the column's DuckDB type. */
+export function duckdbConversion(x: string, type: ColumnType): string {
+  switch (type.kind) {
+    case "string":
+      return x;
+    case "decimal":
+      return isBoundedDecimal(type) ? `CAST(${x} AS ${duckdbType(type)})` : x;
+    case "bytes":
+      return `unhex(${x})`;
+    case "date":
+      // NOTE: DuckDB reads `0044-03-15 BC` as year 44 AD without complaint; it wants `(BC)`.
+      return `CAST(CASE WHEN ${x} LIKE '% BC' THEN replace(${x}, ' BC', ' (BC)') ELSE ${x} END AS DATE)`;
+    case "array": {
+      const asText = `CAST(CAST(${x} AS JSON) AS VARCHAR${"[]".repeat(type.dimensions)})`;
+      const element = duckdbConversion("v", type.element);
+      if (element === "v") return asText;
+      // The innermost lambda converts elements; each outer one maps over one dimension.
+      let body = `v -> ${element}`;
+      for (let d = type.dimensions - 1; d >= 1; d--) body = `l${d} -> list_transform(l${d}, ${body})`;
+      return `list_transform(${asText}, ${body})`;
+    }
+    default:
+      return `CAST(${x} AS ${duckdbType(type)})`;
+  }
+}
+
+/** Quotes an identifier for DuckDB. */
+export function quoteDuckdb(name: string): string {
+  return `"${name.replaceAll('"', '""')}"`;
+}
+
+export function duckdbLiteral(value: string): string {
+  return `'${value.replaceAll("'", "''")}'`;
+}

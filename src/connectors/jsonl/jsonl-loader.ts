@@ -1,0 +1,77 @@
+import fs from "node:fs";
+import path from "node:path";
+import type { RecordBatch } from "../batch.js";
+import { batchRowsAsJson } from "../batch-rows.js";
+import type { StreamSchema } from "../column-type.js";
+import type { LoadMode, Loader, PluginConfig, StreamWriter } from "../connector.js";
+
+interface TargetJsonlConfig {
+  destination_path: string;
+  do_timestamp_file: boolean;
+  add_metadata_columns: boolean;
+}
+
+/**
+ * target-jsonl: one `<stream>.jsonl` file per stream, for inspection and tests. A FULL_TABLE
+ * stream is written to `<file>.tmp` and renamed over the file when complete; incremental batches
+ * are appended and fsynced before `write` resolves.
+ */
+export class JsonlLoader implements Loader {
+  private readonly config: TargetJsonlConfig;
+  private readonly dir: string;
+  private readonly startedAt = new Date();
+
+  constructor(config: PluginConfig, context: { projectDir: string }) {
+    this.config = config as unknown as TargetJsonlConfig;
+    this.dir = path.resolve(context.projectDir, this.config.destination_path);
+  }
+
+  async test(): Promise<void> {
+    await fs.promises.mkdir(this.dir, { recursive: true });
+    await fs.promises.access(this.dir, fs.constants.W_OK);
+  }
+
+  async openStream(
+    schema: StreamSchema,
+    options: { mode: LoadMode; version: number },
+  ): Promise<StreamWriter> {
+    await fs.promises.mkdir(this.dir, { recursive: true });
+    const stamp = this.config.do_timestamp_file
+      ? `-${this.startedAt.toISOString().replace(/[:.]/g, "")}`
+      : "";
+    const file = path.join(this.dir, `${schema.streamId.replace(/[/\\\0]/g, "_")}${stamp}.jsonl`);
+    const target = options.mode === "replace" ? `${file}.tmp` : file;
+    const handle = await fs.promises.open(target, options.mode === "replace" ? "w" : "a");
+    const types = new Map(schema.columns.map((c) => [c.name, c.type]));
+    const metadata = this.config.add_metadata_columns;
+    return {
+      write: async (batch: RecordBatch) => {
+        const received = new Date().toISOString();
+        const extra = metadata
+          ? (i: number) =>
+              `,"_sdc_extracted_at":"${batch.extractedAt.toISOString()}","_sdc_received_at":"${received}","_sdc_batched_at":"${received}","_sdc_sequence":${batch.sequenceBase + i},"_sdc_table_version":${options.version}`
+          : undefined;
+        let buffer: string[] = [];
+        for await (const line of batchRowsAsJson(batch, types, extra)) {
+          buffer.push(line);
+          if (buffer.length >= 1000) {
+            await handle.write(buffer.join("\n") + "\n");
+            buffer = [];
+          }
+        }
+        if (buffer.length > 0) await handle.write(buffer.join("\n") + "\n");
+        await handle.sync();
+      },
+      finish: async () => {
+        await handle.close();
+        if (target !== file) await fs.promises.rename(target, file);
+      },
+      abort: async () => {
+        await handle.close();
+        if (target !== file) await fs.promises.rm(target, { force: true });
+      },
+    };
+  }
+
+  async close(): Promise<void> {}
+}

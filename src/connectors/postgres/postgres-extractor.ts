@@ -1,0 +1,339 @@
+import { parse as parseCsv } from "csv-parse/sync";
+import type pg from "pg";
+import { to as copyTo } from "pg-copy-streams";
+import { ConfigError, DataError } from "../../errors.js";
+import { propertyMetadata, streamMetadata, type Catalog } from "../../protocol/catalog.js";
+import type { StreamBookmark } from "../../protocol/state.js";
+import type { Column } from "../column-type.js";
+import type {
+  ExtractSession,
+  Extractor,
+  PluginConfig,
+  ReplicationMethod,
+  StreamEvent,
+  StreamPlan,
+} from "../connector.js";
+import { spoolCsvBatches } from "../csv-spooler.js";
+import {
+  connectPostgres,
+  EXTRACT_SESSION_SETTINGS,
+  quoteIdent,
+  quoteLiteral,
+  type PostgresConnectionSettings,
+} from "./postgres-connection.js";
+import { catalogOf, discoverTables, type DiscoveredTable } from "./postgres-discovery.js";
+import { canBeReplicationKey, wireExpression } from "./postgres-types.js";
+
+interface TapPostgresConfig extends PostgresConnectionSettings {
+  filter_schemas?: string[];
+  default_replication_method: ReplicationMethod;
+  itersize: number;
+  batch_size_mb: number;
+}
+
+/** A plan with what this extractor needs to build its queries. */
+interface PostgresStreamPlan extends StreamPlan {
+  table: DiscoveredTable;
+}
+
+/**
+ * tap-postgres, built in: discovery from pg_catalog, FULL_TABLE as one `COPY (SELECT ...) TO
+ * STDOUT` per table inside a read-only REPEATABLE READ snapshot shared by the run, INCREMENTAL as
+ * the same COPY filtered on `key >= bookmark` and ordered by the key.
+ */
+export class PostgresExtractor implements Extractor {
+  private readonly config: TapPostgresConfig;
+  private tables: Map<string, DiscoveredTable> | undefined;
+
+  constructor(config: PluginConfig) {
+    this.config = config as unknown as TapPostgresConfig;
+  }
+
+  async test(): Promise<void> {
+    const client = await connectPostgres(this.config, "sluice test");
+    try {
+      await client.query("SELECT 1");
+    } finally {
+      await client.end();
+    }
+  }
+
+  async discover(): Promise<Catalog> {
+    const client = await connectPostgres(this.config, "sluice discover");
+    try {
+      const tables = await discoverTables(client, this.config.filter_schemas);
+      this.tables = new Map(tables.map((t) => [t.streamId, t]));
+      return catalogOf(tables, this.config.dbname);
+    } finally {
+      await client.end();
+    }
+  }
+
+  async plan(catalog: Catalog): Promise<StreamPlan[]> {
+    if (!this.tables) await this.discover();
+    const tables = this.tables!;
+    const plans: PostgresStreamPlan[] = [];
+    const problems: string[] = [];
+    for (const stream of catalog.streams) {
+      const meta = streamMetadata(stream);
+      if (meta.selected !== true) continue;
+      const table = tables.get(stream.tap_stream_id);
+      if (!table) {
+        problems.push(`${stream.tap_stream_id}: no such table or view in database "${this.config.dbname}"`);
+        continue;
+      }
+      const method = String(
+        meta["replication-method"] ?? this.config.default_replication_method,
+      ).toUpperCase();
+      if (method !== "FULL_TABLE" && method !== "INCREMENTAL" && method !== "LOG_BASED") {
+        problems.push(
+          `metadata.${stream.tap_stream_id}.replication-method: "${method}" is not one of FULL_TABLE, INCREMENTAL, LOG_BASED`,
+        );
+        continue;
+      }
+      const replicationKey =
+        meta["replication-key"] === undefined ? undefined : String(meta["replication-key"]);
+      if (method === "LOG_BASED") {
+        problems.push(
+          `metadata.${stream.tap_stream_id}.replication-method: LOG_BASED is not available in this version of sluice yet; use INCREMENTAL or FULL_TABLE`,
+        );
+        continue;
+      }
+      if (method === "INCREMENTAL") {
+        if (replicationKey === undefined) {
+          problems.push(
+            `metadata.${stream.tap_stream_id}.replication-key: INCREMENTAL needs a replication key (one of: ${validKeys(table)})`,
+          );
+          continue;
+        }
+        const keyColumn = table.columns.find((c) => c.name === replicationKey);
+        if (!keyColumn) {
+          problems.push(
+            `metadata.${stream.tap_stream_id}.replication-key: column "${replicationKey}" does not exist in ${table.schemaName}.${table.tableName} (valid keys: ${validKeys(table)})`,
+          );
+          continue;
+        }
+        if (!canBeReplicationKey(keyColumn.type)) {
+          problems.push(
+            `metadata.${stream.tap_stream_id}.replication-key: column "${replicationKey}" (${keyColumn.pg.formatted}) cannot order rows (valid keys: ${validKeys(table)})`,
+          );
+          continue;
+        }
+      }
+      const wanted = new Set(
+        table.columns
+          .filter((c) => {
+            const pm = propertyMetadata(stream, c.name);
+            if (pm.inclusion === "unsupported") return false;
+            if (
+              pm.inclusion === "automatic" ||
+              table.keyProperties.includes(c.name) ||
+              c.name === replicationKey
+            ) {
+              return true;
+            }
+            return pm.selected === undefined ? pm["selected-by-default"] !== false : pm.selected === true;
+          })
+          .map((c) => c.name),
+      );
+      const columns: Column[] = table.columns
+        .filter((c) => wanted.has(c.name))
+        .map(({ name, type, nullable }) => ({ name, type, nullable }));
+      plans.push({
+        table,
+        replicationMethod: method,
+        ...(method === "INCREMENTAL" && replicationKey !== undefined ? { replicationKey } : {}),
+        schema: {
+          streamId: table.streamId,
+          sourceSchema: table.schemaName,
+          sourceTable: table.tableName,
+          columns,
+          keyProperties: table.keyProperties,
+        },
+      });
+    }
+    if (problems.length > 0) throw new ConfigError(problems);
+    return plans;
+  }
+
+  async open(options: { spoolDir: string }): Promise<ExtractSession> {
+    if (!this.tables) await this.discover();
+    const session = new PostgresExtractSession(this.config, options.spoolDir);
+    await session.start();
+    return session;
+  }
+
+  async close(): Promise<void> {
+    this.tables = undefined;
+  }
+}
+
+function validKeys(table: DiscoveredTable): string {
+  return table.columns
+    .filter((c) => canBeReplicationKey(c.type))
+    .map((c) => c.name)
+    .join(", ");
+}
+
+/**
+ * One read-only REPEATABLE READ transaction whose snapshot every stream of the run reads, so that
+ * tables copied one after another (or in parallel, on connections importing the snapshot) are
+ * consistent with each other.
+ */
+class PostgresExtractSession implements ExtractSession {
+  private readonly idle: pg.Client[] = [];
+  private readonly all = new Set<pg.Client>();
+  private snapshotId: string | undefined;
+  private nextSequence = 0;
+
+  constructor(
+    private readonly config: TapPostgresConfig,
+    private readonly spoolDir: string,
+  ) {}
+
+  async start(): Promise<void> {
+    const client = await this.connect();
+    this.snapshotId = (await client.query<{ id: string }>("SELECT pg_export_snapshot() AS id")).rows[0]?.id;
+    this.idle.push(client);
+  }
+
+  private async connect(): Promise<pg.Client> {
+    const client = await connectPostgres(this.config, "sluice extract");
+    this.all.add(client);
+    await client.query(EXTRACT_SESSION_SETTINGS);
+    await client.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+    if (this.snapshotId !== undefined)
+      await client.query(`SET TRANSACTION SNAPSHOT ${quoteLiteral(this.snapshotId)}`);
+    return client;
+  }
+
+  private async acquire(): Promise<pg.Client> {
+    return this.idle.pop() ?? (await this.connect());
+  }
+
+  private async discard(client: pg.Client): Promise<void> {
+    this.all.delete(client);
+    await client.end().catch(() => undefined);
+  }
+
+  /** `_sdc_sequence` bases: microseconds since the epoch, never reused within the process. */
+  private allocateSequence = (rows: number): number => {
+    const base = Math.max(Date.now() * 1000, this.nextSequence);
+    this.nextSequence = base + rows;
+    return base;
+  };
+
+  async *read(
+    plan: StreamPlan,
+    bookmark: StreamBookmark | undefined,
+    signal: AbortSignal,
+  ): AsyncIterable<StreamEvent> {
+    const { table } = plan as PostgresStreamPlan;
+    const columns = plan.schema.columns;
+    const byName = new Map(table.columns.map((c) => [c.name, c]));
+    const select = columns
+      .map((c) => `${wireExpression(quoteIdent(c.name), byName.get(c.name)!.pg)}`)
+      .join(", ");
+    const from = `${quoteIdent(table.schemaName)}.${quoteIdent(table.tableName)}`;
+    let sql: string;
+    let version: number;
+    let keyIndex = -1;
+    if (plan.replicationMethod === "INCREMENTAL" && plan.replicationKey !== undefined) {
+      const key = byName.get(plan.replicationKey)!;
+      keyIndex = columns.findIndex((c) => c.name === key.name);
+      const sameKey = bookmark?.replication_key === key.name;
+      const from_value = sameKey ? bookmark?.replication_key_value : undefined;
+      const where =
+        from_value === undefined || from_value === null
+          ? `${quoteIdent(key.name)} IS NOT NULL`
+          : `${quoteIdent(key.name)} >= ${quoteLiteral(String(from_value))}::${key.pg.formatted}`;
+      sql = `SELECT ${select} FROM ${from} WHERE ${where} ORDER BY ${quoteIdent(key.name)}`;
+      version = bookmark?.version ?? Date.now();
+      yield { type: "begin", mode: "incremental", version };
+    } else {
+      sql = `SELECT ${select} FROM ${from}`;
+      version = Date.now();
+      yield { type: "begin", mode: "replace", version };
+    }
+
+    const client = await this.acquire();
+    const copy = client.query(copyTo(`COPY (${sql}) TO STDOUT WITH (FORMAT csv)`));
+    const onAbort = (): void => {
+      copy.destroy(new Error("cancelled"));
+    };
+    signal.addEventListener("abort", onAbort, { once: true });
+    let finished = false;
+    let last: StreamBookmark | undefined;
+    try {
+      const batches = spoolCsvBatches(copy, {
+        dir: this.spoolDir,
+        streamId: plan.schema.streamId,
+        columns: columns.map((c) => c.name),
+        maxBytes: Math.max(1, this.config.batch_size_mb) * 1024 * 1024,
+        maxRows: Math.max(1, this.config.itersize) * 50,
+        allocateSequence: this.allocateSequence,
+      });
+      for await (const { batch, lastRow } of batches) {
+        if (keyIndex >= 0) {
+          last = {
+            replication_key: plan.replicationKey,
+            replication_key_value: bookmarkValue(lastRow, keyIndex, plan),
+            version,
+            last_replication_method: "INCREMENTAL",
+          };
+        }
+        yield { type: "batch", batch, ...(last ? { bookmark: last } : {}) };
+      }
+      finished = true;
+    } catch (error) {
+      throw describeReadError(error, table);
+    } finally {
+      signal.removeEventListener("abort", onAbort);
+      if (finished) this.idle.push(client);
+      else await this.discard(client);
+    }
+    if (plan.replicationMethod === "INCREMENTAL") {
+      yield {
+        type: "end",
+        bookmark: last ?? { ...bookmark, version, last_replication_method: "INCREMENTAL" },
+      };
+    } else {
+      yield { type: "end", bookmark: { version, last_replication_method: "FULL_TABLE" } };
+    }
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.all].map((c) => this.discard(c)));
+    this.idle.length = 0;
+  }
+}
+
+/** The replication key of a batch's last row, as text PostgreSQL reads back; timestamps as RFC 3339. */
+function bookmarkValue(lastRow: Buffer, keyIndex: number, plan: StreamPlan): string {
+  const rows = parseCsv(lastRow, { relax_column_count: true }) as string[][];
+  const value = rows[0]?.[keyIndex];
+  if (value === undefined)
+    throw new DataError(`${plan.schema.streamId}: could not read the replication key of a row`);
+  const kind = plan.schema.columns[keyIndex]!.type.kind;
+  if (kind === "timestamptz" || kind === "timestamp") return toRfc3339(value);
+  return value;
+}
+
+/** `2024-01-31 12:00:00.5+00` → `2024-01-31T12:00:00.5+00:00` (what pipelinewise stores). */
+export function toRfc3339(text: string): string {
+  const m = /^(\d{4,}-\d\d-\d\d) (\d\d:\d\d:\d\d(?:\.\d+)?)([+-]\d\d)?(?::?(\d\d))?(?::?(\d\d))?$/.exec(text);
+  if (!m) return text;
+  const [, date, time, hours, minutes = "00"] = m;
+  return hours === undefined ? `${date}T${time}` : `${date}T${time}${hours}:${minutes}`;
+}
+
+function describeReadError(error: unknown, table: DiscoveredTable): Error {
+  if (error instanceof ConfigError || error instanceof DataError) return error;
+  const e = error as { message?: string; code?: string };
+  return new DataError(
+    `reading ${table.schemaName}.${table.tableName} failed: ${e.message ?? String(error)}`,
+    {
+      cause: error,
+    },
+  );
+}

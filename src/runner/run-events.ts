@@ -1,0 +1,35 @@
+import type { ReplicationMethod } from "../connectors/connector.js";
+
+/** What a run reports while it goes; the CLI turns these into a progress line or JSON logs. */
+export type RunEvent =
+  | { type: "run-started"; runId: string; stateId: string; streams: string[] }
+  | { type: "stream-started"; streamId: string; method: ReplicationMethod; mode: "replace" | "incremental" }
+  | {
+      type: "batch-loaded";
+      streamId: string;
+      rows: number;
+      bytes: number;
+      totalRows: number;
+      seconds: number;
+    }
+  | { type: "state-committed"; streamId: string; bookmark: unknown }
+  | { type: "stream-finished"; streamId: string; rows: number; bytes: number; seconds: number }
+  | { type: "run-finished"; summary: RunSummary };
+
+export interface StreamStats {
+  rows: number;
+  bytes: number;
+  seconds: number;
+}
+
+export interface RunSummary {
+  runId: string;
+  stateId: string;
+  status: "success" | "failed" | "cancelled";
+  seconds: number;
+  streams: Record<string, StreamStats>;
+  peakRssBytes: number;
+  error?: string;
+}
+
+export type RunObserver = (event: RunEvent) => void;

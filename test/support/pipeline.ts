@@ -1,0 +1,121 @@
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { DuckDBInstance } from "@duckdb/node-api";
+import { streamMetadata, type Catalog } from "../../src/protocol/catalog.js";
+import type { PluginConfig } from "../../src/connectors/connector.js";
+import { DuckdbLoader } from "../../src/connectors/duckdb/duckdb-loader.js";
+import { PostgresExtractor } from "../../src/connectors/postgres/postgres-extractor.js";
+import { runPipeline } from "../../src/runner/run-pipeline.js";
+import type { RunSummary } from "../../src/runner/run-events.js";
+import { SqliteSystemDatabase } from "../../src/state/sqlite-system-database.js";
+import type { TestDatabase } from "./pg.js";
+
+/** tap-postgres settings for a test database, with the defaults the project file would add. */
+export function tapConfig(db: TestDatabase, extra: PluginConfig = {}): PluginConfig {
+  return {
+    host: db.host,
+    port: db.port,
+    user: db.user,
+    password: db.password,
+    dbname: db.name,
+    default_replication_method: "FULL_TABLE",
+    itersize: 20000,
+    batch_size_mb: 32,
+    connect_timeout: 10,
+    ...extra,
+  };
+}
+
+export function duckdbConfig(file: string, extra: PluginConfig = {}): PluginConfig {
+  return {
+    path: file,
+    table_prefix: "",
+    add_metadata_columns: false,
+    load_method: "upsert",
+    hard_delete: false,
+    memory_limit: "256MB",
+    ...extra,
+  };
+}
+
+export function tempDir(prefix = "sluice-test-"): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+}
+
+/** Marks streams selected (all, or those listed) and sets stream metadata, as `select`/`metadata` would. */
+export function selectStreams(
+  catalog: Catalog,
+  streams: Record<string, Record<string, unknown>> | "all",
+): Catalog {
+  return {
+    streams: catalog.streams.map((s) => {
+      const wanted = streams === "all" ? {} : streams[s.tap_stream_id];
+      return {
+        ...s,
+        metadata: s.metadata.map((m) =>
+          m.breadcrumb.length === 0
+            ? { ...m, metadata: { ...streamMetadata(s), ...(wanted ?? {}), selected: wanted !== undefined } }
+            : m,
+        ),
+      };
+    }),
+  };
+}
+
+/** Runs tap-postgres into target-duckdb in-process, with a SQLite state database in `workDir`. */
+export async function runToDuckdb(options: {
+  db: TestDatabase;
+  workDir: string;
+  streams: Record<string, Record<string, unknown>> | "all";
+  tap?: PluginConfig;
+  target?: PluginConfig;
+  fullRefresh?: boolean;
+  stateId?: string;
+}): Promise<RunSummary> {
+  const extractor = new PostgresExtractor(tapConfig(options.db, options.tap));
+  const loader = new DuckdbLoader(duckdbConfig("warehouse.duckdb", options.target), {
+    projectDir: options.workDir,
+  });
+  const catalog = selectStreams(await extractor.discover(), options.streams);
+  const plans = await extractor.plan(catalog);
+  const system = await SqliteSystemDatabase.open({
+    path: path.join(options.workDir, ".sluice", "sluice.db"),
+  });
+  try {
+    return await runPipeline({
+      runId: `run-${Date.now()}-${Math.random().toString(36).slice(2, 6)}`,
+      stateId: options.stateId ?? "test:tap-postgres-to-target-duckdb",
+      extractorName: "tap-postgres",
+      loaderName: "target-duckdb",
+      extractor,
+      loader,
+      plans,
+      stateStore: system.stateStore,
+      runHistory: system.runHistory,
+      fullRefresh: options.fullRefresh ?? false,
+      spoolDir: path.join(options.workDir, ".sluice", "spool", String(Date.now())),
+      observer: () => undefined,
+    });
+  } finally {
+    await system.close();
+  }
+}
+
+/** Runs a query on a DuckDB file and returns rows with values as DuckDB prints them (VARCHAR). */
+export async function duckdbRows(file: string, sql: string): Promise<Record<string, string | null>[]> {
+  const instance = await DuckDBInstance.create(file);
+  try {
+    const connection = await instance.connect();
+    const reader = await connection.runAndReadAll(sql);
+    const rows = reader
+      .getRowObjectsJS()
+      .map((row) =>
+        Object.fromEntries(Object.entries(row).map(([k, v]) => [k, v === null ? null : String(v)])),
+      );
+    connection.closeSync();
+    return rows;
+  } finally {
+    instance.closeSync();
+  }
+}
