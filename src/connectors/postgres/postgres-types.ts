@@ -148,10 +148,13 @@ export function jsonSchemaOf(type: ColumnType, nullable: boolean): JsonSchema {
 
 function baseJsonSchema(type: ColumnType): JsonSchema {
   switch (type.kind) {
-    case "integer": {
-      const max = type.bits === 16 ? 32767 : type.bits === 32 ? 2147483647 : 9223372036854775807;
-      return { type: "integer", minimum: -max - 1, maximum: max };
-    }
+    case "integer":
+      // bigint bounds do not fit a double exactly; pipelinewise leaves them out too.
+      return type.bits === 16
+        ? { type: "integer", minimum: -32768, maximum: 32767 }
+        : type.bits === 32
+          ? { type: "integer", minimum: -2147483648, maximum: 2147483647 }
+          : { type: "integer" };
     case "decimal":
       return type.scale !== undefined && type.scale > 0
         ? { type: "number", multipleOf: Number(`1e-${type.scale}`) }

@@ -1,0 +1,153 @@
+import { spawn } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { Writable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import pg from "pg";
+import { to as copyTo } from "pg-copy-streams";
+import { formatBytes, formatCount } from "../cli/output.js";
+import { insertAccounts, insertEvents, DEMO_SCHEMA_SQL } from "../demo/demo-schema.js";
+import { startEmbeddedPostgres, type EmbeddedServer } from "../demo/embedded-postgres-server.js";
+
+/**
+ * `npm run bench [-- --rows N]`: the demo's `events` table with N rows, moved into DuckDB by a
+ * full load (`sluice run`, a separate process so its peak RSS is its own), beside the ceiling:
+ * a bare `COPY (SELECT * FROM events) TO STDOUT` read and thrown away, in the same run.
+ * PostgreSQL is embedded unless SLUICE_BENCH_DATABASE_URL names a server (its database is reused).
+ */
+const { values } = parseArgs({
+  options: {
+    rows: { type: "string", default: "1000000" },
+    "keep-dir": { type: "boolean", default: false },
+  },
+});
+const rows = Number(values.rows);
+const cli = path.join(path.dirname(fileURLToPath(import.meta.url)), "..", "cli", "main.js");
+
+async function main(): Promise<void> {
+  let server: EmbeddedServer | undefined;
+  let url = process.env.SLUICE_BENCH_DATABASE_URL;
+  if (!url) {
+    server = await startEmbeddedPostgres({ settings: { shared_buffers: "512MB" } });
+    url = server.url("postgres");
+  }
+  const work = fs.mkdtempSync(path.join(os.tmpdir(), "sluice-bench-"));
+  try {
+    const client = new pg.Client({ connectionString: url });
+    await client.connect();
+    const existing = await client.query(
+      "SELECT count(*)::bigint AS n FROM pg_tables WHERE schemaname = 'public' AND tablename = 'events'",
+    );
+    let have = 0;
+    if (Number(existing.rows[0].n) > 0)
+      have = Number((await client.query("SELECT count(*) AS n FROM events")).rows[0].n);
+    if (have !== rows) {
+      const t = Date.now();
+      await client.query("DROP TABLE IF EXISTS events; DROP TABLE IF EXISTS accounts;");
+      await client.query(DEMO_SCHEMA_SQL);
+      await insertAccounts(client, 1000);
+      for (let done = 0; done < rows; done += 1_000_000)
+        await insertEvents(client, Math.min(1_000_000, rows - done));
+      await client.query("VACUUM ANALYZE events");
+      console.log(
+        `created events with ${formatCount(rows)} rows in ${((Date.now() - t) / 1000).toFixed(1)} s`,
+      );
+    }
+    const size = (await client.query("SELECT pg_total_relation_size('events') AS s")).rows[0].s;
+
+    // Ceiling: PostgreSQL encoding the rows as text, read by Node and discarded.
+    let t = Date.now();
+    let bytes = 0;
+    await pipeline(
+      client.query(copyTo("COPY (SELECT * FROM events) TO STDOUT")),
+      new Writable({
+        write(chunk: Buffer, _encoding, callback) {
+          bytes += chunk.length;
+          callback();
+        },
+      }),
+    );
+    const copySeconds = (Date.now() - t) / 1000;
+    await client.end();
+
+    // sluice: a full load of events into a fresh DuckDB file.
+    const target = new URL(url);
+    fs.writeFileSync(
+      path.join(work, "sluice.yml"),
+      `plugins:
+  extractors:
+    - name: tap-postgres
+      config:
+        host: ${target.hostname}
+        port: ${target.port || 5432}
+        user: ${decodeURIComponent(target.username)}
+        dbname: ${decodeURIComponent(target.pathname.slice(1)) || "postgres"}
+      select: ["public-events.*"]
+  loaders:
+    - name: target-duckdb
+      config:
+        path: bench.duckdb
+`,
+    );
+    t = Date.now();
+    const summary = await runSluice(work, decodeURIComponent(target.password));
+    const loadSeconds = (Date.now() - t) / 1000;
+    const copyRate = rows / copySeconds;
+    const loadRate = rows / loadSeconds;
+    const duckdbSize = fs.statSync(path.join(work, "bench.duckdb")).size;
+    console.log(
+      [
+        "",
+        `sluice bench: ${formatCount(rows)} rows of events (${formatBytes(Number(size))} in PostgreSQL, ${formatBytes(bytes)} as COPY text), ${os.cpus().length} cores`,
+        `  ceiling  COPY (SELECT * FROM events) TO STDOUT → discard   ${copySeconds.toFixed(1).padStart(6)} s  ${formatCount(Math.round(copyRate)).padStart(9)} rows/s`,
+        `  sluice   run tap-postgres target-duckdb (FULL_TABLE)       ${loadSeconds.toFixed(1).padStart(6)} s  ${formatCount(Math.round(loadRate)).padStart(9)} rows/s  = ${((100 * loadRate) / copyRate).toFixed(0)}% of the ceiling`,
+        `           peak RSS of the sluice process: ${formatBytes(summary.peakRssBytes)}; DuckDB file ${formatBytes(duckdbSize)}; rows loaded ${formatCount(summary.rows)}`,
+      ].join("\n"),
+    );
+    if (summary.rows !== rows) throw new Error(`loaded ${summary.rows} rows, expected ${rows}`);
+  } finally {
+    if (!values["keep-dir"]) fs.rmSync(work, { recursive: true, force: true });
+    else console.log(`kept ${work}`);
+    await server?.stop();
+  }
+}
+
+function runSluice(dir: string, password: string): Promise<{ peakRssBytes: number; rows: number }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(
+      process.execPath,
+      [cli, "-C", dir, "--log-format", "json", "run", "tap-postgres", "target-duckdb"],
+      {
+        env: { ...process.env, TAP_POSTGRES_PASSWORD: password },
+        stdio: ["ignore", "inherit", "pipe"],
+      },
+    );
+    let stderr = "";
+    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+    child.on("error", reject);
+    child.on("close", (code) => {
+      const finished = stderr
+        .split("\n")
+        .filter((l) => l.includes('"event":"run-finished"'))
+        .map(
+          (l) =>
+            JSON.parse(l) as {
+              status: string;
+              peakRssBytes: number;
+              streams: Record<string, { rows: number }>;
+            },
+        )[0];
+      if (code !== 0 || !finished || finished.status !== "success") {
+        reject(new Error(`sluice run failed (exit ${code}):\n${stderr.slice(-2000)}`));
+        return;
+      }
+      const loaded = Object.values(finished.streams).reduce((n, s) => n + s.rows, 0);
+      resolve({ peakRssBytes: finished.peakRssBytes, rows: loaded });
+    });
+  });
+}
+
+await main();

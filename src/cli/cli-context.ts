@@ -1,0 +1,36 @@
+import { SecretRedactor } from "../project/redaction.js";
+import { openProject, type ProjectContext } from "../runner/project-pipeline.js";
+import { Output, type LogFormat } from "./output.js";
+
+/** Options every command accepts. */
+export interface GlobalOptions {
+  projectDir?: string;
+  environment?: string;
+  logFormat?: LogFormat;
+}
+
+/** What a command gets: output with secrets scrubbed, and the project opened on demand. */
+export class CliContext {
+  readonly redactor = new SecretRedactor();
+  readonly output: Output;
+  private project: ProjectContext | undefined;
+
+  constructor(readonly options: GlobalOptions) {
+    this.output = new Output({
+      ...(options.logFormat ? { format: options.logFormat } : {}),
+      redact: (text) => this.redactor.redact(text),
+    });
+  }
+
+  get projectDir(): string {
+    return this.options.projectDir ?? process.env.SLUICE_PROJECT_ROOT ?? process.cwd();
+  }
+
+  openProject(): ProjectContext {
+    this.project ??= openProject(this.projectDir, {
+      redactor: this.redactor,
+      ...(this.options.environment !== undefined ? { environment: this.options.environment } : {}),
+    });
+    return this.project;
+  }
+}

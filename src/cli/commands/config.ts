@@ -1,0 +1,28 @@
+import type { Command } from "commander";
+import { redactConfig } from "../../project/redaction.js";
+import { resolvePlugin } from "../../runner/project-pipeline.js";
+import type { Wrap } from "../program.js";
+
+export function registerConfigCommand(program: Command, wrap: Wrap): void {
+  program
+    .command("config")
+    .description("Print a plugin's resolved settings (secrets redacted) and where each came from")
+    .argument("<plugin>", "plugin name")
+    .action(
+      wrap(async (context, name: string) => {
+        const plugin = resolvePlugin(context.openProject(), name);
+        const shown = {
+          name: plugin.name,
+          type: plugin.type,
+          builtin: plugin.builtin,
+          environment: plugin.environment ?? null,
+          config: redactConfig(plugin.config, plugin.definitionSettings),
+          sources: plugin.sources,
+          ...(plugin.type === "extractor"
+            ? { select: plugin.select, metadata: plugin.metadata, schema: plugin.schema }
+            : {}),
+        };
+        context.output.result(JSON.stringify(shown, null, 2));
+      }),
+    );
+}

@@ -1,0 +1,20 @@
+import type { Command } from "commander";
+import { createExtractor, resolvePlugin } from "../../runner/project-pipeline.js";
+import type { Wrap } from "../program.js";
+
+export function registerDiscoverCommand(program: Command, wrap: Wrap): void {
+  program
+    .command("discover")
+    .description("Print the extractor's Singer catalog (streams, columns, metadata) as JSON")
+    .argument("<extractor>", "extractor plugin name")
+    .action(
+      wrap(async (context, name: string) => {
+        const extractor = createExtractor(resolvePlugin(context.openProject(), name, "extractor"));
+        try {
+          context.output.result(JSON.stringify(await extractor.discover(), null, 2));
+        } finally {
+          await extractor.close();
+        }
+      }),
+    );
+}

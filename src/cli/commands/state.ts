@@ -1,0 +1,108 @@
+import type { Command } from "commander";
+import fs from "node:fs";
+import { ConfigError } from "../../errors.js";
+import { toSingerState } from "../../protocol/state.js";
+import { openStores } from "../../runner/project-pipeline.js";
+import type { CliContext } from "../cli-context.js";
+import type { Wrap } from "../program.js";
+
+export function registerStateCommand(program: Command, wrap: Wrap): void {
+  const state = program.command("state").description("Read and change the stored Singer state of pipelines");
+
+  state
+    .command("list")
+    .description("List state ids (optionally matching a glob, e.g. 'dev:*')")
+    .argument("[pattern]", "glob where * matches any text")
+    .action(
+      wrap(async (context, pattern: string | undefined) =>
+        withStores(context, async (stores) => {
+          const ids = await stores.stateStore.list(pattern);
+          context.output.result(
+            ids.map((s) => `${s.stateId}\t${s.updatedAt.toISOString()}`).join("\n") || "no state",
+          );
+        }),
+      ),
+    );
+
+  state
+    .command("get")
+    .description("Print the state of a state id as JSON")
+    .argument("<state-id>")
+    .action(
+      wrap(async (context, id: string) =>
+        withStores(context, async (stores) => {
+          const value = await stores.stateStore.get(id);
+          if (!value) throw new ConfigError(`no state is stored for "${id}" (see \`sluice state list\`)`);
+          context.output.result(JSON.stringify(value, null, 2));
+        }),
+      ),
+    );
+
+  state
+    .command("set")
+    .description(
+      'Replace the state of a state id with a Singer state ({"bookmarks": ...} or {"singer_state": ...})',
+    )
+    .argument("<state-id>")
+    .argument("[json]", "the state as JSON text; or use --input")
+    .option("--input <file>", "read the state from a file")
+    .option("--force", "do not ask (required: setting state changes what the next run reads)")
+    .action(
+      wrap(
+        async (
+          context,
+          id: string,
+          json: string | undefined,
+          options: { input?: string; force?: boolean },
+        ) => {
+          const text = options.input ? fs.readFileSync(options.input, "utf8") : json;
+          if (text === undefined)
+            throw new ConfigError("state set: give the state as an argument or with --input <file>");
+          let parsed: unknown;
+          try {
+            parsed = JSON.parse(text);
+          } catch (error) {
+            throw new ConfigError(`state set: the state is not valid JSON: ${(error as Error).message}`);
+          }
+          let value;
+          try {
+            value = toSingerState(parsed);
+          } catch (error) {
+            throw new ConfigError(`state set: ${(error as Error).message}`);
+          }
+          if (!options.force) throw new ConfigError("state set: add --force to replace the stored state");
+          await withStores(context, async (stores) => {
+            await stores.stateStore.withLock(id, () => stores.stateStore.set(id, value));
+            context.output.info(`state of ${id} replaced`);
+          });
+        },
+      ),
+    );
+
+  state
+    .command("clear")
+    .description("Forget the state of a state id: the next run reloads everything")
+    .argument("<state-id>")
+    .option("--force", "do not ask (required)")
+    .action(
+      wrap(async (context, id: string, options: { force?: boolean }) => {
+        if (!options.force) throw new ConfigError("state clear: add --force to forget the stored state");
+        await withStores(context, async (stores) => {
+          const removed = await stores.stateStore.withLock(id, () => stores.stateStore.clear(id));
+          context.output.result(removed ? `state of ${id} cleared` : `no state was stored for ${id}`);
+        });
+      }),
+    );
+}
+
+async function withStores<T>(
+  context: CliContext,
+  fn: (stores: Awaited<ReturnType<typeof openStores>>) => Promise<T>,
+): Promise<T> {
+  const stores = await openStores(context.openProject());
+  try {
+    return await fn(stores);
+  } finally {
+    await stores.close();
+  }
+}

@@ -1,0 +1,53 @@
+import { isMapping } from "./project-file.js";
+import { joinPath } from "./problem-list.js";
+
+/** A variable referenced in the file that the environment does not set. */
+export interface UnsetVariable {
+  /** Where the reference is: `plugins.extractors[0].config.password`. */
+  path: string;
+  variable: string;
+}
+
+// `\$` and `$$` are a literal `$`; `${NAME}` and `$NAME` are references. Anything else after `$`
+// (a `$` at the end, `$1`, `$-`) stays as it is, so that passwords with a `$` in them survive.
+const REFERENCE = /\\\$|\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)/g;
+
+/**
+ * Replaces `$VAR` and `${VAR}` in every string of `value` (recursing into lists and mappings)
+ * with the variable's value from `env`. References to unset variables become empty strings and are
+ * reported in `unset` with the path of the string that holds them; the caller decides whether that
+ * is a problem (it is for a plugin being run, not for one merely present in the file).
+ */
+export function expandEnvVars(
+  value: unknown,
+  env: Readonly<Record<string, string | undefined>>,
+  path: string,
+  unset: UnsetVariable[] = [],
+): unknown {
+  if (typeof value === "string") {
+    return value.replace(REFERENCE, (match, braced: string | undefined, bare: string | undefined) => {
+      const variable = braced ?? bare;
+      if (variable === undefined) return "$";
+      const replacement = env[variable];
+      if (replacement === undefined) {
+        unset.push({ path, variable });
+        return "";
+      }
+      return replacement;
+    });
+  }
+  if (Array.isArray(value))
+    return value.map((item, index) => expandEnvVars(item, env, joinPath(path, index), unset));
+  if (isMapping(value)) {
+    const expanded: Record<string, unknown> = {};
+    for (const [key, item] of Object.entries(value))
+      expanded[key] = expandEnvVars(item, env, joinPath(path, key), unset);
+    return expanded;
+  }
+  return value;
+}
+
+/** The message for an unset variable, naming the variable and where it is used. */
+export function unsetVariableProblem(reference: UnsetVariable): string {
+  return `${reference.path}: environment variable ${reference.variable} is not set (set it in the environment or in .env)`;
+}

@@ -1,0 +1,221 @@
+import os from "node:os";
+import path from "node:path";
+import { randomUUID } from "node:crypto";
+import { ConfigError } from "../errors.js";
+import type { Extractor, Loader, StreamPlan } from "../connectors/connector.js";
+import { builtinPlugins, findBuiltinPlugin } from "../connectors/registry.js";
+import type { Catalog } from "../protocol/catalog.js";
+import { applySelection, narrowToStreams } from "../protocol/selection.js";
+import { projectEnv, type EnvSource } from "../project/env-file.js";
+import { resolvePluginConfig, type ResolvedPlugin } from "../project/plugin-config.js";
+import { loadProject, type LoadedProject } from "../project/project-file.js";
+import { SecretRedactor, secretValues } from "../project/redaction.js";
+import { stateIdFor } from "../project/state-id.js";
+import { passwordOfUri, resolveStateBackend, resolveSystemDatabase } from "../project/system-database-uri.js";
+import { openStateAndRunHistory, type StateAndRunHistory } from "../state/open-system-database.js";
+import { runPipeline } from "./run-pipeline.js";
+import type { RunObserver, RunSummary } from "./run-events.js";
+
+/**
+ * A project opened for one command: its file, the variables it sees, the environment chosen,
+ * and a redactor that knows every secret resolved so far (the CLI passes all output through it).
+ */
+export interface ProjectContext {
+  loaded: LoadedProject;
+  env: EnvSource;
+  /** `--environment`; undefined lets the resolver pick (SLUICE_ENVIRONMENT, default_environment). */
+  environment: string | undefined;
+  redactor: SecretRedactor;
+}
+
+export function openProject(
+  dir: string,
+  options: { environment?: string; redactor?: SecretRedactor } = {},
+): ProjectContext {
+  const loaded = loadProject(dir);
+  const env = projectEnv({ projectDir: loaded.dir, fileLayers: [loaded.project.env] });
+  const redactor = options.redactor ?? new SecretRedactor();
+  const context = { loaded, env, environment: options.environment, redactor };
+  // Passwords inside the system database URIs must never be printed either.
+  for (const uri of [
+    env.SLUICE_DATABASE_URI,
+    env.MELTANO_DATABASE_URI,
+    loaded.project.database_uri,
+    loaded.project.state_backend?.uri,
+  ]) {
+    const password = uri ? passwordOfUri(uri) : undefined;
+    if (password) redactor.add(password);
+  }
+  return context;
+}
+
+/** Resolves a plugin's settings and registers its secrets with the redactor. */
+export function resolvePlugin(
+  context: ProjectContext,
+  name: string,
+  expected?: "extractor" | "loader",
+): ResolvedPlugin {
+  const resolved = resolvePluginConfig({
+    project: context.loaded.project,
+    projectDir: context.loaded.dir,
+    pluginName: name,
+    ...(context.environment !== undefined ? { environment: context.environment } : {}),
+    lookup: (n) => findBuiltinPlugin(n),
+  });
+  context.redactor.addAll(secretValues(resolved.config, resolved.definitionSettings));
+  if (expected && resolved.type !== expected) {
+    throw new ConfigError(
+      `${name} is ${resolved.type === "extractor" ? "an extractor" : "a loader"}, not ${expected === "extractor" ? "an extractor" : "a loader"}`,
+    );
+  }
+  return resolved;
+}
+
+function builtinFor(resolved: ResolvedPlugin) {
+  const definition = resolved.builtin ? findBuiltinPlugin(resolved.baseName) : undefined;
+  if (!definition) {
+    const names = builtinPlugins.map((p) => p.name).join(", ");
+    throw new ConfigError(
+      `${resolved.location}: "${resolved.name}" is not a built-in plugin (${names}); running external Singer executables is not supported by this version of sluice yet`,
+    );
+  }
+  return definition;
+}
+
+export function createExtractor(resolved: ResolvedPlugin): Extractor {
+  const definition = builtinFor(resolved);
+  if (definition.type !== "extractor") throw new ConfigError(`${resolved.name} is not an extractor`);
+  return definition.create(resolved.config);
+}
+
+export function createLoader(context: ProjectContext, resolved: ResolvedPlugin): Loader {
+  const definition = builtinFor(resolved);
+  if (definition.type !== "loader") throw new ConfigError(`${resolved.name} is not a loader`);
+  return definition.create(resolved.config, { projectDir: context.loaded.dir });
+}
+
+export async function openStores(context: ProjectContext): Promise<StateAndRunHistory> {
+  const options = { project: context.loaded.project, projectDir: context.loaded.dir, env: context.env };
+  const database = resolveSystemDatabase(options);
+  const stateBackend = resolveStateBackend(options);
+  if (database.kind === "file")
+    throw new ConfigError("database_uri: the system database cannot be a file:// folder");
+  return openStateAndRunHistory({ database, stateBackend });
+}
+
+/**
+ * Discovers the extractor's catalog and applies the project's `select`, `metadata` and `schema`
+ * (and `--select`), as Meltano does. A select pattern that names no stream is an error: a typo
+ * there would silently move nothing.
+ */
+export async function selectedCatalog(
+  extractor: Extractor,
+  resolved: ResolvedPlugin,
+  narrow: readonly string[] = [],
+): Promise<{ catalog: Catalog; warnings: string[] }> {
+  const discovered = await extractor.discover();
+  const result = applySelection(discovered, {
+    select: resolved.select,
+    metadata: resolved.metadata,
+    schema: resolved.schema,
+  });
+  const known = discovered.streams.map((s) => s.tap_stream_id);
+  const listing =
+    known.length > 0 ? known.slice(0, 20).join(", ") + (known.length > 20 ? ", ..." : "") : "none";
+  const problems = result.unmatchedSelect.map(
+    (pattern) => `${resolved.location}.select: "${pattern}" matches no stream (streams: ${listing})`,
+  );
+  let catalog = result.catalog;
+  if (narrow.length > 0) {
+    const narrowed = narrowToStreams(catalog, narrow);
+    problems.push(
+      ...narrowed.unmatched.map((p) => `--select: "${p}" matches no stream (streams: ${listing})`),
+    );
+    catalog = narrowed.catalog;
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+  const warnings = [
+    ...result.unmatchedMetadata.map((k) => `${resolved.location}.metadata: "${k}" matches no stream`),
+    ...result.unmatchedProperties.map(
+      (p) =>
+        `${resolved.location}: "${p.rule}" names column "${p.property}" that ${p.streamId} does not have`,
+    ),
+  ];
+  return { catalog, warnings };
+}
+
+export interface ProjectRunOptions {
+  extractor: string;
+  loader: string;
+  fullRefresh?: boolean;
+  select?: string[];
+  stateId?: string;
+  observer: RunObserver;
+  /** Called with warnings worth showing before the run starts. */
+  warn?: (message: string) => void;
+  signal?: AbortSignal;
+  /** Plan the run and stop before moving any data. */
+  dryRun?: boolean;
+}
+
+export interface ProjectRunResult {
+  summary?: RunSummary;
+  plans: StreamPlan[];
+  stateId: string;
+  loader: Loader;
+}
+
+/** `sluice run <extractor> <loader>`: resolve, discover, select, plan, then run under the state lock. */
+export async function runProjectPipeline(
+  context: ProjectContext,
+  options: ProjectRunOptions,
+): Promise<ProjectRunResult> {
+  const extractorPlugin = resolvePlugin(context, options.extractor, "extractor");
+  const loaderPlugin = resolvePlugin(context, options.loader, "loader");
+  const extractor = createExtractor(extractorPlugin);
+  const loader = createLoader(context, loaderPlugin);
+  const stateId =
+    options.stateId ??
+    stateIdFor(
+      extractorPlugin.environment,
+      extractorPlugin.name,
+      loaderPlugin.name,
+      extractorPlugin.stateIdSuffix,
+    );
+  const { catalog, warnings } = await selectedCatalog(extractor, extractorPlugin, options.select ?? []);
+  for (const warning of warnings) options.warn?.(warning);
+  const plans = await extractor.plan(catalog);
+  if (plans.length === 0) {
+    throw new ConfigError(
+      `${extractorPlugin.location}: no stream is selected (check \`select\` and --select)`,
+    );
+  }
+  if (options.dryRun) {
+    await extractor.close();
+    return { plans, stateId, loader };
+  }
+  await loader.test();
+  const stores = await openStores(context);
+  const runId = randomUUID();
+  try {
+    const summary = await runPipeline({
+      runId,
+      stateId,
+      extractorName: extractorPlugin.name,
+      loaderName: loaderPlugin.name,
+      extractor,
+      loader,
+      plans,
+      stateStore: stores.stateStore,
+      runHistory: stores.runHistory,
+      fullRefresh: options.fullRefresh ?? false,
+      spoolDir: path.join(process.env.SLUICE_SPOOL_DIR ?? os.tmpdir(), `sluice-spool-${runId}`),
+      observer: options.observer,
+      redact: (text) => context.redactor.redact(text),
+      ...(options.signal ? { signal: options.signal } : {}),
+    });
+    return { summary, plans, stateId, loader };
+  } finally {
+    await stores.close();
+  }
+}
