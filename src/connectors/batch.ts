@@ -26,6 +26,8 @@ export interface RecordBatch {
   columns: string[];
   rowCount: number;
   byteCount: number;
+  /** Bytes of the longest row, so a loader can size its read buffers. */
+  maxRowBytes: number;
   /** When the extractor read the rows from the source. */
   extractedAt: Date;
   /** `_sdc_sequence` of the first row; the rows follow in order (base + index). */

@@ -46,11 +46,15 @@ export interface StreamPlan {
  * `end` carries the final bookmark.
  */
 export type StreamEvent =
-  | { type: "begin"; mode: LoadMode; version: number }
+  | { type: "begin"; mode: LoadMode; version: number; distinctKeys: boolean }
   | { type: "batch"; batch: RecordBatch; bookmark?: StreamBookmark }
   | { type: "end"; bookmark: StreamBookmark };
 
 /**
+ * `distinctKeys` on `begin`: no key value appears twice in this run of the stream (true for
+ * FULL_TABLE and INCREMENTAL reads of one snapshot, false for change data capture), so a loader
+ * may append into a table that was empty when the stream began instead of merging.
+ *
  * `replace`: the stream's rows arrive whole (FULL_TABLE); the loader keeps them apart and swaps
  * them in atomically on `finish`. `incremental`: rows are merged (or appended) batch by batch.
  */
@@ -86,10 +90,16 @@ export interface StreamWriter {
   abort(): Promise<void>;
 }
 
+export interface OpenStreamOptions {
+  mode: LoadMode;
+  version: number;
+  distinctKeys: boolean;
+}
+
 export interface Loader {
   test(): Promise<void>;
   /** Creates or evolves the target table for the stream and returns its writer. */
-  openStream(schema: StreamSchema, options: { mode: LoadMode; version: number }): Promise<StreamWriter>;
+  openStream(schema: StreamSchema, options: OpenStreamOptions): Promise<StreamWriter>;
   close(): Promise<void>;
 }
 

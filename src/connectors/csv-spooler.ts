@@ -49,6 +49,7 @@ export async function* spoolCsvBatches(
       handle: await fs.promises.open(name, "w"),
       rows: 0,
       bytes: 0,
+      maxRowBytes: 0,
       extractedAt: new Date(),
     };
   };
@@ -61,6 +62,7 @@ export async function* spoolCsvBatches(
         columns: options.columns,
         rowCount: f.rows,
         byteCount: f.bytes,
+        maxRowBytes: f.maxRowBytes,
         extractedAt: f.extractedAt,
         sequenceBase: options.allocateSequence(f.rows),
       },
@@ -81,6 +83,8 @@ export async function* spoolCsvBatches(
           inQuotes = !inQuotes;
         } else if (byte === NEWLINE && !inQuotes) {
           file.rows += 1;
+          const rowBytes = i - rowStart + (carried.length > 0 ? carriedBytes(carried) : 0);
+          if (rowBytes > file.maxRowBytes) file.maxRowBytes = rowBytes;
           if (file.rows >= options.maxRows || file.bytes + (i + 1 - start) >= options.maxBytes) {
             await writeAll(file, chunk.subarray(start, i + 1));
             const row = materialise({ carried, start: rowStart, end: i }, chunk);
@@ -116,6 +120,12 @@ export async function* spoolCsvBatches(
   }
 }
 
+function carriedBytes(pieces: Buffer[]): number {
+  let n = 0;
+  for (const piece of pieces) n += piece.length;
+  return n;
+}
+
 /** Copies a row's bytes out of the chunk (and the pieces of it carried from earlier chunks). */
 function materialise(row: { carried: Buffer[]; start: number; end: number }, chunk: Buffer): Buffer {
   const here = chunk.subarray(row.start, row.end);
@@ -127,6 +137,7 @@ interface SpoolFile {
   handle: fs.promises.FileHandle;
   rows: number;
   bytes: number;
+  maxRowBytes: number;
   extractedAt: Date;
 }
 

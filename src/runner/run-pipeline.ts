@@ -138,7 +138,11 @@ async function runStream(
     for await (const event of events) {
       switch (event.type) {
         case "begin":
-          writer = await options.loader.openStream(plan.schema, { mode: event.mode, version: event.version });
+          writer = await options.loader.openStream(plan.schema, {
+            mode: event.mode,
+            version: event.version,
+            distinctKeys: event.distinctKeys,
+          });
           options.observer({
             type: "stream-started",
             streamId,

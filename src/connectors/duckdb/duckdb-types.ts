@@ -72,6 +72,10 @@ export function duckdbConversion(x: string, type: ColumnType): string {
     case "date":
       // NOTE: DuckDB reads `0044-03-15 BC` as year 44 AD without complaint; it wants `(BC)`.
       return `CAST(CASE WHEN ${x} LIKE '% BC' THEN replace(${x}, ' BC', ' (BC)') ELSE ${x} END AS DATE)`;
+    case "timestamp":
+    case "timestamptz":
+      // PostgreSQL prints `0044-03-15 12:00:00+00 BC`; DuckDB reads `0044-03-15 (BC) 12:00:00+00`.
+      return `CAST(CASE WHEN ${x} LIKE '% BC' THEN regexp_replace(${x}, '^(\\S+) (.*) BC$', '\\1 (BC) \\2') ELSE ${x} END AS ${duckdbType(type)})`;
     case "array": {
       const asText = `CAST(CAST(${x} AS JSON) AS VARCHAR${"[]".repeat(type.dimensions)})`;
       const element = duckdbConversion("v", type.element);
@@ -83,6 +87,31 @@ export function duckdbConversion(x: string, type: ColumnType): string {
     }
     default:
       return `CAST(${x} AS ${duckdbType(type)})`;
+  }
+}
+
+/**
+ * The type DuckDB's CSV reader may parse a field as directly, which is much cheaper than reading
+ * VARCHAR and casting; undefined where the text must go through `duckdbConversion`.
+ * NOTE: the reader turns an unparseable TIMESTAMPTZ or TIMETZ into NULL without an error
+ * (DuckDB 1.5), and reads a BC date as AD, so those always take the VARCHAR path, which fails
+ * loudly. Other kinds fail the batch on a bad value, and the loader retries it on the VARCHAR path.
+ */
+export function csvParseType(type: ColumnType): string | undefined {
+  switch (type.kind) {
+    case "integer":
+    case "float":
+    case "boolean":
+    case "uuid":
+    case "time":
+    case "interval":
+    case "string":
+    case "timestamp":
+      return duckdbType(type);
+    case "decimal":
+      return isBoundedDecimal(type) ? duckdbType(type) : "VARCHAR";
+    default:
+      return undefined;
   }
 }
 

@@ -3,7 +3,7 @@ import path from "node:path";
 import type { RecordBatch } from "../batch.js";
 import { batchRowsAsJson } from "../batch-rows.js";
 import type { StreamSchema } from "../column-type.js";
-import type { LoadMode, Loader, PluginConfig, StreamWriter } from "../connector.js";
+import type { Loader, OpenStreamOptions, PluginConfig, StreamWriter } from "../connector.js";
 
 interface TargetJsonlConfig {
   destination_path: string;
@@ -31,10 +31,7 @@ export class JsonlLoader implements Loader {
     await fs.promises.access(this.dir, fs.constants.W_OK);
   }
 
-  async openStream(
-    schema: StreamSchema,
-    options: { mode: LoadMode; version: number },
-  ): Promise<StreamWriter> {
+  async openStream(schema: StreamSchema, options: OpenStreamOptions): Promise<StreamWriter> {
     await fs.promises.mkdir(this.dir, { recursive: true });
     const stamp = this.config.do_timestamp_file
       ? `-${this.startedAt.toISOString().replace(/[:.]/g, "")}`

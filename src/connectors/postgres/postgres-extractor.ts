@@ -249,11 +249,11 @@ class PostgresExtractSession implements ExtractSession {
           : `${quoteIdent(key.name)} >= ${quoteLiteral(String(from_value))}::${key.pg.formatted}`;
       sql = `SELECT ${select} FROM ${from} WHERE ${where} ORDER BY ${quoteIdent(key.name)}`;
       version = bookmark?.version ?? Date.now();
-      yield { type: "begin", mode: "incremental", version };
+      yield { type: "begin", mode: "incremental", version, distinctKeys: true };
     } else {
       sql = `SELECT ${select} FROM ${from}`;
       version = Date.now();
-      yield { type: "begin", mode: "replace", version };
+      yield { type: "begin", mode: "replace", version, distinctKeys: true };
     }
 
     const client = await this.acquire();

@@ -36,7 +36,7 @@ export const tapPostgresSettings: readonly SettingDefinition[] = [
     default: 20000,
     description: "Rows per batch at most (pipelinewise's cursor size); batches also end at batch_size_mb",
   },
-  { name: "batch_size_mb", kind: "integer", default: 32, description: "Spool file size per batch, in MB" },
+  { name: "batch_size_mb", kind: "integer", default: 16, description: "Spool file size per batch, in MB" },
   {
     name: "max_run_seconds",
     kind: "integer",

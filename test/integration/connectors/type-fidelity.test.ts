@@ -200,16 +200,16 @@ const cases: Case[] = [
   {
     column: "c_timestamp",
     pgType: "timestamp",
-    values: ["'2024-01-31 12:00:00.123456'", "'-infinity'"],
+    values: ["'2024-01-31 12:00:00.123456'", "'-infinity'", "'0044-03-15 12:00:00 BC'"],
     duckdbType: "TIMESTAMP",
-    expected: ["2024-01-31 12:00:00.123456", "-infinity"],
+    expected: ["2024-01-31 12:00:00.123456", "-infinity", "0044-03-15 (BC) 12:00:00"],
   },
   {
     column: "c_timestamptz",
     pgType: "timestamptz",
-    values: ["'2024-01-31 12:00:00.5+02'", "'infinity'", "'-infinity'"],
+    values: ["'2024-01-31 12:00:00.5+02'", "'infinity'", "'-infinity'", "'0044-03-15 12:00:00+00 BC'"],
     duckdbType: "TIMESTAMP WITH TIME ZONE",
-    expected: ["2024-01-31 10:00:00.5+00", "infinity", "-infinity"],
+    expected: ["2024-01-31 10:00:00.5+00", "infinity", "-infinity", "0044-03-15 (BC) 12:00:00+00"],
   },
   {
     column: "c_interval",
