@@ -27,8 +27,8 @@ import { canBeReplicationKey, wireExpression } from "./postgres-types.js";
 interface TapPostgresConfig extends PostgresConnectionSettings {
   filter_schemas?: string[];
   default_replication_method: ReplicationMethod;
-  itersize: number;
   batch_size_mb: number;
+  batch_size_rows: number;
 }
 
 /** A plan with what this extractor needs to build its queries. */
@@ -270,7 +270,7 @@ class PostgresExtractSession implements ExtractSession {
         streamId: plan.schema.streamId,
         columns: columns.map((c) => c.name),
         maxBytes: Math.max(1, this.config.batch_size_mb) * 1024 * 1024,
-        maxRows: Math.max(1, this.config.itersize) * 50,
+        maxRows: Math.max(1, this.config.batch_size_rows),
         allocateSequence: this.allocateSequence,
       });
       for await (const { batch, lastRow } of batches) {

@@ -34,9 +34,21 @@ export const tapPostgresSettings: readonly SettingDefinition[] = [
     name: "itersize",
     kind: "integer",
     default: 20000,
-    description: "Rows per batch at most (pipelinewise's cursor size); batches also end at batch_size_mb",
+    description:
+      "Accepted for pipelinewise compatibility (its cursor size); sluice streams with COPY and cuts batches by batch_size_mb and batch_size_rows",
   },
-  { name: "batch_size_mb", kind: "integer", default: 16, description: "Spool file size per batch, in MB" },
+  {
+    name: "batch_size_mb",
+    kind: "integer",
+    default: 16,
+    description: "A batch ends at the first row past this many MB; its state is committed once it is loaded",
+  },
+  {
+    name: "batch_size_rows",
+    kind: "integer",
+    default: 1000000,
+    description: "A batch ends after this many rows",
+  },
   {
     name: "max_run_seconds",
     kind: "integer",
