@@ -13,6 +13,7 @@ export class Output {
   private readonly color: boolean;
   private progressShown = false;
   private lastProgress = 0;
+  private readonly streamStarted = new Map<string, number>();
 
   constructor(options: {
     format?: LogFormat;
@@ -75,6 +76,7 @@ export class Output {
         this.info(`run ${event.runId} (${event.stateId}): ${event.streams.length} stream(s)`);
         break;
       case "stream-started":
+        this.streamStarted.set(event.streamId, Date.now());
         this.info(
           `${this.paint(1, event.streamId)}: ${event.method}${event.mode === "replace" ? " (atomic replace)" : ""}`,
         );
@@ -83,7 +85,10 @@ export class Output {
         const now = Date.now();
         if (this.tty && now - this.lastProgress > 200) {
           this.lastProgress = now;
-          this.stream.write(`\r  ${event.streamId}: ${formatCount(event.totalRows)} rows loaded\x1b[K`);
+          const seconds = (now - (this.streamStarted.get(event.streamId) ?? now)) / 1000;
+          this.stream.write(
+            `\r  ${event.streamId}: ${formatCount(event.totalRows)} rows, ${formatCount(rate(event.totalRows, seconds))} rows/s, ${seconds.toFixed(1)} s\x1b[K`,
+          );
           this.progressShown = true;
         }
         break;
