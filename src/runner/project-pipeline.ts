@@ -1,5 +1,3 @@
-import os from "node:os";
-import path from "node:path";
 import { randomUUID } from "node:crypto";
 import { ConfigError } from "../errors.js";
 import type { Extractor, Loader, StreamPlan } from "../connectors/connector.js";
@@ -14,6 +12,7 @@ import { stateIdFor } from "../project/state-id.js";
 import { passwordOfUri, resolveStateBackend, resolveSystemDatabase } from "../project/system-database-uri.js";
 import { openStateAndRunHistory, type StateAndRunHistory } from "../state/open-system-database.js";
 import { runPipeline } from "./run-pipeline.js";
+import { spoolBase, spoolDirFor, sweepAbandonedSpoolDirs } from "./spool-dir.js";
 import type { RunObserver, RunSummary } from "./run-events.js";
 
 /**
@@ -197,6 +196,8 @@ export async function runProjectPipeline(
   await loader.test();
   const stores = await openStores(context);
   const runId = randomUUID();
+  const spool = spoolBase();
+  sweepAbandonedSpoolDirs(spool);
   try {
     const summary = await runPipeline({
       runId,
@@ -209,7 +210,7 @@ export async function runProjectPipeline(
       stateStore: stores.stateStore,
       runHistory: stores.runHistory,
       fullRefresh: options.fullRefresh ?? false,
-      spoolDir: path.join(process.env.SLUICE_SPOOL_DIR ?? os.tmpdir(), `sluice-spool-${runId}`),
+      spoolDir: spoolDirFor(spool, runId),
       observer: options.observer,
       redact: (text) => context.redactor.redact(text),
       ...(options.signal ? { signal: options.signal } : {}),

@@ -1,0 +1,95 @@
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { parse } from "csv-parse/sync";
+import { describe, expect, test } from "vitest";
+import { spoolCsvBatches, type SpooledBatch } from "../../../src/connectors/csv-spooler.js";
+
+/** Rows with the awkward bits COPY's CSV can hold: quotes, commas and newlines inside fields. */
+function makeCsv(rows: number): { text: string; fields: string[][] } {
+  const fields: string[][] = [];
+  let text = "";
+  for (let i = 0; i < rows; i++) {
+    const row = [String(i), i % 3 === 0 ? `line\nbreak "${i}", done` : `plain ${i}`, i % 5 === 0 ? "" : "x"];
+    fields.push(row);
+    text +=
+      row.map((f) => (f === "" || /[",\n]/.test(f) ? `"${f.replaceAll('"', '""')}"` : f)).join(",") + "\n";
+  }
+  return { text, fields };
+}
+
+async function* chunked(text: string, size: number): AsyncGenerator<Buffer> {
+  const bytes = Buffer.from(text);
+  for (let i = 0; i < bytes.length; i += size) yield bytes.subarray(i, i + size);
+}
+
+async function spool(
+  text: string,
+  chunkSize: number,
+  maxBytes: number,
+  maxRows = 1_000_000,
+): Promise<SpooledBatch[]> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "spool-test-"));
+  let next = 0;
+  const batches: SpooledBatch[] = [];
+  for await (const b of spoolCsvBatches(chunked(text, chunkSize), {
+    dir,
+    streamId: "public-t",
+    columns: ["id", "body", "flag"],
+    maxBytes,
+    maxRows,
+    allocateSequence: (rows) => {
+      const base = next;
+      next += rows;
+      return base;
+    },
+  })) {
+    batches.push(b);
+  }
+  return batches;
+}
+
+describe("spoolCsvBatches", () => {
+  test.each([1, 7, 64, 4096])(
+    "cuts on row boundaries whatever the chunking (chunks of %i bytes)",
+    async (chunk) => {
+      const { text, fields } = makeCsv(500);
+      const batches = await spool(text, chunk, 2000);
+      expect(batches.length).toBeGreaterThan(3);
+      const all: string[][] = [];
+      for (const { batch, lastRow } of batches) {
+        const content = fs.readFileSync(batch.path, "utf8");
+        const rows = parse(content) as string[][];
+        expect(rows).toHaveLength(batch.rowCount);
+        expect(batch.byteCount).toBe(Buffer.byteLength(content));
+        // The last row handed back for bookmarks is the file's last row.
+        expect(parse(lastRow) as string[][]).toEqual([rows[rows.length - 1]]);
+        expect(batch.maxRowBytes).toBe(
+          Math.max(...content.split(/\n(?=\d+,)/).map((r) => Buffer.byteLength(r.replace(/\n$/, "")))),
+        );
+        all.push(...rows);
+      }
+      expect(all).toEqual(fields);
+      // _sdc_sequence bases follow each other with no overlap.
+      batches.reduce((expected, { batch }) => {
+        expect(batch.sequenceBase).toBe(expected);
+        return expected + batch.rowCount;
+      }, 0);
+    },
+  );
+
+  test("respects the row limit", async () => {
+    const { text } = makeCsv(95);
+    const batches = await spool(text, 100, 1_000_000, 10);
+    expect(batches.map((b) => b.batch.rowCount)).toEqual([10, 10, 10, 10, 10, 10, 10, 10, 10, 5]);
+  });
+
+  test("an empty source yields no batch and leaves no file", async () => {
+    const batches = await spool("", 10, 100);
+    expect(batches).toEqual([]);
+  });
+
+  test("a stream that ends inside a quoted field is an error, not a short batch", async () => {
+    await expect(spool('1,"unterminated\n2,x\n', 5, 1000)).rejects.toThrow(/ended inside a row/);
+  });
+});
