@@ -180,6 +180,16 @@ export function resolvePluginConfig(options: ResolvePluginConfigOptions): Resolv
   }
   problems.throwIfAny();
 
+  if (builtin) {
+    chain.forEach((entry, index) => {
+      for (const layer of [entry, overrides[index]]) {
+        if (layer?.metadata)
+          checkMetadataKeys(layer.metadata, joinPath(layer.location, "metadata"), problems);
+      }
+    });
+    problems.throwIfAny();
+  }
+
   let select: string[] | undefined;
   const metadata: Record<string, Record<string, unknown>> = {};
   const schema: Record<string, Record<string, unknown>> = {};
@@ -347,6 +357,44 @@ function expandEnvLayers(
     }
   }
   return merged;
+}
+
+/** Singer metadata keys (the spec's, Meltano's and pipelinewise-tap-postgres's). */
+const METADATA_KEYS = [
+  "selected",
+  "replication-method",
+  "replication-key",
+  "view-key-properties",
+  "inclusion",
+  "selected-by-default",
+  "valid-replication-keys",
+  "forced-replication-method",
+  "table-key-properties",
+  "schema-name",
+  "database-name",
+  "row-count",
+  "is-view",
+  "sql-datatype",
+];
+
+/**
+ * Metadata is open-ended (any key passes through to the catalog), but a key one typo away from a
+ * known one (`replication-mehtod`, `replication_key`) would be silently ignored and change what a
+ * run does (FULL_TABLE instead of INCREMENTAL): those are problems. The key of a metadata value is
+ * always the last dotted part of its path; mappings above it name streams and properties.
+ */
+function checkMetadataKeys(metadata: Record<string, ConfigMap>, path: string, problems: ProblemList): void {
+  const visit = (value: unknown, keyPath: string, key: string): void => {
+    if (isMapping(value)) {
+      for (const [child, item] of Object.entries(value)) visit(item, joinPath(keyPath, child), child);
+      return;
+    }
+    const metadataKey = key.split(".").pop() ?? key;
+    if (METADATA_KEYS.includes(metadataKey)) return;
+    const suggestion = suggestionSuffix(metadataKey, METADATA_KEYS);
+    if (suggestion !== "") problems.add(keyPath, `unknown metadata key "${metadataKey}"${suggestion}`);
+  };
+  for (const [stream, entry] of Object.entries(metadata)) visit(entry, joinPath(path, stream), stream);
 }
 
 function mergeStreamMap(

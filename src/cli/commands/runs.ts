@@ -1,4 +1,5 @@
 import type { Command } from "commander";
+import { ConfigError } from "../../errors.js";
 import { openStores } from "../../runner/project-pipeline.js";
 import { formatCount, rate } from "../output.js";
 import type { Wrap } from "../program.js";
@@ -12,6 +13,9 @@ export function registerRunsCommand(program: Command, wrap: Wrap): void {
     .option("--json", "print JSON")
     .action(
       wrap(async (context, options: { stateId?: string; limit: string; json?: boolean }) => {
+        if (!/^\d+$/.test(options.limit) || Number(options.limit) < 1) {
+          throw new ConfigError(`--limit: expected a whole number >= 1, got "${options.limit}"`);
+        }
         const stores = await openStores(context.openProject());
         try {
           const runs = await stores.runHistory.list({

@@ -55,7 +55,11 @@ export function registerStateCommand(program: Command, wrap: Wrap): void {
           json: string | undefined,
           options: { input?: string; force?: boolean },
         ) => {
-          const text = options.input ? fs.readFileSync(options.input, "utf8") : json;
+          if (options.input !== undefined && json !== undefined)
+            throw new ConfigError(
+              "state set: give the state as an argument or with --input <file>, not both",
+            );
+          const text = options.input !== undefined ? readStateFile(options.input) : json;
           if (text === undefined)
             throw new ConfigError("state set: give the state as an argument or with --input <file>");
           let parsed: unknown;
@@ -93,6 +97,16 @@ export function registerStateCommand(program: Command, wrap: Wrap): void {
         });
       }),
     );
+}
+
+function readStateFile(file: string): string {
+  try {
+    return fs.readFileSync(file, "utf8");
+  } catch (error) {
+    throw new ConfigError(`state set: cannot read --input ${file}: ${(error as Error).message}`, {
+      cause: error,
+    });
+  }
 }
 
 async function withStores<T>(

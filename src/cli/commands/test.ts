@@ -26,7 +26,8 @@ export function registerTestCommand(program: Command, wrap: Wrap): void {
             await loader.close();
           }
         }
-        context.output.info(`${name}: OK`);
+        // On a terminal stdout and stderr show together: say it once there, and log it for JSON readers.
+        if (context.output.format === "json") context.output.info(`${name}: OK`);
         context.output.result(`${name}: OK`);
       }),
     );

@@ -1,0 +1,106 @@
+import fs from "node:fs";
+import { createRequire } from "node:module";
+import { afterEach, describe, expect, test } from "vitest";
+import { TestProject } from "./e2e-project.js";
+import { describeResult, runCli } from "./run-cli.js";
+
+const { version } = createRequire(import.meta.url)("../../package.json") as { version: string };
+
+const projects: TestProject[] = [];
+function newProject(): TestProject {
+  const project = new TestProject();
+  projects.push(project);
+  return project;
+}
+afterEach(() => {
+  for (const project of projects.splice(0)) project.remove();
+});
+
+describe("the command line", () => {
+  test("--version prints the package version and exits 0", async () => {
+    const result = await runCli(["--version"]);
+    expect(result.code, describeResult(result)).toBe(0);
+    expect(result.stdout.trim()).toBe(version);
+  });
+
+  test("--help lists the commands and exits 0", async () => {
+    const result = await runCli(["--help"]);
+    expect(result.code, describeResult(result)).toBe(0);
+    for (const command of ["run", "discover", "select", "config", "test", "state", "runs", "init"]) {
+      expect(result.stdout).toMatch(new RegExp(`^  ${command}\\b`, "m"));
+    }
+    expect(result.stdout).toContain("--log-format");
+  });
+
+  test("an unknown command exits 2 and says so", async () => {
+    const result = await runCli(["bogus"]);
+    expect(result.code, describeResult(result)).toBe(2);
+    expect(result.stderr).toContain("unknown command 'bogus'");
+  });
+
+  test("a missing argument and an unknown option exit 2", async () => {
+    const project = newProject();
+    const missing = await project.runText(["run", "tap-postgres"]);
+    expect(missing.code, describeResult(missing)).toBe(2);
+    expect(missing.stderr).toContain("missing required argument 'loader'");
+    const option = await project.runText(["run", "tap-postgres", "target-duckdb", "--ful-refresh"]);
+    expect(option.code, describeResult(option)).toBe(2);
+    expect(option.stderr).toContain("unknown option '--ful-refresh'");
+    const format = await runCli(["--log-format", "xml", "runs"]);
+    expect(format.code, describeResult(format)).toBe(2);
+  });
+
+  test("without a project file, commands exit 2 and point to sluice init", async () => {
+    const project = newProject();
+    for (const args of [
+      ["run", "tap-postgres", "target-duckdb"],
+      ["state", "list"],
+    ]) {
+      const result = await project.runText(args);
+      expect(result.code, describeResult(result)).toBe(2);
+      expect(result.stderr).toContain(`no sluice.yml or meltano.yml in ${project.dir}`);
+      expect(result.stderr).toContain("sluice init");
+    }
+    expect(fs.existsSync(project.file(".sluice"))).toBe(false);
+  });
+});
+
+describe("sluice init", () => {
+  test("creates a project that sluice can read, with .sluice/ and .env ignored by git", async () => {
+    const project = newProject();
+    const result = await project.runText(["init"]);
+    expect(result.code, describeResult(result)).toBe(0);
+    expect(result.stdout).toContain("sluice.yml");
+    const text = fs.readFileSync(project.file("sluice.yml"), "utf8");
+    expect(text).toContain("tap-postgres");
+    expect(text).toContain("target-duckdb");
+    // The starter keeps the password out of the file.
+    expect(text).toMatch(/password: \$TAP_POSTGRES_PASSWORD/);
+    expect(fs.readFileSync(project.file(".gitignore"), "utf8").split("\n")).toEqual(
+      expect.arrayContaining([".sluice/", ".env"]),
+    );
+
+    const config = await project.runText(["config", "tap-postgres"], { TAP_POSTGRES_PASSWORD: "from-env-1" });
+    expect(config.code, describeResult(config)).toBe(0);
+    expect(JSON.parse(config.stdout)).toMatchObject({
+      name: "tap-postgres",
+      environment: "dev",
+      config: { password: "********", dbname: "postgres" },
+    });
+  });
+
+  test("refuses to overwrite an existing project (exit 2), leaving it as it was", async () => {
+    const project = newProject();
+    project.writeText("# mine\nplugins: {}\n");
+    const result = await project.runText(["init"]);
+    expect(result.code, describeResult(result)).toBe(2);
+    expect(result.stderr).toContain("already exists");
+    expect(fs.readFileSync(project.file("sluice.yml"), "utf8")).toBe("# mine\nplugins: {}\n");
+
+    const meltano = newProject();
+    meltano.writeText("plugins: {}\n", "meltano.yml");
+    const again = await meltano.runText(["init"]);
+    expect(again.code, describeResult(again)).toBe(2);
+    expect(fs.existsSync(meltano.file("sluice.yml"))).toBe(false);
+  });
+});

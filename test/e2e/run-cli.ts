@@ -1,0 +1,96 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import fs from "node:fs";
+import { fileURLToPath } from "node:url";
+
+/** The built CLI, as `npm install` puts it on a user's PATH (`bin: dist/cli/main.js`). */
+export const CLI_PATH = fileURLToPath(new URL("../../dist/cli/main.js", import.meta.url));
+
+export interface CliResult {
+  /** The exit code; null when the process was killed (then `signal` says by what). */
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+export interface CliOptions {
+  /** Project folder, passed as `-C <dir>` before the arguments. */
+  projectDir?: string;
+  /** Variables added to the child's environment (undefined removes one). */
+  env?: Record<string, string | undefined>;
+  /** Kill the process after this long and fail. Default 60 s. */
+  timeoutMs?: number;
+}
+
+/**
+ * Variables of the test process that would change what the CLI does (a developer's
+ * TAP_POSTGRES_PASSWORD, SLUICE_ENVIRONMENT, ...). Removed so that each test says what it sets.
+ */
+const ISOLATED_PREFIXES = ["TAP_", "TARGET_", "SLUICE_", "MELTANO_"];
+
+function childEnv(extra: Record<string, string | undefined> = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [name, value] of Object.entries(process.env)) {
+    if (!ISOLATED_PREFIXES.some((prefix) => name.startsWith(prefix))) env[name] = value;
+  }
+  env.NO_COLOR = "1";
+  for (const [name, value] of Object.entries(extra)) {
+    if (value === undefined) delete env[name];
+    else env[name] = value;
+  }
+  return env;
+}
+
+export interface RunningCli {
+  child: ChildProcess;
+  /** What the process has written so far. */
+  output(): { stdout: string; stderr: string };
+  /** Resolves when the process ends (or rejects when it outlives `timeoutMs`). */
+  done: Promise<CliResult>;
+}
+
+/** Starts `sluice <args>` as a user would, without waiting for it. */
+export function startCli(args: readonly string[], options: CliOptions = {}): RunningCli {
+  if (!fs.existsSync(CLI_PATH)) {
+    throw new Error(`${CLI_PATH} does not exist: run \`npm run build\` first (npm test does)`);
+  }
+  const argv = [CLI_PATH, ...(options.projectDir ? ["-C", options.projectDir] : []), ...args];
+  const child = spawn(process.execPath, argv, {
+    env: childEnv(options.env),
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const timeoutMs = options.timeoutMs ?? 60_000;
+  let stdout = "";
+  let stderr = "";
+  const done = new Promise<CliResult>((resolve, reject) => {
+    child.stdout!.setEncoding("utf8").on("data", (chunk: string) => (stdout += chunk));
+    child.stderr!.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
+    const timer = setTimeout(() => {
+      child.kill("SIGKILL");
+      reject(
+        new Error(
+          `sluice ${args.join(" ")} did not finish within ${timeoutMs} ms\nstdout: ${stdout}\nstderr: ${stderr}`,
+        ),
+      );
+    }, timeoutMs);
+    child.on("error", (error) => {
+      clearTimeout(timer);
+      reject(error);
+    });
+    child.on("close", (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, stdout, stderr });
+    });
+  });
+  return { child, done, output: () => ({ stdout, stderr }) };
+}
+
+/** Runs `sluice <args>` to the end and returns its exit code and output. */
+export function runCli(args: readonly string[], options: CliOptions = {}): Promise<CliResult> {
+  return startCli(args, options).done;
+}
+
+/** Text for an assertion message: the command's whole output. */
+export function describeResult(result: CliResult): string {
+  return `exit ${result.code ?? result.signal}\n--- stdout\n${result.stdout}\n--- stderr\n${result.stderr}`;
+}
