@@ -97,6 +97,11 @@ export async function openStores(context: ProjectContext): Promise<StateAndRunHi
   const options = { project: context.loaded.project, projectDir: context.loaded.dir, env: context.env };
   const database = resolveSystemDatabase(options);
   const stateBackend = resolveStateBackend(options);
+  // Passwords inside the (expanded) system database URIs must never be printed either.
+  for (const location of [database, stateBackend]) {
+    const password = location.kind === "postgres" ? passwordOfUri(location.url) : undefined;
+    if (password) context.redactor.add(password);
+  }
   if (database.kind === "file")
     throw new ConfigError("database_uri: the system database cannot be a file:// folder");
   return openStateAndRunHistory({ database, stateBackend });
@@ -124,6 +129,12 @@ export async function selectedCatalog(
   const problems = result.unmatchedSelect.map(
     (pattern) => `${resolved.location}.select: "${pattern}" matches no stream (streams: ${listing})`,
   );
+  // A mistyped stream under `metadata` would silently run that stream FULL_TABLE.
+  problems.push(
+    ...result.unmatchedMetadata.map(
+      (k) => `${resolved.location}.metadata: "${k}" matches no stream (streams: ${listing})`,
+    ),
+  );
   let catalog = result.catalog;
   if (narrow.length > 0) {
     const narrowed = narrowToStreams(catalog, narrow);
@@ -134,7 +145,6 @@ export async function selectedCatalog(
   }
   if (problems.length > 0) throw new ConfigError(problems);
   const warnings = [
-    ...result.unmatchedMetadata.map((k) => `${resolved.location}.metadata: "${k}" matches no stream`),
     ...result.unmatchedProperties.map(
       (p) =>
         `${resolved.location}: "${p.rule}" names column "${p.property}" that ${p.streamId} does not have`,
@@ -164,7 +174,7 @@ export interface ProjectRunResult {
   loader: Loader;
 }
 
-/** `sluice run <extractor> <loader>`: resolve, discover, select, plan, then run under the state lock. */
+/** `sluice run <extractor> <loader>`: resolve, then discover, select, plan and run under the state lock. */
 export async function runProjectPipeline(
   context: ProjectContext,
   options: ProjectRunOptions,
@@ -181,23 +191,41 @@ export async function runProjectPipeline(
       loaderPlugin.name,
       extractorPlugin.stateIdSuffix,
     );
-  const { catalog, warnings } = await selectedCatalog(extractor, extractorPlugin, options.select ?? []);
-  for (const warning of warnings) options.warn?.(warning);
-  const plans = await extractor.plan(catalog);
-  if (plans.length === 0) {
-    throw new ConfigError(
-      `${extractorPlugin.location}: no stream is selected (check \`select\` and --select)`,
-    );
-  }
+  const plan = async (): Promise<StreamPlan[]> => {
+    const { catalog, warnings } = await selectedCatalog(extractor, extractorPlugin, options.select ?? []);
+    for (const warning of warnings) options.warn?.(warning);
+    let plans: StreamPlan[];
+    try {
+      plans = await extractor.plan(catalog);
+    } catch (error) {
+      // The extractor names metadata by stream; say where in the project file it is.
+      if (error instanceof ConfigError) {
+        throw new ConfigError(
+          error.problems.map((p) => `${extractorPlugin.location}.${p}`),
+          { cause: error },
+        );
+      }
+      throw error;
+    }
+    if (plans.length === 0) {
+      throw new ConfigError(
+        `${extractorPlugin.location}: no stream is selected (check \`select\` and --select)`,
+      );
+    }
+    return plans;
+  };
   if (options.dryRun) {
-    await extractor.close();
-    return { plans, stateId, loader };
+    try {
+      return { plans: await plan(), stateId, loader };
+    } finally {
+      await extractor.close();
+    }
   }
-  await loader.test();
   const stores = await openStores(context);
   const runId = randomUUID();
   const spool = spoolBase();
   sweepAbandonedSpoolDirs(spool);
+  let plans: StreamPlan[] = [];
   try {
     const summary = await runPipeline({
       runId,
@@ -206,7 +234,7 @@ export async function runProjectPipeline(
       loaderName: loaderPlugin.name,
       extractor,
       loader,
-      plans,
+      plan: async () => (plans = await plan()),
       stateStore: stores.stateStore,
       runHistory: stores.runHistory,
       fullRefresh: options.fullRefresh ?? false,

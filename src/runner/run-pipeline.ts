@@ -14,8 +14,11 @@ export interface RunPipelineOptions {
   loaderName: string;
   extractor: Extractor;
   loader: Loader;
-  /** The selected streams, already planned (`extractor.plan(catalog)`). */
-  plans: StreamPlan[];
+  /**
+   * Decides the streams to run (discovery, selection, `extractor.plan`). Called under the state
+   * lock after the run is recorded, so a source that cannot be reached is a failed run in history.
+   */
+  plan: () => Promise<StreamPlan[]>;
   stateStore: StateStore;
   runHistory: RunHistory;
   /** Ignore the stored state and reload every stream; the new state replaces the old at the end. */
@@ -52,12 +55,6 @@ export async function runPipeline(options: RunPipelineOptions): Promise<RunSumma
         loader: options.loaderName,
         startedAt,
       });
-      observer({
-        type: "run-started",
-        runId: options.runId,
-        stateId: options.stateId,
-        streams: options.plans.map((p) => p.schema.streamId),
-      });
       const summary = (status: RunSummary["status"], error?: string): RunSummary => ({
         runId: options.runId,
         stateId: options.stateId,
@@ -69,11 +66,20 @@ export async function runPipeline(options: RunPipelineOptions): Promise<RunSumma
       });
       let session: ExtractSession | undefined;
       try {
+        const plans = await options.plan();
+        observer({
+          type: "run-started",
+          runId: options.runId,
+          stateId: options.stateId,
+          streams: plans.map((p) => p.schema.streamId),
+        });
+        // Fails now, naming the warehouse, rather than after the first batch was extracted.
+        await options.loader.test();
         const stored = options.fullRefresh ? undefined : await stateStore.get(options.stateId);
         const state: SingerState = structuredClone(stored ?? emptyState());
         fs.mkdirSync(options.spoolDir, { recursive: true });
         session = await options.extractor.open({ spoolDir: options.spoolDir });
-        for (const plan of options.plans) {
+        for (const plan of plans) {
           if (options.signal?.aborted) throw new PipelineError("the run was stopped before it finished");
           streams[plan.schema.streamId] = await runStream(options, session, plan, state);
         }

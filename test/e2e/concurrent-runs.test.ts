@@ -95,10 +95,11 @@ test("a second run of the same state id is refused while the first runs, naming 
   expect(second.stderr).toContain(`run ${running.runId}`);
   expect(second.stderr).toContain(`pid ${first.child.pid}`);
 
-  // Into the same DuckDB file: refused too (the file is the first run's until it ends).
+  // Into the same DuckDB file: refused by the state lock before the warehouse is touched.
   const sameFile = await project.runText(["run", "tap-postgres", "target-duckdb"]);
   expect(sameFile.code, describeResult(sameFile)).toBe(1);
-  expect(sameFile.stderr).toContain("warehouse.duckdb");
+  expect(sameFile.stderr).toContain(STATE_ID);
+  expect(sameFile.stderr).toContain(`run ${running.runId}`);
 
   // A different state id is not held by the first run: --dry-run plans it without waiting.
   const other = await project.runText([

@@ -101,8 +101,11 @@ test("successful runs, run history, state, discovery and connection test", async
   const runs = await sluice(["runs", "--json"]);
   expect(runs.code, describeResult(runs)).toBe(0);
   const history = JSON.parse(runs.stdout) as { status: string; error?: string }[];
-  expect(history.map((r) => r.status).sort()).toEqual(["failed", "success", "success"]);
-  expect(history.find((r) => r.status === "failed")?.error).toContain("NaN");
+  // Both failures are recorded: the unreachable database and the value DuckDB refused.
+  expect(history.map((r) => r.status).sort()).toEqual(["failed", "failed", "success", "success"]);
+  const errors = history.filter((r) => r.status === "failed").map((r) => r.error ?? "");
+  expect(errors.some((e) => e.includes("NaN"))).toBe(true);
+  expect(errors.some((e) => e.includes("no_such_database_e2e"))).toBe(true);
   for (const args of [
     ["runs"],
     ["state", "list"],

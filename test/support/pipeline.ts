@@ -90,7 +90,7 @@ export async function runToDuckdb(options: {
       loaderName: "target-duckdb",
       extractor,
       loader,
-      plans,
+      plan: async () => plans,
       stateStore: system.stateStore,
       runHistory: system.runHistory,
       fullRefresh: options.fullRefresh ?? false,

@@ -109,7 +109,7 @@ export async function runToDuckdbObserved(options: {
       loaderName: "target-duckdb",
       extractor,
       loader,
-      plans,
+      plan: async () => plans,
       stateStore: system.stateStore,
       runHistory: system.runHistory,
       fullRefresh: false,

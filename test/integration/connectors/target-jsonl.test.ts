@@ -39,7 +39,7 @@ beforeAll(async () => {
         { destination_path: "out", do_timestamp_file: false, add_metadata_columns: false },
         { projectDir: workDir },
       ),
-      plans,
+      plan: async () => plans,
       stateStore: system.stateStore,
       runHistory: system.runHistory,
       fullRefresh: false,
