@@ -1,7 +1,7 @@
 import { parse as parseCsv } from "csv-parse/sync";
 import type pg from "pg";
 import { to as copyTo } from "pg-copy-streams";
-import { ConfigError, DataError } from "../../errors.js";
+import { ConfigError, ConnectionError, DataError, SluiceError } from "../../errors.js";
 import { propertyMetadata, streamMetadata, type Catalog } from "../../protocol/catalog.js";
 import type { StreamBookmark } from "../../protocol/state.js";
 import type { Column } from "../column-type.js";
@@ -13,6 +13,7 @@ import type {
   StreamEvent,
   StreamPlan,
 } from "../connector.js";
+import { timestampToRfc3339 } from "../batch-rows.js";
 import { spoolCsvBatches } from "../csv-spooler.js";
 import {
   connectPostgres,
@@ -315,21 +316,23 @@ function bookmarkValue(lastRow: Buffer, keyIndex: number, plan: StreamPlan): str
   if (value === undefined)
     throw new DataError(`${plan.schema.streamId}: could not read the replication key of a row`);
   const kind = plan.schema.columns[keyIndex]!.type.kind;
-  if (kind === "timestamptz" || kind === "timestamp") return toRfc3339(value);
+  if (kind === "timestamptz" || kind === "timestamp") return timestampToRfc3339(value);
   return value;
 }
 
-/** `2024-01-31 12:00:00.5+00` → `2024-01-31T12:00:00.5+00:00` (what pipelinewise stores). */
-export function toRfc3339(text: string): string {
-  const m = /^(\d{4,}-\d\d-\d\d) (\d\d:\d\d:\d\d(?:\.\d+)?)([+-]\d\d)?(?::?(\d\d))?(?::?(\d\d))?$/.exec(text);
-  if (!m) return text;
-  const [, date, time, hours, minutes = "00"] = m;
-  return hours === undefined ? `${date}T${time}` : `${date}T${time}${hours}:${minutes}`;
-}
-
 function describeReadError(error: unknown, table: DiscoveredTable): Error {
-  if (error instanceof ConfigError || error instanceof DataError) return error;
+  // Our own errors (a lost connection, say) already say what happened.
+  if (error instanceof SluiceError) return error;
   const e = error as { message?: string; code?: string };
+  if (
+    e.code !== undefined &&
+    (e.code.startsWith("08") || e.code.startsWith("57P") || ["ECONNRESET", "EPIPE", "ETIMEDOUT"].includes(e.code))
+  ) {
+    return new ConnectionError(
+      `the connection to PostgreSQL broke while reading ${table.schemaName}.${table.tableName} (${e.message ?? e.code}); the next run continues from the last committed state`,
+      { cause: error, transient: true },
+    );
+  }
   return new DataError(
     `reading ${table.schemaName}.${table.tableName} failed: ${e.message ?? String(error)}`,
     {
