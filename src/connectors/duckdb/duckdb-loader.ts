@@ -67,6 +67,11 @@ export class DuckdbLoader implements Loader {
         // grows to several times memory_limit while loading.
         allocator_flush_threshold: "16MB",
         allocator_background_threads: "true",
+        allocator_bulk_deallocation_flush_threshold: "16MB",
+        // Rows of a batch may be stored in any order: a third faster under a small memory
+        // limit. Nothing depends on it: row order within a batch is not used (a batch whose
+        // keys may repeat must carry its own order, see `OpenStreamOptions.distinctKeys`).
+        preserve_insertion_order: "false",
       };
       if (this.config.threads !== undefined) options.threads = String(this.config.threads);
       try {
@@ -153,7 +158,11 @@ class DuckdbStreamWriter implements StreamWriter {
     return this.config.add_metadata_columns ? [...data, ...METADATA_COLUMNS] : data;
   }
 
+  private memoryLimitBytes = Number.POSITIVE_INFINITY;
+
   async prepare(): Promise<void> {
+    const limit = await this.connection.runAndReadAll("SELECT current_setting('memory_limit') AS v");
+    this.memoryLimitBytes = parseByteSize(String(limit.getRowObjectsJS()[0]?.v ?? ""));
     await this.connection.run(`CREATE SCHEMA IF NOT EXISTS ${quoteDuckdb(this.schemaName)}`);
     const definitions = this.columnDefinitions()
       .map((c) => `${quoteDuckdb(c.name)} ${c.type}`)
@@ -205,6 +214,22 @@ class DuckdbStreamWriter implements StreamWriter {
 
   async write(batch: RecordBatch): Promise<void> {
     if (batch.rowCount === 0) return;
+    // A batch with a huge row (a 10 MB jsonb) needs read buffers beyond an ordinary memory
+    // limit: raise it for that batch only, then go back to the configured one.
+    const needed = 8 * csvBufferBytes(batch) + 64 * 1024 * 1024;
+    if (needed > this.memoryLimitBytes) {
+      await this.connection.run(`SET memory_limit = '${Math.ceil(needed / 1048576)}MB'`);
+      try {
+        await this.writeWithFallback(batch);
+      } finally {
+        await this.connection.run(`SET memory_limit = ${duckdbLiteral(this.config.memory_limit)}`);
+      }
+      return;
+    }
+    await this.writeWithFallback(batch);
+  }
+
+  private async writeWithFallback(batch: RecordBatch): Promise<void> {
     try {
       await this.load(batch, true);
       return;
@@ -361,15 +386,29 @@ class DuckdbStreamWriter implements StreamWriter {
   }
 }
 
-function readCsvCall(batch: RecordBatch, types: string[]): string {
-  const columns = types.map((type, i) => `'c${i}': '${type}'`).join(", ");
+/** The CSV reader's buffer for a batch: a power of two above its longest row, 4 MB at least. */
+function csvBufferBytes(batch: RecordBatch): number {
   let buffer = MIN_CSV_BUFFER;
   while (buffer <= batch.maxRowBytes + 1) buffer *= 2;
+  return buffer;
+}
+
+function readCsvCall(batch: RecordBatch, types: string[]): string {
+  const columns = types.map((type, i) => `'c${i}': '${type}'`).join(", ");
+  const buffer = csvBufferBytes(batch);
   return (
     `read_csv(${duckdbLiteral(batch.path)}, columns = {${columns}}, header = false, auto_detect = false, ` +
     `delim = ',', quote = '"', escape = '"', new_line = '\\n', allow_quoted_nulls = false, ` +
     `max_line_size = ${buffer}, buffer_size = ${buffer})`
   );
+}
+
+/** `48.0 MiB`, `1.5 GiB`, `64MB` → bytes; unknown forms → infinity (never raise the limit then). */
+function parseByteSize(text: string): number {
+  const m = /^([\d.]+)\s*([KMGT]?)i?B?$/i.exec(text.trim());
+  if (!m) return Number.POSITIVE_INFINITY;
+  const power = { "": 0, K: 1, M: 2, G: 3, T: 4 }[m[2]!.toUpperCase() as "" | "K" | "M" | "G" | "T"];
+  return Number(m[1]) * 1024 ** power;
 }
 
 function isConversionError(error: unknown): boolean {

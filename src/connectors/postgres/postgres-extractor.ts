@@ -326,7 +326,9 @@ function describeReadError(error: unknown, table: DiscoveredTable): Error {
   const e = error as { message?: string; code?: string };
   if (
     e.code !== undefined &&
-    (e.code.startsWith("08") || e.code.startsWith("57P") || ["ECONNRESET", "EPIPE", "ETIMEDOUT"].includes(e.code))
+    (e.code.startsWith("08") ||
+      e.code.startsWith("57P") ||
+      ["ECONNRESET", "EPIPE", "ETIMEDOUT"].includes(e.code))
   ) {
     return new ConnectionError(
       `the connection to PostgreSQL broke while reading ${table.schemaName}.${table.tableName} (${e.message ?? e.code}); the next run continues from the last committed state`,
