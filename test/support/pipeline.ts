@@ -20,8 +20,8 @@ export function tapConfig(db: TestDatabase, extra: PluginConfig = {}): PluginCon
     password: db.password,
     dbname: db.name,
     default_replication_method: "FULL_TABLE",
-    batch_size_mb: 16,
-    batch_size_rows: 1000000,
+    batch_size_mb: 64,
+    batch_size_rows: 122880,
     connect_timeout: 10,
     ...extra,
   };
