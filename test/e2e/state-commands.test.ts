@@ -87,7 +87,7 @@ describe("sluice state", () => {
       ["{bookmarks:", "not valid JSON"],
       ["[1, 2]", "state set"],
       ['{"bookmarks": 5}', "bookmarks"],
-      [["--input", project.file("no-such-file.json")], "cannot read --input"],
+      [["--input", project.file("no-such-file.json")], "cannot read"],
     ] as const) {
       const input = typeof text === "string" ? [text] : text;
       const result = await project.runText(["state", "set", STATE_ID, ...input, "--force"]);

@@ -1,7 +1,8 @@
 import type { Command } from "commander";
 import fs from "node:fs";
 import { ConfigError } from "../../errors.js";
-import { toSingerState } from "../../protocol/state.js";
+import { fromMeltanoExport, toMeltanoExport } from "../../protocol/meltano-state-export.js";
+import { toSingerState, type SingerState } from "../../protocol/state.js";
 import { openStores } from "../../runner/project-pipeline.js";
 import type { CliContext } from "../cli-context.js";
 import type { Wrap } from "../program.js";
@@ -97,13 +98,67 @@ export function registerStateCommand(program: Command, wrap: Wrap): void {
         });
       }),
     );
+
+  state
+    .command("export")
+    .description("Print the states (all, or those matching a glob) in Meltano's export format")
+    .argument("[pattern]", "glob where * matches any text")
+    .option("--output <file>", "write to a file instead of stdout")
+    .action(
+      wrap(async (context, pattern: string | undefined, options: { output?: string }) =>
+        withStores(context, async (stores) => {
+          const states = new Map<string, SingerState>();
+          for (const { stateId } of await stores.stateStore.list(pattern)) {
+            const value = await stores.stateStore.get(stateId);
+            if (value) states.set(stateId, value);
+          }
+          const text = JSON.stringify(toMeltanoExport(states), null, 2);
+          if (options.output) {
+            fs.writeFileSync(options.output, `${text}\n`);
+            context.output.info(`${states.size} state(s) written to ${options.output}`);
+          } else {
+            context.output.result(text);
+          }
+        }),
+      ),
+    );
+
+  state
+    .command("import")
+    .description("Store the states of a Meltano export file (`meltano state get` / `sluice state export`)")
+    .argument("<file>", "the export file")
+    .option("--force", "replace states that exist (required when any does)")
+    .action(
+      wrap(async (context, file: string, options: { force?: boolean }) => {
+        let states: Map<string, SingerState>;
+        try {
+          states = fromMeltanoExport(JSON.parse(readStateFile(file, "state import")));
+        } catch (error) {
+          if (error instanceof ConfigError) throw error;
+          throw new ConfigError(`state import: ${file}: ${(error as Error).message}`, { cause: error });
+        }
+        await withStores(context, async (stores) => {
+          const existing = new Set((await stores.stateStore.list()).map((s) => s.stateId));
+          const clashes = [...states.keys()].filter((id) => existing.has(id));
+          if (clashes.length > 0 && !options.force) {
+            throw new ConfigError(
+              `state import: ${clashes.join(", ")} already ha${clashes.length === 1 ? "s" : "ve"} state; add --force to replace`,
+            );
+          }
+          for (const [id, value] of states) {
+            await stores.stateStore.withLock(id, () => stores.stateStore.set(id, value));
+          }
+          context.output.result(`imported ${states.size} state(s): ${[...states.keys()].join(", ")}`);
+        });
+      }),
+    );
 }
 
-function readStateFile(file: string): string {
+function readStateFile(file: string, command = "state set"): string {
   try {
     return fs.readFileSync(file, "utf8");
   } catch (error) {
-    throw new ConfigError(`state set: cannot read --input ${file}: ${(error as Error).message}`, {
+    throw new ConfigError(`${command}: cannot read ${file}: ${(error as Error).message}`, {
       cause: error,
     });
   }
