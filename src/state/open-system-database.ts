@@ -1,5 +1,4 @@
-import { isAbsolute, resolve } from "node:path";
-import { ConfigError } from "../errors.js";
+import { resolve } from "node:path";
 import { FileStateStore } from "./file-state-store.js";
 import { PostgresSystemDatabase } from "./postgres-system-database.js";
 import type { RunHistory } from "./run-history.js";
@@ -82,48 +81,4 @@ function sameTarget(a: StateBackendTarget, b: SystemDatabaseTarget): boolean {
   if (a.kind === "sqlite" && b.kind === "sqlite") return resolve(a.path) === resolve(b.path);
   if (a.kind === "postgres" && b.kind === "postgres") return a.url === b.url && a.schema === b.schema;
   return false;
-}
-
-/**
- * Reads `database_uri` / `state_backend.uri`: `postgresql://` (or `postgres://`), `sqlite:///path`
- * (SQLAlchemy style, as Meltano: relative after three slashes, absolute after four) and
- * `file:///abs/folder` or `file://relative/folder`. Relative paths are resolved from `baseDir`
- * (the project folder). The URI is never repeated in an error: it may hold a password.
- */
-export function targetFromUri(uri: string, baseDir: string): StateBackendTarget {
-  const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(uri)?.[1]?.toLowerCase();
-  const rest = scheme === undefined ? "" : uri.slice(scheme.length + 3);
-  const path = (p: string): string => (isAbsolute(p) ? p : resolve(baseDir, p));
-  switch (scheme) {
-    case "postgresql":
-    case "postgres":
-      return { kind: "postgres", url: uri };
-    case "sqlite": {
-      if (!rest.startsWith("/") || rest.length < 2) {
-        throw new ConfigError(
-          "a sqlite URI must look like sqlite:///relative/path.db or sqlite:////absolute/path.db",
-        );
-      }
-      return { kind: "sqlite", path: path(decodeURIComponent(rest.slice(1))) };
-    }
-    case "file":
-      if (rest === "" || rest === "/") throw new ConfigError("a file:// state backend must name a folder");
-      return { kind: "file", dir: path(decodeURIComponent(rest)) };
-    default:
-      throw new ConfigError(
-        `unsupported system database URI scheme ${scheme === undefined ? "(none)" : `"${scheme}://"`}: ` +
-          "use postgresql://, sqlite:/// or file://",
-      );
-  }
-}
-
-/** `targetFromUri` for `database_uri`, which cannot be a folder of files. */
-export function systemDatabaseTargetFromUri(uri: string, baseDir: string): SystemDatabaseTarget {
-  const target = targetFromUri(uri, baseDir);
-  if (target.kind === "file") {
-    throw new ConfigError(
-      "database_uri cannot be a file:// folder: use it as state_backend, with sqlite or postgresql here",
-    );
-  }
-  return target;
 }

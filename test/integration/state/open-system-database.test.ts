@@ -2,13 +2,10 @@ import { mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, expect, test } from "vitest";
-import { ConfigError } from "../../../src/errors.js";
 import {
   openRunHistory,
   openStateAndRunHistory,
   openStateStore,
-  systemDatabaseTargetFromUri,
-  targetFromUri,
 } from "../../../src/state/open-system-database.js";
 import { createTestDatabase } from "../../support/pg.js";
 
@@ -17,29 +14,6 @@ const pgDb = await createTestDatabase("open_state");
 afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
   await pgDb.drop();
-});
-
-test("URIs of database_uri and state_backend map to targets, relative paths from the project folder", () => {
-  expect(targetFromUri("postgresql://u:p@h:5432/db", "/proj")).toEqual({
-    kind: "postgres",
-    url: "postgresql://u:p@h:5432/db",
-  });
-  expect(targetFromUri("postgres://h/db", "/proj")).toEqual({ kind: "postgres", url: "postgres://h/db" });
-  expect(targetFromUri("sqlite:///.sluice/sluice.db", "/proj")).toEqual({
-    kind: "sqlite",
-    path: "/proj/.sluice/sluice.db",
-  });
-  expect(targetFromUri("sqlite:////var/lib/sluice.db", "/proj")).toEqual({
-    kind: "sqlite",
-    path: "/var/lib/sluice.db",
-  });
-  expect(targetFromUri("file:///srv/state", "/proj")).toEqual({ kind: "file", dir: "/srv/state" });
-  expect(targetFromUri("file://state/dev", "/proj")).toEqual({ kind: "file", dir: "/proj/state/dev" });
-  expect(() => targetFromUri("mysql://u:hunter22@h/db", "/proj")).toThrow(ConfigError);
-  expect(() => targetFromUri("mysql://u:hunter22@h/db", "/proj")).not.toThrow(/hunter22/);
-  expect(() => systemDatabaseTargetFromUri("file:///srv/state", "/proj")).toThrow(
-    /database_uri cannot be a file/,
-  );
 });
 
 test("state in a file folder while run history stays in the SQLite system database", async () => {
