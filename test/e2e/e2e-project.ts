@@ -1,9 +1,9 @@
 import fs from "node:fs";
-import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { DuckDBInstance } from "@duckdb/node-api";
 import { stringify } from "yaml";
+import { freePort } from "../../src/demo/embedded-postgres-server.js";
 import type { TestDatabase } from "../support/pg.js";
 import { runCli, type CliOptions, type CliResult } from "./run-cli.js";
 
@@ -146,18 +146,7 @@ export async function duckdbRows(file: string, sql: string): Promise<Record<stri
 }
 
 /** A TCP port on 127.0.0.1 that nothing listens on right now. */
-export function closedPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = net.createServer();
-    probe.once("error", reject);
-    probe.listen(0, "127.0.0.1", () => {
-      const address = probe.address();
-      probe.close(() =>
-        typeof address === "object" && address ? resolve(address.port) : reject(new Error("no port")),
-      );
-    });
-  });
-}
+export const closedPort = freePort;
 
 /** The JSON objects of JSON-lines output; throws on a line that is not JSON. */
 export function jsonLines(text: string): Record<string, unknown>[] {
