@@ -4,12 +4,16 @@ import { ConfigError, exitCodeOf, messageOf } from "../errors.js";
 import { CliContext, type GlobalOptions } from "./cli-context.js";
 import { registerConfigCommand } from "./commands/config.js";
 import { registerDemoCommand } from "./commands/demo.js";
+import { registerDeployCommand } from "./commands/deploy.js";
 import { registerDiscoverCommand } from "./commands/discover.js";
 import { registerInitCommand } from "./commands/init.js";
 import { registerRunCommand } from "./commands/run.js";
 import { registerRunsCommand } from "./commands/runs.js";
+import { registerScheduleCommand } from "./commands/schedule.js";
 import { registerSelectCommand } from "./commands/select.js";
 import { registerStateCommand } from "./commands/state.js";
+import { registerTapCommand } from "./commands/tap.js";
+import { registerTargetCommand } from "./commands/target.js";
 import { registerTestCommand } from "./commands/test.js";
 
 const { version } = createRequire(import.meta.url)("../../package.json") as { version: string };
@@ -58,6 +62,10 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
   registerRunsCommand(program, wrap);
   registerInitCommand(program, wrap);
   registerDemoCommand(program, wrap);
+  registerScheduleCommand(program, wrap);
+  registerDeployCommand(program, wrap);
+  registerTapCommand(program, wrap);
+  registerTargetCommand(program, wrap);
   return program;
 }
 

@@ -1,0 +1,95 @@
+import type { Command } from "commander";
+import { randomUUID } from "node:crypto";
+import fs from "node:fs";
+import type { LoaderDefinition } from "../../connectors/connector.js";
+import { builtinPlugins, findBuiltinPlugin } from "../../connectors/registry.js";
+import { aboutText, readSingerConfig } from "../../connectors/singer/singer-config.js";
+import { runSingerTarget } from "../../connectors/singer/singer-target.js";
+import { ConfigError } from "../../errors.js";
+import { readSingerMessages } from "../../protocol/singer-reader.js";
+import { SingerWriter } from "../../protocol/singer-writer.js";
+import { secretValues } from "../../project/redaction.js";
+import { spoolBase, spoolDirFor, sweepAbandonedSpoolDirs } from "../../runner/spool-dir.js";
+import type { Wrap } from "../program.js";
+
+export const TARGET_CAPABILITIES = ["about", "activate-version"] as const;
+
+export function registerTargetCommand(program: Command, wrap: Wrap): void {
+  program
+    .command("target")
+    .description(
+      "Run a built-in loader as a Singer target: Singer messages on stdin, each state on stdout once the data before it is durable",
+    )
+    .argument("<loader>", "built-in loader, e.g. target-duckdb")
+    .option("--config <file>", "JSON file of the loader's settings (relative paths: from the current folder)")
+    .option("--about", "print the capabilities and settings as JSON")
+    .option("--format <format>", "with --about: json (default) or markdown")
+    .option("--batch-size-rows <n>", "rows per batch handed to the loader", toPositiveInteger, 100_000)
+    .option("--batch-size-mb <n>", "MB per batch handed to the loader", toPositiveInteger, 16)
+    .action(
+      wrap(async (context, name: string, options: TargetOptions) => {
+        const definition = builtinLoader(name);
+        if (options.about) {
+          context.output.result(aboutText(definition, TARGET_CAPABILITIES, options.format));
+          return 0;
+        }
+        if (!options.config) throw new ConfigError("--config <file> is required");
+        const config = readSingerConfig(definition, options.config);
+        context.redactor.addAll(secretValues(config, definition.settings));
+        const loader = definition.create(config, { projectDir: process.cwd() });
+        const base = spoolBase();
+        sweepAbandonedSpoolDirs(base);
+        const spoolDir = spoolDirFor(base, randomUUID());
+        fs.mkdirSync(spoolDir, { recursive: true });
+        const out = new SingerWriter(process.stdout);
+        try {
+          await loader.test();
+          await runSingerTarget(
+            readSingerMessages(process.stdin, {
+              pluginName: `${name} (stdin)`,
+              warn: (message) => context.output.warn(message),
+            }),
+            {
+              loader,
+              inputName: `${name} (stdin)`,
+              spoolDir,
+              emitState: async (json) => {
+                await out.line(json);
+                await out.flush();
+              },
+              warn: (message) => context.output.warn(message),
+              maxBatchRows: options.batchSizeRows,
+              maxBatchBytes: options.batchSizeMb * 1024 * 1024,
+            },
+          );
+        } finally {
+          await loader.close().catch(() => undefined);
+          fs.rmSync(spoolDir, { recursive: true, force: true });
+        }
+        return 0;
+      }),
+    );
+}
+
+interface TargetOptions {
+  config?: string;
+  about?: boolean;
+  format?: string;
+  batchSizeRows: number;
+  batchSizeMb: number;
+}
+
+function toPositiveInteger(value: string): number {
+  const n = Number(value);
+  if (!Number.isSafeInteger(n) || n < 1) throw new ConfigError(`expected a positive integer, got "${value}"`);
+  return n;
+}
+
+function builtinLoader(name: string): LoaderDefinition {
+  const definition = findBuiltinPlugin(name);
+  if (definition?.type !== "loader") {
+    const names = builtinPlugins.filter((p) => p.type === "loader").map((p) => p.name);
+    throw new ConfigError(`"${name}" is not a built-in loader (${names.join(", ")})`);
+  }
+  return definition;
+}

