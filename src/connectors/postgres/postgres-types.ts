@@ -155,10 +155,19 @@ function baseJsonSchema(type: ColumnType): JsonSchema {
         : type.bits === 32
           ? { type: "integer", minimum: -2147483648, maximum: 2147483647 }
           : { type: "integer" };
-    case "decimal":
-      return type.scale !== undefined && type.scale > 0
-        ? { type: "number", multipleOf: Number(`1e-${type.scale}`) }
-        : { type: "number" };
+    case "decimal": {
+      if (type.precision === undefined || type.scale === undefined) return { type: "number" };
+      // As pipelinewise writes it, so a Singer target can rebuild numeric(p,s) exactly.
+      const bound = Number(`1e${type.precision - type.scale}`);
+      return {
+        type: "number",
+        ...(type.scale > 0 ? { multipleOf: Number(`1e-${type.scale}`) } : {}),
+        maximum: bound,
+        exclusiveMaximum: true,
+        minimum: -bound,
+        exclusiveMinimum: true,
+      };
+    }
     case "float":
       return { type: "number" };
     case "boolean":
