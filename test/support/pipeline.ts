@@ -7,7 +7,7 @@ import type { PluginConfig } from "../../src/connectors/connector.js";
 import { DuckdbLoader } from "../../src/connectors/duckdb/duckdb-loader.js";
 import { PostgresExtractor } from "../../src/connectors/postgres/postgres-extractor.js";
 import { runPipeline } from "../../src/runner/run-pipeline.js";
-import type { RunSummary } from "../../src/runner/run-events.js";
+import type { RunEvent, RunSummary } from "../../src/runner/run-events.js";
 import { SqliteSystemDatabase } from "../../src/state/sqlite-system-database.js";
 import type { TestDatabase } from "./pg.js";
 
@@ -72,6 +72,7 @@ export async function runToDuckdb(options: {
   target?: PluginConfig;
   fullRefresh?: boolean;
   stateId?: string;
+  observer?: (event: RunEvent) => void;
 }): Promise<RunSummary> {
   const extractor = new PostgresExtractor(tapConfig(options.db, options.tap));
   const loader = new DuckdbLoader(duckdbConfig("warehouse.duckdb", options.target), {
@@ -95,7 +96,7 @@ export async function runToDuckdb(options: {
       runHistory: system.runHistory,
       fullRefresh: options.fullRefresh ?? false,
       spoolDir: path.join(options.workDir, ".sluice", "spool", String(Date.now())),
-      observer: () => undefined,
+      observer: options.observer ?? (() => undefined),
     });
   } finally {
     await system.close();

@@ -1,13 +1,7 @@
-import path from "node:path";
 import { DuckDBInstance } from "@duckdb/node-api";
-import { DuckdbLoader } from "../../src/connectors/duckdb/duckdb-loader.js";
-import type { PluginConfig } from "../../src/connectors/connector.js";
-import { PostgresExtractor } from "../../src/connectors/postgres/postgres-extractor.js";
 import type { RunEvent, RunSummary } from "../../src/runner/run-events.js";
-import { runPipeline } from "../../src/runner/run-pipeline.js";
-import { SqliteSystemDatabase } from "../../src/state/sqlite-system-database.js";
 import type { TestDatabase } from "./pg.js";
-import { duckdbConfig, selectStreams, tapConfig } from "./pipeline.js";
+import { runToDuckdb } from "./pipeline.js";
 
 /** One row as `key → text of the whole row` (the text built by SQL on each side). */
 export type RowTexts = Map<string, string>;
@@ -82,41 +76,9 @@ export function describeDifference(expected: RowTexts, actual: RowTexts, limit =
   return parts.join("\n");
 }
 
-/** `runToDuckdb` (see pipeline.ts) with the runner's events passed to `observer`. */
-export async function runToDuckdbObserved(options: {
-  db: TestDatabase;
-  workDir: string;
-  streams: Record<string, Record<string, unknown>> | "all";
-  observer: (event: RunEvent) => void;
-  tap?: PluginConfig;
-  target?: PluginConfig;
-  stateId?: string;
-}): Promise<RunSummary> {
-  const extractor = new PostgresExtractor(tapConfig(options.db, options.tap));
-  const loader = new DuckdbLoader(duckdbConfig("warehouse.duckdb", options.target), {
-    projectDir: options.workDir,
-  });
-  const catalog = selectStreams(await extractor.discover(), options.streams);
-  const plans = await extractor.plan(catalog);
-  const system = await SqliteSystemDatabase.open({
-    path: path.join(options.workDir, ".sluice", "sluice.db"),
-  });
-  try {
-    return await runPipeline({
-      runId: `run-${Date.now()}-${Math.random().toString(36).slice(2, 6)}`,
-      stateId: options.stateId ?? "test:tap-postgres-to-target-duckdb",
-      extractorName: "tap-postgres",
-      loaderName: "target-duckdb",
-      extractor,
-      loader,
-      plan: async () => plans,
-      stateStore: system.stateStore,
-      runHistory: system.runHistory,
-      fullRefresh: false,
-      spoolDir: path.join(options.workDir, ".sluice", "spool", String(Date.now())),
-      observer: options.observer,
-    });
-  } finally {
-    await system.close();
-  }
+/** `runToDuckdb` with the runner's events passed to `observer`. */
+export function runToDuckdbObserved(
+  options: Parameters<typeof runToDuckdb>[0] & { observer: (event: RunEvent) => void },
+): Promise<RunSummary> {
+  return runToDuckdb(options);
 }
