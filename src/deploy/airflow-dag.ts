@@ -1,23 +1,9 @@
 import { GENERATED_MARKER, type GeneratedFile } from "./generated-files.js";
-import type { DeploymentPlan } from "./deployment-plan.js";
+import type { DeploymentPlan, PodOptions } from "./deployment-plan.js";
 import { SECRETS_MOUNT_PATH } from "./deployment-plan.js";
 
 /** How the DAGs run the image; the CLI's `deploy airflow` options. */
-export interface AirflowOptions {
-  image: string;
-  /** Kubernetes namespace of the pods; default `default` (Cloud Composer 2 runs them in `composer-user-workloads` or `default`). */
-  namespace?: string;
-  /** The Kubernetes Secret holding credential files; default `sluice-credentials`. */
-  secretName?: string;
-  /** Pods run only on nodes of this pool (GKE's `cloud.google.com/gke-nodepool` label by default). */
-  nodePool?: string;
-  /** The node label `nodePool` matches; default `cloud.google.com/gke-nodepool`. */
-  nodePoolLabel?: string;
-  /** Resource requests, Kubernetes quantities (`500m`, `1Gi`). */
-  cpu?: string;
-  memory?: string;
-  /** Retries of each pipeline task; default 2. */
-  retries?: number;
+export interface AirflowOptions extends PodOptions {
   retryDelayMinutes?: number;
   /**
    * Keep credential files in the secrets manager and in Kubernetes only while the pod runs: a task
@@ -25,8 +11,6 @@ export interface AirflowOptions {
    * when the pipeline failed.
    */
   ephemeralSecret?: boolean;
-  /** The project file name, for the header. */
-  projectFile?: string;
 }
 
 export const DEFAULT_SECRET_NAME = "sluice-credentials";

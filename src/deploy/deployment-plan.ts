@@ -46,6 +46,26 @@ export interface CredentialFile {
   path: string;
 }
 
+/** How a pod runs the image, whether Airflow or a CronJob starts it (the `deploy` options). */
+export interface PodOptions {
+  image: string;
+  /** Kubernetes namespace of the pods; default `default` (Cloud Composer 2 runs them in `composer-user-workloads` or `default`). */
+  namespace?: string;
+  /** The Kubernetes Secret holding secret variables and credential files; default `sluice-credentials`. */
+  secretName?: string;
+  /** Pods run only on nodes of this pool (GKE's `cloud.google.com/gke-nodepool` label by default). */
+  nodePool?: string;
+  /** The node label `nodePool` matches; default `cloud.google.com/gke-nodepool`. */
+  nodePoolLabel?: string;
+  /** Resource requests, Kubernetes quantities (`500m`, `1Gi`). */
+  cpu?: string;
+  memory?: string;
+  /** Retries of a failed run; default 2. */
+  retries?: number;
+  /** The project file name, for the header. */
+  projectFile?: string;
+}
+
 export const SECRETS_MOUNT_PATH = "/var/secrets/sluice";
 export const DATABASE_URI_VARIABLE = "SLUICE_DATABASE_URI";
 

@@ -1,22 +1,11 @@
 import { stringify } from "yaml";
 import { ConfigError } from "../errors.js";
 import { DEFAULT_SECRET_NAME, kubernetesName } from "./airflow-dag.js";
-import { SECRETS_MOUNT_PATH, type DeploymentPlan } from "./deployment-plan.js";
+import { SECRETS_MOUNT_PATH, type DeploymentPlan, type PodOptions } from "./deployment-plan.js";
 import { GENERATED_MARKER, type GeneratedFile } from "./generated-files.js";
 
-export interface KubernetesOptions {
-  image: string;
-  namespace?: string;
-  /** The Secret holding secret variables (one key per variable name) and credential files. */
-  secretName?: string;
-  nodePool?: string;
-  nodePoolLabel?: string;
-  cpu?: string;
-  memory?: string;
-  /** Pod retries of a failed run (the Job's backoffLimit); default 2. */
-  retries?: number;
-  projectFile?: string;
-}
+/** The CLI's `deploy kubernetes` options; `retries` becomes the Job's backoffLimit. */
+export type KubernetesOptions = PodOptions;
 
 /** The image's user (`node`, uid 1000 in node:20-bookworm-slim): the pod must not run as root. */
 export const IMAGE_USER_ID = 1000;

@@ -515,19 +515,42 @@ class ProjectReader {
     return plugins;
   }
 
-  private readPlugin(value: unknown, path: string): PluginEntry | undefined {
+  /** What a plugin entry and an environment's override of one share: name, config, env, location. */
+  private readPluginBase(
+    value: unknown,
+    path: string,
+    keys: ReadonlySet<string>,
+  ):
+    | {
+        value: Record<string, unknown>;
+        named: boolean;
+        base: Pick<PluginEntry, "name" | "config" | "env" | "location">;
+      }
+    | undefined {
     if (!isMapping(value)) {
       this.add(path, `expected a mapping with a \`name\`, got ${describeValue(value)}`);
       return undefined;
     }
-    this.checkKeys(value, PLUGIN_KEYS, path, { allowUnderscore: true });
+    this.checkKeys(value, keys, path, { allowUnderscore: true });
     const name = this.requiredName(value, path);
-    const entry: PluginEntry = {
-      name: name ?? "",
-      config: this.mapping(value.config, joinPath(path, "config")) ?? {},
-      env: this.readEnv(value.env, joinPath(path, "env")),
-      location: `${this.prefix}${path}`,
+    return {
+      value,
+      // Without a name the entry is reported and left out, after its other problems are found.
+      named: name !== undefined,
+      base: {
+        name: name ?? "",
+        config: this.mapping(value.config, joinPath(path, "config")) ?? {},
+        env: this.readEnv(value.env, joinPath(path, "env")),
+        location: `${this.prefix}${path}`,
+      },
     };
+  }
+
+  private readPlugin(raw: unknown, path: string): PluginEntry | undefined {
+    const read = this.readPluginBase(raw, path, PLUGIN_KEYS);
+    if (!read) return undefined;
+    const { value } = read;
+    const entry: PluginEntry = { ...read.base };
     for (const key of ["variant", "pip_url", "namespace", "executable", "inherit_from"] as const) {
       const text = this.optionalString(value, key, path);
       if (text !== undefined) entry[key] = text;
@@ -544,7 +567,7 @@ class ProjectReader {
       this.readDeclaredSetting(item, itemPath),
     );
     if (settings.length > 0) entry.settings = settings;
-    return name === undefined ? undefined : entry;
+    return read.named ? entry : undefined;
   }
 
   private readDeclaredSetting(value: unknown, path: string): DeclaredSetting | undefined {
@@ -601,26 +624,18 @@ class ProjectReader {
     return name === undefined ? undefined : environment;
   }
 
-  private readEnvironmentPlugin(value: unknown, path: string): EnvironmentPluginOverride | undefined {
-    if (!isMapping(value)) {
-      this.add(path, `expected a mapping with a \`name\`, got ${describeValue(value)}`);
-      return undefined;
-    }
-    this.checkKeys(value, ENVIRONMENT_PLUGIN_KEYS, path, { allowUnderscore: true });
-    const name = this.requiredName(value, path);
-    const override: EnvironmentPluginOverride = {
-      name: name ?? "",
-      config: this.mapping(value.config, joinPath(path, "config")) ?? {},
-      env: this.readEnv(value.env, joinPath(path, "env")),
-      location: `${this.prefix}${path}`,
-    };
+  private readEnvironmentPlugin(raw: unknown, path: string): EnvironmentPluginOverride | undefined {
+    const read = this.readPluginBase(raw, path, ENVIRONMENT_PLUGIN_KEYS);
+    if (!read) return undefined;
+    const { value } = read;
+    const override: EnvironmentPluginOverride = { ...read.base };
     const select = this.readStringList(value.select, joinPath(path, "select"));
     if (select) override.select = select;
     const metadata = this.readStreamMap(value.metadata, joinPath(path, "metadata"));
     if (metadata) override.metadata = metadata;
     const schema = this.readStreamMap(value.schema, joinPath(path, "schema"));
     if (schema) override.schema = schema;
-    return name === undefined ? undefined : override;
+    return read.named ? override : undefined;
   }
 
   private readSchedule(value: unknown, path: string): ScheduleEntry | undefined {
