@@ -16,7 +16,12 @@
  * - bytes: lowercase hex without prefix.
  * - array: a JSON array (nested for several dimensions) whose elements are JSON strings in the
  *   element kind's text form, or null; `[]` for an empty array.
- * CDC batches add a trailing `_sdc_deleted_at` column (timestamptz text, empty when not deleted).
+ * CDC batches (see `ChangeEvent` in connector.ts) add two trailing columns: `_sdc_deleted_at`
+ * (timestamptz text of the delete's commit time, empty when the row was not deleted) and
+ * `_sdc_sequence` (an integer, increasing in source commit order; a key that appears several
+ * times in a batch keeps the row with the highest sequence; file order must not be relied on,
+ * as DuckDB reads files in parallel). A CDC batch may hold a subset of the stream's columns
+ * (always the key columns): the columns it leaves out keep their stored values.
  */
 export interface RecordBatch {
   streamId: string;
@@ -35,3 +40,4 @@ export interface RecordBatch {
 }
 
 export const DELETED_AT_COLUMN = "_sdc_deleted_at";
+export const SEQUENCE_COLUMN = "_sdc_sequence";

@@ -61,14 +61,60 @@ export type StreamEvent =
 export type LoadMode = "replace" | "incremental";
 
 export interface ExtractSession {
-  /** Reads one stream from where `bookmark` says it stopped. */
+  /**
+   * Reads one stream from where `bookmark` says it stopped. For a LOG_BASED stream this is its
+   * initial copy (a bookmark without `lsn`), consistent with the point its changes start from;
+   * the `end` bookmark then carries that `lsn`. A LOG_BASED stream whose bookmark has an `lsn`
+   * is not read here but in `readChanges`.
+   */
   read(
     plan: StreamPlan,
     bookmark: StreamBookmark | undefined,
     signal: AbortSignal,
   ): AsyncIterable<StreamEvent>;
+  /**
+   * Change data capture for the LOG_BASED streams (all with an `lsn` bookmark by now), after
+   * every `read`. Ends by itself in batch mode; in follow mode when `signal` aborts, after a last
+   * checkpoint (a clean stop, nothing lost).
+   */
+  readChanges?(
+    plans: StreamPlan[],
+    bookmarks: Record<string, StreamBookmark>,
+    options: ChangeReadOptions,
+  ): AsyncIterable<ChangeEvent>;
+  /**
+   * Tells the source that everything up to `position` is durable in the warehouse and in the
+   * state store (PostgreSQL may then recycle that WAL). Called by the runner after a checkpoint's
+   * state was committed, never before.
+   */
+  acknowledge?(position: string): Promise<void>;
   close(): Promise<void>;
 }
+
+export interface ChangeReadOptions {
+  /** Stream until stopped (`sluice run --follow`) instead of stopping at the WAL end. */
+  follow: boolean;
+  signal: AbortSignal;
+}
+
+/**
+ * What change data capture yields, in source commit order:
+ * - `batch`: changes of one stream (`batch.streamId`) as rows in the wire form of `batch.ts`,
+ *   with the CDC columns `_sdc_deleted_at` and `_sdc_sequence`. Its `columns` may be a subset
+ *   of the stream's (an update that left TOASTed values out of the WAL): a loader then keeps the
+ *   stored values of the columns not in the batch.
+ * - `schema`: a stream's columns changed at the source (a column added); the runner reopens
+ *   the stream's writer with it before the next batch.
+ * - `truncate`: the source tables were truncated; the runner asks each writer to empty its table.
+ * - `checkpoint`: every change up to `position` was yielded. Once the runner has loaded the
+ *   batches before it, it stores `position` as the `lsn` of every LOG_BASED stream, then calls
+ *   `acknowledge(position)`. `lagBytes` is the WAL the source retains for the slot.
+ */
+export type ChangeEvent =
+  | { type: "batch"; batch: RecordBatch }
+  | { type: "schema"; schema: StreamSchema }
+  | { type: "truncate"; streamIds: string[] }
+  | { type: "checkpoint"; position: string; lagBytes?: number };
 
 export interface Extractor {
   /** Connects and checks access; throws a ConnectionError or ConfigError that says what is wrong. */
@@ -76,8 +122,16 @@ export interface Extractor {
   discover(): Promise<Catalog>;
   /** Turns a selected catalog into plans, checking replication keys exist (ConfigError if not). */
   plan(catalog: Catalog): Promise<StreamPlan[]>;
-  /** Opens a read session (one consistent snapshot for the run where the source allows). */
-  open(options: { spoolDir: string }): Promise<ExtractSession>;
+  /**
+   * Opens a read session (one consistent snapshot for the run where the source allows). `plans`
+   * and `bookmarks` tell it which LOG_BASED streams need an initial copy, so it can take that
+   * snapshot where their changes start.
+   */
+  open(options: {
+    spoolDir: string;
+    plans?: StreamPlan[];
+    bookmarks?: Record<string, StreamBookmark>;
+  }): Promise<ExtractSession>;
   close(): Promise<void>;
 }
 
@@ -88,6 +142,12 @@ export interface StreamWriter {
   finish(): Promise<void>;
   /** Called when the stream failed; leaves what was visible before untouched. */
   abort(): Promise<void>;
+  /**
+   * Change data capture: the source table was truncated. Removes every row (or, with soft
+   * deletes, marks them deleted) durably before resolving. Loaders without it cannot apply a
+   * truncate; the runner then reports it and fails the run.
+   */
+  truncate?(): Promise<void>;
 }
 
 export interface OpenStreamOptions {
