@@ -16,12 +16,19 @@
  * - bytes: lowercase hex without prefix.
  * - array: a JSON array (nested for several dimensions) whose elements are JSON strings in the
  *   element kind's text form, or null; `[]` for an empty array.
- * CDC batches (see `ChangeEvent` in connector.ts) add two trailing columns: `_sdc_deleted_at`
- * (timestamptz text of the delete's commit time, empty when the row was not deleted) and
- * `_sdc_sequence` (an integer, increasing in source commit order; a key that appears several
- * times in a batch keeps the row with the highest sequence; file order must not be relied on,
- * as DuckDB reads files in parallel). A CDC batch may hold a subset of the stream's columns
- * (always the key columns): the columns it leaves out keep their stored values.
+ * CDC batches (see `ChangeEvent` in connector.ts) hold every column of the stream and three
+ * trailing ones:
+ * - `_sdc_deleted_at`: timestamptz text of the delete's commit time, empty unless deleted.
+ * - `_sdc_sequence`: an integer, increasing in source commit order. Rows of one key are applied
+ *   in this order; file order must not be relied on (DuckDB reads a file in parallel).
+ * - `_sdc_unchanged`: comma-separated 0-based indexes (into `columns`) of fields whose value the
+ *   change did not carry, empty when it carried all: an update leaving a TOASTed value out of
+ *   the WAL, or a delete (which carries only the key). Such a field is written empty and must
+ *   not overwrite anything: the column keeps the value of the key's latest earlier row in the
+ *   batch that carried it, else the value already stored.
+ * A loader that merges on the key therefore ends with, per key: the latest row by
+ * `_sdc_sequence`, its unchanged fields filled as above; removed when that row is a delete and
+ * `hard_delete` is set, else kept with `_sdc_deleted_at` set.
  */
 export interface RecordBatch {
   streamId: string;
@@ -41,3 +48,4 @@ export interface RecordBatch {
 
 export const DELETED_AT_COLUMN = "_sdc_deleted_at";
 export const SEQUENCE_COLUMN = "_sdc_sequence";
+export const UNCHANGED_COLUMN = "_sdc_unchanged";

@@ -100,12 +100,11 @@ export interface ChangeReadOptions {
 /**
  * What change data capture yields, in source commit order:
  * - `batch`: changes of one stream (`batch.streamId`) as rows in the wire form of `batch.ts`,
- *   with the CDC columns `_sdc_deleted_at` and `_sdc_sequence`. Its `columns` may be a subset
- *   of the stream's (an update that left TOASTed values out of the WAL): a loader then keeps the
- *   stored values of the columns not in the batch.
+ *   with the CDC columns `_sdc_deleted_at`, `_sdc_sequence` and `_sdc_unchanged` (see there).
  * - `schema`: a stream's columns changed at the source (a column added); the runner reopens
  *   the stream's writer with it before the next batch.
- * - `truncate`: the source tables were truncated; the runner asks each writer to empty its table.
+ * - `truncate`: the source tables were truncated at `at` (commit time); the runner asks each
+ *   writer to empty its table.
  * - `checkpoint`: every change up to `position` was yielded. Once the runner has loaded the
  *   batches before it, it stores `position` as the `lsn` of every LOG_BASED stream, then calls
  *   `acknowledge(position)`. `lagBytes` is the WAL the source retains for the slot.
@@ -113,7 +112,7 @@ export interface ChangeReadOptions {
 export type ChangeEvent =
   | { type: "batch"; batch: RecordBatch }
   | { type: "schema"; schema: StreamSchema }
-  | { type: "truncate"; streamIds: string[] }
+  | { type: "truncate"; streamIds: string[]; at: Date }
   | { type: "checkpoint"; position: string; lagBytes?: number };
 
 export interface Extractor {
@@ -143,11 +142,12 @@ export interface StreamWriter {
   /** Called when the stream failed; leaves what was visible before untouched. */
   abort(): Promise<void>;
   /**
-   * Change data capture: the source table was truncated. Removes every row (or, with soft
-   * deletes, marks them deleted) durably before resolving. Loaders without it cannot apply a
-   * truncate; the runner then reports it and fails the run.
+   * Change data capture: the source table was truncated at `at`. Removes every row (with
+   * `hard_delete`) or sets `_sdc_deleted_at = at` on rows not yet deleted, durably before
+   * resolving. Loaders without it cannot apply a truncate; the runner then fails the run,
+   * naming the table, before the state moves past it.
    */
-  truncate?(): Promise<void>;
+  truncate?(at: Date): Promise<void>;
 }
 
 export interface OpenStreamOptions {
