@@ -3,7 +3,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { ConnectionError, DataError, SchemaError } from "../../errors.js";
 import type { RecordBatch } from "../batch.js";
-import { DELETED_AT_COLUMN } from "../batch.js";
+import { DELETED_AT_COLUMN, SEQUENCE_COLUMN, UNCHANGED_COLUMN } from "../batch.js";
 import type { ColumnType, StreamSchema } from "../column-type.js";
 import type { Loader, OpenStreamOptions, PluginConfig, StreamWriter } from "../connector.js";
 import { csvParseType, duckdbConversion, duckdbLiteral, duckdbType, quoteDuckdb } from "./duckdb-types.js";
@@ -25,7 +25,7 @@ const METADATA_COLUMNS: readonly { name: string; type: string }[] = [
   { name: "_sdc_received_at", type: "TIMESTAMPTZ" },
   { name: "_sdc_batched_at", type: "TIMESTAMPTZ" },
   { name: DELETED_AT_COLUMN, type: "TIMESTAMPTZ" },
-  { name: "_sdc_sequence", type: "BIGINT" },
+  { name: SEQUENCE_COLUMN, type: "BIGINT" },
   { name: "_sdc_table_version", type: "BIGINT" },
 ];
 
@@ -39,14 +39,23 @@ const MIN_CSV_BUFFER = 4 * 1024 * 1024;
  * (`INSERT ... SELECT ... FROM read_csv(...)`), so no value passes through JavaScript.
  * - `replace` streams (FULL_TABLE, or `load_method: overwrite`) fill `<table>__sluice_new` and
  *   swap it in with DROP + RENAME in one transaction when the stream finishes.
- * - `upsert` with a key: each batch is staged, deduplicated on the key (newest `_sdc_sequence`
- *   wins), and replaces the matching rows in one transaction.
- * - otherwise rows are appended.
+ * - `upsert` with a key: each batch is merged with one `MERGE INTO` (one transaction): its rows
+ *   are grouped by key, the row with the highest `_sdc_sequence` wins, and each field a change did
+ *   not carry (`_sdc_unchanged`, see batch.ts) takes the key's latest earlier value in the batch,
+ *   else keeps the stored one. A key whose latest row is a delete is removed with `hard_delete`,
+ *   else kept with `_sdc_deleted_at` set. A batch without `_sdc_sequence` (not CDC) is ordered by
+ *   file order: row i has `sequenceBase + i`.
+ * - otherwise rows are appended as they are: CDC rows keep `_sdc_deleted_at`, and fields they did
+ *   not carry are NULL (an append-only table is a change log, not a copy of the source).
+ * A table gets a `_sdc_deleted_at` column as soon as a batch carries one, with or without
+ * `add_metadata_columns`, so that deletes are never lost. `_sdc_sequence` is stored only as the
+ * metadata column; `_sdc_unchanged` never is.
  */
 export class DuckdbLoader implements Loader {
   private readonly config: TargetDuckdbConfig;
   private readonly file: string;
   private instance: DuckDBInstance | undefined;
+  private readonly insertionOrder = new InsertionOrder();
 
   constructor(config: PluginConfig, context: { projectDir: string }) {
     this.config = config as unknown as TargetDuckdbConfig;
@@ -69,8 +78,8 @@ export class DuckdbLoader implements Loader {
         allocator_background_threads: "true",
         allocator_bulk_deallocation_flush_threshold: "16MB",
         // Rows of a batch may be stored in any order: a third faster under a small memory
-        // limit. Nothing depends on it: row order within a batch is not used (a batch whose
-        // keys may repeat must carry its own order, see `OpenStreamOptions.distinctKeys`).
+        // limit. A statement that numbers rows by file order (the `_sdc_sequence` of a batch
+        // that does not carry one) turns it on for its duration, see `InsertionOrder`.
         preserve_insertion_order: "false",
       };
       if (this.config.threads !== undefined) options.threads = String(this.config.threads);
@@ -99,7 +108,7 @@ export class DuckdbLoader implements Loader {
 
   async openStream(schema: StreamSchema, options: OpenStreamOptions): Promise<StreamWriter> {
     const connection = await this.connect();
-    const writer = new DuckdbStreamWriter(connection, this.config, schema, options);
+    const writer = new DuckdbStreamWriter(connection, this.config, schema, options, this.insertionOrder);
     try {
       await writer.prepare();
     } catch (error) {
@@ -122,17 +131,34 @@ export class DuckdbLoader implements Loader {
   }
 }
 
+/** How a batch's fields land: the SQL of each stored column, and the CDC fields apart. */
+interface BatchSelect {
+  /** Stream columns and metadata columns (without `_sdc_deleted_at` and `_sdc_sequence`). */
+  columns: { name: string; sql: string }[];
+  /** The batch's `_sdc_deleted_at` as TIMESTAMPTZ, when it has that column. */
+  deletedAt: string | undefined;
+  /** Each row's `_sdc_sequence`: the batch's column, else `sequenceBase` + file position. */
+  sequence: string;
+  /** True when `sequence` is computed from file order (needs `InsertionOrder`). */
+  sequenceFromFileOrder: boolean;
+  /** `,<indexes>,` of the fields a change did not carry, NULL when it carried all; when the batch has them. */
+  unchanged: string | undefined;
+}
+
 class DuckdbStreamWriter implements StreamWriter {
   private readonly schemaName: string;
   private readonly tableName: string;
   private readonly replace: boolean;
   private mergeKeys: string[];
+  /** Lower-cased column names of the destination table. */
+  private readonly tableColumns = new Set<string>();
 
   constructor(
     private readonly connection: DuckDBConnection,
     private readonly config: TargetDuckdbConfig,
     private readonly schema: StreamSchema,
     private readonly options: OpenStreamOptions,
+    private readonly insertionOrder: InsertionOrder,
   ) {
     this.schemaName = config.default_target_schema ?? schema.sourceSchema;
     this.tableName = `${config.table_prefix}${schema.sourceTable}`;
@@ -170,6 +196,7 @@ class DuckdbStreamWriter implements StreamWriter {
     if (this.replace) {
       await this.connection.run(`DROP TABLE IF EXISTS ${this.staging}`);
       await this.connection.run(`CREATE TABLE ${this.staging} (${definitions})`);
+      for (const column of this.columnDefinitions()) this.tableColumns.add(column.name.toLowerCase());
       return;
     }
     await this.connection.run(`CREATE TABLE IF NOT EXISTS ${this.target} (${definitions})`);
@@ -191,12 +218,11 @@ class DuckdbStreamWriter implements StreamWriter {
     const existing = new Map(
       reader.getRowObjectsJS().map((r) => [String(r.column_name).toLowerCase(), String(r.data_type)]),
     );
+    for (const name of existing.keys()) this.tableColumns.add(name);
     for (const column of this.columnDefinitions()) {
       const current = existing.get(column.name.toLowerCase());
       if (current === undefined) {
-        await this.connection.run(
-          `ALTER TABLE ${this.target} ADD COLUMN ${quoteDuckdb(column.name)} ${column.type}`,
-        );
+        await this.addColumn(column.name, column.type);
       } else if (normaliseType(current) !== normaliseType(column.type)) {
         try {
           await this.connection.run(
@@ -212,8 +238,22 @@ class DuckdbStreamWriter implements StreamWriter {
     }
   }
 
+  private async addColumn(name: string, type: string): Promise<void> {
+    await this.connection.run(`ALTER TABLE ${this.destination} ADD COLUMN ${quoteDuckdb(name)} ${type}`);
+    this.tableColumns.add(name.toLowerCase());
+  }
+
+  /**
+   * A batch with deletes needs somewhere to say so: without `add_metadata_columns` the table has
+   * no `_sdc_deleted_at` until the first batch (or truncate) that carries one.
+   */
+  private async ensureDeletedAtColumn(): Promise<void> {
+    if (!this.tableColumns.has(DELETED_AT_COLUMN)) await this.addColumn(DELETED_AT_COLUMN, "TIMESTAMPTZ");
+  }
+
   async write(batch: RecordBatch): Promise<void> {
     if (batch.rowCount === 0) return;
+    if (batch.columns.includes(DELETED_AT_COLUMN)) await this.ensureDeletedAtColumn();
     // A batch with a huge row (a 10 MB jsonb) needs read buffers beyond an ordinary memory
     // limit: raise it for that batch only, then go back to the configured one.
     const needed = 8 * csvBufferBytes(batch) + 64 * 1024 * 1024;
@@ -227,6 +267,30 @@ class DuckdbStreamWriter implements StreamWriter {
       return;
     }
     await this.writeWithFallback(batch);
+  }
+
+  /**
+   * Change data capture: the source table was truncated at `at`. Every row goes (`hard_delete`),
+   * or is marked deleted at `at` unless it already was. One statement, so one transaction,
+   * durable when it resolves.
+   */
+  async truncate(at: Date): Promise<void> {
+    try {
+      if (this.config.hard_delete) {
+        await this.connection.run(`DELETE FROM ${this.destination}`);
+      } else {
+        await this.ensureDeletedAtColumn();
+        const column = quoteDuckdb(DELETED_AT_COLUMN);
+        await this.connection.run(
+          `UPDATE ${this.destination} SET ${column} = TIMESTAMPTZ ${duckdbLiteral(at.toISOString())} WHERE ${column} IS NULL`,
+        );
+      }
+    } catch (error) {
+      throw new DataError(
+        `target-duckdb: applying a truncate of ${this.schema.streamId} to ${this.schemaName}.${this.tableName} failed: ${firstLine((error as Error).message)}`,
+        { cause: error },
+      );
+    }
   }
 
   private async writeWithFallback(batch: RecordBatch): Promise<void> {
@@ -250,13 +314,18 @@ class DuckdbStreamWriter implements StreamWriter {
   private async load(batch: RecordBatch, fast: boolean): Promise<void> {
     const select = this.selectList(batch, fast);
     const source = readCsvCall(batch, this.csvTypes(batch, fast));
-    if (this.mergeKeys.length === 0) {
-      const columns = select.map((s) => quoteDuckdb(s.name)).join(", ");
-      await this.connection.run(
-        `INSERT INTO ${this.destination} (${columns}) SELECT ${select.map((s) => s.sql).join(", ")} FROM ${source}`,
-      );
+    const statement =
+      this.mergeKeys.length === 0
+        ? this.appendStatement(select, source)
+        : this.mergeStatement(select, source);
+    // Only a sequence taken from file order needs the reader to keep it (see `InsertionOrder`),
+    // and only where it is used: in a merge, or stored as metadata.
+    const needsOrder =
+      select.sequenceFromFileOrder && (this.mergeKeys.length > 0 || this.config.add_metadata_columns);
+    if (needsOrder) {
+      await this.insertionOrder.preserved(this.connection, () => this.connection.run(statement));
     } else {
-      await this.merge(select, source);
+      await this.connection.run(statement);
     }
   }
 
@@ -264,56 +333,126 @@ class DuckdbStreamWriter implements StreamWriter {
   private csvTypes(batch: RecordBatch, fast: boolean): string[] {
     const types = new Map<string, ColumnType>(this.schema.columns.map((c) => [c.name, c.type]));
     return batch.columns.map((name) => {
+      if (name === SEQUENCE_COLUMN) return fast ? "BIGINT" : "VARCHAR";
       const type = types.get(name);
       return fast && type ? (csvParseType(type) ?? "VARCHAR") : "VARCHAR";
     });
   }
 
-  private async merge(select: { name: string; sql: string }[], source: string): Promise<void> {
-    const keys = this.mergeKeys.map(quoteDuckdb);
-    const columns = select.map((s) => quoteDuckdb(s.name)).join(", ");
-    const hasDeletes = select.some((s) => s.name === DELETED_AT_COLUMN);
-    const keep =
-      this.config.hard_delete && hasDeletes ? ` AND ${quoteDuckdb(DELETED_AT_COLUMN)} IS NULL` : "";
-    await this.connection.run("BEGIN TRANSACTION");
-    await this.connection.run(
-      `CREATE OR REPLACE TEMP TABLE sluice_batch AS SELECT ${select.map((s) => `${s.sql} AS ${quoteDuckdb(s.name)}`).join(", ")}, row_number() OVER () AS sluice_row FROM ${source}`,
-    );
-    await this.connection.run(
-      `DELETE FROM ${this.target} AS t USING (SELECT DISTINCT ${keys.join(", ")} FROM sluice_batch) AS b WHERE ${keys.map((k) => `t.${k} = b.${k}`).join(" AND ")}`,
-    );
-    await this.connection.run(
-      `INSERT INTO ${this.target} (${columns}) SELECT ${columns} FROM sluice_batch QUALIFY row_number() OVER (PARTITION BY ${keys.join(", ")} ORDER BY sluice_row DESC) = 1${keep}`,
-    );
-    await this.connection.run("DROP TABLE sluice_batch");
-    await this.connection.run("COMMIT");
+  /** Rows appended as they are: a CDC row keeps `_sdc_deleted_at`, its uncarried fields NULL. */
+  private appendStatement(select: BatchSelect, source: string): string {
+    const columns = [...select.columns];
+    if (select.deletedAt !== undefined) columns.push({ name: DELETED_AT_COLUMN, sql: select.deletedAt });
+    if (this.config.add_metadata_columns) columns.push({ name: SEQUENCE_COLUMN, sql: select.sequence });
+    return `INSERT INTO ${this.destination} (${columns.map((c) => quoteDuckdb(c.name)).join(", ")}) SELECT ${columns.map((c) => c.sql).join(", ")} FROM ${source}`;
   }
 
-  private selectList(batch: RecordBatch, fast: boolean): { name: string; sql: string }[] {
-    const types = new Map<string, ColumnType>(this.schema.columns.map((c) => [c.name, c.type]));
-    const list = batch.columns.map((name, i) => {
-      const type = types.get(name);
-      const field = `c${i}`;
-      if (name === DELETED_AT_COLUMN) return { name, sql: `CAST(${field} AS TIMESTAMPTZ)` };
-      if (!type)
-        throw new SchemaError(`${batch.streamId}: batch column "${name}" is not in the stream's schema`);
-      // A field the reader already parsed needs no conversion.
-      return { name, sql: fast && csvParseType(type) !== undefined ? field : duckdbConversion(field, type) };
+  /**
+   * One MERGE per batch (atomic on its own). The USING side reduces the batch to one row per key:
+   * the latest by sequence, with `_sdc_deleted_at` as that row has it (`arg_max_null`, since
+   * NULL means "not deleted"). A field of a batch with `_sdc_unchanged` is aggregated as the
+   * struct `{v}` over the rows that carried it: NULL when none did (keep the stored value), else
+   * the latest carried value, which may itself be NULL.
+   */
+  private mergeStatement(select: BatchSelect, source: string): string {
+    const keys = new Set(this.mergeKeys.map((k) => k.toLowerCase()));
+    const seq = quoteDuckdb(SEQUENCE_COLUMN);
+    const deleted = quoteDuckdb(DELETED_AT_COLUMN);
+    const unchanged = "sluice_unchanged";
+    const rows = [
+      ...select.columns.map((c) => `${c.sql} AS ${quoteDuckdb(c.name)}`),
+      `${select.deletedAt ?? "CAST(NULL AS TIMESTAMPTZ)"} AS ${deleted}`,
+      `${select.sequence} AS ${seq}`,
+      ...(select.unchanged === undefined ? [] : [`${select.unchanged} AS ${unchanged}`]),
+    ];
+    const keyList = this.mergeKeys.map(quoteDuckdb);
+    const values = select.columns.filter((c) => !keys.has(c.name.toLowerCase()));
+    const partial = new Map<string, number>();
+    if (select.unchanged !== undefined) {
+      // Only stream columns can be left out by a change; metadata columns are always set.
+      for (const [i, name] of this.schema.columns.map((c) => c.name).entries()) partial.set(name, i);
+    }
+    const aggregates = values.map((c) => {
+      const name = quoteDuckdb(c.name);
+      const index = partial.get(c.name);
+      return index === undefined
+        ? `arg_max_null(${name}, ${seq}) AS ${name}`
+        : `arg_max({'v': ${name}}, ${seq}) FILTER (WHERE ${unchanged} IS NULL OR NOT contains(${unchanged}, ',${index},')) AS ${name}`;
     });
+    const using =
+      `SELECT ${keyList.join(", ")}, max(${seq}) AS ${seq}, arg_max_null(${deleted}, ${seq}) AS ${deleted}` +
+      `${aggregates.map((a) => `, ${a}`).join("")} FROM (SELECT ${rows.join(", ")} FROM ${source}) GROUP BY ${keyList.join(", ")}`;
+    const value = (c: { name: string }): string =>
+      partial.has(c.name) ? `struct_extract(s.${quoteDuckdb(c.name)}, 'v')` : `s.${quoteDuckdb(c.name)}`;
+    const updated = values.map((c) => {
+      const name = quoteDuckdb(c.name);
+      return partial.has(c.name)
+        ? `${name} = CASE WHEN s.${name} IS NULL THEN t.${name} ELSE ${value(c)} END`
+        : `${name} = ${value(c)}`;
+    });
+    // The table has `_sdc_deleted_at` whenever the batch does (see `write`); a batch without it
+    // (not CDC) leaves the row undeleted, as re-inserting a key does.
+    const withDeletedAt = this.tableColumns.has(DELETED_AT_COLUMN);
+    if (withDeletedAt) updated.push(`${deleted} = s.${deleted}`);
+    if (this.config.add_metadata_columns) updated.push(`${seq} = s.${seq}`);
+    const inserted = [
+      ...keyList.map((k) => ({ name: k, sql: `s.${k}` })),
+      ...values.map((c) => ({ name: quoteDuckdb(c.name), sql: value(c) })),
+      ...(withDeletedAt ? [{ name: deleted, sql: `s.${deleted}` }] : []),
+      ...(this.config.add_metadata_columns ? [{ name: seq, sql: `s.${seq}` }] : []),
+    ];
+    const hard = this.config.hard_delete && select.deletedAt !== undefined;
+    const on = keyList.map((k) => `t.${k} = s.${k}`).join(" AND ");
+    return (
+      `MERGE INTO ${this.target} AS t USING (${using}) AS s ON ${on} ` +
+      (hard ? `WHEN MATCHED AND s.${deleted} IS NOT NULL THEN DELETE ` : "") +
+      (updated.length > 0 ? `WHEN MATCHED THEN UPDATE SET ${updated.join(", ")} ` : "") +
+      `WHEN NOT MATCHED${hard ? ` AND s.${deleted} IS NULL` : ""} ` +
+      `THEN INSERT (${inserted.map((c) => c.name).join(", ")}) VALUES (${inserted.map((c) => c.sql).join(", ")})`
+    );
+  }
+
+  private selectList(batch: RecordBatch, fast: boolean): BatchSelect {
+    const types = new Map<string, ColumnType>(this.schema.columns.map((c) => [c.name, c.type]));
+    const columns: { name: string; sql: string }[] = [];
+    let deletedAt: string | undefined;
+    let sequence: string | undefined;
+    let unchanged: string | undefined;
+    for (const [i, name] of batch.columns.entries()) {
+      const field = `c${i}`;
+      if (name === DELETED_AT_COLUMN) {
+        deletedAt = duckdbConversion(field, { kind: "timestamptz", sqlType: "timestamptz" });
+      } else if (name === SEQUENCE_COLUMN) {
+        sequence = fast ? field : `CAST(${field} AS BIGINT)`;
+      } else if (name === UNCHANGED_COLUMN) {
+        unchanged = `',' || ${field} || ','`;
+      } else {
+        const type = types.get(name);
+        if (!type)
+          throw new SchemaError(`${batch.streamId}: batch column "${name}" is not in the stream's schema`);
+        // A field the reader already parsed needs no conversion.
+        columns.push({
+          name,
+          sql: fast && csvParseType(type) !== undefined ? field : duckdbConversion(field, type),
+        });
+      }
+    }
     if (this.config.add_metadata_columns) {
       const ts = (d: Date): string => `TIMESTAMPTZ ${duckdbLiteral(d.toISOString())}`;
-      list.push(
+      columns.push(
         { name: "_sdc_extracted_at", sql: ts(batch.extractedAt) },
         { name: "_sdc_received_at", sql: ts(new Date()) },
         { name: "_sdc_batched_at", sql: "current_timestamp" },
-        { name: "_sdc_sequence", sql: `${batch.sequenceBase} + row_number() OVER () - 1` },
         { name: "_sdc_table_version", sql: String(this.options.version) },
       );
-      if (!batch.columns.includes(DELETED_AT_COLUMN)) {
-        list.push({ name: DELETED_AT_COLUMN, sql: "CAST(NULL AS TIMESTAMPTZ)" });
-      }
     }
-    return list;
+    return {
+      columns,
+      deletedAt,
+      sequence: sequence ?? `${batch.sequenceBase} + row_number() OVER () - 1`,
+      sequenceFromFileOrder: sequence === undefined,
+      unchanged,
+    };
   }
 
   /** Finds which column refused which value, so the message names them. */
@@ -383,6 +522,38 @@ class DuckdbStreamWriter implements StreamWriter {
     } finally {
       this.connection.closeSync();
     }
+  }
+}
+
+/**
+ * Keeps DuckDB's file readers in file order while a statement that numbers rows by it runs.
+ * NOTE: `row_number() OVER ()` follows file order only under `preserve_insertion_order = true`
+ * (DuckDB's "Order Preservation" page); the loader runs with it off (a third faster under a small
+ * memory limit). The setting is global to the database instance, so writers share one switch:
+ * on while any of them needs it (others' statements planned meanwhile are merely slower), off
+ * when the last is done. Changes are chained so an "off" can never overtake a later "on".
+ */
+class InsertionOrder {
+  private users = 0;
+  private switching: Promise<unknown> = Promise.resolve();
+
+  async preserved<T>(connection: DuckDBConnection, statement: () => Promise<T>): Promise<T> {
+    this.users += 1;
+    if (this.users === 1) this.switchTo(connection, true);
+    try {
+      await this.switching;
+      return await statement();
+    } finally {
+      this.users -= 1;
+      if (this.users === 0) await this.switchTo(connection, false);
+    }
+  }
+
+  private switchTo(connection: DuckDBConnection, on: boolean): Promise<unknown> {
+    this.switching = this.switching
+      .catch(() => undefined)
+      .then(() => connection.run(`SET preserve_insertion_order = ${on}`));
+    return this.switching;
   }
 }
 
