@@ -11,8 +11,7 @@
  * are written as decimal integers (pipelinewise-tap-postgres stores `lsn` as a number).
  */
 export type ReplicationMessage =
-  | { type: "data"; walStart: bigint; walEnd: bigint; data: Buffer }
-  | { type: "keepalive"; walEnd: bigint };
+  { type: "data"; walStart: bigint; walEnd: bigint; data: Buffer } | { type: "keepalive"; walEnd: bigint };
 
 /** `16/B374D848` (PostgreSQL's text form) to a 64-bit integer. */
 export function parseLsn(text: string): bigint {
