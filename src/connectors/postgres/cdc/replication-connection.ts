@@ -1,6 +1,6 @@
 import pg from "pg";
-import { both as copyBoth } from "pg-copy-streams";
-import type { Duplex } from "node:stream";
+import pgCopyStreams from "pg-copy-streams";
+import type { Duplex, DuplexOptions } from "node:stream";
 import { ConnectionError, SluiceError } from "../../../errors.js";
 import {
   clientConfig,
@@ -18,6 +18,13 @@ import { formatLsn, parseLsn, type ReplicationMessage } from "./replication-mess
 const WALSENDER_OPTIONS =
   "-c DateStyle=ISO,YMD -c IntervalStyle=postgres -c TimeZone=UTC -c extra_float_digits=1 " +
   "-c bytea_output=hex -c lc_monetary=C -c client_encoding=UTF8";
+
+// NOTE: @types/pg-copy-streams does not declare `both` (CopyBoth, for replication).
+const copyBoth = (
+  pgCopyStreams as unknown as {
+    both(sql: string, options: DuplexOptions & { alignOnCopyDataFrame: boolean }): pg.Submittable & Duplex;
+  }
+).both;
 
 /** Microseconds between the Unix epoch and PostgreSQL's (2000-01-01). */
 const PG_EPOCH_MICROS = 946_684_800_000_000n;
@@ -129,7 +136,7 @@ export class ReplicationConnection {
     // chunks buffered while we were busy and the message boundaries are lost.
     const stream = this.client.query(
       copyBoth(sql, { alignOnCopyDataFrame: true, readableObjectMode: true, readableHighWaterMark: 256 }),
-    ) as unknown as Duplex;
+    );
     this.stream = stream;
     // Errors reach the reader through the iterator; this only keeps a late one (the socket
     // closed by `close`) from becoming an unhandled 'error' event.
