@@ -1,0 +1,309 @@
+import { randomUUID } from "node:crypto";
+import fs from "node:fs";
+import { pipeline } from "node:stream/promises";
+import {
+  BigQuery,
+  type BigQueryOptions,
+  type Job,
+  type JobMetadata,
+  type TableMetadata,
+} from "@google-cloud/bigquery";
+import { ConfigError } from "../../errors.js";
+import {
+  BigqueryJobError,
+  describeClientError,
+  httpStatusOf,
+  withRetry,
+  type BigqueryErrorProto,
+  type RetryOptions,
+} from "./bigquery-errors.js";
+import type { TableField } from "./bigquery-types.js";
+
+export interface BigqueryClientOptions {
+  projectId: string;
+  datasetId: string;
+  location: string;
+  /** Absolute path of a key file; undefined for application default credentials. */
+  credentialsFile?: string;
+  /** Where the key file was named (`credentials_path`, `GOOGLE_APPLICATION_CREDENTIALS`), for messages. */
+  credentialsSource?: string;
+  /** API root of an emulator (`api_endpoint` or BIGQUERY_EMULATOR_HOST); undefined for Google's. */
+  apiEndpoint?: string;
+  maxRetries: number;
+  retryBaseDelayMs?: number;
+  onRetry?: RetryOptions["onRetry"];
+}
+
+/** A byte range of an NDJSON file: one load job's data. */
+export interface NdjsonRange {
+  path: string;
+  start: number;
+  /** Exclusive. */
+  end: number;
+}
+
+/**
+ * The BigQuery calls target-bigquery makes, through the official client, each retried on
+ * transient failures and mapped to sluice's errors. Jobs carry ids made here, so that an insert
+ * retried after a lost response finds the job it created instead of running it twice.
+ */
+export class BigqueryClient {
+  readonly bigquery: BigQuery;
+  private readonly endpointLabel: string;
+  private readonly credentialsLabel: string;
+
+  constructor(readonly options: BigqueryClientOptions) {
+    this.endpointLabel = options.apiEndpoint ?? "https://bigquery.googleapis.com";
+    this.credentialsLabel = options.credentialsFile
+      ? `${options.credentialsFile} (${options.credentialsSource ?? "credentials_path"})`
+      : "application default credentials";
+    this.bigquery = new BigQuery(clientOptions(options));
+    if (options.apiEndpoint && options.credentialsFile) {
+      // NOTE: google-auth-library fetches service-account tokens from a fixed Google URL; against
+      // an emulator the key signs its own JWT (as Google's GAPIC clients do) and nothing leaves.
+      (this.bigquery.authClient as unknown as { useJWTAccessWithScope?: boolean }).useJWTAccessWithScope =
+        true;
+    }
+  }
+
+  private retryOptions(): RetryOptions {
+    return {
+      maxRetries: this.options.maxRetries,
+      ...(this.options.retryBaseDelayMs !== undefined ? { baseDelayMs: this.options.retryBaseDelayMs } : {}),
+      ...(this.options.onRetry ? { onRetry: this.options.onRetry } : {}),
+    };
+  }
+
+  /** Runs `call` with retries; a final failure becomes a sluice error saying what was being done. */
+  async call<T>(action: string, call: () => Promise<T>): Promise<T> {
+    try {
+      return await withRetry(call, this.retryOptions());
+    } catch (error) {
+      throw describeClientError(error, action, {
+        endpoint: this.endpointLabel,
+        credentials: this.credentialsLabel,
+      });
+    }
+  }
+
+  private get dataset() {
+    return this.bigquery.dataset(this.options.datasetId, { location: this.options.location });
+  }
+
+  table(name: string) {
+    return this.dataset.table(name, { location: this.options.location });
+  }
+
+  /** The dataset in `location`, created if missing. */
+  async ensureDataset(): Promise<void> {
+    const { datasetId, location } = this.options;
+    const exists = await this.call(
+      `reading dataset ${datasetId}`,
+      async () => (await this.dataset.exists())[0],
+    );
+    if (exists) return;
+    await this.call(`creating dataset ${datasetId} in ${location}`, async () => {
+      try {
+        await this.dataset.create({ location });
+      } catch (error) {
+        if (httpStatusOf(error) !== 409) throw error; // created meanwhile by a concurrent run
+      }
+    });
+  }
+
+  /** Checks the credentials and the project: reads the dataset (missing is fine: it will be created). */
+  async test(): Promise<void> {
+    await this.call(`reading dataset ${this.options.projectId}.${this.options.datasetId}`, () =>
+      this.dataset.exists(),
+    );
+  }
+
+  /** The table's fields, or undefined when it does not exist. */
+  async tableFields(name: string): Promise<TableField[] | undefined> {
+    return this.call(`reading table ${this.qualified(name)}`, async () => {
+      try {
+        const [metadata] = (await this.table(name).getMetadata()) as unknown as [TableMetadata];
+        return (metadata.schema?.fields ?? []) as TableField[];
+      } catch (error) {
+        if (httpStatusOf(error) === 404) return undefined;
+        throw error;
+      }
+    });
+  }
+
+  async createTable(name: string, metadata: TableMetadata): Promise<void> {
+    await this.call(`creating table ${this.qualified(name)}`, async () => {
+      try {
+        await this.dataset.createTable(name, metadata);
+      } catch (error) {
+        if (httpStatusOf(error) !== 409) throw error; // a retried request that had succeeded
+      }
+    });
+  }
+
+  async deleteTable(name: string): Promise<void> {
+    await this.call(`deleting table ${this.qualified(name)}`, async () => {
+      try {
+        await this.table(name).delete();
+      } catch (error) {
+        if (httpStatusOf(error) !== 404) throw error;
+      }
+    });
+  }
+
+  /** Runs a GoogleSQL statement to completion and returns its rows. */
+  async query(sql: string, action: string): Promise<Record<string, unknown>[]> {
+    const job = await this.runJob(action, (jobId) =>
+      this.bigquery.createQueryJob({ query: sql, location: this.options.location, jobId }).then(([j]) => j),
+    );
+    return this.call(action, async () => (await job.getQueryResults())[0] as Record<string, unknown>[]);
+  }
+
+  /** Loads NDJSON bytes into `table` with one load job; resolves when the job is DONE without errors. */
+  async load(
+    table: string,
+    range: NdjsonRange,
+    options: { writeDisposition: "WRITE_APPEND" | "WRITE_TRUNCATE"; action: string },
+  ): Promise<string> {
+    const job = await this.runJob(options.action, async (jobId) => {
+      const writable = this.table(table).createWriteStream_({
+        sourceFormat: "NEWLINE_DELIMITED_JSON",
+        writeDisposition: options.writeDisposition,
+        createDisposition: "CREATE_NEVER",
+        jobId,
+      });
+      const created = new Promise<Job>((resolve, reject) => {
+        writable.once("job", (j: Job) => resolve(j));
+        writable.once("error", reject);
+      });
+      await pipeline(fs.createReadStream(range.path, { start: range.start, end: range.end - 1 }), writable);
+      return created;
+    });
+    return job.id ?? "";
+  }
+
+  /** Copies `from` onto `to` with one copy job (atomic: readers see the old or the new rows). */
+  async copy(from: string, to: string, writeDisposition: "WRITE_APPEND" | "WRITE_TRUNCATE"): Promise<void> {
+    await this.runJob(`copying ${this.qualified(from)} to ${this.qualified(to)}`, (jobId) =>
+      this.table(from)
+        .createCopyJob(this.table(to), { writeDisposition, createDisposition: "CREATE_IF_NEEDED", jobId })
+        .then(([j]) => j),
+    );
+  }
+
+  qualified(table: string): string {
+    return `${this.options.projectId}.${this.options.datasetId}.${table}`;
+  }
+
+  /**
+   * Starts a job and waits until it is DONE. A job that fails for a backend reason runs again
+   * under a new id (bounded by `maxRetries`); its insert is retried under the same id, so a
+   * response lost on the way back cannot start a second job.
+   */
+  private async runJob(action: string, start: (jobId: string) => Promise<Job>): Promise<Job> {
+    return this.call(action, async () => {
+      const jobId = `sluice_${randomUUID().replaceAll("-", "")}`;
+      const job = await withRetry(async () => {
+        try {
+          return await start(jobId);
+        } catch (error) {
+          if (httpStatusOf(error) === 409)
+            return this.bigquery.job(jobId, { location: this.options.location });
+          throw error;
+        }
+      }, this.retryOptions());
+      await this.waitForJob(job);
+      return job;
+    });
+  }
+
+  private async waitForJob(job: Job): Promise<void> {
+    let delay = 100;
+    for (;;) {
+      const [metadata] = (await withRetry(() => job.getMetadata(), this.retryOptions())) as unknown as [
+        JobMetadata,
+      ];
+      const status = metadata.status;
+      if (status?.state === "DONE") {
+        if (status.errorResult) {
+          throw new BigqueryJobError(
+            job.id ?? metadata.jobReference?.jobId ?? "?",
+            status.errorResult as BigqueryErrorProto,
+            (status.errors ?? []) as BigqueryErrorProto[],
+          );
+        }
+        return;
+      }
+      await new Promise((resolve) => setTimeout(resolve, delay));
+      delay = Math.min(delay * 2, 2000);
+    }
+  }
+}
+
+function clientOptions(options: BigqueryClientOptions): BigQueryOptions {
+  const base: BigQueryOptions = {
+    projectId: options.projectId,
+    location: options.location,
+    // Retries are ours (`withRetry`): one policy for requests and jobs, with job ids kept.
+    autoRetry: false,
+    ...(options.apiEndpoint ? { apiEndpoint: options.apiEndpoint } : {}),
+  };
+  if (!options.credentialsFile) {
+    // An emulator without credentials: an API key keeps google-auth-library from looking for
+    // application default credentials (which do not exist on a test machine).
+    return options.apiEndpoint ? { ...base, apiKey: "sluice-emulator" } : base;
+  }
+  const key = readKeyFile(options.credentialsFile, options.credentialsSource ?? "credentials_path");
+  if (options.apiEndpoint && key.type === "service_account") {
+    return {
+      ...base,
+      credentials: {
+        client_email: key.client_email,
+        private_key: key.private_key,
+        ...(key.private_key_id ? { private_key_id: key.private_key_id } : {}),
+      } as BigQueryOptions["credentials"],
+    };
+  }
+  return { ...base, keyFilename: options.credentialsFile };
+}
+
+interface KeyFile {
+  type: string;
+  client_email?: string;
+  private_key?: string;
+  private_key_id?: string;
+}
+
+/** Reads and checks a credentials file up front, so a wrong path is a ConfigError, not a 401 later. */
+export function readKeyFile(file: string, setting: string): KeyFile {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, "utf8");
+  } catch (error) {
+    throw new ConfigError(
+      `${setting}: cannot read the credentials file ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
+      { cause: error },
+    );
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (error) {
+    throw new ConfigError(`${setting}: ${file} is not a JSON key file (${(error as Error).message})`, {
+      cause: error,
+    });
+  }
+  const key = (typeof parsed === "object" && parsed !== null ? parsed : {}) as Partial<KeyFile>;
+  if (typeof key.type !== "string") {
+    throw new ConfigError(
+      `${setting}: ${file} has no "type" (expected a service-account key file from Google Cloud)`,
+    );
+  }
+  if (
+    key.type === "service_account" &&
+    (typeof key.client_email !== "string" || typeof key.private_key !== "string")
+  ) {
+    throw new ConfigError(`${setting}: ${file} is a service-account key without client_email or private_key`);
+  }
+  return key as KeyFile;
+}

@@ -1,0 +1,180 @@
+import { ConfigError, ConnectionError, DataError, SchemaError, type SluiceError } from "../../errors.js";
+
+/**
+ * What the BigQuery client throws, mapped onto sluice's errors in one place (as dlt does per
+ * destination): transient failures are retried by `withRetry`; the rest become errors a user
+ * can act on. The client's errors are `ApiError`s (`code` = HTTP status, `errors` = BigQuery's
+ * `[{reason, message, location}]`), or Node's network errors (`ECONNREFUSED`).
+ */
+
+/** One entry of BigQuery's `errors` list (a job's `status.errors`, or an API error's). */
+export interface BigqueryErrorProto {
+  reason?: string;
+  message?: string;
+  location?: string;
+}
+
+interface ApiErrorLike {
+  code?: number | string;
+  message?: string;
+  errors?: BigqueryErrorProto[];
+}
+
+const TRANSIENT_REASONS = new Set([
+  "backendError",
+  "internalError",
+  "rateLimitExceeded",
+  "backendErrorRetriable",
+  "jobBackendError",
+  "jobInternalError",
+]);
+const TRANSIENT_NETWORK = new Set([
+  "ECONNRESET",
+  "ECONNREFUSED",
+  "ETIMEDOUT",
+  "EPIPE",
+  "EAI_AGAIN",
+  "ENOTFOUND",
+]);
+
+function asApiError(error: unknown): ApiErrorLike {
+  return typeof error === "object" && error !== null ? (error as ApiErrorLike) : { message: String(error) };
+}
+
+export function httpStatusOf(error: unknown): number | undefined {
+  const code = asApiError(error).code;
+  return typeof code === "number" ? code : undefined;
+}
+
+/** Rate limits, 5xx and BigQuery's backend errors are worth retrying; a dropped connection too. */
+export function isTransient(error: unknown): boolean {
+  if (error instanceof ConnectionError) return error.transient;
+  if (error instanceof BigqueryJobError) return error.transient;
+  const api = asApiError(error);
+  if (typeof api.code === "string" && TRANSIENT_NETWORK.has(api.code)) return true;
+  const status = httpStatusOf(error);
+  if (status === 429 || (status !== undefined && status >= 500)) return true;
+  if ((api.errors ?? []).some((e) => e.reason !== undefined && TRANSIENT_REASONS.has(e.reason))) return true;
+  // A 403 is transient only as a rate limit (BigQuery says "rateLimitExceeded" with 403).
+  return false;
+}
+
+export interface RetryOptions {
+  maxRetries: number;
+  /** First delay; each retry doubles it (with jitter), up to `maxDelayMs`. */
+  baseDelayMs?: number;
+  maxDelayMs?: number;
+  /** Called before each retry, for logs and tests. */
+  onRetry?: (error: unknown, attempt: number, delayMs: number) => void;
+}
+
+/** Runs `attempt` until it succeeds, a non-transient error, or `maxRetries` retries. */
+export async function withRetry<T>(attempt: (n: number) => Promise<T>, options: RetryOptions): Promise<T> {
+  const base = options.baseDelayMs ?? 250;
+  const max = options.maxDelayMs ?? 16_000;
+  for (let n = 0; ; n++) {
+    try {
+      return await attempt(n);
+    } catch (error) {
+      if (n >= options.maxRetries || !isTransient(error)) throw error;
+      const delay = Math.min(max, base * 2 ** n) * (0.75 + Math.random() * 0.5);
+      options.onRetry?.(error, n + 1, delay);
+      await new Promise((resolve) => setTimeout(resolve, delay));
+    }
+  }
+}
+
+/** An error BigQuery reported in a job's status; transient when its reason is a backend one. */
+export class BigqueryJobError extends Error {
+  constructor(
+    readonly jobId: string,
+    readonly errorResult: BigqueryErrorProto,
+    readonly errors: BigqueryErrorProto[],
+  ) {
+    super(`job ${jobId} failed: ${errorResult.message ?? errorResult.reason ?? "no message"}`);
+    this.name = "BigqueryJobError";
+  }
+
+  get transient(): boolean {
+    return this.errorResult.reason !== undefined && TRANSIENT_REASONS.has(this.errorResult.reason);
+  }
+
+  /** The first errors, one per line, as BigQuery worded them. */
+  describe(limit = 5): string {
+    const list = this.errors.length > 0 ? this.errors : [this.errorResult];
+    const lines = list
+      .slice(0, limit)
+      .map(
+        (e) =>
+          `  - ${e.reason ? `${e.reason}: ` : ""}${e.message ?? ""}${e.location ? ` (at ${e.location})` : ""}`,
+      );
+    if (list.length > limit) lines.push(`  - ... ${list.length - limit} more`);
+    return lines.join("\n");
+  }
+}
+
+/** `withRetry` treats a job that failed for a backend reason as transient: it is run again. */
+export function isTransientJobError(error: unknown): boolean {
+  return error instanceof BigqueryJobError && error.transient;
+}
+
+/**
+ * Maps a client error raised while doing `action` (`creating table x`) onto sluice's errors.
+ * `credentials` says where the credentials came from, for an authentication failure.
+ */
+export function describeClientError(
+  error: unknown,
+  action: string,
+  context: { endpoint: string; credentials: string },
+): SluiceError {
+  if (error instanceof ConfigError || error instanceof ConnectionError) return error;
+  if (error instanceof DataError || error instanceof SchemaError) return error;
+  const api = asApiError(error);
+  const status = httpStatusOf(error);
+  const message = firstLine(api.message ?? String(error));
+  if (typeof api.code === "string" && TRANSIENT_NETWORK.has(api.code)) {
+    return new ConnectionError(
+      `target-bigquery: cannot reach ${context.endpoint} while ${action}: ${message}`,
+      {
+        cause: error,
+        transient: true,
+      },
+    );
+  }
+  if (
+    status === 401 ||
+    /invalid_grant|invalid_client|Could not load the default credentials|unauthorized/i.test(message)
+  ) {
+    return new ConnectionError(
+      `target-bigquery: BigQuery refused the credentials from ${context.credentials} while ${action}: ${message}. Check setting credentials_path (a service-account key file) or GOOGLE_APPLICATION_CREDENTIALS.`,
+      { cause: error },
+    );
+  }
+  if (status === 403) {
+    return new ConnectionError(
+      `target-bigquery: permission denied while ${action} (credentials from ${context.credentials}): ${message}. The account needs BigQuery Data Editor on the dataset and BigQuery Job User on the project.`,
+      { cause: error },
+    );
+  }
+  if (status === 429 || (status !== undefined && status >= 500)) {
+    return new ConnectionError(
+      `target-bigquery: BigQuery failed while ${action} (HTTP ${status}), after retries: ${message}`,
+      {
+        cause: error,
+        transient: true,
+      },
+    );
+  }
+  if (error instanceof BigqueryJobError) {
+    return new DataError(`target-bigquery: ${action}: ${error.message}\n${error.describe()}`, {
+      cause: error,
+    });
+  }
+  return new DataError(`target-bigquery: ${action} failed${status ? ` (HTTP ${status})` : ""}: ${message}`, {
+    cause: error,
+  });
+}
+
+function firstLine(text: string): string {
+  return text.split("\n")[0] ?? text;
+}

@@ -1,0 +1,687 @@
+import fs from "node:fs";
+import path from "node:path";
+import type { TableMetadata } from "@google-cloud/bigquery";
+import { ConfigError, DataError, SchemaError } from "../../errors.js";
+import { DELETED_AT_COLUMN, SEQUENCE_COLUMN, UNCHANGED_COLUMN, type RecordBatch } from "../batch.js";
+import type { ColumnType, StreamSchema } from "../column-type.js";
+import type { Loader, OpenStreamOptions, PluginConfig, StreamWriter } from "../connector.js";
+import { BigqueryClient } from "./bigquery-client.js";
+import { BigqueryJobError, type RetryOptions } from "./bigquery-errors.js";
+import { bigqueryColumnNames, bigqueryTableName, isLegalDatasetId, quoteTable } from "./bigquery-names.js";
+import {
+  ndjsonChunks,
+  NdjsonConverter,
+  rowAtOffset,
+  type NdjsonChunk,
+  type NdjsonField,
+} from "./bigquery-ndjson.js";
+import { addColumnSql, anyRowSql, mergeSql, truncateSql, widenColumnSql } from "./bigquery-sql.js";
+import {
+  apiField,
+  bigqueryType,
+  ddlType,
+  evolveType,
+  ndjsonConversion,
+  parseApiField,
+  type BigqueryColumnType,
+  type InvalidValuePolicy,
+  type TableField,
+} from "./bigquery-types.js";
+
+export type BigqueryLoadMethod = "append-only" | "upsert" | "overwrite";
+
+export interface TableOptions {
+  partitionField?: string;
+  partitionType?: "DAY" | "HOUR" | "MONTH" | "YEAR";
+  clusterFields?: string[];
+}
+
+/** target-bigquery's settings after checking and resolving (paths, environment, adswerve names). */
+export interface BigqueryTargetConfig {
+  projectId: string;
+  datasetId: string;
+  location: string;
+  credentialsFile?: string;
+  credentialsSource?: string;
+  apiEndpoint?: string;
+  addMetadataColumns: boolean;
+  tablePrefix: string;
+  tableSuffix: string;
+  loadMethod: BigqueryLoadMethod;
+  hardDelete: boolean;
+  maxCacheBytes: number;
+  tableConfig: Record<string, TableOptions>;
+  invalidValues: InvalidValuePolicy;
+  maxRetries: number;
+}
+
+const REPLICATION_METHODS: Record<string, BigqueryLoadMethod> = {
+  append: "append-only",
+  truncate: "overwrite",
+  incremental: "upsert",
+};
+
+/**
+ * Resolves the settings `sluice` checked (kinds, choices, defaults) into what the loader uses.
+ * Relative paths are taken from the project folder; a missing `credentials_path` falls back to
+ * GOOGLE_APPLICATION_CREDENTIALS, then to application default credentials; a missing
+ * `api_endpoint` to BIGQUERY_EMULATOR_HOST.
+ */
+export function resolveBigqueryConfig(
+  config: PluginConfig,
+  context: { projectDir: string; env?: NodeJS.ProcessEnv },
+): BigqueryTargetConfig {
+  const env = context.env ?? process.env;
+  const problems: string[] = [];
+  const text = (name: string): string | undefined => {
+    const value = config[name];
+    return typeof value === "string" && value.trim() !== "" ? value.trim() : undefined;
+  };
+  const projectId = text("project_id");
+  if (!projectId) problems.push("project_id: required (the Google Cloud project of the dataset)");
+  const datasetId = text("dataset_id") ?? text("default_target_schema");
+  if (!datasetId) problems.push("dataset_id: required (the BigQuery dataset to load into)");
+  else if (!isLegalDatasetId(datasetId))
+    problems.push(
+      `dataset_id: "${datasetId}" is not a BigQuery dataset id (letters, digits and underscores only)`,
+    );
+
+  const fromReplication = text("replication_method");
+  const explicit = text("load_method") as BigqueryLoadMethod | undefined;
+  const mapped = fromReplication ? REPLICATION_METHODS[fromReplication] : undefined;
+  if (fromReplication && !mapped)
+    problems.push(`replication_method: expected append, truncate or incremental, got "${fromReplication}"`);
+  if (explicit && mapped && explicit !== mapped)
+    problems.push(
+      `load_method: "${explicit}" contradicts replication_method "${fromReplication}" (which means ${mapped}); set one of them`,
+    );
+
+  let credentialsFile: string | undefined;
+  let credentialsSource: string | undefined;
+  const credentialsPath = text("credentials_path");
+  if (credentialsPath) {
+    credentialsFile = path.resolve(context.projectDir, credentialsPath);
+    credentialsSource = "credentials_path";
+  } else if (env.GOOGLE_APPLICATION_CREDENTIALS) {
+    credentialsFile = path.resolve(env.GOOGLE_APPLICATION_CREDENTIALS);
+    credentialsSource = "GOOGLE_APPLICATION_CREDENTIALS";
+  }
+
+  let apiEndpoint = text("api_endpoint") ?? (env.BIGQUERY_EMULATOR_HOST || undefined);
+  if (apiEndpoint && !/^https?:\/\//.test(apiEndpoint)) apiEndpoint = `http://${apiEndpoint}`;
+  apiEndpoint = apiEndpoint?.replace(/\/+$/, "");
+
+  const maxCache = typeof config.max_cache === "number" ? config.max_cache : 50;
+  if (maxCache < 1) problems.push(`max_cache: expected at least 1 (MB), got ${maxCache}`);
+  const tableConfig = parseTableConfig(config.table_config, problems);
+  if (problems.length > 0) throw new ConfigError(problems.map((p) => `target-bigquery ${p}`));
+
+  return {
+    projectId: projectId!,
+    datasetId: datasetId!,
+    location: text("location") ?? "US",
+    ...(credentialsFile ? { credentialsFile, credentialsSource: credentialsSource! } : {}),
+    ...(apiEndpoint ? { apiEndpoint } : {}),
+    addMetadataColumns: config.add_metadata_columns === true,
+    tablePrefix: typeof config.table_prefix === "string" ? config.table_prefix : "",
+    tableSuffix: typeof config.table_suffix === "string" ? config.table_suffix : "",
+    loadMethod: explicit ?? mapped ?? "upsert",
+    hardDelete: config.hard_delete === true,
+    maxCacheBytes: Math.max(1, maxCache) * 1024 * 1024,
+    tableConfig,
+    invalidValues: (text("invalid_values") as InvalidValuePolicy | undefined) ?? "fail",
+    maxRetries: typeof config.max_retries === "number" ? config.max_retries : 6,
+  };
+}
+
+const PARTITION_TYPES = ["DAY", "HOUR", "MONTH", "YEAR"] as const;
+
+/** `table_config`: per stream id or table name, optionally under `streams` (adswerve's file shape). */
+function parseTableConfig(value: unknown, problems: string[]): Record<string, TableOptions> {
+  if (value === undefined || value === null) return {};
+  if (typeof value !== "object" || Array.isArray(value)) {
+    problems.push(
+      "table_config: expected a mapping of stream names to {partition_field, partition_type, cluster_fields}",
+    );
+    return {};
+  }
+  const root = value as Record<string, unknown>;
+  const streams = (typeof root.streams === "object" && root.streams !== null ? root.streams : root) as Record<
+    string,
+    unknown
+  >;
+  const result: Record<string, TableOptions> = {};
+  for (const [stream, entry] of Object.entries(streams)) {
+    const where = `table_config.${stream}`;
+    if (typeof entry !== "object" || entry === null || Array.isArray(entry)) {
+      problems.push(`${where}: expected {partition_field, partition_type, cluster_fields}`);
+      continue;
+    }
+    const e = entry as Record<string, unknown>;
+    const options: TableOptions = {};
+    for (const key of Object.keys(e)) {
+      if (!["partition_field", "partition_type", "cluster_fields"].includes(key))
+        problems.push(
+          `${where}.${key}: unknown (expected partition_field, partition_type or cluster_fields)`,
+        );
+    }
+    if (e.partition_field !== undefined) {
+      if (typeof e.partition_field === "string") options.partitionField = e.partition_field;
+      else problems.push(`${where}.partition_field: expected a column name`);
+    }
+    if (e.partition_type !== undefined) {
+      const type = String(e.partition_type).toUpperCase();
+      if ((PARTITION_TYPES as readonly string[]).includes(type))
+        options.partitionType = type as TableOptions["partitionType"];
+      else
+        problems.push(
+          `${where}.partition_type: expected DAY, HOUR, MONTH or YEAR, got ${String(e.partition_type)}`,
+        );
+    }
+    if (e.cluster_fields !== undefined) {
+      const fields =
+        typeof e.cluster_fields === "string"
+          ? e.cluster_fields.split(",").map((f) => f.trim())
+          : e.cluster_fields;
+      if (Array.isArray(fields) && fields.every((f) => typeof f === "string") && fields.length <= 4)
+        options.clusterFields = fields as string[];
+      else problems.push(`${where}.cluster_fields: expected up to 4 column names`);
+    }
+    result[stream] = options;
+  }
+  return result;
+}
+
+/** Metadata columns, as the Singer targets name them. */
+const METADATA_FIELDS: readonly { name: string; type: BigqueryColumnType }[] = [
+  { name: "_sdc_extracted_at", type: { type: "TIMESTAMP", mode: "NULLABLE" } },
+  { name: "_sdc_received_at", type: { type: "TIMESTAMP", mode: "NULLABLE" } },
+  { name: "_sdc_batched_at", type: { type: "TIMESTAMP", mode: "NULLABLE" } },
+  { name: DELETED_AT_COLUMN, type: { type: "TIMESTAMP", mode: "NULLABLE" } },
+  { name: SEQUENCE_COLUMN, type: { type: "INT64", mode: "NULLABLE" } },
+  { name: "_sdc_table_version", type: { type: "INT64", mode: "NULLABLE" } },
+];
+const METADATA_NAMES = METADATA_FIELDS.map((f) => f.name);
+const DELETED_AT_TYPE: BigqueryColumnType = { type: "TIMESTAMP", mode: "NULLABLE" };
+
+/** Staging tables left by a crash expire by themselves after a day. */
+const STAGING_EXPIRATION_MS = 24 * 60 * 60 * 1000;
+
+export interface BigqueryLoaderOptions {
+  env?: NodeJS.ProcessEnv;
+  /** First retry delay (tests make it short). */
+  retryBaseDelayMs?: number;
+  onRetry?: RetryOptions["onRetry"];
+}
+
+/**
+ * target-bigquery, built in, with the official client. Every batch becomes NDJSON (converted by
+ * DuckDB, see `bigquery-ndjson.ts`) sent by load jobs, never streaming inserts:
+ * - `replace` streams (FULL_TABLE, or `load_method: overwrite`) fill `<table>__sluice_new`; on
+ *   `finish` one copy job (WRITE_TRUNCATE) replaces the table: readers see the old rows or the
+ *   new ones, never a mix;
+ * - `upsert` with a key: each batch goes to a staging table, then one MERGE (deduplicated on the
+ *   key, see `mergeSql`) applies it;
+ * - otherwise rows are appended (a batch larger than `max_cache` is staged in several load jobs
+ *   and appended by one copy job, so it lands whole or not at all).
+ * `write` resolves once every job of the batch is DONE without errors.
+ */
+export class BigqueryLoader implements Loader {
+  readonly config: BigqueryTargetConfig;
+  private client: BigqueryClient | undefined;
+  private readonly converter = new NdjsonConverter({ memoryLimit: "256MB" });
+  private datasetReady: Promise<void> | undefined;
+
+  constructor(
+    config: PluginConfig,
+    context: { projectDir: string },
+    private readonly options: BigqueryLoaderOptions = {},
+  ) {
+    this.config = resolveBigqueryConfig(config, {
+      projectDir: context.projectDir,
+      env: options.env ?? process.env,
+    });
+  }
+
+  private api(): BigqueryClient {
+    this.client ??= new BigqueryClient({
+      projectId: this.config.projectId,
+      datasetId: this.config.datasetId,
+      location: this.config.location,
+      maxRetries: this.config.maxRetries,
+      ...(this.config.credentialsFile
+        ? { credentialsFile: this.config.credentialsFile, credentialsSource: this.config.credentialsSource! }
+        : {}),
+      ...(this.config.apiEndpoint ? { apiEndpoint: this.config.apiEndpoint } : {}),
+      ...(this.options.retryBaseDelayMs !== undefined
+        ? { retryBaseDelayMs: this.options.retryBaseDelayMs }
+        : {}),
+      ...(this.options.onRetry ? { onRetry: this.options.onRetry } : {}),
+    });
+    return this.client;
+  }
+
+  async test(): Promise<void> {
+    await this.api().test();
+  }
+
+  async openStream(schema: StreamSchema, options: OpenStreamOptions): Promise<StreamWriter> {
+    const api = this.api();
+    this.datasetReady ??= api.ensureDataset();
+    try {
+      await this.datasetReady;
+    } catch (error) {
+      this.datasetReady = undefined;
+      throw error;
+    }
+    const writer = new BigqueryStreamWriter(api, this.converter, this.config, schema, options);
+    await writer.prepare();
+    return writer;
+  }
+
+  async close(): Promise<void> {
+    await this.converter.close();
+  }
+}
+
+interface TargetColumn {
+  name: string;
+  type: BigqueryColumnType;
+}
+
+class BigqueryStreamWriter implements StreamWriter {
+  private readonly tableName: string;
+  private readonly stagingName: string;
+  private readonly replace: boolean;
+  private mergeKeys: string[];
+  /** Source column → BigQuery column. */
+  private readonly columnNames: Map<string, string>;
+  /** The destination table's columns, as BigQuery has them (kept current as columns are added). */
+  private destinationColumns: TableField[] = [];
+  private readonly types: Map<string, ColumnType>;
+
+  constructor(
+    private readonly api: BigqueryClient,
+    private readonly converter: NdjsonConverter,
+    private readonly config: BigqueryTargetConfig,
+    private readonly schema: StreamSchema,
+    private readonly options: OpenStreamOptions,
+  ) {
+    this.tableName = bigqueryTableName(schema.sourceTable, config.tablePrefix, config.tableSuffix);
+    this.stagingName = bigqueryTableName(`${this.tableName}__sluice_new`);
+    this.replace = options.mode === "replace" || config.loadMethod === "overwrite";
+    this.columnNames = bigqueryColumnNames(
+      schema.columns.map((c) => c.name),
+      METADATA_NAMES,
+    );
+    this.types = new Map(schema.columns.map((c) => [c.name, c.type]));
+    this.mergeKeys =
+      !this.replace && config.loadMethod === "upsert"
+        ? schema.keyProperties.map((k) => this.columnNames.get(k) ?? k)
+        : [];
+  }
+
+  private get where(): string {
+    return this.api.qualified(this.tableName);
+  }
+
+  private quoted(table: string): string {
+    return quoteTable(this.config.projectId, this.config.datasetId, table);
+  }
+
+  /** The table batches load into while the stream runs. */
+  private get destination(): string {
+    return this.replace ? this.stagingName : this.tableName;
+  }
+
+  private wantedColumns(): TargetColumn[] {
+    const data = this.schema.columns.map((c) => ({
+      name: this.columnNames.get(c.name)!,
+      type: bigqueryType(c.type),
+    }));
+    return this.config.addMetadataColumns ? [...data, ...METADATA_FIELDS] : data;
+  }
+
+  private tableMetadata(columns: readonly TargetColumn[], expires: boolean): TableMetadata {
+    const options =
+      this.config.tableConfig[this.schema.streamId] ??
+      this.config.tableConfig[this.schema.sourceTable] ??
+      this.config.tableConfig[this.tableName] ??
+      {};
+    const bqName = (source: string, setting: string): string => {
+      const name = this.columnNames.get(source) ?? (METADATA_NAMES.includes(source) ? source : undefined);
+      if (!name || !columns.some((c) => c.name === name))
+        throw new ConfigError(
+          `target-bigquery table_config.${this.schema.streamId}.${setting}: no column "${source}" in ${this.schema.streamId}`,
+        );
+      return name;
+    };
+    const metadata: TableMetadata = { schema: { fields: columns.map((c) => apiField(c.name, c.type)) } };
+    if (options.partitionField) {
+      metadata.timePartitioning = {
+        type: options.partitionType ?? "DAY",
+        field: bqName(options.partitionField, "partition_field"),
+      };
+    }
+    if (options.clusterFields && options.clusterFields.length > 0) {
+      metadata.clustering = { fields: options.clusterFields.map((f) => bqName(f, "cluster_fields")) };
+    }
+    if (expires) metadata.expirationTime = String(Date.now() + STAGING_EXPIRATION_MS);
+    return metadata;
+  }
+
+  async prepare(): Promise<void> {
+    const wanted = this.wantedColumns();
+    if (this.replace) {
+      await this.api.deleteTable(this.stagingName);
+      await this.api.createTable(this.stagingName, this.tableMetadata(wanted, false));
+      this.destinationColumns = wanted.map((c) => apiField(c.name, c.type));
+      return;
+    }
+    const existing = await this.api.tableFields(this.tableName);
+    if (existing === undefined) {
+      await this.api.createTable(this.tableName, this.tableMetadata(wanted, false));
+      this.destinationColumns = wanted.map((c) => apiField(c.name, c.type));
+    } else {
+      this.destinationColumns = existing;
+      await this.evolve(wanted);
+    }
+    if (this.mergeKeys.length > 0 && this.options.distinctKeys) {
+      // A run reads each source row once, so into an empty table there is nothing to merge
+      // with: appends are exact and avoid a MERGE per batch. A rerun finds rows and merges.
+      const rows = await this.api.query(
+        anyRowSql(this.quoted(this.tableName)),
+        `checking whether ${this.where} is empty`,
+      );
+      if (rows.length === 0) this.mergeKeys = [];
+    }
+  }
+
+  /** Adds columns the source gained; widens types BigQuery widens in place; never drops a column. */
+  private async evolve(wanted: readonly TargetColumn[]): Promise<void> {
+    for (const column of wanted) {
+      const current = this.destinationColumns.find((f) => f.name.toLowerCase() === column.name.toLowerCase());
+      if (!current) {
+        await this.addColumn(column.name, column.type);
+        continue;
+      }
+      const have = parseApiField(current);
+      const evolution = have ? evolveType(have, column.type) : { action: "incompatible" as const };
+      if (evolution.action === "widen") {
+        await this.api.query(
+          widenColumnSql(this.quoted(this.tableName), current.name, evolution.to),
+          `widening ${this.where}.${current.name} to ${ddlType(evolution.to)}`,
+        );
+        const { mode } = current;
+        Object.assign(current, apiField(current.name, evolution.to), mode ? { mode } : {});
+      } else if (evolution.action === "incompatible") {
+        const shown = have ? ddlType(have) : current.type;
+        throw new SchemaError(
+          `target-bigquery: ${this.where}.${current.name} is ${shown} but the source column now needs ${ddlType(column.type)}, which BigQuery cannot convert in place; run with --full-refresh to rebuild the table (or drop the column)`,
+        );
+      }
+    }
+  }
+
+  private async addColumn(name: string, type: BigqueryColumnType): Promise<void> {
+    await this.api.query(
+      addColumnSql(this.quoted(this.destination), name, type),
+      `adding column ${name} to ${this.api.qualified(this.destination)}`,
+    );
+    this.destinationColumns.push(apiField(name, type));
+  }
+
+  private hasColumn(name: string): boolean {
+    return this.destinationColumns.some((f) => f.name.toLowerCase() === name.toLowerCase());
+  }
+
+  async write(batch: RecordBatch): Promise<void> {
+    if (batch.rowCount === 0) return;
+    const merging = this.mergeKeys.length > 0;
+    const hasDeletes = batch.columns.includes(DELETED_AT_COLUMN);
+    // Soft deletes need somewhere to go, with or without metadata columns.
+    if (hasDeletes && !(merging && this.config.hardDelete) && !this.hasColumn(DELETED_AT_COLUMN))
+      await this.addColumn(DELETED_AT_COLUMN, DELETED_AT_TYPE);
+    const fields = this.ndjsonFields(batch, merging);
+    let file: string | undefined;
+    try {
+      file = await this.convert(batch, fields);
+      const chunks = await ndjsonChunks(file, this.config.maxCacheBytes);
+      if (merging) await this.merge(batch, fields, chunks);
+      else if (this.replace || chunks.length === 1) await this.loadChunks(batch, this.destination, chunks);
+      else await this.appendAtomically(batch, chunks);
+    } finally {
+      if (file) await fs.promises.rm(file, { force: true });
+    }
+  }
+
+  private async convert(batch: RecordBatch, fields: readonly NdjsonField[]): Promise<string> {
+    try {
+      return await this.converter.convert(batch, fields);
+    } catch (error) {
+      await fs.promises.rm(`${batch.path}.ndjson`, { force: true });
+      const message = (error as Error).message ?? String(error);
+      const sluice = /sluice: (column .*)$/m.exec(message);
+      if (sluice) {
+        throw new DataError(`target-bigquery: ${batch.streamId} into ${this.where}: ${sluice[1]}`, {
+          cause: error,
+        });
+      }
+      throw new DataError(
+        `target-bigquery: converting a batch of ${batch.streamId} for ${this.where} failed: ${message.split("\n")[0]}`,
+        {
+          cause: error,
+        },
+      );
+    }
+  }
+
+  /** What each NDJSON line holds: the batch's columns converted, metadata, and the merge's own columns. */
+  private ndjsonFields(batch: RecordBatch, merging: boolean): NdjsonField[] {
+    const index = (name: string): number => batch.columns.indexOf(name);
+    const keyText = this.schema.keyProperties
+      .filter((k) => index(k) >= 0)
+      .map((k) => `'${k.replaceAll("'", "''")}=' || coalesce(c${index(k)}, 'NULL')`);
+    const rowDescription = `'row ' || _sluice_row${keyText.length > 0 ? ` || ', ' || ${keyText.join(" || ', ' || ")}` : ""}`;
+    const fields: NdjsonField[] = [];
+    for (const [i, name] of batch.columns.entries()) {
+      if (name === DELETED_AT_COLUMN) {
+        if (merging || this.hasColumn(DELETED_AT_COLUMN))
+          fields.push({ name, sql: `regexp_replace(c${i}, '([+-][0-9]{2})$', '\\1:00')` });
+        continue;
+      }
+      if (name === SEQUENCE_COLUMN || name === UNCHANGED_COLUMN) continue;
+      const type = this.types.get(name);
+      if (!type)
+        throw new SchemaError(
+          `target-bigquery: ${batch.streamId}: batch column "${name}" is not in the stream's schema`,
+        );
+      const column = this.columnNames.get(name)!;
+      fields.push({
+        name: column,
+        sql: ndjsonConversion(`c${i}`, type, { policy: this.config.invalidValues, column, rowDescription }),
+      });
+    }
+    const sequence =
+      index(SEQUENCE_COLUMN) >= 0
+        ? `CAST(c${index(SEQUENCE_COLUMN)} AS BIGINT)`
+        : `${batch.sequenceBase} + _sluice_row - 1`;
+    if (this.config.addMetadataColumns) {
+      const ts = (d: Date): string => `'${d.toISOString()}'`;
+      const now = new Date();
+      fields.push(
+        { name: "_sdc_extracted_at", sql: ts(batch.extractedAt) },
+        { name: "_sdc_received_at", sql: ts(now) },
+        { name: "_sdc_batched_at", sql: ts(now) },
+        { name: SEQUENCE_COLUMN, sql: sequence },
+        { name: "_sdc_table_version", sql: String(this.options.version) },
+      );
+      if (index(DELETED_AT_COLUMN) < 0)
+        fields.push({ name: DELETED_AT_COLUMN, sql: "CAST(NULL AS VARCHAR)" });
+    } else if (merging) {
+      fields.push({ name: SEQUENCE_COLUMN, sql: sequence });
+    }
+    if (merging && index(UNCHANGED_COLUMN) >= 0)
+      fields.push({ name: UNCHANGED_COLUMN, sql: `c${index(UNCHANGED_COLUMN)}` });
+    return fields;
+  }
+
+  /** Loads chunks into `table` one job each; a failed job names the table, column and row. */
+  private async loadChunks(batch: RecordBatch, table: string, chunks: readonly NdjsonChunk[]): Promise<void> {
+    for (const chunk of chunks) {
+      const action = `loading ${batch.streamId} into ${this.api.qualified(table)}`;
+      try {
+        await this.api.load(table, chunk, { writeDisposition: "WRITE_APPEND", action });
+      } catch (error) {
+        throw await this.describeLoadFailure(error, batch, chunk);
+      }
+    }
+  }
+
+  /** Several chunks of one batch: staged, then appended by one copy job (all rows or none). */
+  private async appendAtomically(batch: RecordBatch, chunks: readonly NdjsonChunk[]): Promise<void> {
+    const staging = this.batchStagingName();
+    // The target's own schema (REQUIRED columns included), so the copy appends without conversion.
+    await this.api.createTable(staging, {
+      schema: { fields: this.destinationColumns },
+      expirationTime: String(Date.now() + STAGING_EXPIRATION_MS),
+    });
+    try {
+      await this.loadChunks(batch, staging, chunks);
+      await this.api.copy(staging, this.tableName, "WRITE_APPEND");
+    } finally {
+      await this.api.deleteTable(staging).catch(() => undefined);
+    }
+  }
+
+  private batchStagingName(): string {
+    return bigqueryTableName(
+      `${this.tableName}__sluice_batch_${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`,
+    );
+  }
+
+  private async merge(
+    batch: RecordBatch,
+    fields: readonly NdjsonField[],
+    chunks: readonly NdjsonChunk[],
+  ): Promise<void> {
+    const staging = this.batchStagingName();
+    const stagingColumns = fields.map((f) => ({ name: f.name, type: this.stagingType(f.name) }));
+    await this.api.createTable(staging, {
+      schema: { fields: stagingColumns.map((c) => apiField(c.name, c.type)) },
+      expirationTime: String(Date.now() + STAGING_EXPIRATION_MS),
+    });
+    try {
+      await this.loadChunks(batch, staging, chunks);
+      const written = fields
+        .map((f) => f.name)
+        .filter((n) => n !== UNCHANGED_COLUMN && (n !== SEQUENCE_COLUMN || this.config.addMetadataColumns))
+        .filter((n) => n !== DELETED_AT_COLUMN || this.hasColumn(DELETED_AT_COLUMN));
+      const unchangedIndex = batch.columns.indexOf(UNCHANGED_COLUMN);
+      const sql = mergeSql({
+        target: this.quoted(this.tableName),
+        staging: this.quoted(staging),
+        keys: this.mergeKeys,
+        columns: written,
+        sequenceColumn: SEQUENCE_COLUMN,
+        ...(unchangedIndex >= 0
+          ? {
+              unchanged: {
+                column: UNCHANGED_COLUMN,
+                indexOf: new Map(
+                  batch.columns.flatMap((name, i) => {
+                    const column = this.columnNames.get(name);
+                    return column ? [[column, i] as [string, number]] : [];
+                  }),
+                ),
+              },
+            }
+          : {}),
+        ...(batch.columns.includes(DELETED_AT_COLUMN) ? { deletedAtColumn: DELETED_AT_COLUMN } : {}),
+        hardDelete: this.config.hardDelete,
+      });
+      await this.api.query(sql, `merging a batch of ${batch.streamId} into ${this.where}`);
+    } finally {
+      await this.api.deleteTable(staging).catch(() => undefined);
+    }
+  }
+
+  /** A staging column's type: the target's where it has the column, else the merge's own. */
+  private stagingType(name: string): BigqueryColumnType {
+    if (name === UNCHANGED_COLUMN) return { type: "STRING", mode: "NULLABLE" };
+    if (name === SEQUENCE_COLUMN) return { type: "INT64", mode: "NULLABLE" };
+    if (name === DELETED_AT_COLUMN) return DELETED_AT_TYPE;
+    const wanted = this.wantedColumns().find((c) => c.name === name);
+    const existing = this.destinationColumns.find((f) => f.name.toLowerCase() === name.toLowerCase());
+    const type = (existing ? parseApiField(existing) : undefined) ??
+      wanted?.type ?? { type: "STRING", mode: "NULLABLE" };
+    return type.mode === "REQUIRED" ? { ...type, mode: "NULLABLE" } : type;
+  }
+
+  /** A load job's errors, with the batch row BigQuery pointed at and its NDJSON line. */
+  private async describeLoadFailure(error: unknown, batch: RecordBatch, chunk: NdjsonChunk): Promise<Error> {
+    const cause = error instanceof Error && error.cause instanceof BigqueryJobError ? error.cause : error;
+    if (!(cause instanceof BigqueryJobError)) return error as Error;
+    const messages = [cause.errorResult, ...cause.errors]
+      .map((e) => `${e.message ?? ""} ${e.location ?? ""}`)
+      .join("\n");
+    let row = "";
+    const position = /position (\d+)/i.exec(messages);
+    const line = /(?:line|row)[: ]+(\d+)/i.exec(messages);
+    let rowIndex: number | undefined;
+    if (position) rowIndex = await rowAtOffset(chunk.path, chunk.start + Number(position[1]));
+    else if (line) rowIndex = chunk.firstRow + Number(line[1]) - 1;
+    if (rowIndex !== undefined) {
+      const text = await readLine(chunk.path, rowIndex);
+      row = ` at batch row ${rowIndex + 1}${text ? `: ${text.length > 300 ? `${text.slice(0, 300)}…` : text}` : ""}`;
+    }
+    const field = /(?:field|column)[: ]+`?([A-Za-z_][A-Za-z0-9_]*)`?/i.exec(messages);
+    const source = field
+      ? [...this.columnNames].find(([, bq]) => bq.toLowerCase() === field[1]!.toLowerCase())?.[0]
+      : undefined;
+    const column = field
+      ? `, column ${field[1]}${source && source !== field[1] ? ` (source column "${source}")` : ""}`
+      : "";
+    return new DataError(
+      `target-bigquery: load job ${cause.jobId} into ${this.api.qualified(this.destination)} failed (${batch.streamId}${column}${row}):\n${cause.describe()}`,
+      { cause },
+    );
+  }
+
+  async finish(): Promise<void> {
+    if (!this.replace) return;
+    await this.api.copy(this.stagingName, this.tableName, "WRITE_TRUNCATE");
+    await this.api.deleteTable(this.stagingName);
+  }
+
+  async abort(): Promise<void> {
+    if (this.replace) await this.api.deleteTable(this.stagingName).catch(() => undefined);
+  }
+
+  async truncate(at: Date): Promise<void> {
+    if (!this.config.hardDelete && !this.hasColumn(DELETED_AT_COLUMN))
+      await this.addColumn(DELETED_AT_COLUMN, DELETED_AT_TYPE);
+    await this.api.query(
+      truncateSql(this.quoted(this.destination), {
+        hardDelete: this.config.hardDelete,
+        deletedAtColumn: DELETED_AT_COLUMN,
+        at,
+      }),
+      `applying a source TRUNCATE to ${this.where}`,
+    );
+  }
+}
+
+/** The 0-based line `index` of a file (a row of NDJSON), or undefined. */
+async function readLine(file: string, index: number): Promise<string | undefined> {
+  const { createInterface } = await import("node:readline");
+  const lines = createInterface({ input: fs.createReadStream(file), crlfDelay: Infinity });
+  let i = 0;
+  for await (const line of lines) {
+    if (i++ === index) {
+      lines.close();
+      return line;
+    }
+  }
+  return undefined;
+}

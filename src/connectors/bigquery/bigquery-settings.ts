@@ -1,0 +1,91 @@
+import type { SettingDefinition } from "../connector.js";
+
+/**
+ * Settings of target-bigquery, named as the adswerve variant names them (so a Meltano project's
+ * `config:` block works unchanged), plus sluice's own `load_method`, `hard_delete` and
+ * `invalid_values`.
+ */
+export const targetBigquerySettings: readonly SettingDefinition[] = [
+  { name: "project_id", kind: "string", required: true, description: "Google Cloud project of the dataset" },
+  {
+    name: "dataset_id",
+    kind: "string",
+    required: true,
+    aliases: ["default_target_schema"],
+    description: "Dataset every table goes to (letters, digits, underscores); created if missing",
+  },
+  {
+    name: "location",
+    kind: "string",
+    default: "US",
+    description: "Where the dataset is created and the jobs run (US, EU, europe-west2, ...)",
+  },
+  {
+    name: "credentials_path",
+    kind: "string",
+    description:
+      "Service-account key file (JSON), relative to the project folder; by default GOOGLE_APPLICATION_CREDENTIALS, then application default credentials",
+  },
+  {
+    name: "add_metadata_columns",
+    kind: "boolean",
+    default: false,
+    description: "Add _sdc_extracted_at, _sdc_received_at, _sdc_batched_at, _sdc_deleted_at, ... columns",
+  },
+  { name: "table_prefix", kind: "string", default: "", description: "Prepended to every table name" },
+  { name: "table_suffix", kind: "string", default: "", description: "Appended to every table name" },
+  {
+    name: "replication_method",
+    kind: "string",
+    choices: ["append", "truncate", "incremental"],
+    description:
+      "adswerve's name for load_method: append = append-only, truncate = overwrite, incremental = upsert",
+  },
+  {
+    name: "load_method",
+    kind: "string",
+    choices: ["append-only", "upsert", "overwrite"],
+    description:
+      "How incremental batches land: merged on the key (upsert, the default), appended, or the table replaced each run",
+  },
+  {
+    name: "hard_delete",
+    kind: "boolean",
+    default: false,
+    description: "Delete rows whose _sdc_deleted_at is set instead of keeping them marked",
+  },
+  {
+    name: "max_cache",
+    kind: "integer",
+    default: 50,
+    description:
+      "Largest load job, in MB of NDJSON: a bigger batch is sent as several jobs (applied at once)",
+  },
+  {
+    name: "table_config",
+    kind: "object",
+    default: {},
+    description:
+      'Per stream or table: {"public-events": {"partition_field": "created_at", "partition_type": "DAY", "cluster_fields": ["account_id"]}}',
+  },
+  {
+    name: "invalid_values",
+    kind: "string",
+    default: "fail",
+    choices: ["fail", "null", "clamp"],
+    description:
+      "Values BigQuery cannot hold (infinity dates, NaN numeric, >38 fraction digits, NULL array elements): fail the batch, load NULL, or the nearest value BigQuery holds",
+  },
+  {
+    name: "max_retries",
+    kind: "integer",
+    default: 6,
+    description: "Retries of a request or job that failed transiently (429, 5xx, backendError), with backoff",
+  },
+  {
+    name: "api_endpoint",
+    kind: "string",
+    description:
+      "BigQuery API root (an emulator: http://localhost:9050); BIGQUERY_EMULATOR_HOST also sets it",
+  },
+];

@@ -1,0 +1,12 @@
+import type { LoaderDefinition } from "../connector.js";
+import { BigqueryLoader } from "./bigquery-loader.js";
+import { targetBigquerySettings } from "./bigquery-settings.js";
+
+export const targetBigquery: LoaderDefinition = {
+  type: "loader",
+  name: "target-bigquery",
+  description:
+    "BigQuery through load jobs: typed tables, deduplicated MERGE on the key, atomic full-table replace",
+  settings: targetBigquerySettings,
+  create: (config, context) => new BigqueryLoader(config, context),
+};

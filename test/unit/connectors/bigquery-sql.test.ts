@@ -1,0 +1,92 @@
+import { describe, expect, test } from "vitest";
+import {
+  addColumnSql,
+  mergeSql,
+  truncateSql,
+  widenColumnSql,
+} from "../../../src/connectors/bigquery/bigquery-sql.js";
+
+const target = "`p.d.events`";
+const staging = "`p.d.events__sluice_batch_x`";
+
+describe("the GoogleSQL target-bigquery sends", () => {
+  test("a MERGE that keeps one row per key (the newest by _sdc_sequence) before matching", () => {
+    expect(
+      mergeSql({
+        target,
+        staging,
+        keys: ["id"],
+        columns: ["id", "name"],
+        sequenceColumn: "_sdc_sequence",
+        hardDelete: false,
+      }),
+    ).toBe(
+      "MERGE `p.d.events` AS T USING (SELECT `id`, `name` FROM (SELECT `id`, `name`, ROW_NUMBER() OVER (PARTITION BY `id` ORDER BY `_sdc_sequence` DESC) AS _sluice_rank FROM (SELECT `id`, `name`, `_sdc_sequence` FROM `p.d.events__sluice_batch_x`)) WHERE _sluice_rank = 1) AS S ON T.`id` = S.`id` " +
+        "WHEN MATCHED THEN UPDATE SET `name` = S.`name` WHEN NOT MATCHED THEN INSERT (`id`, `name`) VALUES (S.`id`, S.`name`)",
+    );
+  });
+
+  test("CDC: fields a change did not carry come from the newest row that carried them, else stay", () => {
+    const sql = mergeSql({
+      target,
+      staging,
+      keys: ["id"],
+      columns: ["id", "body", "_sdc_deleted_at"],
+      sequenceColumn: "_sdc_sequence",
+      unchanged: {
+        column: "_sdc_unchanged",
+        indexOf: new Map([
+          ["id", 0],
+          ["body", 1],
+        ]),
+      },
+      deletedAtColumn: "_sdc_deleted_at",
+      hardDelete: false,
+    });
+    expect(sql).toContain(
+      "STRPOS(CONCAT(',', IFNULL(`_sdc_unchanged`, ''), ','), ',1,') = 0 AS _sluice_has_1",
+    );
+    expect(sql).toContain(
+      "FIRST_VALUE(`body`) OVER (PARTITION BY `id` ORDER BY _sluice_has_1 DESC, `_sdc_sequence` DESC) AS `body`",
+    );
+    expect(sql).toContain("LOGICAL_OR(_sluice_has_1) OVER (PARTITION BY `id`) AS _sluice_has_1");
+    expect(sql).toContain("`body` = IF(S._sluice_has_1, S.`body`, T.`body`)");
+    // Soft deletes are merged like any change: the row stays with _sdc_deleted_at set.
+    expect(sql).toContain("`_sdc_deleted_at` = S.`_sdc_deleted_at`");
+    expect(sql).not.toContain("DELETE");
+  });
+
+  test("hard_delete: a deleted key is removed and never inserted", () => {
+    const sql = mergeSql({
+      target,
+      staging,
+      keys: ["tenant", "id"],
+      columns: ["tenant", "id", "v"],
+      sequenceColumn: "_sdc_sequence",
+      deletedAtColumn: "_sdc_deleted_at",
+      hardDelete: true,
+    });
+    expect(sql).toContain("ON T.`tenant` = S.`tenant` AND T.`id` = S.`id`");
+    expect(sql).toContain("PARTITION BY `tenant`, `id`");
+    expect(sql).toContain("WHEN MATCHED AND S.`_sdc_deleted_at` IS NOT NULL THEN DELETE");
+    expect(sql).toContain(
+      "WHEN NOT MATCHED AND S.`_sdc_deleted_at` IS NULL THEN INSERT (`tenant`, `id`, `v`)",
+    );
+  });
+
+  test("schema changes and truncates", () => {
+    expect(addColumnSql(target, "note", { type: "STRING", mode: "NULLABLE" })).toBe(
+      "ALTER TABLE `p.d.events` ADD COLUMN IF NOT EXISTS `note` STRING",
+    );
+    expect(
+      widenColumnSql(target, "amount", { type: "NUMERIC", mode: "NULLABLE", precision: 21, scale: 2 }),
+    ).toBe("ALTER TABLE `p.d.events` ALTER COLUMN `amount` SET DATA TYPE NUMERIC(21, 2)");
+    const at = new Date("2024-05-01T10:00:00Z");
+    expect(truncateSql(target, { hardDelete: true, deletedAtColumn: "_sdc_deleted_at", at })).toBe(
+      "DELETE FROM `p.d.events` WHERE TRUE",
+    );
+    expect(truncateSql(target, { hardDelete: false, deletedAtColumn: "_sdc_deleted_at", at })).toBe(
+      "UPDATE `p.d.events` SET `_sdc_deleted_at` = TIMESTAMP '2024-05-01T10:00:00.000Z' WHERE `_sdc_deleted_at` IS NULL",
+    );
+  });
+});
