@@ -1,0 +1,588 @@
+import fs from "node:fs";
+import path from "node:path";
+import { PipelineError } from "../../../errors.js";
+import type { RecordBatch } from "../../batch.js";
+import { DELETED_AT_COLUMN, SEQUENCE_COLUMN, UNCHANGED_COLUMN } from "../../batch.js";
+import type { Column, StreamSchema } from "../../column-type.js";
+import type { ChangeEvent, StreamPlan } from "../../connector.js";
+import { columnTypeOf, type PgTypeInfo } from "../postgres-types.js";
+import {
+  decodePgOutput,
+  pgTimestampDate,
+  pgTimestampText,
+  UNCHANGED_TOAST,
+  type PgOutputBegin,
+  type PgOutputRelation,
+  type TupleField,
+} from "./pgoutput-decoder.js";
+import { wireConverterOf, type WireConverter } from "./pgoutput-values.js";
+import type { ReplicationMessage } from "./replication-message.js";
+
+/** One LOG_BASED stream the reader captures. */
+export interface ChangeTable {
+  plan: StreamPlan;
+  /** Type of each column of the table by name (at least the plan's columns), as discovery read it. */
+  pgTypes: Map<string, PgTypeInfo>;
+  /**
+   * Every column the table had when it was planned, selected or not: a column of a Relation
+   * message outside this list was added at the source and joins the stream.
+   */
+  knownColumns: string[];
+  /**
+   * Where this table's changes start (its bookmark's `lsn`, or the consistent point of the slot
+   * its snapshot came from): transactions that committed before it are in the table already.
+   */
+  fromLsn: bigint;
+}
+
+export interface ChangeReaderOptions {
+  /** The replication stream: one pgoutput message per `data`; keepalives about every second while idle. */
+  messages: AsyncIterable<ReplicationMessage>;
+  /** Tables captured, by source schema and name; changes to other relations are ignored. */
+  tables: ChangeTable[];
+  spoolDir: string;
+  /** A batch ends at the first row past this many bytes, or at this many rows, even inside a transaction. */
+  maxBatchBytes: number;
+  maxBatchRows: number;
+  /** Gives the `_sdc_sequence` base of `rows` numbers; bases increase across calls. */
+  allocateSequence(rows: number): number;
+  /**
+   * Batch mode: the server's WAL end when the run started. The reader ends once a commit or a
+   * keepalive reached it, between transactions.
+   */
+  stopAt?: bigint;
+  /** Batch mode: end (between transactions) after this long in all... */
+  maxRunSeconds: number;
+  /** ...or after this long without a change to a captured table. */
+  idleSeconds: number;
+  /** Follow mode: ignore `stopAt`, `maxRunSeconds` and `idleSeconds`; end only when `signal` aborts. */
+  follow: boolean;
+  /** Ends the reader at the next transaction boundary (at once when between transactions), with a final checkpoint. */
+  signal: AbortSignal;
+  /** A checkpoint follows the commit after this many changes since the last one... */
+  commitEveryChanges: number;
+  /** ...or the first commit (or idle keepalive) this long after the last one. */
+  commitEverySeconds: number;
+  /** The type of a column added mid-stream, from its Relation message's type oid and typmod. */
+  describeType(oid: number, typmod: number): Promise<PgTypeInfo>;
+  /** Clock in milliseconds (Date.now by default), for tests. */
+  now?: () => number;
+}
+
+/**
+ * Turns a pgoutput replication stream into `ChangeEvent`s (see connector.ts and the CDC section
+ * of batch.ts): per stream, rows are spooled to a batch file as they arrive (a transaction of
+ * any size is never held in memory) with the plan's columns and `_sdc_deleted_at`,
+ * `_sdc_sequence`, `_sdc_unchanged`.
+ *
+ * - insert, update: the new row; unchanged TOAST values are left empty and listed in
+ *   `_sdc_unchanged`. An update that changes the key also deletes the old key.
+ * - delete: the old key (or the whole old row under REPLICA IDENTITY FULL), other fields
+ *   unchanged, `_sdc_deleted_at` the commit time.
+ * - A column of the stream that the Relation message no longer has (dropped, generated, or
+ *   left out of the publication's column list) is written as unchanged: the warehouse keeps the
+ *   column and its last value, and new rows get NULL there.
+ * - A column added at the source: the stream's pending batch is yielded, then a `schema` event
+ *   with the column appended; the rows after it carry the column.
+ * - truncate: the pending batches of the truncated streams, then a `truncate` event.
+ *
+ * A `checkpoint` comes only at a transaction boundary: after a commit (every
+ * `commitEveryChanges` changes or `commitEverySeconds`), at its end LSN; or, between
+ * transactions, at a keepalive's WAL end, which lets the slot advance on an idle database. Every
+ * pending batch of every stream is yielded before it. The reader always ends with a checkpoint
+ * when the position moved, and deletes spool files of batches it did not yield.
+ *
+ * Batches are cut at `maxBatchRows`; each batch reserves that many sequence numbers, row i
+ * having `sequenceBase + i` in `_sdc_sequence`.
+ */
+export async function* readChanges(
+  options: ChangeReaderOptions,
+): AsyncGenerator<ChangeEvent, void, undefined> {
+  const now = options.now ?? Date.now;
+  const follow = options.follow;
+  const streams = new Map<string, StreamState>();
+  for (const table of options.tables) {
+    streams.set(
+      relationKey(table.plan.schema.sourceSchema, table.plan.schema.sourceTable),
+      new StreamState(table),
+    );
+  }
+  /** By relation id: the stream it feeds, or null for a relation we do not capture. */
+  const relations = new Map<number, StreamState | null>();
+  const spool: SpoolSettings = {
+    dir: options.spoolDir,
+    maxBytes: Math.max(1, options.maxBatchBytes),
+    maxRows: Math.max(1, options.maxBatchRows),
+    allocateSequence: options.allocateSequence,
+  };
+
+  let checkpointed =
+    options.tables.reduce<bigint | undefined>(
+      (min, t) => (min === undefined || t.fromLsn < min ? t.fromLsn : min),
+      undefined,
+    ) ?? 0n;
+  /** The latest transaction boundary seen: a commit's end, or an idle keepalive's WAL end. */
+  let boundary = checkpointed;
+  let transaction: { begin: PgOutputBegin; deletedAt: string | undefined } | undefined;
+  let changesSinceCheckpoint = 0;
+  const startedAt = now();
+  let lastCheckpointAt = startedAt;
+  let lastChangeAt = startedAt;
+  let reachedStopAt = false;
+
+  const pendingBatches = async function* (only?: Iterable<StreamState>): AsyncGenerator<ChangeEvent> {
+    for (const stream of only ?? streams.values()) {
+      const batch = await stream.finishBatch();
+      if (batch) yield { type: "batch", batch };
+    }
+  };
+  const checkpoint = async function* (position: bigint): AsyncGenerator<ChangeEvent> {
+    yield* pendingBatches();
+    if (position > checkpointed) {
+      yield { type: "checkpoint", position: position.toString() };
+      checkpointed = position;
+    }
+    changesSinceCheckpoint = 0;
+    lastCheckpointAt = now();
+  };
+  const commitDue = (): boolean =>
+    changesSinceCheckpoint >= options.commitEveryChanges ||
+    now() - lastCheckpointAt >= options.commitEverySeconds * 1000;
+  const shouldStop = (): boolean => {
+    if (options.signal.aborted) return true;
+    if (follow) return false;
+    const t = now();
+    return (
+      reachedStopAt ||
+      t - startedAt >= options.maxRunSeconds * 1000 ||
+      t - lastChangeAt >= options.idleSeconds * 1000
+    );
+  };
+
+  const iterator = options.messages[Symbol.asyncIterator]();
+  let waiting: Promise<IteratorResult<ReplicationMessage>> | undefined;
+  const aborted = new Promise<"aborted">((resolve) => {
+    if (options.signal.aborted) resolve("aborted");
+    else options.signal.addEventListener("abort", () => resolve("aborted"), { once: true });
+  });
+
+  try {
+    for (;;) {
+      if (transaction === undefined && shouldStop()) break;
+      waiting = iterator.next();
+      // Between transactions an abort ends the reader at once; inside one, the transaction
+      // is read to its commit first (its messages are already on their way).
+      const next = transaction === undefined ? await Promise.race([waiting, aborted]) : await waiting;
+      if (next === "aborted") break;
+      waiting = undefined;
+      if (next.done === true) break;
+      const message = next.value;
+
+      if (message.type === "keepalive") {
+        if (transaction !== undefined) continue;
+        if (message.walEnd > boundary) boundary = message.walEnd;
+        if (options.stopAt !== undefined && boundary >= options.stopAt) reachedStopAt = true;
+        if (boundary > checkpointed && now() - lastCheckpointAt >= options.commitEverySeconds * 1000) {
+          yield* checkpoint(boundary);
+        }
+        continue;
+      }
+
+      const m = decodePgOutput(message.data);
+      switch (m.type) {
+        case "begin":
+          transaction = { begin: m, deletedAt: undefined };
+          break;
+        case "commit":
+          transaction = undefined;
+          if (m.endLsn > boundary) boundary = m.endLsn;
+          if (options.stopAt !== undefined && m.endLsn >= options.stopAt) reachedStopAt = true;
+          if (commitDue()) yield* checkpoint(boundary);
+          break;
+        case "relation": {
+          const stream = streams.get(relationKey(m.namespace, m.name)) ?? null;
+          relations.set(m.relationId, stream);
+          if (stream) yield* stream.applyRelation(m, options.describeType);
+          break;
+        }
+        case "insert":
+        case "update":
+        case "delete": {
+          const stream = streamOf(relations, m.relationId);
+          if (stream === null || transaction === undefined) break;
+          if (stream.table.fromLsn > transaction.begin.finalLsn) break; // in the table's snapshot
+          if (m.type === "insert") {
+            await stream.writeRow(spool, m.newTuple, "N", undefined);
+          } else if (m.type === "update") {
+            if (m.oldTuple !== undefined && stream.keyChanged(m.oldTuple, m.newTuple)) {
+              transaction.deletedAt ??= pgTimestampText(transaction.begin.commitTime);
+              await stream.writeRow(spool, m.oldTuple, m.oldKind ?? "K", transaction.deletedAt);
+            }
+            // REPLICA IDENTITY FULL: the old row has the values TOAST left out of the new one.
+            const newTuple =
+              m.oldKind === "O" && m.oldTuple ? fillUnchanged(m.newTuple, m.oldTuple) : m.newTuple;
+            await stream.writeRow(spool, newTuple, "N", undefined);
+          } else {
+            transaction.deletedAt ??= pgTimestampText(transaction.begin.commitTime);
+            await stream.writeRow(spool, m.oldTuple, m.oldKind, transaction.deletedAt);
+          }
+          changesSinceCheckpoint += 1;
+          lastChangeAt = now();
+          const full = await stream.finishBatchIfFull(spool);
+          if (full) yield { type: "batch", batch: full };
+          break;
+        }
+        case "truncate": {
+          if (transaction === undefined) break;
+          const begin = transaction.begin;
+          const truncated = [
+            ...new Set(
+              m.relationIds
+                .map((id) => streamOf(relations, id))
+                .filter((s): s is StreamState => s !== null && s.table.fromLsn <= begin.finalLsn),
+            ),
+          ];
+          if (truncated.length === 0) break;
+          yield* pendingBatches(truncated);
+          yield {
+            type: "truncate",
+            streamIds: truncated.map((s) => s.schema.streamId),
+            at: pgTimestampDate(begin.commitTime),
+          };
+          changesSinceCheckpoint += 1;
+          lastChangeAt = now();
+          break;
+        }
+        default:
+          // type, origin, message: nothing to replicate.
+          break;
+      }
+    }
+    // The last checkpoint. Ending inside a transaction (the stream closed) yields its rows
+    // so far, harmlessly: the position stays before it and the next run applies it again.
+    yield* checkpoint(boundary);
+  } finally {
+    for (const stream of streams.values()) await stream.discardBatch();
+    if (waiting !== undefined) {
+      // A read is still pending (we stopped on abort): do not wait for it.
+      void Promise.resolve(iterator.return?.()).catch(() => undefined);
+    } else {
+      await iterator.return?.();
+    }
+  }
+}
+
+function fillUnchanged(newTuple: TupleField[], oldTuple: TupleField[]): TupleField[] {
+  return newTuple.map((field, i) => (field === UNCHANGED_TOAST ? (oldTuple[i] ?? field) : field));
+}
+
+function relationKey(schema: string, table: string): string {
+  return `${schema}\u0000${table}`;
+}
+
+function streamOf(relations: Map<number, StreamState | null>, relationId: number): StreamState | null {
+  const stream = relations.get(relationId);
+  if (stream === undefined) {
+    throw new PipelineError(
+      `pgoutput sent a change of relation ${relationId} before describing it in a Relation message`,
+    );
+  }
+  return stream;
+}
+
+interface SpoolSettings {
+  dir: string;
+  maxBytes: number;
+  maxRows: number;
+  allocateSequence(rows: number): number;
+}
+
+/** One captured stream: its current columns, how the source relation maps onto them, its open batch. */
+class StreamState {
+  schema: StreamSchema;
+  private readonly pgTypes: Map<string, PgTypeInfo>;
+  private readonly known: Set<string>;
+  private converters: (WireConverter | undefined)[];
+  /** Per column of the Relation message: the stream column it fills, or -1. */
+  private fieldColumn: number[] = [];
+  /** Per column of the Relation message: part of the replica identity. */
+  private fieldIsKey: boolean[] = [];
+  /** Stream columns the Relation message does not have (written as unchanged). */
+  private absent: number[] = [];
+  /** Per stream column name: the type oid of the last Relation message, to notice a type change. */
+  private readonly typeOids = new Map<string, number>();
+  /** Relation field index of each key property, when the relation has it. */
+  private keyFields: number[] = [];
+  private writer: BatchFile | undefined;
+  private described = false;
+
+  constructor(readonly table: ChangeTable) {
+    this.schema = table.plan.schema;
+    this.pgTypes = new Map(table.pgTypes);
+    this.known = new Set([...table.knownColumns, ...this.schema.columns.map((c) => c.name)]);
+    this.converters = this.schema.columns.map((c) => this.converterOf(c.name));
+  }
+
+  private converterOf(name: string): WireConverter | undefined {
+    const pg = this.pgTypes.get(name);
+    if (pg === undefined) {
+      throw new PipelineError(`${this.schema.streamId}: no PostgreSQL type known for column "${name}"`);
+    }
+    return wireConverterOf(pg);
+  }
+
+  get columnNames(): string[] {
+    return [...this.schema.columns.map((c) => c.name), DELETED_AT_COLUMN, SEQUENCE_COLUMN, UNCHANGED_COLUMN];
+  }
+
+  /** Maps the relation's columns onto the stream's; a column new to the table joins the stream. */
+  async *applyRelation(
+    relation: PgOutputRelation,
+    describeType: (oid: number, typmod: number) => Promise<PgTypeInfo>,
+  ): AsyncGenerator<ChangeEvent> {
+    const added: Column[] = [];
+    for (const column of relation.columns) {
+      if (this.known.has(column.name)) {
+        const previous = this.typeOids.get(column.name);
+        if (previous !== undefined && previous !== column.typeOid && this.isStreamColumn(column.name)) {
+          // ALTER COLUMN ... TYPE: print values by the new type; the warehouse column stays.
+          this.pgTypes.set(column.name, await describeType(column.typeOid, column.typmod));
+        }
+      } else {
+        const pg = await describeType(column.typeOid, column.typmod);
+        this.pgTypes.set(column.name, pg);
+        this.known.add(column.name);
+        added.push({ name: column.name, type: columnTypeOf(pg), nullable: true });
+      }
+      this.typeOids.set(column.name, column.typeOid);
+    }
+    if (added.length > 0) {
+      // The pending rows have the old columns: they go out before the schema changes.
+      const batch = await this.finishBatch();
+      if (batch) yield { type: "batch", batch };
+      this.schema = { ...this.schema, columns: [...this.schema.columns, ...added] };
+      yield { type: "schema", schema: this.schema };
+    }
+    this.converters = this.schema.columns.map((c) => this.converterOf(c.name));
+    const index = new Map(this.schema.columns.map((c, i) => [c.name, i]));
+    this.fieldColumn = relation.columns.map((c) => index.get(c.name) ?? -1);
+    this.fieldIsKey = relation.columns.map((c) => c.key);
+    const present = new Set(relation.columns.map((c) => c.name));
+    this.absent = this.schema.columns.flatMap((c, i) => (present.has(c.name) ? [] : [i]));
+    const fieldOf = new Map(relation.columns.map((c, i) => [c.name, i]));
+    this.keyFields = this.schema.keyProperties.flatMap((k) => {
+      const i = fieldOf.get(k);
+      return i === undefined ? [] : [i];
+    });
+    this.described = true;
+  }
+
+  private isStreamColumn(name: string): boolean {
+    return this.schema.columns.some((c) => c.name === name);
+  }
+
+  /** An update whose old key (sent when the key changed) differs from the new one. */
+  keyChanged(oldTuple: TupleField[], newTuple: TupleField[]): boolean {
+    return this.keyFields.some((i) => {
+      const before = oldTuple[i];
+      const after = newTuple[i];
+      return typeof before === "string" && typeof after === "string" && before !== after;
+    });
+  }
+
+  /**
+   * Writes one change. `kind` is the tuple's: N new row, O whole old row, K old key (its other
+   * fields are not values but absent). `deletedAt` makes it a delete.
+   */
+  async writeRow(
+    spool: SpoolSettings,
+    tuple: TupleField[],
+    kind: "N" | "O" | "K",
+    deletedAt: string | undefined,
+  ): Promise<void> {
+    if (!this.described) {
+      throw new PipelineError(
+        `${this.schema.streamId}: a change arrived before the table's Relation message`,
+      );
+    }
+    const width = this.schema.columns.length;
+    const values: (string | null)[] = new Array<string | null>(width).fill(null);
+    const unchanged: number[] = [...this.absent];
+    const onlyKey = kind === "K";
+    for (let i = 0; i < tuple.length; i++) {
+      const column = this.fieldColumn[i];
+      if (column === undefined || column < 0) continue;
+      if (onlyKey && !this.fieldIsKey[i]) {
+        unchanged.push(column);
+        continue;
+      }
+      const field = tuple[i];
+      if (field === null || field === undefined) continue;
+      if (field === UNCHANGED_TOAST) {
+        unchanged.push(column);
+      } else if (typeof field === "string") {
+        const convert = this.converters[column];
+        values[column] = convert === undefined ? field : convert(field);
+      } else {
+        throw new PipelineError(
+          `${this.schema.streamId}: pgoutput sent a binary value for column "${this.schema.columns[column]?.name}"; sluice starts replication without the binary option`,
+        );
+      }
+    }
+    this.writer ??= await BatchFile.open(spool, this.schema.streamId, this.columnNames);
+    let line = "";
+    for (let j = 0; j < width; j++) {
+      if (j > 0) line += ",";
+      const value = values[j];
+      if (value !== null && value !== undefined) line += csvField(value);
+    }
+    unchanged.sort((a, b) => a - b);
+    const unchangedText = unchanged.join(",");
+    line += `,${deletedAt ?? ""},${this.writer.nextSequence()},${unchanged.length > 1 ? `"${unchangedText}"` : unchangedText}`;
+    await this.writer.add(line);
+  }
+
+  async finishBatchIfFull(spool: SpoolSettings): Promise<RecordBatch | undefined> {
+    const w = this.writer;
+    if (w === undefined || (w.rows < spool.maxRows && w.bytes < spool.maxBytes)) return undefined;
+    return this.finishBatch();
+  }
+
+  async finishBatch(): Promise<RecordBatch | undefined> {
+    const w = this.writer;
+    this.writer = undefined;
+    if (w === undefined) return undefined;
+    return w.finish();
+  }
+
+  async discardBatch(): Promise<void> {
+    const w = this.writer;
+    this.writer = undefined;
+    await w?.discard();
+  }
+}
+
+const NEEDS_QUOTES = /[",\n\r]/;
+
+/** A non-NULL field as PostgreSQL's COPY CSV writes it: quoted when empty or holding `",\n\r`. */
+function csvField(value: string): string {
+  if (value === "") return '""';
+  return NEEDS_QUOTES.test(value) ? `"${value.replaceAll('"', '""')}"` : value;
+}
+
+let fileCounter = 0;
+/** Rows buffered before a write to the spool file. */
+const FLUSH_BYTES = 256 * 1024;
+
+/** One batch's spool file, written through a small buffer. */
+class BatchFile {
+  rows = 0;
+  bytes = 0;
+  private maxRowBytes = 0;
+  private buffered: string[] = [];
+  private bufferedBytes = 0;
+  private readonly extractedAt = new Date();
+
+  private constructor(
+    private readonly streamId: string,
+    private readonly columns: string[],
+    private readonly filePath: string,
+    private readonly handle: fs.promises.FileHandle,
+    private readonly sequenceBase: number,
+  ) {}
+
+  static async open(spool: SpoolSettings, streamId: string, columns: string[]): Promise<BatchFile> {
+    fileCounter += 1;
+    const safe = streamId.replace(/[^A-Za-z0-9_.-]/g, "_").slice(0, 60);
+    const name = path.join(spool.dir, `${safe}-cdc-${process.pid}-${Date.now()}-${fileCounter}.csv`);
+    const handle = await fs.promises.open(name, "w");
+    // A batch never holds more than maxRows rows: reserve their sequence numbers up front, so
+    // each row can be written with its own.
+    return new BatchFile(streamId, columns, name, handle, spool.allocateSequence(spool.maxRows));
+  }
+
+  nextSequence(): number {
+    return this.sequenceBase + this.rows;
+  }
+
+  async add(line: string): Promise<void> {
+    const size = Buffer.byteLength(line);
+    if (size > this.maxRowBytes) this.maxRowBytes = size;
+    this.rows += 1;
+    this.bytes += size + 1;
+    this.buffered.push(line, "\n");
+    this.bufferedBytes += size + 1;
+    if (this.bufferedBytes >= FLUSH_BYTES) await this.flush();
+  }
+
+  private async flush(): Promise<void> {
+    if (this.buffered.length === 0) return;
+    const data = Buffer.from(this.buffered.join(""));
+    this.buffered = [];
+    this.bufferedBytes = 0;
+    let offset = 0;
+    while (offset < data.length) {
+      const { bytesWritten } = await this.handle.write(data, offset, data.length - offset);
+      offset += bytesWritten;
+    }
+  }
+
+  async finish(): Promise<RecordBatch> {
+    await this.flush();
+    await this.handle.close();
+    return {
+      streamId: this.streamId,
+      path: this.filePath,
+      columns: this.columns,
+      rowCount: this.rows,
+      byteCount: this.bytes,
+      maxRowBytes: this.maxRowBytes,
+      extractedAt: this.extractedAt,
+      sequenceBase: this.sequenceBase,
+    };
+  }
+
+  async discard(): Promise<void> {
+    await this.handle.close().catch(() => undefined);
+    await fs.promises.rm(this.filePath, { force: true });
+  }
+}
+
+/**
+ * What `describeType` needs, read from the catalog as discovery reads a column (domains and
+ * array elements resolved to their base types). `query` runs one SQL statement (the simple query
+ * protocol is enough, so a replication connection can run it) and returns its rows.
+ */
+export async function describePgType(
+  query: (sql: string) => Promise<Record<string, unknown>[]>,
+  oid: number,
+  typmod: number,
+): Promise<PgTypeInfo> {
+  const oidText = String(Math.trunc(oid));
+  const typmodText = String(Math.trunc(typmod));
+  const rows = await query(`
+    SELECT format_type(t.oid, ${typmodText}) AS formatted,
+           CASE WHEN t.typtype = 'd' THEN t.typtypmod ELSE ${typmodText} END AS typmod,
+           bt.typname AS typname, bt.typtype::text AS typtype, bt.typcategory::text AS typcategory,
+           et.typname AS element_typname, et.typtype::text AS element_typtype
+    FROM pg_catalog.pg_type t
+    JOIN pg_catalog.pg_type bt ON bt.oid = CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END
+    LEFT JOIN pg_catalog.pg_type et0 ON bt.typcategory = 'A' AND et0.oid = bt.typelem
+    LEFT JOIN pg_catalog.pg_type et ON et.oid = CASE WHEN et0.typtype = 'd' THEN et0.typbasetype ELSE et0.oid END
+    WHERE t.oid = ${oidText}`);
+  const row = rows[0];
+  if (row === undefined) throw new PipelineError(`PostgreSQL has no type with oid ${oidText}`);
+  const text = (key: string): string => String(row[key]);
+  return {
+    formatted: text("formatted"),
+    typname: text("typname"),
+    typtype: text("typtype"),
+    typcategory: text("typcategory"),
+    typmod: Number(row.typmod),
+    // A Relation message does not say how many dimensions were declared (PostgreSQL ignores it anyway).
+    dimensions: 0,
+    ...(row.element_typname !== null && row.element_typname !== undefined
+      ? { elementTypname: text("element_typname"), elementTyptype: text("element_typtype") }
+      : {}),
+  };
+}
