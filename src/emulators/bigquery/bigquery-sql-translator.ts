@@ -1,0 +1,1218 @@
+import { invalidQuery } from "./bigquery-api-error.js";
+import { validateColumnNames, validateTableId } from "./bigquery-names.js";
+import { duckdbType, normalizeSchema, quoteIdent, type TableFieldSchema } from "./bigquery-types.js";
+
+/**
+ * GoogleSQL to DuckDB SQL, for the statements a loader sends: SELECT, CREATE [OR REPLACE] TABLE
+ * (columns or AS SELECT, with PARTITION BY / CLUSTER BY / OPTIONS), DROP TABLE, ALTER TABLE,
+ * INSERT, UPDATE, DELETE, TRUNCATE TABLE, MERGE, CREATE/DROP SCHEMA and BEGIN/COMMIT/ROLLBACK
+ * TRANSACTION, one script of several statements. It works on tokens, not a grammar: names in
+ * backticks become DuckDB `"dataset"."table"`, BigQuery's type names become DuckDB's, strings in
+ * double quotes become strings, and everything else is passed on as written. What BigQuery would
+ * refuse at parse time (an unknown type, a DELETE without WHERE, a bad name) is refused here with
+ * BigQuery's message.
+ */
+
+export interface TableRef {
+  datasetId: string;
+  tableId: string;
+}
+
+export type StatementKind =
+  | "SELECT"
+  | "CREATE_TABLE"
+  | "CREATE_TABLE_AS_SELECT"
+  | "DROP_TABLE"
+  | "ALTER_TABLE"
+  | "INSERT"
+  | "UPDATE"
+  | "DELETE"
+  | "MERGE"
+  | "TRUNCATE_TABLE"
+  | "CREATE_SCHEMA"
+  | "DROP_SCHEMA"
+  | "BEGIN_TRANSACTION"
+  | "COMMIT_TRANSACTION"
+  | "ROLLBACK_TRANSACTION";
+
+export interface TranslatedStatement {
+  kind: StatementKind;
+  /** The statement in DuckDB's dialect. */
+  sql: string;
+  /** The table a DDL or DML statement changes. */
+  target?: TableRef;
+  /** Every table the statement names (for column types of results). */
+  tables: TableRef[];
+  /** BigQuery types of columns the statement declares (CREATE TABLE, ADD COLUMN). */
+  declaredColumns: TableFieldSchema[];
+  partitioning?: { type: string; field?: string };
+  clustering?: string[];
+  /** For MERGE: a query returning a row when a target row matches several source rows. */
+  mergeDuplicateCheck?: string;
+  ifExists?: boolean;
+  ifNotExists?: boolean;
+  orReplace?: boolean;
+  temporary?: boolean;
+  /** For CREATE/DROP SCHEMA. */
+  schemaName?: string;
+  dropCascade?: boolean;
+  /** For ALTER TABLE ... RENAME TO. */
+  renameTo?: string;
+  /** For ALTER TABLE ... ALTER COLUMN ... SET DATA TYPE: the column and its new type. */
+  alterColumnType?: { column: string; field: TableFieldSchema };
+  droppedColumns: string[];
+}
+
+export interface TranslateContext {
+  projectId: string;
+  defaultDataset?: string;
+  /** Query parameters by name (`@name`) or position (`?`), already as DuckDB SQL expressions. */
+  namedParameters?: Map<string, string>;
+  positionalParameters?: string[];
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tokens
+
+type TokenKind = "space" | "string" | "bytes" | "quoted" | "word" | "number" | "param" | "op";
+
+interface Token {
+  kind: TokenKind;
+  /** Source text. */
+  text: string;
+  /** Decoded value for strings and bytes, the name for quoted identifiers and parameters. */
+  value: string;
+  offset: number;
+}
+
+const ESCAPES: Record<string, string> = {
+  a: "\x07",
+  b: "\b",
+  f: "\f",
+  n: "\n",
+  r: "\r",
+  t: "\t",
+  v: "\v",
+  "\\": "\\",
+  "?": "?",
+  '"': '"',
+  "'": "'",
+  "`": "`",
+};
+
+function decodeEscapes(body: string, raw: boolean): string {
+  if (raw) return body;
+  return body.replace(/\\(x[0-9a-fA-F]{2}|u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8}|[0-7]{3}|.)/gs, (_, e: string) => {
+    if (e.length > 1 && (e[0] === "x" || e[0] === "u" || e[0] === "U"))
+      return String.fromCodePoint(parseInt(e.slice(1), 16));
+    if (/^[0-7]{3}$/.test(e)) return String.fromCodePoint(parseInt(e, 8));
+    const decoded = ESCAPES[e];
+    if (decoded === undefined) throw invalidQuery(`Illegal escape sequence: \\${e}`);
+    return decoded;
+  });
+}
+
+export function tokenize(sql: string): Token[] {
+  const tokens: Token[] = [];
+  let i = 0;
+  const push = (kind: TokenKind, end: number, value?: string): void => {
+    const text = sql.slice(i, end);
+    tokens.push({ kind, text, value: value ?? text, offset: i });
+    i = end;
+  };
+  while (i < sql.length) {
+    const c = sql[i]!;
+    const rest = sql.slice(i, i + 3);
+    if (/\s/.test(c)) {
+      let j = i;
+      while (j < sql.length && /\s/.test(sql[j]!)) j++;
+      push("space", j, " ");
+    } else if (c === "-" && sql[i + 1] === "-") {
+      const j = sql.indexOf("\n", i);
+      push("space", j === -1 ? sql.length : j, " ");
+    } else if (c === "#") {
+      const j = sql.indexOf("\n", i);
+      push("space", j === -1 ? sql.length : j, " ");
+    } else if (rest.startsWith("/*")) {
+      const j = sql.indexOf("*/", i + 2);
+      if (j === -1) throw invalidQuery(`Syntax error: Unclosed comment at ${position(sql, i)}`);
+      push("space", j + 2, " ");
+    } else if (/[rRbB]/.test(c) && /^([rR][bB]?|[bB][rR]?)['"]/.test(sql.slice(i, i + 3))) {
+      const prefix = /^([rRbB]{1,2})/.exec(sql.slice(i, i + 2))![1]!.replace(/['"]/g, "");
+      const start = i + prefix.length;
+      const { end, body } = readString(sql, start);
+      const raw = /[rR]/.test(prefix);
+      const bytes = /[bB]/.test(prefix);
+      const value = decodeEscapes(body, raw);
+      tokens.push({ kind: bytes ? "bytes" : "string", text: sql.slice(i, end), value, offset: i });
+      i = end;
+    } else if (c === "'" || c === '"') {
+      const { end, body } = readString(sql, i);
+      push("string", end, decodeEscapes(body, false));
+    } else if (c === "`") {
+      const j = sql.indexOf("`", i + 1);
+      if (j === -1) throw invalidQuery(`Syntax error: Unclosed identifier literal at ${position(sql, i)}`);
+      push("quoted", j + 1, decodeEscapes(sql.slice(i + 1, j), false));
+    } else if (/[A-Za-z_]/.test(c)) {
+      let j = i;
+      while (j < sql.length && /[A-Za-z0-9_]/.test(sql[j]!)) j++;
+      push("word", j);
+    } else if (/[0-9]/.test(c) || (c === "." && /[0-9]/.test(sql[i + 1] ?? ""))) {
+      const m = /^(\d*\.?\d*(?:[eE][+-]?\d+)?)/.exec(sql.slice(i))!;
+      push("number", i + m[1]!.length);
+    } else if (c === "@" && sql[i + 1] !== "@") {
+      let j = i + 1;
+      while (j < sql.length && /[A-Za-z0-9_]/.test(sql[j]!)) j++;
+      push("param", j, sql.slice(i + 1, j));
+    } else if (c === "?") {
+      push("param", i + 1, "?");
+    } else {
+      const two = sql.slice(i, i + 2);
+      if (["<=", ">=", "<>", "!=", "||", "<<", ">>", "=>", "->"].includes(two)) push("op", i + 2);
+      else push("op", i + 1);
+    }
+  }
+  return tokens;
+}
+
+function readString(sql: string, start: number): { end: number; body: string } {
+  const quote = sql[start]!;
+  const triple = sql.slice(start, start + 3) === quote.repeat(3);
+  const delimiter = triple ? quote.repeat(3) : quote;
+  let j = start + delimiter.length;
+  while (j < sql.length) {
+    if (sql[j] === "\\") {
+      j += 2;
+      continue;
+    }
+    if (sql.startsWith(delimiter, j)) {
+      return { end: j + delimiter.length, body: sql.slice(start + delimiter.length, j) };
+    }
+    if (!triple && sql[j] === "\n") break;
+    j++;
+  }
+  throw invalidQuery(`Syntax error: Unclosed string literal at ${position(sql, start)}`);
+}
+
+/** `[line:column]` of an offset, as BigQuery's messages point at the query. */
+export function position(sql: string, offset: number): string {
+  const before = sql.slice(0, offset).split("\n");
+  return `[${before.length}:${before[before.length - 1]!.length + 1}]`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Types
+
+const SIMPLE_TYPES: Record<string, { type: string }> = {
+  INT64: { type: "INTEGER" },
+  INT: { type: "INTEGER" },
+  INTEGER: { type: "INTEGER" },
+  SMALLINT: { type: "INTEGER" },
+  BIGINT: { type: "INTEGER" },
+  TINYINT: { type: "INTEGER" },
+  BYTEINT: { type: "INTEGER" },
+  FLOAT64: { type: "FLOAT" },
+  BOOL: { type: "BOOLEAN" },
+  BOOLEAN: { type: "BOOLEAN" },
+  STRING: { type: "STRING" },
+  BYTES: { type: "BYTES" },
+  DATE: { type: "DATE" },
+  TIME: { type: "TIME" },
+  DATETIME: { type: "DATETIME" },
+  TIMESTAMP: { type: "TIMESTAMP" },
+  JSON: { type: "JSON" },
+  GEOGRAPHY: { type: "GEOGRAPHY" },
+  INTERVAL: { type: "INTERVAL" },
+  NUMERIC: { type: "NUMERIC" },
+  DECIMAL: { type: "NUMERIC" },
+  BIGNUMERIC: { type: "BIGNUMERIC" },
+  BIGDECIMAL: { type: "BIGNUMERIC" },
+};
+
+/** Words that start a typed literal (`DATE '2024-01-01'`). */
+const LITERAL_TYPES = new Set([
+  "DATE",
+  "TIME",
+  "DATETIME",
+  "TIMESTAMP",
+  "NUMERIC",
+  "BIGNUMERIC",
+  "DECIMAL",
+  "BIGDECIMAL",
+  "JSON",
+]);
+
+class Parser {
+  i = 0;
+  constructor(
+    readonly tokens: Token[],
+    readonly sql: string,
+  ) {}
+
+  /** Index of the next non-space token at or after `from`. */
+  next(from = this.i): number {
+    let j = from;
+    while (j < this.tokens.length && this.tokens[j]!.kind === "space") j++;
+    return j;
+  }
+  peek(offset = 0): Token | undefined {
+    let j = this.next();
+    for (let k = 0; k < offset; k++) j = this.next(j + 1);
+    return this.tokens[j];
+  }
+  isWord(token: Token | undefined, ...words: string[]): boolean {
+    return token?.kind === "word" && words.includes(token.text.toUpperCase());
+  }
+  isOp(token: Token | undefined, op: string): boolean {
+    return token?.kind === "op" && token.text === op;
+  }
+  take(): Token {
+    const j = this.next();
+    const token = this.tokens[j];
+    if (!token)
+      throw invalidQuery(`Syntax error: Unexpected end of script at ${position(this.sql, this.sql.length)}`);
+    this.i = j + 1;
+    return token;
+  }
+  expectOp(op: string): void {
+    const token = this.take();
+    if (!this.isOp(token, op)) throw this.unexpected(token, `"${op}"`);
+  }
+  unexpected(token: Token | undefined, expected: string): Error {
+    if (!token)
+      return invalidQuery(
+        `Syntax error: Expected ${expected} but got end of script at ${position(this.sql, this.sql.length)}`,
+      );
+    return invalidQuery(
+      `Syntax error: Expected ${expected} but got "${token.text}" at ${position(this.sql, token.offset)}`,
+    );
+  }
+  atEnd(): boolean {
+    return this.next() >= this.tokens.length;
+  }
+
+  /** A BigQuery type at the cursor: its DuckDB text and its BigQuery field. */
+  parseType(name: string): { duck: string; field: TableFieldSchema } {
+    const token = this.take();
+    if (token.kind !== "word") throw this.unexpected(token, "type name");
+    const upper = token.text.toUpperCase();
+    if (upper === "ARRAY") {
+      this.expectOp("<");
+      const element = this.parseType(name);
+      this.closeAngle();
+      if (element.field.mode === "REPEATED") {
+        throw invalidQuery(`Data type ARRAY<ARRAY> is not supported at ${position(this.sql, token.offset)}`);
+      }
+      const field = { ...element.field, mode: "REPEATED" };
+      return { duck: duckdbType(field), field };
+    }
+    if (upper === "STRUCT") {
+      this.expectOp("<");
+      const fields: TableFieldSchema[] = [];
+      for (;;) {
+        const fieldName = this.take();
+        if (fieldName.kind !== "word" && fieldName.kind !== "quoted")
+          throw this.unexpected(fieldName, "field name");
+        fields.push(this.parseType(fieldName.value).field);
+        const sep = this.peek();
+        if (this.isOp(sep, ",")) {
+          this.take();
+          continue;
+        }
+        break;
+      }
+      this.closeAngle();
+      const field = normalizeSchema([{ name, type: "RECORD", fields }], name)[0]!;
+      return { duck: duckdbType(field), field };
+    }
+    const simple = SIMPLE_TYPES[upper];
+    if (!simple) throw invalidQuery(`Type not found: ${token.text} at ${position(this.sql, token.offset)}`);
+    const field: TableFieldSchema = { name, type: simple.type, mode: "NULLABLE" };
+    if (this.isOp(this.peek(), "(")) {
+      this.take();
+      const first = this.take();
+      let second: Token | undefined;
+      if (this.isOp(this.peek(), ",")) {
+        this.take();
+        second = this.take();
+      }
+      this.expectOp(")");
+      if (field.type === "NUMERIC" || field.type === "BIGNUMERIC") {
+        field.precision = first.text;
+        field.scale = second?.text ?? "0";
+      } else if (field.type === "STRING" || field.type === "BYTES") {
+        field.maxLength = first.text;
+      } else {
+        throw invalidQuery(
+          `Parameterized types are not supported for ${token.text} at ${position(this.sql, token.offset)}`,
+        );
+      }
+      normalizeSchema([field], name);
+    }
+    return { duck: duckdbType(field), field };
+  }
+
+  private closeAngle(): void {
+    const token = this.take();
+    if (this.isOp(token, ">")) return;
+    if (token.kind === "op" && token.text === ">>") {
+      // `ARRAY<STRUCT<a INT64>>`: split the shift operator.
+      this.tokens.splice(this.i, 0, { kind: "op", text: ">", value: ">", offset: token.offset + 1 });
+      return;
+    }
+    throw this.unexpected(token, '">"');
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Statements
+
+/** Splits a script on `;` outside strings, comments and parentheses. */
+function splitStatements(tokens: Token[]): Token[][] {
+  const statements: Token[][] = [];
+  let current: Token[] = [];
+  for (const token of tokens) {
+    if (token.kind === "op" && token.text === ";") {
+      if (current.some((t) => t.kind !== "space")) statements.push(current);
+      current = [];
+    } else {
+      current.push(token);
+    }
+  }
+  if (current.some((t) => t.kind !== "space")) statements.push(current);
+  return statements;
+}
+
+export function translateScript(sql: string, context: TranslateContext): TranslatedStatement[] {
+  const statements = splitStatements(tokenize(sql));
+  if (statements.length === 0) throw invalidQuery("Syntax error: Unexpected end of script at [1:1]");
+  let positional = 0;
+  const next = (): string => {
+    const value = context.positionalParameters?.[positional++];
+    if (value === undefined) throw invalidQuery("Query has more positional parameters than were provided");
+    return value;
+  };
+  return statements.map((tokens) => new StatementTranslator(tokens, sql, context, next).translate());
+}
+
+const TABLE_KEYWORDS = new Set([
+  "FROM",
+  "JOIN",
+  "INTO",
+  "UPDATE",
+  "TABLE",
+  "USING",
+  "MERGE",
+  "EXISTS",
+  "DELETE",
+  "INSERT",
+  "TRUNCATE",
+]);
+
+class StatementTranslator {
+  private readonly parser: Parser;
+  private readonly result: TranslatedStatement;
+
+  constructor(
+    tokens: Token[],
+    private readonly sql: string,
+    private readonly context: TranslateContext,
+    private readonly nextPositional: () => string,
+  ) {
+    this.parser = new Parser(tokens, sql);
+    this.result = { kind: "SELECT", sql: "", tables: [], declaredColumns: [], droppedColumns: [] };
+  }
+
+  translate(): TranslatedStatement {
+    const p = this.parser;
+    const first = p.peek();
+    const w = (t: Token | undefined): string => (t?.kind === "word" ? t.text.toUpperCase() : "");
+    const head = w(first);
+    if (head === "BEGIN" || head === "START") {
+      this.result.kind = "BEGIN_TRANSACTION";
+      this.result.sql = "BEGIN TRANSACTION";
+      return this.result;
+    }
+    if (head === "COMMIT") {
+      this.result.kind = "COMMIT_TRANSACTION";
+      this.result.sql = "COMMIT";
+      return this.result;
+    }
+    if (head === "ROLLBACK") {
+      this.result.kind = "ROLLBACK_TRANSACTION";
+      this.result.sql = "ROLLBACK";
+      return this.result;
+    }
+    if (head === "CREATE") return this.translateCreate();
+    if (head === "DROP") return this.translateDrop();
+    if (head === "ALTER") return this.translateAlter();
+    if (head === "TRUNCATE") {
+      p.take();
+      if (!p.isWord(p.take(), "TABLE")) throw p.unexpected(p.peek(), "keyword TABLE");
+      const target = this.tableName(true);
+      this.result.kind = "TRUNCATE_TABLE";
+      this.result.target = target;
+      this.result.sql = `TRUNCATE ${this.tableSql(target)}`;
+      this.expectEnd();
+      return this.result;
+    }
+    if (head === "INSERT") {
+      p.take();
+      if (p.isWord(p.peek(), "INTO")) p.take();
+      const target = this.tableName(true);
+      this.result.kind = "INSERT";
+      this.result.target = target;
+      this.result.sql = `INSERT INTO ${this.tableSql(target)} ${this.rest()}`;
+      return this.result;
+    }
+    if (head === "DELETE") {
+      p.take();
+      if (p.isWord(p.peek(), "FROM")) p.take();
+      const target = this.tableName(true);
+      this.result.kind = "DELETE";
+      this.result.target = target;
+      const rest = this.restTokens();
+      if (!this.hasTopLevelWord(rest, "WHERE")) {
+        throw invalidQuery(`DELETE must have a WHERE clause at ${position(this.sql, first!.offset)}`);
+      }
+      this.result.sql = `DELETE FROM ${this.tableSql(target)} ${this.emit(rest)}`;
+      return this.result;
+    }
+    if (head === "UPDATE") {
+      p.take();
+      const target = this.tableName(true);
+      this.result.kind = "UPDATE";
+      this.result.target = target;
+      const rest = this.restTokens();
+      if (!this.hasTopLevelWord(rest, "WHERE")) {
+        throw invalidQuery(`UPDATE must have a WHERE clause at ${position(this.sql, first!.offset)}`);
+      }
+      this.result.sql = `UPDATE ${this.tableSql(target)} ${this.emit(rest)}`;
+      return this.result;
+    }
+    if (head === "MERGE") return this.translateMerge();
+    if (head === "SELECT" || head === "WITH" || this.parser.isOp(first, "(")) {
+      this.result.kind = "SELECT";
+      this.result.sql = this.rest();
+      return this.result;
+    }
+    if (
+      head === "DECLARE" ||
+      head === "SET" ||
+      head === "IF" ||
+      head === "LOOP" ||
+      head === "CALL" ||
+      head === "EXECUTE"
+    ) {
+      throw invalidQuery(
+        `The emulator does not run scripting statement ${head} at ${position(this.sql, first!.offset)}`,
+      );
+    }
+    throw invalidQuery(
+      `Syntax error: Unexpected keyword ${first?.text ?? ""} at ${position(this.sql, first?.offset ?? 0)}`,
+    );
+  }
+
+  private expectEnd(): void {
+    if (!this.parser.atEnd()) throw this.parser.unexpected(this.parser.peek(), "end of statement");
+  }
+
+  private hasTopLevelWord(tokens: Token[], word: string): boolean {
+    let depth = 0;
+    for (const t of tokens) {
+      if (t.kind === "op" && t.text === "(") depth++;
+      else if (t.kind === "op" && t.text === ")") depth--;
+      else if (depth === 0 && t.kind === "word" && t.text.toUpperCase() === word) return true;
+    }
+    return false;
+  }
+
+  /** A table name at the cursor: `ds.t`, `project.ds.t`, `` `project.ds.t` ``, or `t` with a default dataset. */
+  private tableName(record: boolean): TableRef {
+    const p = this.parser;
+    const parts: { value: string; token: Token }[] = [];
+    const startToken = p.peek();
+    for (;;) {
+      const token = p.take();
+      if (token.kind === "quoted") {
+        for (const part of token.value.split(".")) parts.push({ value: part, token });
+      } else if (token.kind === "word") {
+        parts.push({ value: token.text, token });
+        // `my-project.ds.t` unquoted: a project id may contain dashes.
+        while (
+          p.isOp(p.tokens[p.i], "-") &&
+          (p.tokens[p.i + 1]?.kind === "word" || p.tokens[p.i + 1]?.kind === "number")
+        ) {
+          parts[parts.length - 1]!.value += `-${p.tokens[p.i + 1]!.text}`;
+          p.i += 2;
+        }
+      } else {
+        throw p.unexpected(token, "table name");
+      }
+      if (p.isOp(p.tokens[p.i], ".")) {
+        p.i++;
+        continue;
+      }
+      break;
+    }
+    const ref = this.resolveTable(
+      parts.map((x) => x.value),
+      startToken!,
+    );
+    if (record) this.addTable(ref);
+    return ref;
+  }
+
+  private resolveTable(parts: string[], at: Token): TableRef {
+    let names = parts;
+    if (names.length === 3) {
+      if (names[0] !== this.context.projectId) {
+        throw invalidQuery(`Not found: Project ${names[0]!} at ${position(this.sql, at.offset)}`);
+      }
+      names = names.slice(1);
+    }
+    if (names.length === 1) {
+      if (this.context.defaultDataset === undefined) {
+        return { datasetId: "", tableId: names[0]! };
+      }
+      return { datasetId: this.context.defaultDataset, tableId: names[0]! };
+    }
+    if (names.length !== 2) {
+      throw invalidQuery(`Invalid table name: ${parts.join(".")} at ${position(this.sql, at.offset)}`);
+    }
+    return { datasetId: names[0]!, tableId: names[1]! };
+  }
+
+  private addTable(ref: TableRef): void {
+    if (
+      ref.datasetId &&
+      !this.result.tables.some((t) => t.datasetId === ref.datasetId && t.tableId === ref.tableId)
+    ) {
+      this.result.tables.push(ref);
+    }
+  }
+
+  private tableSql(ref: TableRef): string {
+    return ref.datasetId
+      ? `${quoteIdent(ref.datasetId)}.${quoteIdent(ref.tableId)}`
+      : quoteIdent(ref.tableId);
+  }
+
+  private restTokens(): Token[] {
+    const tokens = this.parser.tokens.slice(this.parser.i);
+    this.parser.i = this.parser.tokens.length;
+    return tokens;
+  }
+
+  private rest(): string {
+    return this.emit(this.restTokens());
+  }
+
+  private translateCreate(): TranslatedStatement {
+    const p = this.parser;
+    p.take();
+    if (p.isWord(p.peek(), "OR")) {
+      p.take();
+      if (!p.isWord(p.take(), "REPLACE")) throw p.unexpected(p.peek(), "keyword REPLACE");
+      this.result.orReplace = true;
+    }
+    if (p.isWord(p.peek(), "TEMP", "TEMPORARY")) {
+      p.take();
+      this.result.temporary = true;
+    }
+    const what = p.take();
+    if (p.isWord(what, "SCHEMA")) {
+      if (p.isWord(p.peek(), "IF")) {
+        p.take();
+        p.take();
+        p.take();
+        this.result.ifNotExists = true;
+      }
+      const name = p.take();
+      this.result.kind = "CREATE_SCHEMA";
+      this.result.schemaName = name.kind === "quoted" ? name.value.split(".").pop()! : name.text;
+      this.result.sql = "";
+      return this.result;
+    }
+    if (!p.isWord(what, "TABLE")) {
+      throw invalidQuery(
+        `The emulator does not support CREATE ${what.text} at ${position(this.sql, what.offset)}`,
+      );
+    }
+    if (p.isWord(p.peek(), "IF")) {
+      p.take();
+      p.take();
+      p.take();
+      this.result.ifNotExists = true;
+    }
+    const target = this.tableName(false);
+    if (this.result.temporary) target.datasetId = "";
+    else if (!target.datasetId) {
+      throw invalidQuery(`Table "${target.tableId}" must be qualified with a dataset (e.g. dataset.table).`);
+    }
+    validateTableId(target.tableId);
+    this.result.target = target;
+    let columns = "";
+    if (p.isOp(p.peek(), "(")) {
+      p.take();
+      const defs: string[] = [];
+      for (;;) {
+        const nameToken = p.take();
+        if (nameToken.kind !== "word" && nameToken.kind !== "quoted")
+          throw p.unexpected(nameToken, "column name");
+        const name = nameToken.value;
+        const { duck, field } = p.parseType(name);
+        let notNull = false;
+        const extra: string[] = [];
+        // Column options: NOT NULL, OPTIONS(...), DEFAULT expr.
+        for (;;) {
+          const t = p.peek();
+          if (p.isWord(t, "NOT")) {
+            p.take();
+            if (!p.isWord(p.take(), "NULL")) throw p.unexpected(t, "NULL");
+            notNull = true;
+          } else if (p.isWord(t, "OPTIONS")) {
+            p.take();
+            this.skipParens();
+          } else if (p.isWord(t, "DEFAULT")) {
+            p.take();
+            extra.push(`DEFAULT ${this.emit(this.exprUntilComma())}`);
+          } else {
+            break;
+          }
+        }
+        if (notNull) {
+          if (field.mode === "REPEATED") {
+            throw invalidQuery(`NOT NULL cannot be applied to ARRAY column ${name}`);
+          }
+          field.mode = "REQUIRED";
+        }
+        this.result.declaredColumns.push(field);
+        defs.push(
+          `${quoteIdent(name)} ${duck}${notNull ? " NOT NULL" : ""}${extra.length ? ` ${extra.join(" ")}` : ""}`,
+        );
+        const sep = p.take();
+        if (p.isOp(sep, ",")) continue;
+        if (p.isOp(sep, ")")) break;
+        throw p.unexpected(sep, '"," or ")"');
+      }
+      validateColumnNames(
+        this.result.declaredColumns.map((f) => f.name),
+        "",
+      );
+      columns = `(${defs.join(", ")})`;
+    }
+    // PARTITION BY, CLUSTER BY, OPTIONS, in any order, then AS query.
+    for (;;) {
+      const t = p.peek();
+      if (p.isWord(t, "PARTITION")) {
+        p.take();
+        if (!p.isWord(p.take(), "BY")) throw p.unexpected(t, "BY");
+        this.result.partitioning = this.parsePartitionExpression(
+          this.exprUntilWords("CLUSTER", "OPTIONS", "AS"),
+        );
+      } else if (p.isWord(t, "CLUSTER")) {
+        p.take();
+        if (!p.isWord(p.take(), "BY")) throw p.unexpected(t, "BY");
+        const fields: string[] = [];
+        for (;;) {
+          const f = p.take();
+          fields.push(f.value);
+          if (!p.isOp(p.peek(), ",")) break;
+          p.take();
+        }
+        this.result.clustering = fields;
+      } else if (p.isWord(t, "OPTIONS")) {
+        p.take();
+        this.skipParens();
+      } else {
+        break;
+      }
+    }
+    let asQuery = "";
+    if (p.isWord(p.peek(), "AS")) {
+      p.take();
+      asQuery = this.rest();
+      this.result.kind = "CREATE_TABLE_AS_SELECT";
+    } else {
+      this.expectEnd();
+      this.result.kind = "CREATE_TABLE";
+      if (!columns) throw invalidQuery(`CREATE TABLE ${target.tableId} needs a column list or AS query`);
+    }
+    const create = `CREATE ${this.result.orReplace ? "OR REPLACE " : ""}${this.result.temporary ? "TEMP " : ""}TABLE ${this.result.ifNotExists ? "IF NOT EXISTS " : ""}${this.tableSql(target)}`;
+    this.result.sql = asQuery
+      ? columns
+        ? // DuckDB has no CREATE TABLE (columns) AS: create, then insert.
+          `${create} ${columns}; INSERT INTO ${this.tableSql(target)} ${asQuery}`
+        : `${create} AS ${asQuery}`
+      : `${create} ${columns}`;
+    return this.result;
+  }
+
+  private parsePartitionExpression(tokens: Token[]): { type: string; field?: string } {
+    const words = tokens.filter(
+      (t) => t.kind !== "space" && !(t.kind === "op" && (t.text === "(" || t.text === ")" || t.text === ",")),
+    );
+    if (words.length === 1) {
+      const name = words[0]!.value;
+      if (name.toUpperCase() === "_PARTITIONDATE") return { type: "DAY" };
+      return { type: "DAY", field: name };
+    }
+    const fn = words[0]?.text.toUpperCase();
+    const field = words[1]?.value;
+    if (fn === "DATE" && field) return { type: "DAY", field };
+    if ((fn === "DATE_TRUNC" || fn === "TIMESTAMP_TRUNC" || fn === "DATETIME_TRUNC") && field && words[2]) {
+      return { type: words[2].text.toUpperCase(), field };
+    }
+    throw invalidQuery(
+      `PARTITION BY expression must be DATE(<timestamp_column>), DATE(<datetime_column>), DATETIME_TRUNC(<datetime_column>, DAY/HOUR/MONTH/YEAR), a DATE column, TIMESTAMP_TRUNC(<timestamp_column>, DAY/HOUR/MONTH/YEAR), DATE_TRUNC(<date_column>, MONTH/YEAR), or RANGE_BUCKET(<int64_column>, GENERATE_ARRAY(<int64_value>, <int64_value>[, <int64_value>]))`,
+    );
+  }
+
+  private skipParens(): void {
+    const p = this.parser;
+    p.expectOp("(");
+    let depth = 1;
+    while (depth > 0) {
+      const t = p.take();
+      if (p.isOp(t, "(")) depth++;
+      else if (p.isOp(t, ")")) depth--;
+    }
+  }
+
+  /** Tokens of an expression up to a top-level `,` or `)` (not consumed). */
+  private exprUntilComma(): Token[] {
+    const p = this.parser;
+    const out: Token[] = [];
+    let depth = 0;
+    while (p.i < p.tokens.length) {
+      const t = p.tokens[p.i]!;
+      if (depth === 0 && t.kind === "op" && (t.text === "," || t.text === ")")) break;
+      if (p.isOp(t, "(")) depth++;
+      if (p.isOp(t, ")")) depth--;
+      out.push(t);
+      p.i++;
+    }
+    return out;
+  }
+
+  private exprUntilWords(...words: string[]): Token[] {
+    const p = this.parser;
+    const out: Token[] = [];
+    let depth = 0;
+    while (p.i < p.tokens.length) {
+      const t = p.tokens[p.i]!;
+      if (depth === 0 && p.isWord(t, ...words)) break;
+      if (p.isOp(t, "(")) depth++;
+      if (p.isOp(t, ")")) depth--;
+      out.push(t);
+      p.i++;
+    }
+    return out;
+  }
+
+  private translateDrop(): TranslatedStatement {
+    const p = this.parser;
+    p.take();
+    const what = p.take();
+    if (p.isWord(p.peek(), "IF")) {
+      p.take();
+      if (!p.isWord(p.take(), "EXISTS")) throw p.unexpected(p.peek(), "EXISTS");
+      this.result.ifExists = true;
+    }
+    if (p.isWord(what, "SCHEMA")) {
+      const name = p.take();
+      this.result.kind = "DROP_SCHEMA";
+      this.result.schemaName = name.kind === "quoted" ? name.value.split(".").pop()! : name.text;
+      this.result.dropCascade = p.isWord(p.peek(), "CASCADE");
+      this.result.sql = "";
+      return this.result;
+    }
+    if (!p.isWord(what, "TABLE")) {
+      throw invalidQuery(
+        `The emulator does not support DROP ${what.text} at ${position(this.sql, what.offset)}`,
+      );
+    }
+    const target = this.tableName(false);
+    this.result.kind = "DROP_TABLE";
+    this.result.target = target;
+    this.result.sql = `DROP TABLE ${this.result.ifExists ? "IF EXISTS " : ""}${this.tableSql(target)}`;
+    this.expectEnd();
+    return this.result;
+  }
+
+  private translateAlter(): TranslatedStatement {
+    const p = this.parser;
+    p.take();
+    if (!p.isWord(p.take(), "TABLE")) throw invalidQuery("The emulator supports ALTER TABLE only");
+    if (p.isWord(p.peek(), "IF")) {
+      p.take();
+      p.take();
+      this.result.ifExists = true;
+    }
+    const target = this.tableName(true);
+    this.result.kind = "ALTER_TABLE";
+    this.result.target = target;
+    const table = this.tableSql(target);
+    const actions: string[] = [];
+    for (;;) {
+      const action = p.take();
+      const upper = action.text.toUpperCase();
+      if (upper === "ADD") {
+        if (p.isWord(p.peek(), "COLUMN")) p.take();
+        let ifNotExists = false;
+        if (p.isWord(p.peek(), "IF")) {
+          p.take();
+          p.take();
+          p.take();
+          ifNotExists = true;
+        }
+        const nameToken = p.take();
+        const { duck, field } = p.parseType(nameToken.value);
+        if (p.isWord(p.peek(), "NOT")) {
+          throw invalidQuery(
+            `Column ${nameToken.value} cannot be added as NOT NULL: ALTER TABLE ADD COLUMN cannot add a REQUIRED column`,
+          );
+        }
+        if (p.isWord(p.peek(), "OPTIONS")) {
+          p.take();
+          this.skipParens();
+        }
+        validateColumnNames([nameToken.value], "");
+        this.result.declaredColumns.push(field);
+        actions.push(
+          `ALTER TABLE ${table} ADD COLUMN ${ifNotExists ? "IF NOT EXISTS " : ""}${quoteIdent(nameToken.value)} ${duck}`,
+        );
+      } else if (upper === "DROP") {
+        if (p.isWord(p.peek(), "COLUMN")) p.take();
+        let ifExists = false;
+        if (p.isWord(p.peek(), "IF")) {
+          p.take();
+          p.take();
+          ifExists = true;
+        }
+        const nameToken = p.take();
+        this.result.droppedColumns.push(nameToken.value);
+        actions.push(
+          `ALTER TABLE ${table} DROP COLUMN ${ifExists ? "IF EXISTS " : ""}${quoteIdent(nameToken.value)}`,
+        );
+      } else if (upper === "RENAME") {
+        if (p.isWord(p.peek(), "TO")) {
+          p.take();
+          const name = p.take();
+          validateTableId(name.value);
+          this.result.renameTo = name.value;
+          actions.push(`ALTER TABLE ${table} RENAME TO ${quoteIdent(name.value)}`);
+        } else {
+          if (p.isWord(p.peek(), "COLUMN")) p.take();
+          const from = p.take();
+          if (!p.isWord(p.take(), "TO")) throw p.unexpected(p.peek(), "TO");
+          const to = p.take();
+          validateColumnNames([to.value], "");
+          actions.push(
+            `ALTER TABLE ${table} RENAME COLUMN ${quoteIdent(from.value)} TO ${quoteIdent(to.value)}`,
+          );
+        }
+      } else if (upper === "ALTER") {
+        if (p.isWord(p.peek(), "COLUMN")) p.take();
+        const nameToken = p.take();
+        const verb = p.take();
+        if (p.isWord(verb, "DROP")) {
+          const what = p.take();
+          if (p.isWord(what, "NOT")) {
+            p.take();
+            actions.push(`ALTER TABLE ${table} ALTER COLUMN ${quoteIdent(nameToken.value)} DROP NOT NULL`);
+          } else if (p.isWord(what, "DEFAULT")) {
+            actions.push(`ALTER TABLE ${table} ALTER COLUMN ${quoteIdent(nameToken.value)} DROP DEFAULT`);
+          } else {
+            throw p.unexpected(what, "NOT NULL or DEFAULT");
+          }
+        } else if (p.isWord(verb, "SET")) {
+          const what = p.take();
+          if (p.isWord(what, "DATA")) {
+            p.take();
+            const { duck, field } = p.parseType(nameToken.value);
+            this.result.alterColumnType = { column: nameToken.value, field };
+            actions.push(
+              `ALTER TABLE ${table} ALTER COLUMN ${quoteIdent(nameToken.value)} SET DATA TYPE ${duck}`,
+            );
+          } else if (p.isWord(what, "OPTIONS")) {
+            this.skipParens();
+          } else if (p.isWord(what, "DEFAULT")) {
+            actions.push(
+              `ALTER TABLE ${table} ALTER COLUMN ${quoteIdent(nameToken.value)} SET DEFAULT ${this.emit(this.exprUntilComma())}`,
+            );
+          } else {
+            throw p.unexpected(what, "DATA TYPE, OPTIONS or DEFAULT");
+          }
+        } else {
+          throw p.unexpected(verb, "DROP or SET");
+        }
+      } else if (upper === "SET") {
+        if (!p.isWord(p.take(), "OPTIONS")) throw p.unexpected(p.peek(), "OPTIONS");
+        this.skipParens();
+      } else {
+        throw p.unexpected(action, "ADD, DROP, RENAME, ALTER or SET");
+      }
+      if (p.isOp(p.peek(), ",")) {
+        p.take();
+        continue;
+      }
+      break;
+    }
+    this.expectEnd();
+    this.result.sql = actions.join("; ");
+    return this.result;
+  }
+
+  private translateMerge(): TranslatedStatement {
+    const p = this.parser;
+    p.take();
+    if (p.isWord(p.peek(), "INTO")) p.take();
+    const target = this.tableName(true);
+    this.result.kind = "MERGE";
+    this.result.target = target;
+    let targetAlias = target.tableId;
+    let targetAliasSql = "";
+    if (p.isWord(p.peek(), "AS")) p.take();
+    if (!p.isWord(p.peek(), "USING")) {
+      const alias = p.take();
+      targetAlias = alias.value;
+      targetAliasSql = ` AS ${quoteIdent(alias.value)}`;
+    }
+    if (!p.isWord(p.take(), "USING")) throw p.unexpected(p.peek(), "USING");
+    // The source: a table name or a parenthesized query, then an optional alias.
+    let source: string;
+    if (p.isOp(p.peek(), "(")) {
+      const start = p.next();
+      let depth = 0;
+      let j = start;
+      for (; j < p.tokens.length; j++) {
+        const t = p.tokens[j]!;
+        if (p.isOp(t, "(")) depth++;
+        if (p.isOp(t, ")")) depth--;
+        if (depth === 0) break;
+      }
+      source = this.emit(p.tokens.slice(start, j + 1));
+      p.i = j + 1;
+    } else {
+      source = this.tableSql(this.tableName(true));
+    }
+    let sourceAliasSql = "";
+    if (p.isWord(p.peek(), "AS")) p.take();
+    if (!p.isWord(p.peek(), "ON")) sourceAliasSql = ` AS ${quoteIdent(p.take().value)}`;
+    if (!p.isWord(p.take(), "ON")) throw p.unexpected(p.peek(), "ON");
+    const condition = this.emit(this.exprUntilWords("WHEN"));
+    const clauses = this.restTokens();
+    // `INSERT ROW` is BigQuery's `INSERT *`.
+    for (let k = 0; k < clauses.length; k++) {
+      const t = clauses[k]!;
+      if (t.kind === "word" && t.text.toUpperCase() === "ROW") {
+        let b = k - 1;
+        while (b >= 0 && clauses[b]!.kind === "space") b--;
+        if (b >= 0 && clauses[b]!.kind === "word" && clauses[b]!.text.toUpperCase() === "INSERT") {
+          clauses[k] = { ...t, kind: "op", text: "*", value: "*" };
+        }
+      }
+    }
+    const clauseSql = this.emit(clauses);
+    const targetSql = this.tableSql(target);
+    this.result.sql = `MERGE INTO ${targetSql}${targetAliasSql} USING ${source}${sourceAliasSql} ON ${condition} ${clauseSql}`;
+    if (
+      this.hasTopLevelWord(clauses, "MATCHED") &&
+      /\bWHEN\s+MATCHED\b/i.test(clauses.map((t) => t.text).join(""))
+    ) {
+      this.result.mergeDuplicateCheck = `SELECT 1 FROM ${targetSql}${targetAliasSql} JOIN ${source}${sourceAliasSql} ON ${condition} GROUP BY ${quoteIdent(targetAlias)}.rowid HAVING count(*) > 1 LIMIT 1`;
+    }
+    return this.result;
+  }
+
+  /**
+   * Tokens back to text in DuckDB's dialect: table paths in table positions resolved, backtick
+   * names double-quoted, double-quoted strings single-quoted, BigQuery types and functions renamed.
+   */
+  private emit(tokens: Token[]): string {
+    const out: string[] = [];
+    const p = new Parser(tokens, this.sql);
+    // For each open parenthesis: whether it belongs to CAST/SAFE_CAST (then `AS` starts a type).
+    const parens: boolean[] = [];
+    let lastWord = "";
+    let pendingCast = false;
+    while (p.i < tokens.length) {
+      const t = tokens[p.i]!;
+      if (t.kind === "space") {
+        out.push(" ");
+        p.i++;
+        continue;
+      }
+      if (t.kind === "string") {
+        out.push(sqlString(t.value));
+        p.i++;
+        lastWord = "";
+        continue;
+      }
+      if (t.kind === "bytes") {
+        out.push(`unhex('${Buffer.from(t.value, "latin1").toString("hex")}')`);
+        p.i++;
+        lastWord = "";
+        continue;
+      }
+      if (t.kind === "param") {
+        out.push(this.parameter(t));
+        p.i++;
+        continue;
+      }
+      if (t.kind === "op") {
+        if (t.text === "(") parens.push(pendingCast);
+        if (t.text === ")") parens.pop();
+        pendingCast = false;
+        // `SELECT * EXCEPT (a)` is DuckDB's `* EXCLUDE (a)`.
+        if (t.text === "*" && p.isWord(p.peek(1), "EXCEPT") && p.isOp(p.peek(2), "(")) {
+          out.push("* EXCLUDE");
+          p.i = p.next(p.next(p.i + 1) + 1);
+          continue;
+        }
+        out.push(t.text);
+        p.i++;
+        if (t.text !== ".") lastWord = "";
+        continue;
+      }
+      if (t.kind === "number") {
+        out.push(t.text);
+        p.i++;
+        lastWord = "";
+        continue;
+      }
+      const upper = t.kind === "word" ? t.text.toUpperCase() : "";
+      // A type after AS inside CAST(...).
+      if (upper === "AS" && parens[parens.length - 1] === true) {
+        out.push("AS ");
+        p.i++;
+        out.push(p.parseType("_").duck);
+        continue;
+      }
+      if (upper === "CAST" || upper === "SAFE_CAST") {
+        out.push(upper === "CAST" ? "CAST" : "TRY_CAST");
+        pendingCast = true;
+        p.i++;
+        lastWord = upper;
+        continue;
+      }
+      // Typed literals: DATE '2024-01-01', TIMESTAMP '...', NUMERIC '1.5', JSON '{}'.
+      if (LITERAL_TYPES.has(upper)) {
+        const following = p.tokens[p.next(p.i + 1)];
+        if (following?.kind === "string") {
+          const saved = p.i;
+          const { duck } = p.parseType("_");
+          if (p.tokens[p.next()]?.kind === "string") {
+            const literal = p.take();
+            out.push(`CAST(${sqlString(literal.value)} AS ${duck})`);
+            lastWord = "";
+            continue;
+          }
+          p.i = saved;
+        }
+      }
+      if (upper === "INTERVAL") {
+        out.push("INTERVAL");
+        p.i++;
+        continue;
+      }
+      // Function renames.
+      const next = p.tokens[p.next(p.i + 1)];
+      if (p.isOp(next, "(") && t.kind === "word") {
+        const renamed = FUNCTION_RENAMES[upper];
+        if (renamed !== undefined) {
+          out.push(renamed);
+          p.i++;
+          lastWord = upper;
+          continue;
+        }
+      }
+      // A name or a path.
+      if (t.kind === "word" || t.kind === "quoted") {
+        const inTablePosition = TABLE_KEYWORDS.has(lastWord);
+        const start = p.i;
+        const parts: Token[] = [t];
+        let j = p.i + 1;
+        while (
+          p.isOp(tokens[j], ".") &&
+          (tokens[j + 1]?.kind === "word" || tokens[j + 1]?.kind === "quoted")
+        ) {
+          parts.push(tokens[j + 1]!);
+          j += 2;
+        }
+        const names = parts.flatMap((x) => (x.kind === "quoted" ? x.value.split(".") : [x.text]));
+        const isTable =
+          (inTablePosition &&
+            (names.length >= 2 || parts[0]!.kind === "quoted") &&
+            !p.isOp(tokens[p.next(j)], "(")) ||
+          (names.length === 3 && names[0] === this.context.projectId);
+        if (isTable) {
+          p.i = start;
+          const saved = this.parser;
+          // Resolve with the same rules as statement-level names.
+          const ref = this.resolveTable(names, t);
+          this.addTable(ref);
+          void saved;
+          out.push(this.tableSql(ref));
+          p.i = j;
+          lastWord = "";
+          continue;
+        }
+        out.push(
+          parts
+            .map((x) =>
+              x.kind === "quoted"
+                ? names.length > 0 && x.value.includes(".")
+                  ? x.value.split(".").map(quoteIdent).join(".")
+                  : quoteIdent(x.value)
+                : x.text,
+            )
+            .join("."),
+        );
+        p.i = j;
+        lastWord = t.kind === "word" && parts.length === 1 ? upper : "";
+        continue;
+      }
+      out.push(t.text);
+      p.i++;
+    }
+    return out.join("").replace(/ {2,}/g, " ").trim();
+  }
+
+  private parameter(t: Token): string {
+    if (t.value === "?") return this.nextPositional();
+    const value = this.context.namedParameters?.get(t.value.toLowerCase());
+    if (value === undefined) {
+      throw invalidQuery(`Query parameter '${t.value}' not found at ${position(this.sql, t.offset)}`);
+    }
+    return value;
+  }
+}
+
+/** BigQuery functions whose DuckDB name differs (the rest are DuckDB macros, see the emulator). */
+const FUNCTION_RENAMES: Record<string, string> = {
+  CURRENT_TIMESTAMP: "now",
+  SAFE_DIVIDE: "bq_safe_divide",
+};
+
+export function sqlString(value: string): string {
+  return `'${value.replaceAll("'", "''")}'`;
+}
+
+/** DuckDB macros standing in for BigQuery functions DuckDB lacks. */
+export const BIGQUERY_FUNCTION_MACROS: readonly string[] = [
+  "CREATE OR REPLACE MACRO generate_uuid() AS CAST(gen_random_uuid() AS VARCHAR)",
+  "CREATE OR REPLACE MACRO timestamp_micros(x) AS make_timestamptz(CAST(x AS BIGINT))",
+  "CREATE OR REPLACE MACRO timestamp_millis(x) AS make_timestamptz(CAST(x AS BIGINT) * 1000)",
+  "CREATE OR REPLACE MACRO timestamp_seconds(x) AS make_timestamptz(CAST(x AS BIGINT) * 1000000)",
+  "CREATE OR REPLACE MACRO unix_micros(x) AS epoch_us(x)",
+  "CREATE OR REPLACE MACRO unix_millis(x) AS epoch_ms(x)",
+  "CREATE OR REPLACE MACRO unix_seconds(x) AS CAST(floor(epoch(x)) AS BIGINT)",
+  "CREATE OR REPLACE MACRO to_json_string(x) AS CAST(to_json(x) AS VARCHAR)",
+  "CREATE OR REPLACE MACRO parse_json(x) AS json(x)",
+  "CREATE OR REPLACE MACRO bq_safe_divide(a, b) AS CASE WHEN b = 0 THEN NULL ELSE a / b END",
+  "CREATE OR REPLACE MACRO current_datetime() AS CAST(now() AS TIMESTAMP)",
+  "CREATE OR REPLACE MACRO ifnull(a, b) AS coalesce(a, b)",
+];
