@@ -39,8 +39,8 @@ const MIN_CSV_BUFFER = 4 * 1024 * 1024;
  * (`INSERT ... SELECT ... FROM read_csv(...)`), so no value passes through JavaScript.
  * - `replace` streams (FULL_TABLE, or `load_method: overwrite`) fill `<table>__sluice_new` and
  *   swap it in with DROP + RENAME in one transaction when the stream finishes.
- * - `upsert` with a key: each batch is merged with one `MERGE INTO` (one transaction): its rows
- *   are grouped by key, the row with the highest `_sdc_sequence` wins, and each field a change did
+ * - `upsert` with a key: each batch is merged in one transaction, set-based: its rows are
+ *   grouped by key, the row with the highest `_sdc_sequence` wins, and each field a change did
  *   not carry (`_sdc_unchanged`, see batch.ts) takes the key's latest earlier value in the batch,
  *   else keeps the stored one. A key whose latest row is a delete is removed with `hard_delete`,
  *   else kept with `_sdc_deleted_at` set. A batch without `_sdc_sequence` (not CDC) is ordered by
@@ -150,8 +150,8 @@ class DuckdbStreamWriter implements StreamWriter {
   private readonly tableName: string;
   private readonly replace: boolean;
   private mergeKeys: string[];
-  /** Lower-cased column names of the destination table. */
-  private readonly tableColumns = new Set<string>();
+  /** Columns of the destination table: lower-cased name → name. */
+  private readonly tableColumns = new Map<string, string>();
 
   constructor(
     private readonly connection: DuckDBConnection,
@@ -196,7 +196,8 @@ class DuckdbStreamWriter implements StreamWriter {
     if (this.replace) {
       await this.connection.run(`DROP TABLE IF EXISTS ${this.staging}`);
       await this.connection.run(`CREATE TABLE ${this.staging} (${definitions})`);
-      for (const column of this.columnDefinitions()) this.tableColumns.add(column.name.toLowerCase());
+      for (const column of this.columnDefinitions())
+        this.tableColumns.set(column.name.toLowerCase(), column.name);
       return;
     }
     await this.connection.run(`CREATE TABLE IF NOT EXISTS ${this.target} (${definitions})`);
@@ -218,7 +219,9 @@ class DuckdbStreamWriter implements StreamWriter {
     const existing = new Map(
       reader.getRowObjectsJS().map((r) => [String(r.column_name).toLowerCase(), String(r.data_type)]),
     );
-    for (const name of existing.keys()) this.tableColumns.add(name);
+    for (const row of reader.getRowObjectsJS()) {
+      this.tableColumns.set(String(row.column_name).toLowerCase(), String(row.column_name));
+    }
     for (const column of this.columnDefinitions()) {
       const current = existing.get(column.name.toLowerCase());
       if (current === undefined) {
@@ -240,7 +243,7 @@ class DuckdbStreamWriter implements StreamWriter {
 
   private async addColumn(name: string, type: string): Promise<void> {
     await this.connection.run(`ALTER TABLE ${this.destination} ADD COLUMN ${quoteDuckdb(name)} ${type}`);
-    this.tableColumns.add(name.toLowerCase());
+    this.tableColumns.set(name.toLowerCase(), name);
   }
 
   /**
@@ -314,19 +317,23 @@ class DuckdbStreamWriter implements StreamWriter {
   private async load(batch: RecordBatch, fast: boolean): Promise<void> {
     const select = this.selectList(batch, fast);
     const source = readCsvCall(batch, this.csvTypes(batch, fast));
-    const statement =
-      this.mergeKeys.length === 0
-        ? this.appendStatement(select, source)
-        : this.mergeStatement(select, source);
     // Only a sequence taken from file order needs the reader to keep it (see `InsertionOrder`),
     // and only where it is used: in a merge, or stored as metadata.
     const needsOrder =
       select.sequenceFromFileOrder && (this.mergeKeys.length > 0 || this.config.add_metadata_columns);
-    if (needsOrder) {
-      await this.insertionOrder.preserved(this.connection, () => this.connection.run(statement));
-    } else {
-      await this.connection.run(statement);
+    const read = (statement: string): Promise<unknown> =>
+      needsOrder
+        ? this.insertionOrder.preserved(this.connection, () => this.connection.run(statement))
+        : this.connection.run(statement);
+    if (this.mergeKeys.length === 0) {
+      await read(this.appendStatement(select, source));
+      return;
     }
+    const [stage, ...apply] = this.mergeStatements(select, source);
+    await this.connection.run("BEGIN TRANSACTION");
+    await read(stage!);
+    for (const statement of apply) await this.connection.run(statement);
+    await this.connection.run("COMMIT");
   }
 
   /** How the CSV reader parses each field: natively where that is safe and `fast`, else VARCHAR. */
@@ -348,13 +355,18 @@ class DuckdbStreamWriter implements StreamWriter {
   }
 
   /**
-   * One MERGE per batch (atomic on its own). The USING side reduces the batch to one row per key:
-   * the latest by sequence, with `_sdc_deleted_at` as that row has it (`arg_max_null`, since
-   * NULL means "not deleted"). A field of a batch with `_sdc_unchanged` is aggregated as the
-   * struct `{v}` over the rows that carried it: NULL when none did (keep the stored value), else
-   * the latest carried value, which may itself be NULL.
+   * A merge in one transaction: (1) the batch reduced to one row per key, `sluice_change`: the
+   * latest by sequence, with `_sdc_deleted_at` as that row has it (`arg_max_null`: NULL means
+   * "not deleted"). In a batch with `_sdc_unchanged`, a field is aggregated as the struct `{v}`
+   * over the rows that carried it: NULL when none did (keep the stored value), else the latest
+   * carried value, which may itself be NULL. (2) Where stored values are needed, the merged rows
+   * are read from the change and the stored row before (3) the stored rows of those keys are
+   * deleted and (4) the merged rows inserted, but for keys removed by `hard_delete`.
+   * NOTE: DELETE + INSERT, not MERGE INTO ... UPDATE: on a checkpointed table DuckDB 1.5 commits
+   * 100,000 updated rows several times slower than it deletes and appends them. Columns of the
+   * table that the batch does not have (a column the source dropped) keep their stored values.
    */
-  private mergeStatement(select: BatchSelect, source: string): string {
+  private mergeStatements(select: BatchSelect, source: string): string[] {
     const keys = new Set(this.mergeKeys.map((k) => k.toLowerCase()));
     const seq = quoteDuckdb(SEQUENCE_COLUMN);
     const deleted = quoteDuckdb(DELETED_AT_COLUMN);
@@ -367,9 +379,9 @@ class DuckdbStreamWriter implements StreamWriter {
     ];
     const keyList = this.mergeKeys.map(quoteDuckdb);
     const values = select.columns.filter((c) => !keys.has(c.name.toLowerCase()));
+    // Stream columns a change may leave out, by their index in the batch; metadata is always set.
     const partial = new Map<string, number>();
     if (select.unchanged !== undefined) {
-      // Only stream columns can be left out by a change; metadata columns are always set.
       for (const [i, name] of this.schema.columns.map((c) => c.name).entries()) partial.set(name, i);
     }
     const aggregates = values.map((c) => {
@@ -379,37 +391,53 @@ class DuckdbStreamWriter implements StreamWriter {
         ? `arg_max_null(${name}, ${seq}) AS ${name}`
         : `arg_max({'v': ${name}}, ${seq}) FILTER (WHERE ${unchanged} IS NULL OR NOT contains(${unchanged}, ',${index},')) AS ${name}`;
     });
-    const using =
-      `SELECT ${keyList.join(", ")}, max(${seq}) AS ${seq}, arg_max_null(${deleted}, ${seq}) AS ${deleted}` +
-      `${aggregates.map((a) => `, ${a}`).join("")} FROM (SELECT ${rows.join(", ")} FROM ${source}) GROUP BY ${keyList.join(", ")}`;
-    const value = (c: { name: string }): string =>
-      partial.has(c.name) ? `struct_extract(s.${quoteDuckdb(c.name)}, 'v')` : `s.${quoteDuckdb(c.name)}`;
-    const updated = values.map((c) => {
-      const name = quoteDuckdb(c.name);
-      return partial.has(c.name)
-        ? `${name} = CASE WHEN s.${name} IS NULL THEN t.${name} ELSE ${value(c)} END`
-        : `${name} = ${value(c)}`;
-    });
-    // The table has `_sdc_deleted_at` whenever the batch does (see `write`); a batch without it
-    // (not CDC) leaves the row undeleted, as re-inserting a key does.
-    const withDeletedAt = this.tableColumns.has(DELETED_AT_COLUMN);
-    if (withDeletedAt) updated.push(`${deleted} = s.${deleted}`);
-    if (this.config.add_metadata_columns) updated.push(`${seq} = s.${seq}`);
-    const inserted = [
+    const change =
+      `CREATE OR REPLACE TEMP TABLE sluice_change AS SELECT ${keyList.join(", ")}, max(${seq}) AS ${seq}, ` +
+      `arg_max_null(${deleted}, ${seq}) AS ${deleted}${aggregates.map((a) => `, ${a}`).join("")} ` +
+      `FROM (SELECT ${rows.join(", ")} FROM ${source}) GROUP BY ${keyList.join(", ")}`;
+
+    // The row each key ends with: what the change says, the stored value where it says nothing.
+    const stored = new Set([...keys, ...select.columns.map((c) => c.name.toLowerCase()), DELETED_AT_COLUMN]);
+    if (this.config.add_metadata_columns) stored.add(SEQUENCE_COLUMN);
+    const kept = [...this.tableColumns].filter(([lower]) => !stored.has(lower)).map(([, name]) => name);
+    const merged = [
       ...keyList.map((k) => ({ name: k, sql: `s.${k}` })),
-      ...values.map((c) => ({ name: quoteDuckdb(c.name), sql: value(c) })),
-      ...(withDeletedAt ? [{ name: deleted, sql: `s.${deleted}` }] : []),
+      ...values.map((c) => {
+        const name = quoteDuckdb(c.name);
+        return {
+          name,
+          sql: partial.has(c.name)
+            ? `CASE WHEN s.${name} IS NULL THEN t.${name} ELSE struct_extract(s.${name}, 'v') END`
+            : `s.${name}`,
+        };
+      }),
+      ...kept.map((name) => ({ name: quoteDuckdb(name), sql: `t.${quoteDuckdb(name)}` })),
+      // The table has `_sdc_deleted_at` whenever the batch does (see `write`); a batch without it
+      // (not CDC) leaves the row undeleted, as re-inserting a key does.
+      ...(this.tableColumns.has(DELETED_AT_COLUMN) ? [{ name: deleted, sql: `s.${deleted}` }] : []),
       ...(this.config.add_metadata_columns ? [{ name: seq, sql: `s.${seq}` }] : []),
     ];
     const hard = this.config.hard_delete && select.deletedAt !== undefined;
+    const live = hard ? ` WHERE s.${deleted} IS NULL` : "";
     const on = keyList.map((k) => `t.${k} = s.${k}`).join(" AND ");
-    return (
-      `MERGE INTO ${this.target} AS t USING (${using}) AS s ON ${on} ` +
-      (hard ? `WHEN MATCHED AND s.${deleted} IS NOT NULL THEN DELETE ` : "") +
-      (updated.length > 0 ? `WHEN MATCHED THEN UPDATE SET ${updated.join(", ")} ` : "") +
-      `WHEN NOT MATCHED${hard ? ` AND s.${deleted} IS NULL` : ""} ` +
-      `THEN INSERT (${inserted.map((c) => c.name).join(", ")}) VALUES (${inserted.map((c) => c.sql).join(", ")})`
+    const columns = merged.map((c) => c.name).join(", ");
+    const statements = [change];
+    let from = "sluice_change AS s";
+    if (partial.size > 0 || kept.length > 0) {
+      statements.push(
+        `CREATE OR REPLACE TEMP TABLE sluice_merged AS SELECT ${merged.map((c) => `${c.sql} AS ${c.name}`).join(", ")} ` +
+          `FROM sluice_change AS s LEFT JOIN ${this.target} AS t ON ${on}${live}`,
+      );
+      from = "sluice_merged AS s";
+    }
+    statements.push(`DELETE FROM ${this.target} AS t USING sluice_change AS s WHERE ${on}`);
+    statements.push(
+      from === "sluice_change AS s"
+        ? `INSERT INTO ${this.target} (${columns}) SELECT ${merged.map((c) => c.sql).join(", ")} FROM ${from}${live}`
+        : `INSERT INTO ${this.target} (${columns}) SELECT ${columns} FROM ${from}`,
     );
+    statements.push("DROP TABLE IF EXISTS sluice_merged", "DROP TABLE sluice_change");
+    return statements;
   }
 
   private selectList(batch: RecordBatch, fast: boolean): BatchSelect {
