@@ -1,7 +1,7 @@
 import { parse } from "csv-parse";
 import fs from "node:fs";
 import type { RecordBatch } from "./batch.js";
-import { DELETED_AT_COLUMN } from "./batch.js";
+import { DELETED_AT_COLUMN, SEQUENCE_COLUMN, UNCHANGED_COLUMN } from "./batch.js";
 import type { ColumnType } from "./column-type.js";
 
 /**
@@ -10,16 +10,33 @@ import type { ColumnType } from "./column-type.js";
  * exact JSON numbers (written from their text, never through a double), `NaN`/`Infinity` as
  * strings, timestamps as RFC 3339, json as nested JSON, bytes as hex, intervals as ISO 8601
  * durations, arrays as JSON arrays.
+ * A CDC row (the batch has `_sdc_sequence`) becomes a record with `_sdc_sequence`, with
+ * `_sdc_deleted_at` only when set, and without the fields its `_sdc_unchanged` lists (values the
+ * change did not carry, so a reader cannot mistake them for NULL); `_sdc_unchanged` itself is
+ * not written.
  */
 export async function* batchRowsAsJson(
   batch: RecordBatch,
   types: ReadonlyMap<string, ColumnType>,
   extra: (index: number) => string = () => "",
 ): AsyncGenerator<string> {
+  const cdc = batch.columns.includes(SEQUENCE_COLUMN);
+  const unchangedIndex = batch.columns.indexOf(UNCHANGED_COLUMN);
   const encoders = batch.columns.map((name) => {
     const type: ColumnType =
-      name === DELETED_AT_COLUMN ? { kind: "timestamptz", sqlType: "timestamptz" } : types.get(name)!;
-    return { key: JSON.stringify(name), encode: encoderFor(type) };
+      name === DELETED_AT_COLUMN
+        ? { kind: "timestamptz", sqlType: "timestamptz" }
+        : name === SEQUENCE_COLUMN
+          ? { kind: "integer", bits: 64, sqlType: "bigint" }
+          : name === UNCHANGED_COLUMN
+            ? { kind: "string", sqlType: "text" }
+            : types.get(name)!;
+    return {
+      key: JSON.stringify(name),
+      encode: encoderFor(type),
+      skip: name === UNCHANGED_COLUMN,
+      skipNull: cdc && name === DELETED_AT_COLUMN,
+    };
   });
   const parser = fs.createReadStream(batch.path).pipe(
     parse({
@@ -30,13 +47,19 @@ export async function* batchRowsAsJson(
   );
   let index = 0;
   for await (const fields of parser as AsyncIterable<(string | null)[]>) {
+    const unchanged = unchangedIndex >= 0 ? fields[unchangedIndex] : null;
+    const left = unchanged ? new Set(unchanged.split(",").map(Number)) : undefined;
     let json = "{";
+    let first = true;
     for (let i = 0; i < encoders.length; i++) {
       const field = fields[i] ?? null;
       const encoder = encoders[i]!;
-      json += `${i === 0 ? "" : ","}${encoder.key}:${field === null ? "null" : encoder.encode(field)}`;
+      if (encoder.skip || left?.has(i) || (encoder.skipNull && field === null)) continue;
+      json += `${first ? "" : ","}${encoder.key}:${field === null ? "null" : encoder.encode(field)}`;
+      first = false;
     }
-    json += extra(index) + "}";
+    const more = extra(index);
+    json += (first && more.startsWith(",") ? more.slice(1) : more) + "}";
     index += 1;
     yield json;
   }

@@ -1,6 +1,6 @@
 import fs from "node:fs";
 import path from "node:path";
-import type { RecordBatch } from "../batch.js";
+import { SEQUENCE_COLUMN, type RecordBatch } from "../batch.js";
 import { batchRowsAsJson } from "../batch-rows.js";
 import type { StreamSchema } from "../column-type.js";
 import type { Loader, OpenStreamOptions, PluginConfig, StreamWriter } from "../connector.js";
@@ -15,6 +15,11 @@ interface TargetJsonlConfig {
  * target-jsonl: one `<stream>.jsonl` file per stream, for inspection and tests. A FULL_TABLE
  * stream is written to `<file>.tmp` and renamed over the file when complete; incremental batches
  * are appended and fsynced before `write` resolves.
+ *
+ * Change data capture: the file is a change log, not a copy of the table. Each change is a line
+ * with its `_sdc_sequence`, `_sdc_deleted_at` when it is a delete, and without the fields the
+ * change did not carry (see `batchRowsAsJson`). A truncate is a line of its own,
+ * `{"_sdc_truncated_at":"<commit time>"}`: a reader replaying the file drops every row before it.
  */
 export class JsonlLoader implements Loader {
   private readonly config: TargetJsonlConfig;
@@ -44,9 +49,11 @@ export class JsonlLoader implements Loader {
     return {
       write: async (batch: RecordBatch) => {
         const received = new Date().toISOString();
+        // A CDC batch carries each row's `_sdc_sequence`; others get `sequenceBase` + position.
+        const ownSequence = batch.columns.includes(SEQUENCE_COLUMN);
         const extra = metadata
           ? (i: number) =>
-              `,"_sdc_extracted_at":"${batch.extractedAt.toISOString()}","_sdc_received_at":"${received}","_sdc_batched_at":"${received}","_sdc_sequence":${batch.sequenceBase + i},"_sdc_table_version":${options.version}`
+              `,"_sdc_extracted_at":"${batch.extractedAt.toISOString()}","_sdc_received_at":"${received}","_sdc_batched_at":"${received}"${ownSequence ? "" : `,"_sdc_sequence":${batch.sequenceBase + i}`},"_sdc_table_version":${options.version}`
           : undefined;
         let buffer: string[] = [];
         for await (const line of batchRowsAsJson(batch, types, extra)) {
@@ -57,6 +64,10 @@ export class JsonlLoader implements Loader {
           }
         }
         if (buffer.length > 0) await handle.write(buffer.join("\n") + "\n");
+        await handle.sync();
+      },
+      truncate: async (at: Date) => {
+        await handle.write(`{"_sdc_truncated_at":"${at.toISOString()}"}\n`);
         await handle.sync();
       },
       finish: async () => {
