@@ -390,6 +390,25 @@ describe("change batches from a real slot", () => {
     ]);
   });
 
+  test("a captured table renamed at the source stops the reader instead of losing its changes", async () => {
+    const c = session.client;
+    await c.query("INSERT INTO other VALUES (1, 'x')");
+    await c.query("ALTER TABLE other RENAME TO other_renamed");
+    await c.query("INSERT INTO other_renamed VALUES (2, 'y')");
+    await c.query("ALTER TABLE other_renamed RENAME TO other");
+    const changes = await session.take();
+    const filesBefore = fs.readdirSync(spoolDir).length;
+    await expect(
+      collect(
+        readChanges(
+          options(iterate(asMessages(changes, await session.currentLsn())), await tables(["other"])),
+        ),
+      ),
+    ).rejects.toThrow(/public\.other was renamed to public\.other_renamed/);
+    // The pending batch (the first insert) never reached the runner: its file is gone.
+    expect(fs.readdirSync(spoolDir)).toHaveLength(filesBefore);
+  });
+
   test("transactions a table's snapshot already holds are skipped for that table only", async () => {
     const c = session.client;
     await c.query("INSERT INTO items (id) VALUES (1)");

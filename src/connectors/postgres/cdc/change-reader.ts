@@ -1,6 +1,6 @@
 import fs from "node:fs";
 import path from "node:path";
-import { PipelineError } from "../../../errors.js";
+import { PipelineError, SchemaError } from "../../../errors.js";
 import type { RecordBatch } from "../../batch.js";
 import { DELETED_AT_COLUMN, SEQUENCE_COLUMN, UNCHANGED_COLUMN } from "../../batch.js";
 import type { Column, StreamSchema } from "../../column-type.js";
@@ -161,9 +161,11 @@ export async function* readChanges(
 
   const iterator = options.messages[Symbol.asyncIterator]();
   let waiting: Promise<IteratorResult<ReplicationMessage>> | undefined;
+  let onAbort: (() => void) | undefined;
   const aborted = new Promise<"aborted">((resolve) => {
-    if (options.signal.aborted) resolve("aborted");
-    else options.signal.addEventListener("abort", () => resolve("aborted"), { once: true });
+    onAbort = () => resolve("aborted");
+    if (options.signal.aborted) onAbort();
+    else options.signal.addEventListener("abort", onAbort, { once: true });
   });
 
   try {
@@ -201,6 +203,13 @@ export async function* readChanges(
           break;
         case "relation": {
           const stream = streams.get(relationKey(m.namespace, m.name)) ?? null;
+          const previous = relations.get(m.relationId);
+          if (previous && previous !== stream) {
+            // Its changes would otherwise be dropped silently from here on.
+            throw new SchemaError(
+              `${previous.table.plan.schema.sourceSchema}.${previous.table.plan.schema.sourceTable} was renamed to ${m.namespace}.${m.name} at the source; select the table under its new name (a new stream) or rename it back`,
+            );
+          }
           relations.set(m.relationId, stream);
           if (stream) yield* stream.applyRelation(m, options.describeType);
           break;
@@ -262,6 +271,7 @@ export async function* readChanges(
     // so far, harmlessly: the position stays before it and the next run applies it again.
     yield* checkpoint(boundary);
   } finally {
+    if (onAbort) options.signal.removeEventListener("abort", onAbort);
     for (const stream of streams.values()) await stream.discardBatch();
     if (waiting !== undefined) {
       // A read is still pending (we stopped on abort): do not wait for it.
