@@ -8,6 +8,7 @@ import {
   type JobMetadata,
   type TableMetadata,
 } from "@google-cloud/bigquery";
+import { OAuth2Client } from "google-auth-library";
 import { ConfigError } from "../../errors.js";
 import {
   BigqueryJobError,
@@ -249,9 +250,17 @@ function clientOptions(options: BigqueryClientOptions): BigQueryOptions {
     ...(options.apiEndpoint ? { apiEndpoint: options.apiEndpoint } : {}),
   };
   if (!options.credentialsFile) {
-    // An emulator without credentials: an API key keeps google-auth-library from looking for
-    // application default credentials (which do not exist on a test machine).
-    return options.apiEndpoint ? { ...base, apiKey: "sluice-emulator" } : base;
+    if (!options.apiEndpoint) return base;
+    // An emulator without credentials: a fixed bearer token keeps google-auth-library from
+    // looking for application default credentials (none exist on a test machine).
+    // NOTE: `apiKey` would do for plain requests, but the client's multipart upload then sends
+    // no headers object and fails inside teeny-request.
+    const emulatorAuth = new OAuth2Client();
+    emulatorAuth.setCredentials({
+      access_token: "sluice-emulator",
+      expiry_date: Date.now() + 365 * 86_400_000,
+    });
+    return { ...base, authClient: emulatorAuth as unknown as BigQueryOptions["authClient"] };
   }
   const key = readKeyFile(options.credentialsFile, options.credentialsSource ?? "credentials_path");
   if (options.apiEndpoint && key.type === "service_account") {

@@ -1,0 +1,174 @@
+import fs from "node:fs";
+import path from "node:path";
+import { BigQuery } from "@google-cloud/bigquery";
+import type { PluginConfig } from "../../../src/connectors/connector.js";
+import {
+  BigqueryLoader,
+  type BigqueryLoaderOptions,
+} from "../../../src/connectors/bigquery/bigquery-loader.js";
+import { PostgresExtractor } from "../../../src/connectors/postgres/postgres-extractor.js";
+import {
+  startBigQueryEmulator,
+  type BigQueryEmulator,
+} from "../../../src/emulators/bigquery/bigquery-emulator.js";
+import { runPipeline } from "../../../src/runner/run-pipeline.js";
+import type { RunEvent, RunSummary } from "../../../src/runner/run-events.js";
+import { SqliteSystemDatabase } from "../../../src/state/sqlite-system-database.js";
+import type { SingerState } from "../../../src/protocol/state.js";
+import type { TestDatabase } from "../../support/pg.js";
+import { selectStreams, tapConfig } from "../../support/pipeline.js";
+
+/**
+ * Where target-bigquery tests load: the local emulator by default, or real BigQuery when
+ * SLUICE_BIGQUERY_PROJECT is set (with GOOGLE_APPLICATION_CREDENTIALS or application default
+ * credentials): the same tests, an opt-in suite (README "BigQuery").
+ */
+export interface BigqueryTarget {
+  projectId: string;
+  /** The emulator, when the tests run against it (failure injection needs it). */
+  emulator?: BigQueryEmulator;
+  /** Settings pointing target-bigquery at this target. */
+  config: PluginConfig;
+  /** A client for assertions. */
+  client: BigQuery;
+  close(): Promise<void>;
+}
+
+export async function startBigqueryTarget(options: { requireAuth?: boolean } = {}): Promise<BigqueryTarget> {
+  const real = process.env.SLUICE_BIGQUERY_PROJECT;
+  if (real) {
+    return {
+      projectId: real,
+      config: { project_id: real, location: process.env.SLUICE_BIGQUERY_LOCATION ?? "US" },
+      client: new BigQuery({ projectId: real }),
+      close: async () => undefined,
+    };
+  }
+  const emulator = await startBigQueryEmulator(options.requireAuth ? { requireAuth: true } : {});
+  return {
+    projectId: emulator.projectId,
+    emulator,
+    config: { project_id: emulator.projectId, api_endpoint: emulator.url },
+    client: new BigQuery({ projectId: emulator.projectId, apiEndpoint: emulator.url, apiKey: "test" }),
+    close: () => emulator.close(),
+  };
+}
+
+/** A dataset name unique to a test, so files can share a real project. */
+export function datasetName(prefix: string): string {
+  return `sluice_${prefix}_${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
+}
+
+/** target-bigquery settings with the defaults the project file would add. */
+export function bigqueryConfig(
+  target: BigqueryTarget,
+  dataset: string,
+  extra: PluginConfig = {},
+): PluginConfig {
+  return {
+    ...target.config,
+    dataset_id: dataset,
+    location: target.config.location ?? "US",
+    add_metadata_columns: false,
+    table_prefix: "",
+    table_suffix: "",
+    hard_delete: false,
+    max_cache: 50,
+    table_config: {},
+    invalid_values: "fail",
+    max_retries: 6,
+    ...extra,
+  };
+}
+
+/** Runs tap-postgres into target-bigquery in-process, with a SQLite state database in `workDir`. */
+export async function runToBigquery(options: {
+  db: TestDatabase;
+  workDir: string;
+  target: PluginConfig;
+  streams: Record<string, Record<string, unknown>> | "all";
+  tap?: PluginConfig;
+  fullRefresh?: boolean;
+  loaderOptions?: BigqueryLoaderOptions;
+  observer?: (event: RunEvent) => void;
+}): Promise<RunSummary> {
+  const extractor = new PostgresExtractor(tapConfig(options.db, options.tap));
+  const loader = new BigqueryLoader(
+    options.target,
+    { projectDir: options.workDir },
+    {
+      env: {},
+      retryBaseDelayMs: 20,
+      ...options.loaderOptions,
+    },
+  );
+  const catalog = selectStreams(await extractor.discover(), options.streams);
+  const plans = await extractor.plan(catalog);
+  const system = await SqliteSystemDatabase.open({
+    path: path.join(options.workDir, ".sluice", "sluice.db"),
+  });
+  try {
+    return await runPipeline({
+      runId: `run-${Date.now()}-${Math.random().toString(36).slice(2, 6)}`,
+      stateId: STATE_ID,
+      extractorName: "tap-postgres",
+      loaderName: "target-bigquery",
+      extractor,
+      loader,
+      plan: async () => plans,
+      stateStore: system.stateStore,
+      runHistory: system.runHistory,
+      fullRefresh: options.fullRefresh ?? false,
+      spoolDir: path.join(options.workDir, ".sluice", "spool", String(Date.now())),
+      observer: options.observer ?? (() => undefined),
+    });
+  } finally {
+    await system.close();
+  }
+}
+
+export const STATE_ID = "test:tap-postgres-to-target-bigquery";
+
+/** The state the runs in `workDir` committed. */
+export async function committedState(workDir: string): Promise<SingerState | undefined> {
+  const file = path.join(workDir, ".sluice", "sluice.db");
+  if (!fs.existsSync(file)) return undefined;
+  const system = await SqliteSystemDatabase.open({ path: file });
+  try {
+    return await system.stateStore.get(STATE_ID);
+  } finally {
+    await system.close();
+  }
+}
+
+/** Rows of a query through the official client, values as the client returns them. */
+export async function bigqueryRows(
+  target: BigqueryTarget,
+  sql: string,
+  location = "US",
+): Promise<Record<string, unknown>[]> {
+  const [rows] = await target.client.query({ query: sql, location });
+  return rows as Record<string, unknown>[];
+}
+
+/** A value as the client returns it, made comparable: wrappers unwrapped, NUMERIC as text. */
+export function plain(value: unknown): unknown {
+  if (value === null || value === undefined) return null;
+  if (Array.isArray(value)) return value.map(plain);
+  if (Buffer.isBuffer(value)) return value.toString("base64");
+  if (typeof value === "object") {
+    const object = value as Record<string, unknown>;
+    if ("value" in object && Object.keys(object).length === 1) return object.value;
+    // big.js (NUMERIC, BIGNUMERIC): `c` digits, `e` exponent, `s` sign.
+    if ("c" in object && "e" in object && "s" in object) return String(value);
+    return value;
+  }
+  return value;
+}
+
+/** Rows with every value through `plain`. */
+export async function plainRows(target: BigqueryTarget, sql: string): Promise<Record<string, unknown>[]> {
+  return (await bigqueryRows(target, sql)).map((row) =>
+    Object.fromEntries(Object.entries(row).map(([k, v]) => [k, plain(v)])),
+  );
+}

@@ -1,0 +1,240 @@
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { createTestDatabase, type TestDatabase } from "../../support/pg.js";
+import { tempDir } from "../../support/pipeline.js";
+import {
+  bigqueryConfig,
+  committedState,
+  datasetName,
+  plainRows,
+  runToBigquery,
+  startBigqueryTarget,
+  type BigqueryTarget,
+} from "./bigquery-harness.js";
+
+let db: TestDatabase;
+let target: BigqueryTarget;
+
+beforeAll(async () => {
+  db = await createTestDatabase("bq_methods");
+  target = await startBigqueryTarget();
+});
+
+afterAll(async () => {
+  await target?.close();
+  await db?.drop();
+});
+
+async function fieldsOf(dataset: string, table: string): Promise<string[][]> {
+  const [metadata] = await target.client.dataset(dataset).table(table).getMetadata();
+  return (metadata.schema.fields as { name: string; type: string; mode?: string }[]).map((f) => [
+    f.name,
+    f.type
+      .replace(/^INTEGER$/, "INT64")
+      .replace(/^FLOAT$/, "FLOAT64")
+      .replace(/^BOOLEAN$/, "BOOL"),
+    f.mode ?? "NULLABLE",
+  ]);
+}
+
+describe("PostgreSQL → target-bigquery", () => {
+  test("full table: typed rows in prefix + table + suffix, through load jobs only, state committed", async () => {
+    const dataset = datasetName("full");
+    await db.query(`
+      CREATE TABLE accounts (id integer PRIMARY KEY, name text, balance numeric(12,2), created_at timestamptz);
+      INSERT INTO accounts VALUES (1, 'ada', 10.50, '2024-01-01 10:00:00+00'), (2, 'bob', NULL, NULL);
+    `);
+    const workDir = tempDir();
+    const config = bigqueryConfig(target, dataset, {
+      table_prefix: "meltano_extract_",
+      table_suffix: "_v1",
+      add_metadata_columns: true,
+    });
+    const summary = await runToBigquery({ db, workDir, target: config, streams: { "public-accounts": {} } });
+    expect(summary.status).toBe("success");
+    const rows = await plainRows(
+      target,
+      `SELECT id, name, balance, created_at, _sdc_table_version IS NOT NULL AS versioned FROM \`${dataset}.meltano_extract_accounts_v1\` ORDER BY id`,
+    );
+    expect(rows).toEqual([
+      { id: 1, name: "ada", balance: "10.5", created_at: "2024-01-01T10:00:00.000Z", versioned: true },
+      { id: 2, name: "bob", balance: null, created_at: null, versioned: true },
+    ]);
+    expect((await fieldsOf(dataset, "meltano_extract_accounts_v1")).slice(0, 4)).toEqual([
+      ["id", "INT64", "NULLABLE"],
+      ["name", "STRING", "NULLABLE"],
+      ["balance", "NUMERIC", "NULLABLE"],
+      ["created_at", "TIMESTAMP", "NULLABLE"],
+    ]);
+    if (target.emulator) {
+      expect(
+        target.emulator.requests.some((r) => /^POST \/upload\/bigquery\/v2\/projects\/[^/]+\/jobs/.test(r)),
+      ).toBe(true);
+      expect(target.emulator.requests.some((r) => r.includes("insertAll"))).toBe(false);
+    }
+    expect((await committedState(workDir))?.bookmarks["public-accounts"]).toBeDefined();
+  });
+
+  test("incremental upsert across three runs: inserts, updates, rows sharing the bookmark value, no key twice", async () => {
+    const dataset = datasetName("incr");
+    await db.query(`
+      CREATE TABLE orders (id integer PRIMARY KEY, status text, updated_at timestamptz NOT NULL);
+      INSERT INTO orders VALUES (1, 'new', '2024-01-01 00:00:00+00'), (2, 'new', '2024-01-02 00:00:00+00');
+    `);
+    const workDir = tempDir();
+    const config = bigqueryConfig(target, dataset, { replication_method: "incremental" });
+    const streams = {
+      "public-orders": { "replication-method": "INCREMENTAL", "replication-key": "updated_at" },
+    };
+    const read = () => plainRows(target, `SELECT id, status FROM \`${dataset}.orders\` ORDER BY id`);
+
+    await runToBigquery({ db, workDir, target: config, streams });
+    expect(await read()).toEqual([
+      { id: 1, status: "new" },
+      { id: 2, status: "new" },
+    ]);
+
+    // Run 2: an update, a new row sharing the last bookmark value, and a later one.
+    await db.query(`
+      UPDATE orders SET status = 'paid', updated_at = '2024-01-03 00:00:00+00' WHERE id = 1;
+      INSERT INTO orders VALUES (3, 'new', '2024-01-02 00:00:00+00'), (4, 'new', '2024-01-03 00:00:00+00');
+    `);
+    await runToBigquery({ db, workDir, target: config, streams });
+    expect(await read()).toEqual([
+      { id: 1, status: "paid" },
+      { id: 2, status: "new" },
+      { id: 3, status: "new" },
+      { id: 4, status: "new" },
+    ]);
+
+    // Run 3: the bookmark row is read again (>=) and merged, not duplicated; another update.
+    await db.query(
+      `UPDATE orders SET status = 'shipped', updated_at = '2024-01-04 00:00:00+00' WHERE id = 2`,
+    );
+    await runToBigquery({ db, workDir, target: config, streams });
+    expect(await read()).toEqual([
+      { id: 1, status: "paid" },
+      { id: 2, status: "shipped" },
+      { id: 3, status: "new" },
+      { id: 4, status: "new" },
+    ]);
+    const bookmark = (await committedState(workDir))?.bookmarks["public-orders"];
+    expect(String(bookmark?.replication_key_value)).toMatch(/^2024-01-04/);
+  });
+
+  test("truncate (overwrite): each run replaces the table whole", async () => {
+    const dataset = datasetName("trunc");
+    await db.query(`
+      CREATE TABLE snapshots (id integer PRIMARY KEY, v text);
+      INSERT INTO snapshots VALUES (1, 'a'), (2, 'b');
+    `);
+    const workDir = tempDir();
+    const config = bigqueryConfig(target, dataset, { replication_method: "truncate" });
+    const streams = { "public-snapshots": {} };
+    await runToBigquery({ db, workDir, target: config, streams });
+    await db.query(`DELETE FROM snapshots WHERE id = 1; INSERT INTO snapshots VALUES (3, 'c')`);
+    await runToBigquery({ db, workDir, target: config, streams });
+    expect(await plainRows(target, `SELECT id, v FROM \`${dataset}.snapshots\` ORDER BY id`)).toEqual([
+      { id: 2, v: "b" },
+      { id: 3, v: "c" },
+    ]);
+    const [tables] = await target.client.dataset(dataset).getTables();
+    expect(tables.map((t) => t.id)).toEqual(["snapshots"]);
+  });
+
+  test("append: every run adds its rows", async () => {
+    const dataset = datasetName("append");
+    await db.query(
+      `CREATE TABLE events_log (id integer PRIMARY KEY, v text); INSERT INTO events_log VALUES (1, 'a')`,
+    );
+    const workDir = tempDir();
+    const config = bigqueryConfig(target, dataset, { replication_method: "append" });
+    const streams = { "public-events_log": { "replication-method": "INCREMENTAL", "replication-key": "id" } };
+    await runToBigquery({ db, workDir, target: config, streams });
+    await db.query(`INSERT INTO events_log VALUES (2, 'b')`);
+    await runToBigquery({ db, workDir, target: config, streams });
+    // The bookmark row (id 1 is read again with >=) is appended once more: append keeps every version.
+    expect(await plainRows(target, `SELECT id, v FROM \`${dataset}.events_log\` ORDER BY id`)).toEqual([
+      { id: 1, v: "a" },
+      { id: 1, v: "a" },
+      { id: 2, v: "b" },
+    ]);
+  });
+
+  test("a table named with a dash and mixed case, and columns BigQuery cannot name as they are", async () => {
+    const dataset = datasetName("names");
+    await db.query(`
+      CREATE TABLE "Public-Events" ("Event Id" integer PRIMARY KEY, "2nd-value" text, "order" text, "Order" text);
+      INSERT INTO "Public-Events" VALUES (1, 'x', 'lower', 'upper');
+    `);
+    const workDir = tempDir();
+    const config = bigqueryConfig(target, dataset, { table_prefix: "meltano_extract_" });
+    await runToBigquery({ db, workDir, target: config, streams: { "public-Public-Events": {} } });
+    expect((await fieldsOf(dataset, "meltano_extract_Public-Events")).map((f) => f[0])).toEqual([
+      "Event_Id",
+      "_2nd_value",
+      "order",
+      "Order_2",
+    ]);
+    expect(await plainRows(target, `SELECT * FROM \`${dataset}.meltano_extract_Public-Events\``)).toEqual([
+      { Event_Id: 1, _2nd_value: "x", order: "lower", Order_2: "upper" },
+    ]);
+  });
+
+  test("schema evolution: a new column is added, integer widens to numeric, a dropped column stays", async () => {
+    const dataset = datasetName("evolve");
+    await db.query(`
+      CREATE TABLE items (id integer PRIMARY KEY, qty integer, legacy text);
+      INSERT INTO items VALUES (1, 5, 'old');
+    `);
+    const workDir = tempDir();
+    const config = bigqueryConfig(target, dataset);
+    const streams = { "public-items": { "replication-method": "INCREMENTAL", "replication-key": "id" } };
+    await runToBigquery({
+      db,
+      workDir,
+      target: config,
+      streams,
+    });
+    await db.query(`
+      ALTER TABLE items ALTER COLUMN qty TYPE numeric(12,3), ADD COLUMN note varchar(20), DROP COLUMN legacy;
+      INSERT INTO items VALUES (2, 2.125, 'hello');
+    `);
+    await runToBigquery({
+      db,
+      workDir,
+      target: config,
+      streams,
+    });
+    expect(await fieldsOf(dataset, "items")).toEqual([
+      ["id", "INT64", "NULLABLE"],
+      ["qty", "NUMERIC", "NULLABLE"],
+      ["legacy", "STRING", "NULLABLE"],
+      ["note", "STRING", "NULLABLE"],
+    ]);
+    expect(
+      await plainRows(target, `SELECT id, qty, legacy, note FROM \`${dataset}.items\` ORDER BY id`),
+    ).toEqual([
+      { id: 1, qty: "5", legacy: "old", note: null },
+      { id: 2, qty: "2.125", legacy: null, note: "hello" },
+    ]);
+  });
+
+  test("a batch larger than max_cache goes in several load jobs and lands whole", async () => {
+    const dataset = datasetName("chunks");
+    await db.query(`
+      CREATE TABLE wide (id integer PRIMARY KEY, payload text);
+      INSERT INTO wide SELECT i, repeat(md5(i::text), 40) FROM generate_series(1, 1500) i;
+    `);
+    const workDir = tempDir();
+    const config = bigqueryConfig(target, dataset, { max_cache: 1, replication_method: "append" });
+    const before = target.emulator?.requests.length ?? 0;
+    await runToBigquery({ db, workDir, target: config, streams: { "public-wide": {} } });
+    expect(
+      await plainRows(target, `SELECT count(*) AS n, count(DISTINCT id) AS k FROM \`${dataset}.wide\``),
+    ).toEqual([{ n: 1500, k: 1500 }]);
+    if (target.emulator) {
+      const uploads = target.emulator.requests.slice(before).filter((r) => r.startsWith("POST /upload/"));
+      expect(uploads.length).toBeGreaterThanOrEqual(2);
+    }
+  });
+});
