@@ -181,6 +181,9 @@ export async function* readChanges(
       const message = next.value;
 
       if (message.type === "keepalive") {
+        // NOTE: a logical walsender's keepalive carries `sentPtr`, how far it has decoded and
+        // sent (WalSndKeepalive), not the server's insert position: between transactions every
+        // transaction committed before it has reached us, so it is a safe place to resume.
         if (transaction !== undefined) continue;
         if (message.walEnd > boundary) boundary = message.walEnd;
         if (options.stopAt !== undefined && boundary >= options.stopAt) reachedStopAt = true;
@@ -274,7 +277,8 @@ export async function* readChanges(
     if (onAbort) options.signal.removeEventListener("abort", onAbort);
     for (const stream of streams.values()) await stream.discardBatch();
     if (waiting !== undefined) {
-      // A read is still pending (we stopped on abort): do not wait for it.
+      // A read is still pending (we stopped on abort): do not wait for it, nor for its failure.
+      waiting.catch(() => undefined);
       void Promise.resolve(iterator.return?.()).catch(() => undefined);
     } else {
       await iterator.return?.();
