@@ -109,6 +109,17 @@ export class Output {
       }
       case "state-committed":
         break;
+      case "changes-committed":
+        if (this.tty) {
+          this.stream.write(
+            `\r  changes committed up to WAL ${event.position}${event.lagBytes !== undefined ? `, slot lag ${formatBytes(event.lagBytes)}` : ""}\x1b[K`,
+          );
+          this.progressShown = true;
+        }
+        break;
+      case "warning":
+        this.warn(event.message);
+        break;
     }
   }
 

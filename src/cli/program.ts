@@ -2,6 +2,7 @@ import { Command, CommanderError, Option } from "commander";
 import { createRequire } from "node:module";
 import { ConfigError, exitCodeOf, messageOf } from "../errors.js";
 import { CliContext, type GlobalOptions } from "./cli-context.js";
+import { registerCdcCommand } from "./commands/cdc.js";
 import { registerConfigCommand } from "./commands/config.js";
 import { registerDemoCommand } from "./commands/demo.js";
 import { registerDeployCommand } from "./commands/deploy.js";
@@ -66,6 +67,7 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
   registerDeployCommand(program, wrap);
   registerTapCommand(program, wrap);
   registerTargetCommand(program, wrap);
+  registerCdcCommand(program, wrap);
   return program;
 }
 

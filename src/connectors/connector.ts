@@ -108,16 +108,33 @@ export interface ChangeReadOptions {
  * - `checkpoint`: every change up to `position` was yielded. Once the runner has loaded the
  *   batches before it, it stores `position` as the `lsn` of every LOG_BASED stream, then calls
  *   `acknowledge(position)`. `lagBytes` is the WAL the source retains for the slot.
+ * - `warning`: something the user should know that does not stop the run (slot lag).
  */
 export type ChangeEvent =
   | { type: "batch"; batch: RecordBatch }
   | { type: "schema"; schema: StreamSchema }
   | { type: "truncate"; streamIds: string[]; at: Date }
-  | { type: "checkpoint"; position: string; lagBytes?: number };
+  | { type: "checkpoint"; position: string; lagBytes?: number }
+  | { type: "warning"; message: string };
+
+export interface ChangeCaptureStatus {
+  slot: string;
+  exists: boolean;
+  active?: boolean;
+  lost?: boolean;
+  /** WAL the server keeps for the slot, in bytes. */
+  retainedBytes?: number;
+  confirmedPosition?: string;
+  publication: string;
+}
 
 export interface Extractor {
-  /** Connects and checks access; throws a ConnectionError or ConfigError that says what is wrong. */
-  test(): Promise<void>;
+  /**
+   * Connects and checks access; throws a ConnectionError or ConfigError that says what is wrong.
+   * Given the plans of a run, also checks what their replication methods need (LOG_BASED:
+   * wal_level, privileges, a free slot, keys).
+   */
+  test(plans?: StreamPlan[]): Promise<void>;
   discover(): Promise<Catalog>;
   /** Turns a selected catalog into plans, checking replication keys exist (ConfigError if not). */
   plan(catalog: Catalog): Promise<StreamPlan[]>;
@@ -131,6 +148,10 @@ export interface Extractor {
     plans?: StreamPlan[];
     bookmarks?: Record<string, StreamBookmark>;
   }): Promise<ExtractSession>;
+  /** Change data capture: the replication slot and how much WAL it holds back, if any. */
+  changeCaptureStatus?(): Promise<ChangeCaptureStatus>;
+  /** Removes what change data capture set up in the source (slot, publication); says what. */
+  teardownChangeCapture?(): Promise<string[]>;
   close(): Promise<void>;
 }
 

@@ -165,6 +165,8 @@ export interface ProjectRunOptions {
   signal?: AbortSignal;
   /** Plan the run and stop before moving any data. */
   dryRun?: boolean;
+  /** LOG_BASED: stream changes until stopped (SIGTERM) instead of stopping at the WAL end. */
+  follow?: boolean;
 }
 
 export interface ProjectRunResult {
@@ -172,6 +174,36 @@ export interface ProjectRunResult {
   plans: StreamPlan[];
   stateId: string;
   loader: Loader;
+}
+
+/** Discovers, applies the project's selection and plans the streams of a run. */
+export async function planStreams(
+  extractor: Extractor,
+  extractorPlugin: ResolvedPlugin,
+  select: string[],
+  warn?: (message: string) => void,
+): Promise<StreamPlan[]> {
+  const { catalog, warnings } = await selectedCatalog(extractor, extractorPlugin, select);
+  for (const warning of warnings) warn?.(warning);
+  let plans: StreamPlan[];
+  try {
+    plans = await extractor.plan(catalog);
+  } catch (error) {
+    // The extractor names metadata by stream; say where in the project file it is.
+    if (error instanceof ConfigError) {
+      throw new ConfigError(
+        error.problems.map((p) => `${extractorPlugin.location}.${p}`),
+        { cause: error },
+      );
+    }
+    throw error;
+  }
+  if (plans.length === 0) {
+    throw new ConfigError(
+      `${extractorPlugin.location}: no stream is selected (check \`select\` and --select)`,
+    );
+  }
+  return plans;
 }
 
 /** `sluice run <extractor> <loader>`: resolve, then discover, select, plan and run under the state lock. */
@@ -191,29 +223,8 @@ export async function runProjectPipeline(
       loaderPlugin.name,
       extractorPlugin.stateIdSuffix,
     );
-  const plan = async (): Promise<StreamPlan[]> => {
-    const { catalog, warnings } = await selectedCatalog(extractor, extractorPlugin, options.select ?? []);
-    for (const warning of warnings) options.warn?.(warning);
-    let plans: StreamPlan[];
-    try {
-      plans = await extractor.plan(catalog);
-    } catch (error) {
-      // The extractor names metadata by stream; say where in the project file it is.
-      if (error instanceof ConfigError) {
-        throw new ConfigError(
-          error.problems.map((p) => `${extractorPlugin.location}.${p}`),
-          { cause: error },
-        );
-      }
-      throw error;
-    }
-    if (plans.length === 0) {
-      throw new ConfigError(
-        `${extractorPlugin.location}: no stream is selected (check \`select\` and --select)`,
-      );
-    }
-    return plans;
-  };
+  const plan = (): Promise<StreamPlan[]> =>
+    planStreams(extractor, extractorPlugin, options.select ?? [], options.warn);
   if (options.dryRun) {
     try {
       return { plans: await plan(), stateId, loader };
@@ -238,6 +249,7 @@ export async function runProjectPipeline(
       stateStore: stores.stateStore,
       runHistory: stores.runHistory,
       fullRefresh: options.fullRefresh ?? false,
+      follow: options.follow ?? false,
       spoolDir: spoolDirFor(spool, runId),
       observer: options.observer,
       redact: (text) => context.redactor.redact(text),

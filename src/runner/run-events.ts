@@ -13,6 +13,9 @@ export type RunEvent =
       seconds: number;
     }
   | { type: "state-committed"; streamId: string; bookmark: unknown }
+  /** LOG_BASED: changes up to `position` are in the warehouse and the state; the slot was told. */
+  | { type: "changes-committed"; position: string; lagBytes?: number }
+  | { type: "warning"; message: string }
   | { type: "stream-finished"; streamId: string; rows: number; bytes: number; seconds: number }
   | { type: "run-finished"; summary: RunSummary };
 
@@ -20,6 +23,8 @@ export interface StreamStats {
   rows: number;
   bytes: number;
   seconds: number;
+  /** LOG_BASED: WAL the source kept for the slot at the last checkpoint, in bytes. */
+  slotLagBytes?: number;
 }
 
 export interface RunSummary {

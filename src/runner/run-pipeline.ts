@@ -23,6 +23,8 @@ export interface RunPipelineOptions {
   runHistory: RunHistory;
   /** Ignore the stored state and reload every stream; the new state replaces the old at the end. */
   fullRefresh: boolean;
+  /** LOG_BASED: keep streaming changes until `signal` aborts, instead of stopping at the WAL end. */
+  follow?: boolean;
   /** A folder of this run's own for spool files; removed when the run ends. */
   spoolDir: string;
   observer: RunObserver;
@@ -78,11 +80,17 @@ export async function runPipeline(options: RunPipelineOptions): Promise<RunSumma
         const stored = options.fullRefresh ? undefined : await stateStore.get(options.stateId);
         const state: SingerState = structuredClone(stored ?? emptyState());
         fs.mkdirSync(options.spoolDir, { recursive: true });
-        session = await options.extractor.open({ spoolDir: options.spoolDir });
+        session = await options.extractor.open({
+          spoolDir: options.spoolDir,
+          plans,
+          bookmarks: state.bookmarks,
+        });
         for (const plan of plans) {
           if (options.signal?.aborted) throw new PipelineError("the run was stopped before it finished");
           streams[plan.schema.streamId] = await runStream(options, session, plan, state);
         }
+        const logical = plans.filter((p) => p.replicationMethod === "LOG_BASED");
+        if (logical.length > 0) await runChanges(options, session, logical, state, streams);
         const done = summary("success");
         await runHistory.finish(options.runId, {
           status: "success",
@@ -131,6 +139,7 @@ async function runStream(
   const stop = (): void => controller.abort();
   options.signal?.addEventListener("abort", stop, { once: true });
   let writer: StreamWriter | undefined;
+  let began = false;
   const commit = async (bookmark: SingerState["bookmarks"][string]): Promise<void> => {
     state.bookmarks[streamId] = bookmark;
     await options.stateStore.set(options.stateId, state);
@@ -144,6 +153,7 @@ async function runStream(
     for await (const event of events) {
       switch (event.type) {
         case "begin":
+          began = true;
           writer = await options.loader.openStream(plan.schema, {
             mode: event.mode,
             version: event.version,
@@ -191,6 +201,147 @@ async function runStream(
     options.signal?.removeEventListener("abort", stop);
   }
   stats.seconds = (Date.now() - started) / 1000;
-  options.observer({ type: "stream-finished", streamId, ...stats });
+  // A LOG_BASED stream with a position has nothing to copy: its changes come in `runChanges`.
+  if (began) options.observer({ type: "stream-finished", streamId, ...stats });
   return stats;
+}
+
+/**
+ * Change data capture for the LOG_BASED streams, after their copies. Per checkpoint, in this
+ * order: the batches before it are loaded, the position is committed as every stream's `lsn`,
+ * then the source is told (the slot may then drop that WAL). A stop (SIGTERM, or the WAL end in
+ * batch mode) ends the reader at a checkpoint, so nothing read is lost.
+ */
+async function runChanges(
+  options: RunPipelineOptions,
+  session: ExtractSession,
+  plans: StreamPlan[],
+  state: SingerState,
+  streams: Record<string, StreamStats>,
+): Promise<void> {
+  if (!session.readChanges) {
+    throw new PipelineError(`${options.extractorName} cannot read changes: LOG_BASED is not supported by it`);
+  }
+  const started = Date.now();
+  const writers = new Map<string, StreamWriter>();
+  const open = async (schema: StreamPlan["schema"]): Promise<void> => {
+    const bookmark = state.bookmarks[schema.streamId];
+    writers.set(
+      schema.streamId,
+      await options.loader.openStream(schema, {
+        mode: "incremental",
+        version: bookmark?.version ?? Date.now(),
+        distinctKeys: false,
+      }),
+    );
+  };
+  const statsOf = (streamId: string): StreamStats => {
+    const existing = streams[streamId] ?? { rows: 0, bytes: 0, seconds: 0 };
+    streams[streamId] = existing;
+    return existing;
+  };
+  const writerOf = (streamId: string): StreamWriter => {
+    const writer = writers.get(streamId);
+    if (!writer)
+      throw new PipelineError(`${streamId}: the extractor sent changes of a stream it did not plan`);
+    return writer;
+  };
+  // The reader stops cleanly on this signal (a last checkpoint), so it gets its own: the run's
+  // signal must not also tear the loader down mid-batch.
+  const stop = new AbortController();
+  const onStop = (): void => stop.abort();
+  options.signal?.addEventListener("abort", onStop, { once: true });
+  if (options.signal?.aborted) stop.abort();
+  try {
+    for (const plan of plans) {
+      await open(plan.schema);
+      options.observer({
+        type: "stream-started",
+        streamId: plan.schema.streamId,
+        method: "LOG_BASED",
+        mode: "incremental",
+      });
+    }
+    const bookmarks = Object.fromEntries(
+      plans.map((p) => [p.schema.streamId, state.bookmarks[p.schema.streamId] ?? {}]),
+    );
+    const events = prefetch(
+      session.readChanges(plans, bookmarks, { follow: options.follow ?? false, signal: stop.signal }),
+      PREFETCH_BATCHES,
+    );
+    for await (const event of events) {
+      switch (event.type) {
+        case "batch": {
+          const { batch } = event;
+          const t = Date.now();
+          await writerOf(batch.streamId).write(batch);
+          await fs.promises.rm(batch.path, { force: true });
+          const stats = statsOf(batch.streamId);
+          stats.rows += batch.rowCount;
+          stats.bytes += batch.byteCount;
+          options.observer({
+            type: "batch-loaded",
+            streamId: batch.streamId,
+            rows: batch.rowCount,
+            bytes: batch.byteCount,
+            totalRows: stats.rows,
+            seconds: (Date.now() - t) / 1000,
+          });
+          break;
+        }
+        case "schema": {
+          // A column was added at the source: the loader adds it before the next batch.
+          await writerOf(event.schema.streamId).finish();
+          await open(event.schema);
+          break;
+        }
+        case "truncate":
+          for (const streamId of event.streamIds) {
+            const writer = writerOf(streamId);
+            if (!writer.truncate) {
+              throw new PipelineError(
+                `${streamId} was truncated at the source, and ${options.loaderName} cannot apply a truncate; the state stays before it`,
+              );
+            }
+            await writer.truncate(event.at);
+          }
+          break;
+        case "checkpoint": {
+          for (const plan of plans) {
+            const id = plan.schema.streamId;
+            state.bookmarks[id] = {
+              ...state.bookmarks[id],
+              lsn: Number(event.position),
+              last_replication_method: "LOG_BASED",
+            };
+            if (event.lagBytes !== undefined) statsOf(id).slotLagBytes = event.lagBytes;
+          }
+          await options.stateStore.set(options.stateId, state);
+          options.observer({
+            type: "changes-committed",
+            position: event.position,
+            ...(event.lagBytes !== undefined ? { lagBytes: event.lagBytes } : {}),
+          });
+          await session.acknowledge?.(event.position);
+          break;
+        }
+        case "warning":
+          options.observer({ type: "warning", message: event.message });
+          break;
+      }
+    }
+    for (const writer of writers.values()) await writer.finish();
+    writers.clear();
+  } catch (error) {
+    for (const writer of writers.values()) await writer.abort().catch(() => undefined);
+    throw error;
+  } finally {
+    options.signal?.removeEventListener("abort", onStop);
+  }
+  const seconds = (Date.now() - started) / 1000;
+  for (const plan of plans) {
+    const stats = statsOf(plan.schema.streamId);
+    stats.seconds += seconds;
+    options.observer({ type: "stream-finished", streamId: plan.schema.streamId, ...stats });
+  }
 }

@@ -73,6 +73,9 @@ export async function runToDuckdb(options: {
   fullRefresh?: boolean;
   stateId?: string;
   observer?: (event: RunEvent) => void;
+  /** LOG_BASED: stream until `signal` aborts. */
+  follow?: boolean;
+  signal?: AbortSignal;
 }): Promise<RunSummary> {
   const extractor = new PostgresExtractor(tapConfig(options.db, options.tap));
   const loader = new DuckdbLoader(duckdbConfig("warehouse.duckdb", options.target), {
@@ -97,6 +100,8 @@ export async function runToDuckdb(options: {
       fullRefresh: options.fullRefresh ?? false,
       spoolDir: path.join(options.workDir, ".sluice", "spool", String(Date.now())),
       observer: options.observer ?? (() => undefined),
+      ...(options.follow !== undefined ? { follow: options.follow } : {}),
+      ...(options.signal ? { signal: options.signal } : {}),
     });
   } finally {
     await system.close();

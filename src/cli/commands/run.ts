@@ -12,6 +12,10 @@ export function registerRunCommand(program: Command, wrap: Wrap): void {
     .option("--select <stream...>", "only these streams (tap_stream_id globs, e.g. public-events)")
     .option("--state-id <id>", "state id to use instead of <environment>:<extractor>-to-<loader>")
     .option("--dry-run", "resolve, discover and plan, then stop before moving data")
+    .option(
+      "--follow",
+      "LOG_BASED: keep streaming changes until stopped (SIGTERM/Ctrl-C stops cleanly) instead of stopping at the WAL end",
+    )
     .action(
       wrap(async (context, extractor: string, loader: string, options: RunOptions) => {
         const project = context.openProject();
@@ -33,6 +37,7 @@ export function registerRunCommand(program: Command, wrap: Wrap): void {
             ...(options.select ? { select: options.select } : {}),
             ...(options.stateId ? { stateId: options.stateId } : {}),
             dryRun: options.dryRun ?? false,
+            follow: options.follow ?? false,
             observer: (event) => context.output.runEvent(event),
             warn: (message) => context.output.warn(message),
             signal: controller.signal,
@@ -61,4 +66,5 @@ interface RunOptions {
   select?: string[];
   stateId?: string;
   dryRun?: boolean;
+  follow?: boolean;
 }

@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import { createExtractor, createLoader, resolvePlugin } from "../../runner/project-pipeline.js";
+import { createExtractor, createLoader, planStreams, resolvePlugin } from "../../runner/project-pipeline.js";
 import type { Wrap } from "../program.js";
 
 export function registerTestCommand(program: Command, wrap: Wrap): void {
@@ -15,6 +15,10 @@ export function registerTestCommand(program: Command, wrap: Wrap): void {
           const extractor = createExtractor(plugin);
           try {
             await extractor.test();
+            // Then what the selected streams' replication methods need (LOG_BASED: wal_level,
+            // REPLICATION, a free slot, keys), once the connection itself is known to work.
+            const plans = await planStreams(extractor, plugin, [], (m) => context.output.warn(m));
+            if (plans.some((p) => p.replicationMethod === "LOG_BASED")) await extractor.test(plans);
           } finally {
             await extractor.close();
           }

@@ -1,11 +1,14 @@
 import { parse as parseCsv } from "csv-parse/sync";
 import type pg from "pg";
 import { to as copyTo } from "pg-copy-streams";
-import { ConfigError, ConnectionError, DataError, SluiceError } from "../../errors.js";
+import { ConfigError, ConnectionError, DataError, PipelineError, SluiceError } from "../../errors.js";
 import { propertyMetadata, streamMetadata, type Catalog } from "../../protocol/catalog.js";
 import type { StreamBookmark } from "../../protocol/state.js";
 import type { Column } from "../column-type.js";
 import type {
+  ChangeCaptureStatus,
+  ChangeEvent,
+  ChangeReadOptions,
   ExtractSession,
   Extractor,
   PluginConfig,
@@ -23,13 +26,26 @@ import {
   type PostgresConnectionSettings,
 } from "./postgres-connection.js";
 import { catalogOf, discoverTables, type DiscoveredTable } from "./postgres-discovery.js";
+import {
+  checkLogicalReplication,
+  publicationNameOf,
+  slotNameOf,
+  slotStatus,
+  teardownLogicalReplication,
+} from "./cdc/logical-replication-setup.js";
+import { formatLsn } from "./cdc/replication-message.js";
+import {
+  LogicalReplicationSession,
+  type LogicalPlan,
+  type LogicalSessionSettings,
+  type LogicalSnapshot,
+} from "./cdc/logical-replication-session.js";
+import { tapPostgresSettings } from "./postgres-settings.js";
 import { canBeReplicationKey, wireExpression } from "./postgres-types.js";
 
-interface TapPostgresConfig extends PostgresConnectionSettings {
+interface TapPostgresConfig extends PostgresConnectionSettings, LogicalSessionSettings {
   filter_schemas?: string[];
   default_replication_method: ReplicationMethod;
-  batch_size_mb: number;
-  batch_size_rows: number;
 }
 
 /** A plan with what this extractor needs to build its queries. */
@@ -47,13 +63,26 @@ export class PostgresExtractor implements Extractor {
   private tables: Map<string, DiscoveredTable> | undefined;
 
   constructor(config: PluginConfig) {
-    this.config = config as unknown as TapPostgresConfig;
+    // Defaults first, so a config built in code (tests, `sluice tap`) behaves as a project's.
+    const defaults = Object.fromEntries(
+      tapPostgresSettings.filter((s) => s.default !== undefined).map((s) => [s.name, s.default]),
+    );
+    this.config = { ...defaults, ...config } as unknown as TapPostgresConfig;
   }
 
-  async test(): Promise<void> {
+  async test(plans?: StreamPlan[]): Promise<void> {
     const client = await connectPostgres(this.config, "sluice test");
     try {
       await client.query("SELECT 1");
+      const logical = (plans ?? []).filter((p) => p.replicationMethod === "LOG_BASED") as LogicalPlan[];
+      if (logical.length > 0) {
+        const problems = await checkLogicalReplication(
+          client,
+          this.config,
+          logical.map((p) => p.table),
+        );
+        if (problems.length > 0) throw new ConfigError(problems.map((p) => `LOG_BASED: ${p}`));
+      }
     } finally {
       await client.end();
     }
@@ -95,10 +124,18 @@ export class PostgresExtractor implements Extractor {
       const replicationKey =
         meta["replication-key"] === undefined ? undefined : String(meta["replication-key"]);
       if (method === "LOG_BASED") {
-        problems.push(
-          `metadata.${stream.tap_stream_id}.replication-method: LOG_BASED is not available in this version of sluice yet; use INCREMENTAL or FULL_TABLE`,
-        );
-        continue;
+        if (table.kind !== "table" && table.kind !== "partitioned table") {
+          problems.push(
+            `metadata.${stream.tap_stream_id}.replication-method: LOG_BASED reads the WAL of tables; ${table.schemaName}.${table.tableName} is a ${table.kind} (use FULL_TABLE or INCREMENTAL)`,
+          );
+          continue;
+        }
+        if (table.keyProperties.length === 0) {
+          problems.push(
+            `metadata.${stream.tap_stream_id}.replication-method: LOG_BASED needs a primary key to apply updates and deletes, and ${table.schemaName}.${table.tableName} has none (add one, or use FULL_TABLE)`,
+          );
+          continue;
+        }
       }
       if (method === "INCREMENTAL") {
         if (replicationKey === undefined) {
@@ -157,11 +194,57 @@ export class PostgresExtractor implements Extractor {
     return plans;
   }
 
-  async open(options: { spoolDir: string }): Promise<ExtractSession> {
+  async open(options: {
+    spoolDir: string;
+    plans?: StreamPlan[];
+    bookmarks?: Record<string, StreamBookmark>;
+  }): Promise<ExtractSession> {
     if (!this.tables) await this.discover();
     const session = new PostgresExtractSession(this.config, options.spoolDir);
-    await session.start();
+    try {
+      await session.start(
+        (options.plans ?? []).filter((p) => p.replicationMethod === "LOG_BASED") as LogicalPlan[],
+        options.bookmarks ?? {},
+      );
+    } catch (error) {
+      await session.close();
+      throw error;
+    }
     return session;
+  }
+
+  async changeCaptureStatus(): Promise<ChangeCaptureStatus> {
+    const client = await connectPostgres(this.config, "sluice cdc status");
+    try {
+      const slot = slotNameOf(this.config);
+      const status = await slotStatus(client, slot);
+      return {
+        slot,
+        exists: status !== undefined,
+        publication: publicationNameOf(this.config).name,
+        ...(status
+          ? {
+              active: status.active,
+              lost: status.lost,
+              retainedBytes: status.retainedBytes,
+              ...(status.confirmedFlush !== undefined
+                ? { confirmedPosition: formatLsn(status.confirmedFlush) }
+                : {}),
+            }
+          : {}),
+      };
+    } finally {
+      await client.end();
+    }
+  }
+
+  async teardownChangeCapture(): Promise<string[]> {
+    const client = await connectPostgres(this.config, "sluice cdc teardown");
+    try {
+      return await teardownLogicalReplication(client, this.config);
+    } finally {
+      await client.end();
+    }
   }
 
   async close(): Promise<void> {
@@ -186,13 +269,28 @@ class PostgresExtractSession implements ExtractSession {
   private readonly all = new Set<pg.Client>();
   private snapshotId: string | undefined;
   private nextSequence = 0;
+  private logical: LogicalReplicationSession | undefined;
+  private logicalSnapshot: LogicalSnapshot | undefined;
 
   constructor(
     private readonly config: TapPostgresConfig,
     private readonly spoolDir: string,
   ) {}
 
-  async start(): Promise<void> {
+  /**
+   * Takes the run's snapshot: the replication slot's when LOG_BASED streams need an initial
+   * copy (so copy and changes meet exactly), else one exported from a fresh transaction.
+   */
+  async start(logicalPlans: LogicalPlan[], bookmarks: Record<string, StreamBookmark>): Promise<void> {
+    if (logicalPlans.length > 0) {
+      this.logical = new LogicalReplicationSession(this.config, this.allocateSequence, this.spoolDir);
+      this.logicalSnapshot = await this.logical.prepare(logicalPlans, bookmarks);
+      if (this.logicalSnapshot) {
+        this.snapshotId = this.logicalSnapshot.snapshotName;
+        this.idle.push(await this.connect());
+        return;
+      }
+    }
     const client = await this.connect();
     this.snapshotId = (await client.query<{ id: string }>("SELECT pg_export_snapshot() AS id")).rows[0]?.id;
     this.idle.push(client);
@@ -231,6 +329,10 @@ class PostgresExtractSession implements ExtractSession {
   ): AsyncIterable<StreamEvent> {
     const { table } = plan as PostgresStreamPlan;
     const columns = plan.schema.columns;
+    const logical = plan.replicationMethod === "LOG_BASED";
+    // A LOG_BASED stream is copied only when it has no position yet (or its slot was lost);
+    // otherwise all it needs comes from `readChanges`.
+    if (logical && !this.logicalSnapshot?.streamsToCopy.has(plan.schema.streamId)) return;
     const byName = new Map(table.columns.map((c) => [c.name, c]));
     const select = columns
       .map((c) => `${wireExpression(quoteIdent(c.name), byName.get(c.name)!.pg)}`)
@@ -298,14 +400,40 @@ class PostgresExtractSession implements ExtractSession {
         type: "end",
         bookmark: last ?? { ...bookmark, version, last_replication_method: "INCREMENTAL" },
       };
+    } else if (logical) {
+      // Changes committed from the snapshot's position on are the stream's from now.
+      yield {
+        type: "end",
+        bookmark: {
+          version,
+          lsn: Number(this.logicalSnapshot!.position),
+          last_replication_method: "LOG_BASED",
+        },
+      };
     } else {
       yield { type: "end", bookmark: { version, last_replication_method: "FULL_TABLE" } };
     }
   }
 
+  readChanges(
+    plans: StreamPlan[],
+    bookmarks: Record<string, StreamBookmark>,
+    options: ChangeReadOptions,
+  ): AsyncIterable<ChangeEvent> {
+    if (!this.logical)
+      throw new PipelineError("readChanges: the session was opened without LOG_BASED streams");
+    return this.logical.readChanges(plans as LogicalPlan[], bookmarks, options);
+  }
+
+  async acknowledge(position: string): Promise<void> {
+    this.logical?.acknowledge(position);
+  }
+
   async close(): Promise<void> {
     await Promise.all([...this.all].map((c) => this.discard(c)));
     this.idle.length = 0;
+    await this.logical?.close();
+    this.logical = undefined;
   }
 }
 

@@ -59,11 +59,43 @@ export const tapPostgresSettings: readonly SettingDefinition[] = [
   {
     name: "logical_poll_total_seconds",
     kind: "integer",
-    default: 10800,
-    description: "LOG_BASED: stop after this long without new changes",
+    // pipelinewise waits up to 3 hours on an idle database; a scheduled run should end in seconds.
+    default: 10,
+    description: "LOG_BASED: stop after this long without new changes (batch mode)",
   },
   { name: "break_at_end_lsn", kind: "boolean", default: true, description: "LOG_BASED: stop at the WAL end" },
   { name: "tap_id", kind: "string", description: "Names the replication slot with `dbname`" },
+  {
+    name: "logical_slot_name",
+    kind: "string",
+    description: "LOG_BASED: the replication slot's name (default pipelinewise_<dbname>[_<tap_id>])",
+  },
+  {
+    name: "logical_publication",
+    kind: "string",
+    description:
+      "LOG_BASED: an existing publication covering the tables; when absent sluice manages <slot>_pub itself",
+  },
+  {
+    name: "logical_commit_seconds",
+    kind: "integer",
+    default: 1,
+    description: "LOG_BASED: load changes and commit the position at least this often (seconds)",
+  },
+  {
+    name: "logical_truncate",
+    kind: "string",
+    default: "apply",
+    choices: ["apply", "fail"],
+    description:
+      "LOG_BASED: a TRUNCATE at the source empties the warehouse table (apply) or stops the run naming the table (fail)",
+  },
+  {
+    name: "logical_slot_lag_warn_mb",
+    kind: "integer",
+    default: 1024,
+    description: "LOG_BASED: warn when the slot makes the server keep more WAL than this (MB)",
+  },
   {
     name: "use_secondary",
     kind: "boolean",

@@ -1,0 +1,214 @@
+import type pg from "pg";
+import { ConfigError, ConnectionError } from "../../../errors.js";
+import type { StreamBookmark } from "../../../protocol/state.js";
+import type { ChangeEvent, ChangeReadOptions, StreamPlan } from "../../connector.js";
+import { connectPostgres, type PostgresConnectionSettings } from "../postgres-connection.js";
+import type { DiscoveredTable } from "../postgres-discovery.js";
+import { describePgType, readChanges } from "./change-reader.js";
+import {
+  currentWalLsn,
+  dropSlot,
+  preparePublication,
+  slotNameOf,
+  slotStatus,
+  type LogicalReplicationSettings,
+} from "./logical-replication-setup.js";
+import { ReplicationConnection } from "./replication-connection.js";
+
+export interface LogicalSessionSettings extends PostgresConnectionSettings, LogicalReplicationSettings {
+  batch_size_mb: number;
+  batch_size_rows: number;
+  max_run_seconds: number;
+  logical_poll_total_seconds: number;
+  break_at_end_lsn: boolean;
+  logical_commit_seconds: number;
+  logical_truncate: "apply" | "fail";
+  logical_slot_lag_warn_mb: number;
+}
+
+/** A LOG_BASED plan with the table facts the change reader needs. */
+export interface LogicalPlan extends StreamPlan {
+  table: DiscoveredTable;
+}
+
+/** What `prepare` decided: the snapshot the run's copies read and where their changes begin. */
+export interface LogicalSnapshot {
+  /** Exported snapshot of the slot (or of a temporary slot) for every copy of this run. */
+  snapshotName: string;
+  /** Changes committed from here on are not in the snapshot: the copied streams' `lsn`. */
+  position: bigint;
+  /** LOG_BASED streams that need an initial copy in this run. */
+  streamsToCopy: Set<string>;
+}
+
+/**
+ * Change data capture for one run: the publication and the permanent slot, an exported snapshot
+ * for the initial copies that meets the slot's stream exactly, then the stream itself.
+ *
+ * A new slot is created with an exported snapshot: its copies plus its changes are the source,
+ * no gap and no overlap. A stream that needs a copy while the slot already exists (a table added
+ * to the selection, `--full-refresh`) reads a temporary slot's snapshot and skips the changes
+ * committed before that slot's start (they are in its copy). A slot the server invalidated
+ * (`wal_status = lost`) is recreated and every stream copied again: changes were lost with it.
+ */
+export class LogicalReplicationSession {
+  private replication: ReplicationConnection | undefined;
+  private snapshotConnection: ReplicationConnection | undefined;
+  private readonly slotName: string;
+  private publication: string | undefined;
+  /** An ordinary connection outside any snapshot: setup, WAL position, types of new columns. */
+  private controlClient: pg.Client | undefined;
+
+  constructor(
+    private readonly settings: LogicalSessionSettings,
+    private readonly allocateSequence: (rows: number) => number,
+    private readonly spoolDir: string,
+  ) {
+    this.slotName = slotNameOf(settings);
+  }
+
+  private get client(): pg.Client {
+    if (!this.controlClient) throw new Error("LogicalReplicationSession.prepare was not called");
+    return this.controlClient;
+  }
+
+  async prepare(
+    plans: LogicalPlan[],
+    bookmarks: Record<string, StreamBookmark>,
+  ): Promise<LogicalSnapshot | undefined> {
+    this.controlClient = await connectPostgres(this.settings, "sluice cdc control");
+    this.publication = await preparePublication(
+      this.client,
+      this.settings,
+      plans.map((p) => p.table),
+    );
+    let status = await slotStatus(this.client, this.slotName);
+    if (status && status.plugin !== "pgoutput") {
+      throw new ConfigError(
+        `replication slot "${this.slotName}" uses the ${status.plugin} plugin; sluice needs pgoutput: drop it (sluice cdc teardown) or set logical_slot_name to another name`,
+      );
+    }
+    if (status?.active) {
+      throw new ConnectionError(
+        `replication slot "${this.slotName}" is in use by another process; is another run of this pipeline going on?`,
+        { transient: true },
+      );
+    }
+    let slotLost = false;
+    if (status?.lost) {
+      // NOTE: the server dropped WAL this slot still needed; its position means nothing now.
+      await dropSlot(this.client, this.slotName);
+      status = undefined;
+      slotLost = true;
+    }
+    const toCopy = new Set(
+      plans
+        .filter((p) => slotLost || !status || bookmarks[p.schema.streamId]?.lsn === undefined)
+        .map((p) => p.schema.streamId),
+    );
+    this.replication = await ReplicationConnection.open(this.settings);
+    if (!status) {
+      const created = await this.replication.createSlot(this.slotName, { temporary: false });
+      return {
+        snapshotName: created.snapshotName!,
+        position: created.consistentPoint,
+        streamsToCopy: toCopy,
+      };
+    }
+    if (toCopy.size === 0) return undefined;
+    this.snapshotConnection = await ReplicationConnection.open(this.settings);
+    const temporary = await this.snapshotConnection.createSlot(`${this.slotName}_copy_${process.pid}`, {
+      temporary: true,
+    });
+    return {
+      snapshotName: temporary.snapshotName!,
+      position: temporary.consistentPoint,
+      streamsToCopy: toCopy,
+    };
+  }
+
+  async *readChanges(
+    plans: LogicalPlan[],
+    bookmarks: Record<string, StreamBookmark>,
+    options: ChangeReadOptions,
+  ): AsyncIterable<ChangeEvent> {
+    // The copies are done: the temporary slot (and its snapshot) are not needed any more.
+    await this.snapshotConnection?.close();
+    this.snapshotConnection = undefined;
+    const replication = this.replication ?? (await ReplicationConnection.open(this.settings));
+    this.replication = replication;
+    const tables = plans.map((plan) => {
+      const lsn = bookmarks[plan.schema.streamId]?.lsn;
+      if (lsn === undefined) {
+        throw new ConfigError(`${plan.schema.streamId}: LOG_BASED stream has no lsn in its state`);
+      }
+      return {
+        plan,
+        pgTypes: new Map(plan.table.columns.map((c) => [c.name, c.pg])),
+        knownColumns: plan.table.columns.map((c) => c.name),
+        fromLsn: BigInt(lsn),
+      };
+    });
+    const startLsn = tables.reduce((min, t) => (t.fromLsn < min ? t.fromLsn : min), tables[0]!.fromLsn);
+    const stopAt =
+      !options.follow && this.settings.break_at_end_lsn ? await currentWalLsn(this.client) : undefined;
+    const warnBytes = this.settings.logical_slot_lag_warn_mb * 1024 * 1024;
+    const events = readChanges({
+      messages: replication.start({
+        slotName: this.slotName,
+        startLsn,
+        publication: this.publication!,
+        protocolVersion: replication.protocolVersion,
+      }),
+      tables,
+      spoolDir: this.spoolDir,
+      maxBatchBytes: Math.max(1, this.settings.batch_size_mb) * 1024 * 1024,
+      maxBatchRows: Math.max(1, this.settings.batch_size_rows),
+      allocateSequence: this.allocateSequence,
+      ...(stopAt !== undefined ? { stopAt } : {}),
+      maxRunSeconds: this.settings.max_run_seconds,
+      idleSeconds: this.settings.logical_poll_total_seconds,
+      follow: options.follow,
+      signal: options.signal,
+      commitEveryChanges: Math.max(1, this.settings.batch_size_rows),
+      commitEverySeconds: Math.max(0, this.settings.logical_commit_seconds),
+      describeType: (oid, typmod) =>
+        describePgType(async (sql) => (await this.client.query(sql)).rows, oid, typmod),
+    });
+    for await (const event of events) {
+      if (event.type === "truncate" && this.settings.logical_truncate === "fail") {
+        throw new ConfigError(
+          `logical_truncate: ${event.streamIds.join(", ")} ${event.streamIds.length === 1 ? "was" : "were"} truncated at the source; with logical_truncate = fail the run stops before that point (set it to apply to empty the warehouse table too)`,
+        );
+      }
+      if (event.type === "checkpoint") {
+        const position = BigInt(event.position);
+        const lagBytes = Number(
+          replication.serverWalEnd > position ? replication.serverWalEnd - position : 0n,
+        );
+        yield { ...event, lagBytes };
+        if (lagBytes > warnBytes) {
+          yield {
+            type: "warning",
+            message: `replication slot "${this.slotName}" holds ${Math.round(lagBytes / 1048576)} MB of WAL on the server (over logical_slot_lag_warn_mb = ${this.settings.logical_slot_lag_warn_mb}); if it grows, the server may run out of disk`,
+          };
+        }
+        continue;
+      }
+      yield event;
+    }
+  }
+
+  acknowledge(position: string): void {
+    this.replication?.acknowledge(BigInt(position));
+  }
+
+  async close(): Promise<void> {
+    await this.snapshotConnection?.close();
+    await this.replication?.close();
+    await this.controlClient?.end().catch(() => undefined);
+    this.snapshotConnection = undefined;
+    this.replication = undefined;
+    this.controlClient = undefined;
+  }
+}

@@ -1,0 +1,231 @@
+import type pg from "pg";
+import { ConfigError, ConnectionError } from "../../../errors.js";
+import { quoteIdent, quoteLiteral } from "../postgres-connection.js";
+import { parseLsn } from "./replication-message.js";
+
+/** The settings of tap-postgres that name and tune change data capture. */
+export interface LogicalReplicationSettings {
+  dbname: string;
+  tap_id?: string;
+  logical_slot_name?: string;
+  logical_publication?: string;
+}
+
+/** A table as change data capture needs it: its name and whether changes can say which row. */
+export interface LogicalTable {
+  schemaName: string;
+  tableName: string;
+}
+
+/**
+ * The slot's name: `logical_slot_name`, else pipelinewise-tap-postgres's rule,
+ * `pipelinewise_<dbname>[_<tap_id>]` lowercased with every other character made `_`, so a
+ * project moving from pipelinewise finds the name it knows.
+ */
+export function slotNameOf(settings: LogicalReplicationSettings): string {
+  if (settings.logical_slot_name) return settings.logical_slot_name;
+  const suffix = settings.tap_id ? `_${settings.tap_id}` : "";
+  return `pipelinewise_${settings.dbname}${suffix}`.toLowerCase().replace(/[^a-z0-9_]/g, "_");
+}
+
+/** `logical_publication` when set (the user's own), else one sluice manages: `<slot>_pub`. */
+export function publicationNameOf(settings: LogicalReplicationSettings): {
+  name: string;
+  managed: boolean;
+} {
+  if (settings.logical_publication) return { name: settings.logical_publication, managed: false };
+  return { name: `${slotNameOf(settings)}_pub`, managed: true };
+}
+
+function qualified(table: LogicalTable): string {
+  return `${quoteIdent(table.schemaName)}.${quoteIdent(table.tableName)}`;
+}
+
+/**
+ * Makes the publication cover exactly the LOG_BASED tables (a managed one), or checks that the
+ * user's own covers them all. Changes of a table added now are published from this commit on;
+ * its initial copy is taken after it, so nothing falls between.
+ */
+export async function preparePublication(
+  client: pg.Client,
+  settings: LogicalReplicationSettings,
+  tables: LogicalTable[],
+): Promise<string> {
+  const { name, managed } = publicationNameOf(settings);
+  const exists =
+    (await client.query("SELECT 1 FROM pg_publication WHERE pubname = $1", [name])).rowCount === 1;
+  if (!managed) {
+    if (!exists) {
+      throw new ConfigError(
+        `logical_publication: publication "${name}" does not exist in database "${settings.dbname}"; create it (CREATE PUBLICATION ${quoteIdent(name)} FOR TABLE ...) or remove the setting to let sluice manage one`,
+      );
+    }
+    const published = await client.query<{ schemaname: string; tablename: string }>(
+      "SELECT schemaname, tablename FROM pg_publication_tables WHERE pubname = $1",
+      [name],
+    );
+    const have = new Set(published.rows.map((r) => `${r.schemaname}.${r.tablename}`));
+    const missing = tables.filter((t) => !have.has(`${t.schemaName}.${t.tableName}`));
+    if (missing.length > 0) {
+      throw new ConfigError(
+        `logical_publication: publication "${name}" does not include ${missing.map((t) => `${t.schemaName}.${t.tableName}`).join(", ")}; add them (ALTER PUBLICATION ${quoteIdent(name)} ADD TABLE ...)`,
+      );
+    }
+    return name;
+  }
+  const list = tables.map(qualified).join(", ");
+  try {
+    if (!exists) {
+      await client.query(`CREATE PUBLICATION ${quoteIdent(name)} FOR TABLE ${list}`);
+    } else {
+      await client.query(`ALTER PUBLICATION ${quoteIdent(name)} SET TABLE ${list}`);
+    }
+  } catch (error) {
+    const e = error as { code?: string; message?: string };
+    throw new ConnectionError(
+      `could not ${exists ? "update" : "create"} publication "${name}" for LOG_BASED tables (${e.message ?? String(error)}). The user needs CREATE on the database and must own the tables; or create a publication yourself and name it in \`logical_publication\``,
+      { cause: error },
+    );
+  }
+  return name;
+}
+
+export interface SlotStatus {
+  plugin: string;
+  /** Another process is streaming from it. */
+  active: boolean;
+  /** The server removed WAL the slot still needed (`wal_status = 'lost'`): changes were lost. */
+  lost: boolean;
+  confirmedFlush: bigint | undefined;
+  /** WAL the server keeps for this slot, in bytes. */
+  retainedBytes: number;
+}
+
+export async function slotStatus(client: pg.Client, slotName: string): Promise<SlotStatus | undefined> {
+  const result = await client.query<{
+    plugin: string;
+    active: boolean;
+    wal_status: string | null;
+    confirmed_flush_lsn: string | null;
+    retained: string | null;
+  }>(
+    `SELECT plugin, active, wal_status, confirmed_flush_lsn::text,
+            pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::bigint::text AS retained
+     FROM pg_replication_slots WHERE slot_name = $1 AND database = current_database()`,
+    [slotName],
+  );
+  const row = result.rows[0];
+  if (!row) return undefined;
+  return {
+    plugin: row.plugin,
+    active: row.active,
+    lost: row.wal_status === "lost",
+    confirmedFlush: row.confirmed_flush_lsn ? parseLsn(row.confirmed_flush_lsn) : undefined,
+    retainedBytes: Number(row.retained ?? 0),
+  };
+}
+
+export async function currentWalLsn(client: pg.Client): Promise<bigint> {
+  const row = (await client.query<{ lsn: string }>("SELECT pg_current_wal_lsn()::text AS lsn")).rows[0];
+  return parseLsn(row!.lsn);
+}
+
+export async function dropSlot(client: pg.Client, slotName: string): Promise<boolean> {
+  const result = await client.query(
+    "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1 AND database = current_database()",
+    [slotName],
+  );
+  return (result.rowCount ?? 0) > 0;
+}
+
+/**
+ * Removes what LOG_BASED set up in the source: the slot (so the server stops keeping WAL for
+ * it) and the publication sluice manages (never a user's own). Returns what it removed.
+ */
+export async function teardownLogicalReplication(
+  client: pg.Client,
+  settings: LogicalReplicationSettings,
+): Promise<string[]> {
+  const removed: string[] = [];
+  const slotName = slotNameOf(settings);
+  const status = await slotStatus(client, slotName);
+  if (status?.active) {
+    throw new ConnectionError(
+      `replication slot "${slotName}" is in use by a running process; stop that run first (or wait for it to end)`,
+    );
+  }
+  if (await dropSlot(client, slotName)) removed.push(`replication slot "${slotName}"`);
+  const publication = publicationNameOf(settings);
+  if (publication.managed) {
+    const dropped = await client.query("SELECT 1 FROM pg_publication WHERE pubname = $1", [publication.name]);
+    if (dropped.rowCount === 1) {
+      await client.query(`DROP PUBLICATION ${quoteIdent(publication.name)}`);
+      removed.push(`publication "${publication.name}"`);
+    }
+  }
+  return removed;
+}
+
+/**
+ * What LOG_BASED needs from the server and the user, each missing piece as a sentence that says
+ * how to fix it. Empty when all is in place.
+ */
+export async function checkLogicalReplication(
+  client: pg.Client,
+  settings: LogicalReplicationSettings & { user: string },
+  tables: LogicalTable[],
+): Promise<string[]> {
+  const problems: string[] = [];
+  const walLevel = (await client.query<{ wal_level: string }>("SHOW wal_level")).rows[0]?.wal_level;
+  if (walLevel !== "logical") {
+    problems.push(
+      `wal_level is "${walLevel}", LOG_BASED needs "logical": set wal_level = logical in postgresql.conf (on RDS/Cloud SQL: rds.logical_replication = 1 / cloudsql.logical_decoding = on) and restart the server`,
+    );
+  }
+  const role = (
+    await client.query<{ rolreplication: boolean; rolsuper: boolean }>(
+      "SELECT rolreplication, rolsuper FROM pg_roles WHERE rolname = current_user",
+    )
+  ).rows[0];
+  if (!role?.rolreplication && !role?.rolsuper) {
+    problems.push(
+      `user "${settings.user}" has no REPLICATION privilege: ALTER ROLE ${quoteIdent(settings.user)} REPLICATION (on RDS: GRANT rds_replication TO ${quoteIdent(settings.user)})`,
+    );
+  }
+  const slotName = slotNameOf(settings);
+  const slot = await slotStatus(client, slotName);
+  if (slot && slot.plugin !== "pgoutput") {
+    problems.push(
+      `replication slot "${slotName}" exists but uses the ${slot.plugin} plugin; sluice needs pgoutput: drop it (sluice cdc teardown) or set logical_slot_name to another name`,
+    );
+  }
+  if (!slot) {
+    const slots = (
+      await client.query<{ used: string; max: string }>(
+        "SELECT (SELECT count(*) FROM pg_replication_slots)::text AS used, current_setting('max_replication_slots') AS max",
+      )
+    ).rows[0];
+    if (slots && Number(slots.used) >= Number(slots.max)) {
+      problems.push(
+        `no free replication slot: ${slots.used} of max_replication_slots = ${slots.max} are in use; raise max_replication_slots (restart needed) or drop an unused slot`,
+      );
+    }
+  }
+  if (tables.length > 0) {
+    const identities = await client.query<{ schema_name: string; table_name: string; ok: boolean }>(
+      `SELECT n.nspname AS schema_name, c.relname AS table_name,
+              (c.relreplident = 'f' OR (c.relreplident = 'i' AND EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisreplident))
+               OR (c.relreplident = 'd' AND EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisprimary))) AS ok
+       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+       WHERE (n.nspname, c.relname) IN (${tables.map((t) => `(${quoteLiteral(t.schemaName)}, ${quoteLiteral(t.tableName)})`).join(", ")})`,
+    );
+    for (const row of identities.rows) {
+      if (!row.ok) {
+        problems.push(
+          `${row.schema_name}.${row.table_name} has no primary key or replica identity, so its updates and deletes cannot name their row: add a primary key, or ALTER TABLE ${quoteIdent(row.schema_name)}.${quoteIdent(row.table_name)} REPLICA IDENTITY FULL`,
+        );
+      }
+    }
+  }
+  return problems;
+}
