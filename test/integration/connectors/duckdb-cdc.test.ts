@@ -43,15 +43,18 @@ interface Harness {
 let fileCounter = 0;
 
 /** A writer on a fresh database whose table already holds `seed` (CDC rows, merged). */
-async function open(config: PluginConfig = {}): Promise<Harness> {
-  const dir = tempDir("sluice-duckdb-cdc-");
+async function open(
+  config: PluginConfig = {},
+  options: { dir?: string; schema?: StreamSchema } = {},
+): Promise<Harness> {
+  const dir = options.dir ?? tempDir("sluice-duckdb-cdc-");
   const file = path.join(dir, "warehouse.duckdb");
   let loader: DuckdbLoader | undefined;
   let writer: StreamWriter | undefined;
   const ensureWriter = async (): Promise<StreamWriter> => {
     if (!writer) {
       loader = new DuckdbLoader(duckdbConfig("warehouse.duckdb", config), { projectDir: dir });
-      writer = await loader.openStream(structuredClone(schema), {
+      writer = await loader.openStream(structuredClone(options.schema ?? schema), {
         mode: "incremental",
         version: 7,
         distinctKeys: false,
@@ -343,6 +346,39 @@ describe("target-duckdb applies change batches exactly (upsert)", () => {
       { id: "1", name: "winner", doc: `{"seq":${n + 999}}`, _sdc_sequence: String(n + 1000), total: "3" },
     ]);
   });
+});
+
+test("a column the stream no longer has keeps its stored values through merges", async () => {
+  const before = await open(
+    {},
+    {
+      schema: {
+        ...schema,
+        columns: [
+          ...schema.columns,
+          { name: "legacy", type: { kind: "string", sqlType: "text" }, nullable: true },
+        ],
+      },
+    },
+  );
+  await before.write(
+    seed.map((r, i) => r.replace(/,[^,]*,[^,]*,$/, `,old-${i + 1}`)),
+    {
+      columns: ["id", "name", "doc", "changed_at", "legacy"],
+    },
+  );
+  await before.close();
+  const after = await open({}, { dir: before.dir });
+  await after.write([
+    `1,renamed,,,,10,2`,
+    `2,,,,2024-05-01 10:00:00+00,11,${DELETE_UNCHANGED}`,
+    `3,three-b,"{}",,,12,`,
+  ]);
+  expect(await after.rows("SELECT id, name, legacy FROM public.items ORDER BY id")).toEqual([
+    { id: "1", name: "renamed", legacy: "old-1" },
+    { id: "2", name: "two", legacy: "old-2" },
+    { id: "3", name: "three-b", legacy: "old-3" },
+  ]);
 });
 
 describe("target-duckdb with change batches, append-only", () => {
