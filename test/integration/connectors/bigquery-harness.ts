@@ -147,7 +147,7 @@ export async function bigqueryRows(
   sql: string,
   location = "US",
 ): Promise<Record<string, unknown>[]> {
-  const [rows] = await target.client.query({ query: sql, location });
+  const [rows] = await target.client.query({ query: sql, location, wrapIntegers: true });
   return rows as Record<string, unknown>[];
 }
 
@@ -155,12 +155,18 @@ export async function bigqueryRows(
 export function plain(value: unknown): unknown {
   if (value === null || value === undefined) return null;
   if (Array.isArray(value)) return value.map(plain);
-  if (Buffer.isBuffer(value)) return value.toString("base64");
+  if (Buffer.isBuffer(value)) return `\\x${value.toString("hex")}`;
+  if (typeof value === "number" && !Number.isFinite(value)) return String(value);
   if (typeof value === "object") {
     const object = value as Record<string, unknown>;
+    // DATE, TIME, DATETIME, TIMESTAMP wrappers; INT64 with `wrapIntegers` ({type: "BigQueryInt", value}).
+    if (object.type === "BigQueryInt") {
+      const n = Number(object.value);
+      return Number.isSafeInteger(n) ? n : String(object.value);
+    }
     if ("value" in object && Object.keys(object).length === 1) return object.value;
-    // big.js (NUMERIC, BIGNUMERIC): `c` digits, `e` exponent, `s` sign.
-    if ("c" in object && "e" in object && "s" in object) return String(value);
+    // big.js (NUMERIC, BIGNUMERIC): `c` digits, `e` exponent, `s` sign; toFixed() prints every digit.
+    if ("c" in object && "e" in object && "s" in object) return (value as { toFixed(): string }).toFixed();
     return value;
   }
   return value;
