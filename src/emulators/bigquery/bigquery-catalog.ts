@@ -7,6 +7,7 @@ import {
   duckdbType,
   findField,
   normalizeSchema,
+  duckdbSchema,
   quoteIdent,
   sameType,
   type TableFieldSchema,
@@ -147,7 +148,7 @@ export class BigQueryCatalog {
         `The emulator cannot hold datasets ${clash} and ${input.datasetId}, whose names differ only in case`,
       );
     }
-    await connection.run(`CREATE SCHEMA ${quoteIdent(input.datasetId)}`);
+    await connection.run(`CREATE SCHEMA ${quoteIdent(duckdbSchema(input.datasetId))}`);
     const now = String(Date.now());
     const entry: DatasetEntry = { ...input, creationTime: now, lastModifiedTime: now, tables: new Map() };
     this.datasets.set(input.datasetId, entry);
@@ -168,7 +169,7 @@ export class BigQueryCatalog {
         `Dataset ${this.projectId}:${datasetId} is still in use`,
       );
     }
-    await connection.run(`DROP SCHEMA ${quoteIdent(datasetId)} CASCADE`);
+    await connection.run(`DROP SCHEMA ${quoteIdent(duckdbSchema(datasetId))} CASCADE`);
     this.datasets.delete(datasetId);
     await this.persist(connection);
   }
@@ -187,7 +188,7 @@ export class BigQueryCatalog {
     if (existing && !options.replace) throw duplicate(`Table ${where}`);
     checkPartitioning(input.schema, input.timePartitioning, input.clustering);
     const columns = duckdbColumns(input.schema);
-    const name = `${quoteIdent(datasetId)}.${quoteIdent(input.tableId)}`;
+    const name = `${quoteIdent(duckdbSchema(datasetId))}.${quoteIdent(input.tableId)}`;
     // A table without columns is legal in BigQuery (the schema comes with the first load).
     const ddl = columns ? columns : `"__emulator_no_columns" INTEGER`;
     await connection.run(`CREATE ${options.replace ? "OR REPLACE " : ""}TABLE ${name} (${ddl})`);
@@ -204,7 +205,7 @@ export class BigQueryCatalog {
 
   async dropTable(connection: DuckDBConnection, datasetId: string, tableId: string): Promise<void> {
     this.table(datasetId, tableId);
-    await connection.run(`DROP TABLE ${quoteIdent(datasetId)}.${quoteIdent(tableId)}`);
+    await connection.run(`DROP TABLE ${quoteIdent(duckdbSchema(datasetId))}.${quoteIdent(tableId)}`);
     this.dataset(datasetId).tables.delete(tableId);
     await this.persist(connection);
   }
@@ -226,7 +227,7 @@ export class BigQueryCatalog {
     const mismatch = (detail: string): BigQueryApiError =>
       invalid(`Provided Schema does not match Table ${where}. ${detail}`);
     const statements: string[] = [];
-    const name = `${quoteIdent(datasetId)}.${quoteIdent(tableId)}`;
+    const name = `${quoteIdent(duckdbSchema(datasetId))}.${quoteIdent(tableId)}`;
     for (const old of table.schema) {
       const field = findField(next, old.name);
       if (!field) throw mismatch(`Field ${old.name} is missing in new schema`);
@@ -281,11 +282,11 @@ export class BigQueryCatalog {
     extra: Partial<Pick<TableEntry, "timePartitioning" | "clustering">> = {},
   ): Promise<void> {
     const dataset = this.dataset(datasetId);
-    const name = `${quoteIdent(datasetId)}.${quoteIdent(tableId)}`;
+    const name = `${quoteIdent(duckdbSchema(datasetId))}.${quoteIdent(tableId)}`;
     const result = await connection.runAndReadAll(`SELECT * FROM ${name} LIMIT 0`);
     const nullable = await connection.runAndReadAll(
       `SELECT column_name, is_nullable FROM duckdb_columns() WHERE schema_name = $schema AND table_name = $table`,
-      { schema: datasetId, table: tableId },
+      { schema: duckdbSchema(datasetId), table: tableId },
     );
     const notNull = new Set(
       nullable

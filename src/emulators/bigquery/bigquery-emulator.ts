@@ -19,7 +19,7 @@ import { runLoadJob, type LoadConfiguration, type LoadStatistics } from "./bigqu
 import { runQuery, type QueryConfiguration, type QueryOutcome } from "./bigquery-query-job.js";
 import { restRow, timestampFormatOf, type TimestampFormat } from "./bigquery-rows.js";
 import { BIGQUERY_FUNCTION_MACROS } from "./bigquery-sql-translator.js";
-import { findField, quoteIdent, sameType, type TableFieldSchema } from "./bigquery-types.js";
+import { findField, duckdbSchema, quoteIdent, sameType, type TableFieldSchema } from "./bigquery-types.js";
 
 export interface BigQueryEmulator {
   /** e.g. "http://127.0.0.1:43123" — pass as `apiEndpoint` to `new BigQuery({ projectId, apiEndpoint })`, or as BIGQUERY_EMULATOR_HOST. */
@@ -312,7 +312,7 @@ export async function startBigQueryEmulator(
   async function tableResource(datasetId: string, t: TableEntry): Promise<Record<string, unknown>> {
     const numRows = await catalog.exclusive(async (c) => {
       const r = await c.runAndReadAll(
-        `SELECT count(*) FROM ${quoteIdent(datasetId)}.${quoteIdent(t.tableId)}`,
+        `SELECT count(*) FROM ${quoteIdent(duckdbSchema(datasetId))}.${quoteIdent(t.tableId)}`,
       );
       return String(r.getRows()[0]?.[0] ?? 0);
     });
@@ -474,7 +474,7 @@ export async function startBigQueryEmulator(
     const start = Number(query.get("pageToken") ?? query.get("startIndex") ?? 0);
     const max = Math.min(Number(query.get("maxResults") ?? 100_000), 100_000);
     return catalog.exclusive(async (c) => {
-      const name = `${quoteIdent(datasetId)}.${quoteIdent(tableId)}`;
+      const name = `${quoteIdent(duckdbSchema(datasetId))}.${quoteIdent(tableId)}`;
       const total = Number((await c.runAndReadAll(`SELECT count(*) FROM ${name}`)).getRows()[0]?.[0] ?? 0);
       const columns = fields.length ? fields.map((f) => quoteIdent(f.name)).join(", ") : "1";
       const reader = await c.runAndReadAll(
@@ -745,7 +745,7 @@ export async function startBigQueryEmulator(
     const existing = catalog.findTable(destination.datasetId, destination.tableId);
     if (!existing && config.createDisposition === "CREATE_NEVER") throw notFound(`Table ${where}`);
     const snapshot = existing ? structuredClone(existing) : undefined;
-    const destName = `${quoteIdent(destination.datasetId)}.${quoteIdent(destination.tableId)}`;
+    const destName = `${quoteIdent(duckdbSchema(destination.datasetId))}.${quoteIdent(destination.tableId)}`;
     await c.run("BEGIN TRANSACTION");
     try {
       if (existing) {
@@ -798,7 +798,7 @@ export async function startBigQueryEmulator(
       let copied = 0;
       for (const s of sources) {
         const r = await c.run(
-          `INSERT INTO ${destName} (${columns}) SELECT ${columns} FROM ${quoteIdent(s.datasetId ?? sourceDataset)}.${quoteIdent(s.tableId!)}`,
+          `INSERT INTO ${destName} (${columns}) SELECT ${columns} FROM ${quoteIdent(duckdbSchema(s.datasetId ?? sourceDataset))}.${quoteIdent(s.tableId!)}`,
         );
         copied += r.rowsChanged;
       }

@@ -11,6 +11,7 @@ import {
   duckdbType,
   findField,
   normalizeSchema,
+  duckdbSchema,
   quoteIdent,
   type TableFieldSchema,
 } from "./bigquery-types.js";
@@ -142,7 +143,7 @@ export async function runLoadJob(
           relaxation: options.has("ALLOW_FIELD_RELAXATION"),
         });
       }
-      const name = `${quoteIdent(datasetId)}.${quoteIdent(tableId)}`;
+      const name = `${quoteIdent(duckdbSchema(datasetId))}.${quoteIdent(tableId)}`;
       if (existing && writeDisposition === "WRITE_EMPTY") {
         const count = await connection.runAndReadAll(`SELECT count(*) FROM ${name}`);
         if (Number(count.getRows()[0]?.[0] ?? 0) > 0) {
@@ -377,7 +378,7 @@ async function stageCsv(
           } catch (error) {
             if (!(error instanceof RowValueError)) throw error;
             throw new RowValueError(
-              `Could not parse '${raw}' as ${CSV_TYPE_NAMES[field.type] ?? field.type} for field ${field.name} (position ${i}) starting at location ${position}  with message '${error.message}'`,
+              `Could not parse '${raw}' as ${CSV_TYPE_NAMES[field.type] ?? field.type} for field ${field.name} (position ${i}) starting at location ${position}  with message 'Unable to parse'`,
             );
           }
           return `${JSON.stringify(field.name)}:${JSON.stringify(text)}`;

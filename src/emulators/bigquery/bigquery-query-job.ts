@@ -12,6 +12,7 @@ import {
   duckdbType,
   findField,
   normalizeSchema,
+  duckdbSchema,
   quoteIdent,
   type TableFieldSchema,
 } from "./bigquery-types.js";
@@ -292,7 +293,7 @@ async function runStatement(
       for (const [i, field] of table.schema.entries()) {
         if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(field.name)) {
           await connection.run(
-            `ALTER TABLE ${quoteIdent(ref.datasetId)}.${quoteIdent(ref.tableId)} RENAME COLUMN ${quoteIdent(field.name)} TO ${quoteIdent(`f${i}_`)}`,
+            `ALTER TABLE ${quoteIdent(duckdbSchema(ref.datasetId))}.${quoteIdent(ref.tableId)} RENAME COLUMN ${quoteIdent(field.name)} TO ${quoteIdent(`f${i}_`)}`,
           );
           field.name = `f${i}_`;
         }
@@ -363,7 +364,8 @@ async function runStatement(
           // BIGNUMERIC is stored as canonical text; DuckDB's DECIMAL→VARCHAR keeps trailing zeros.
           statement.sql = statement.sql.replace(
             /SET DATA TYPE VARCHAR$/,
-            `SET DATA TYPE VARCHAR USING regexp_replace(regexp_replace(CAST(${quoteIdent(old.name)} AS VARCHAR), '(\\.\\d*?)0+$', '\\1'), '\\.$', '')`,
+            () =>
+              `SET DATA TYPE VARCHAR USING regexp_replace(regexp_replace(CAST(${quoteIdent(old.name)} AS VARCHAR), '(\\.\\d*?)0+$', '\\1'), '\\.$', '')`,
           );
         }
       }

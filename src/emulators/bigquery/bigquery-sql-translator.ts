@@ -1,6 +1,12 @@
 import { invalidQuery } from "./bigquery-api-error.js";
 import { validateColumnNames, validateTableId } from "./bigquery-names.js";
-import { duckdbType, normalizeSchema, quoteIdent, type TableFieldSchema } from "./bigquery-types.js";
+import {
+  duckdbType,
+  normalizeSchema,
+  duckdbSchema,
+  quoteIdent,
+  type TableFieldSchema,
+} from "./bigquery-types.js";
 
 /**
  * GoogleSQL to DuckDB SQL, for the statements a loader sends: SELECT, CREATE [OR REPLACE] TABLE
@@ -594,7 +600,7 @@ class StatementTranslator {
 
   private tableSql(ref: TableRef): string {
     return ref.datasetId
-      ? `${quoteIdent(ref.datasetId)}.${quoteIdent(ref.tableId)}`
+      ? `${quoteIdent(duckdbSchema(ref.datasetId))}.${quoteIdent(ref.tableId)}`
       : quoteIdent(ref.tableId);
   }
 
@@ -1034,10 +1040,11 @@ class StatementTranslator {
   private emit(tokens: Token[]): string {
     const out: string[] = [];
     const p = new Parser(tokens, this.sql);
-    // For each open parenthesis: whether it belongs to CAST/SAFE_CAST (then `AS` starts a type).
-    const parens: boolean[] = [];
+    // For each open parenthesis: the index in `out` of the CAST/SAFE_CAST it belongs to (then
+    // `AS` starts a type), or -1.
+    const parens: number[] = [];
     let lastWord = "";
-    let pendingCast = false;
+    let pendingCast = -1;
     while (p.i < tokens.length) {
       const t = tokens[p.i]!;
       if (t.kind === "space") {
@@ -1065,7 +1072,7 @@ class StatementTranslator {
       if (t.kind === "op") {
         if (t.text === "(") parens.push(pendingCast);
         if (t.text === ")") parens.pop();
-        pendingCast = false;
+        pendingCast = -1;
         // `SELECT * EXCEPT (a)` is DuckDB's `* EXCLUDE (a)`.
         if (t.text === "*" && p.isWord(p.peek(1), "EXCEPT") && p.isOp(p.peek(2), "(")) {
           out.push("* EXCLUDE");
@@ -1085,15 +1092,21 @@ class StatementTranslator {
       }
       const upper = t.kind === "word" ? t.text.toUpperCase() : "";
       // A type after AS inside CAST(...).
-      if (upper === "AS" && parens[parens.length - 1] === true) {
-        out.push("AS ");
+      const castIndex = parens[parens.length - 1] ?? -1;
+      if (upper === "AS" && castIndex >= 0) {
         p.i++;
-        out.push(p.parseType("_").duck);
+        const { duck, field } = p.parseType("_");
+        if (field.type === "STRING" && field.mode !== "REPEATED" && field.maxLength === undefined) {
+          // NOTE: DuckDB prints DECIMAL with all its scale ('3.50'); BigQuery prints '3.5'.
+          out[castIndex] = "bq_string";
+        } else {
+          out.push(`AS ${duck}`);
+        }
         continue;
       }
       if (upper === "CAST" || upper === "SAFE_CAST") {
+        pendingCast = out.length;
         out.push(upper === "CAST" ? "CAST" : "TRY_CAST");
-        pendingCast = true;
         p.i++;
         lastWord = upper;
         continue;
@@ -1132,7 +1145,6 @@ class StatementTranslator {
       // A name or a path.
       if (t.kind === "word" || t.kind === "quoted") {
         const inTablePosition = TABLE_KEYWORDS.has(lastWord);
-        const start = p.i;
         const parts: Token[] = [t];
         let j = p.i + 1;
         while (
@@ -1149,26 +1161,25 @@ class StatementTranslator {
             !p.isOp(tokens[p.next(j)], "(")) ||
           (names.length === 3 && names[0] === this.context.projectId);
         if (isTable) {
-          p.i = start;
-          const saved = this.parser;
-          // Resolve with the same rules as statement-level names.
           const ref = this.resolveTable(names, t);
           this.addTable(ref);
-          void saved;
           out.push(this.tableSql(ref));
           p.i = j;
           lastWord = "";
           continue;
         }
+        const previous = out.length > 0 ? out[out.length - 1] : "";
         out.push(
           parts
-            .map((x) =>
-              x.kind === "quoted"
-                ? names.length > 0 && x.value.includes(".")
-                  ? x.value.split(".").map(quoteIdent).join(".")
-                  : quoteIdent(x.value)
-                : x.text,
-            )
+            .map((x, k) => {
+              if (x.kind === "quoted") return x.value.split(".").map(quoteIdent).join(".");
+              const word = x.text.toUpperCase();
+              // A DuckDB-only keyword, or `offset` after a dot, is a column here.
+              if (DUCKDB_ONLY_RESERVED.has(word) || (word === "OFFSET" && (k > 0 || previous === "."))) {
+                return quoteIdent(x.text);
+              }
+              return x.text;
+            })
             .join("."),
         );
         p.i = j;
@@ -1190,6 +1201,16 @@ class StatementTranslator {
     return value;
   }
 }
+
+/**
+ * Words DuckDB reserves and BigQuery does not, so in GoogleSQL they are plain column names
+ * (`user`, `primary`, `check`): passed to DuckDB quoted.
+ */
+const DUCKDB_ONLY_RESERVED = new Set(
+  "analyse analyze asymmetric both check column constraint deferrable describe do foreign initially lambda leading only pivot pivot_longer pivot_wider placing primary references returning show summarize symmetric trailing unique unpivot variadic"
+    .toUpperCase()
+    .split(" "),
+);
 
 /** BigQuery functions whose DuckDB name differs (the rest are DuckDB macros, see the emulator). */
 const FUNCTION_RENAMES: Record<string, string> = {
@@ -1215,4 +1236,5 @@ export const BIGQUERY_FUNCTION_MACROS: readonly string[] = [
   "CREATE OR REPLACE MACRO bq_safe_divide(a, b) AS CASE WHEN b = 0 THEN NULL ELSE a / b END",
   "CREATE OR REPLACE MACRO current_datetime() AS CAST(now() AS TIMESTAMP)",
   "CREATE OR REPLACE MACRO ifnull(a, b) AS coalesce(a, b)",
+  `CREATE OR REPLACE MACRO bq_string(x) AS CASE WHEN typeof(x) LIKE 'DECIMAL%' AND contains(CAST(x AS VARCHAR), '.') THEN regexp_replace(CAST(x AS VARCHAR), '\\.?0+$', '') ELSE CAST(x AS VARCHAR) END`,
 ];

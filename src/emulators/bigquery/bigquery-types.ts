@@ -375,3 +375,14 @@ export function canonicalDecimal(
 
 export const INT64_MIN = -(2n ** 63n);
 export const INT64_MAX = 2n ** 63n - 1n;
+
+/** DuckDB's own schemas, which a dataset of the same name must not land in. */
+const DUCKDB_SCHEMAS = new Set(["main", "temp", "information_schema", "pg_catalog"]);
+
+/**
+ * The DuckDB schema holding a dataset: its own name, except for names DuckDB has taken
+ * (a dataset called `main` is `main__dataset`).
+ */
+export function duckdbSchema(datasetId: string): string {
+  return DUCKDB_SCHEMAS.has(datasetId.toLowerCase()) ? `${datasetId}__dataset` : datasetId;
+}
