@@ -177,8 +177,12 @@ export class BigqueryClient {
         writable.once("job", (j: Job) => resolve(j));
         writable.once("error", reject);
       });
-      await pipeline(fs.createReadStream(range.path, { start: range.start, end: range.end - 1 }), writable);
-      return created;
+      // Both settle: a failed upload rejects the pipeline and `created` alike, neither unhandled.
+      const [, job] = await Promise.all([
+        pipeline(fs.createReadStream(range.path, { start: range.start, end: range.end - 1 }), writable),
+        created,
+      ]);
+      return job;
     });
     return job.id ?? "";
   }
