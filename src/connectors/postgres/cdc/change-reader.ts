@@ -5,6 +5,7 @@ import type { RecordBatch } from "../../batch.js";
 import { DELETED_AT_COLUMN, SEQUENCE_COLUMN, UNCHANGED_COLUMN } from "../../batch.js";
 import type { Column, StreamSchema } from "../../column-type.js";
 import type { ChangeEvent, StreamPlan } from "../../connector.js";
+import { quoteLiteral } from "../postgres-connection.js";
 import { columnTypeOf, type PgTypeInfo } from "../postgres-types.js";
 import {
   decodePgOutput,
@@ -17,6 +18,12 @@ import {
 } from "./pgoutput-decoder.js";
 import { wireConverterOf, type WireConverter } from "./pgoutput-values.js";
 import type { ReplicationMessage } from "./replication-message.js";
+
+/** A column of a Relation message: its table's oid (the relation id) and its name. */
+export interface ColumnRef {
+  relationId: number;
+  name: string;
+}
 
 /** One LOG_BASED stream the reader captures. */
 export interface ChangeTable {
@@ -64,7 +71,7 @@ export interface ChangeReaderOptions {
   /** ...or the first commit (or idle keepalive) this long after the last one. */
   commitEverySeconds: number;
   /** The type of a column added mid-stream, from its Relation message's type oid and typmod. */
-  describeType(oid: number, typmod: number): Promise<PgTypeInfo>;
+  describeType(oid: number, typmod: number, column: ColumnRef): Promise<PgTypeInfo>;
   /** Clock in milliseconds (Date.now by default), for tests. */
   now?: () => number;
 }
@@ -352,7 +359,7 @@ class StreamState {
   /** Maps the relation's columns onto the stream's; a column new to the table joins the stream. */
   async *applyRelation(
     relation: PgOutputRelation,
-    describeType: (oid: number, typmod: number) => Promise<PgTypeInfo>,
+    describeType: ChangeReaderOptions["describeType"],
   ): AsyncGenerator<ChangeEvent> {
     const added: Column[] = [];
     for (const column of relation.columns) {
@@ -360,10 +367,19 @@ class StreamState {
         const previous = this.typeOids.get(column.name);
         if (previous !== undefined && previous !== column.typeOid && this.isStreamColumn(column.name)) {
           // ALTER COLUMN ... TYPE: print values by the new type; the warehouse column stays.
-          this.pgTypes.set(column.name, await describeType(column.typeOid, column.typmod));
+          this.pgTypes.set(
+            column.name,
+            await describeType(column.typeOid, column.typmod, {
+              relationId: relation.relationId,
+              name: column.name,
+            }),
+          );
         }
       } else {
-        const pg = await describeType(column.typeOid, column.typmod);
+        const pg = await describeType(column.typeOid, column.typmod, {
+          relationId: relation.relationId,
+          name: column.name,
+        });
         this.pgTypes.set(column.name, pg);
         this.known.add(column.name);
         added.push({ name: column.name, type: columnTypeOf(pg), nullable: true });
@@ -564,21 +580,28 @@ class BatchFile {
 
 /**
  * What `describeType` needs, read from the catalog as discovery reads a column (domains and
- * array elements resolved to their base types). `query` runs one SQL statement (the simple query
- * protocol is enough, so a replication connection can run it) and returns its rows.
+ * array elements resolved to their base types; an array's declared dimensions from the column,
+ * when `column` is given and the table still has it). `query` runs one SQL statement (the simple
+ * query protocol is enough, so a replication connection can run it) and returns its rows.
  */
 export async function describePgType(
   query: (sql: string) => Promise<Record<string, unknown>[]>,
   oid: number,
   typmod: number,
+  column?: ColumnRef,
 ): Promise<PgTypeInfo> {
   const oidText = String(Math.trunc(oid));
   const typmodText = String(Math.trunc(typmod));
+  const dimensions =
+    column === undefined
+      ? "0"
+      : `coalesce((SELECT a.attndims FROM pg_catalog.pg_attribute a WHERE a.attrelid = ${String(Math.trunc(column.relationId))} AND a.attname = ${quoteLiteral(column.name)} AND NOT a.attisdropped), 0)`;
   const rows = await query(`
     SELECT format_type(t.oid, ${typmodText}) AS formatted,
            CASE WHEN t.typtype = 'd' THEN t.typtypmod ELSE ${typmodText} END AS typmod,
            bt.typname AS typname, bt.typtype::text AS typtype, bt.typcategory::text AS typcategory,
-           et.typname AS element_typname, et.typtype::text AS element_typtype
+           et.typname AS element_typname, et.typtype::text AS element_typtype,
+           ${dimensions} AS dimensions
     FROM pg_catalog.pg_type t
     JOIN pg_catalog.pg_type bt ON bt.oid = CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END
     LEFT JOIN pg_catalog.pg_type et0 ON bt.typcategory = 'A' AND et0.oid = bt.typelem
@@ -593,8 +616,7 @@ export async function describePgType(
     typtype: text("typtype"),
     typcategory: text("typcategory"),
     typmod: Number(row.typmod),
-    // A Relation message does not say how many dimensions were declared (PostgreSQL ignores it anyway).
-    dimensions: 0,
+    dimensions: Number(row.dimensions),
     ...(row.element_typname !== null && row.element_typname !== undefined
       ? { elementTypname: text("element_typname"), elementTyptype: text("element_typtype") }
       : {}),
