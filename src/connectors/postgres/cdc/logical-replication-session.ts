@@ -15,6 +15,9 @@ import {
 } from "./logical-replication-setup.js";
 import { ReplicationConnection } from "./replication-connection.js";
 
+/** How long a slot may stay busy after its previous reader died before we give up. */
+const SLOT_RELEASE_WAIT_MS = 15_000;
+
 export interface LogicalSessionSettings extends PostgresConnectionSettings, LogicalReplicationSettings {
   batch_size_mb: number;
   batch_size_rows: number;
@@ -87,6 +90,12 @@ export class LogicalReplicationSession {
       throw new ConfigError(
         `replication slot "${this.slotName}" uses the ${status.plugin} plugin; sluice needs pgoutput: drop it (sluice cdc teardown) or set logical_slot_name to another name`,
       );
+    }
+    // NOTE: a run killed a moment ago leaves its walsender exiting for a little while; the
+    // state lock already keeps two runs of this pipeline apart, so wait for it briefly.
+    for (let waited = 0; status?.active && waited < SLOT_RELEASE_WAIT_MS; waited += 250) {
+      await new Promise((resolve) => setTimeout(resolve, 250));
+      status = await slotStatus(this.client, this.slotName);
     }
     if (status?.active) {
       throw new ConnectionError(
