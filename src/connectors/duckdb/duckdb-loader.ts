@@ -329,10 +329,19 @@ class DuckdbStreamWriter implements StreamWriter {
       await read(this.appendStatement(select, source));
       return;
     }
-    const [stage, ...apply] = this.mergeStatements(select, source);
+    const merge = this.mergeStatements(select, source);
     await this.connection.run("BEGIN TRANSACTION");
-    await read(stage!);
-    for (const statement of apply) await this.connection.run(statement);
+    await read(merge.change);
+    let joinStored = false;
+    if (merge.stored !== undefined) {
+      const needed = await this.connection.runAndReadAll(merge.needsStored);
+      joinStored = needed.currentRowCount > 0;
+      if (joinStored) await this.connection.run(merge.stored);
+    }
+    await this.connection.run(merge.delete);
+    await this.connection.run(joinStored ? merge.insertWithStored : merge.insert);
+    await this.connection.run("DROP TABLE IF EXISTS sluice_stored");
+    await this.connection.run("DROP TABLE sluice_change");
     await this.connection.run("COMMIT");
   }
 
@@ -355,18 +364,30 @@ class DuckdbStreamWriter implements StreamWriter {
   }
 
   /**
-   * A merge in one transaction: (1) the batch reduced to one row per key, `sluice_change`: the
-   * latest by sequence, with `_sdc_deleted_at` as that row has it (`arg_max_null`: NULL means
-   * "not deleted"). In a batch with `_sdc_unchanged`, a field is aggregated as the struct `{v}`
-   * over the rows that carried it: NULL when none did (keep the stored value), else the latest
-   * carried value, which may itself be NULL. (2) Where stored values are needed, the merged rows
-   * are read from the change and the stored row before (3) the stored rows of those keys are
-   * deleted and (4) the merged rows inserted, but for keys removed by `hard_delete`.
+   * A merge in one transaction:
+   * 1. `change`: the batch reduced to one row per key, the latest by sequence, with
+   *    `_sdc_deleted_at` as that row has it (`arg_max_null`: NULL means "not deleted"). In a batch
+   *    with `_sdc_unchanged`, a field's value is the latest among the rows that carried it
+   *    (`arg_max_null` skips rows whose ordering value is NULL), and `sluice_carried_<i>` says
+   *    whether any row did; `sluice_needs_stored` marks keys that need a stored value.
+   * 2. `stored`: only if some key needs them (`needsStored` finds out), the stored values of those
+   *    keys, read before 3. deletes the stored rows of every key in the batch and 4. inserts
+   *    the merged rows, but for keys removed by `hard_delete`.
    * NOTE: DELETE + INSERT, not MERGE INTO ... UPDATE: on a checkpointed table DuckDB 1.5 commits
    * 100,000 updated rows several times slower than it deletes and appends them. Columns of the
    * table that the batch does not have (a column the source dropped) keep their stored values.
    */
-  private mergeStatements(select: BatchSelect, source: string): string[] {
+  private mergeStatements(
+    select: BatchSelect,
+    source: string,
+  ): {
+    change: string;
+    needsStored: string;
+    stored: string | undefined;
+    delete: string;
+    insert: string;
+    insertWithStored: string;
+  } {
     const keys = new Set(this.mergeKeys.map((k) => k.toLowerCase()));
     const seq = quoteDuckdb(SEQUENCE_COLUMN);
     const deleted = quoteDuckdb(DELETED_AT_COLUMN);
@@ -382,62 +403,81 @@ class DuckdbStreamWriter implements StreamWriter {
     // Stream columns a change may leave out, by their index in the batch; metadata is always set.
     const partial = new Map<string, number>();
     if (select.unchanged !== undefined) {
-      for (const [i, name] of this.schema.columns.map((c) => c.name).entries()) partial.set(name, i);
+      for (const [i, name] of this.schema.columns.map((c) => c.name).entries()) {
+        if (!keys.has(name.toLowerCase())) partial.set(name, i);
+      }
     }
-    const aggregates = values.map((c) => {
+    const carriedFlag = (index: number): string => `sluice_carried_${index}`;
+    const aggregates = values.flatMap((c) => {
       const name = quoteDuckdb(c.name);
       const index = partial.get(c.name);
-      return index === undefined
-        ? `arg_max_null(${name}, ${seq}) AS ${name}`
-        : `arg_max({'v': ${name}}, ${seq}) FILTER (WHERE ${unchanged} IS NULL OR NOT contains(${unchanged}, ',${index},')) AS ${name}`;
+      if (index === undefined) return [`arg_max_null(${name}, ${seq}) AS ${name}`];
+      const carried = `(${unchanged} IS NULL OR NOT contains(${unchanged}, ',${index},'))`;
+      return [
+        `arg_max_null(${name}, CASE WHEN ${carried} THEN ${seq} END) AS ${name}`,
+        `bool_or(${carried}) AS ${carriedFlag(index)}`,
+      ];
     });
+    // Columns of the table the batch says nothing about keep their stored values.
+    const said = new Set([...keys, ...select.columns.map((c) => c.name.toLowerCase()), DELETED_AT_COLUMN]);
+    if (this.config.add_metadata_columns) said.add(SEQUENCE_COLUMN);
+    const kept = [...this.tableColumns].filter(([lower]) => !said.has(lower)).map(([, name]) => name);
+    const hard = this.config.hard_delete && select.deletedAt !== undefined;
+    const needsStored =
+      kept.length > 0
+        ? "true"
+        : partial.size > 0
+          ? `(${[...partial.values()].map((i) => `NOT ${carriedFlag(i)}`).join(" OR ")})${hard ? ` AND ${deleted} IS NULL` : ""}`
+          : "false";
     const change =
-      `CREATE OR REPLACE TEMP TABLE sluice_change AS SELECT ${keyList.join(", ")}, max(${seq}) AS ${seq}, ` +
-      `arg_max_null(${deleted}, ${seq}) AS ${deleted}${aggregates.map((a) => `, ${a}`).join("")} ` +
-      `FROM (SELECT ${rows.join(", ")} FROM ${source}) GROUP BY ${keyList.join(", ")}`;
+      `CREATE OR REPLACE TEMP TABLE sluice_change AS SELECT *, ${needsStored} AS sluice_needs_stored FROM (` +
+      `SELECT ${keyList.join(", ")}, max(${seq}) AS ${seq}, arg_max_null(${deleted}, ${seq}) AS ${deleted}` +
+      `${aggregates.map((a) => `, ${a}`).join("")} FROM (SELECT ${rows.join(", ")} FROM ${source}) ` +
+      `GROUP BY ${keyList.join(", ")})`;
 
+    const on = keyList.map((k) => `t.${k} = s.${k}`).join(" AND ");
+    const storedColumns = [...keyList, ...[...partial.keys(), ...kept].map(quoteDuckdb)];
+    const stored =
+      partial.size > 0 || kept.length > 0
+        ? `CREATE OR REPLACE TEMP TABLE sluice_stored AS SELECT ${storedColumns.map((c) => `t.${c}`).join(", ")} ` +
+          `FROM ${this.target} AS t SEMI JOIN (SELECT ${keyList.join(", ")} FROM sluice_change WHERE sluice_needs_stored) AS s ON ${on}`
+        : undefined;
     // The row each key ends with: what the change says, the stored value where it says nothing.
-    const stored = new Set([...keys, ...select.columns.map((c) => c.name.toLowerCase()), DELETED_AT_COLUMN]);
-    if (this.config.add_metadata_columns) stored.add(SEQUENCE_COLUMN);
-    const kept = [...this.tableColumns].filter(([lower]) => !stored.has(lower)).map(([, name]) => name);
-    const merged = [
+    const merged = (withStored: boolean) => [
       ...keyList.map((k) => ({ name: k, sql: `s.${k}` })),
       ...values.map((c) => {
         const name = quoteDuckdb(c.name);
+        const index = partial.get(c.name);
         return {
           name,
-          sql: partial.has(c.name)
-            ? `CASE WHEN s.${name} IS NULL THEN t.${name} ELSE struct_extract(s.${name}, 'v') END`
-            : `s.${name}`,
+          sql:
+            index === undefined
+              ? `s.${name}`
+              : `CASE WHEN s.${carriedFlag(index)} THEN s.${name} ELSE ${withStored ? `t.${name}` : "NULL"} END`,
         };
       }),
-      ...kept.map((name) => ({ name: quoteDuckdb(name), sql: `t.${quoteDuckdb(name)}` })),
+      ...(withStored ? kept.map((name) => ({ name: quoteDuckdb(name), sql: `t.${quoteDuckdb(name)}` })) : []),
       // The table has `_sdc_deleted_at` whenever the batch does (see `write`); a batch without it
       // (not CDC) leaves the row undeleted, as re-inserting a key does.
       ...(this.tableColumns.has(DELETED_AT_COLUMN) ? [{ name: deleted, sql: `s.${deleted}` }] : []),
       ...(this.config.add_metadata_columns ? [{ name: seq, sql: `s.${seq}` }] : []),
     ];
-    const hard = this.config.hard_delete && select.deletedAt !== undefined;
     const live = hard ? ` WHERE s.${deleted} IS NULL` : "";
-    const on = keyList.map((k) => `t.${k} = s.${k}`).join(" AND ");
-    const columns = merged.map((c) => c.name).join(", ");
-    const statements = [change];
-    let from = "sluice_change AS s";
-    if (partial.size > 0 || kept.length > 0) {
-      statements.push(
-        `CREATE OR REPLACE TEMP TABLE sluice_merged AS SELECT ${merged.map((c) => `${c.sql} AS ${c.name}`).join(", ")} ` +
-          `FROM sluice_change AS s LEFT JOIN ${this.target} AS t ON ${on}${live}`,
-      );
-      from = "sluice_merged AS s";
-    }
-    statements.push(`DELETE FROM ${this.target} AS t USING sluice_change AS s WHERE ${on}`);
-    statements.push(
-      from === "sluice_change AS s"
-        ? `INSERT INTO ${this.target} (${columns}) SELECT ${merged.map((c) => c.sql).join(", ")} FROM ${from}${live}`
-        : `INSERT INTO ${this.target} (${columns}) SELECT ${columns} FROM ${from}`,
-    );
-    statements.push("DROP TABLE IF EXISTS sluice_merged", "DROP TABLE sluice_change");
-    return statements;
+    const insert = (withStored: boolean): string => {
+      const list = merged(withStored);
+      const from = withStored
+        ? `sluice_change AS s LEFT JOIN sluice_stored AS t ON ${on}`
+        : "sluice_change AS s";
+      return `INSERT INTO ${this.target} (${list.map((c) => c.name).join(", ")}) SELECT ${list.map((c) => c.sql).join(", ")} FROM ${from}${live}`;
+    };
+    return {
+      change,
+      needsStored: "SELECT 1 FROM sluice_change WHERE sluice_needs_stored LIMIT 1",
+      stored,
+      delete: `DELETE FROM ${this.target} AS t USING sluice_change AS s WHERE ${on}`,
+      insert: insert(false),
+      insertWithStored: insert(true),
+    };
   }
 
   private selectList(batch: RecordBatch, fast: boolean): BatchSelect {
