@@ -21,6 +21,9 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await target?.close();
+  await db?.query(
+    "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = current_database() AND NOT active",
+  );
   await db?.drop();
 });
 
@@ -236,5 +239,35 @@ describe("PostgreSQL → target-bigquery", () => {
       const uploads = target.emulator.requests.slice(before).filter((r) => r.startsWith("POST /upload/"));
       expect(uploads.length).toBeGreaterThanOrEqual(2);
     }
+  });
+
+  test("LOG_BASED: inserts, updates and deletes from the WAL are merged; a delete stays as a soft delete", async () => {
+    const dataset = datasetName("cdc");
+    await db.query(`
+      CREATE TABLE tickets (id integer PRIMARY KEY, state text, note text);
+      INSERT INTO tickets VALUES (1, 'open', 'a'), (2, 'open', 'b'), (3, 'open', 'c');
+    `);
+    const workDir = tempDir();
+    const config = bigqueryConfig(target, dataset, { add_metadata_columns: true });
+    const streams = { "public-tickets": { "replication-method": "LOG_BASED" } };
+    await runToBigquery({ db, workDir, target: config, streams });
+    await db.query(`
+      UPDATE tickets SET state = 'closed' WHERE id = 1;
+      DELETE FROM tickets WHERE id = 2;
+      INSERT INTO tickets VALUES (4, 'open', 'd');
+      UPDATE tickets SET note = 'd2' WHERE id = 4;
+    `);
+    await runToBigquery({ db, workDir, target: config, streams });
+    const rows = await plainRows(
+      target,
+      `SELECT id, state, note, _sdc_deleted_at IS NOT NULL AS deleted FROM \`${dataset}.tickets\` ORDER BY id`,
+    );
+    expect(rows).toEqual([
+      { id: 1, state: "closed", note: "a", deleted: false },
+      { id: 2, state: "open", note: "b", deleted: true },
+      { id: 3, state: "open", note: "c", deleted: false },
+      { id: 4, state: "open", note: "d2", deleted: false },
+    ]);
+    expect((await committedState(workDir))?.bookmarks["public-tickets"]?.lsn).toBeDefined();
   });
 });
