@@ -8,6 +8,7 @@ import { BigQueryApiError, invalid, notFound, type BigQueryErrorProto } from "./
 import type { BigQueryCatalog, TableEntry, TimePartitioning } from "./bigquery-catalog.js";
 import { schemaOfResource } from "./bigquery-catalog.js";
 import {
+  decimalBounds,
   duckdbType,
   findField,
   normalizeSchema,
@@ -15,7 +16,7 @@ import {
   quoteIdent,
   type TableFieldSchema,
 } from "./bigquery-types.js";
-import { RowValueError, canonicalScalar, stagedJsonValue } from "./bigquery-value-parser.js";
+import { RowValueError, canonicalScalar, stagedJsonValue, stagedScalar } from "./bigquery-value-parser.js";
 
 /** `configuration.load` of a job, the parts the emulator reads. */
 export interface LoadConfiguration {
@@ -381,7 +382,7 @@ async function stageCsv(
               `Could not parse '${raw}' as ${CSV_TYPE_NAMES[field.type] ?? field.type} for field ${field.name} (position ${i}) starting at location ${position}  with message 'Unable to parse'`,
             );
           }
-          return `${JSON.stringify(field.name)}:${JSON.stringify(text)}`;
+          return `${JSON.stringify(field.name)}:${JSON.stringify(stagedScalar(field, text))}`;
         });
         writer.write(`{${parts.join(",")}}`);
         rows++;
@@ -407,6 +408,14 @@ function stagedColumn(field: TableFieldSchema, source: string): { readAs: string
   if (field.mode === "REPEATED" || field.type === "RECORD")
     return { readAs: "JSON", expression: `CAST(${source} AS ${target})` };
   if (field.type === "BYTES") return { readAs: "VARCHAR", expression: `from_base64(${source})` };
+  if (field.type === "NUMERIC") {
+    // Staged unscaled (see stagedScalar): 12500000000 at scale 9 is 12.5.
+    const [, scale] = decimalBounds(field);
+    const unscaled = `CAST(CAST(${source} AS HUGEINT) AS DECIMAL(38,0))`;
+    const value =
+      scale === 0 ? unscaled : `${unscaled} * CAST('0.${"0".repeat(scale - 1)}1' AS DECIMAL(${scale + 1},${scale}))`;
+    return { readAs: "VARCHAR", expression: `CAST(${value} AS ${target})` };
+  }
   return { readAs: "VARCHAR", expression: `CAST(${source} AS ${target})` };
 }
 

@@ -1216,6 +1216,14 @@ const DUCKDB_ONLY_RESERVED = new Set(
 const FUNCTION_RENAMES: Record<string, string> = {
   CURRENT_TIMESTAMP: "now",
   SAFE_DIVIDE: "bq_safe_divide",
+  LOGICAL_OR: "bool_or",
+  LOGICAL_AND: "bool_and",
+  ARRAY_LENGTH: "len",
+  BYTE_LENGTH: "octet_length",
+  CHAR_LENGTH: "length",
+  CHARACTER_LENGTH: "length",
+  REGEXP_CONTAINS: "regexp_matches",
+  STARTS_WITH: "starts_with",
 };
 
 export function sqlString(value: string): string {
