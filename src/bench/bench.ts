@@ -11,6 +11,8 @@ import { to as copyTo } from "pg-copy-streams";
 import { formatBytes, formatCount } from "../cli/output.js";
 import { insertAccounts, insertEvents, DEMO_SCHEMA_SQL } from "../demo/demo-schema.js";
 import { startEmbeddedPostgres, type EmbeddedServer } from "../demo/embedded-postgres-server.js";
+import { benchBigquery } from "./bigquery-bench.js";
+import { benchChangeCapture } from "./cdc-bench.js";
 
 /**
  * `npm run bench [-- --rows N]`: the demo's `events` table with N rows, moved into DuckDB by a
@@ -108,6 +110,22 @@ async function main(): Promise<void> {
       ].join("\n"),
     );
     if (summary.rows !== rows) throw new Error(`loaded ${summary.rows} rows, expected ${rows}`);
+
+    // target-bigquery through the local emulator: load jobs of NDJSON, bytes counted on the wire.
+    const bq = await benchBigquery({ url, cli, workDir: work });
+    console.log(
+      `  bigquery run tap-postgres target-bigquery (emulator)       ${bq.seconds.toFixed(1).padStart(6)} s  ${formatCount(Math.round(bq.rows / bq.seconds)).padStart(9)} rows/s  ${(bq.bytesSent / Math.max(1, bq.rows)).toFixed(0)} bytes sent per row (${formatBytes(bq.bytesSent)}), peak RSS ${formatBytes(bq.peakRssBytes)}`,
+    );
+    if (bq.rows !== rows) throw new Error(`loaded ${bq.rows} rows into BigQuery, expected ${rows}`);
+
+    const cdc = await benchChangeCapture({ url, cli, workDir: work, updates: 100_000 });
+    const sorted = [...cdc.latencyMs].sort((a, b) => a - b);
+    console.log(
+      [
+        `  cdc      LOG_BASED burst of ${formatCount(cdc.updates)} updates → DuckDB        ${cdc.streamSeconds.toFixed(1).padStart(6)} s  ${formatCount(Math.round(cdc.changesPerSecond)).padStart(9)} changes/s (whole command ${cdc.commandSeconds.toFixed(1)} s, peak RSS ${formatBytes(cdc.peakRssBytes)})`,
+        `           --follow latency, commit → durable in DuckDB and state: median ${sorted[Math.floor(sorted.length / 2)]} ms, max ${sorted[sorted.length - 1]} ms (${sorted.length} samples)`,
+      ].join("\n"),
+    );
   } finally {
     if (!values["keep-dir"]) fs.rmSync(work, { recursive: true, force: true });
     else console.log(`kept ${work}`);

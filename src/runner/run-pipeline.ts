@@ -309,9 +309,11 @@ async function runChanges(
         case "checkpoint": {
           for (const plan of plans) {
             const id = plan.schema.streamId;
+            // A stream copied later than the others starts further on; never move it back.
+            const previous = Number(state.bookmarks[id]?.lsn ?? 0);
             state.bookmarks[id] = {
               ...state.bookmarks[id],
-              lsn: Number(event.position),
+              lsn: Math.max(previous, Number(event.position)),
               last_replication_method: "LOG_BASED",
             };
             if (event.lagBytes !== undefined) statsOf(id).slotLagBytes = event.lagBytes;

@@ -194,7 +194,13 @@ export async function* readChanges(
         if (transaction !== undefined) continue;
         if (message.walEnd > boundary) boundary = message.walEnd;
         if (options.stopAt !== undefined && boundary >= options.stopAt) reachedStopAt = true;
-        if (boundary > checkpointed && now() - lastCheckpointAt >= options.commitEverySeconds * 1000) {
+        // The source went quiet: changes read since the last checkpoint are made durable now
+        // (latency), while a position that merely moved on is stored at most every
+        // commitEverySeconds (no state write per keepalive).
+        if (
+          boundary > checkpointed &&
+          (changesSinceCheckpoint > 0 || now() - lastCheckpointAt >= options.commitEverySeconds * 1000)
+        ) {
           yield* checkpoint(boundary);
         }
         continue;

@@ -181,8 +181,8 @@ export class LogicalReplicationSession {
       signal: options.signal,
       commitEveryChanges: Math.max(1, this.settings.batch_size_rows),
       commitEverySeconds: Math.max(0, this.settings.logical_commit_seconds),
-      describeType: (oid, typmod) =>
-        describePgType(async (sql) => (await this.client.query(sql)).rows, oid, typmod),
+      describeType: (oid, typmod, column) =>
+        describePgType(async (sql) => (await this.client.query(sql)).rows, oid, typmod, column),
     });
     for await (const event of events) {
       if (event.type === "truncate" && this.settings.logical_truncate === "fail") {

@@ -76,9 +76,13 @@ export async function preparePublication(
   const list = tables.map(qualified).join(", ");
   try {
     if (!exists) {
-      await client.query(`CREATE PUBLICATION ${quoteIdent(name)} FOR TABLE ${list}`);
+      // Partitioned tables: changes are published under the parent's name, the stream's.
+      await client.query(
+        `CREATE PUBLICATION ${quoteIdent(name)} FOR TABLE ${list} WITH (publish_via_partition_root = true)`,
+      );
     } else {
       await client.query(`ALTER PUBLICATION ${quoteIdent(name)} SET TABLE ${list}`);
+      await client.query(`ALTER PUBLICATION ${quoteIdent(name)} SET (publish_via_partition_root = true)`);
     }
   } catch (error) {
     const e = error as { code?: string; message?: string };

@@ -30,7 +30,7 @@ const copyBoth = (
 const PG_EPOCH_MICROS = 946_684_800_000_000n;
 
 /** While no data flows, ask the server for a keepalive this often (it also keeps us alive). */
-const STATUS_INTERVAL_MS = 1000;
+const STATUS_INTERVAL_MS = 200;
 
 export interface CreatedSlot {
   slotName: string;

@@ -4,8 +4,8 @@
  * - `data`: an XLogData message ('w'); `data` is one pgoutput message, `walStart` the WAL
  *   position it starts at, `walEnd` the server's current end of WAL.
  * - `keepalive`: a primary keepalive ('k'), or the server's answer to our status update:
- *   `walEnd` is the server's end of WAL. The connection asks for one about every second while
- *   no data flows, so a reader can tell an idle source from a slow one.
+ *   `walEnd` is how far the server has sent. The connection asks for one every 200 ms while no
+ *   data flows, so a reader can tell an idle source from a slow one.
  *
  * Positions are LSNs as unsigned 64-bit integers. In state and `ChangeEvent.position` they
  * are written as decimal integers (pipelinewise-tap-postgres stores `lsn` as a number).

@@ -1,0 +1,116 @@
+import { spawn } from "node:child_process";
+import fs from "node:fs";
+import http from "node:http";
+import path from "node:path";
+import { startBigQueryEmulator } from "../emulators/bigquery/bigquery-emulator.js";
+
+export interface BigqueryBenchResult {
+  rows: number;
+  seconds: number;
+  /** Request bodies the sluice process sent to the BigQuery API (uploads, job and table calls). */
+  bytesSent: number;
+  peakRssBytes: number;
+}
+
+/**
+ * The bench's BigQuery line: `sluice run tap-postgres target-bigquery` (FULL_TABLE, a separate
+ * process) of the `events` table into the local emulator, through a proxy that counts the bytes
+ * the client sends. The emulator runs in this process, so it shares the machine's cores with
+ * sluice: the rate is a floor for what the loader does, not BigQuery's ingestion speed.
+ */
+export async function benchBigquery(options: {
+  /** PostgreSQL URL of the bench database. */
+  url: string;
+  cli: string;
+  workDir: string;
+}): Promise<BigqueryBenchResult> {
+  const emulator = await startBigQueryEmulator({ projectId: "bench-project" });
+  const upstream = new URL(emulator.url);
+  let bytesSent = 0;
+  const proxy = http.createServer((req, res) => {
+    const forward = http.request(
+      {
+        host: upstream.hostname,
+        port: upstream.port,
+        path: req.url,
+        method: req.method,
+        headers: req.headers,
+      },
+      (answer) => {
+        res.writeHead(answer.statusCode ?? 502, answer.headers);
+        answer.pipe(res);
+      },
+    );
+    req.on("data", (chunk: Buffer) => (bytesSent += chunk.length));
+    forward.on("error", (error) => res.destroy(error));
+    req.pipe(forward);
+  });
+  await new Promise<void>((resolve) => proxy.listen(0, "127.0.0.1", resolve));
+  const port = (proxy.address() as { port: number }).port;
+  const dir = path.join(options.workDir, "bigquery");
+  fs.mkdirSync(dir, { recursive: true });
+  const source = new URL(options.url);
+  fs.writeFileSync(
+    path.join(dir, "sluice.yml"),
+    `plugins:
+  extractors:
+    - name: tap-postgres
+      config:
+        host: ${source.hostname}
+        port: ${source.port || 5432}
+        user: ${decodeURIComponent(source.username)}
+        dbname: ${decodeURIComponent(source.pathname.slice(1)) || "postgres"}
+      select: ["public-events.*"]
+  loaders:
+    - name: target-bigquery
+      config:
+        project_id: bench-project
+        dataset_id: bench
+        api_endpoint: http://127.0.0.1:${port}
+`,
+  );
+  try {
+    const started = Date.now();
+    const finished = await runCli(options.cli, dir, decodeURIComponent(source.password));
+    return { ...finished, seconds: (Date.now() - started) / 1000, bytesSent };
+  } finally {
+    await new Promise<void>((resolve) => proxy.close(() => resolve()));
+    await emulator.close();
+  }
+}
+
+function runCli(cli: string, dir: string, password: string): Promise<{ rows: number; peakRssBytes: number }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(
+      process.execPath,
+      [cli, "-C", dir, "--log-format", "json", "run", "tap-postgres", "target-bigquery"],
+      { env: { ...process.env, TAP_POSTGRES_PASSWORD: password }, stdio: ["ignore", "inherit", "pipe"] },
+    );
+    let stderr = "";
+    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+    child.on("error", reject);
+    child.on("close", (code) => {
+      const finished = stderr
+        .split("\n")
+        .filter((l) => l.includes('"event":"run-finished"'))
+        .map(
+          (l) =>
+            JSON.parse(l) as {
+              status: string;
+              peakRssBytes: number;
+              streams: Record<string, { rows: number }>;
+            },
+        )[0];
+      if (code !== 0 || !finished || finished.status !== "success") {
+        reject(
+          new Error(`sluice run tap-postgres target-bigquery failed (exit ${code}):\n${stderr.slice(-2000)}`),
+        );
+        return;
+      }
+      resolve({
+        rows: Object.values(finished.streams).reduce((n, s) => n + s.rows, 0),
+        peakRssBytes: finished.peakRssBytes,
+      });
+    });
+  });
+}
