@@ -560,6 +560,22 @@ export async function startBigQueryEmulator(
     jobs.set(jobId, record);
     const statistics = resource.statistics as Record<string, unknown>;
     try {
+      // A load or copy names its dataset; in another location than the job's, BigQuery cannot see it.
+      const destination = (configuration[kind] as { destinationTable?: { datasetId?: string } })
+        .destinationTable;
+      const destinationDataset = destination?.datasetId
+        ? catalog.datasets.get(destination.datasetId)
+        : undefined;
+      if (
+        kind !== "query" &&
+        reference.location !== undefined &&
+        destinationDataset &&
+        destinationDataset.location.toLowerCase() !== reference.location.toLowerCase()
+      ) {
+        throw notFound(
+          `Dataset ${projectId}:${destinationDataset.datasetId} was not found in location ${reference.location}`,
+        );
+      }
       if (kind === "load") {
         const load = configuration.load as LoadConfiguration;
         const stats: LoadStatistics = await catalog.exclusive((c) => runLoadJob(catalog, c, load, dataFile));
@@ -575,7 +591,12 @@ export async function startBigQueryEmulator(
             "The emulator does not implement query destination tables; use CREATE TABLE AS or INSERT ... SELECT",
           );
         }
-        record.outcome = await catalog.exclusive((c) => runQuery(catalog, c, config, location));
+        record.outcome = await catalog.exclusive((c) => runQuery(catalog, c, config, reference.location));
+        const ran = record.outcome.location;
+        if (ran !== undefined && ran !== location) {
+          resource.jobReference = { projectId, jobId, location: ran };
+          resource.id = `${projectId}:${ran}.${jobId}`;
+        }
         statistics.query = queryStatistics(record.outcome);
         statistics.totalBytesProcessed = "0";
         resource.status = { state: "DONE" };

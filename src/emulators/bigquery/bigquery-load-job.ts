@@ -413,7 +413,9 @@ function stagedColumn(field: TableFieldSchema, source: string): { readAs: string
     const [, scale] = decimalBounds(field);
     const unscaled = `CAST(CAST(${source} AS HUGEINT) AS DECIMAL(38,0))`;
     const value =
-      scale === 0 ? unscaled : `${unscaled} * CAST('0.${"0".repeat(scale - 1)}1' AS DECIMAL(${scale + 1},${scale}))`;
+      scale === 0
+        ? unscaled
+        : `${unscaled} * CAST('0.${"0".repeat(scale - 1)}1' AS DECIMAL(${scale + 1},${scale}))`;
     return { readAs: "VARCHAR", expression: `CAST(${value} AS ${target})` };
   }
   return { readAs: "VARCHAR", expression: `CAST(${source} AS ${target})` };

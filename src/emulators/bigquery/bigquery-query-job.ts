@@ -55,6 +55,8 @@ export interface QueryOutcome {
   dmlStats?: { insertedRowCount: string; updatedRowCount: string; deletedRowCount: string };
   ddlOperationPerformed?: string;
   ddlTargetTable?: { projectId: string; datasetId: string; tableId: string };
+  /** The job's location: as requested, or that of the first dataset the query names. */
+  location?: string;
 }
 
 const ALLOWED_TYPE_CHANGES: Record<string, string[]> = {
@@ -132,7 +134,8 @@ export async function runQuery(
   catalog: BigQueryCatalog,
   connection: DuckDBConnection,
   config: QueryConfiguration,
-  location: string,
+  /** The job's location when the request names one. */
+  location: string | undefined,
 ): Promise<QueryOutcome> {
   if (config.useLegacySql !== false) {
     throw invalid(
@@ -156,6 +159,7 @@ export async function runQuery(
   });
   const outcome: QueryOutcome = {
     statementType: statements.length === 1 ? statements[0]!.kind : "SCRIPT",
+    ...(location !== undefined ? { location } : {}),
   };
   let transactionSnapshot: Map<string, DatasetEntry> | undefined;
   const where = (ref: TableRef): string => `${catalog.projectId}:${ref.datasetId}.${ref.tableId}`;
@@ -212,16 +216,26 @@ async function runStatement(
   connection: DuckDBConnection,
   statement: TranslatedStatement,
   outcome: QueryOutcome,
-  location: string,
+  location: string | undefined,
   where: (ref: TableRef) => string,
 ): Promise<void> {
+  // A job runs in one location: its own, or (not given) the location of the first dataset it names.
+  const located = (datasetId: string): boolean => {
+    const dataset = catalog.datasets.get(datasetId);
+    if (!dataset) return false;
+    if (outcome.location === undefined) outcome.location = dataset.location;
+    return dataset.location.toLowerCase() === outcome.location.toLowerCase();
+  };
   const missing = (ref: TableRef): BigQueryApiError =>
-    catalog.datasets.has(ref.datasetId)
-      ? notFound(`Table ${where(ref)} was not found in location ${location}`)
-      : notFound(`Dataset ${catalog.projectId}:${ref.datasetId} was not found in location ${location}`);
+    located(ref.datasetId)
+      ? notFound(`Table ${where(ref)} was not found in location ${outcome.location ?? location ?? "US"}`)
+      : notFound(
+          `Dataset ${catalog.projectId}:${ref.datasetId} was not found in location ${outcome.location ?? location ?? "US"}`,
+        );
   for (const ref of statement.tables) {
-    if (!catalog.findTable(ref.datasetId, ref.tableId)) throw missing(ref);
+    if (!located(ref.datasetId) || !catalog.findTable(ref.datasetId, ref.tableId)) throw missing(ref);
   }
+  if (statement.target?.datasetId && !located(statement.target.datasetId)) throw missing(statement.target);
   const target = statement.target;
   const ddlTarget = (ref: TableRef): void => {
     outcome.ddlTargetTable = { projectId: catalog.projectId, ...ref };
@@ -247,7 +261,7 @@ async function runStatement(
         if (statement.ifNotExists) return;
         throw duplicate(`Dataset ${catalog.projectId}:${name}`);
       }
-      await catalog.createDataset(connection, { datasetId: name, location });
+      await catalog.createDataset(connection, { datasetId: name, location: outcome.location ?? "US" });
       outcome.ddlOperationPerformed = "CREATE";
       return;
     }

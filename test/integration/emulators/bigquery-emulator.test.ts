@@ -655,6 +655,99 @@ describe("queries", () => {
   });
 });
 
+describe("more of the REST API", () => {
+  test("a query runs in the location of its datasets; named elsewhere, they are not found", async () => {
+    const [eu] = await bq.createDataset("in_eu", { location: "EU" });
+    await eu.createTable("t", { schema: { fields: [{ name: "a", type: "STRING" }] } });
+    const [job] = await bq.createQueryJob({ query: "SELECT a FROM in_eu.t" });
+    expect(job.location).toBe("EU");
+    await expect(bq.query({ query: "SELECT a FROM in_eu.t", location: "US" })).rejects.toMatchObject({
+      code: 404,
+      message: "Not found: Dataset emu-project:in_eu was not found in location US",
+    });
+  });
+
+  test("a resumable upload may come in chunks", async () => {
+    const base = `${emulator.url}/upload/bigquery/v2/projects/${PROJECT}/jobs`;
+    const job = {
+      configuration: {
+        load: {
+          sourceFormat: "NEWLINE_DELIMITED_JSON",
+          destinationTable: { projectId: PROJECT, datasetId: "main", tableId: "resumable" },
+          schema: { fields: [{ name: "n", type: "INT64" }] },
+        },
+      },
+    };
+    const start = await fetch(`${base}?uploadType=resumable`, { method: "POST", body: JSON.stringify(job) });
+    expect(start.status).toBe(200);
+    const session = start.headers.get("location")!;
+    const data = Buffer.from('{"n": 1}\n{"n": 2}\n');
+    const first = await fetch(session, {
+      method: "PUT",
+      headers: { "Content-Range": `bytes 0-9/*` },
+      body: data.subarray(0, 10),
+    });
+    expect(first.status).toBe(308);
+    expect(first.headers.get("range")).toBe("bytes=0-9");
+    const last = await fetch(session, {
+      method: "PUT",
+      headers: { "Content-Range": `bytes 10-${data.length - 1}/${data.length}` },
+      body: data.subarray(10),
+    });
+    expect(last.status).toBe(200);
+    expect(await last.json()).toMatchObject({
+      status: { state: "DONE" },
+      statistics: { load: { outputRows: "2" } },
+    });
+    expect((await bq.dataset("main").table("resumable").getRows())[0]).toEqual([{ n: 1 }, { n: 2 }]);
+  });
+
+  test("rows are paged in tabledata.list and getQueryResults", async () => {
+    const table = bq.dataset("main").table("paged");
+    await load(
+      table,
+      ndjson(
+        "paged.json",
+        Array.from({ length: 25 }, (_, n) => ({ n })),
+      ),
+      {
+        schema: { fields: [{ name: "n", type: "INT64" }] },
+      },
+    );
+    const [page, next] = await table.getRows({ maxResults: 10, autoPaginate: false });
+    expect(page.map((r) => r.n)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    expect(next).toMatchObject({ pageToken: "10" });
+    const [second] = await table.getRows({ ...next, autoPaginate: false });
+    expect(second.map((r) => r.n)).toEqual([10, 11, 12, 13, 14, 15, 16, 17, 18, 19]);
+    const [job] = await bq.createQueryJob({ query: "SELECT n FROM main.paged ORDER BY n DESC" });
+    const [rows, nextQuery] = await job.getQueryResults({ maxResults: 7, autoPaginate: false });
+    expect(rows.map((r) => r.n)).toEqual([24, 23, 22, 21, 20, 19, 18]);
+    const [rest] = await job.getQueryResults({ ...nextQuery, maxResults: 100, autoPaginate: false });
+    expect(rest.map((r) => r.n)).toEqual(Array.from({ length: 18 }, (_, i) => 17 - i));
+  });
+
+  test("with a data file, datasets and rows outlive a restart", async () => {
+    const dataFile = path.join(dir, "emulator.duckdb");
+    const first = await startBigQueryEmulator({ projectId: PROJECT, dataFile });
+    const one = client(first.url);
+    await one.createDataset("kept", { location: "EU" });
+    await load(one.dataset("kept").table("t"), ndjson("kept.json", [{ big: "1.5" }]), {
+      schema: { fields: [{ name: "big", type: "BIGNUMERIC", mode: "REQUIRED" }] },
+    });
+    await first.close();
+    const second = await startBigQueryEmulator({ projectId: PROJECT, dataFile });
+    try {
+      const two = client(second.url);
+      const [metadata] = await two.dataset("kept").table("t").getMetadata();
+      expect(metadata.schema.fields).toEqual([{ name: "big", type: "BIGNUMERIC", mode: "REQUIRED" }]);
+      const [rows] = await two.query("SELECT big FROM kept.t");
+      expect(rows[0].big.toFixed()).toBe("1.5");
+    } finally {
+      await second.close();
+    }
+  });
+});
+
 describe("failures injected with failNext", () => {
   test("GET requests and job inserts are retried by the client; uploads are not", async () => {
     const retrying = client(emulator.url, {
