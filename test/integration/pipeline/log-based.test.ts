@@ -246,4 +246,22 @@ describe("LOG_BASED into DuckDB", () => {
     ]);
     expect((await owner.changeCaptureStatus()).exists).toBe(false);
   });
+
+  test("a lost slot: the next run copies its tables again and then streams from a new slot", async () => {
+    // The slot is gone (dropped above), and changes were made meanwhile: only a new copy has them.
+    await db.query("UPDATE items SET name = 'while the slot was gone' WHERE id <= 3");
+    await db.query("DELETE FROM items WHERE id = 4");
+    const modes: string[] = [];
+    const summary = await run({
+      observer: (e) => {
+        if (e.type === "stream-started") modes.push(`${e.streamId}:${e.mode}`);
+      },
+    });
+    expect(summary.status).toBe("success");
+    expect(modes).toContain("public-items:replace");
+    await db.query("UPDATE items SET name = 'after the new slot' WHERE id = 5");
+    await run();
+    await expectEqual();
+    expect(await confirmedLsn()).toBe(await storedLsn());
+  });
 });
