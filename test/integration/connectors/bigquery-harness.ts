@@ -37,11 +37,19 @@ export interface BigqueryTarget {
 export async function startBigqueryTarget(options: { requireAuth?: boolean } = {}): Promise<BigqueryTarget> {
   const real = process.env.SLUICE_BIGQUERY_PROJECT;
   if (real) {
+    const client = new BigQuery({ projectId: real });
     return {
       projectId: real,
       config: { project_id: real, location: process.env.SLUICE_BIGQUERY_LOCATION ?? "US" },
-      client: new BigQuery({ projectId: real }),
-      close: async () => undefined,
+      client,
+      // Real datasets cost money and clutter a project: every one a test named goes.
+      close: async () => {
+        for (const name of createdDatasets.splice(0))
+          await client
+            .dataset(name)
+            .delete({ force: true })
+            .catch(() => undefined);
+      },
     };
   }
   const emulator = await startBigQueryEmulator(options.requireAuth ? { requireAuth: true } : {});
@@ -56,8 +64,12 @@ export async function startBigqueryTarget(options: { requireAuth?: boolean } = {
 
 /** A dataset name unique to a test, so files can share a real project. */
 export function datasetName(prefix: string): string {
-  return `sluice_${prefix}_${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
+  const name = `sluice_${prefix}_${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
+  createdDatasets.push(name);
+  return name;
 }
+
+const createdDatasets: string[] = [];
 
 /** target-bigquery settings with the defaults the project file would add. */
 export function bigqueryConfig(
@@ -145,7 +157,7 @@ export async function committedState(workDir: string): Promise<SingerState | und
 export async function bigqueryRows(
   target: BigqueryTarget,
   sql: string,
-  location = "US",
+  location = String(target.config.location ?? "US"),
 ): Promise<Record<string, unknown>[]> {
   const [rows] = await target.client.query({ query: sql, location, wrapIntegers: true });
   return rows as Record<string, unknown>[];

@@ -270,4 +270,32 @@ describe("PostgreSQL → target-bigquery", () => {
     ]);
     expect((await committedState(workDir))?.bookmarks["public-tickets"]?.lsn).toBeDefined();
   });
+
+  test("table_config: the table is created partitioned and clustered (by source column names)", async () => {
+    const dataset = datasetName("partition");
+    await db.query(`
+      CREATE TABLE visits ("Visit Id" integer PRIMARY KEY, site text, visited_at timestamptz);
+      INSERT INTO visits VALUES (1, 'a', '2024-03-01 10:00:00+00'), (2, 'b', '2024-04-01 10:00:00+00');
+    `);
+    const config = bigqueryConfig(target, dataset, {
+      table_config: {
+        "public-visits": {
+          partition_field: "visited_at",
+          partition_type: "MONTH",
+          cluster_fields: ["site", "Visit Id"],
+        },
+      },
+    });
+    for (const mode of ["FULL_TABLE", "INCREMENTAL"]) {
+      const streams = { "public-visits": { "replication-method": mode, "replication-key": "Visit Id" } };
+      await runToBigquery({ db, workDir: tempDir(), target: config, streams });
+      const [metadata] = await target.client.dataset(dataset).table("visits").getMetadata();
+      expect(metadata.timePartitioning).toMatchObject({ type: "MONTH", field: "visited_at" });
+      expect(metadata.clustering).toEqual({ fields: ["site", "Visit_Id"] });
+    }
+    expect(await plainRows(target, `SELECT Visit_Id FROM \`${dataset}.visits\` ORDER BY 1`)).toEqual([
+      { Visit_Id: 1 },
+      { Visit_Id: 2 },
+    ]);
+  });
 });
