@@ -9,8 +9,10 @@ import {
 import type { SingerWriter } from "../../protocol/singer-writer.js";
 import { emptyState, type SingerState } from "../../protocol/state.js";
 import { batchRowsAsJson } from "../batch-rows.js";
-import type { ColumnType } from "../column-type.js";
-import type { Extractor, StreamPlan } from "../connector.js";
+import { PipelineError } from "../../errors.js";
+import { DELETED_AT_COLUMN } from "../batch.js";
+import type { ColumnType, StreamSchema } from "../column-type.js";
+import type { ExtractSession, Extractor, StreamPlan } from "../connector.js";
 import { jsonSchemaOf } from "../postgres/postgres-types.js";
 
 export interface SingerTapOptions {
@@ -36,7 +38,7 @@ export async function runSingerTap(options: SingerTapOptions): Promise<void> {
   const plans = await extractor.plan(options.catalog);
   const state: SingerState = structuredClone(options.state ?? emptyState());
   fs.mkdirSync(options.spoolDir, { recursive: true });
-  const session = await extractor.open({ spoolDir: options.spoolDir });
+  const session = await extractor.open({ spoolDir: options.spoolDir, plans, bookmarks: state.bookmarks });
   const signal = options.signal ?? new AbortController().signal;
   try {
     for (const plan of plans) {
@@ -93,11 +95,111 @@ export async function runSingerTap(options: SingerTapOptions): Promise<void> {
         }
       }
     }
+    const logical = plans.filter((p) => p.replicationMethod === "LOG_BASED");
+    if (logical.length > 0) await emitChanges(options, session, logical, state, signal);
     await writer.flush();
   } finally {
     await session.close().catch(() => undefined);
     await extractor.close().catch(() => undefined);
     fs.rmSync(options.spoolDir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * LOG_BASED as a Singer tap: SCHEMA with `_sdc_deleted_at`, then a RECORD per change (a delete
+ * carries `_sdc_deleted_at`; values the WAL left out, unchanged TOAST, are left out of the
+ * record), a STATE with the position after each checkpoint, and for a TRUNCATE a new table
+ * version with its ACTIVATE_VERSION, which tells a target to drop the rows of older versions.
+ * The slot is acknowledged when the next run starts from the state the target emitted back:
+ * a tap cannot know when the target committed.
+ */
+async function emitChanges(
+  options: SingerTapOptions,
+  session: ExtractSession,
+  plans: StreamPlan[],
+  state: SingerState,
+  signal: AbortSignal,
+): Promise<void> {
+  const { writer } = options;
+  if (!session.readChanges) throw new PipelineError("this extractor cannot read changes (LOG_BASED)");
+  const schemaMessage = async (plan: StreamPlan, schema: StreamSchema): Promise<void> => {
+    const base = streamSchema(options.catalog, { ...plan, schema });
+    await writer.line(
+      formatSchemaMessage({
+        stream: schema.streamId,
+        schema: {
+          ...base,
+          properties: {
+            ...base.properties,
+            [DELETED_AT_COLUMN]: { type: ["null", "string"], format: "date-time" },
+          },
+        },
+        keyProperties: schema.keyProperties,
+      }),
+    );
+  };
+  const byId = new Map(plans.map((p) => [p.schema.streamId, p]));
+  const types = new Map(
+    plans.map((p) => [p.schema.streamId, new Map(p.schema.columns.map((c) => [c.name, c.type]))]),
+  );
+  const versions = new Map(
+    plans.map((p) => [p.schema.streamId, state.bookmarks[p.schema.streamId]?.version]),
+  );
+  for (const plan of plans) await schemaMessage(plan, plan.schema);
+  const bookmarks = Object.fromEntries(
+    plans.map((p) => [p.schema.streamId, state.bookmarks[p.schema.streamId] ?? {}]),
+  );
+  for await (const event of session.readChanges(plans, bookmarks, { follow: false, signal })) {
+    switch (event.type) {
+      case "batch": {
+        const { batch } = event;
+        const version = versions.get(batch.streamId);
+        const timeExtracted = batch.extractedAt.toISOString();
+        try {
+          for await (const recordJson of batchRowsAsJson(batch, types.get(batch.streamId)!)) {
+            await writer.line(
+              formatRecordMessage({
+                stream: batch.streamId,
+                recordJson,
+                ...(version !== undefined ? { version } : {}),
+                timeExtracted,
+              }),
+            );
+          }
+        } finally {
+          await fs.promises.rm(batch.path, { force: true });
+        }
+        break;
+      }
+      case "schema":
+        types.set(event.schema.streamId, new Map(event.schema.columns.map((c) => [c.name, c.type])));
+        await schemaMessage(byId.get(event.schema.streamId)!, event.schema);
+        break;
+      case "truncate":
+        for (const streamId of event.streamIds) {
+          const version = Date.now();
+          versions.set(streamId, version);
+          state.bookmarks[streamId] = { ...state.bookmarks[streamId], version };
+          await writer.line(formatActivateVersionMessage(streamId, version));
+        }
+        break;
+      case "checkpoint":
+        for (const plan of plans) {
+          const id = plan.schema.streamId;
+          const previous = Number(state.bookmarks[id]?.lsn ?? 0);
+          state.bookmarks[id] = {
+            ...state.bookmarks[id],
+            lsn: Math.max(previous, Number(event.position)),
+            last_replication_method: "LOG_BASED",
+          };
+        }
+        await writer.line(formatStateMessage(state));
+        await writer.flush();
+        break;
+      case "warning":
+        process.stderr.write(`warning: ${event.message}\n`);
+        break;
+    }
   }
 }
 
