@@ -97,7 +97,10 @@ export class BigQueryCatalog {
 
   /** Runs `work` when every earlier piece of work has finished. */
   exclusive<T>(work: (connection: DuckDBConnection) => Promise<T>): Promise<T> {
-    const next = this.queue.then(() => work(this.connection));
+    const next = this.queue.then(async () => {
+      await this.dropExpired(this.connection);
+      return work(this.connection);
+    });
     this.queue = next.catch(() => undefined);
     return next;
   }
@@ -125,12 +128,31 @@ export class BigQueryCatalog {
     const dataset = this.datasets.get(datasetId);
     if (!dataset) throw notFound(`Dataset ${this.projectId}:${datasetId}`);
     const table = dataset.tables.get(tableId);
-    if (!table) throw notFound(`Table ${this.projectId}:${datasetId}.${tableId}`);
+    if (!table || expired(table)) throw notFound(`Table ${this.projectId}:${datasetId}.${tableId}`);
     return table;
   }
 
   findTable(datasetId: string, tableId: string): TableEntry | undefined {
-    return this.datasets.get(datasetId)?.tables.get(tableId);
+    const table = this.datasets.get(datasetId)?.tables.get(tableId);
+    return table && !expired(table) ? table : undefined;
+  }
+
+  /** The tables of a dataset that have not expired. */
+  tables(datasetId: string): TableEntry[] {
+    return [...this.dataset(datasetId).tables.values()].filter((t) => !expired(t));
+  }
+
+  /** Drops tables whose expirationTime has passed, as BigQuery deletes them. */
+  private async dropExpired(connection: DuckDBConnection): Promise<void> {
+    for (const dataset of this.datasets.values()) {
+      for (const table of [...dataset.tables.values()]) {
+        if (!expired(table)) continue;
+        await connection.run(
+          `DROP TABLE IF EXISTS ${quoteIdent(duckdbSchema(dataset.datasetId))}.${quoteIdent(table.tableId)}`,
+        );
+        dataset.tables.delete(table.tableId);
+      }
+    }
   }
 
   async createDataset(
@@ -340,6 +362,10 @@ export class BigQueryCatalog {
       this.datasets.set(d.datasetId, { ...d, tables: new Map(d.tables.map((t) => [t.tableId, t])) });
     }
   }
+}
+
+function expired(table: TableEntry): boolean {
+  return table.expirationTime !== undefined && Number(table.expirationTime) <= Date.now();
 }
 
 /** BigQuery's checks of `timePartitioning` and `clustering` against the schema. */

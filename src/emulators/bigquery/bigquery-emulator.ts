@@ -1,3 +1,31 @@
+/**
+ * A local BigQuery for tests and the benchmark: the REST API v2 that `@google-cloud/bigquery` 8
+ * speaks, on DuckDB, strict where BigQuery is strict.
+ *
+ * Pointing the official client at it:
+ * - `new BigQuery({ projectId, apiEndpoint: emulator.url, authClient })`, or set
+ *   `BIGQUERY_EMULATOR_HOST=<url>` (then the client calls `<url>/projects/...` without the
+ *   `/bigquery/v2` prefix; both forms are served).
+ * - NOTE: the client never skips authentication for a custom endpoint (BigQuery does not set
+ *   `customEndpoint`, so `useAuthWithCustomEndpoint` plays no part): it always asks
+ *   google-auth-library for headers. Without any credentials the request goes out bare, and the
+ *   multipart upload of `table.load()` / `createWriteStream()` then throws inside teeny-request
+ *   ("Cannot set properties of undefined (setting 'Content-Type')"). So give it an auth client
+ *   even when `requireAuth` is off, e.g. `new OAuth2Client({ credentials: { access_token: "x" } })`.
+ * - With `requireAuth`, use a key from `createServiceAccountKey()` through a `JWT` auth client
+ *   (`new JWT({ email: key.client_email, key: key.private_key, keyId: key.private_key_id, scopes })`):
+ *   either `jwt.useJWTAccessWithScope = true` (a self-signed JWT is sent as the bearer token; the
+ *   emulator checks its RS256 signature against the key), or keep the token exchange and route it
+ *   to `key.token_uri` with a request interceptor on `jwt.transporter`, because google-auth-library
+ *   posts to https://oauth2.googleapis.com/token whatever the key's `token_uri` says. Passing
+ *   `credentials: key` alone therefore cannot work offline; `clientOptions` is not handed to
+ *   google-auth-library by the BigQuery client.
+ *
+ * Storage: one DuckDB schema per dataset (in memory, or in `dataFile`), the BigQuery schema of
+ * each table in the emulator's catalog. BIGNUMERIC and GEOGRAPHY are DuckDB VARCHAR holding the
+ * canonical text (DuckDB's DECIMAL stops at 38 digits): compared and returned exactly, but not
+ * summed. Jobs run to completion before jobs.insert answers (state DONE), one at a time.
+ */
 import type { DuckDBConnection } from "@duckdb/node-api";
 import crypto from "node:crypto";
 import fs from "node:fs";
@@ -346,7 +374,7 @@ export async function startBigQueryEmulator(
   }
 
   function listTables(datasetId: string, query: URLSearchParams): Record<string, unknown> {
-    const tables = [...catalog.dataset(datasetId).tables.values()];
+    const tables = catalog.tables(datasetId);
     const start = Number(query.get("pageToken") ?? 0);
     const max = Number(query.get("maxResults") ?? 1000);
     const page = tables.slice(start, start + max);

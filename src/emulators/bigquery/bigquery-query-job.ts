@@ -41,7 +41,7 @@ interface ParameterType {
   structTypes?: { name?: string; type?: ParameterType }[];
 }
 interface ParameterValue {
-  value?: string | null;
+  value?: string | number | boolean | null;
   arrayValues?: ParameterValue[];
   structValues?: Record<string, ParameterValue>;
 }
@@ -85,8 +85,10 @@ function parameterSql(
     );
   }
   const field = normalizeSchema([{ name: "x", type: t }], name)[0]!;
-  const raw = value?.value;
-  if (raw === undefined || raw === null) return `CAST(NULL AS ${duckdbType(field)})`;
+  const given = value?.value as unknown;
+  if (given === undefined || given === null) return `CAST(NULL AS ${duckdbType(field)})`;
+  // The REST API carries every value as a string; the client may send numbers and booleans as is.
+  const raw = String(given);
   if (field.type === "BYTES") return `from_base64(${sqlString(raw)})`;
   if (field.type === "STRING") return sqlString(raw);
   return `CAST(${sqlString(raw)} AS ${duckdbType(field)})`;

@@ -726,6 +726,40 @@ describe("more of the REST API", () => {
     expect(rest.map((r) => r.n)).toEqual(Array.from({ length: 18 }, (_, i) => 17 - i));
   });
 
+  test("a table past its expirationTime is gone, as BigQuery deletes it", async () => {
+    const [table] = await bq.dataset("main").createTable("short_lived", {
+      schema: { fields: [{ name: "a", type: "STRING" }] },
+      expirationTime: String(Date.now() + 300),
+    });
+    expect((await table.exists())[0]).toBe(true);
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    expect((await table.exists())[0]).toBe(false);
+    await bq
+      .dataset("main")
+      .createTable("short_lived", { schema: { fields: [{ name: "b", type: "INT64" }] } });
+  });
+
+  test("query parameters, named and positional, keep their types", async () => {
+    const [rows] = await bq.query({
+      query: "SELECT @n + 1 AS n, @s AS s, @ts AS ts, @amount AS amount, ARRAY_LENGTH(@list) AS k",
+      params: {
+        n: 41,
+        s: "it's",
+        ts: BigQuery.timestamp("2024-01-02T03:04:05.678901Z"),
+        amount: "12.5",
+        list: ["a", "b"],
+      },
+      types: { n: "INT64", s: "STRING", ts: "TIMESTAMP", amount: "NUMERIC", list: ["STRING"] },
+    });
+    expect(rows[0].n).toBe(42);
+    expect(rows[0].s).toBe("it's");
+    expect(rows[0].ts.value).toBe("2024-01-02T03:04:05.678901000Z");
+    expect(rows[0].amount.toFixed()).toBe("12.5");
+    expect(rows[0].k).toBe(2);
+    const [positional] = await bq.query({ query: "SELECT ? AS a, ? AS b", params: [true, 2.5] });
+    expect(positional).toEqual([{ a: true, b: 2.5 }]);
+  });
+
   test("with a data file, datasets and rows outlive a restart", async () => {
     const dataFile = path.join(dir, "emulator.duckdb");
     const first = await startBigQueryEmulator({ projectId: PROJECT, dataFile });
