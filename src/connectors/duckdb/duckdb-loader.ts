@@ -54,8 +54,10 @@ const MIN_CSV_BUFFER = 4 * 1024 * 1024;
 export class DuckdbLoader implements Loader {
   private readonly config: TargetDuckdbConfig;
   private readonly file: string;
-  private instance: DuckDBInstance | undefined;
+  /** Set on the first connect, so that streams opened at once share one instance. */
+  private instance: Promise<DuckDBInstance> | undefined;
   private readonly insertionOrder = new InsertionOrder();
+  private preparing: Promise<unknown> = Promise.resolve();
 
   constructor(config: PluginConfig, context: { projectDir: string }) {
     this.config = config as unknown as TargetDuckdbConfig;
@@ -68,33 +70,40 @@ export class DuckdbLoader implements Loader {
   }
 
   private async connect(): Promise<DuckDBConnection> {
-    if (!this.instance) {
-      fs.mkdirSync(path.dirname(this.file), { recursive: true });
-      const options: Record<string, string> = {
-        memory_limit: this.config.memory_limit,
-        // NOTE: without these, memory DuckDB has freed stays in its allocator and the process
-        // grows to several times memory_limit while loading.
-        allocator_flush_threshold: "16MB",
-        allocator_background_threads: "true",
-        allocator_bulk_deallocation_flush_threshold: "16MB",
-        // Rows of a batch may be stored in any order: a third faster under a small memory
-        // limit. A statement that numbers rows by file order (the `_sdc_sequence` of a batch
-        // that does not carry one) turns it on for its duration, see `InsertionOrder`.
-        preserve_insertion_order: "false",
-      };
-      if (this.config.threads !== undefined) options.threads = String(this.config.threads);
-      try {
-        this.instance = await DuckDBInstance.create(this.file, options);
-      } catch (error) {
-        throw new ConnectionError(
-          `DuckDB could not open ${this.file} (setting \`path\`): ${(error as Error).message}`,
-          {
-            cause: error,
-          },
-        );
-      }
+    // NOTE: two instances on one file (two streams opened at once, each creating one) lose one
+    // instance's tables without an error.
+    this.instance ??= this.open().catch((error: unknown) => {
+      this.instance = undefined;
+      throw error;
+    });
+    return (await this.instance).connect();
+  }
+
+  private async open(): Promise<DuckDBInstance> {
+    fs.mkdirSync(path.dirname(this.file), { recursive: true });
+    const options: Record<string, string> = {
+      memory_limit: this.config.memory_limit,
+      // NOTE: without these, memory DuckDB has freed stays in its allocator and the process
+      // grows to several times memory_limit while loading.
+      allocator_flush_threshold: "16MB",
+      allocator_background_threads: "true",
+      allocator_bulk_deallocation_flush_threshold: "16MB",
+      // Rows of a batch may be stored in any order: a third faster under a small memory
+      // limit. A statement that numbers rows by file order (the `_sdc_sequence` of a batch
+      // that does not carry one) turns it on for its duration, see `InsertionOrder`.
+      preserve_insertion_order: "false",
+    };
+    if (this.config.threads !== undefined) options.threads = String(this.config.threads);
+    try {
+      return await DuckDBInstance.create(this.file, options);
+    } catch (error) {
+      throw new ConnectionError(
+        `DuckDB could not open ${this.file} (setting \`path\`): ${(error as Error).message}`,
+        {
+          cause: error,
+        },
+      );
     }
-    return this.instance.connect();
   }
 
   async test(): Promise<void> {
@@ -109,8 +118,12 @@ export class DuckdbLoader implements Loader {
   async openStream(schema: StreamSchema, options: OpenStreamOptions): Promise<StreamWriter> {
     const connection = await this.connect();
     const writer = new DuckdbStreamWriter(connection, this.config, schema, options, this.insertionOrder);
+    // NOTE: streams preparing at once (CREATE SCHEMA IF NOT EXISTS, CREATE TABLE, ALTER) on two
+    // connections fail with a write-write conflict on the catalog; one at a time.
+    const prepared = this.preparing.catch(() => undefined).then(() => writer.prepare());
+    this.preparing = prepared;
     try {
-      await writer.prepare();
+      await prepared;
     } catch (error) {
       connection.closeSync();
       throw error;
@@ -119,14 +132,17 @@ export class DuckdbLoader implements Loader {
   }
 
   async close(): Promise<void> {
-    if (!this.instance) return;
-    const connection = await this.instance.connect();
+    const opening = this.instance;
+    if (!opening) return;
+    this.instance = undefined;
+    const instance = await opening.catch(() => undefined);
+    if (!instance) return;
+    const connection = await instance.connect();
     try {
       await connection.run("CHECKPOINT");
     } finally {
       connection.closeSync();
-      this.instance.closeSync();
-      this.instance = undefined;
+      instance.closeSync();
     }
   }
 }
@@ -141,7 +157,7 @@ interface BatchSelect {
   sequence: string;
   /** True when `sequence` is computed from file order (needs `InsertionOrder`). */
   sequenceFromFileOrder: boolean;
-  /** `,<indexes>,` of the fields a change did not carry, NULL when it carried all; when the batch has them. */
+  /** `,<indexes>,` of the fields a change did not carry (NULL if it carried all), if the batch says. */
   unchanged: string | undefined;
 }
 

@@ -435,3 +435,63 @@ describe("target-duckdb merges batches without _sdc_sequence in file order", () 
     expect(result).toEqual([{ total: String(n), wrong: "0" }]);
   });
 });
+
+test("two streams opened and numbering rows by file order at once both get exact sequences", async () => {
+  // Both writers switch the instance-wide preserve_insertion_order on and off around their
+  // statements; neither may switch it off under the other.
+  const dir = tempDir("sluice-duckdb-order-");
+  const loader = new DuckdbLoader(
+    duckdbConfig("warehouse.duckdb", { add_metadata_columns: true, threads: 4, memory_limit: "256MB" }),
+    { projectDir: dir },
+  );
+  const n = 100_000;
+  const open = (table: string, upsert: boolean) =>
+    loader.openStream(
+      {
+        ...structuredClone(schema),
+        sourceTable: table,
+        streamId: `public-${table}`,
+        keyProperties: upsert ? ["id"] : [],
+      },
+      { mode: "incremental", version: 1, distinctKeys: false },
+    );
+  const load = async (table: string, writer: StreamWriter): Promise<void> => {
+    for (let round = 0; round < 3; round++) {
+      const p = path.join(dir, `${table}-${round}.csv`);
+      fs.writeFileSync(
+        p,
+        Array.from({ length: n }, (_, i) => `${i},${table}-${round}-${i},,`).join("\n") + "\n",
+      );
+      await writer.write({
+        streamId: `public-${table}`,
+        path: p,
+        columns: ["id", "name", "doc", "changed_at"],
+        rowCount: n,
+        byteCount: fs.statSync(p).size,
+        maxRowBytes: 64,
+        extractedAt: new Date(),
+        sequenceBase: round * n,
+      });
+    }
+    await writer.finish();
+  };
+  try {
+    const [merged, appended] = await Promise.all([open("merged", true), open("appended", false)]);
+    await Promise.all([load("merged", merged), load("appended", appended)]);
+  } finally {
+    await loader.close();
+  }
+  const file = path.join(dir, "warehouse.duckdb");
+  expect(
+    await duckdbRows(
+      file,
+      `SELECT count(*) AS total, count(*) FILTER (WHERE _sdc_sequence <> ${2 * n} + id) AS wrong FROM public.merged`,
+    ),
+  ).toEqual([{ total: String(n), wrong: "0" }]);
+  expect(
+    await duckdbRows(
+      file,
+      `SELECT count(*) AS total, count(*) FILTER (WHERE _sdc_sequence <> CAST(split_part(name, '-', 2) AS BIGINT) * ${n} + id) AS wrong FROM public.appended`,
+    ),
+  ).toEqual([{ total: String(3 * n), wrong: "0" }]);
+});
