@@ -7,6 +7,8 @@ export interface RunStreamStats {
   rows: number;
   bytes: number;
   seconds: number;
+  /** LOG_BASED: WAL the source kept for the replication slot at the run's last checkpoint. */
+  slotLagBytes?: number;
 }
 
 export interface RunRecord {
@@ -87,7 +89,12 @@ export function parseRunStreams(runId: string, stored: unknown): Record<string, 
   const streams: Record<string, RunStreamStats> = {};
   for (const [name, stats] of Object.entries(value as Record<string, unknown>)) {
     const s = (typeof stats === "object" && stats !== null ? stats : {}) as Record<string, unknown>;
-    streams[name] = { rows: numberOr0(s.rows), bytes: numberOr0(s.bytes), seconds: numberOr0(s.seconds) };
+    streams[name] = {
+      rows: numberOr0(s.rows),
+      bytes: numberOr0(s.bytes),
+      seconds: numberOr0(s.seconds),
+      ...(typeof s.slotLagBytes === "number" ? { slotLagBytes: s.slotLagBytes } : {}),
+    };
   }
   return streams;
 }

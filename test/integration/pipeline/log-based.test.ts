@@ -149,6 +149,14 @@ describe("LOG_BASED into DuckDB", () => {
     expect(deleted[0]?.n).toBe("20");
     expect(events.some((e) => e.type === "changes-committed")).toBe(true);
     expect(summary.streams["public-items"]?.slotLagBytes).toBeGreaterThanOrEqual(0);
+    // Run history keeps the slot lag per stream.
+    const system = await SqliteSystemDatabase.open({ path: path.join(workDir, ".sluice", "sluice.db") });
+    try {
+      const [last] = await system.runHistory.list({ stateId: STATE_ID, limit: 1 });
+      expect(last?.streams["public-items"]?.slotLagBytes).toBe(summary.streams["public-items"]?.slotLagBytes);
+    } finally {
+      await system.close();
+    }
     expect(await confirmedLsn()).toBe(await storedLsn());
   });
 
