@@ -149,8 +149,11 @@ export class DuckdbLoader implements Loader {
 
 /** How a batch's fields land: the SQL of each stored column, and the CDC fields apart. */
 interface BatchSelect {
-  /** Stream columns and metadata columns (without `_sdc_deleted_at` and `_sdc_sequence`). */
-  columns: { name: string; sql: string }[];
+  /**
+   * Stream columns (with their index in the batch, which `_sdc_unchanged` refers to) and
+   * metadata columns (without `_sdc_deleted_at` and `_sdc_sequence`).
+   */
+  columns: { name: string; sql: string; index?: number }[];
   /** The batch's `_sdc_deleted_at` as TIMESTAMPTZ, when it has that column. */
   deletedAt: string | undefined;
   /** Each row's `_sdc_sequence`: the batch's column, else `sequenceBase` + file position. */
@@ -419,9 +422,7 @@ class DuckdbStreamWriter implements StreamWriter {
     // Stream columns a change may leave out, by their index in the batch; metadata is always set.
     const partial = new Map<string, number>();
     if (select.unchanged !== undefined) {
-      for (const [i, name] of this.schema.columns.map((c) => c.name).entries()) {
-        if (!keys.has(name.toLowerCase())) partial.set(name, i);
-      }
+      for (const c of values) if (c.index !== undefined) partial.set(c.name, c.index);
     }
     const carriedFlag = (index: number): string => `sluice_carried_${index}`;
     const aggregates = values.flatMap((c) => {
@@ -498,7 +499,7 @@ class DuckdbStreamWriter implements StreamWriter {
 
   private selectList(batch: RecordBatch, fast: boolean): BatchSelect {
     const types = new Map<string, ColumnType>(this.schema.columns.map((c) => [c.name, c.type]));
-    const columns: { name: string; sql: string }[] = [];
+    const columns: BatchSelect["columns"] = [];
     let deletedAt: string | undefined;
     let sequence: string | undefined;
     let unchanged: string | undefined;
@@ -518,6 +519,7 @@ class DuckdbStreamWriter implements StreamWriter {
         columns.push({
           name,
           sql: fast && csvParseType(type) !== undefined ? field : duckdbConversion(field, type),
+          index: i,
         });
       }
     }

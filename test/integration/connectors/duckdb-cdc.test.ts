@@ -169,6 +169,16 @@ describe("target-duckdb applies change batches exactly (upsert)", () => {
     ]);
   });
 
+  test("_sdc_unchanged counts positions in the batch's own column order", async () => {
+    const h = await open();
+    await h.write(seed);
+    // doc is at position 1 of this batch (position 2 of the stream).
+    await h.write([`1,,renamed,,,10,1`], {
+      columns: ["id", "doc", "name", "changed_at", "_sdc_deleted_at", "_sdc_sequence", "_sdc_unchanged"],
+    });
+    expect((await h.rows())[0]).toEqual({ id: "1", name: "renamed", doc: '{"v":1}', _sdc_deleted_at: null });
+  });
+
   test("a soft delete keeps the row's values and sets _sdc_deleted_at (no metadata columns needed)", async () => {
     const h = await open({ add_metadata_columns: false, hard_delete: false });
     await h.write(seed);
