@@ -619,7 +619,9 @@ export async function startBigQueryEmulator(
             "The emulator does not implement query destination tables; use CREATE TABLE AS or INSERT ... SELECT",
           );
         }
-        record.outcome = await catalog.exclusive((c) => runQuery(catalog, c, config, reference.location));
+        record.outcome = await catalog.exclusive((c) =>
+          runQuery(catalog, c, config, reference.location, { dryRun: configuration.dryRun === true }),
+        );
         const ran = record.outcome.location;
         if (ran !== undefined && ran !== location) {
           resource.jobReference = { projectId, jobId, location: ran };
@@ -722,7 +724,7 @@ export async function startBigQueryEmulator(
     const resource = await insertJob(
       {
         jobReference: typeof body.location === "string" ? { location: body.location } : {},
-        configuration: { query: config },
+        configuration: { query: config, ...(body.dryRun === true ? { dryRun: true } : {}) },
       },
       undefined,
     );

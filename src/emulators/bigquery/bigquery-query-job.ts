@@ -138,6 +138,7 @@ export async function runQuery(
   config: QueryConfiguration,
   /** The job's location when the request names one. */
   location: string | undefined,
+  options: { dryRun?: boolean } = {},
 ): Promise<QueryOutcome> {
   if (config.useLegacySql !== false) {
     throw invalid(
@@ -165,6 +166,27 @@ export async function runQuery(
   };
   let transactionSnapshot: Map<string, DatasetEntry> | undefined;
   const where = (ref: TableRef): string => `${catalog.projectId}:${ref.datasetId}.${ref.tableId}`;
+  if (options.dryRun) {
+    // A dry run checks everything and changes nothing: the script runs in a transaction that is
+    // rolled back, its own BEGIN/COMMIT left out.
+    const snapshot = cloneDatasets(catalog.datasets);
+    await connection.run("BEGIN TRANSACTION");
+    try {
+      for (const statement of statements) {
+        if (statement.kind.endsWith("_TRANSACTION")) continue;
+        await runStatement(catalog, connection, statement, outcome, location, where);
+      }
+    } catch (error) {
+      throw queryError(error);
+    } finally {
+      await connection.run("ROLLBACK");
+      restoreDatasets(catalog, snapshot);
+    }
+    delete outcome.rows;
+    delete outcome.numDmlAffectedRows;
+    delete outcome.dmlStats;
+    return outcome;
+  }
   try {
     for (const statement of statements) {
       if (statement.kind === "BEGIN_TRANSACTION") {

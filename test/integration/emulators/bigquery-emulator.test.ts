@@ -760,6 +760,21 @@ describe("more of the REST API", () => {
     expect(positional).toEqual([{ a: true, b: 2.5 }]);
   });
 
+  test("a dry run checks a statement and changes nothing", async () => {
+    const [table] = await bq
+      .dataset("main")
+      .createTable("dry", { schema: { fields: [{ name: "a", type: "INT64" }] } });
+    await bq.query("INSERT INTO main.dry (a) VALUES (1)");
+    const [job] = await bq.createQueryJob({ query: "DELETE FROM main.dry WHERE TRUE", dryRun: true });
+    expect(job.metadata.statistics.query.statementType).toBe("DELETE");
+    expect((await table.getRows())[0]).toEqual([{ a: 1 }]);
+    await expect(
+      bq.createQueryJob({ query: "DELETE FROM main.dry WHERE nope = 1", dryRun: true }),
+    ).rejects.toMatchObject({
+      message: "Unrecognized name: nope",
+    });
+  });
+
   test("with a data file, datasets and rows outlive a restart", async () => {
     const dataFile = path.join(dir, "emulator.duckdb");
     const first = await startBigQueryEmulator({ projectId: PROJECT, dataFile });
