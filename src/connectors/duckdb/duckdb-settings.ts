@@ -26,13 +26,15 @@ export const targetDuckdbSettings: readonly SettingDefinition[] = [
     kind: "string",
     default: "upsert",
     choices: ["append-only", "upsert", "overwrite"],
-    description: "How incremental batches land: merged on the key, appended, or the table replaced each run",
+    description:
+      "How incremental batches land: merged on the key, appended (LOG_BASED: every change a row, a change log), or the table replaced each run",
   },
   {
     name: "hard_delete",
     kind: "boolean",
     default: false,
-    description: "Delete rows whose _sdc_deleted_at is set instead of keeping them marked",
+    description:
+      "Delete rows whose _sdc_deleted_at is set (and all rows on a source TRUNCATE) instead of keeping them marked",
   },
   {
     name: "memory_limit",
