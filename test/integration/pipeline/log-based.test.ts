@@ -1,6 +1,7 @@
 import fs from "node:fs";
 import path from "node:path";
-import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import pg from "pg";
+import { afterAll, beforeAll, describe, expect, inject, test } from "vitest";
 import { PostgresExtractor } from "../../../src/connectors/postgres/postgres-extractor.js";
 import { parseLsn } from "../../../src/connectors/postgres/cdc/replication-message.js";
 import type { RunEvent } from "../../../src/runner/run-events.js";
@@ -253,6 +254,43 @@ describe("LOG_BASED into DuckDB", () => {
       `publication "${status.publication}"`,
     ]);
     expect((await owner.changeCaptureStatus()).exists).toBe(false);
+  });
+
+  test("on a server without logical decoding, sluice test names wal_level and the missing slot", async () => {
+    const url = new URL(inject("plainPostgresUrl"));
+    const admin = new pg.Client({ connectionString: url.toString() });
+    await admin.connect();
+    try {
+      await admin.query("CREATE TABLE IF NOT EXISTS plain (id int PRIMARY KEY)");
+      await admin.query(
+        "SELECT pg_create_physical_replication_slot('only_slot') WHERE NOT EXISTS (SELECT 1 FROM pg_replication_slots)",
+      );
+    } finally {
+      await admin.end();
+    }
+    const extractor = new PostgresExtractor({
+      host: url.hostname,
+      port: Number(url.port),
+      user: decodeURIComponent(url.username),
+      password: decodeURIComponent(url.password),
+      dbname: "postgres",
+    });
+    try {
+      const plans = await extractor.plan(
+        selectStreams(await extractor.discover(), { "public-plain": { "replication-method": "LOG_BASED" } }),
+      );
+      const failure = await extractor.test(plans).then(
+        () => undefined,
+        (error: unknown) => error as { problems: string[]; exitCode: number },
+      );
+      expect(failure?.exitCode).toBe(2);
+      expect(failure?.problems).toEqual([
+        expect.stringMatching(/wal_level is "replica", LOG_BASED needs "logical"/),
+        expect.stringMatching(/no free replication slot: 1 of max_replication_slots = 1/),
+      ]);
+    } finally {
+      await extractor.close();
+    }
   });
 
   test("a lost slot: the next run copies its tables again and then streams from a new slot", async () => {
