@@ -98,11 +98,23 @@ export class BigqueryClient {
   /** The dataset in `location`, created if missing. */
   async ensureDataset(): Promise<void> {
     const { datasetId, location } = this.options;
-    const exists = await this.call(
-      `reading dataset ${datasetId}`,
-      async () => (await this.dataset.exists())[0],
-    );
-    if (exists) return;
+    const metadata = await this.call(`reading dataset ${datasetId}`, async () => {
+      try {
+        return (await this.dataset.getMetadata())[0] as { location?: string };
+      } catch (error) {
+        if (httpStatusOf(error) === 404) return undefined;
+        throw error;
+      }
+    });
+    if (metadata) {
+      // Jobs run where the dataset is; a dataset elsewhere would fail every job with a 404.
+      if (metadata.location && metadata.location.toLowerCase() !== location.toLowerCase()) {
+        throw new ConfigError(
+          `target-bigquery location: dataset ${this.options.projectId}.${datasetId} is in ${metadata.location}, not ${location}; set location: ${metadata.location}`,
+        );
+      }
+      return;
+    }
     await this.call(`creating dataset ${datasetId} in ${location}`, async () => {
       try {
         await this.dataset.create({ location });

@@ -21,7 +21,9 @@ export function truncateSql(
 ): string {
   if (options.hardDelete) return `DELETE FROM ${table} WHERE TRUE`;
   const column = quoteColumn(options.deletedAtColumn);
-  return `UPDATE ${table} SET ${column} = TIMESTAMP '${options.at.toISOString()}' WHERE ${column} IS NULL`;
+  // GoogleSQL's canonical timestamp literal: `2024-05-02 00:00:00.000+00:00`.
+  const at = options.at.toISOString().replace("T", " ").replace("Z", "+00:00");
+  return `UPDATE ${table} SET ${column} = TIMESTAMP '${at}' WHERE ${column} IS NULL`;
 }
 
 export interface MergeOptions {

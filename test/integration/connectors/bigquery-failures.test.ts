@@ -120,6 +120,22 @@ emulatorOnly("target-bigquery failures", () => {
   });
 });
 
+test("a dataset in another location than the setting says is a ConfigError naming location", async () => {
+  const dataset = datasetName("where");
+  await target.client.createDataset(dataset, { location: "EU" });
+  const error = await runToBigquery({
+    db,
+    workDir: tempDir(),
+    target: bigqueryConfig(target, dataset, { location: "US" }),
+    streams,
+  }).then(
+    () => undefined,
+    (e: unknown) => e as Error,
+  );
+  expect(error).toBeInstanceOf(ConfigError);
+  expect(error?.message).toMatch(/location: dataset \S+ is in EU, not US; set location: EU/);
+});
+
 emulatorOnly("target-bigquery credentials", () => {
   let secured: BigqueryTarget;
   let keys: string;

@@ -86,7 +86,7 @@ describe("the GoogleSQL target-bigquery sends", () => {
       "DELETE FROM `p.d.events` WHERE TRUE",
     );
     expect(truncateSql(target, { hardDelete: false, deletedAtColumn: "_sdc_deleted_at", at })).toBe(
-      "UPDATE `p.d.events` SET `_sdc_deleted_at` = TIMESTAMP '2024-05-01T10:00:00.000Z' WHERE `_sdc_deleted_at` IS NULL",
+      "UPDATE `p.d.events` SET `_sdc_deleted_at` = TIMESTAMP '2024-05-01 10:00:00.000+00:00' WHERE `_sdc_deleted_at` IS NULL",
     );
   });
 });
