@@ -1,4 +1,4 @@
-import type { DuckDBConnection, DuckDBValue } from "@duckdb/node-api";
+import { DuckDBTypeId, type DuckDBConnection, type DuckDBType, type DuckDBValue } from "@duckdb/node-api";
 import { BigQueryApiError, duplicate, invalid, invalidQuery, notFound } from "./bigquery-api-error.js";
 import { checkPartitioning, type BigQueryCatalog, type DatasetEntry } from "./bigquery-catalog.js";
 import { fieldOfDuckdbType } from "./bigquery-rows.js";
@@ -92,6 +92,93 @@ function parameterSql(
   if (field.type === "BYTES") return `from_base64(${sqlString(raw)})`;
   if (field.type === "STRING") return sqlString(raw);
   return `CAST(${sqlString(raw)} AS ${duckdbType(field)})`;
+}
+
+/** BigQuery's name of a field's type in messages (INT64, ARRAY<STRING>). */
+function typeName(field: TableFieldSchema): string {
+  const names: Record<string, string> = {
+    INTEGER: "INT64",
+    FLOAT: "FLOAT64",
+    BOOLEAN: "BOOL",
+    RECORD: "STRUCT",
+  };
+  const base = names[field.type] ?? field.type;
+  return field.mode === "REPEATED" ? `ARRAY<${base}>` : base;
+}
+
+/**
+ * Whether BigQuery lets a value of DuckDB type `type` be written into `target` (its coercion
+ * rules: INT64 widens to NUMERIC, BIGNUMERIC and FLOAT64, NUMERIC to BIGNUMERIC and FLOAT64; a
+ * string literal becomes a DATE, TIME, DATETIME or TIMESTAMP; NULL goes anywhere).
+ * NOTE: BIGNUMERIC and GEOGRAPHY are DuckDB VARCHAR here, so STRING is let into them.
+ */
+function assignable(target: TableFieldSchema, type: DuckDBType, literal: boolean): boolean {
+  if (type.typeId === DuckDBTypeId.SQLNULL) return true;
+  const isList = type.typeId === DuckDBTypeId.LIST || type.typeId === DuckDBTypeId.ARRAY;
+  if (target.mode === "REPEATED") {
+    return isList && assignable({ ...target, mode: "NULLABLE" }, type.valueType, false);
+  }
+  if (isList) return false;
+  const source = fieldOfDuckdbType("value", type, undefined).type;
+  switch (target.type) {
+    case "INTEGER":
+      return source === "INTEGER";
+    case "FLOAT":
+      return source === "INTEGER" || source === "FLOAT" || source === "NUMERIC";
+    case "NUMERIC":
+      return source === "INTEGER" || source === "NUMERIC" || (literal && source === "FLOAT");
+    case "BIGNUMERIC":
+      return (
+        source === "INTEGER" || source === "NUMERIC" || source === "STRING" || (literal && source === "FLOAT")
+      );
+    case "GEOGRAPHY":
+      return source === "STRING";
+    case "DATE":
+    case "TIME":
+    case "DATETIME":
+    case "TIMESTAMP":
+      return source === target.type || (literal && source === "STRING");
+    case "RECORD":
+      return source === "RECORD";
+    default:
+      return source === target.type;
+  }
+}
+
+/** BigQuery refuses a DML statement writing a value of the wrong type; DuckDB would cast it. */
+async function checkAssignments(
+  catalog: BigQueryCatalog,
+  connection: DuckDBConnection,
+  statement: TranslatedStatement,
+): Promise<void> {
+  const target = statement.target;
+  const table = target && catalog.findTable(target.datasetId, target.tableId);
+  if (!table || !statement.assignments) return;
+  for (const check of statement.assignments) {
+    const reader = await connection.runAndReadAll(`${check.query} LIMIT 0`);
+    for (let i = 0; i < reader.columnCount; i++) {
+      const name = check.columns ? check.columns[i] : table.schema[i]?.name;
+      const field = name === undefined ? undefined : findField(table.schema, name);
+      if (!field) {
+        if (check.insert && name === undefined) {
+          throw invalidQuery(
+            `Inserted row has wrong column count; Has ${reader.columnCount}, expected ${table.schema.length}`,
+          );
+        }
+        throw invalidQuery(
+          `Column ${name ?? i + 1} is not present in table ${target.datasetId}.${target.tableId}`,
+        );
+      }
+      const type = reader.columnType(i);
+      if (assignable(field, type, check.literal[i] ?? false)) continue;
+      const given = typeName(fieldOfDuckdbType("value", type, undefined));
+      throw invalidQuery(
+        check.insert
+          ? `Query column ${i + 1} has type ${given} which cannot be inserted into column ${field.name}, which has type ${typeName(field)}`
+          : `Value of type ${given} cannot be assigned to ${field.name}, which has type ${typeName(field)}`,
+      );
+    }
+  }
 }
 
 /** Maps a DuckDB error to the error BigQuery gives for the same mistake, where they differ. */
@@ -439,6 +526,7 @@ async function runStatement(
       return;
     }
     case "MERGE": {
+      await checkAssignments(catalog, connection, statement);
       if (statement.mergeDuplicateCheck) {
         const check = await connection.runAndReadAll(statement.mergeDuplicateCheck);
         if (check.currentRowCount > 0) {
@@ -453,6 +541,7 @@ async function runStatement(
     case "UPDATE":
     case "DELETE":
     case "TRUNCATE_TABLE": {
+      await checkAssignments(catalog, connection, statement);
       const result = await connection.run(statement.sql);
       outcome.numDmlAffectedRows = String(result.rowsChanged);
       const n = String(result.rowsChanged);

@@ -67,6 +67,12 @@ export interface TranslatedStatement {
   /** For ALTER TABLE ... ALTER COLUMN ... SET DATA TYPE: the column and its new type. */
   alterColumnType?: { column: string; field: TableFieldSchema };
   droppedColumns: string[];
+  /**
+   * Values a DML statement writes into columns, for BigQuery's assignment type check (which
+   * DuckDB, casting implicitly, would skip): the DuckDB query whose result column i is written
+   * into `columns[i]` (or the table's columns in order), and whether each is a bare literal.
+   */
+  assignments?: { query: string; columns?: string[]; literal: boolean[]; insert: boolean }[];
 }
 
 export interface TranslateContext {
@@ -468,7 +474,10 @@ class StatementTranslator {
       const target = this.tableName(true);
       this.result.kind = "INSERT";
       this.result.target = target;
-      this.result.sql = `INSERT INTO ${this.tableSql(target)} ${this.rest()}`;
+      const rest = this.restTokens();
+      const check = this.insertAssignment(rest);
+      if (check) this.result.assignments = [check];
+      this.result.sql = `INSERT INTO ${this.tableSql(target)} ${this.emit(rest)}`;
       return this.result;
     }
     if (head === "DELETE") {
@@ -494,6 +503,22 @@ class StatementTranslator {
         throw invalidQuery(`UPDATE must have a WHERE clause at ${position(this.sql, first!.offset)}`);
       }
       this.result.sql = `UPDATE ${this.tableSql(target)} ${this.emit(rest)}`;
+      const set = this.findTopLevel(rest, "SET");
+      if (set >= 0 && this.findTopLevel(rest, "FROM") < 0) {
+        const alias = this.emit(
+          rest.slice(0, set).filter((t) => !(t.kind === "word" && t.text.toUpperCase() === "AS")),
+        );
+        const end = this.findTopLevel(rest, "WHERE");
+        const pairs = this.setAssignments(rest.slice(set + 1, end));
+        this.result.assignments = [
+          {
+            query: `SELECT ${pairs.map((a) => a.expression).join(", ")} FROM ${this.tableSql(target)} ${alias}`,
+            columns: pairs.map((a) => a.column),
+            literal: pairs.map((a) => a.literal),
+            insert: false,
+          },
+        ];
+      }
       return this.result;
     }
     if (head === "MERGE") return this.translateMerge();
@@ -666,6 +691,7 @@ class StatementTranslator {
         const nameToken = p.take();
         if (nameToken.kind !== "word" && nameToken.kind !== "quoted")
           throw p.unexpected(nameToken, "column name");
+        this.checkNotReserved(nameToken);
         const name = nameToken.value;
         const { duck, field } = p.parseType(name);
         let notNull = false;
@@ -874,6 +900,7 @@ class StatementTranslator {
           ifNotExists = true;
         }
         const nameToken = p.take();
+        this.checkNotReserved(nameToken);
         const { duck, field } = p.parseType(nameToken.value);
         if (p.isWord(p.peek(), "NOT")) {
           throw invalidQuery(
@@ -1023,6 +1050,10 @@ class StatementTranslator {
     }
     const clauseSql = this.emit(clauses);
     const targetSql = this.tableSql(target);
+    this.result.assignments = this.mergeAssignments(
+      clauses,
+      `${targetSql}${targetAliasSql}, ${source}${sourceAliasSql}`,
+    );
     this.result.sql = `MERGE INTO ${targetSql}${targetAliasSql} USING ${source}${sourceAliasSql} ON ${condition} ${clauseSql}`;
     if (
       this.hasTopLevelWord(clauses, "MATCHED") &&
@@ -1031,6 +1062,174 @@ class StatementTranslator {
       this.result.mergeDuplicateCheck = `SELECT 1 FROM ${targetSql}${targetAliasSql} JOIN ${source}${sourceAliasSql} ON ${condition} GROUP BY ${quoteIdent(targetAlias)}.rowid HAVING count(*) > 1 LIMIT 1`;
     }
     return this.result;
+  }
+
+  /** A reserved keyword names a column only in backticks (`end`, `at`, `range`). */
+  private checkNotReserved(token: Token): void {
+    if (token.kind === "word" && BIGQUERY_RESERVED.has(token.text.toUpperCase())) {
+      throw invalidQuery(
+        `Syntax error: Unexpected keyword ${token.text.toUpperCase()} at ${position(this.sql, token.offset)}`,
+      );
+    }
+  }
+
+  /** Index of a word at parenthesis depth 0, or -1. */
+  private findTopLevel(tokens: Token[], word: string, from = 0): number {
+    let depth = 0;
+    for (let k = from; k < tokens.length; k++) {
+      const t = tokens[k]!;
+      if (t.kind === "op" && t.text === "(") depth++;
+      else if (t.kind === "op" && t.text === ")") depth--;
+      else if (depth === 0 && t.kind === "word" && t.text.toUpperCase() === word) return k;
+    }
+    return -1;
+  }
+
+  /** Splits tokens at commas of depth 0. */
+  private splitCommas(tokens: Token[]): Token[][] {
+    const parts: Token[][] = [[]];
+    let depth = 0;
+    for (const t of tokens) {
+      if (t.kind === "op" && t.text === "(") depth++;
+      if (t.kind === "op" && t.text === ")") depth--;
+      if (depth === 0 && t.kind === "op" && t.text === ",") parts.push([]);
+      else parts[parts.length - 1]!.push(t);
+    }
+    return parts.filter((part) => part.some((t) => t.kind !== "space"));
+  }
+
+  private isLiteral(tokens: Token[]): boolean {
+    const solid = tokens.filter((t) => t.kind !== "space");
+    if (solid.length === 1) {
+      const t = solid[0]!;
+      return (
+        t.kind === "string" || t.kind === "number" || (t.kind === "word" && t.text.toUpperCase() === "NULL")
+      );
+    }
+    // A negative number.
+    return solid.length === 2 && solid[0]!.text === "-" && solid[1]!.kind === "number";
+  }
+
+  /** `a = expr, T.b = expr` as columns and DuckDB expressions. */
+  private setAssignments(tokens: Token[]): { column: string; expression: string; literal: boolean }[] {
+    return this.splitCommas(tokens).map((part) => {
+      const eq = part.findIndex((t) => t.kind === "op" && t.text === "=");
+      const names = part.slice(0, eq).filter((t) => t.kind === "word" || t.kind === "quoted");
+      const value = part.slice(eq + 1);
+      return {
+        column: names[names.length - 1]?.value ?? "",
+        expression: this.emit(value),
+        literal: this.isLiteral(value),
+      };
+    });
+  }
+
+  /** The columns and values of `INSERT [(cols)] VALUES (...), ... | SELECT ...`. */
+  private insertAssignment(
+    tokens: Token[],
+  ): { query: string; columns?: string[]; literal: boolean[]; insert: boolean } | undefined {
+    let k = tokens.findIndex((t) => t.kind !== "space");
+    let columns: string[] | undefined;
+    if (k >= 0 && tokens[k]!.kind === "op" && tokens[k]!.text === "(") {
+      const close = this.matchingParen(tokens, k);
+      const inner = tokens.slice(k + 1, close);
+      // `INSERT INTO t (SELECT ...)`: a parenthesized query, not a column list.
+      if (!inner.some((t) => t.kind === "word" && ["SELECT", "WITH"].includes(t.text.toUpperCase()))) {
+        columns = this.splitCommas(inner).map((part) => part.find((t) => t.kind !== "space")!.value);
+        k = close + 1;
+      }
+    }
+    const rest = tokens.slice(k);
+    const first = rest.find((t) => t.kind !== "space");
+    if (first?.kind === "word" && first.text.toUpperCase() === "VALUES") {
+      const rows: Token[][][] = [];
+      let j = rest.indexOf(first) + 1;
+      while (j < rest.length) {
+        const t = rest[j]!;
+        if (t.kind === "op" && t.text === "(") {
+          const close = this.matchingParen(rest, j);
+          rows.push(this.splitCommas(rest.slice(j + 1, close)));
+          j = close + 1;
+        } else {
+          j++;
+        }
+      }
+      if (rows.length === 0) return undefined;
+      const width = rows[0]!.length;
+      const literal = Array.from({ length: width }, (_, i) =>
+        rows.every((row) => row[i] && this.isLiteral(row[i])),
+      );
+      const values = rows.map((row) => `(${row.map((e) => this.emit(e)).join(", ")})`).join(", ");
+      return {
+        query: `SELECT * FROM (VALUES ${values})`,
+        ...(columns ? { columns } : {}),
+        literal,
+        insert: true,
+      };
+    }
+    if (!first) return undefined;
+    return {
+      query: `SELECT * FROM (${this.emit(rest)})`,
+      ...(columns ? { columns } : {}),
+      literal: [],
+      insert: true,
+    };
+  }
+
+  private matchingParen(tokens: Token[], open: number): number {
+    let depth = 0;
+    for (let j = open; j < tokens.length; j++) {
+      const t = tokens[j]!;
+      if (t.kind === "op" && t.text === "(") depth++;
+      if (t.kind === "op" && t.text === ")") depth--;
+      if (depth === 0) return j;
+    }
+    throw invalidQuery(`Syntax error: Unclosed parenthesis at ${position(this.sql, tokens[open]!.offset)}`);
+  }
+
+  /** What each WHEN clause of a MERGE writes: `UPDATE SET ...` and `INSERT (cols) VALUES (...)`. */
+  private mergeAssignments(
+    clauses: Token[],
+    from: string,
+  ): { query: string; columns?: string[]; literal: boolean[]; insert: boolean }[] {
+    const out: { query: string; columns?: string[]; literal: boolean[]; insert: boolean }[] = [];
+    let start = this.findTopLevel(clauses, "WHEN");
+    while (start >= 0) {
+      const end = this.findTopLevel(clauses, "WHEN", start + 1);
+      const clause = clauses.slice(start, end < 0 ? clauses.length : end);
+      const then = this.findTopLevel(clause, "THEN");
+      const action = clause.slice(then + 1);
+      const set = this.findTopLevel(action, "SET");
+      const insert = this.findTopLevel(action, "INSERT");
+      const values = this.findTopLevel(action, "VALUES");
+      if (set >= 0 && this.findTopLevel(action, "UPDATE") >= 0) {
+        const pairs = this.setAssignments(action.slice(set + 1));
+        out.push({
+          query: `SELECT ${pairs.map((a) => a.expression).join(", ")} FROM ${from}`,
+          columns: pairs.map((a) => a.column),
+          literal: pairs.map((a) => a.literal),
+          insert: false,
+        });
+      } else if (insert >= 0 && values >= 0) {
+        const open = action.findIndex((t, j) => j > insert && t.kind === "op" && t.text === "(");
+        const columns =
+          open >= 0 && open < values
+            ? this.splitCommas(action.slice(open + 1, this.matchingParen(action, open))).map(
+                (part) => part.find((t) => t.kind !== "space")!.value,
+              )
+            : undefined;
+        const valuesOpen = action.findIndex((t, j) => j > values && t.kind === "op" && t.text === "(");
+        const exprs = this.splitCommas(action.slice(valuesOpen + 1, this.matchingParen(action, valuesOpen)));
+        out.push({
+          query: `SELECT ${exprs.map((e) => this.emit(e)).join(", ")} FROM ${from}`,
+          ...(columns ? { columns } : {}),
+          literal: exprs.map((e) => this.isLiteral(e)),
+          insert: true,
+        });
+      }
+      start = end;
+    }
+    return out;
   }
 
   /**
@@ -1192,8 +1391,18 @@ class StatementTranslator {
     return out.join("").replace(/ {2,}/g, " ").trim();
   }
 
+  /** Positional parameters by token offset: a token emitted twice takes its value once. */
+  private readonly positionalByOffset = new Map<number, string>();
+
   private parameter(t: Token): string {
-    if (t.value === "?") return this.nextPositional();
+    if (t.value === "?") {
+      let value = this.positionalByOffset.get(t.offset);
+      if (value === undefined) {
+        value = this.nextPositional();
+        this.positionalByOffset.set(t.offset, value);
+      }
+      return value;
+    }
     const value = this.context.namedParameters?.get(t.value.toLowerCase());
     if (value === undefined) {
       throw invalidQuery(`Query parameter '${t.value}' not found at ${position(this.sql, t.offset)}`);
@@ -1201,6 +1410,18 @@ class StatementTranslator {
     return value;
   }
 }
+
+/** GoogleSQL's reserved keywords (https://cloud.google.com/bigquery/docs/reference/standard-sql/lexical#reserved_keywords). */
+const BIGQUERY_RESERVED = new Set(
+  (
+    "ALL AND ANY ARRAY AS ASC ASSERT_ROWS_MODIFIED AT BETWEEN BY CASE CAST COLLATE CONTAINS CREATE CROSS CUBE " +
+    "CURRENT DEFAULT DEFINE DESC DISTINCT ELSE END ENUM ESCAPE EXCEPT EXCLUDE EXISTS EXTRACT FALSE FETCH " +
+    "FOLLOWING FOR FROM FULL GROUP GROUPING GROUPS HASH HAVING IF IGNORE IN INNER INTERSECT INTERVAL INTO IS " +
+    "JOIN LATERAL LEFT LIKE LIMIT LOOKUP MERGE NATURAL NEW NO NOT NULL NULLS OF ON OR ORDER OUTER OVER " +
+    "PARTITION PRECEDING PROTO QUALIFY RANGE RECURSIVE RESPECT RIGHT ROLLUP ROWS SELECT SET SOME STRUCT " +
+    "TABLESAMPLE THEN TO TREAT TRUE UNBOUNDED UNION UNNEST USING WHEN WHERE WINDOW WITH WITHIN"
+  ).split(" "),
+);
 
 /**
  * Words DuckDB reserves and BigQuery does not, so in GoogleSQL they are plain column names

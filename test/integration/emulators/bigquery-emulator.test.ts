@@ -549,6 +549,13 @@ describe("queries", () => {
     ]);
     expect(metadata.timePartitioning).toEqual({ type: "DAY", field: "updated_at" });
     expect(metadata.clustering).toEqual({ fields: ["id"] });
+    // A reserved keyword names a column only in backticks.
+    expect((await queryError("CREATE TABLE main.kw (at TIMESTAMP)")).message).toBe(
+      "Syntax error: Unexpected keyword AT at [1:23]",
+    );
+    await bq.query("CREATE TABLE main.kw (`at` TIMESTAMP, `end` INT64)");
+    await bq.query("INSERT INTO main.kw (`at`, `end`) VALUES (TIMESTAMP '2024-01-01 00:00:00+00', 1)");
+    expect((await bq.query("SELECT `end` FROM main.kw"))[0]).toEqual([{ end: 1 }]);
   });
 
   test("MERGE where a target row matches two source rows fails with BigQuery's message and changes nothing", async () => {
@@ -638,6 +645,26 @@ describe("queries", () => {
     await bq.query("TRUNCATE TABLE main.copy_of");
     await bq.query("DROP TABLE IF EXISTS main.copy_of");
     expect((await bq.dataset("main").table("copy_of").exists())[0]).toBe(false);
+  });
+
+  test("DML writing a value of the wrong type is refused, as BigQuery does not cast implicitly", async () => {
+    await bq.query("CREATE TABLE main.typed (n INT64, amount NUMERIC, ts TIMESTAMP, label STRING)");
+    const insert = await queryError("INSERT INTO main.typed (n, label) VALUES ('5', 'x')");
+    expect(insert.message).toBe(
+      "Query column 1 has type STRING which cannot be inserted into column n, which has type INT64",
+    );
+    const update = await queryError("UPDATE main.typed SET label = n WHERE TRUE");
+    expect(update.message).toBe("Value of type INT64 cannot be assigned to label, which has type STRING");
+    const merge = await queryError(`
+      MERGE main.typed T USING (SELECT 1.5 AS n, 'x' AS label) S ON T.label = S.label
+      WHEN NOT MATCHED THEN INSERT (n, label) VALUES (S.n, S.label)`);
+    expect(merge.message).toContain("cannot be inserted into column n, which has type INT64");
+    // What BigQuery coerces: INT64 into NUMERIC and FLOAT64, a string literal into TIMESTAMP, NULL anywhere.
+    await bq.query(
+      "INSERT INTO main.typed (n, amount, ts, label) VALUES (1, 2, '2024-01-01 00:00:00+00', NULL), (NULL, 2.5, NULL, 'y')",
+    );
+    await bq.query("UPDATE main.typed SET amount = n WHERE n IS NOT NULL");
+    expect((await bq.query("SELECT COUNT(*) AS n FROM main.typed"))[0]).toEqual([{ n: 2 }]);
   });
 
   test("a copy job replaces the destination whole", async () => {
