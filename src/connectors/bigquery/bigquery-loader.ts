@@ -1,5 +1,4 @@
 import fs from "node:fs";
-import path from "node:path";
 import type { TableMetadata } from "@google-cloud/bigquery";
 import { ConfigError, DataError, SchemaError } from "../../errors.js";
 import { DELETED_AT_COLUMN, SEQUENCE_COLUMN, UNCHANGED_COLUMN, type RecordBatch } from "../batch.js";
@@ -7,7 +6,8 @@ import type { ColumnType, StreamSchema } from "../column-type.js";
 import type { Loader, OpenStreamOptions, PluginConfig, StreamWriter } from "../connector.js";
 import { BigqueryClient } from "./bigquery-client.js";
 import { BigqueryJobError, type RetryOptions } from "./bigquery-errors.js";
-import { bigqueryColumnNames, bigqueryTableName, isLegalDatasetId, quoteTable } from "./bigquery-names.js";
+import { type BigqueryTargetConfig, resolveBigqueryConfig } from "./bigquery-config.js";
+import { bigqueryColumnNames, bigqueryTableName, quoteTable } from "./bigquery-names.js";
 import {
   ndjsonChunks,
   NdjsonConverter,
@@ -24,173 +24,8 @@ import {
   ndjsonConversion,
   parseApiField,
   type BigqueryColumnType,
-  type InvalidValuePolicy,
   type TableField,
 } from "./bigquery-types.js";
-
-export type BigqueryLoadMethod = "append-only" | "upsert" | "overwrite";
-
-export interface TableOptions {
-  partitionField?: string;
-  partitionType?: "DAY" | "HOUR" | "MONTH" | "YEAR";
-  clusterFields?: string[];
-}
-
-/** target-bigquery's settings after checking and resolving (paths, environment, adswerve names). */
-export interface BigqueryTargetConfig {
-  projectId: string;
-  datasetId: string;
-  location: string;
-  credentialsFile?: string;
-  credentialsSource?: string;
-  apiEndpoint?: string;
-  addMetadataColumns: boolean;
-  tablePrefix: string;
-  tableSuffix: string;
-  loadMethod: BigqueryLoadMethod;
-  hardDelete: boolean;
-  maxCacheBytes: number;
-  tableConfig: Record<string, TableOptions>;
-  invalidValues: InvalidValuePolicy;
-  maxRetries: number;
-}
-
-const REPLICATION_METHODS: Record<string, BigqueryLoadMethod> = {
-  append: "append-only",
-  truncate: "overwrite",
-  incremental: "upsert",
-};
-
-/**
- * Resolves the settings `sluice` checked (kinds, choices, defaults) into what the loader uses.
- * Relative paths are taken from the project folder; a missing `credentials_path` falls back to
- * GOOGLE_APPLICATION_CREDENTIALS, then to application default credentials; a missing
- * `api_endpoint` to BIGQUERY_EMULATOR_HOST.
- */
-export function resolveBigqueryConfig(
-  config: PluginConfig,
-  context: { projectDir: string; env?: NodeJS.ProcessEnv },
-): BigqueryTargetConfig {
-  const env = context.env ?? process.env;
-  const problems: string[] = [];
-  const text = (name: string): string | undefined => {
-    const value = config[name];
-    return typeof value === "string" && value.trim() !== "" ? value.trim() : undefined;
-  };
-  const projectId = text("project_id");
-  if (!projectId) problems.push("project_id: required (the Google Cloud project of the dataset)");
-  const datasetId = text("dataset_id") ?? text("default_target_schema");
-  if (!datasetId) problems.push("dataset_id: required (the BigQuery dataset to load into)");
-  else if (!isLegalDatasetId(datasetId))
-    problems.push(
-      `dataset_id: "${datasetId}" is not a BigQuery dataset id (letters, digits and underscores only)`,
-    );
-
-  const fromReplication = text("replication_method");
-  const explicit = text("load_method") as BigqueryLoadMethod | undefined;
-  const mapped = fromReplication ? REPLICATION_METHODS[fromReplication] : undefined;
-  if (fromReplication && !mapped)
-    problems.push(`replication_method: expected append, truncate or incremental, got "${fromReplication}"`);
-  if (explicit && mapped && explicit !== mapped)
-    problems.push(
-      `load_method: "${explicit}" contradicts replication_method "${fromReplication}" (which means ${mapped}); set one of them`,
-    );
-
-  let credentialsFile: string | undefined;
-  let credentialsSource: string | undefined;
-  const credentialsPath = text("credentials_path");
-  if (credentialsPath) {
-    credentialsFile = path.resolve(context.projectDir, credentialsPath);
-    credentialsSource = "credentials_path";
-  } else if (env.GOOGLE_APPLICATION_CREDENTIALS) {
-    credentialsFile = path.resolve(env.GOOGLE_APPLICATION_CREDENTIALS);
-    credentialsSource = "GOOGLE_APPLICATION_CREDENTIALS";
-  }
-
-  let apiEndpoint = text("api_endpoint") ?? (env.BIGQUERY_EMULATOR_HOST || undefined);
-  if (apiEndpoint && !/^https?:\/\//.test(apiEndpoint)) apiEndpoint = `http://${apiEndpoint}`;
-  apiEndpoint = apiEndpoint?.replace(/\/+$/, "");
-
-  const maxCache = typeof config.max_cache === "number" ? config.max_cache : 50;
-  if (maxCache < 1) problems.push(`max_cache: expected at least 1 (MB), got ${maxCache}`);
-  const tableConfig = parseTableConfig(config.table_config, problems);
-  if (problems.length > 0) throw new ConfigError(problems.map((p) => `target-bigquery ${p}`));
-
-  return {
-    projectId: projectId!,
-    datasetId: datasetId!,
-    location: text("location") ?? "US",
-    ...(credentialsFile ? { credentialsFile, credentialsSource: credentialsSource! } : {}),
-    ...(apiEndpoint ? { apiEndpoint } : {}),
-    addMetadataColumns: config.add_metadata_columns === true,
-    tablePrefix: typeof config.table_prefix === "string" ? config.table_prefix : "",
-    tableSuffix: typeof config.table_suffix === "string" ? config.table_suffix : "",
-    loadMethod: explicit ?? mapped ?? "upsert",
-    hardDelete: config.hard_delete === true,
-    maxCacheBytes: Math.max(1, maxCache) * 1024 * 1024,
-    tableConfig,
-    invalidValues: (text("invalid_values") as InvalidValuePolicy | undefined) ?? "fail",
-    maxRetries: typeof config.max_retries === "number" ? config.max_retries : 6,
-  };
-}
-
-const PARTITION_TYPES = ["DAY", "HOUR", "MONTH", "YEAR"] as const;
-
-/** `table_config`: per stream id or table name, optionally under `streams` (adswerve's file shape). */
-function parseTableConfig(value: unknown, problems: string[]): Record<string, TableOptions> {
-  if (value === undefined || value === null) return {};
-  if (typeof value !== "object" || Array.isArray(value)) {
-    problems.push(
-      "table_config: expected a mapping of stream names to {partition_field, partition_type, cluster_fields}",
-    );
-    return {};
-  }
-  const root = value as Record<string, unknown>;
-  const streams = (typeof root.streams === "object" && root.streams !== null ? root.streams : root) as Record<
-    string,
-    unknown
-  >;
-  const result: Record<string, TableOptions> = {};
-  for (const [stream, entry] of Object.entries(streams)) {
-    const where = `table_config.${stream}`;
-    if (typeof entry !== "object" || entry === null || Array.isArray(entry)) {
-      problems.push(`${where}: expected {partition_field, partition_type, cluster_fields}`);
-      continue;
-    }
-    const e = entry as Record<string, unknown>;
-    const options: TableOptions = {};
-    for (const key of Object.keys(e)) {
-      if (!["partition_field", "partition_type", "cluster_fields"].includes(key))
-        problems.push(
-          `${where}.${key}: unknown (expected partition_field, partition_type or cluster_fields)`,
-        );
-    }
-    if (e.partition_field !== undefined) {
-      if (typeof e.partition_field === "string") options.partitionField = e.partition_field;
-      else problems.push(`${where}.partition_field: expected a column name`);
-    }
-    if (e.partition_type !== undefined) {
-      const type = String(e.partition_type).toUpperCase();
-      if ((PARTITION_TYPES as readonly string[]).includes(type))
-        options.partitionType = type as TableOptions["partitionType"];
-      else
-        problems.push(
-          `${where}.partition_type: expected DAY, HOUR, MONTH or YEAR, got ${String(e.partition_type)}`,
-        );
-    }
-    if (e.cluster_fields !== undefined) {
-      const fields =
-        typeof e.cluster_fields === "string"
-          ? e.cluster_fields.split(",").map((f) => f.trim())
-          : e.cluster_fields;
-      if (Array.isArray(fields) && fields.every((f) => typeof f === "string") && fields.length <= 4)
-        options.clusterFields = fields as string[];
-      else problems.push(`${where}.cluster_fields: expected up to 4 column names`);
-    }
-    result[stream] = options;
-  }
-  return result;
-}
 
 /** Metadata columns, as the Singer targets name them. */
 const METADATA_FIELDS: readonly { name: string; type: BigqueryColumnType }[] = [
@@ -650,7 +485,15 @@ class BigqueryStreamWriter implements StreamWriter {
 
   async finish(): Promise<void> {
     if (!this.replace) return;
-    await this.api.copy(this.stagingName, this.tableName, "WRITE_TRUNCATE");
+    try {
+      await this.api.copy(this.stagingName, this.tableName, "WRITE_TRUNCATE");
+    } catch (error) {
+      // NOTE: a copy cannot change a table's partitioning or clustering (table_config changed
+      // since the table was made): the old table goes first, so readers briefly see none.
+      if (!/partition|cluster/i.test((error as Error).message)) throw error;
+      await this.api.deleteTable(this.tableName);
+      await this.api.copy(this.stagingName, this.tableName, "WRITE_TRUNCATE");
+    }
     await this.api.deleteTable(this.stagingName);
   }
 

@@ -3,7 +3,7 @@ import os from "node:os";
 import path from "node:path";
 import { describe, expect, test } from "vitest";
 import { readKeyFile } from "../../../src/connectors/bigquery/bigquery-client.js";
-import { resolveBigqueryConfig } from "../../../src/connectors/bigquery/bigquery-loader.js";
+import { resolveBigqueryConfig } from "../../../src/connectors/bigquery/bigquery-config.js";
 import { ConfigError } from "../../../src/errors.js";
 
 const projectDir = "/srv/project";
