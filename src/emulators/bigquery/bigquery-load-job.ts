@@ -3,7 +3,7 @@ import { parse as parseCsv } from "csv-parse/sync";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { JsonObject, JsonSyntaxError, parseExactJson } from "../../protocol/exact-json.js";
+import { JsonObject, JsonSyntaxError, parseExactJson, type JsonValue } from "../../protocol/exact-json.js";
 import { BigQueryApiError, invalid, notFound, type BigQueryErrorProto } from "./bigquery-api-error.js";
 import type { BigQueryCatalog, TableEntry, TimePartitioning } from "./bigquery-catalog.js";
 import { schemaOfResource } from "./bigquery-catalog.js";
@@ -234,7 +234,7 @@ class LineWriter {
   write(line: string): void {
     this.buffer.push(line);
     this.size += line.length;
-    if (this.size > 1 << 20) this.flush();
+    if (this.size > 8 << 20) this.flush();
   }
   flush(): void {
     if (this.buffer.length > 0) fs.writeSync(this.fd, this.buffer.join("\n") + "\n");
@@ -247,23 +247,27 @@ class LineWriter {
   }
 }
 
-/** Splits a file into lines without holding it whole, with each line's byte offset. */
-async function* linesOf(file: string): AsyncGenerator<{ text: string; position: number }> {
+/**
+ * Splits a file into lines without holding it whole, with each line's byte offset; the lines of
+ * each chunk read come together (one await per chunk, not per line).
+ */
+async function* linesOf(file: string): AsyncGenerator<{ text: string; position: number }[]> {
   let rest: Buffer = Buffer.alloc(0);
   let position = 0;
   for await (const chunk of fs.createReadStream(file, { highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>) {
-    let data: Buffer = rest.length > 0 ? Buffer.concat([rest, chunk]) : chunk;
+    const data: Buffer = rest.length > 0 ? Buffer.concat([rest, chunk]) : chunk;
+    const lines: { text: string; position: number }[] = [];
     let start = 0;
     for (let i = data.indexOf(10, start); i !== -1; i = data.indexOf(10, start)) {
       const end = i > start && data[i - 1] === 13 ? i - 1 : i;
-      yield { text: data.toString("utf8", start, end), position };
+      lines.push({ text: data.toString("utf8", start, end), position });
       position += i + 1 - start;
       start = i + 1;
     }
     rest = data.subarray(start);
-    data = Buffer.alloc(0);
+    if (lines.length > 0) yield lines;
   }
-  if (rest.length > 0) yield { text: rest.toString("utf8"), position };
+  if (rest.length > 0) yield [{ text: rest.toString("utf8"), position }];
 }
 
 async function stageNdjson(
@@ -276,41 +280,52 @@ async function stageNdjson(
   const ignoreUnknownValues = config.ignoreUnknownValues === true;
   let rows = 0;
   let read = 0;
+  // Column lookup by exact name first, then case-insensitively (BigQuery's matching).
+  const byName = new Map<string, number>();
+  schema.forEach((field, i) => byName.set(field.name.toLowerCase(), i));
+  schema.forEach((field, i) => byName.set(field.name, i));
+  const keys = schema.map((field) => JSON.stringify(field.name));
+  const values: (JsonValue | undefined)[] = new Array<JsonValue | undefined>(schema.length);
+  const topLevel = { ignoreUnknownValues, nested: false };
   try {
-    for await (const line of linesOf(dataFile)) {
-      if (line.text.trim() === "") continue;
-      read++;
-      const prefix = `JSON parsing error in row starting at position ${line.position}: `;
-      try {
-        let value;
+    for await (const lines of linesOf(dataFile))
+      for (const line of lines) {
+        if (line.text.trim() === "") continue;
+        read++;
         try {
-          value = parseExactJson(line.text);
-        } catch (error) {
-          if (error instanceof JsonSyntaxError)
-            throw new RowValueError(`Parser terminated before end of string`);
-          throw error;
-        }
-        if (!(value instanceof JsonObject)) throw new RowValueError("Row is not a JSON object");
-        const values = new Map<string, typeof value.members extends Map<string, infer V> ? V : never>();
-        for (const [key, item] of value.members) {
-          const field = findField(schema, key);
-          if (!field) {
-            if (ignoreUnknownValues) continue;
-            throw new RowValueError(`No such field: ${key}.`);
+          let value;
+          try {
+            value = parseExactJson(line.text);
+          } catch (error) {
+            if (error instanceof JsonSyntaxError)
+              throw new RowValueError(`Parser terminated before end of string`);
+            throw error;
           }
-          values.set(field.name, item);
+          if (!(value instanceof JsonObject)) throw new RowValueError("Row is not a JSON object");
+          values.fill(undefined);
+          for (const [key, item] of value.members) {
+            const index = byName.get(key) ?? byName.get(key.toLowerCase());
+            if (index === undefined) {
+              if (ignoreUnknownValues) continue;
+              throw new RowValueError(`No such field: ${key}.`);
+            }
+            values[index] = item;
+          }
+          let out = "{";
+          for (let i = 0; i < schema.length; i++) {
+            const field = schema[i]!;
+            out += `${i === 0 ? "" : ","}${keys[i]!}:${stagedJsonValue(field, values[i], field.name, topLevel)}`;
+          }
+          writer.write(out + "}");
+          rows++;
+        } catch (error) {
+          if (!(error instanceof RowValueError)) throw error;
+          errors.add(
+            `JSON parsing error in row starting at position ${line.position}: ${error.message}`,
+            read,
+          );
         }
-        const parts = schema.map(
-          (field) =>
-            `${JSON.stringify(field.name)}:${stagedJsonValue(field, values.get(field.name), field.name, { ignoreUnknownValues, nested: false })}`,
-        );
-        writer.write(`{${parts.join(",")}}`);
-        rows++;
-      } catch (error) {
-        if (!(error instanceof RowValueError)) throw error;
-        errors.add(prefix + error.message, read);
       }
-    }
   } finally {
     writer.close();
   }
