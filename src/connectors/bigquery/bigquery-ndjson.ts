@@ -27,47 +27,55 @@ export interface NdjsonChunk extends NdjsonRange {
  * The rows keep the file's order (row numbers in messages are the file's).
  */
 export class NdjsonConverter {
-  private connection: DuckDBConnection | undefined;
-  private instance: DuckDBInstance | undefined;
+  private instance: Promise<DuckDBInstance> | undefined;
 
   constructor(
     private readonly options: { memoryLimit: string; threads?: number } = { memoryLimit: "256MB" },
   ) {}
 
-  private async connect(): Promise<DuckDBConnection> {
-    if (!this.connection) {
-      this.instance = await DuckDBInstance.create(":memory:", {
+  /** One in-memory database for the loader's life, its macros made once. */
+  private async database(): Promise<DuckDBInstance> {
+    this.instance ??= (async () => {
+      const instance = await DuckDBInstance.create(":memory:", {
         memory_limit: this.options.memoryLimit,
         ...(this.options.threads !== undefined ? { threads: String(this.options.threads) } : {}),
       });
-      this.connection = await this.instance.connect();
-      for (const macro of DUCKDB_MACROS) await this.connection.run(macro);
-    }
-    return this.connection;
+      const connection = await instance.connect();
+      try {
+        for (const macro of DUCKDB_MACROS) await connection.run(macro);
+      } finally {
+        connection.closeSync();
+      }
+      return instance;
+    })();
+    return this.instance;
   }
 
-  /** Writes `<batch>.ndjson` beside the batch; the caller deletes it (`remove`). */
+  /** Writes `<batch>.ndjson` beside the batch; the caller deletes it. Streams may convert at once. */
   async convert(batch: RecordBatch, fields: readonly NdjsonField[]): Promise<string> {
-    const connection = await this.connect();
-    const output = `${batch.path}.ndjson`;
-    const columns = batch.columns.map((_, i) => `'c${i}': 'VARCHAR'`).join(", ");
-    const buffer = csvBufferBytes(batch);
-    const source =
-      `read_csv(${literal(batch.path)}, columns = {${columns}}, header = false, auto_detect = false, ` +
-      `delim = ',', quote = '"', escape = '"', new_line = '\\n', allow_quoted_nulls = false, ` +
-      `max_line_size = ${buffer}, buffer_size = ${buffer})`;
-    const select = fields.map((f) => `${f.sql} AS ${quoteDuckdb(f.name)}`).join(", ");
-    await connection.run(
-      `COPY (SELECT ${select} FROM (SELECT *, row_number() OVER () AS _sluice_row FROM ${source})) TO ${literal(output)} (FORMAT json)`,
-    );
-    return output;
+    const connection: DuckDBConnection = await (await this.database()).connect();
+    try {
+      const output = `${batch.path}.ndjson`;
+      const columns = batch.columns.map((_, i) => `'c${i}': 'VARCHAR'`).join(", ");
+      const buffer = csvBufferBytes(batch);
+      const source =
+        `read_csv(${literal(batch.path)}, columns = {${columns}}, header = false, auto_detect = false, ` +
+        `delim = ',', quote = '"', escape = '"', new_line = '\\n', allow_quoted_nulls = false, ` +
+        `max_line_size = ${buffer}, buffer_size = ${buffer})`;
+      const select = fields.map((f) => `${f.sql} AS ${quoteDuckdb(f.name)}`).join(", ");
+      await connection.run(
+        `COPY (SELECT ${select} FROM (SELECT *, row_number() OVER () AS _sluice_row FROM ${source})) TO ${literal(output)} (FORMAT json)`,
+      );
+      return output;
+    } finally {
+      connection.closeSync();
+    }
   }
 
   async close(): Promise<void> {
-    this.connection?.closeSync();
-    this.instance?.closeSync();
-    this.connection = undefined;
+    const instance = this.instance;
     this.instance = undefined;
+    if (instance) (await instance).closeSync();
   }
 }
 
