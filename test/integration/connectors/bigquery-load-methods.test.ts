@@ -225,13 +225,14 @@ describe("PostgreSQL → target-bigquery", () => {
   test("a batch larger than max_cache goes in several load jobs and lands whole", async () => {
     const dataset = datasetName("chunks");
     await db.query(`
-      CREATE TABLE wide (id integer PRIMARY KEY, payload text);
-      INSERT INTO wide SELECT i, repeat(md5(i::text), 40) FROM generate_series(1, 1500) i;
+      CREATE TABLE wide (id integer PRIMARY KEY, payload text, v integer NOT NULL);
+      INSERT INTO wide SELECT i, repeat(md5(i::text), 40), 1 FROM generate_series(1, 1500) i;
     `);
     const workDir = tempDir();
     const config = bigqueryConfig(target, dataset, { max_cache: 1, replication_method: "append" });
     const before = target.emulator?.requests.length ?? 0;
-    await runToBigquery({ db, workDir, target: config, streams: { "public-wide": {} } });
+    const streams = { "public-wide": { "replication-method": "INCREMENTAL", "replication-key": "v" } };
+    await runToBigquery({ db, workDir, target: config, streams });
     expect(
       await plainRows(target, `SELECT count(*) AS n, count(DISTINCT id) AS k FROM \`${dataset}.wide\``),
     ).toEqual([{ n: 1500, k: 1500 }]);
@@ -239,6 +240,21 @@ describe("PostgreSQL → target-bigquery", () => {
       const uploads = target.emulator.requests.slice(before).filter((r) => r.startsWith("POST /upload/"));
       expect(uploads.length).toBeGreaterThanOrEqual(2);
     }
+    // Upsert: every row comes again (v >= 1); the chunks of the batch meet in one staging table
+    // and one MERGE applies them.
+    await db.query(`UPDATE wide SET payload = 'changed', v = 2 WHERE id % 2 = 0`);
+    const merges = target.emulator?.requests.length ?? 0;
+    await runToBigquery({ db, workDir, target: { ...config, replication_method: "incremental" }, streams });
+    if (target.emulator) {
+      const uploads = target.emulator.requests.slice(merges).filter((r) => r.startsWith("POST /upload/"));
+      expect(uploads.length).toBeGreaterThanOrEqual(2);
+    }
+    expect(
+      await plainRows(
+        target,
+        `SELECT count(*) AS n, count(DISTINCT id) AS k, countif(payload = 'changed') AS changed FROM \`${dataset}.wide\``,
+      ),
+    ).toEqual([{ n: 1500, k: 1500, changed: 750 }]);
   });
 
   test("LOG_BASED: inserts, updates and deletes from the WAL are merged; a delete stays as a soft delete", async () => {
