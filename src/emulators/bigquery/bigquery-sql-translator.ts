@@ -1243,6 +1243,8 @@ class StatementTranslator {
     // `AS` starts a type), or -1.
     const parens: number[] = [];
     let lastWord = "";
+    // Paren depth of a FROM list whose items are tables, or -1.
+    let fromListDepth = -1;
     let pendingCast = -1;
     while (p.i < tokens.length) {
       const t = tokens[p.i]!;
@@ -1281,6 +1283,9 @@ class StatementTranslator {
         out.push(t.text);
         p.i++;
         if (t.text !== ".") lastWord = "";
+        // `FROM a.t1 x, a.t2 y`: after a comma of the same FROM list, a table again.
+        if (t.text === "," && fromListDepth === parens.length) lastWord = "FROM";
+        if (parens.length < fromListDepth) fromListDepth = -1;
         continue;
       }
       if (t.kind === "number") {
@@ -1364,9 +1369,11 @@ class StatementTranslator {
           this.addTable(ref);
           out.push(this.tableSql(ref));
           p.i = j;
+          if (lastWord === "FROM") fromListDepth = parens.length;
           lastWord = "";
           continue;
         }
+        if (FROM_LIST_END.has(upper)) fromListDepth = -1;
         const previous = out.length > 0 ? out[out.length - 1] : "";
         out.push(
           parts
@@ -1431,6 +1438,13 @@ const DUCKDB_ONLY_RESERVED = new Set(
   "analyse analyze asymmetric both check column constraint deferrable describe do foreign initially lambda leading only pivot pivot_longer pivot_wider placing primary references returning show summarize symmetric trailing unique unpivot variadic"
     .toUpperCase()
     .split(" "),
+);
+
+/** Words that end a FROM list. */
+const FROM_LIST_END = new Set(
+  "WHERE GROUP HAVING ORDER LIMIT QUALIFY WINDOW UNION INTERSECT EXCEPT ON USING JOIN SELECT SET WHEN".split(
+    " ",
+  ),
 );
 
 /** BigQuery functions whose DuckDB name differs (the rest are DuckDB macros, see the emulator). */

@@ -556,6 +556,10 @@ describe("queries", () => {
     await bq.query("CREATE TABLE main.kw (`at` TIMESTAMP, `end` INT64)");
     await bq.query("INSERT INTO main.kw (`at`, `end`) VALUES (TIMESTAMP '2024-01-01 00:00:00+00', 1)");
     expect((await bq.query("SELECT `end` FROM main.kw"))[0]).toEqual([{ end: 1 }]);
+    // Every table of a comma-separated FROM list is a table of the dataset.
+    expect(
+      (await bq.query("SELECT COUNT(*) AS n FROM main.kw k1, `emu-project.main.kw` k2, main.kw"))[0],
+    ).toEqual([{ n: 1 }]);
   });
 
   test("MERGE where a target row matches two source rows fails with BigQuery's message and changes nothing", async () => {
@@ -800,6 +804,23 @@ describe("more of the REST API", () => {
     ).rejects.toMatchObject({
       message: "Unrecognized name: nope",
     });
+  });
+
+  test("BIGQUERY_EMULATOR_HOST works in place of apiEndpoint (paths without /bigquery/v2)", async () => {
+    const previous = process.env.BIGQUERY_EMULATOR_HOST;
+    process.env.BIGQUERY_EMULATOR_HOST = emulator.url;
+    try {
+      const viaEnv = new BigQuery({
+        projectId: PROJECT,
+        authClient: new OAuth2Client({ credentials: { access_token: "emulator" } }),
+      });
+      const [rows] = await viaEnv.query("SELECT COUNT(*) AS n FROM main.paged");
+      expect(rows).toEqual([{ n: 25 }]);
+      expect(emulator.requests.some((r) => r.startsWith(`POST /projects/${PROJECT}/queries`))).toBe(true);
+    } finally {
+      if (previous === undefined) delete process.env.BIGQUERY_EMULATOR_HOST;
+      else process.env.BIGQUERY_EMULATOR_HOST = previous;
+    }
   });
 
   test("with a data file, datasets and rows outlive a restart", async () => {
