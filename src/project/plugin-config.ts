@@ -4,6 +4,7 @@ import { suggestionSuffix } from "./did-you-mean.js";
 import { projectEnv, readEnvFile, type EnvSource } from "./env-file.js";
 import { expandEnvVars, unsetVariableProblem, type UnsetVariable } from "./expand-env-vars.js";
 import { describeKind, describeValue, joinPath, ProblemList } from "./problem-list.js";
+import { parseSettingValue, type SecretReference } from "./secret-references.js";
 import {
   isMapping,
   type ConfigMap,
@@ -56,6 +57,12 @@ export interface ResolvedPlugin {
   /** Typed, defaults applied, `$VAR`s expanded, keyed by canonical setting names. */
   config: PluginConfig;
   sources: Record<string, SettingSource>;
+  /**
+   * Settings whose value is a secret reference (`aws-sm://prod/rds#password`), by name. Their
+   * `config` value is the reference as written until `resolveSecretReferences` (project-pipeline)
+   * replaces it for a command that connects; `sluice config` shows the reference.
+   */
+  references: Record<string, SecretReference>;
   /** Selection rules; `["*.*"]` (everything) when the file sets none, as Meltano. */
   select: string[];
   metadata: Record<string, Record<string, unknown>>;
@@ -151,9 +158,24 @@ export function resolvePluginConfig(options: ResolvePluginConfigOptions): Resolv
 
   const config: PluginConfig = {};
   const sources: Record<string, SettingSource> = {};
+  const references: Record<string, SecretReference> = {};
   for (const [name, value] of values.entries()) {
     let raw = value.value;
     if (value.source.kind === "file") raw = expandEnvVars(raw, env, value.source.path, unset);
+    const parsed = typeof raw === "string" ? parseSettingValue(raw) : undefined;
+    if (parsed?.kind === "invalid") {
+      problems.add(describeSource(value.source), parsed.problem);
+      config[name] = raw; // set, though wrong: not also "required setting is not set"
+      continue;
+    }
+    if (parsed?.kind === "reference") {
+      // Typed once resolved: `port: env:PGPORT` is an integer only then.
+      config[name] = raw;
+      sources[name] = value.source;
+      references[name] = parsed.reference;
+      continue;
+    }
+    if (parsed?.kind === "literal") raw = parsed.value;
     const setting = values.setting(name);
     // External plugins are not validated: only what an environment variable gave is typed.
     const typed =
@@ -212,6 +234,7 @@ export function resolvePluginConfig(options: ResolvePluginConfigOptions): Resolv
     definitionSettings: settings,
     config,
     sources,
+    references,
     select: select ?? ["*.*"],
     metadata,
     schema,
@@ -426,7 +449,7 @@ function declaredSettings(declared: readonly DeclaredSetting[]): SettingDefiniti
   return [...byName.values()];
 }
 
-function describeSource(source: SettingSource): string {
+export function describeSource(source: SettingSource): string {
   switch (source.kind) {
     case "env":
       return `environment variable ${source.variable}`;

@@ -100,6 +100,8 @@ function splitKey(rest: string): [string, string | undefined] {
  */
 export interface SecretManagerAccess {
   access(reference: SecretReference & { provider: "gcp-sm" | "aws-sm" }): Promise<string>;
+  /** Releases connections (a gRPC channel keeps the process alive). */
+  close?(): Promise<void> | void;
 }
 
 export interface SecretReferenceResolverOptions {
@@ -122,6 +124,8 @@ export class SecretReferenceResolver {
   readonly #cache = new Map<string, Promise<string>>();
   #gcp: SecretManagerAccess | undefined;
   #aws: SecretManagerAccess | undefined;
+  /** Clients this resolver created, closed by `close()`; those passed in belong to the caller. */
+  readonly #owned: SecretManagerAccess[] = [];
 
   constructor(private readonly options: SecretReferenceResolverOptions) {
     this.#gcp = options.gcp;
@@ -200,16 +204,27 @@ export class SecretReferenceResolver {
         }
       }
       case "gcp-sm": {
-        this.#gcp ??= new (await import("./secrets/gcp-secret-manager.js")).GcpSecretManager({
-          env: this.options.env,
-        });
+        // Loaded on first use: the clients are large, and most commands need neither.
+        this.#gcp ??= this.#own(
+          new (await import("./secrets/gcp-secret-manager.js")).GcpSecretManager({ env: this.options.env }),
+        );
         return this.#gcp.access(reference);
       }
       case "aws-sm": {
-        this.#aws ??= new (await import("./secrets/aws-secrets-manager.js")).AwsSecretsManager();
+        this.#aws ??= this.#own(new (await import("./secrets/aws-secrets-manager.js")).AwsSecretsManager());
         return this.#aws.access(reference);
       }
     }
+  }
+
+  #own(client: SecretManagerAccess): SecretManagerAccess {
+    this.#owned.push(client);
+    return client;
+  }
+
+  /** Closes the clients it created. Values already resolved stay valid. */
+  async close(): Promise<void> {
+    await Promise.all(this.#owned.splice(0).map((client) => client.close?.()));
   }
 
   /**
@@ -231,25 +246,25 @@ export class SecretReferenceResolver {
     const problems = new ProblemList();
     let unreachable: unknown;
     const resolved = { ...config };
-    await Promise.all(
-      Object.entries(references).map(async ([name, reference]) => {
-        const where = `${options.describe(name)} (${reference.text})`;
-        let value: string;
-        try {
-          value = await this.resolve(reference);
-        } catch (error) {
-          if (!(error instanceof SluiceError)) throw error;
-          if (error instanceof ConnectionError) unreachable ??= error;
-          problems.add(where, error.message);
-          return;
-        }
-        const setting = byName.get(name);
-        // Typed as the setting's kind, and described by kind only: a resolved value is always secret.
-        resolved[name] = setting
-          ? options.coerce({ ...setting, secret: true }, value, where, problems)
-          : value;
-      }),
-    );
+    const entries = Object.entries(references);
+    // Fetched at once, reported in the order of the settings.
+    const outcomes = await Promise.allSettled(entries.map(([, reference]) => this.resolve(reference)));
+    entries.forEach(([name, reference], index) => {
+      const where = `${options.describe(name)} (${reference.text})`;
+      const outcome = outcomes[index]!;
+      if (outcome.status === "rejected") {
+        const error: unknown = outcome.reason;
+        if (!(error instanceof SluiceError)) throw error;
+        if (error instanceof ConnectionError) unreachable ??= error;
+        problems.add(where, error.message);
+        return;
+      }
+      const setting = byName.get(name);
+      // Typed as the setting's kind, and described by kind only: a resolved value is always secret.
+      resolved[name] = setting
+        ? options.coerce({ ...setting, secret: true }, outcome.value, where, problems)
+        : outcome.value;
+    });
     if (problems.size > 0) {
       const messages = [...problems.all];
       if (unreachable) {

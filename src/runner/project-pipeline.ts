@@ -1,13 +1,19 @@
 import { randomUUID } from "node:crypto";
-import { ConfigError } from "../errors.js";
+import { ConfigError, PipelineError } from "../errors.js";
 import type { Extractor, Loader, StreamPlan } from "../connectors/connector.js";
 import { builtinPlugins, findBuiltinPlugin } from "../connectors/registry.js";
 import type { Catalog } from "../protocol/catalog.js";
 import { applySelection, narrowToStreams } from "../protocol/selection.js";
 import { projectEnv, type EnvSource } from "../project/env-file.js";
-import { resolvePluginConfig, type ResolvedPlugin } from "../project/plugin-config.js";
+import {
+  coerceSetting,
+  describeSource,
+  resolvePluginConfig,
+  type ResolvedPlugin,
+} from "../project/plugin-config.js";
 import { loadProject, type LoadedProject } from "../project/project-file.js";
 import { SecretRedactor, secretValues } from "../project/redaction.js";
+import { SecretReferenceResolver } from "../project/secret-references.js";
 import { stateIdFor } from "../project/state-id.js";
 import { passwordOfUri, resolveStateBackend, resolveSystemDatabase } from "../project/system-database-uri.js";
 import { openStateAndRunHistory, type StateAndRunHistory } from "../state/open-system-database.js";
@@ -48,29 +54,73 @@ export function openProject(
   return context;
 }
 
-/** Resolves a plugin's settings and registers its secrets with the redactor. */
+/**
+ * Resolves a plugin's settings as written and registers its secrets with the redactor. Secret
+ * references (`aws-sm://prod/rds#password`) are left as they are (`sluice config` shows them);
+ * a command that connects uses `resolvePluginForRun`.
+ */
 export function resolvePlugin(
   context: ProjectContext,
   name: string,
   expected?: "extractor" | "loader",
 ): ResolvedPlugin {
-  const resolved = resolvePluginConfig({
+  const declared = resolvePluginConfig({
     project: context.loaded.project,
     projectDir: context.loaded.dir,
     pluginName: name,
     ...(context.environment !== undefined ? { environment: context.environment } : {}),
     lookup: (n) => findBuiltinPlugin(n),
   });
-  context.redactor.addAll(secretValues(resolved.config, resolved.definitionSettings));
-  if (expected && resolved.type !== expected) {
+  // A reference is not secret (it is in the project file): registered, it would blank out messages naming it.
+  const plain = Object.entries(declared.config).filter(([key]) => !(key in declared.references));
+  context.redactor.addAll(secretValues(Object.fromEntries(plain), declared.definitionSettings));
+  if (expected && declared.type !== expected) {
     throw new ConfigError(
-      `${name} is ${resolved.type === "extractor" ? "an extractor" : "a loader"}, not ${expected === "extractor" ? "an extractor" : "a loader"}`,
+      `${name} is ${declared.type === "extractor" ? "an extractor" : "a loader"}, not ${expected === "extractor" ? "an extractor" : "a loader"}`,
     );
   }
-  return resolved;
+  return declared;
+}
+
+/**
+ * `resolvePlugin`, then its secret references (`file:`, `env:`, `gcp-sm://`, `aws-sm://`) replaced
+ * by their values, typed as their settings say; every value read is registered with the redactor
+ * before anything can print it. Settings and variables are read before the first `await`.
+ */
+export async function resolvePluginForRun(
+  context: ProjectContext,
+  name: string,
+  expected?: "extractor" | "loader",
+): Promise<ResolvedPlugin> {
+  const plugin = resolvePlugin(context, name, expected);
+  if (Object.keys(plugin.references).length === 0) return plugin;
+  const resolver = new SecretReferenceResolver({
+    env: projectEnv({ projectDir: context.loaded.dir, fileLayers: [plugin.env] }),
+    projectDir: context.loaded.dir,
+    onSecret: (value) => context.redactor.add(value),
+  });
+  try {
+    const config = await resolver.resolveConfig({
+      config: plugin.config,
+      references: plugin.references,
+      settings: plugin.definitionSettings,
+      describe: (setting) => describeSource(plugin.sources[setting] ?? { kind: "default" }),
+      coerce: coerceSetting,
+    });
+    return { ...plugin, config, references: {} };
+  } finally {
+    await resolver.close();
+  }
 }
 
 function builtinFor(resolved: ResolvedPlugin) {
+  const unresolved = Object.keys(resolved.references);
+  if (unresolved.length > 0) {
+    // A reference handed to a connector would be used as the password itself.
+    throw new PipelineError(
+      `${resolved.name}: secret references of ${unresolved.join(", ")} were not resolved`,
+    );
+  }
   const definition = resolved.builtin ? findBuiltinPlugin(resolved.baseName) : undefined;
   if (!definition) {
     const names = builtinPlugins.map((p) => p.name).join(", ");
@@ -211,8 +261,11 @@ export async function runProjectPipeline(
   context: ProjectContext,
   options: ProjectRunOptions,
 ): Promise<ProjectRunResult> {
-  const extractorPlugin = resolvePlugin(context, options.extractor, "extractor");
-  const loaderPlugin = resolvePlugin(context, options.loader, "loader");
+  // Both started at once: each reads its settings and variables before its first `await`.
+  const [extractorPlugin, loaderPlugin] = await Promise.all([
+    resolvePluginForRun(context, options.extractor, "extractor"),
+    resolvePluginForRun(context, options.loader, "loader"),
+  ]);
   const extractor = createExtractor(extractorPlugin);
   const loader = createLoader(context, loaderPlugin);
   const stateId =

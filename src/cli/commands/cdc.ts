@@ -1,6 +1,6 @@
 import type { Command } from "commander";
 import { ConfigError } from "../../errors.js";
-import { createExtractor, resolvePlugin } from "../../runner/project-pipeline.js";
+import { createExtractor, resolvePluginForRun } from "../../runner/project-pipeline.js";
 import type { Wrap } from "../program.js";
 
 /** `sluice cdc status|teardown <extractor>`: the replication slot LOG_BASED streams read. */
@@ -14,7 +14,9 @@ export function registerCdcCommand(program: Command, wrap: Wrap): void {
     .argument("<extractor>", "extractor plugin name, e.g. tap-postgres")
     .action(
       wrap(async (context, name: string) => {
-        const extractor = createExtractor(resolvePlugin(context.openProject(), name, "extractor"));
+        const extractor = createExtractor(
+          await resolvePluginForRun(context.openProject(), name, "extractor"),
+        );
         if (!extractor.changeCaptureStatus) throw new ConfigError(`${name} has no change data capture`);
         try {
           const status = await extractor.changeCaptureStatus();
@@ -45,7 +47,9 @@ export function registerCdcCommand(program: Command, wrap: Wrap): void {
     .argument("<extractor>", "extractor plugin name, e.g. tap-postgres")
     .action(
       wrap(async (context, name: string) => {
-        const extractor = createExtractor(resolvePlugin(context.openProject(), name, "extractor"));
+        const extractor = createExtractor(
+          await resolvePluginForRun(context.openProject(), name, "extractor"),
+        );
         if (!extractor.teardownChangeCapture) throw new ConfigError(`${name} has no change data capture`);
         try {
           const removed = await extractor.teardownChangeCapture();

@@ -16,7 +16,11 @@ export function registerConfigCommand(program: Command, wrap: Wrap): void {
           type: plugin.type,
           builtin: plugin.builtin,
           environment: plugin.environment ?? null,
-          config: redactConfig(plugin.config, plugin.definitionSettings),
+          // A secret reference is shown as written: it says where the value is, never the value.
+          config: {
+            ...redactConfig(plugin.config, plugin.definitionSettings),
+            ...Object.fromEntries(Object.entries(plugin.references).map(([key, ref]) => [key, ref.text])),
+          },
           sources: plugin.sources,
           ...(plugin.type === "extractor"
             ? { select: plugin.select, metadata: plugin.metadata, schema: plugin.schema }

@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import { createExtractor, resolvePlugin } from "../../runner/project-pipeline.js";
+import { createExtractor, resolvePluginForRun } from "../../runner/project-pipeline.js";
 import type { Wrap } from "../program.js";
 
 export function registerDiscoverCommand(program: Command, wrap: Wrap): void {
@@ -9,7 +9,9 @@ export function registerDiscoverCommand(program: Command, wrap: Wrap): void {
     .argument("<extractor>", "extractor plugin name")
     .action(
       wrap(async (context, name: string) => {
-        const extractor = createExtractor(resolvePlugin(context.openProject(), name, "extractor"));
+        const extractor = createExtractor(
+          await resolvePluginForRun(context.openProject(), name, "extractor"),
+        );
         try {
           context.output.result(JSON.stringify(await extractor.discover(), null, 2));
         } finally {

@@ -1,6 +1,6 @@
 import type { Command } from "commander";
 import { listSelection } from "../../protocol/selection.js";
-import { createExtractor, resolvePlugin, selectedCatalog } from "../../runner/project-pipeline.js";
+import { createExtractor, resolvePluginForRun, selectedCatalog } from "../../runner/project-pipeline.js";
 import type { Wrap } from "../program.js";
 
 export function registerSelectCommand(program: Command, wrap: Wrap): void {
@@ -11,7 +11,7 @@ export function registerSelectCommand(program: Command, wrap: Wrap): void {
     .option("--all", "also list streams and columns that are not selected")
     .action(
       wrap(async (context, name: string, options: { all?: boolean }) => {
-        const plugin = resolvePlugin(context.openProject(), name, "extractor");
+        const plugin = await resolvePluginForRun(context.openProject(), name, "extractor");
         const extractor = createExtractor(plugin);
         try {
           const { catalog, warnings } = await selectedCatalog(extractor, plugin);

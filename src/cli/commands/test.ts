@@ -1,5 +1,10 @@
 import type { Command } from "commander";
-import { createExtractor, createLoader, planStreams, resolvePlugin } from "../../runner/project-pipeline.js";
+import {
+  createExtractor,
+  createLoader,
+  planStreams,
+  resolvePluginForRun,
+} from "../../runner/project-pipeline.js";
 import type { Wrap } from "../program.js";
 
 export function registerTestCommand(program: Command, wrap: Wrap): void {
@@ -10,7 +15,7 @@ export function registerTestCommand(program: Command, wrap: Wrap): void {
     .action(
       wrap(async (context, name: string) => {
         const project = context.openProject();
-        const plugin = resolvePlugin(project, name);
+        const plugin = await resolvePluginForRun(project, name);
         if (plugin.type === "extractor") {
           const extractor = createExtractor(plugin);
           try {
