@@ -42,7 +42,13 @@ import {
   type BigQueryErrorProto,
 } from "./bigquery-api-error.js";
 import { BigQueryAuth, TokenError } from "./bigquery-auth.js";
-import { BigQueryCatalog, schemaOfResource, type DatasetEntry, type TableEntry } from "./bigquery-catalog.js";
+import {
+  BigQueryCatalog,
+  checkPartitioning,
+  schemaOfResource,
+  type DatasetEntry,
+  type TableEntry,
+} from "./bigquery-catalog.js";
 import { runLoadJob, type LoadConfiguration, type LoadStatistics } from "./bigquery-load-job.js";
 import { runQuery, type QueryConfiguration, type QueryOutcome } from "./bigquery-query-job.js";
 import { restRow, timestampFormatOf, type TimestampFormat } from "./bigquery-rows.js";
@@ -458,7 +464,6 @@ export async function startBigQueryEmulator(
         table.timePartitioning = { ...current, ...next };
       }
       if (body.clustering !== undefined) {
-        const { checkPartitioning } = await import("./bigquery-catalog.js");
         const clustering = body.clustering === null ? undefined : (body.clustering as { fields: string[] });
         checkPartitioning(table.schema, undefined, clustering);
         if (clustering) table.clustering = clustering;

@@ -542,6 +542,12 @@ async function runStatement(
     case "DELETE":
     case "TRUNCATE_TABLE": {
       await checkAssignments(catalog, connection, statement);
+      if (statement.mergeDuplicateCheck) {
+        const check = await connection.runAndReadAll(statement.mergeDuplicateCheck);
+        if (check.currentRowCount > 0) {
+          throw invalidQuery("UPDATE/MERGE must match at most one source row for each target row");
+        }
+      }
       const result = await connection.run(statement.sql);
       outcome.numDmlAffectedRows = String(result.rowsChanged);
       const n = String(result.rowsChanged);

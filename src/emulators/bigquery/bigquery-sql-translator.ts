@@ -53,7 +53,7 @@ export interface TranslatedStatement {
   declaredColumns: TableFieldSchema[];
   partitioning?: { type: string; field?: string };
   clustering?: string[];
-  /** For MERGE: a query returning a row when a target row matches several source rows. */
+  /** For MERGE and UPDATE ... FROM: a query returning a row when a target row matches several source rows. */
   mergeDuplicateCheck?: string;
   ifExists?: boolean;
   ifNotExists?: boolean;
@@ -504,20 +504,28 @@ class StatementTranslator {
       }
       this.result.sql = `UPDATE ${this.tableSql(target)} ${this.emit(rest)}`;
       const set = this.findTopLevel(rest, "SET");
-      if (set >= 0 && this.findTopLevel(rest, "FROM") < 0) {
-        const alias = this.emit(
-          rest.slice(0, set).filter((t) => !(t.kind === "word" && t.text.toUpperCase() === "AS")),
-        );
-        const end = this.findTopLevel(rest, "WHERE");
-        const pairs = this.setAssignments(rest.slice(set + 1, end));
+      const from = this.findTopLevel(rest, "FROM");
+      const where = this.findTopLevel(rest, "WHERE");
+      if (set >= 0) {
+        const aliasTokens = rest
+          .slice(0, set)
+          .filter((t) => t.kind !== "space" && !(t.kind === "word" && t.text.toUpperCase() === "AS"));
+        const alias = this.emit(aliasTokens);
+        const fromItems = from >= 0 ? `, ${this.emit(rest.slice(from + 1, where))}` : "";
+        const pairs = this.setAssignments(rest.slice(set + 1, from >= 0 ? from : where));
         this.result.assignments = [
           {
-            query: `SELECT ${pairs.map((a) => a.expression).join(", ")} FROM ${this.tableSql(target)} ${alias}`,
+            query: `SELECT ${pairs.map((a) => a.expression).join(", ")} FROM ${this.tableSql(target)} ${alias}${fromItems}`,
             columns: pairs.map((a) => a.column),
             literal: pairs.map((a) => a.literal),
             insert: false,
           },
         ];
+        if (from >= 0) {
+          // UPDATE ... FROM joining a target row to two rows is refused, like such a MERGE.
+          const targetAlias = aliasTokens.length > 0 ? alias : quoteIdent(target.tableId);
+          this.result.mergeDuplicateCheck = `SELECT 1 FROM ${this.tableSql(target)} ${alias}${fromItems} WHERE ${this.emit(rest.slice(where + 1))} GROUP BY ${targetAlias}.rowid HAVING count(*) > 1 LIMIT 1`;
+        }
       }
       return this.result;
     }

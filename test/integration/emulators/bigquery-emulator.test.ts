@@ -668,6 +668,14 @@ describe("queries", () => {
       "INSERT INTO main.typed (n, amount, ts, label) VALUES (1, 2, '2024-01-01 00:00:00+00', NULL), (NULL, 2.5, NULL, 'y')",
     );
     await bq.query("UPDATE main.typed SET amount = n WHERE n IS NOT NULL");
+    // UPDATE ... FROM is held to MERGE's rule: one source row per target row.
+    const twice = await queryError(
+      "UPDATE main.typed t SET label = s.label FROM (SELECT 1 AS n, 'a' AS label UNION ALL SELECT 1, 'b') s WHERE t.n = s.n",
+    );
+    expect(twice.message).toBe("UPDATE/MERGE must match at most one source row for each target row");
+    await bq.query(
+      "UPDATE main.typed t SET label = s.label FROM (SELECT 1 AS n, 'a' AS label) s WHERE t.n = s.n",
+    );
     expect((await bq.query("SELECT COUNT(*) AS n FROM main.typed"))[0]).toEqual([{ n: 2 }]);
   });
 
