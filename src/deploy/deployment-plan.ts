@@ -3,6 +3,7 @@ import { findBuiltinPlugin } from "../connectors/registry.js";
 import { ConfigError } from "../errors.js";
 import { envPrefixOf, envVarName, findPlugin } from "../project/plugin-config.js";
 import type { PluginEntry, ProjectFile, ScheduleEntry } from "../project/project-file.js";
+import { parseSettingValue } from "../project/secret-references.js";
 import { parseInterval } from "./cron.js";
 import { scheduleSteps, type PipelineStep } from "./schedule-steps.js";
 
@@ -161,6 +162,12 @@ function planSchedule(
           path: `${SECRETS_MOUNT_PATH}/${secretKey}`,
         });
         env[settingVar] = `${SECRETS_MOUNT_PATH}/${secretKey}`;
+        continue;
+      }
+      const secretReference = typeof value === "string" ? parseSettingValue(value) : undefined;
+      if (secretReference?.kind === "reference") {
+        // The pod resolves it when the run starts (no variable may override it): `env:NAME` needs NAME.
+        if (secretReference.reference.provider === "env") addSecret(secretReference.reference.variable);
         continue;
       }
       if (!setting.secret) continue;

@@ -78,6 +78,26 @@ schedules: [{ name: s, interval: "0 * * * *", extractor: tap-postgres, loader: t
     expect(dag).not.toContain("hunter2");
   });
 
+  it("leaves secret references to the pod: no variable overrides them, env:NAME needs NAME", () => {
+    const project = projectWith(`
+plugins:
+  extractors:
+    - name: tap-postgres
+      config: { host: db, user: etl, dbname: shop, password: "aws-sm://prod/rds/sluice#password" }
+    - { name: tap-replica, inherit_from: tap-postgres, config: { password: "env:REPLICA_PW" } }
+  loaders:
+    - { name: target-duckdb, config: { path: w.duckdb } }
+schedules:
+  - { name: s, interval: "@daily", extractor: tap-postgres, loader: target-duckdb }
+  - { name: r, interval: "@daily", extractor: tap-replica, loader: target-duckdb }`);
+    const { plans, warnings } = planDeployments(project);
+    expect(plans.map((plan) => plan.secretEnv.map((s) => s.envVar))).toEqual([
+      ["SLUICE_DATABASE_URI"],
+      ["SLUICE_DATABASE_URI", "REPLICA_PW"],
+    ]);
+    expect(warnings).toEqual([]);
+  });
+
   it("refuses an interval the orchestrators cannot read, with its path", () => {
     const project = projectWith(`${PLUGINS}
 schedules: [{ name: s, interval: "0 25 * * *", extractor: tap-postgres, loader: target-duckdb }]`);
