@@ -76,6 +76,8 @@ export interface ResolvedPlugin {
   variant: string | undefined;
   pipUrl: string | undefined;
   executable: string | undefined;
+  /** `capabilities` of the file, if it lists them (an external tap's `--properties`/`--state`). */
+  capabilities: string[] | undefined;
   namespace: string | undefined;
   inheritFrom: string | undefined;
   /** Where the plugin is in the file: `plugins.extractors[0]`. */
@@ -244,6 +246,7 @@ export function resolvePluginConfig(options: ResolvePluginConfigOptions): Resolv
     variant: lastDefined("variant"),
     pipUrl: lastDefined("pip_url"),
     executable: lastDefined("executable"),
+    capabilities: lastDefined("capabilities"),
     namespace: lastDefined("namespace"),
     inheritFrom: child.inherit_from,
     location: child.location,

@@ -34,6 +34,8 @@ export interface PluginEntry {
   inherit_from?: string;
   /** `false` runs `pip_url`/`executable` as an external Singer process even for a built-in name. */
   builtin?: boolean;
+  /** An external tap's Singer capabilities (`catalog`, `properties`, `state`, `discover`, ...). */
+  capabilities?: string[];
   config: ConfigMap;
   select?: string[];
   metadata?: Record<string, ConfigMap>;
@@ -559,6 +561,8 @@ class ProjectReader {
     if (builtin !== undefined) entry.builtin = builtin;
     const select = this.readStringList(value.select, joinPath(path, "select"));
     if (select) entry.select = select;
+    const capabilities = this.readStringList(value.capabilities, joinPath(path, "capabilities"));
+    if (capabilities) entry.capabilities = capabilities;
     const metadata = this.readStreamMap(value.metadata, joinPath(path, "metadata"));
     if (metadata) entry.metadata = metadata;
     const schema = this.readStreamMap(value.schema, joinPath(path, "schema"));

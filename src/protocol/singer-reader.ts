@@ -21,6 +21,8 @@ export interface ReadMessage {
   message: SingerMessage;
   /** 1-based line number in the input. */
   line: number;
+  /** The line as read, so a message can be passed on unchanged (an external tap into a target). */
+  text: string;
 }
 
 /**
@@ -62,7 +64,7 @@ export async function* readSingerMessages(
       }
       continue;
     }
-    yield { message, line };
+    yield { message, line, text };
   }
 }
 

@@ -1,7 +1,11 @@
 import { randomUUID } from "node:crypto";
 import { ConfigError, PipelineError } from "../errors.js";
 import type { Extractor, Loader, StreamPlan } from "../connectors/connector.js";
-import { builtinPlugins, findBuiltinPlugin } from "../connectors/registry.js";
+import { findBuiltinPlugin } from "../connectors/registry.js";
+import type { ExternalPlugin } from "../connectors/singer-process/external-plugin.js";
+import { executableFor } from "../connectors/singer-process/plugin-installer.js";
+import { SingerTapProcess } from "../connectors/singer-process/singer-tap-process.js";
+import { SingerTargetProcess } from "../connectors/singer-process/singer-target-process.js";
 import type { Catalog } from "../protocol/catalog.js";
 import { applySelection, narrowToStreams } from "../protocol/selection.js";
 import { projectEnv, type EnvSource } from "../project/env-file.js";
@@ -18,6 +22,7 @@ import { stateIdFor } from "../project/state-id.js";
 import { passwordOfUri, resolveStateBackend, resolveSystemDatabase } from "../project/system-database-uri.js";
 import { openStateAndRunHistory, type StateAndRunHistory } from "../state/open-system-database.js";
 import { runPipeline } from "./run-pipeline.js";
+import { runSingerPipeline } from "./run-singer-pipeline.js";
 import { spoolBase, spoolDirFor, sweepAbandonedSpoolDirs } from "./spool-dir.js";
 import type { RunObserver, RunSummary } from "./run-events.js";
 
@@ -79,6 +84,7 @@ export function resolvePlugin(
       `${name} is ${declared.type === "extractor" ? "an extractor" : "a loader"}, not ${expected === "extractor" ? "an extractor" : "a loader"}`,
     );
   }
+  projectOfPlugin.set(declared, context);
   return declared;
 }
 
@@ -107,11 +113,16 @@ export async function resolvePluginForRun(
       describe: (setting) => describeSource(plugin.sources[setting] ?? { kind: "default" }),
       coerce: coerceSetting,
     });
-    return { ...plugin, config, references: {} };
+    const resolved = { ...plugin, config, references: {} };
+    projectOfPlugin.set(resolved, context);
+    return resolved;
   } finally {
     await resolver.close();
   }
 }
+
+/** The project each resolved plugin came from, so creating it can find its virtualenv. */
+const projectOfPlugin = new WeakMap<ResolvedPlugin, ProjectContext>();
 
 function builtinFor(resolved: ResolvedPlugin) {
   const unresolved = Object.keys(resolved.references);
@@ -121,24 +132,46 @@ function builtinFor(resolved: ResolvedPlugin) {
       `${resolved.name}: secret references of ${unresolved.join(", ")} were not resolved`,
     );
   }
-  const definition = resolved.builtin ? findBuiltinPlugin(resolved.baseName) : undefined;
-  if (!definition) {
-    const names = builtinPlugins.map((p) => p.name).join(", ");
-    throw new ConfigError(
-      `${resolved.location}: "${resolved.name}" is not a built-in plugin (${names}); running external Singer executables is not supported by this version of sluice yet`,
-    );
-  }
-  return definition;
+  return resolved.builtin ? findBuiltinPlugin(resolved.baseName) : undefined;
+}
+
+/**
+ * An external Singer plugin (not built in, or `builtin: false`): its program found as
+ * `executableFor` says, its output redacted with the project's secrets.
+ */
+function externalPlugin(resolved: ResolvedPlugin): ExternalPlugin {
+  const context = projectOfPlugin.get(resolved);
+  const projectDir = context?.loaded.dir ?? process.cwd();
+  return {
+    name: resolved.name,
+    executable: executableFor({
+      projectDir,
+      type: resolved.type,
+      name: resolved.name,
+      baseName: resolved.baseName,
+      executable: resolved.executable,
+    }),
+    cwd: projectDir,
+    config: resolved.config,
+    env: resolved.env,
+    ...(resolved.capabilities ? { capabilities: resolved.capabilities } : {}),
+    ...(context ? { redact: (text: string) => context.redactor.redact(text) } : {}),
+  };
 }
 
 export function createExtractor(resolved: ResolvedPlugin): Extractor {
   const definition = builtinFor(resolved);
+  if (!definition) return new SingerTapProcess(externalPlugin(resolved));
   if (definition.type !== "extractor") throw new ConfigError(`${resolved.name} is not an extractor`);
   return definition.create(resolved.config);
 }
 
 export function createLoader(context: ProjectContext, resolved: ResolvedPlugin): Loader {
   const definition = builtinFor(resolved);
+  if (!definition) {
+    if (!projectOfPlugin.has(resolved)) projectOfPlugin.set(resolved, context);
+    return new SingerTargetProcess(externalPlugin(resolved));
+  }
   if (definition.type !== "loader") throw new ConfigError(`${resolved.name} is not a loader`);
   return definition.create(resolved.config, { projectDir: context.loaded.dir });
 }
@@ -212,6 +245,8 @@ export interface ProjectRunOptions {
   observer: RunObserver;
   /** Called with warnings worth showing before the run starts. */
   warn?: (message: string) => void;
+  /** Called with notes worth logging (the stderr lines of external Singer plugins, ...). */
+  log?: (message: string) => void;
   signal?: AbortSignal;
   /** Plan the run and stop before moving any data. */
   dryRun?: boolean;
@@ -233,6 +268,16 @@ export async function planStreams(
   select: string[],
   warn?: (message: string) => void,
 ): Promise<StreamPlan[]> {
+  return (await planCatalog(extractor, extractorPlugin, select, warn)).plans;
+}
+
+/** `planStreams`, with the selected catalog the plans came from (what an external tap is given). */
+export async function planCatalog(
+  extractor: Extractor,
+  extractorPlugin: ResolvedPlugin,
+  select: string[],
+  warn?: (message: string) => void,
+): Promise<{ catalog: Catalog; plans: StreamPlan[] }> {
   const { catalog, warnings } = await selectedCatalog(extractor, extractorPlugin, select);
   for (const warning of warnings) warn?.(warning);
   let plans: StreamPlan[];
@@ -253,7 +298,7 @@ export async function planStreams(
       `${extractorPlugin.location}: no stream is selected (check \`select\` and --select)`,
     );
   }
-  return plans;
+  return { catalog, plans };
 }
 
 /** `sluice run <extractor> <loader>`: resolve, then discover, select, plan and run under the state lock. */
@@ -268,6 +313,7 @@ export async function runProjectPipeline(
   ]);
   const extractor = createExtractor(extractorPlugin);
   const loader = createLoader(context, loaderPlugin);
+  const external = wireExternalPlugins([extractorPlugin, loaderPlugin], extractor, loader, options);
   const stateId =
     options.stateId ??
     stateIdFor(
@@ -291,6 +337,29 @@ export async function runProjectPipeline(
   sweepAbandonedSpoolDirs(spool);
   let plans: StreamPlan[] = [];
   try {
+    if (external) {
+      const summary = await runSingerPipeline({
+        runId,
+        stateId,
+        extractorName: extractorPlugin.name,
+        loaderName: loaderPlugin.name,
+        extractor,
+        loader,
+        plan: async () => {
+          const planned = await planCatalog(extractor, extractorPlugin, options.select ?? [], options.warn);
+          plans = planned.plans;
+          return planned;
+        },
+        stateStore: stores.stateStore,
+        runHistory: stores.runHistory,
+        fullRefresh: options.fullRefresh ?? false,
+        spoolDir: spoolDirFor(spool, runId),
+        observer: options.observer,
+        redact: (text) => context.redactor.redact(text),
+        ...(options.signal ? { signal: options.signal } : {}),
+      });
+      return { summary, plans, stateId, loader };
+    }
     const summary = await runPipeline({
       runId,
       stateId,
@@ -312,4 +381,31 @@ export async function runProjectPipeline(
   } finally {
     await stores.close();
   }
+}
+
+/**
+ * Notes a built-in run for a plugin that carries a `pip_url` (as meltano.yml files do), and
+ * routes an external plugin's stderr and warnings to the run's log. True when either side is an
+ * external Singer process (the run then goes through `runSingerPipeline`).
+ */
+function wireExternalPlugins(
+  resolved: ResolvedPlugin[],
+  extractor: Extractor,
+  loader: Loader,
+  options: ProjectRunOptions,
+): boolean {
+  for (const plugin of resolved) {
+    if (plugin.builtin && plugin.pipUrl) {
+      options.log?.(
+        `${plugin.name}: runs the built-in ${plugin.baseName}; its pip_url is not used (set \`builtin: false\` to run that package instead)`,
+      );
+    }
+  }
+  for (const created of [extractor, loader]) {
+    if (created instanceof SingerTapProcess || created instanceof SingerTargetProcess) {
+      if (options.log) created.plugin.log = options.log;
+      if (options.warn) created.plugin.warn = options.warn;
+    }
+  }
+  return extractor instanceof SingerTapProcess || loader instanceof SingerTargetProcess;
 }

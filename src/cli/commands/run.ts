@@ -40,6 +40,7 @@ export function registerRunCommand(program: Command, wrap: Wrap): void {
             follow: options.follow ?? false,
             observer: (event) => context.output.runEvent(event),
             warn: (message) => context.output.warn(message),
+            log: (message) => context.output.info(message),
             signal: controller.signal,
           });
           if (options.dryRun) {

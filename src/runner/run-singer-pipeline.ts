@@ -1,0 +1,225 @@
+import fs from "node:fs";
+import { PipelineError, messageOf } from "../errors.js";
+import type { Extractor, Loader, StreamPlan } from "../connectors/connector.js";
+import { runSingerTap } from "../connectors/singer/singer-tap.js";
+import { runSingerTarget } from "../connectors/singer/singer-target.js";
+import { SingerTapProcess } from "../connectors/singer-process/singer-tap-process.js";
+import { SingerTargetProcess } from "../connectors/singer-process/singer-target-process.js";
+import type { Catalog } from "../protocol/catalog.js";
+import type { ReadMessage } from "../protocol/singer-reader.js";
+import { SingerWriter } from "../protocol/singer-writer.js";
+import { toSingerState, type SingerState } from "../protocol/state.js";
+import type { RunHistory } from "../state/run-history.js";
+import type { StateStore } from "../state/state-store.js";
+import type { RunObserver, RunSummary, StreamStats } from "./run-events.js";
+
+export interface RunSingerPipelineOptions {
+  runId: string;
+  stateId: string;
+  extractorName: string;
+  loaderName: string;
+  /** A built-in extractor or an external tap (`SingerTapProcess`). */
+  extractor: Extractor;
+  /** A built-in loader or an external target (`SingerTargetProcess`); not both built in. */
+  loader: Loader;
+  /** Discovery and selection, called under the state lock: the catalog given to the tap and its plans. */
+  plan: () => Promise<{ catalog: Catalog; plans: StreamPlan[] }>;
+  stateStore: StateStore;
+  runHistory: RunHistory;
+  /** Start the tap without the stored state; the states of this run replace it. */
+  fullRefresh: boolean;
+  /** A folder of this run's own for spool files; removed when the run ends. */
+  spoolDir: string;
+  observer: RunObserver;
+  signal?: AbortSignal;
+  lockWaitSeconds?: number;
+  redact?: (text: string) => string;
+  /** A built-in loader fed by an external tap gets batches of this many rows or bytes. */
+  maxBatchRows?: number;
+  maxBatchBytes?: number;
+}
+
+/**
+ * A run with an external Singer tap or target on either side, as Meltano runs one: Singer
+ * messages flow from the tap (a process, or a built-in extractor speaking Singer) to the target
+ * (a process, or a built-in loader reading Singer), and a state is committed only once the
+ * target has said the data before it is durable: a built-in loader when its batches are
+ * written, an external target when it prints the state back on its stdout. Whatever fails
+ * (a tap or target exiting non-zero, a malformed line), the state stays at the last such point.
+ *
+ * Memory stays bounded whichever side is slower: the tap's stdout is read only when the target
+ * side takes the next message, and writes to a target's stdin wait for the pipe to drain.
+ */
+export async function runSingerPipeline(options: RunSingerPipelineOptions): Promise<RunSummary> {
+  const { stateStore, runHistory, observer } = options;
+  if (!(options.extractor instanceof SingerTapProcess) && !(options.loader instanceof SingerTargetProcess)) {
+    throw new PipelineError(
+      "runSingerPipeline needs an external tap or target; use runPipeline for built-ins",
+    );
+  }
+  return stateStore.withLock(
+    options.stateId,
+    async () => {
+      const startedAt = new Date();
+      const streams: Record<string, StreamStats> = {};
+      await runHistory.start({
+        runId: options.runId,
+        stateId: options.stateId,
+        extractor: options.extractorName,
+        loader: options.loaderName,
+        startedAt,
+      });
+      const summary = (status: RunSummary["status"], error?: string): RunSummary => ({
+        runId: options.runId,
+        stateId: options.stateId,
+        status,
+        seconds: (Date.now() - startedAt.getTime()) / 1000,
+        streams,
+        peakRssBytes: process.resourceUsage().maxRSS * 1024,
+        ...(error !== undefined ? { error } : {}),
+      });
+      try {
+        const { catalog, plans } = await options.plan();
+        observer({
+          type: "run-started",
+          runId: options.runId,
+          stateId: options.stateId,
+          streams: plans.map((p) => p.schema.streamId),
+        });
+        await options.loader.test();
+        const stored = options.fullRefresh ? undefined : await stateStore.get(options.stateId);
+        fs.mkdirSync(options.spoolDir, { recursive: true });
+        const commit = async (stateJson: string): Promise<void> => {
+          const state = toSingerState(JSON.parse(stateJson) as unknown);
+          await stateStore.set(options.stateId, state);
+          observer({ type: "state-committed", streamId: "*", bookmark: state });
+        };
+        await moveMessages(options, catalog, stored, commit, streams);
+        const done = summary("success");
+        await runHistory.finish(options.runId, {
+          status: "success",
+          endedAt: new Date(),
+          streams,
+          peakRssBytes: done.peakRssBytes,
+        });
+        for (const [streamId, stats] of Object.entries(streams)) {
+          observer({ type: "stream-finished", streamId, ...stats });
+        }
+        observer({ type: "run-finished", summary: done });
+        return done;
+      } catch (error) {
+        const message = (options.redact ?? ((t: string) => t))(messageOf(error));
+        const status = options.signal?.aborted ? "cancelled" : "failed";
+        const failed = summary(status, message);
+        await runHistory
+          .finish(options.runId, {
+            status,
+            endedAt: new Date(),
+            streams,
+            error: message,
+            peakRssBytes: failed.peakRssBytes,
+          })
+          .catch(() => undefined);
+        observer({ type: "run-finished", summary: failed });
+        throw error;
+      } finally {
+        await options.extractor.close().catch(() => undefined);
+        await options.loader.close().catch(() => undefined);
+        fs.rmSync(options.spoolDir, { recursive: true, force: true });
+      }
+    },
+    { waitSeconds: options.lockWaitSeconds ?? 0, runId: options.runId },
+  );
+}
+
+async function moveMessages(
+  options: RunSingerPipelineOptions,
+  catalog: Catalog,
+  state: SingerState | undefined,
+  commit: (stateJson: string) => Promise<void>,
+  streams: Record<string, StreamStats>,
+): Promise<void> {
+  const { extractor, loader } = options;
+  const started = Date.now();
+  const count = (streamId: string, bytes: number): void => {
+    const stats = (streams[streamId] ??= { rows: 0, bytes: 0, seconds: 0 });
+    stats.rows += 1;
+    stats.bytes += bytes;
+    stats.seconds = (Date.now() - started) / 1000;
+  };
+  const stopped = (): void => {
+    if (options.signal?.aborted) throw new PipelineError("the run was stopped before it finished");
+  };
+
+  if (loader instanceof SingerTargetProcess) {
+    const target = loader.start({ onState: commit });
+    try {
+      if (extractor instanceof SingerTapProcess) {
+        for await (const { message, text } of extractor.messages({ catalog, state })) {
+          stopped();
+          if (message.type === "RECORD") count(message.stream, text.length);
+          await target.writer.line(text);
+        }
+      } else {
+        await runSingerTap({
+          extractor,
+          catalog,
+          state,
+          writer: new CountingWriter(target.writer, count),
+          spoolDir: options.spoolDir,
+          ...(options.signal ? { signal: options.signal } : {}),
+        });
+      }
+    } catch (error) {
+      const explained = await target.explain(error);
+      await target.stop();
+      throw explained;
+    }
+    await target.finish();
+    return;
+  }
+
+  const tap = extractor as SingerTapProcess;
+  async function* counted(): AsyncGenerator<ReadMessage> {
+    for await (const read of tap.messages({ catalog, state })) {
+      stopped();
+      if (read.message.type === "RECORD") count(read.message.stream, read.text.length);
+      yield read;
+    }
+  }
+  await runSingerTarget(counted(), {
+    loader,
+    inputName: options.extractorName,
+    spoolDir: options.spoolDir,
+    emitState: commit,
+    warn: (message) => options.observer({ type: "warning", message }),
+    maxBatchRows: options.maxBatchRows ?? 100_000,
+    maxBatchBytes: options.maxBatchBytes ?? 64 * 1024 * 1024,
+  });
+}
+
+/**
+ * The writer a built-in tap writes to, counting RECORDs per stream on the way. A RECORD line is
+ * made by `formatRecordMessage`, so its stream name is the JSON string right after its type.
+ */
+class CountingWriter extends SingerWriter {
+  constructor(
+    private readonly inner: SingerWriter,
+    private readonly count: (streamId: string, bytes: number) => void,
+  ) {
+    super({ write: () => true, once: () => undefined, on: () => undefined });
+  }
+
+  override async line(text: string): Promise<void> {
+    const prefix = '{"type":"RECORD","stream":';
+    if (text.startsWith(prefix)) {
+      const end = text.indexOf('","record":', prefix.length);
+      if (end > 0) this.count(JSON.parse(text.slice(prefix.length, end + 1)) as string, text.length);
+    }
+    await this.inner.line(text);
+  }
+
+  override flush(): Promise<void> {
+    return this.inner.flush();
+  }
+}
