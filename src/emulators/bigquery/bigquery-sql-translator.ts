@@ -1346,6 +1346,22 @@ class StatementTranslator {
       // Function renames.
       const next = p.tokens[p.next(p.i + 1)];
       if (p.isOp(next, "(") && t.kind === "word") {
+        if (upper === "CONCAT") {
+          // NOTE: DuckDB's concat() skips NULLs; BigQuery's CONCAT is NULL when any argument is.
+          const open = p.next(p.i + 1);
+          let depth = 0;
+          let close = open;
+          for (; close < tokens.length; close++) {
+            if (p.isOp(tokens[close], "(")) depth++;
+            if (p.isOp(tokens[close], ")")) depth--;
+            if (depth === 0) break;
+          }
+          const args = this.splitCommas(tokens.slice(open + 1, close)).map((arg) => `(${this.emit(arg)})`);
+          out.push(args.length > 0 ? `(${args.join(" || ")})` : "''");
+          p.i = close + 1;
+          lastWord = "";
+          continue;
+        }
         const renamed = FUNCTION_RENAMES[upper];
         if (renamed !== undefined) {
           out.push(renamed);

@@ -556,6 +556,10 @@ describe("queries", () => {
     await bq.query("CREATE TABLE main.kw (`at` TIMESTAMP, `end` INT64)");
     await bq.query("INSERT INTO main.kw (`at`, `end`) VALUES (TIMESTAMP '2024-01-01 00:00:00+00', 1)");
     expect((await bq.query("SELECT `end` FROM main.kw"))[0]).toEqual([{ end: 1 }]);
+    // CONCAT is NULL when an argument is, as in BigQuery (DuckDB's concat() skips NULLs).
+    expect((await bq.query("SELECT CONCAT('a', NULL) AS x, CONCAT('a', CONCAT('b', 'c')) AS y"))[0]).toEqual([
+      { x: null, y: "abc" },
+    ]);
     // Every table of a comma-separated FROM list is a table of the dataset.
     expect(
       (await bq.query("SELECT COUNT(*) AS n FROM main.kw k1, `emu-project.main.kw` k2, main.kw"))[0],
