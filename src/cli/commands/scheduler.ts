@@ -1,6 +1,7 @@
 import { Option, type Command } from "commander";
 import { ConfigError } from "../../errors.js";
 import { stateIdFor } from "../../project/state-id.js";
+import { ABANDONED_RUN_ERROR } from "../../state/run-history.js";
 import {
   openStores,
   resolvePlugin,
@@ -109,7 +110,11 @@ function projectExecutor(context: CliContext, projectContext: ProjectContext): S
         let oldest: Date | undefined;
         for (const stateId of stateIds) {
           const runs = await stores.runHistory.list({ stateId, limit: 50 });
-          const ended = runs.find((run) => run.status === "success" || run.status === "failed");
+          // A run whose process died (ABANDONED_RUN_ERROR) did not end: it is caught up, as a cancelled one.
+          const ended = runs.find(
+            (run) =>
+              run.status === "success" || (run.status === "failed" && run.error !== ABANDONED_RUN_ERROR),
+          );
           if (!ended) return undefined;
           const at = ended.endedAt ?? ended.startedAt;
           if (oldest === undefined || at < oldest) oldest = at;
