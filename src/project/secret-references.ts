@@ -14,7 +14,8 @@ import { ProblemList } from "./problem-list.js";
  *   newline is removed. A relative path (`file:./secrets/pw`) is relative to the project folder.
  * - `env:PGPASSWORD`: an environment variable, e.g. set by Airflow from a Variable or Connection.
  * - `gcp-sm://projects/<project>/secrets/<secret>/versions/<version|latest>`: GCP Secret Manager
- *   (`/versions/...` may be left out for `latest`; `gcp-secret://` is the same).
+ *   (`/versions/...` may be left out for `latest`; `gcp-secret://` is the same); one trailing
+ *   newline is removed, as for files.
  * - `aws-sm://<secret name or ARN>`: AWS Secrets Manager's SecretString.
  * - `#<key>` after a secret-manager reference picks one key of a JSON secret, as RDS keeps its
  *   credentials: `aws-sm://prod/rds/sluice#password`.
@@ -188,7 +189,7 @@ export class SecretReferenceResolver {
       case "file": {
         const file = path.resolve(this.options.projectDir, reference.path);
         try {
-          // One trailing newline (what `echo` and most editors add), as kubectl-created secrets lack it.
+          // One trailing newline goes: `echo` and editors add it, and a password never ends with one.
           return fs.readFileSync(file, "utf8").replace(/\r?\n$/, "");
         } catch (error) {
           const code = (error as NodeJS.ErrnoException).code;

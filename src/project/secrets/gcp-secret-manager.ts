@@ -51,7 +51,9 @@ export class GcpSecretManager implements SecretManagerAccess {
         transient: true,
       });
     }
-    return bytes.toString("utf8");
+    // As for `file:`: one trailing newline goes, as `gcloud secrets versions add --data-file` keeps
+    // the one an editor or `echo` wrote, and a password never ends with one.
+    return bytes.toString("utf8").replace(/\r?\n$/, "");
   }
 
   async close(): Promise<void> {

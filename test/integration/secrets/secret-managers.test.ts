@@ -151,10 +151,10 @@ describe("GCP Secret Manager", () => {
     await emulator?.close();
   });
 
-  test("latest, a numbered version, the short form, a JSON key; payload bytes as they are", async () => {
+  test("latest, a numbered version, the short form, a JSON key; one trailing newline removed", async () => {
     const resolver = new SecretReferenceResolver({ env: {}, projectDir: "/", gcp });
     expect(await resolver.resolve(ref("gcp-sm://projects/acme/secrets/pg-password/versions/latest"))).toBe(
-      "gcp-Pa55-91b2\n",
+      "gcp-Pa55-91b2", // one trailing newline removed
     );
     expect(await resolver.resolve(ref("gcp-sm://projects/acme/secrets/pg-password/versions/1"))).toBe(
       "old-password-1",
