@@ -1346,8 +1346,49 @@ class StatementTranslator {
       // Function renames.
       const next = p.tokens[p.next(p.i + 1)];
       if (p.isOp(next, "(") && t.kind === "word") {
-        if (upper === "CONCAT") {
-          // NOTE: DuckDB's concat() skips NULLs; BigQuery's CONCAT is NULL when any argument is.
+        if (upper === "STRUCT" || (upper === "UNNEST" && TABLE_KEYWORDS.has(lastWord))) {
+          const open = p.next(p.i + 1);
+          const close = this.matchingParen(tokens, open);
+          const raw = this.splitCommas(tokens.slice(open + 1, close));
+          p.i = close + 1;
+          if (upper === "STRUCT") {
+            // STRUCT(1 AS a, x) is DuckDB's struct_pack(a := 1, _field_2 := x).
+            const fields = raw.map((arg, k) => {
+              const as = this.findTopLevel(arg, "AS");
+              const name =
+                as >= 0 ? arg.slice(as + 1).find((x) => x.kind !== "space")!.value : `_field_${k + 1}`;
+              return `${quoteIdent(name)} := ${this.emit(as >= 0 ? arg.slice(0, as) : arg)}`;
+            });
+            out.push(`struct_pack(${fields.join(", ")})`);
+            lastWord = "";
+            continue;
+          }
+          // FROM UNNEST(array) AS x: in BigQuery x is the element; in DuckDB, a column alias.
+          const asIndex = p.next();
+          let alias: Token | undefined;
+          if (p.isWord(tokens[asIndex], "AS")) {
+            alias = tokens[p.next(asIndex + 1)];
+            p.i = p.next(asIndex + 1) + 1;
+          } else if (
+            tokens[asIndex]?.kind === "word" &&
+            !FROM_LIST_END.has(tokens[asIndex]!.text.toUpperCase()) &&
+            !p.isWord(tokens[asIndex], "WITH", "LEFT", "RIGHT", "INNER", "CROSS", "FULL")
+          ) {
+            alias = tokens[asIndex];
+            p.i = asIndex + 1;
+          }
+          const unnest = `unnest(${raw.map((arg) => this.emit(arg)).join(", ")})`;
+          out.push(
+            alias
+              ? `${unnest} AS ${quoteIdent(`${alias.value}__unnest`)}(${quoteIdent(alias.value)})`
+              : unnest,
+          );
+          if (fromListDepth < 0 && lastWord === "FROM") fromListDepth = parens.length;
+          lastWord = "";
+          continue;
+        }
+        const rewrite = FUNCTION_REWRITES[upper];
+        if (rewrite) {
           const open = p.next(p.i + 1);
           let depth = 0;
           let close = open;
@@ -1356,8 +1397,19 @@ class StatementTranslator {
             if (p.isOp(tokens[close], ")")) depth--;
             if (depth === 0) break;
           }
-          const args = this.splitCommas(tokens.slice(open + 1, close)).map((arg) => `(${this.emit(arg)})`);
-          out.push(args.length > 0 ? `(${args.join(" || ")})` : "''");
+          const raw = this.splitCommas(tokens.slice(open + 1, close));
+          const args = raw.map((arg) => `(${this.emit(arg)})`);
+          const words = raw.map((arg) => {
+            const solid = arg.filter((x) => x.kind !== "space");
+            return solid.length === 1 && solid[0]!.kind === "word" ? solid[0]!.text.toLowerCase() : "";
+          });
+          const sql = rewrite(args, words);
+          if (sql === undefined) {
+            throw invalidQuery(
+              `No matching signature for function ${upper} with ${args.length} argument(s) at ${position(this.sql, t.offset)}`,
+            );
+          }
+          out.push(sql);
           p.i = close + 1;
           lastWord = "";
           continue;
@@ -1463,6 +1515,72 @@ const DUCKDB_ONLY_RESERVED = new Set(
     .toUpperCase()
     .split(" "),
 );
+
+type Rewrite = (args: string[], words: string[]) => string | undefined;
+
+/** A date part as DuckDB names it (BigQuery's WEEK(MONDAY) and ISOWEEK are weeks from Monday). */
+function part(word: string | undefined): string | undefined {
+  if (!word) return undefined;
+  const p = word.replace(/\(.*$/, "").toLowerCase();
+  return p === "isoweek" ? "week" : p === "isoyear" ? "isoyear" : p;
+}
+
+/**
+ * GoogleSQL functions whose arguments DuckDB takes in another order or form, given the
+ * arguments as DuckDB SQL (each parenthesized) and, for a bare word argument (a date part), the word.
+ */
+const FUNCTION_REWRITES: Record<string, Rewrite> = {
+  // NOTE: DuckDB's concat() skips NULLs; BigQuery's CONCAT is NULL when any argument is.
+  CONCAT: (a) => (a.length > 0 ? `(${a.join(" || ")})` : undefined),
+  TIMESTAMP_TRUNC: (a, w) =>
+    a.length >= 2 && part(w[1])
+      ? `CAST(date_trunc('${part(w[1])}', CAST(${a[0]} AS TIMESTAMP)) AS TIMESTAMPTZ)`
+      : undefined,
+  DATETIME_TRUNC: (a, w) =>
+    a.length === 2 && part(w[1]) ? `date_trunc('${part(w[1])}', ${a[0]})` : undefined,
+  DATE_TRUNC: (a, w) =>
+    a.length === 2 && part(w[1]) ? `CAST(date_trunc('${part(w[1])}', ${a[0]}) AS DATE)` : undefined,
+  TIME_TRUNC: (a, w) =>
+    a.length === 2 && part(w[1])
+      ? `CAST(date_trunc('${part(w[1])}', TIMESTAMP '1970-01-01' + ${a[0]}) AS TIME)`
+      : undefined,
+  // BigQuery counts part boundaries crossed for DATE, whole parts elapsed for TIMESTAMP/DATETIME.
+  DATE_DIFF: (a, w) =>
+    a.length === 3 && part(w[2]) ? `date_diff('${part(w[2])}', ${a[1]}, ${a[0]})` : undefined,
+  DATETIME_DIFF: (a, w) =>
+    a.length === 3 && part(w[2]) ? `date_sub('${part(w[2])}', ${a[1]}, ${a[0]})` : undefined,
+  TIMESTAMP_DIFF: (a, w) =>
+    a.length === 3 && part(w[2])
+      ? `date_sub('${part(w[2])}', CAST(${a[1]} AS TIMESTAMP), CAST(${a[0]} AS TIMESTAMP))`
+      : undefined,
+  TIMESTAMP_ADD: (a) => (a.length === 2 ? `(${a[0]} + ${a[1]})` : undefined),
+  TIMESTAMP_SUB: (a) => (a.length === 2 ? `(${a[0]} - ${a[1]})` : undefined),
+  DATETIME_ADD: (a) => (a.length === 2 ? `CAST(${a[0]} + ${a[1]} AS TIMESTAMP)` : undefined),
+  DATETIME_SUB: (a) => (a.length === 2 ? `CAST(${a[0]} - ${a[1]} AS TIMESTAMP)` : undefined),
+  DATE_ADD: (a) => (a.length === 2 ? `CAST(${a[0]} + ${a[1]} AS DATE)` : undefined),
+  DATE_SUB: (a) => (a.length === 2 ? `CAST(${a[0]} - ${a[1]} AS DATE)` : undefined),
+  DATE: (a) =>
+    a.length === 1 ? `CAST(${a[0]} AS DATE)` : a.length === 3 ? `make_date(${a.join(", ")})` : undefined,
+  DATETIME: (a) => (a.length === 1 ? `CAST(${a[0]} AS TIMESTAMP)` : undefined),
+  TIMESTAMP: (a) => (a.length === 1 ? `CAST(${a[0]} AS TIMESTAMPTZ)` : undefined),
+  FORMAT_TIMESTAMP: (a) => (a.length === 2 ? `strftime(CAST(${a[1]} AS TIMESTAMP), ${a[0]})` : undefined),
+  FORMAT_DATETIME: (a) => (a.length === 2 ? `strftime(${a[1]}, ${a[0]})` : undefined),
+  FORMAT_DATE: (a) => (a.length === 2 ? `strftime(${a[1]}, ${a[0]})` : undefined),
+  PARSE_TIMESTAMP: (a) => (a.length === 2 ? `CAST(strptime(${a[1]}, ${a[0]}) AS TIMESTAMPTZ)` : undefined),
+  PARSE_DATETIME: (a) => (a.length === 2 ? `CAST(strptime(${a[1]}, ${a[0]}) AS TIMESTAMP)` : undefined),
+  PARSE_DATE: (a) => (a.length === 2 ? `CAST(strptime(${a[1]}, ${a[0]}) AS DATE)` : undefined),
+  GENERATE_ARRAY: (a) => (a.length === 2 || a.length === 3 ? `generate_series(${a.join(", ")})` : undefined),
+  SPLIT: (a) =>
+    a.length === 1
+      ? `string_split(${a[0]}, ',')`
+      : a.length === 2
+        ? `string_split(${a[0]}, ${a[1]})`
+        : undefined,
+  JSON_VALUE: (a) => (a.length === 2 ? `json_extract_string(${a[0]}, ${a[1]})` : undefined),
+  JSON_EXTRACT_SCALAR: (a) => (a.length === 2 ? `json_extract_string(${a[0]}, ${a[1]})` : undefined),
+  JSON_QUERY: (a) => (a.length === 2 ? `json_extract(${a[0]}, ${a[1]})` : undefined),
+  JSON_EXTRACT: (a) => (a.length === 2 ? `json_extract(${a[0]}, ${a[1]})` : undefined),
+};
 
 /** Words that end a FROM list. */
 const FROM_LIST_END = new Set(

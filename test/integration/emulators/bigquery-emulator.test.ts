@@ -683,6 +683,39 @@ describe("queries", () => {
     expect((await bq.query("SELECT COUNT(*) AS n FROM main.typed"))[0]).toEqual([{ n: 2 }]);
   });
 
+  test("GoogleSQL functions whose DuckDB counterparts differ give BigQuery's answers", async () => {
+    const [[row]] = await bq.query(`
+      SELECT
+        TIMESTAMP_TRUNC(TIMESTAMP '2024-05-17 10:11:12.5+00', DAY) AS day_start,
+        DATE_TRUNC(DATE '2024-05-17', MONTH) AS month_start,
+        DATE_DIFF(DATE '2024-05-17', DATE '2024-05-01', DAY) AS days,
+        TIMESTAMP_DIFF(TIMESTAMP '2024-05-17 10:00:00+00', TIMESTAMP '2024-05-17 08:30:00+00', HOUR) AS hours,
+        TIMESTAMP_ADD(TIMESTAMP '2024-05-17 10:00:00+00', INTERVAL 90 MINUTE) AS later,
+        DATE_SUB(DATE '2024-03-01', INTERVAL 1 DAY) AS leap_day,
+        DATE(2024, 2, 29) AS made,
+        FORMAT_TIMESTAMP('%Y-%m-%d %H:%M', TIMESTAMP '2024-05-17 10:11:12+00') AS formatted,
+        GENERATE_ARRAY(1, 3) AS numbers,
+        SPLIT('a,b') AS parts,
+        JSON_VALUE(JSON '{"a": {"b": 1}}', '$.a.b') AS scalar,
+        TO_JSON_STRING(STRUCT(1 AS a)) AS json_text,
+        SAFE_CAST('x' AS INT64) AS not_a_number,
+        SAFE_DIVIDE(1, 0) AS no_division,
+        (SELECT STRING_AGG(x, ',') FROM UNNEST(['a', 'b']) AS x) AS joined`);
+    expect(row.day_start.value).toBe("2024-05-17T00:00:00.000Z");
+    expect(row.month_start.value).toBe("2024-05-01");
+    expect([row.days, row.hours]).toEqual([16, 1]);
+    expect(row.later.value).toBe("2024-05-17T11:30:00.000Z");
+    expect(row.leap_day.value).toBe("2024-02-29");
+    expect(row.made.value).toBe("2024-02-29");
+    expect(row.formatted).toBe("2024-05-17 10:11");
+    expect(row.numbers).toEqual([1, 2, 3]);
+    expect(row.parts).toEqual(["a", "b"]);
+    expect(row.scalar).toBe("1");
+    expect(row.json_text).toBe('{"a":1}');
+    expect([row.not_a_number, row.no_division]).toEqual([null, null]);
+    expect(row.joined).toBe("a,b");
+  });
+
   test("a copy job replaces the destination whole", async () => {
     const main = bq.dataset("main");
     await load(main.table("copy_src"), ndjson("c1.json", [{ k: 1 }, { k: 2 }]), {
