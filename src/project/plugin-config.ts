@@ -110,7 +110,9 @@ export function resolvePluginConfig(options: ResolvePluginConfigOptions): Resolv
   const definition = lookup(baseName);
 
   const builtinFlag = [...chain].reverse().find((entry) => entry.builtin !== undefined);
-  const builtin = builtinFlag?.builtin ?? definition !== undefined;
+  // An `executable` names a program to run: the plugin is external even under a built-in name.
+  const hasExecutable = chain.some((entry) => entry.executable !== undefined);
+  const builtin = builtinFlag?.builtin ?? (definition !== undefined && !hasExecutable);
   if (builtin && definition === undefined) {
     problems.add(
       joinPath(builtinFlag!.location, "builtin"),

@@ -57,6 +57,12 @@ function spec(): ProjectSpec {
           inherit_from: "target-fixture",
           config: { output: "output/dies.jsonl", fail_after: 2 },
         },
+        {
+          // A built-in name with an `executable` runs that program instead of the built-in.
+          name: "target-jsonl",
+          executable: ".sluice/plugins/loaders/target-fixture/venv/bin/target-fixture",
+          config: { output: "output/jsonl-external.jsonl" },
+        },
       ],
     },
   };
@@ -130,6 +136,40 @@ describe("sluice install", () => {
       other.remove();
     }
   }, 120_000);
+});
+
+describe("commands on external plugins", () => {
+  test("sluice discover prints the tap's catalog", async () => {
+    const result = await project.runText(["discover", "tap-fixture"]);
+    expect(result.code, describeResult(result)).toBe(0);
+    const catalog = JSON.parse(result.stdout) as { streams: { tap_stream_id: string }[] };
+    expect(catalog.streams.map((s) => s.tap_stream_id)).toEqual(["fixture-items", "fixture-other"]);
+  });
+
+  test("sluice run --dry-run plans the selected streams from the tap's catalog", async () => {
+    const result = await project.runText(["run", "tap-fixture", "target-duckdb", "--dry-run"]);
+    expect(result.code, describeResult(result)).toBe(0);
+    expect(result.stdout.trim().split("\n")).toEqual([
+      "fixture-items\tFULL_TABLE\t4 columns",
+      "fixture-other\tFULL_TABLE\t2 columns",
+    ]);
+  });
+
+  test("sluice test finds an installed target, and says how to install a missing one", async () => {
+    const ok = await project.runText(["test", "target-fixture"]);
+    expect(ok.code, describeResult(ok)).toBe(0);
+    const other = new TestProject();
+    try {
+      other.write({ plugins: { extractors: [], loaders: [{ name: "target-nowhere", config: {} }] } });
+      const missing = await other.runText(["test", "target-nowhere"]);
+      expect(missing.code, describeResult(missing)).toBe(2);
+      expect(missing.stderr).toContain(
+        'target-nowhere: cannot run "target-nowhere" (not found): run `sluice install target-nowhere`',
+      );
+    } finally {
+      other.remove();
+    }
+  });
 });
 
 describe("an external tap into the built-in target-duckdb", () => {
@@ -256,6 +296,18 @@ describe("the built-in tap-postgres into an external target", () => {
       /target-dies exited with status 4; its last stderr lines:\n.*disk full after 2 records/,
     );
     expect(await project.state("dev:tap-postgres-to-target-dies")).toBeUndefined();
+  });
+});
+
+describe("a built-in name with an executable", () => {
+  test("runs the executable, not the built-in", async () => {
+    const result = await run("tap-fixture", "target-jsonl", ["--select", "fixture-other"]);
+    expect(result.code, describeResult(result)).toBe(0);
+    const lines = targetLines("output/jsonl-external.jsonl");
+    expect(lines.filter((l) => l.type === "RECORD").map((l) => l.record)).toEqual([
+      { k: "a", v: 1 },
+      { k: "b", v: 2 },
+    ]);
   });
 });
 

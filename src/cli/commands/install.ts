@@ -78,7 +78,8 @@ export function registerInstallCommand(program: Command, wrap: Wrap): void {
 
 /**
  * Every extractor and loader with whether it runs built in (the same rule as a run: a built-in
- * name, unless `builtin: false` on it or a parent) and its `pip_url` (its own or a parent's).
+ * name, unless `builtin: false` or an `executable` on it or a parent) and its `pip_url` (its own
+ * or a parent's).
  */
 function installCandidates(plugins: {
   extractors: PluginEntry[];
@@ -103,7 +104,9 @@ function installCandidates(plugins: {
       out.push({
         name: entry.name,
         type,
-        builtin: builtinFlag ?? findBuiltinPlugin(baseName) !== undefined,
+        builtin:
+          builtinFlag ??
+          (findBuiltinPlugin(baseName) !== undefined && chain.every((e) => e.executable === undefined)),
         pipUrl: chain.find((e) => e.pip_url !== undefined)?.pip_url,
         venvOwner: chain.find((e) => e.pip_url !== undefined)?.name ?? entry.name,
       });

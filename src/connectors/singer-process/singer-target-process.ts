@@ -1,5 +1,6 @@
 import fs from "node:fs";
 import path from "node:path";
+import type { Writable } from "node:stream";
 import { ConfigError, PipelineError } from "../../errors.js";
 import { readLines } from "../../protocol/singer-reader.js";
 import { SingerWriter } from "../../protocol/singer-writer.js";
@@ -88,7 +89,7 @@ export class SingerTargetRun {
   async finish(): Promise<void> {
     try {
       await this.writer.flush();
-      await new Promise<void>((resolve) => this.process.stdin!.end(resolve));
+      await endInput(this.process.stdin!);
       await this.states;
       await this.process.wait();
     } catch (error) {
@@ -140,6 +141,24 @@ export class SingerTargetRun {
       await onState(JSON.stringify(state));
     }
   }
+}
+
+/**
+ * Closes a child's stdin. NOTE: `end(callback)` on a pipe the child already closed may never call
+ * back (nothing then keeps Node's event loop alive), so wait for whichever comes first.
+ */
+function endInput(stream: Writable): Promise<void> {
+  return new Promise((resolve) => {
+    if (stream.destroyed || stream.writableFinished) {
+      resolve();
+      return;
+    }
+    const done = (): void => resolve();
+    stream.once("finish", done);
+    stream.once("close", done);
+    stream.once("error", done);
+    stream.end();
+  });
 }
 
 function isExecutable(file: string): boolean {
