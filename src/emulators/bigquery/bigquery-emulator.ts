@@ -49,7 +49,8 @@ import {
   type DatasetEntry,
   type TableEntry,
 } from "./bigquery-catalog.js";
-import { runLoadJob, type LoadConfiguration, type LoadStatistics } from "./bigquery-load-job.js";
+import { insertRows, runLoadJob, type LoadConfiguration, type LoadStatistics } from "./bigquery-load-job.js";
+import { JsonArray, JsonObject, parseExactJson, type JsonValue } from "../../protocol/exact-json.js";
 import { runQuery, type QueryConfiguration, type QueryOutcome } from "./bigquery-query-job.js";
 import { restRow, timestampFormatOf, type TimestampFormat } from "./bigquery-rows.js";
 import { BIGQUERY_FUNCTION_MACROS } from "./bigquery-sql-translator.js";
@@ -210,7 +211,9 @@ export async function startBigQueryEmulator(
       await handleUpload(req, res, project, rest, query);
       return;
     }
-    const body = method === "GET" || method === "DELETE" ? {} : await readJson(req);
+    // insertAll is parsed exactly (a JSON number must not pass through a double).
+    const rawBody = rest[4] === "insertAll" ? (await readBody(req)).toString("utf8") : "";
+    const body = method === "GET" || method === "DELETE" || rawBody ? {} : await readJson(req);
     if (method === "GET" || method === "DELETE") await drain(req);
     catalog.checkProject(project);
     const [collection, id, sub, subId, action] = rest;
@@ -228,7 +231,7 @@ export async function startBigQueryEmulator(
           return;
         }
         if (method === "PATCH" || method === "PUT")
-          return sendJson(res, 200, updateDataset(id, body, method));
+          return sendJson(res, 200, await updateDataset(id, body, method));
       } else if (sub === "tables") {
         if (subId === undefined) {
           if (method === "GET") return sendJson(res, 200, listTables(id, query));
@@ -245,11 +248,7 @@ export async function startBigQueryEmulator(
         } else if (action === "data" && method === "GET") {
           return sendJson(res, 200, await listTableData(id, subId, query));
         } else if (action === "insertAll" && method === "POST") {
-          throw new BigQueryApiError(
-            501,
-            "notImplemented",
-            "The emulator does not implement streaming inserts (tabledata.insertAll); use a load job",
-          );
+          return sendJson(res, 200, await insertAll(id, subId, rawBody));
         }
       }
     } else if (collection === "jobs") {
@@ -328,7 +327,11 @@ export async function startBigQueryEmulator(
     return datasetResource(entry);
   }
 
-  function updateDataset(id: string, body: Record<string, unknown>, method: string): Record<string, unknown> {
+  async function updateDataset(
+    id: string,
+    body: Record<string, unknown>,
+    method: string,
+  ): Promise<Record<string, unknown>> {
     const d = catalog.dataset(id);
     if (typeof body.location === "string" && body.location !== d.location) {
       throw invalid(`Cannot change dataset location from ${d.location} to ${body.location}`);
@@ -338,6 +341,7 @@ export async function startBigQueryEmulator(
       else if (method === "PUT") delete (d as unknown as Record<string, unknown>)[key];
     }
     d.lastModifiedTime = String(Date.now());
+    await catalog.exclusive((c) => catalog.persist(c));
     return datasetResource(d);
   }
 
@@ -522,6 +526,33 @@ export async function startBigQueryEmulator(
         ...(start + max < total ? { pageToken: String(start + max) } : {}),
       };
     });
+  }
+
+  async function insertAll(
+    datasetId: string,
+    tableId: string,
+    text: string,
+  ): Promise<Record<string, unknown>> {
+    let request: JsonValue;
+    try {
+      request = parseExactJson(text);
+    } catch {
+      throw invalid("Invalid JSON payload received.");
+    }
+    if (!(request instanceof JsonObject)) throw invalid("Invalid JSON payload received.");
+    const rows = request.get("rows");
+    if (!(rows instanceof JsonArray)) throw invalid("No rows present in the request.");
+    const jsonRows = rows.items.map((row) => (row instanceof JsonObject ? (row.get("json") ?? null) : null));
+    const insertErrors = await catalog.exclusive((c) =>
+      insertRows(catalog, c, datasetId, tableId, jsonRows, {
+        skipInvalidRows: request.get("skipInvalidRows") === true,
+        ignoreUnknownValues: request.get("ignoreUnknownValues") === true,
+      }),
+    );
+    return {
+      kind: "bigquery#tableDataInsertAllResponse",
+      ...(insertErrors.length > 0 ? { insertErrors } : {}),
+    };
   }
 
   // -------------------------------------------------------------------------------------- jobs

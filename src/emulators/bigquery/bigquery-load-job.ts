@@ -489,3 +489,91 @@ async function insertParquet(
 export function loadSchemaOf(config: LoadConfiguration, where: string): TableFieldSchema[] | undefined {
   return config.schema?.fields !== undefined ? normalizeSchema(config.schema.fields, where) : undefined;
 }
+
+/** One row's error in a tabledata.insertAll answer. */
+export interface InsertError {
+  index: number;
+  errors: { reason: string; location: string; debugInfo: string; message: string }[];
+}
+
+/**
+ * tabledata.insertAll (streaming inserts): each row is checked as a load job checks it. As in
+ * BigQuery, a request with a bad row inserts nothing unless `skipInvalidRows`; then the good rows
+ * are reported `stopped`.
+ */
+export async function insertRows(
+  catalog: BigQueryCatalog,
+  connection: DuckDBConnection,
+  datasetId: string,
+  tableId: string,
+  rows: readonly JsonValue[],
+  options: { skipInvalidRows: boolean; ignoreUnknownValues: boolean },
+): Promise<InsertError[]> {
+  const table = catalog.table(datasetId, tableId);
+  const schema = table.schema;
+  const staged: string[] = [];
+  const errors: InsertError[] = [];
+  const good: number[] = [];
+  rows.forEach((row, index) => {
+    try {
+      if (!(row instanceof JsonObject)) throw new RowValueError("Row is not a JSON object");
+      const values = new Map<string, JsonValue>();
+      for (const [key, value] of row.members) {
+        const field = findField(schema, key);
+        if (!field) {
+          if (options.ignoreUnknownValues) continue;
+          throw Object.assign(new RowValueError(`no such field: ${key}.`), { location: key });
+        }
+        values.set(field.name, value);
+      }
+      const parts = schema.map(
+        (field) =>
+          `${JSON.stringify(field.name)}:${stagedJsonValue(field, values.get(field.name), field.name, {
+            ignoreUnknownValues: options.ignoreUnknownValues,
+            nested: false,
+          })}`,
+      );
+      staged.push(`{${parts.join(",")}}`);
+      good.push(index);
+    } catch (error) {
+      if (!(error instanceof RowValueError)) throw error;
+      const location =
+        (error as RowValueError & { location?: string }).location ??
+        /Field: ([^;.\s]+)/.exec(error.message)?.[1] ??
+        "";
+      errors.push({
+        index,
+        errors: [{ reason: "invalid", location, debugInfo: "", message: error.message }],
+      });
+    }
+  });
+  if (errors.length > 0 && !options.skipInvalidRows) {
+    const stopped = good.map((index) => ({
+      index,
+      errors: [{ reason: "stopped", location: "", debugInfo: "", message: "" }],
+    }));
+    return [...errors, ...stopped].sort((a, b) => a.index - b.index);
+  }
+  if (staged.length > 0) {
+    const writer = new LineWriter(stagingFile());
+    try {
+      for (const line of staged) writer.write(line);
+    } finally {
+      writer.close();
+    }
+    try {
+      await insertStaged(
+        connection,
+        `${quoteIdent(duckdbSchema(datasetId))}.${quoteIdent(tableId)}`,
+        schema,
+        writer.file,
+      );
+    } catch (error) {
+      throw translateDuckdbLoadError(error);
+    } finally {
+      fs.rmSync(writer.file, { force: true });
+    }
+    table.lastModifiedTime = String(Date.now());
+  }
+  return errors;
+}

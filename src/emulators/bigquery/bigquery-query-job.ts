@@ -361,7 +361,10 @@ async function runStatement(
       for (let i = 0; i < reader.columnCount; i++) {
         let name = reader.columnName(i);
         if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) name = `f${i}_`;
-        outcome.schema.push(fieldOfDuckdbType(name, reader.columnType(i), findField(hints, name)));
+        const computed = statement.computedColumns?.includes(name.toLowerCase()) ?? false;
+        outcome.schema.push(
+          fieldOfDuckdbType(name, reader.columnType(i), computed ? undefined : findField(hints, name)),
+        );
       }
       outcome.rows = reader.getRows();
       return;

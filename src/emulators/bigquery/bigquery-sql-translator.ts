@@ -68,6 +68,11 @@ export interface TranslatedStatement {
   alterColumnType?: { column: string; field: TableFieldSchema };
   droppedColumns: string[];
   /**
+   * For SELECT: lower-cased names of result columns computed by an expression (not a plain column
+   * reference), whose type must not be taken from a table column of the same name.
+   */
+  computedColumns?: string[];
+  /**
    * Values a DML statement writes into columns, for BigQuery's assignment type check (which
    * DuckDB, casting implicitly, would skip): the DuckDB query whose result column i is written
    * into `columns[i]` (or the table's columns in order), and whether each is a bare literal.
@@ -532,7 +537,9 @@ class StatementTranslator {
     if (head === "MERGE") return this.translateMerge();
     if (head === "SELECT" || head === "WITH" || this.parser.isOp(first, "(")) {
       this.result.kind = "SELECT";
-      this.result.sql = this.rest();
+      const rest = this.restTokens();
+      this.result.computedColumns = this.computedColumns(rest);
+      this.result.sql = this.emit(rest);
       return this.result;
     }
     if (
@@ -1079,6 +1086,30 @@ class StatementTranslator {
         `Syntax error: Unexpected keyword ${token.text.toUpperCase()} at ${position(this.sql, token.offset)}`,
       );
     }
+  }
+
+  /** The aliases of the main SELECT list's items that are expressions, not column references. */
+  private computedColumns(tokens: Token[]): string[] {
+    const select = this.findTopLevel(tokens, "SELECT");
+    if (select < 0) return [];
+    const from = this.findTopLevel(tokens, "FROM", select + 1);
+    let items = tokens.slice(select + 1, from < 0 ? tokens.length : from);
+    const firstWord = items.find((t) => t.kind !== "space");
+    if (firstWord?.kind === "word" && ["DISTINCT", "ALL"].includes(firstWord.text.toUpperCase())) {
+      items = items.slice(items.indexOf(firstWord) + 1);
+    }
+    const computed: string[] = [];
+    for (const item of this.splitCommas(items)) {
+      const solid = item.filter((t) => t.kind !== "space");
+      const as = this.findTopLevel(solid, "AS");
+      const expression = as >= 0 ? solid.slice(0, as) : solid;
+      const alias = as >= 0 ? solid[as + 1] : undefined;
+      const reference = expression.every((t, k) =>
+        k % 2 === 0 ? t.kind === "word" || t.kind === "quoted" : t.kind === "op" && t.text === ".",
+      );
+      if (!reference && alias) computed.push(alias.value.toLowerCase());
+    }
+    return computed;
   }
 
   /** Index of a word at parenthesis depth 0, or -1. */

@@ -503,6 +503,32 @@ describe("load jobs", () => {
     ).rejects.toMatchObject({ message: "Not found: Table emu-project:main.never" });
   });
 
+  test("streaming inserts check rows like loads; one bad row stops the request unless skipInvalidRows", async () => {
+    const [table] = await bq.dataset("main").createTable("streamed", {
+      schema: {
+        fields: [
+          { name: "id", type: "INT64", mode: "REQUIRED" },
+          { name: "big", type: "BIGNUMERIC" },
+        ],
+      },
+    });
+    await table.insert([{ id: 1, big: "123456789012345678901234567890.5" }]);
+    const failure = await table.insert([{ id: 2 }, { id: "x" }]).catch((error: unknown) => error);
+    expect(failure).toMatchObject({
+      name: "PartialFailureError",
+      errors: [
+        { row: { id: 2 }, errors: [{ reason: "stopped" }] },
+        { row: { id: "x" }, errors: [{ reason: "invalid", message: expect.stringContaining("Field: id") }] },
+      ],
+    });
+    await table.insert([{ id: 3 }, { id: null }], { skipInvalidRows: true }).catch(() => undefined);
+    const [rows] = await bq.query("SELECT id, CAST(big AS STRING) AS big FROM main.streamed ORDER BY id");
+    expect(rows).toEqual([
+      { id: 1, big: "123456789012345678901234567890.5" },
+      { id: 3, big: null },
+    ]);
+  });
+
   test("CSV loads check values like NDJSON loads", async () => {
     const table = bq.dataset("main").table("csv");
     const file = path.join(dir, "data.csv");
