@@ -24,7 +24,12 @@
  * Storage: one DuckDB schema per dataset (in memory, or in `dataFile`), the BigQuery schema of
  * each table in the emulator's catalog. BIGNUMERIC and GEOGRAPHY are DuckDB VARCHAR holding the
  * canonical text (DuckDB's DECIMAL stops at 38 digits): compared and returned exactly, but not
- * summed. Jobs run to completion before jobs.insert answers (state DONE), one at a time.
+ * summed. A query result column is typed BIGNUMERIC/GEOGRAPHY when it is a plain reference to such
+ * a table column (by name); an expression yielding one (`CAST(x AS BIGNUMERIC)`) comes back as
+ * STRING. Jobs run to completion before jobs.insert answers (state DONE), one at a time.
+ *
+ * Not emulated: gs:// sources, extract jobs, views, query destination tables, scripting
+ * (DECLARE/IF/LOOP), the streaming buffer's limits on DML, quotas.
  */
 import type { DuckDBConnection } from "@duckdb/node-api";
 import crypto from "node:crypto";
@@ -131,7 +136,8 @@ function injectedError(status: number, reason: string | undefined): BigQueryApiE
 
 /**
  * A local BigQuery: the REST API v2 that `@google-cloud/bigquery` speaks (datasets, tables,
- * tabledata.list, jobs: load by upload, query, copy; jobs.query and getQueryResults), on DuckDB.
+ * tabledata.list and insertAll, jobs: load by upload, query, copy; jobs.query and
+ * getQueryResults), on DuckDB.
  * It answers as BigQuery does, errors included, so tests of a loader can trust what passes here.
  */
 export async function startBigQueryEmulator(
