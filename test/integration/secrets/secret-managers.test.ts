@@ -117,6 +117,16 @@ describe("AWS Secrets Manager", () => {
     expect(denied).toBeInstanceOf(ConfigError);
     expect(denied.message).toContain("access denied (AWS Secrets Manager InvalidSignatureException");
     wrongKey.close();
+    const unknownKey = new AwsSecretsManager({
+      endpoint: emulator.url,
+      region: emulator.region,
+      credentials: { accessKeyId: "AKIAUNKNOWN000000000", secretAccessKey: "x" },
+    });
+    const unknown = await failure(
+      unknownKey.access(ref("aws-sm://plain") as SecretReference & { provider: "aws-sm" }),
+    );
+    expect(unknown.message).toContain("access denied (AWS Secrets Manager UnrecognizedClientException");
+    unknownKey.close();
 
     const nowhere = new AwsSecretsManager({
       endpoint: "http://127.0.0.1:9",
