@@ -30,6 +30,7 @@ function spec(): ProjectSpec {
         { name: "tap-exit3", inherit_from: "tap-fixture", config: { mode: "exit3" } },
         { name: "tap-big", inherit_from: "tap-fixture", config: { mode: "big", big_mb: 3, rows: 2 } },
         { name: "tap-unknown", inherit_from: "tap-fixture", config: { mode: "unknown", rows: 1 } },
+        { name: "tap-batch", inherit_from: "tap-fixture", config: { mode: "batch", rows: 3 } },
         {
           name: "tap-props",
           inherit_from: "tap-fixture",
@@ -219,6 +220,20 @@ describe("an external tap into the built-in target-duckdb", () => {
       "SELECT length(note) AS n FROM fixture.items WHERE id = 1 AND name = 'item 1'",
     );
     expect(rows).toEqual([{ n: BigInt(3 * 1024 * 1024) }]);
+  });
+
+  test("a BATCH message's gzip JSON-lines file is loaded like RECORDs, numbers exact", async () => {
+    const result = await run("tap-batch", "target-duckdb", ["--select", "fixture-items"]);
+    expect(result.code, describeResult(result)).toBe(0);
+    const rows = await project.duckdb(
+      "SELECT id, name, amount::VARCHAR AS amount FROM fixture.items WHERE name LIKE 'batched%' ORDER BY id",
+    );
+    expect(rows).toEqual(
+      [1, 2, 3].map((id) => ({ id: BigInt(id), name: `batched ${id}`, amount: AMOUNT(id) })),
+    );
+    expect(await project.state("dev:tap-batch-to-target-duckdb")).toEqual({
+      bookmarks: { "fixture-items": { replication_key: "id", replication_key_value: 3 } },
+    });
   });
 
   test("a tap declaring only the properties capability gets --properties", async () => {

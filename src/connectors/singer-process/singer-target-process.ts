@@ -1,7 +1,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import type { Writable } from "node:stream";
-import { ConfigError, PipelineError } from "../../errors.js";
+import { ConfigError, DataError, PipelineError } from "../../errors.js";
 import { readLines } from "../../protocol/singer-reader.js";
 import { SingerWriter } from "../../protocol/singer-writer.js";
 import type { Loader, StreamWriter } from "../connector.js";
@@ -113,12 +113,16 @@ export class SingerTargetRun {
    * stderr: wait for it (briefly) and report that instead.
    */
   async explain(error: unknown): Promise<unknown> {
+    // A failure elsewhere (the tap) gets a moment's grace only, in case the target died too.
+    const writeFailed = error instanceof DataError && error.message.includes(`${this.plugin.name} stdin`);
     const exited = await Promise.race([
       this.process.wait().then(
         () => undefined,
         (failure: unknown) => failure,
       ),
-      new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), 5000).unref()),
+      new Promise<undefined>((resolve) =>
+        setTimeout(() => resolve(undefined), writeFailed ? 5000 : 200).unref(),
+      ),
     ]);
     return exited ?? error;
   }
