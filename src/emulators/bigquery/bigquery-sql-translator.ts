@@ -1347,6 +1347,13 @@ class StatementTranslator {
         }
         continue;
       }
+      if (upper === "EXTRACT" && p.isOp(tokens[p.next(p.i + 1)], "(")) {
+        out.push("EXTRACT");
+        pendingCast = EXTRACT_PAREN;
+        p.i++;
+        lastWord = "";
+        continue;
+      }
       if (upper === "CAST" || upper === "SAFE_CAST") {
         pendingCast = out.length;
         out.push(upper === "CAST" ? "CAST" : "TRY_CAST");
@@ -1496,7 +1503,10 @@ class StatementTranslator {
             .join("."),
         );
         p.i = j;
-        lastWord = t.kind === "word" && parts.length === 1 ? upper : "";
+        // FROM in `EXTRACT(DAY FROM x)` and `a IS DISTINCT FROM b` is followed by a value, not a table.
+        const valueFrom =
+          upper === "FROM" && (lastWord === "DISTINCT" || parens[parens.length - 1] === EXTRACT_PAREN);
+        lastWord = t.kind === "word" && parts.length === 1 && !valueFrom ? upper : "";
         continue;
       }
       out.push(t.text);
@@ -1612,6 +1622,9 @@ const FUNCTION_REWRITES: Record<string, Rewrite> = {
   JSON_QUERY: (a) => (a.length === 2 ? `json_extract(${a[0]}, ${a[1]})` : undefined),
   JSON_EXTRACT: (a) => (a.length === 2 ? `json_extract(${a[0]}, ${a[1]})` : undefined),
 };
+
+/** Marks, on the stack of open parentheses, the one of EXTRACT(part FROM value). */
+const EXTRACT_PAREN = -2;
 
 /** Words that end a FROM list. */
 const FROM_LIST_END = new Set(

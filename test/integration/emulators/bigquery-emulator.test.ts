@@ -707,6 +707,11 @@ describe("queries", () => {
       "UPDATE main.typed t SET label = s.label FROM (SELECT 1 AS n, 'a' AS label) s WHERE t.n = s.n",
     );
     expect((await bq.query("SELECT COUNT(*) AS n FROM main.typed"))[0]).toEqual([{ n: 2 }]);
+    // FROM inside EXTRACT and IS DISTINCT FROM takes a value, not a table.
+    const [[found]] = await bq.query(
+      "SELECT COUNT(*) AS n FROM main.typed t WHERE EXTRACT(YEAR FROM t.ts) = 2024 AND t.label IS DISTINCT FROM 'zzz'",
+    );
+    expect(found).toEqual({ n: 1 });
   });
 
   test("GoogleSQL functions whose DuckDB counterparts differ give BigQuery's answers", async () => {
