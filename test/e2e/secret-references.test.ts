@@ -130,6 +130,8 @@ test("aws-sm:// with #password: RDS credentials in AWS Secrets Manager; text and
   for (const format of ["text", "json"]) {
     const run = await sluice(["--log-format", format, "run", "tap-postgres", "target-duckdb"]);
     expect(run.code, describeResult(run)).toBe(0);
+    // The clients stay quiet: no SDK or metadata-server warning in a user's logs.
+    expect(run.stderr).not.toMatch(/warning/i);
   }
   const check = await sluice(["--log-format", "json", "test", "tap-postgres"]);
   expect(check.code, describeResult(check)).toBe(0);
@@ -144,6 +146,7 @@ test("gcp-sm://, latest version, given through TAP_POSTGRES_PASSWORD; text and J
       TAP_POSTGRES_PASSWORD: reference,
     });
     expect(run.code, describeResult(run)).toBe(0);
+    expect(run.stderr).not.toMatch(/warning/i);
   }
   const discover = await sluice(["discover", "tap-postgres"], { TAP_POSTGRES_PASSWORD: reference });
   expect(discover.code, describeResult(discover)).toBe(0);
