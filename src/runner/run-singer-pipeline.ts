@@ -155,7 +155,11 @@ async function moveMessages(
     const target = loader.start({ onState: commit });
     try {
       if (extractor instanceof SingerTapProcess) {
-        for await (const { message, text } of extractor.messages({ catalog, state })) {
+        for await (const { message, text } of extractor.messages({
+          catalog,
+          state,
+          ...(options.signal ? { signal: options.signal } : {}),
+        })) {
           stopped();
           if (message.type === "RECORD") count(message.stream, text.length);
           await target.writer.line(text);
@@ -181,7 +185,11 @@ async function moveMessages(
 
   const tap = extractor as SingerTapProcess;
   async function* counted(): AsyncGenerator<ReadMessage> {
-    for await (const read of tap.messages({ catalog, state })) {
+    for await (const read of tap.messages({
+      catalog,
+      state,
+      ...(options.signal ? { signal: options.signal } : {}),
+    })) {
       stopped();
       if (read.message.type === "RECORD") count(read.message.stream, read.text.length);
       yield read;

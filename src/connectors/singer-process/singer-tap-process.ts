@@ -64,9 +64,13 @@ export class SingerTapProcess implements Extractor {
   async *messages(options: {
     catalog: Catalog;
     state: SingerState | undefined;
+    /** Stops the tap (SIGTERM) and ends the messages with an error: nothing after is committed. */
+    signal?: AbortSignal;
   }): AsyncGenerator<ReadMessage> {
     const files = new PluginFiles(this.plugin.name);
     let tap: SingerProcess | undefined;
+    const stop = (): void => tap?.stop();
+    options.signal?.addEventListener("abort", stop, { once: true });
     try {
       const args = ["--config", files.write("config.json", this.plugin.config)];
       const capabilities = this.plugin.capabilities;
@@ -86,14 +90,17 @@ export class SingerTapProcess implements Extractor {
           ...(this.plugin.warn ? { warn: this.plugin.warn } : {}),
         });
       } catch (error) {
-        // A bad line from a tap that also failed: its own error says more.
+        // A bad line: what the tap printed on stderr may say why.
         started.stop();
         if (error instanceof DataError)
           throw new DataError(error.message + started.stderrTail(), { cause: error });
         throw error;
       }
       await started.wait();
+      if (options.signal?.aborted)
+        throw new PipelineError(`${this.plugin.name} was stopped before it finished`);
     } finally {
+      options.signal?.removeEventListener("abort", stop);
       tap?.stop();
       files.remove();
     }

@@ -41,3 +41,29 @@ test("a fast tap is held back while its reader is busy, and runs on when it read
   expect(seen).toBe(rows);
   expect(written()).toBe(rows);
 }, 60_000);
+
+test("stopping a run (SIGTERM to sluice) stops the tap and ends its messages with an error", async () => {
+  const progress = path.join(dir, "progress-stopped");
+  const controller = new AbortController();
+  const tap = new SingerTapProcess({
+    name: "fast-tap",
+    executable: FAST_TAP,
+    config: { rows: 100_000, progress },
+    env: {},
+  });
+  let seen = 0;
+  const read = async (): Promise<void> => {
+    for await (const { message } of tap.messages({
+      catalog: { streams: [] },
+      state: undefined,
+      signal: controller.signal,
+    })) {
+      if (message.type === "RECORD" && ++seen === 3) controller.abort();
+    }
+  };
+  await expect(read()).rejects.toThrow("fast-tap was stopped before it finished");
+  const at = Number(fs.readFileSync(progress, "utf8"));
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  expect(Number(fs.readFileSync(progress, "utf8"))).toBe(at);
+  expect(at).toBeLessThan(100_000);
+}, 60_000);
