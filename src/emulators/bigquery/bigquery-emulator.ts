@@ -262,9 +262,12 @@ export async function startBigQueryEmulator(
         if (method === "POST") return sendJson(res, 200, await insertJob(body, undefined));
         if (method === "GET") return sendJson(res, 200, listJobs());
       } else if (sub === undefined && method === "GET") {
-        return sendJson(res, 200, job(id).resource);
+        return sendJson(res, 200, job(id, query.get("location")).resource);
       } else if (sub === "cancel" && method === "POST") {
-        return sendJson(res, 200, { kind: "bigquery#jobCancelResponse", job: job(id).resource });
+        return sendJson(res, 200, {
+          kind: "bigquery#jobCancelResponse",
+          job: job(id, query.get("location")).resource,
+        });
       } else if (sub === "delete" && method === "DELETE") {
         job(id);
         jobs.delete(id);
@@ -563,9 +566,13 @@ export async function startBigQueryEmulator(
 
   // -------------------------------------------------------------------------------------- jobs
 
-  function job(id: string): JobRecord {
+  /** A job by id; asked for in another location than its own, BigQuery does not find it. */
+  function job(id: string, location?: string | null): JobRecord {
     const record = jobs.get(id);
-    if (!record) throw notFound(`Job ${projectId}:${DEFAULT_LOCATION}.${id}`);
+    const own = (record?.resource.jobReference as { location?: string } | undefined)?.location;
+    if (!record || (location && own && location.toLowerCase() !== own.toLowerCase())) {
+      throw notFound(`Job ${projectId}:${location || DEFAULT_LOCATION}.${id}`);
+    }
     return record;
   }
 
@@ -785,7 +792,7 @@ export async function startBigQueryEmulator(
   }
 
   function getQueryResults(jobId: string, query: URLSearchParams): Record<string, unknown> {
-    const record = job(jobId);
+    const record = job(jobId, query.get("location"));
     if (record.error) throw record.error;
     if (!record.outcome) throw invalid(`Job ${projectId}:${jobId} is not a query job`);
     return queryResponse("bigquery#getQueryResultsResponse", record, {

@@ -768,6 +768,8 @@ describe("more of the REST API", () => {
     await eu.createTable("t", { schema: { fields: [{ name: "a", type: "STRING" }] } });
     const [job] = await bq.createQueryJob({ query: "SELECT a FROM in_eu.t" });
     expect(job.location).toBe("EU");
+    await expect(bq.job(job.id!, { location: "US" }).getMetadata()).rejects.toMatchObject({ code: 404 });
+    expect((await bq.job(job.id!, { location: "EU" }).getMetadata())[0].status.state).toBe("DONE");
     await expect(bq.query({ query: "SELECT a FROM in_eu.t", location: "US" })).rejects.toMatchObject({
       code: 404,
       message: "Not found: Dataset emu-project:in_eu was not found in location US",
