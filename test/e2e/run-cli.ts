@@ -20,6 +20,8 @@ export interface CliOptions {
   env?: Record<string, string | undefined>;
   /** Kill the process after this long and fail. Default 60 s. */
   timeoutMs?: number;
+  /** Working directory of the process (relative paths in arguments resolve against it). */
+  cwd?: string;
 }
 
 /**
@@ -57,6 +59,7 @@ export function startCli(args: readonly string[], options: CliOptions = {}): Run
   const argv = [CLI_PATH, ...(options.projectDir ? ["-C", options.projectDir] : []), ...args];
   const child = spawn(process.execPath, argv, {
     env: childEnv(options.env),
+    ...(options.cwd ? { cwd: options.cwd } : {}),
     stdio: ["ignore", "pipe", "pipe"],
   });
   const timeoutMs = options.timeoutMs ?? 60_000;
