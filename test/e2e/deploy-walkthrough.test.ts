@@ -120,7 +120,7 @@ describe("docs/deploy.md", () => {
     // The Airflow Variables the doc tells the user to create in Secret Manager.
     for (const variable of [
       "sluice_tap_postgres_password",
-      "sluice_sluice_database_uri",
+      "sluice_database_uri",
       "sluice_target_bigquery_credentials_path",
     ]) {
       expect(dag).toContain(variable);
