@@ -18,6 +18,7 @@ import { registerStateCommand } from "./commands/state.js";
 import { registerTapCommand } from "./commands/tap.js";
 import { registerTargetCommand } from "./commands/target.js";
 import { registerTestCommand } from "./commands/test.js";
+import { registerVerifyCommand } from "./commands/verify.js";
 
 const { version } = createRequire(import.meta.url)("../../package.json") as { version: string };
 
@@ -72,6 +73,7 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
   registerTapCommand(program, wrap);
   registerTargetCommand(program, wrap);
   registerCdcCommand(program, wrap);
+  registerVerifyCommand(program, wrap);
   return program;
 }
 

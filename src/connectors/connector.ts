@@ -2,6 +2,7 @@ import type { Catalog } from "../protocol/catalog.js";
 import type { StreamBookmark } from "../protocol/state.js";
 import type { RecordBatch } from "./batch.js";
 import type { StreamSchema } from "./column-type.js";
+import type { StreamVerifier } from "../verify/stream-verifier.js";
 
 /**
  * The contract every built-in connector implements. An extractor yields batches of a stream;
@@ -152,6 +153,8 @@ export interface Extractor {
   changeCaptureStatus?(): Promise<ChangeCaptureStatus>;
   /** Removes what change data capture set up in the source (slot, publication); says what. */
   teardownChangeCapture?(): Promise<string[]>;
+  /** `sluice verify`: checksums of a stream's source table, computed in the source. Optional. */
+  verifier?(): StreamVerifier;
   close(): Promise<void>;
 }
 
@@ -181,6 +184,12 @@ export interface Loader {
   test(): Promise<void>;
   /** Creates or evolves the target table for the stream and returns its writer. */
   openStream(schema: StreamSchema, options: OpenStreamOptions): Promise<StreamWriter>;
+  /**
+   * `sluice verify`: checksums of the table this loader writes for a stream, computed in the
+   * warehouse, rows marked deleted (`_sdc_deleted_at`) left out. Optional: without it a loader
+   * cannot be verified. Closed by the caller.
+   */
+  verifier?(): StreamVerifier;
   close(): Promise<void>;
 }
 

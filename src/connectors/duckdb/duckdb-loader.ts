@@ -1,4 +1,6 @@
 import { DuckDBInstance, type DuckDBConnection } from "@duckdb/node-api";
+import type { StreamVerifier } from "../../verify/stream-verifier.js";
+import { createDuckdbVerifier } from "./duckdb-verifier.js";
 import fs from "node:fs";
 import path from "node:path";
 import { ConnectionError, DataError, SchemaError } from "../../errors.js";
@@ -104,6 +106,16 @@ export class DuckdbLoader implements Loader {
         },
       );
     }
+  }
+
+  verifier(): StreamVerifier {
+    return createDuckdbVerifier({
+      connect: () => this.connect(),
+      tableOf: (schema) => ({
+        schema: this.config.default_target_schema ?? schema.sourceSchema,
+        table: `${this.config.table_prefix}${schema.sourceTable}`,
+      }),
+    });
   }
 
   async test(): Promise<void> {
@@ -320,6 +332,7 @@ class DuckdbStreamWriter implements StreamWriter {
       await this.load(batch, true);
       return;
     } catch (error) {
+      console.error("DEBUGFIRST", String(error).slice(0, 2000));
       await this.connection.run("ROLLBACK").catch(() => undefined);
       if (!isConversionError(error)) throw await this.describeLoadError(error, batch);
     }

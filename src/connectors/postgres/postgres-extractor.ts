@@ -41,6 +41,8 @@ import {
   type LogicalSnapshot,
 } from "./cdc/logical-replication-session.js";
 import { tapPostgresSettings } from "./postgres-settings.js";
+import { createPostgresVerifier } from "./postgres-verifier.js";
+import type { StreamVerifier } from "../../verify/stream-verifier.js";
 import { canBeReplicationKey, wireExpression } from "./postgres-types.js";
 
 interface TapPostgresConfig extends PostgresConnectionSettings, LogicalSessionSettings {
@@ -86,6 +88,10 @@ export class PostgresExtractor implements Extractor {
     } finally {
       await client.end();
     }
+  }
+
+  verifier(): StreamVerifier {
+    return createPostgresVerifier(this.config);
   }
 
   async discover(): Promise<Catalog> {
