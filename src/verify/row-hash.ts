@@ -15,7 +15,8 @@ export type VerifyDialect = "postgres" | "duckdb" | "bigquery";
  *   the value's text.
  * - decimal: its text without trailing fractional zeros (`1.50` and `1.5` are one value; DuckDB
  *   and BigQuery keep the declared scale, unconstrained numeric keeps what was written).
- * - float: the shortest round-trip text, with DuckDB's `1.0` written as PostgreSQL's `1`.
+ * - float: the shortest round-trip text in lower case, with DuckDB's `1.0` written as PostgreSQL's
+ *   `1` and `Infinity` as `inf`.
  * - date: days since 1970-01-01; timestamp and timestamptz: microseconds since the epoch (UTC),
  *   so BC dates and time zones need no formatting rules.
  * - bytes: lower-case hex.
@@ -32,7 +33,9 @@ export function canonicalExpression(dialect: VerifyDialect, column: string, type
       return text(dialect, column);
     case "string":
       // format('%s') uses the type's output function: char(n) keeps its padding, as COPY does.
-      return dialect === "postgres" ? `format('%s', ${column})` : text(dialect, column);
+      return dialect === "postgres"
+        ? `CASE WHEN ${column} IS NULL THEN NULL ELSE format('%s', ${column}) END`
+        : text(dialect, column);
     case "decimal": {
       const t = text(
         dialect,
@@ -41,7 +44,8 @@ export function canonicalExpression(dialect: VerifyDialect, column: string, type
       return `CASE WHEN ${t} LIKE '%.%' THEN rtrim(rtrim(${t}, '0'), '.') ELSE ${t} END`;
     }
     case "float": {
-      const t = text(dialect, column);
+      // NOTE: DuckDB prints NaN and infinities as `nan` and `inf`, PostgreSQL as `NaN` and `Infinity`.
+      const t = `replace(lower(${text(dialect, column)}), 'infinity', 'inf')`;
       return `CASE WHEN ${t} LIKE '%.0' THEN substr(${t}, 1, length(${t}) - 2) ELSE ${t} END`;
     }
     case "date":
