@@ -290,7 +290,10 @@ class DuckdbStreamWriter implements StreamWriter {
     if (batch.columns.includes(DELETED_AT_COLUMN)) await this.ensureDeletedAtColumn();
     // A batch with a huge row (a 10 MB jsonb) needs read buffers beyond an ordinary memory
     // limit: raise it for that batch only, then go back to the configured one.
-    const needed = 8 * csvBufferBytes(batch) + 64 * 1024 * 1024;
+    // NOTE: so does a wide one: merging 1,000 columns takes about 200 MB in DuckDB 1.5 (per-column
+    // aggregate and CSV reader state), whatever the row count.
+    const needed =
+      8 * csvBufferBytes(batch) + 64 * 1024 * 1024 + Math.max(0, batch.columns.length - 100) * 256 * 1024;
     if (needed > this.memoryLimitBytes) {
       await this.connection.run(`SET memory_limit = '${Math.ceil(needed / 1048576)}MB'`);
       try {
@@ -332,7 +335,6 @@ class DuckdbStreamWriter implements StreamWriter {
       await this.load(batch, true);
       return;
     } catch (error) {
-      console.error("DEBUGFIRST", String(error).slice(0, 2000));
       await this.connection.run("ROLLBACK").catch(() => undefined);
       if (!isConversionError(error)) throw await this.describeLoadError(error, batch);
     }
@@ -639,12 +641,21 @@ class InsertionOrder {
   async preserved<T>(connection: DuckDBConnection, statement: () => Promise<T>): Promise<T> {
     this.users += 1;
     if (this.users === 1) this.switchTo(connection, true);
+    let failed = false;
     try {
       await this.switching;
       return await statement();
+    } catch (error) {
+      failed = true;
+      throw error;
     } finally {
       this.users -= 1;
-      if (this.users === 0) await this.switchTo(connection, false);
+      // After a failed statement the transaction is aborted and the SET fails too: its error
+      // ("Current transaction is aborted") must not hide the statement's own (out of memory...).
+      if (this.users === 0) {
+        const switched = this.switchTo(connection, false);
+        await (failed ? switched.catch(() => undefined) : switched);
+      }
     }
   }
 
