@@ -1,13 +1,19 @@
 import type { Command } from "commander";
+import { ConfigError } from "../../errors.js";
 import { runProjectPipeline } from "../../runner/project-pipeline.js";
+import { resolveRunBlocks } from "../../runner/run-blocks.js";
 import type { Wrap } from "../program.js";
 
 export function registerRunCommand(program: Command, wrap: Wrap): void {
   program
     .command("run")
-    .description("Run an extractor into a loader, continuing from the stored state")
-    .argument("<extractor>", "extractor plugin name, e.g. tap-postgres")
-    .argument("<loader>", "loader plugin name, e.g. target-duckdb")
+    .description(
+      "Run an extractor into a loader, or a job's tasks, continuing from the stored state (`run tap-postgres target-duckdb`, `run <job>`, or a sequence of both)",
+    )
+    .argument(
+      "<blocks...>",
+      "a job name, or an extractor followed by a loader (e.g. tap-postgres target-duckdb); several run in order",
+    )
     .option("--full-refresh", "ignore the stored state and reload every selected stream")
     .option("--select <stream...>", "only these streams (tap_stream_id globs, e.g. public-events)")
     .option("--state-id <id>", "state id to use instead of <environment>:<extractor>-to-<loader>")
@@ -17,8 +23,20 @@ export function registerRunCommand(program: Command, wrap: Wrap): void {
       "LOG_BASED: keep streaming changes until stopped (SIGTERM/Ctrl-C stops cleanly) instead of stopping at the WAL end",
     )
     .action(
-      wrap(async (context, extractor: string, loader: string, options: RunOptions) => {
+      wrap(async (context, blocks: string[], options: RunOptions) => {
         const project = context.openProject();
+        const steps = resolveRunBlocks(project.loaded.project, blocks);
+        if (steps.length === 0) throw new ConfigError(`sluice run ${blocks.join(" ")}: nothing to run`);
+        if (steps.length > 1 && options.stateId) {
+          throw new ConfigError(
+            `--state-id names one pipeline's state, but ${blocks.join(" ")} runs ${steps.length}`,
+          );
+        }
+        if (steps.length > 1 && options.follow) {
+          throw new ConfigError(
+            `--follow runs until stopped, so only one pipeline; ${blocks.join(" ")} runs ${steps.length}`,
+          );
+        }
         const controller = new AbortController();
         const stop = (signal: NodeJS.Signals): void => {
           if (controller.signal.aborted) process.exit(130);
@@ -30,28 +48,36 @@ export function registerRunCommand(program: Command, wrap: Wrap): void {
         process.on("SIGINT", stop);
         process.on("SIGTERM", stop);
         try {
-          const result = await runProjectPipeline(project, {
-            extractor,
-            loader,
-            fullRefresh: options.fullRefresh ?? false,
-            ...(options.select ? { select: options.select } : {}),
-            ...(options.stateId ? { stateId: options.stateId } : {}),
-            dryRun: options.dryRun ?? false,
-            follow: options.follow ?? false,
-            observer: (event) => context.output.runEvent(event),
-            warn: (message) => context.output.warn(message),
-            log: (message) => context.output.info(message),
-            signal: controller.signal,
-          });
-          if (options.dryRun) {
-            context.output.result(
-              result.plans
-                .map(
-                  (p) =>
-                    `${p.schema.streamId}\t${p.replicationMethod}${p.replicationKey ? ` by ${p.replicationKey}` : ""}\t${p.schema.columns.length} columns`,
-                )
-                .join("\n"),
-            );
+          for (const [index, { extractor, loader, job }] of steps.entries()) {
+            if (controller.signal.aborted) break;
+            if (steps.length > 1 || job !== undefined) {
+              context.output.info(
+                `${job !== undefined ? `job ${job}: ` : ""}${extractor} → ${loader}${steps.length > 1 ? ` (${index + 1} of ${steps.length})` : ""}`,
+              );
+            }
+            const result = await runProjectPipeline(project, {
+              extractor,
+              loader,
+              fullRefresh: options.fullRefresh ?? false,
+              ...(options.select ? { select: options.select } : {}),
+              ...(options.stateId ? { stateId: options.stateId } : {}),
+              dryRun: options.dryRun ?? false,
+              follow: options.follow ?? false,
+              observer: (event) => context.output.runEvent(event),
+              warn: (message) => context.output.warn(message),
+              log: (message) => context.output.info(message),
+              signal: controller.signal,
+            });
+            if (options.dryRun) {
+              context.output.result(
+                result.plans
+                  .map(
+                    (p) =>
+                      `${p.schema.streamId}\t${p.replicationMethod}${p.replicationKey ? ` by ${p.replicationKey}` : ""}\t${p.schema.columns.length} columns`,
+                  )
+                  .join("\n"),
+              );
+            }
           }
           return 0;
         } finally {
