@@ -23,9 +23,18 @@ export type VerifyDialect = "postgres" | "duckdb" | "bigquery";
  * - json: the text with all white space removed (WEAKER: a change of white space inside a JSON
  *   string is not seen). PostgreSQL's jsonb text is what was loaded, so key order agrees.
  * - array: the JSON text of the array without white space (WEAKER, as json).
- * - time, timetz, interval: NOT canonical across engines yet; only NULL versus not NULL counts.
+ * - time, timetz, interval (and json and arrays when BigQuery is one side): NOT canonical across
+ *   engines yet; only NULL versus not NULL counts.
  */
-export function canonicalExpression(dialect: VerifyDialect, column: string, type: ColumnType): string {
+export function canonicalExpression(
+  dialect: VerifyDialect,
+  column: string,
+  type: ColumnType,
+  peer: VerifyDialect = dialect,
+): string {
+  if (presenceOnly(type, dialect, peer)) {
+    return `CASE WHEN ${column} IS NULL OR ${emptyInBigquery(dialect, column, type)} THEN NULL ELSE 'x' END`;
+  }
   switch (type.kind) {
     case "integer":
     case "boolean":
@@ -107,7 +116,41 @@ export function canonicalExpression(dialect: VerifyDialect, column: string, type
   return text(dialect, column);
 }
 
-/** Kinds whose canonical text is weaker than the value (see `canonicalExpression`). */
+/**
+ * Kinds compared by NULL versus not NULL only, for a pair of engines: time, timetz and interval
+ * everywhere; json and arrays with BigQuery too (its JSON type reorders keys, and arrays lose
+ * NULL elements and change element texts).
+ */
+function presenceOnly(type: ColumnType, dialect: VerifyDialect, peer: VerifyDialect): boolean {
+  if (type.kind === "time" || type.kind === "timetz" || type.kind === "interval") return true;
+  return (type.kind === "json" || type.kind === "array") && (dialect === "bigquery" || peer === "bigquery");
+}
+
+/**
+ * NOTE: BigQuery holds no NULL array (a REPEATED column is empty instead) and loads a JSON
+ * `null` as SQL NULL: with BigQuery on either side, those count as NULL.
+ */
+function emptyInBigquery(dialect: VerifyDialect, column: string, type: ColumnType): string {
+  if (type.kind === "json") {
+    return dialect === "bigquery"
+      ? `TO_JSON_STRING(${column}) = 'null'`
+      : `${text(dialect, column)} = 'null'`;
+  }
+  if (type.kind === "array") {
+    // An array of several dimensions is a JSON column in BigQuery.
+    const nested = type.dimensions > 1 || type.element.kind === "array";
+    return dialect === "bigquery"
+      ? nested
+        ? `TO_JSON_STRING(${column}) IN ('null', '[]')`
+        : `ARRAY_LENGTH(${column}) = 0`
+      : dialect === "postgres"
+        ? `cardinality(${column}) = 0`
+        : `len(${column}) = 0`;
+  }
+  return "false";
+}
+
+/** Columns whose comparison is weaker than their value (see `canonicalExpression`). */
 export function inexactKinds(columns: readonly Column[]): string[] {
   const weak = new Set(["json", "array", "time", "timetz", "interval"]);
   return columns.filter((c) => weak.has(c.type.kind)).map((c) => `${c.name} (${c.type.kind})`);
@@ -135,11 +178,12 @@ export function rowHashExpression(
   dialect: VerifyDialect,
   columns: readonly Column[],
   quote: (name: string) => string,
+  peer: VerifyDialect = dialect,
 ): string {
   const separator = dialect === "bigquery" ? "CODE_POINTS_TO_STRING([30])" : "chr(30)";
   const nullMarker = dialect === "bigquery" ? "CODE_POINTS_TO_STRING([31])" : "chr(31)";
   const parts = columns.map(
-    (c) => `coalesce(${canonicalExpression(dialect, quote(c.name), c.type)}, ${nullMarker})`,
+    (c) => `coalesce(${canonicalExpression(dialect, quote(c.name), c.type, peer)}, ${nullMarker})`,
   );
   if (dialect === "bigquery") return `TO_HEX(MD5(ARRAY_TO_STRING([${parts.join(", ")}], ${separator})))`;
   return `md5(concat_ws(${separator}, ${parts.join(", ")}))`;

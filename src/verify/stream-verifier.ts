@@ -32,6 +32,12 @@ export interface RowDigest {
  * warehouse marks deleted (`_sdc_deleted_at` set) count as absent.
  */
 export interface StreamVerifier {
+  readonly dialect: VerifyDialect;
+  /**
+   * The engine of the other side: where a kind cannot be compared exactly between the two,
+   * both sides hash the same weaker form (see row-hash.ts). Default: this side's own engine.
+   */
+  pairWith(peer: VerifyDialect): void;
   /** Where the stream's table is, for messages; undefined when it does not exist. */
   locate(schema: StreamSchema): Promise<string | undefined>;
   /** Checksums of the buckets `boundaries` cut `range` into (boundaries.length + 1 of them). */
@@ -57,7 +63,19 @@ export interface SqlVerifierOptions {
 
 /** A StreamVerifier for any engine that speaks one of the dialects of `row-hash.ts`. */
 export class SqlStreamVerifier implements StreamVerifier {
-  constructor(private readonly options: SqlVerifierOptions) {}
+  private peer: VerifyDialect;
+
+  constructor(private readonly options: SqlVerifierOptions) {
+    this.peer = options.dialect;
+  }
+
+  get dialect(): VerifyDialect {
+    return this.options.dialect;
+  }
+
+  pairWith(peer: VerifyDialect): void {
+    this.peer = peer;
+  }
 
   async locate(schema: StreamSchema): Promise<string | undefined> {
     return (await this.options.table(schema))?.name;
@@ -70,7 +88,10 @@ export class SqlStreamVerifier implements StreamVerifier {
   ): Promise<RangeChecksum[]> {
     const { dialect } = this.options;
     const { from, where, key } = await this.parts(schema, range);
-    const bits = hashBitsExpression(dialect, rowHashExpression(dialect, schema.columns, this.options.quote));
+    const bits = hashBitsExpression(
+      dialect,
+      rowHashExpression(dialect, schema.columns, this.options.quote, this.peer),
+    );
     const bucket =
       schema.keyProperties.length > 0 ? bucketExpression(key, keyOrderOf(schema), boundaries, dialect) : "0";
     const rows = await this.options.query(
@@ -103,11 +124,13 @@ export class SqlStreamVerifier implements StreamVerifier {
     const { from, where } = await this.parts(schema, range);
     const keys = schema.keyProperties.map((name, i) => {
       const column = schema.columns.find((c) => c.name === name);
-      const expression = column ? canonicalExpression(dialect, quote(name), column.type) : quote(name);
+      const expression = column
+        ? canonicalExpression(dialect, quote(name), column.type, this.peer)
+        : quote(name);
       return `${expression} AS k${i}`;
     });
     const rows = await this.options.query(
-      `SELECT ${[...keys, `${rowHashExpression(dialect, schema.columns, quote)} AS h`].join(", ")} FROM ${from}${where}`,
+      `SELECT ${[...keys, `${rowHashExpression(dialect, schema.columns, quote, this.peer)} AS h`].join(", ")} FROM ${from}${where}`,
     );
     return rows.map((r) => ({
       key: schema.keyProperties.map((_, i) => String(r[`k${i}`])),

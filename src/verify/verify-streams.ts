@@ -66,6 +66,8 @@ export async function verifyStream(
     rowsFetched: 0,
     inexactColumns: inexactKinds(schema.columns),
   };
+  source.pairWith(warehouse.dialect);
+  warehouse.pairWith(source.dialect);
   const [sourceTotal] = await source.checksums(schema, {}, []);
   result.sourceRows = sourceTotal!.rows;
   const table = await warehouse.locate(schema);

@@ -5,6 +5,8 @@ import { DELETED_AT_COLUMN, SEQUENCE_COLUMN, UNCHANGED_COLUMN, type RecordBatch 
 import type { ColumnType, StreamSchema } from "../column-type.js";
 import type { Loader, OpenStreamOptions, PluginConfig, StreamWriter } from "../connector.js";
 import { BigqueryClient } from "./bigquery-client.js";
+import { createBigqueryVerifier } from "./bigquery-verifier.js";
+import type { StreamVerifier } from "../../verify/stream-verifier.js";
 import { BigqueryJobError, type RetryOptions } from "./bigquery-errors.js";
 import { type BigqueryTargetConfig, resolveBigqueryConfig } from "./bigquery-config.js";
 import { bigqueryColumnNames, bigqueryTableName, quoteTable } from "./bigquery-names.js";
@@ -98,6 +100,21 @@ export class BigqueryLoader implements Loader {
 
   async test(): Promise<void> {
     await this.api().test();
+  }
+
+  verifier(): StreamVerifier {
+    return createBigqueryVerifier({
+      api: () => this.api(),
+      projectId: this.config.projectId,
+      datasetId: this.config.datasetId,
+      tableOf: (schema) =>
+        bigqueryTableName(schema.sourceTable, this.config.tablePrefix, this.config.tableSuffix),
+      columnNamesOf: (schema) =>
+        bigqueryColumnNames(
+          schema.columns.map((c) => c.name),
+          METADATA_NAMES,
+        ),
+    });
   }
 
   async openStream(schema: StreamSchema, options: OpenStreamOptions): Promise<StreamWriter> {

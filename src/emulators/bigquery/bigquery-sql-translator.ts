@@ -1621,6 +1621,9 @@ const FUNCTION_REWRITES: Record<string, Rewrite> = {
   JSON_EXTRACT_SCALAR: (a) => (a.length === 2 ? `json_extract_string(${a[0]}, ${a[1]})` : undefined),
   JSON_QUERY: (a) => (a.length === 2 ? `json_extract(${a[0]}, ${a[1]})` : undefined),
   JSON_EXTRACT: (a) => (a.length === 2 ? `json_extract(${a[0]}, ${a[1]})` : undefined),
+  // BigQuery's MD5 returns BYTES (DuckDB's a hex string); TO_HEX writes lower-case hex.
+  MD5: (a) => (a.length === 1 ? `unhex(md5(${a[0]}))` : undefined),
+  TO_HEX: (a) => (a.length === 1 ? `lower(hex(${a[0]}))` : undefined),
 };
 
 /** Marks, on the stack of open parentheses, the one of EXTRACT(part FROM value). */
@@ -1662,6 +1665,8 @@ export const BIGQUERY_FUNCTION_MACROS: readonly string[] = [
   "CREATE OR REPLACE MACRO unix_seconds(x) AS CAST(floor(epoch(x)) AS BIGINT)",
   "CREATE OR REPLACE MACRO to_json_string(x) AS CAST(to_json(x) AS VARCHAR)",
   "CREATE OR REPLACE MACRO parse_json(x) AS json(x)",
+  "CREATE OR REPLACE MACRO unix_date(x) AS CAST(x - DATE '1970-01-01' AS BIGINT)",
+  "CREATE OR REPLACE MACRO code_points_to_string(x) AS array_to_string(list_transform(x, c -> chr(CAST(c AS INTEGER))), '')",
   "CREATE OR REPLACE MACRO bq_safe_divide(a, b) AS CASE WHEN b = 0 THEN NULL ELSE a / b END",
   "CREATE OR REPLACE MACRO current_datetime() AS CAST(now() AS TIMESTAMP)",
   "CREATE OR REPLACE MACRO ifnull(a, b) AS coalesce(a, b)",
