@@ -1,3 +1,4 @@
+import { PipelineError } from "../errors.js";
 import type { StreamSchema } from "../connectors/column-type.js";
 import { canonicalExpression, type VerifyDialect } from "./row-hash.js";
 
@@ -38,7 +39,8 @@ export function keyOrderExpression(
 /** A bound as a SQL literal: an integer is checked to be one, a text is quoted. */
 export function boundLiteral(order: KeyOrder, value: string): string {
   if (order === "integer") {
-    if (!/^-?\d+$/.test(value)) throw new Error(`not an integer key bound: ${value}`);
+    if (!/^-?\d+$/.test(value))
+      throw new PipelineError(`verify: an integer key bound is not an integer: ${value}`);
     return value;
   }
   return `'${value.replaceAll("\\", "\\\\").replaceAll("'", "\\'")}'`;

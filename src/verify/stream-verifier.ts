@@ -1,3 +1,4 @@
+import { PipelineError } from "../errors.js";
 import type { StreamSchema } from "../connectors/column-type.js";
 import {
   bucketExpression,
@@ -148,7 +149,7 @@ export class SqlStreamVerifier implements StreamVerifier {
   ): Promise<{ from: string; where: string; key: string }> {
     const { dialect, quote } = this.options;
     const table = await this.options.table(schema);
-    if (!table) throw new Error(`${schema.streamId}: no table to verify`);
+    if (!table) throw new PipelineError(`${schema.streamId}: the table to verify does not exist`);
     const key = schema.keyProperties.length > 0 ? keyOrderExpression(dialect, schema, quote) : "0";
     const conditions = [
       ...(table.softDeletes ? [`${quote("_sdc_deleted_at")} IS NULL`] : []),

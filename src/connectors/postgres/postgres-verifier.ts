@@ -9,16 +9,18 @@ import {
 } from "./postgres-connection.js";
 
 /**
- * The source side of `sluice verify`: checksums computed in PostgreSQL, over a read-only session
- * with the extractor's settings (UTC, shortest exact floats), so canonical texts match what was
- * extracted.
+ * The source side of `sluice verify`: checksums computed in PostgreSQL, in one read-only
+ * REPEATABLE READ transaction with the extractor's session settings (UTC, shortest exact floats),
+ * so canonical texts match what was extracted.
  */
 export function createPostgresVerifier(settings: PostgresConnectionSettings): StreamVerifier {
   let client: Promise<pg.Client> | undefined;
   const connect = (): Promise<pg.Client> =>
     (client ??= (async () => {
       const c = await connectPostgres(settings, "sluice verify");
-      await c.query(`${EXTRACT_SESSION_SETTINGS}; SET default_transaction_read_only = on`);
+      await c.query(EXTRACT_SESSION_SETTINGS);
+      // One snapshot for the whole comparison: every range is checked against the same rows.
+      await c.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
       return c;
     })());
   return new SqlStreamVerifier({
