@@ -36,6 +36,11 @@ export function resolveRunBlocks(project: ProjectFile, blocks: readonly string[]
     // Anything else starts an extractor → loader pair; the pipeline checks the two names (a
     // built-in plugin need not be declared), as `sluice run <extractor> <loader>` always did.
     const loader = blocks[i + 1];
+    if (loader === undefined && project.plugins.extractors.some((p) => p.name === name)) {
+      throw new ConfigError(
+        `sluice run: missing required argument 'loader' after extractor "${name}" (loaders: ${namesOf(project.plugins.loaders)})`,
+      );
+    }
     if (loader === undefined) {
       throw new ConfigError(
         `sluice run: "${name}" is neither a job nor an extractor followed by a loader (jobs: ${namesOf(project.jobs)})`,

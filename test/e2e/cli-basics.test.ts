@@ -40,6 +40,10 @@ describe("the command line", () => {
 
   test("a missing argument and an unknown option exit 2", async () => {
     const project = newProject();
+    // `run <one name>` is a job or an error, which only the project file can tell.
+    project.writeText(
+      "plugins:\n  extractors: [{ name: tap-postgres }]\n  loaders: [{ name: target-duckdb }]\n",
+    );
     const missing = await project.runText(["run", "tap-postgres"]);
     expect(missing.code, describeResult(missing)).toBe(2);
     expect(missing.stderr).toContain("missing required argument 'loader'");
