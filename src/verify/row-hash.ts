@@ -23,8 +23,9 @@ export type VerifyDialect = "postgres" | "duckdb" | "bigquery";
  * - json: the text with all white space removed (WEAKER: a change of white space inside a JSON
  *   string is not seen). PostgreSQL's jsonb text is what was loaded, so key order agrees.
  * - array: the JSON text of the array without white space (WEAKER, as json).
- * - time, timetz, interval (and json and arrays when BigQuery is one side): NOT canonical across
- *   engines yet; only NULL versus not NULL counts.
+ * - time: microseconds since midnight; timetz: its text; interval: months, days and microseconds.
+ * - With BigQuery on one side, json, arrays, time, timetz and interval: NOT canonical there yet,
+ *   only NULL versus not NULL counts (WEAKER).
  */
 export function canonicalExpression(
   dialect: VerifyDialect,
@@ -109,9 +110,22 @@ export function canonicalExpression(
       return withoutWhiteSpace(dialect, json);
     }
     case "time":
+      // Microseconds since midnight (PostgreSQL's 24:00:00 included).
+      return dialect === "postgres"
+        ? `(extract(epoch from ${column}) * 1000000)::bigint::text`
+        : `CAST(epoch_us(DATE '1970-01-01' + ${column}) AS VARCHAR)`;
     case "timetz":
-    case "interval":
-      return `CASE WHEN ${column} IS NULL THEN NULL ELSE 'x' END`;
+      return text(dialect, column);
+    case "interval": {
+      // Months, days and microseconds, kept apart as both engines store them.
+      const part = (p: string): string =>
+        dialect === "postgres" ? `extract(${p} from ${column})` : `datepart('${p}', ${column})`;
+      const months = `${part("year")} * 12 + ${part("month")}`;
+      const micros = `${part("hour")} * 3600000000 + ${part("minute")} * 60000000 + ${part("microseconds")}`;
+      return dialect === "postgres"
+        ? `((${months})::bigint || ' ' || ${part("day")}::bigint || ' ' || (${micros})::bigint)`
+        : `(CAST(${months} AS BIGINT) || ' ' || CAST(${part("day")} AS BIGINT) || ' ' || CAST(${micros} AS BIGINT))`;
+    }
   }
   return text(dialect, column);
 }
@@ -122,8 +136,8 @@ export function canonicalExpression(
  * NULL elements and change element texts).
  */
 function presenceOnly(type: ColumnType, dialect: VerifyDialect, peer: VerifyDialect): boolean {
-  if (type.kind === "time" || type.kind === "timetz" || type.kind === "interval") return true;
-  return (type.kind === "json" || type.kind === "array") && (dialect === "bigquery" || peer === "bigquery");
+  const weakInBigquery = ["json", "array", "time", "timetz", "interval"];
+  return weakInBigquery.includes(type.kind) && (dialect === "bigquery" || peer === "bigquery");
 }
 
 /**
@@ -151,8 +165,10 @@ function emptyInBigquery(dialect: VerifyDialect, column: string, type: ColumnTyp
 }
 
 /** Columns whose comparison is weaker than their value (see `canonicalExpression`). */
-export function inexactKinds(columns: readonly Column[]): string[] {
-  const weak = new Set(["json", "array", "time", "timetz", "interval"]);
+export function inexactKinds(columns: readonly Column[], dialects: readonly VerifyDialect[]): string[] {
+  const weak = new Set(
+    dialects.includes("bigquery") ? ["json", "array", "time", "timetz", "interval"] : ["json", "array"],
+  );
   return columns.filter((c) => weak.has(c.type.kind)).map((c) => `${c.name} (${c.type.kind})`);
 }
 

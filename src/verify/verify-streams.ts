@@ -64,7 +64,7 @@ export async function verifyStream(
     truncated: false,
     rangesCompared: 0,
     rowsFetched: 0,
-    inexactColumns: inexactKinds(schema.columns),
+    inexactColumns: inexactKinds(schema.columns, [source.dialect, warehouse.dialect]),
   };
   source.pairWith(warehouse.dialect);
   warehouse.pairWith(source.dialect);

@@ -30,18 +30,19 @@ beforeAll(async () => {
     CREATE TABLE typed (
       id integer PRIMARY KEY, amount numeric(12,3), plain numeric, ratio float8, small float4,
       name text, code char(5), flag boolean, day date, at timestamp, at_tz timestamptz, uid uuid,
-      doc jsonb, raw json, bin bytea, tags text[], ids integer[]);
+      doc jsonb, raw json, bin bytea, tags text[], ids integer[], t time, tz timetz, iv interval);
     INSERT INTO typed VALUES
       (1, 1.5, 2.50, 1.0, 0.1, 'a|b', 'ab', true, '2024-02-29', '2024-01-02 03:04:05.123456',
        '2024-01-02 03:04:05.5+02', 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', '{"b": [1, 2.0], "a": "x y"}',
-       '{"z":1,  "a":2}', '\\xdeadbeef', '{"x y", NULL}', '{1,2}'),
+       '{"z":1,  "a":2}', '\\xdeadbeef', '{"x y", NULL}', '{1,2}', '12:34:56.789', '12:34:56.5+02:30',
+       '1 year 2 mons 3 days 04:05:06.7'),
       (2, NULL, NULL, 1e20, -2.5, NULL, NULL, false, '0044-03-15 BC', '1969-12-31 23:59:59.999999',
-       '2000-01-01 00:00:00+00', NULL, 'null', '[]', '\\x', '{}', NULL),
-      (3, -0.001, 1e-7, 'NaN', '-Infinity', 'é ü 😀', 'x', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL);
+       '2000-01-01 00:00:00+00', NULL, 'null', '[]', '\\x', '{}', NULL, '24:00:00', '00:00:00-11', '-1 mons 1 day -00:00:00.000001'),
+      (3, -0.001, 1e-7, 'NaN', '-Infinity', 'é ü 😀', 'x', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL);
     CREATE TABLE big (id bigint PRIMARY KEY, v text NOT NULL, n numeric(10,2));
     INSERT INTO big SELECT g, 'row ' || g, g / 7.0 FROM generate_series(1, 50000) g;
     CREATE TABLE pairs (a text, b date, v integer, PRIMARY KEY (a, b));
-    INSERT INTO pairs SELECT 'k' || (g % 50), date '2024-01-01' + (g / 50), g FROM generate_series(1, 3000) g;`);
+    INSERT INTO pairs SELECT 'k''\\' || (g % 50), date '2024-01-01' + (g / 50), g FROM generate_series(1, 3000) g;`);
   const summary = await runToDuckdb({
     db,
     workDir,
@@ -92,10 +93,11 @@ describe("verify against target-duckdb", () => {
 
   test("a changed value of any type is seen", async () => {
     await duckdb(`UPDATE public.typed SET at_tz = at_tz + INTERVAL 1 MICROSECOND WHERE id = 1;
-      UPDATE public.typed SET amount = 0.002 WHERE id = 3; UPDATE public.typed SET code = 'ab' WHERE id = 3`);
+      UPDATE public.typed SET amount = 0.002 WHERE id = 3; UPDATE public.typed SET code = 'ab' WHERE id = 3;
+      UPDATE public.typed SET iv = iv + INTERVAL 1 MICROSECOND WHERE id = 2`);
     const result = await verify("public-typed");
     expect(result.equal).toBe(false);
-    expect(result.changed).toEqual([{ id: "1" }, { id: "3" }]);
+    expect(result.changed).toEqual([{ id: "1" }, { id: "2" }, { id: "3" }]);
   });
 
   test("names exactly the keys deleted, added and changed in the warehouse and the source", async () => {
@@ -123,7 +125,7 @@ describe("verify against target-duckdb", () => {
 
   test("rows soft-deleted in the warehouse count as absent", async () => {
     await duckdb(`ALTER TABLE public.pairs ADD COLUMN _sdc_deleted_at TIMESTAMPTZ;
-      UPDATE public.pairs SET _sdc_deleted_at = now() WHERE a = 'k7' AND b = DATE '2024-01-03'`);
+      UPDATE public.pairs SET _sdc_deleted_at = now() WHERE a = 'k''\\7' AND b = DATE '2024-01-03'`);
     const result = await verify("public-pairs");
     expect(result).toMatchObject({
       equal: false,
@@ -133,7 +135,8 @@ describe("verify against target-duckdb", () => {
       changed: [],
     });
     // A composite key of text and date is cut by its canonical text; the date is days since 1970.
-    expect(result.missing).toEqual([{ a: "k7", b: String(19725) }]);
+    // Its text keys hold a quote and a backslash, and so do the range bounds.
+    expect(result.missing).toEqual([{ a: "k'\\7", b: String(19725) }]);
   });
 
   test("a stream with no warehouse table says so", async () => {
