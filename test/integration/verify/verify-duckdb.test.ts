@@ -104,23 +104,25 @@ describe("verify against target-duckdb", () => {
     expect((await verify("public-big")).equal).toBe(true);
     await duckdb(`DELETE FROM public.big WHERE id = 12345;
       UPDATE public.big SET v = 'changed' WHERE id = 40000;
-      INSERT INTO public.big VALUES (60000, 'extra', 1.00)`);
+      INSERT INTO public.big VALUES (60000, 'extra', 1.00);
+      INSERT INTO public.big SELECT * FROM public.big WHERE id = 25000`);
     await db.query(`UPDATE big SET n = n + 0.01 WHERE id = 777; DELETE FROM big WHERE id = 30000`);
     const result = await verify("public-big");
     expect(result).toMatchObject({
       equal: false,
       sourceRows: 49999,
-      warehouseRows: 50000,
+      warehouseRows: 50001,
       missing: [{ id: "12345" }],
-      extra: [{ id: "30000" }, { id: "60000" }],
+      // 25000 is in the warehouse twice: the second copy is extra.
+      extra: [{ id: "25000" }, { id: "30000" }, { id: "60000" }],
       changed: [{ id: "777" }, { id: "40000" }],
       truncated: false,
     });
-    // 50,000 rows cut in 16 parts twice: only the five ranges of at most 197 rows around the
-    // five keys were read, from both sides (about 2,000 rows of 100,000).
+    // 50,000 rows cut in 16 parts twice: only the six ranges of at most 197 rows around the
+    // six keys were read, from both sides (about 2,400 rows of 100,000).
     expect(result.rowsFetched).toBeGreaterThan(0);
-    expect(result.rowsFetched).toBeLessThanOrEqual(5 * 2 * 197);
-    expect(result.rangesCompared).toBeLessThanOrEqual(1 + 17 + 5 * 17);
+    expect(result.rowsFetched).toBeLessThanOrEqual(6 * 2 * 198);
+    expect(result.rangesCompared).toBeLessThanOrEqual(1 + 17 + 6 * 17);
   });
 
   test("rows soft-deleted in the warehouse count as absent", async () => {
