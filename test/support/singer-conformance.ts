@@ -2,12 +2,14 @@ import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { expect, test } from "vitest";
-import type { Loader } from "../../src/connectors/connector.js";
+import { spawn } from "node:child_process";
+import type { Loader, PluginConfig } from "../../src/connectors/connector.js";
 import { columnTypeOfJsonSchema } from "../../src/connectors/singer/singer-column-types.js";
 import { runSingerTarget } from "../../src/connectors/singer/singer-target.js";
 import { DataError } from "../../src/errors.js";
 import type { JsonSchema } from "../../src/protocol/catalog.js";
 import { readSingerMessages } from "../../src/protocol/singer-reader.js";
+import { CLI_PATH } from "../e2e/run-cli.js";
 import { tempDir } from "./pipeline.js";
 
 /**
@@ -66,8 +68,11 @@ export type ConformanceTableReader = (
 ) => Promise<ConformanceRow[] | undefined>;
 
 export interface ConformanceSuiteOptions {
-  /** Case name → why the loader fails it. Those cases run as `test.fails`. */
-  expectedFailures?: Readonly<Record<string, string>>;
+  /**
+   * Case name → why the loader fails it. Those cases run as `test.fails`; with `error`, as a test
+   * that the case fails with that message (a clear refusal rather than a wrong table).
+   */
+  expectedFailures?: Readonly<Record<string, string | { reason: string; error: RegExp }>>;
   /**
    * Whether `readTable` may run while the loader is open (false for an engine that locks its
    * file, as DuckDB does): the check that a printed state's data is visible needs it. Default true.
@@ -80,6 +85,12 @@ export interface ConformanceSuiteOptions {
    * text, as SQL engines do, rather than as the parsed value. Default true.
    */
   jsonAsText?: boolean;
+  /**
+   * The loader as `sluice target <loader> --config <file>` (the built CLI, `dist/`): then
+   * `record_before_schema` and `multiple_state_messages` also run through the command, checking
+   * its exit status and the states on its stdout. The config is written to the case's folder.
+   */
+  cli?: { loader: string; config: (context: ConformanceContext) => PluginConfig };
   timeoutMs?: number;
 }
 
@@ -354,16 +365,34 @@ export function runConformanceSuite(
   readTable: ConformanceTableReader,
   options: ConformanceSuiteOptions = {},
 ): void {
-  const known = options.expectedFailures ?? {};
-  for (const name of Object.keys(known)) {
+  const knownFailures = options.expectedFailures ?? {};
+  for (const name of Object.keys(knownFailures)) {
     if (!CONFORMANCE_CASES.some((c) => c.name === name)) throw new Error(`no conformance case "${name}"`);
   }
   for (const conformanceCase of CONFORMANCE_CASES) {
-    const reason = known[conformanceCase.name];
+    const known = knownFailures[conformanceCase.name];
     const body = (): Promise<void> => runCase(conformanceCase, loaderFactory, readTable, options);
     const timeout = options.timeoutMs ?? 120_000;
-    if (reason === undefined) test(conformanceCase.name, body, timeout);
-    else test.fails(`${conformanceCase.name} (known limitation: ${reason})`, body, timeout);
+    const cli = options.cli;
+    if (cli && CLI_CASES.includes(conformanceCase.name)) {
+      test(
+        `${conformanceCase.name} through \`sluice target ${cli.loader}\``,
+        () => runCase(conformanceCase, loaderFactory, readTable, options, cli),
+        timeout,
+      );
+    }
+    if (known === undefined) test(conformanceCase.name, body, timeout);
+    else if (typeof known === "string") {
+      test.fails(`${conformanceCase.name} (known limitation: ${known})`, body, timeout);
+    } else {
+      test(
+        `${conformanceCase.name} (known limitation: ${known.reason})`,
+        async () => {
+          await expect(body()).rejects.toThrow(known.error);
+        },
+        timeout,
+      );
+    }
   }
 }
 
@@ -374,6 +403,7 @@ async function runCase(
   loaderFactory: ConformanceLoaderFactory,
   readTable: ConformanceTableReader,
   options: ConformanceSuiteOptions,
+  cli?: NonNullable<ConformanceSuiteOptions["cli"]>,
 ): Promise<void> {
   const dir = tempDir(`sluice-conformance-${conformanceCase.name}-`);
   runCounter += 1;
@@ -384,45 +414,26 @@ async function runCase(
   };
   const lines = conformanceCase.lines();
   const tables = tablesOf(lines);
-  const loader = await loaderFactory(context);
-  const spoolDir = path.join(dir, "spool");
-  fs.mkdirSync(spoolDir, { recursive: true });
   const printed: string[] = [];
   const visible: number[] = [];
-  const checkVisible = options.readsWhileLoading ?? true;
   let failure: unknown;
-  try {
-    await loader.test();
-    await runSingerTarget(
-      readSingerMessages(
-        lines.map((l) => `${l}\n`),
-        { pluginName: conformanceCase.name },
-      ),
-      {
-        loader,
-        inputName: conformanceCase.name,
-        spoolDir,
-        emitState: async (json) => {
-          printed.push(json);
-          if (checkVisible && conformanceCase.visibleAtStates) {
-            let total = 0;
-            for (const table of tables.values()) total += (await readTable(table, context))?.length ?? 0;
-            visible.push(total);
-          }
-        },
-        // Small batches, so that a case spans several of them.
-        maxBatchRows: 2,
-        maxBatchBytes: 1024 * 1024,
-      },
-    );
-  } catch (error) {
-    failure = error;
-  } finally {
-    await loader.close();
+  if (cli) {
+    const result = await runTargetCommand(cli.loader, cli.config(context), lines, dir);
+    printed.push(...result.stdout.split("\n").filter(Boolean));
+    if (result.code !== 0) failure = new CommandFailure(result.code, result.stderr);
+    if (result.code === 0 && conformanceCase.fails) {
+      throw new Error(`sluice target exited 0 on ${conformanceCase.name}\n${result.stderr}`);
+    }
+  } else {
+    const run = await runInProcess(conformanceCase, lines, loaderFactory, readTable, options, context);
+    printed.push(...run.printed);
+    visible.push(...run.visible);
+    failure = run.failure;
   }
+  const checkVisible = !cli && (options.readsWhileLoading ?? true);
   try {
     if (conformanceCase.fails) {
-      expect(failure).toBeInstanceOf(DataError);
+      expect(failure).toBeInstanceOf(cli ? CommandFailure : DataError);
       expect((failure as Error).message).toMatch(conformanceCase.fails);
       expect(printed).toEqual([]);
       for (const table of tables.values()) {
@@ -569,4 +580,92 @@ export function plainDecimal(text: string): string {
   const fraction = digits.slice(point).replace(/0+$/, "");
   const result = fraction ? `${whole}.${fraction}` : whole;
   return result === "0" ? "0" : sign + result;
+}
+
+/** Cases also run through `sluice target` when a suite gives `cli`. */
+const CLI_CASES = ["record_before_schema", "multiple_state_messages"];
+
+class CommandFailure extends Error {
+  constructor(
+    readonly code: number | null,
+    stderr: string,
+  ) {
+    super(`exit ${code}: ${stderr}`);
+  }
+}
+
+async function runInProcess(
+  conformanceCase: ConformanceCase,
+  lines: string[],
+  loaderFactory: ConformanceLoaderFactory,
+  readTable: ConformanceTableReader,
+  options: ConformanceSuiteOptions,
+  context: ConformanceContext,
+): Promise<{ printed: string[]; visible: number[]; failure: unknown }> {
+  const tables = tablesOf(lines);
+  const loader = await loaderFactory(context);
+  const spoolDir = path.join(context.dir, "spool");
+  fs.mkdirSync(spoolDir, { recursive: true });
+  const printed: string[] = [];
+  const visible: number[] = [];
+  const checkVisible = options.readsWhileLoading ?? true;
+  let failure: unknown;
+  try {
+    await loader.test();
+    await runSingerTarget(
+      readSingerMessages(
+        lines.map((l) => `${l}\n`),
+        { pluginName: conformanceCase.name },
+      ),
+      {
+        loader,
+        inputName: conformanceCase.name,
+        spoolDir,
+        emitState: async (json) => {
+          printed.push(json);
+          if (checkVisible && conformanceCase.visibleAtStates) {
+            let total = 0;
+            for (const table of tables.values()) total += (await readTable(table, context))?.length ?? 0;
+            visible.push(total);
+          }
+        },
+        // Small batches, so that a case spans several of them.
+        maxBatchRows: 2,
+        maxBatchBytes: 1024 * 1024,
+      },
+    );
+  } catch (error) {
+    failure = error;
+  } finally {
+    await loader.close();
+  }
+  return { printed, visible, failure };
+}
+
+/** `sluice target <loader> --config <file>` over `lines`, to its end. */
+function runTargetCommand(
+  loader: string,
+  config: PluginConfig,
+  lines: readonly string[],
+  dir: string,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const configFile = path.join(dir, "target-config.json");
+  fs.writeFileSync(configFile, JSON.stringify(config));
+  const env: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: "1", TMPDIR: dir };
+  for (const name of Object.keys(env)) if (/^(TARGET_|SLUICE_|MELTANO_)/.test(name)) delete env[name];
+  const child = spawn(
+    process.execPath,
+    [CLI_PATH, "--log-format", "text", "target", loader, "--config", configFile, "--batch-size-rows", "2"],
+    { cwd: dir, env, stdio: ["pipe", "pipe", "pipe"] },
+  );
+  let stdout = "";
+  let stderr = "";
+  child.stdout.setEncoding("utf8").on("data", (chunk: string) => (stdout += chunk));
+  child.stderr.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
+  child.stdin.on("error", () => undefined); // the target may exit before reading everything
+  child.stdin.end(lines.map((l) => `${l}\n`).join(""));
+  return new Promise((resolve, reject) => {
+    child.on("error", reject);
+    child.on("close", (code) => resolve({ code, stdout, stderr }));
+  });
 }

@@ -218,6 +218,17 @@ class DuckdbStreamWriter implements StreamWriter {
   private memoryLimitBytes = Number.POSITIVE_INFINITY;
 
   async prepare(): Promise<void> {
+    // NOTE: DuckDB column names are case-insensitive: `Name` and `name` cannot both be columns.
+    const byLowerName = new Map<string, string>();
+    for (const { name } of this.columnDefinitions()) {
+      const other = byLowerName.get(name.toLowerCase());
+      if (other !== undefined) {
+        throw new SchemaError(
+          `target-duckdb: ${this.schema.streamId} has columns "${other}" and "${name}", which differ only in case; DuckDB column names are case-insensitive, so one table cannot hold both`,
+        );
+      }
+      byLowerName.set(name.toLowerCase(), name);
+    }
     const limit = await this.connection.runAndReadAll("SELECT current_setting('memory_limit') AS v");
     this.memoryLimitBytes = parseByteSize(String(limit.getRowObjectsJS()[0]?.v ?? ""));
     await this.connection.run(`CREATE SCHEMA IF NOT EXISTS ${quoteDuckdb(this.schemaName)}`);

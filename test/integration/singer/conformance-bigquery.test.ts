@@ -37,6 +37,7 @@ describe("Singer conformance: target-bigquery (emulator)", () => {
         return out;
       });
     },
+    { cli: { loader: "target-bigquery", config: ({ id }) => bigqueryConfig(target, datasetOf(id)) } },
   );
 });
 

@@ -41,6 +41,12 @@ describe("Singer conformance: target-jsonl", () => {
       }
       return rows;
     },
-    { jsonAsText: false },
+    {
+      jsonAsText: false,
+      cli: {
+        loader: "target-jsonl",
+        config: () => ({ destination_path: "out", do_timestamp_file: false, add_metadata_columns: false }),
+      },
+    },
   );
 });
