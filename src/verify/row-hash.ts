@@ -63,7 +63,7 @@ export function canonicalExpression(
         case "postgres":
           return `CASE WHEN isfinite(${column}) THEN (${column} - date '1970-01-01')::text ELSE ${column}::text END`;
         case "duckdb":
-          return `CAST(${column} - DATE '1970-01-01' AS VARCHAR)`;
+          return `CASE WHEN isfinite(${column}) THEN CAST(${column} - DATE '1970-01-01' AS VARCHAR) ELSE CAST(${column} AS VARCHAR) END`;
         case "bigquery":
           return `CAST(UNIX_DATE(${column}) AS STRING)`;
       }
@@ -74,7 +74,8 @@ export function canonicalExpression(
         case "postgres":
           return `CASE WHEN isfinite(${column}) THEN (extract(epoch from ${column}) * 1000000)::bigint::text ELSE ${column}::text END`;
         case "duckdb":
-          return `CAST(epoch_us(${column}) AS VARCHAR)`;
+          // NOTE: epoch_us of an infinite timestamp is NULL; both engines print `infinity`.
+          return `CASE WHEN isfinite(${column}) THEN CAST(epoch_us(${column}) AS VARCHAR) ELSE CAST(${column} AS VARCHAR) END`;
         case "bigquery":
           return type.kind === "timestamp"
             ? `CAST(UNIX_MICROS(TIMESTAMP(${column})) AS STRING)`

@@ -38,7 +38,7 @@ beforeAll(async () => {
        '1 year 2 mons 3 days 04:05:06.7'),
       (2, NULL, NULL, 1e20, -2.5, NULL, NULL, false, '0044-03-15 BC', '1969-12-31 23:59:59.999999',
        '2000-01-01 00:00:00+00', NULL, 'null', '[]', '\\x', '{}', NULL, '24:00:00', '00:00:00-11', '-1 mons 1 day -00:00:00.000001'),
-      (3, -0.001, 1e-7, 'NaN', '-Infinity', 'é ü 😀', 'x', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL);
+      (3, -0.001, 1e-7, 'NaN', '-Infinity', 'é ü 😀', 'x', NULL, 'infinity', '-infinity', 'infinity', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL);
     CREATE TABLE big (id bigint PRIMARY KEY, v text NOT NULL, n numeric(10,2));
     INSERT INTO big SELECT g, 'row ' || g, g / 7.0 FROM generate_series(1, 50000) g;
     CREATE TABLE pairs (a text, b date, v integer, PRIMARY KEY (a, b));
