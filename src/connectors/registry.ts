@@ -5,7 +5,12 @@ import { targetJsonl } from "./jsonl/target-jsonl.js";
 import { tapPostgres } from "./postgres/tap-postgres.js";
 
 /** The connectors that run in-process. A project plugin with one of these names uses them. */
-export const builtinPlugins: readonly PluginDefinition[] = [tapPostgres, targetDuckdb, targetJsonl, targetBigquery];
+export const builtinPlugins: readonly PluginDefinition[] = [
+  tapPostgres,
+  targetDuckdb,
+  targetJsonl,
+  targetBigquery,
+];
 
 export function findBuiltinPlugin(name: string): PluginDefinition | undefined {
   return builtinPlugins.find((p) => p.name === name);

@@ -7,9 +7,12 @@ import { describeResult } from "./run-cli.js";
 /** `sluice state list|get|set|clear`: reading and changing what the next run starts from. */
 
 const STATE_ID = "dev:tap-postgres-to-target-duckdb";
+// As pipelinewise-tap-postgres writes an INCREMENTAL bookmark (its own fields kept as they are).
 const BOOKMARKS = {
+  currently_syncing: null,
   bookmarks: {
     "public-items": {
+      last_replication_method: "INCREMENTAL",
       replication_key: "updated_at",
       replication_key_value: "2024-01-01T03:00:00+00:00",
       version: 1700000000000,
