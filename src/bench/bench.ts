@@ -1,4 +1,3 @@
-import { spawn } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -13,6 +12,7 @@ import { insertAccounts, insertEvents, DEMO_SCHEMA_SQL } from "../demo/demo-sche
 import { startEmbeddedPostgres, type EmbeddedServer } from "../demo/embedded-postgres-server.js";
 import { benchBigquery } from "./bigquery-bench.js";
 import { benchChangeCapture } from "./cdc-bench.js";
+import { rowsOf, runSluiceCli } from "./run-sluice-cli.js";
 
 /**
  * `npm run bench [-- --rows N]`: the demo's `events` table with N rows, moved into DuckDB by a
@@ -95,7 +95,14 @@ async function main(): Promise<void> {
 `,
     );
     t = Date.now();
-    const summary = await runSluice(work, decodeURIComponent(target.password));
+    const finished = await runSluiceCli({
+      cli,
+      dir: work,
+      extractor: "tap-postgres",
+      loader: "target-duckdb",
+      env: { ...process.env, TAP_POSTGRES_PASSWORD: decodeURIComponent(target.password) },
+    });
+    const summary = { peakRssBytes: finished.peakRssBytes, rows: rowsOf(finished) };
     const loadSeconds = (Date.now() - t) / 1000;
     const copyRate = rows / copySeconds;
     const loadRate = rows / loadSeconds;
@@ -131,41 +138,6 @@ async function main(): Promise<void> {
     else console.log(`kept ${work}`);
     await server?.stop();
   }
-}
-
-function runSluice(dir: string, password: string): Promise<{ peakRssBytes: number; rows: number }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(
-      process.execPath,
-      [cli, "-C", dir, "--log-format", "json", "run", "tap-postgres", "target-duckdb"],
-      {
-        env: { ...process.env, TAP_POSTGRES_PASSWORD: password },
-        stdio: ["ignore", "inherit", "pipe"],
-      },
-    );
-    let stderr = "";
-    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-    child.on("error", reject);
-    child.on("close", (code) => {
-      const finished = stderr
-        .split("\n")
-        .filter((l) => l.includes('"event":"run-finished"'))
-        .map(
-          (l) =>
-            JSON.parse(l) as {
-              status: string;
-              peakRssBytes: number;
-              streams: Record<string, { rows: number }>;
-            },
-        )[0];
-      if (code !== 0 || !finished || finished.status !== "success") {
-        reject(new Error(`sluice run failed (exit ${code}):\n${stderr.slice(-2000)}`));
-        return;
-      }
-      const loaded = Object.values(finished.streams).reduce((n, s) => n + s.rows, 0);
-      resolve({ peakRssBytes: finished.peakRssBytes, rows: loaded });
-    });
-  });
 }
 
 await main();

@@ -1,8 +1,8 @@
-import { spawn } from "node:child_process";
 import fs from "node:fs";
 import http from "node:http";
 import path from "node:path";
 import { startBigQueryEmulator } from "../emulators/bigquery/bigquery-emulator.js";
+import { rowsOf, runSluiceCli } from "./run-sluice-cli.js";
 
 export interface BigqueryBenchResult {
   rows: number;
@@ -71,46 +71,21 @@ export async function benchBigquery(options: {
   );
   try {
     const started = Date.now();
-    const finished = await runCli(options.cli, dir, decodeURIComponent(source.password));
-    return { ...finished, seconds: (Date.now() - started) / 1000, bytesSent };
+    const finished = await runSluiceCli({
+      cli: options.cli,
+      dir,
+      extractor: "tap-postgres",
+      loader: "target-bigquery",
+      env: { ...process.env, TAP_POSTGRES_PASSWORD: decodeURIComponent(source.password) },
+    });
+    return {
+      rows: rowsOf(finished),
+      peakRssBytes: finished.peakRssBytes,
+      seconds: (Date.now() - started) / 1000,
+      bytesSent,
+    };
   } finally {
     await new Promise<void>((resolve) => proxy.close(() => resolve()));
     await emulator.close();
   }
-}
-
-function runCli(cli: string, dir: string, password: string): Promise<{ rows: number; peakRssBytes: number }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(
-      process.execPath,
-      [cli, "-C", dir, "--log-format", "json", "run", "tap-postgres", "target-bigquery"],
-      { env: { ...process.env, TAP_POSTGRES_PASSWORD: password }, stdio: ["ignore", "inherit", "pipe"] },
-    );
-    let stderr = "";
-    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-    child.on("error", reject);
-    child.on("close", (code) => {
-      const finished = stderr
-        .split("\n")
-        .filter((l) => l.includes('"event":"run-finished"'))
-        .map(
-          (l) =>
-            JSON.parse(l) as {
-              status: string;
-              peakRssBytes: number;
-              streams: Record<string, { rows: number }>;
-            },
-        )[0];
-      if (code !== 0 || !finished || finished.status !== "success") {
-        reject(
-          new Error(`sluice run tap-postgres target-bigquery failed (exit ${code}):\n${stderr.slice(-2000)}`),
-        );
-        return;
-      }
-      resolve({
-        rows: Object.values(finished.streams).reduce((n, s) => n + s.rows, 0),
-        peakRssBytes: finished.peakRssBytes,
-      });
-    });
-  });
 }

@@ -2,6 +2,7 @@ import { spawn } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import pg from "pg";
+import { runSluiceCli, type RunFinished } from "./run-sluice-cli.js";
 
 /**
  * The CDC line of `npm run bench`: LOG_BASED from PostgreSQL into DuckDB.
@@ -66,11 +67,13 @@ export async function benchChangeCapture(options: {
       `INSERT INTO cdc_bench SELECT i, i / 100.0, md5(i::text), now() FROM generate_series(1, ${options.updates}) i`,
     );
     const env = { ...process.env, TAP_POSTGRES_PASSWORD: password };
-    await runToEnd(options.cli, dir, env); // the initial copy, and the slot
+    const run = (): Promise<RunFinished> =>
+      runSluiceCli({ cli: options.cli, dir, extractor: "tap-postgres", loader: "target-duckdb", env });
+    await run(); // the initial copy, and the slot
 
     await client.query("UPDATE cdc_bench SET amount = amount + 1, updated_at = now()");
     const t = Date.now();
-    const burst = await runToEnd(options.cli, dir, env);
+    const burst = await run();
     const commandSeconds = (Date.now() - t) / 1000;
     const stream = burst.streams["public-cdc_bench"];
     if (!stream || stream.rows !== options.updates) {
@@ -94,34 +97,6 @@ export async function benchChangeCapture(options: {
       .catch(() => undefined);
     await client.end();
   }
-}
-
-interface RunFinished {
-  status: string;
-  peakRssBytes: number;
-  streams: Record<string, { rows: number; seconds: number }>;
-}
-
-function runToEnd(cli: string, dir: string, env: NodeJS.ProcessEnv): Promise<RunFinished> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(
-      process.execPath,
-      [cli, "-C", dir, "--log-format", "json", "run", "tap-postgres", "target-duckdb"],
-      { env, stdio: ["ignore", "ignore", "pipe"] },
-    );
-    let stderr = "";
-    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-    child.on("error", reject);
-    child.on("close", (code) => {
-      const line = stderr.split("\n").find((l) => l.includes('"event":"run-finished"'));
-      const finished = line ? (JSON.parse(line) as RunFinished) : undefined;
-      if (code !== 0 || !finished || finished.status !== "success") {
-        reject(new Error(`sluice run failed (exit ${code}):\n${stderr.slice(-2000)}`));
-        return;
-      }
-      resolve(finished);
-    });
-  });
 }
 
 async function followLatency(

@@ -1,0 +1,45 @@
+import { spawn } from "node:child_process";
+
+/** What `sluice run --log-format json` reports in its `run-finished` line. */
+export interface RunFinished {
+  status: string;
+  peakRssBytes: number;
+  streams: Record<string, { rows: number; seconds: number }>;
+}
+
+/**
+ * Runs `sluice run <extractor> <loader>` in its own process (so its peak RSS is its own) and
+ * returns its `run-finished` summary; rejects with the tail of its log unless it succeeded.
+ */
+export function runSluiceCli(options: {
+  cli: string;
+  dir: string;
+  extractor: string;
+  loader: string;
+  env: NodeJS.ProcessEnv;
+}): Promise<RunFinished> {
+  const args = ["run", options.extractor, options.loader];
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [options.cli, "-C", options.dir, "--log-format", "json", ...args], {
+      env: options.env,
+      stdio: ["ignore", "ignore", "pipe"],
+    });
+    let stderr = "";
+    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+    child.on("error", reject);
+    child.on("close", (code) => {
+      const line = stderr.split("\n").find((l) => l.includes('"event":"run-finished"'));
+      const finished = line ? (JSON.parse(line) as RunFinished) : undefined;
+      if (code !== 0 || !finished || finished.status !== "success") {
+        reject(new Error(`sluice ${args.join(" ")} failed (exit ${code}):\n${stderr.slice(-2000)}`));
+        return;
+      }
+      resolve(finished);
+    });
+  });
+}
+
+/** Rows loaded over all streams of a run. */
+export function rowsOf(finished: RunFinished): number {
+  return Object.values(finished.streams).reduce((n, s) => n + s.rows, 0);
+}
