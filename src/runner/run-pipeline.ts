@@ -1,17 +1,12 @@
 import fs from "node:fs";
-import { PipelineError, messageOf } from "../errors.js";
+import { PipelineError } from "../errors.js";
 import type { ExtractSession, Extractor, Loader, StreamPlan, StreamWriter } from "../connectors/connector.js";
 import { emptyState, type SingerState } from "../protocol/state.js";
-import type { RunHistory } from "../state/run-history.js";
-import type { StateStore } from "../state/state-store.js";
 import { prefetch } from "./prefetch.js";
-import type { RunObserver, RunSummary, StreamStats } from "./run-events.js";
+import { recordedRun, type RecordedRunOptions } from "./recorded-run.js";
+import type { RunSummary, StreamStats } from "./run-events.js";
 
-export interface RunPipelineOptions {
-  runId: string;
-  stateId: string;
-  extractorName: string;
-  loaderName: string;
+export interface RunPipelineOptions extends RecordedRunOptions {
   extractor: Extractor;
   loader: Loader;
   /**
@@ -19,20 +14,12 @@ export interface RunPipelineOptions {
    * lock after the run is recorded, so a source that cannot be reached is a failed run in history.
    */
   plan: () => Promise<StreamPlan[]>;
-  stateStore: StateStore;
-  runHistory: RunHistory;
   /** Ignore the stored state and reload every stream; the new state replaces the old at the end. */
   fullRefresh: boolean;
   /** LOG_BASED: keep streaming changes until `signal` aborts, instead of stopping at the WAL end. */
   follow?: boolean;
   /** A folder of this run's own for spool files; removed when the run ends. */
   spoolDir: string;
-  observer: RunObserver;
-  signal?: AbortSignal;
-  /** Seconds to wait for another run of the same state id to finish. */
-  lockWaitSeconds?: number;
-  /** Scrubs secrets out of an error message before it is stored in run history. */
-  redact?: (text: string) => string;
 }
 
 /** How many batches the extractor may spool ahead of the loader. */
@@ -44,85 +31,41 @@ const PREFETCH_BATCHES = 2;
  * killed at any point therefore restarts from a state that never points past the warehouse.
  */
 export async function runPipeline(options: RunPipelineOptions): Promise<RunSummary> {
-  const { stateStore, runHistory, observer } = options;
-  return stateStore.withLock(
-    options.stateId,
-    async () => {
-      const startedAt = new Date();
-      const streams: Record<string, StreamStats> = {};
-      await runHistory.start({
+  const { stateStore, observer } = options;
+  let session: ExtractSession | undefined;
+  return recordedRun(
+    options,
+    async (streams) => {
+      const plans = await options.plan();
+      observer({
+        type: "run-started",
         runId: options.runId,
         stateId: options.stateId,
-        extractor: options.extractorName,
-        loader: options.loaderName,
-        startedAt,
+        streams: plans.map((p) => p.schema.streamId),
       });
-      const summary = (status: RunSummary["status"], error?: string): RunSummary => ({
-        runId: options.runId,
-        stateId: options.stateId,
-        status,
-        seconds: (Date.now() - startedAt.getTime()) / 1000,
-        streams,
-        peakRssBytes: process.resourceUsage().maxRSS * 1024,
-        ...(error !== undefined ? { error } : {}),
+      // Fails now, naming the warehouse, rather than after the first batch was extracted.
+      await options.loader.test();
+      const stored = options.fullRefresh ? undefined : await stateStore.get(options.stateId);
+      const state: SingerState = structuredClone(stored ?? emptyState());
+      fs.mkdirSync(options.spoolDir, { recursive: true });
+      session = await options.extractor.open({
+        spoolDir: options.spoolDir,
+        plans,
+        bookmarks: state.bookmarks,
       });
-      let session: ExtractSession | undefined;
-      try {
-        const plans = await options.plan();
-        observer({
-          type: "run-started",
-          runId: options.runId,
-          stateId: options.stateId,
-          streams: plans.map((p) => p.schema.streamId),
-        });
-        // Fails now, naming the warehouse, rather than after the first batch was extracted.
-        await options.loader.test();
-        const stored = options.fullRefresh ? undefined : await stateStore.get(options.stateId);
-        const state: SingerState = structuredClone(stored ?? emptyState());
-        fs.mkdirSync(options.spoolDir, { recursive: true });
-        session = await options.extractor.open({
-          spoolDir: options.spoolDir,
-          plans,
-          bookmarks: state.bookmarks,
-        });
-        for (const plan of plans) {
-          if (options.signal?.aborted) throw new PipelineError("the run was stopped before it finished");
-          streams[plan.schema.streamId] = await runStream(options, session, plan, state);
-        }
-        const logical = plans.filter((p) => p.replicationMethod === "LOG_BASED");
-        if (logical.length > 0) await runChanges(options, session, logical, state, streams);
-        const done = summary("success");
-        await runHistory.finish(options.runId, {
-          status: "success",
-          endedAt: new Date(),
-          streams,
-          peakRssBytes: done.peakRssBytes,
-        });
-        observer({ type: "run-finished", summary: done });
-        return done;
-      } catch (error) {
-        const message = (options.redact ?? ((t: string) => t))(messageOf(error));
-        const status = options.signal?.aborted ? "cancelled" : "failed";
-        const failed = summary(status, message);
-        await runHistory
-          .finish(options.runId, {
-            status,
-            endedAt: new Date(),
-            streams,
-            error: message,
-            peakRssBytes: failed.peakRssBytes,
-          })
-          .catch(() => undefined);
-        observer({ type: "run-finished", summary: failed });
-        throw error;
-      } finally {
-        await session?.close().catch(() => undefined);
-        await options.extractor.close().catch(() => undefined);
-        await options.loader.close().catch(() => undefined);
-        fs.rmSync(options.spoolDir, { recursive: true, force: true });
+      for (const plan of plans) {
+        if (options.signal?.aborted) throw new PipelineError("the run was stopped before it finished");
+        streams[plan.schema.streamId] = await runStream(options, session, plan, state);
       }
+      const logical = plans.filter((p) => p.replicationMethod === "LOG_BASED");
+      if (logical.length > 0) await runChanges(options, session, logical, state, streams);
     },
-    { waitSeconds: options.lockWaitSeconds ?? 0, runId: options.runId },
+    async () => {
+      await session?.close().catch(() => undefined);
+      await options.extractor.close().catch(() => undefined);
+      await options.loader.close().catch(() => undefined);
+      fs.rmSync(options.spoolDir, { recursive: true, force: true });
+    },
   );
 }
 

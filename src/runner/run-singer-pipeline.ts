@@ -1,5 +1,5 @@
 import fs from "node:fs";
-import { PipelineError, messageOf } from "../errors.js";
+import { PipelineError } from "../errors.js";
 import type { Extractor, Loader, StreamPlan } from "../connectors/connector.js";
 import { runSingerTap } from "../connectors/singer/singer-tap.js";
 import { runSingerTarget } from "../connectors/singer/singer-target.js";
@@ -9,31 +9,20 @@ import type { Catalog } from "../protocol/catalog.js";
 import type { ReadMessage } from "../protocol/singer-reader.js";
 import { SingerWriter } from "../protocol/singer-writer.js";
 import { toSingerState, type SingerState } from "../protocol/state.js";
-import type { RunHistory } from "../state/run-history.js";
-import type { StateStore } from "../state/state-store.js";
-import type { RunObserver, RunSummary, StreamStats } from "./run-events.js";
+import { recordedRun, type RecordedRunOptions } from "./recorded-run.js";
+import type { RunSummary, StreamStats } from "./run-events.js";
 
-export interface RunSingerPipelineOptions {
-  runId: string;
-  stateId: string;
-  extractorName: string;
-  loaderName: string;
+export interface RunSingerPipelineOptions extends RecordedRunOptions {
   /** A built-in extractor or an external tap (`SingerTapProcess`). */
   extractor: Extractor;
   /** A built-in loader or an external target (`SingerTargetProcess`); not both built in. */
   loader: Loader;
   /** Discovery and selection, called under the state lock: the catalog given to the tap and its plans. */
   plan: () => Promise<{ catalog: Catalog; plans: StreamPlan[] }>;
-  stateStore: StateStore;
-  runHistory: RunHistory;
   /** Start the tap without the stored state; the states of this run replace it. */
   fullRefresh: boolean;
   /** A folder of this run's own for spool files; removed when the run ends. */
   spoolDir: string;
-  observer: RunObserver;
-  signal?: AbortSignal;
-  lockWaitSeconds?: number;
-  redact?: (text: string) => string;
   /** A built-in loader fed by an external tap gets batches of this many rows or bytes. */
   maxBatchRows?: number;
   maxBatchBytes?: number;
@@ -51,84 +40,40 @@ export interface RunSingerPipelineOptions {
  * side takes the next message, and writes to a target's stdin wait for the pipe to drain.
  */
 export async function runSingerPipeline(options: RunSingerPipelineOptions): Promise<RunSummary> {
-  const { stateStore, runHistory, observer } = options;
+  const { stateStore, observer } = options;
   if (!(options.extractor instanceof SingerTapProcess) && !(options.loader instanceof SingerTargetProcess)) {
     throw new PipelineError(
       "runSingerPipeline needs an external tap or target; use runPipeline for built-ins",
     );
   }
-  return stateStore.withLock(
-    options.stateId,
-    async () => {
-      const startedAt = new Date();
-      const streams: Record<string, StreamStats> = {};
-      await runHistory.start({
+  return recordedRun(
+    options,
+    async (streams) => {
+      const { catalog, plans } = await options.plan();
+      observer({
+        type: "run-started",
         runId: options.runId,
         stateId: options.stateId,
-        extractor: options.extractorName,
-        loader: options.loaderName,
-        startedAt,
+        streams: plans.map((p) => p.schema.streamId),
       });
-      const summary = (status: RunSummary["status"], error?: string): RunSummary => ({
-        runId: options.runId,
-        stateId: options.stateId,
-        status,
-        seconds: (Date.now() - startedAt.getTime()) / 1000,
-        streams,
-        peakRssBytes: process.resourceUsage().maxRSS * 1024,
-        ...(error !== undefined ? { error } : {}),
-      });
-      try {
-        const { catalog, plans } = await options.plan();
-        observer({
-          type: "run-started",
-          runId: options.runId,
-          stateId: options.stateId,
-          streams: plans.map((p) => p.schema.streamId),
-        });
-        await options.loader.test();
-        const stored = options.fullRefresh ? undefined : await stateStore.get(options.stateId);
-        fs.mkdirSync(options.spoolDir, { recursive: true });
-        const commit = async (stateJson: string): Promise<void> => {
-          const state = toSingerState(JSON.parse(stateJson) as unknown);
-          await stateStore.set(options.stateId, state);
-          observer({ type: "state-committed", streamId: "*", bookmark: state });
-        };
-        await moveMessages(options, catalog, stored, commit, streams);
-        const done = summary("success");
-        await runHistory.finish(options.runId, {
-          status: "success",
-          endedAt: new Date(),
-          streams,
-          peakRssBytes: done.peakRssBytes,
-        });
-        for (const [streamId, stats] of Object.entries(streams)) {
-          observer({ type: "stream-finished", streamId, ...stats });
-        }
-        observer({ type: "run-finished", summary: done });
-        return done;
-      } catch (error) {
-        const message = (options.redact ?? ((t: string) => t))(messageOf(error));
-        const status = options.signal?.aborted ? "cancelled" : "failed";
-        const failed = summary(status, message);
-        await runHistory
-          .finish(options.runId, {
-            status,
-            endedAt: new Date(),
-            streams,
-            error: message,
-            peakRssBytes: failed.peakRssBytes,
-          })
-          .catch(() => undefined);
-        observer({ type: "run-finished", summary: failed });
-        throw error;
-      } finally {
-        await options.extractor.close().catch(() => undefined);
-        await options.loader.close().catch(() => undefined);
-        fs.rmSync(options.spoolDir, { recursive: true, force: true });
+      await options.loader.test();
+      const stored = options.fullRefresh ? undefined : await stateStore.get(options.stateId);
+      fs.mkdirSync(options.spoolDir, { recursive: true });
+      const commit = async (stateJson: string): Promise<void> => {
+        const state = toSingerState(JSON.parse(stateJson) as unknown);
+        await stateStore.set(options.stateId, state);
+        observer({ type: "state-committed", streamId: "*", bookmark: state });
+      };
+      await moveMessages(options, catalog, stored, commit, streams);
+      for (const [streamId, stats] of Object.entries(streams)) {
+        observer({ type: "stream-finished", streamId, ...stats });
       }
     },
-    { waitSeconds: options.lockWaitSeconds ?? 0, runId: options.runId },
+    async () => {
+      await options.extractor.close().catch(() => undefined);
+      await options.loader.close().catch(() => undefined);
+      fs.rmSync(options.spoolDir, { recursive: true, force: true });
+    },
   );
 }
 
