@@ -51,6 +51,19 @@ export const tapPostgresSettings: readonly SettingDefinition[] = [
     description: "A batch ends after this many rows",
   },
   {
+    name: "max_parallel_streams",
+    kind: "integer",
+    description:
+      "How many tables (or parts of one large table) are read and loaded at once, each on its own connection in the run's snapshot; by default one per core",
+  },
+  {
+    name: "split_table_min_mb",
+    kind: "integer",
+    default: 256,
+    description:
+      "A FULL_TABLE copy of a table larger than this is read as max_parallel_streams ranges of its rows at once (0: never split)",
+  },
+  {
     name: "max_run_seconds",
     kind: "integer",
     default: 43200,
