@@ -18,6 +18,7 @@ import { registerStateCommand } from "./commands/state.js";
 import { registerTapCommand } from "./commands/tap.js";
 import { registerTargetCommand } from "./commands/target.js";
 import { registerTestCommand } from "./commands/test.js";
+import { registerUiCommand } from "./commands/ui.js";
 import { registerVerifyCommand } from "./commands/verify.js";
 
 const { version } = createRequire(import.meta.url)("../../package.json") as { version: string };
@@ -74,6 +75,7 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
   registerTargetCommand(program, wrap);
   registerCdcCommand(program, wrap);
   registerVerifyCommand(program, wrap);
+  registerUiCommand(program, wrap);
   return program;
 }
 
