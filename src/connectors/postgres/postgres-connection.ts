@@ -1,4 +1,6 @@
 import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
 import pg from "pg";
 import { ConfigError, ConnectionError } from "../../errors.js";
 import type { PluginConfig } from "../connector.js";
@@ -30,61 +32,176 @@ export const EXTRACT_SESSION_SETTINGS =
   "SET DateStyle = 'ISO, YMD'; SET IntervalStyle = 'postgres'; SET TimeZone = 'UTC'; " +
   "SET extra_float_digits = 1; SET bytea_output = 'hex'; SET client_encoding = 'UTF8'";
 
-export function clientConfig(
+export type SslMode = "disable" | "allow" | "prefer" | "require" | "verify-ca" | "verify-full";
+
+/** `sslmode`, else `require` when the pipelinewise setting `ssl` is on, else `disable`. */
+export function sslModeOf(settings: PostgresConnectionSettings): SslMode {
+  return (settings.sslmode ?? (settings.ssl ? "require" : "disable")) as SslMode;
+}
+
+/**
+ * The connection settings to try, in order: one for most sslmodes, two for `allow` (plain, then
+ * TLS) and `prefer` (TLS, then plain), as libpq tries them. Connections are read-only unless
+ * `readOnly` is false (see `connectPostgres`).
+ */
+export function clientConfigs(
   settings: PostgresConnectionSettings,
   applicationName = "sluice",
-): pg.ClientConfig {
-  return {
+): pg.ClientConfig[] {
+  const base: pg.ClientConfig = {
     host: settings.host,
     port: settings.port,
     user: settings.user,
     password: settings.password,
     database: settings.dbname,
-    ssl: sslOptions(settings),
     connectionTimeoutMillis: (settings.connect_timeout ?? 10) * 1000,
     application_name: applicationName,
   };
+  return sslAttempts(settings).map((ssl) => ({ ...base, ssl }));
 }
 
-function sslOptions(settings: PostgresConnectionSettings): pg.ClientConfig["ssl"] {
-  const mode = settings.sslmode ?? (settings.ssl ? "require" : "disable");
-  if (mode === "disable" || mode === "allow" || mode === "prefer") return false;
-  const read = (setting: "sslrootcert" | "sslcert" | "sslkey"): string | undefined => {
-    const file = settings[setting];
-    if (file === undefined) return undefined;
-    try {
-      return fs.readFileSync(file, "utf8");
-    } catch (error) {
-      throw new ConfigError(`${setting}: cannot read ${file}: ${(error as Error).message}`, { cause: error });
+/** The first of `clientConfigs`: what a connection that cannot fall back (none can, but allow/prefer) uses. */
+export function clientConfig(
+  settings: PostgresConnectionSettings,
+  applicationName = "sluice",
+): pg.ClientConfig {
+  return clientConfigs(settings, applicationName)[0]!;
+}
+
+type SslConfig = pg.ClientConfig["ssl"];
+
+/**
+ * libpq's sslmode semantics: `disable` never uses TLS; `allow` tries without, then with;
+ * `prefer` tries with, then without; `require` uses TLS without checking the certificate,
+ * unless `sslrootcert` is given (then, as libpq, it checks the chain as verify-ca does);
+ * `verify-ca` checks that a CA in `sslrootcert` signed the server's certificate; `verify-full`
+ * also checks that the certificate is for `host`. allow/prefer never check certificates.
+ */
+function sslAttempts(settings: PostgresConnectionSettings): SslConfig[] {
+  const mode = sslModeOf(settings);
+  const client = clientCertificate(settings);
+  const unchecked = { rejectUnauthorized: false, ...client };
+  switch (mode) {
+    case "disable":
+      return [false];
+    case "allow":
+      return [false, unchecked];
+    case "prefer":
+      return [unchecked, false];
+    case "require": {
+      if (settings.sslrootcert === undefined) return [unchecked];
+      return [
+        {
+          ...trustedCa(settings, mode),
+          ...client,
+          rejectUnauthorized: true,
+          checkServerIdentity: () => undefined,
+        },
+      ];
     }
-  };
-  const ca = read("sslrootcert");
-  const cert = read("sslcert");
-  const key = read("sslkey");
-  if (mode === "require" && ca === undefined) return { rejectUnauthorized: false, cert, key };
-  return {
-    ca,
-    cert,
-    key,
-    rejectUnauthorized: true,
-    // verify-ca checks the chain but not the host name, as libpq does.
-    ...(mode === "verify-ca" ? { checkServerIdentity: () => undefined } : {}),
-  };
+    case "verify-ca":
+      return [
+        {
+          ...trustedCa(settings, mode),
+          ...client,
+          rejectUnauthorized: true,
+          checkServerIdentity: () => undefined,
+        },
+      ];
+    case "verify-full":
+      return [{ ...trustedCa(settings, mode), ...client, rejectUnauthorized: true }];
+    default:
+      throw new ConfigError(
+        `sslmode: "${String(mode)}" is not one of disable, allow, prefer, require, verify-ca, verify-full`,
+      );
+  }
+}
+
+function readSetting(setting: "sslrootcert" | "sslcert" | "sslkey", file: string): string {
+  try {
+    return fs.readFileSync(file, "utf8");
+  } catch (error) {
+    throw new ConfigError(`${setting}: cannot read ${file}: ${(error as Error).message}`, { cause: error });
+  }
+}
+
+function clientCertificate(settings: PostgresConnectionSettings): { cert?: string; key?: string } {
+  if ((settings.sslcert === undefined) !== (settings.sslkey === undefined)) {
+    throw new ConfigError(
+      `${settings.sslcert === undefined ? "sslcert" : "sslkey"}: a client certificate needs both sslcert (the certificate file) and sslkey (its private key file)`,
+    );
+  }
+  if (settings.sslcert === undefined || settings.sslkey === undefined) return {};
+  return { cert: readSetting("sslcert", settings.sslcert), key: readSetting("sslkey", settings.sslkey) };
+}
+
+/**
+ * The CAs a checked connection trusts: the file in `sslrootcert`, the system's with
+ * `sslrootcert=system` (as libpq 16), else libpq's default file `~/.postgresql/root.crt`.
+ * Without any, libpq refuses to connect rather than trust every certificate, and so do we.
+ */
+function trustedCa(settings: PostgresConnectionSettings, mode: SslMode): { ca?: string } {
+  if (settings.sslrootcert === "system") return {};
+  if (settings.sslrootcert !== undefined) return { ca: readSetting("sslrootcert", settings.sslrootcert) };
+  const fallback = path.join(os.homedir(), ".postgresql", "root.crt");
+  if (fs.existsSync(fallback)) return { ca: readSetting("sslrootcert", fallback) };
+  throw new ConfigError(
+    `sslrootcert: sslmode=${mode} checks the server's certificate against a CA, and none is given: set sslrootcert to the CA certificate file (your provider's bundle, e.g. RDS global-bundle.pem), or sslrootcert=system to trust the system's CAs`,
+  );
+}
+
+/**
+ * A connected client for the first of `configs` the server accepts. The next one is tried only
+ * where libpq would: the server does not speak TLS, or pg_hba.conf has no entry for this kind
+ * of connection (hostssl/hostnossl). The last failure is thrown as the driver raised it.
+ */
+export async function connectClient(configs: readonly pg.ClientConfig[]): Promise<pg.Client> {
+  let lastError: unknown;
+  for (const [index, config] of configs.entries()) {
+    const client = new pg.Client(config);
+    // An idle connection can still fail (server restart); without a listener that would crash the process.
+    client.on("error", () => undefined);
+    try {
+      await client.connect();
+      return client;
+    } catch (error) {
+      await client.end().catch(() => undefined);
+      lastError = error;
+      if (index === configs.length - 1 || !mayTryOtherEncryption(error)) break;
+    }
+  }
+  throw lastError;
+}
+
+function mayTryOtherEncryption(error: unknown): boolean {
+  const e = error as { code?: string; message?: string };
+  if (e.message === "The server does not support SSL connections") return true;
+  return e.code === "28000" && /pg_hba\.conf/.test(e.message ?? "");
 }
 
 /** Opens a connection, turning every failure into a message that says what to fix. */
 export async function connectPostgres(
   settings: PostgresConnectionSettings,
   applicationName?: string,
+  options: { readOnly?: boolean } = {},
 ): Promise<pg.Client> {
-  const client = new pg.Client(clientConfig(settings, applicationName));
-  // An idle connection can still fail (server restart); without a listener that would crash the process.
-  client.on("error", () => undefined);
+  // Outside the try: a setting that cannot work (a missing sslrootcert) is a ConfigError as it is.
+  const configs = clientConfigs(settings, applicationName);
+  let client: pg.Client;
   try {
-    await client.connect();
+    client = await connectClient(configs);
   } catch (error) {
-    await client.end().catch(() => undefined);
     throw describeConnectError(error, settings);
+  }
+  if (options.readOnly !== false) {
+    // The extractor only reads: a bug (or an injected statement) cannot write to the source.
+    // NOTE: a SET rather than the startup `options` parameter, which PgBouncer refuses.
+    try {
+      await client.query("SET default_transaction_read_only = on");
+    } catch (error) {
+      await client.end().catch(() => undefined);
+      throw describeConnectError(error, settings);
+    }
   }
   return client;
 }
@@ -94,6 +211,8 @@ export function describeConnectError(error: unknown, settings: PostgresConnectio
   const where = `${settings.host}:${settings.port}`;
   const e = error as { code?: string; message?: string };
   const reason = e.message ?? String(error);
+  const tls = describeTlsError(error, settings);
+  if (tls) return tls;
   switch (e.code) {
     case "ENOTFOUND":
     case "EAI_AGAIN":
@@ -134,6 +253,69 @@ export function describeConnectError(error: unknown, settings: PostgresConnectio
       }
       return new ConnectionError(`Could not connect to PostgreSQL at ${where}: ${reason}`, { cause: error });
   }
+}
+
+/** Node's codes for a certificate that no CA in `sslrootcert` vouches for. */
+const UNTRUSTED_CERTIFICATE = new Set([
+  "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
+  "UNABLE_TO_GET_ISSUER_CERT",
+  "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
+  "SELF_SIGNED_CERT_IN_CHAIN",
+  "DEPTH_ZERO_SELF_SIGNED_CERT",
+  "CERT_SIGNATURE_FAILURE",
+  "CERT_UNTRUSTED",
+  "CERT_REJECTED",
+]);
+
+/** A TLS failure (either side refusing the other's certificate or encryption) said in sslmode's terms. */
+function describeTlsError(error: unknown, settings: PostgresConnectionSettings): ConnectionError | undefined {
+  const e = error as { code?: string; message?: string };
+  const where = `${settings.host}:${settings.port}`;
+  const mode = `sslmode=${sslModeOf(settings)}`;
+  const reason = e.message ?? String(error);
+  const ca = settings.sslrootcert === undefined ? "the trusted CAs" : `sslrootcert (${settings.sslrootcert})`;
+  if (e.code === "ERR_TLS_CERT_ALTNAME_INVALID") {
+    return new ConnectionError(
+      `PostgreSQL at ${where}: the server's certificate is not for host "${settings.host}" (${reason}); ${mode} refuses it. Set \`host\` to a name the certificate holds, or use sslmode=verify-ca to check only that a CA in sslrootcert signed it.`,
+      { cause: error },
+    );
+  }
+  if (e.code !== undefined && UNTRUSTED_CERTIFICATE.has(e.code)) {
+    return new ConnectionError(
+      `PostgreSQL at ${where}: the server's certificate is not signed by a CA in ${ca} (${e.code}: ${reason}); ${mode} refuses it. Set sslrootcert to the CA that issued the server's certificate.`,
+      { cause: error },
+    );
+  }
+  if (e.code === "CERT_HAS_EXPIRED" || e.code === "CERT_NOT_YET_VALID") {
+    return new ConnectionError(
+      `PostgreSQL at ${where}: the server's certificate is ${e.code === "CERT_HAS_EXPIRED" ? "expired" : "not yet valid"}; ${mode} refuses it. Renew the server's certificate (ssl_cert_file).`,
+      { cause: error },
+    );
+  }
+  if (reason === "The server does not support SSL connections") {
+    return new ConnectionError(
+      `PostgreSQL at ${where} does not accept TLS connections, and ${mode} requires TLS: turn ssl on in the server's configuration, or set sslmode=prefer (or disable) to connect unencrypted.`,
+      { cause: error },
+    );
+  }
+  if (e.code === "28000" && /no pg_hba\.conf entry.*no encryption/.test(reason)) {
+    return new ConnectionError(
+      `PostgreSQL at ${where} accepts user "${settings.user}" only over TLS (pg_hba.conf: hostssl), and ${mode} connected without it: set sslmode=verify-full with sslrootcert (or sslmode=require).`,
+      { cause: error },
+    );
+  }
+  if (e.code === "28000" && /certificate/i.test(reason)) {
+    return new ConnectionError(
+      `PostgreSQL at ${where} refused user "${settings.user}": ${reason}. The server authenticates this user by a client certificate: set sslcert and sslkey to a certificate whose common name is "${settings.user}", signed by a CA the server trusts (ssl_ca_file).`,
+      { cause: error },
+    );
+  }
+  if (/^ERR_(SSL|OSSL|TLS)_/.test(e.code ?? "") || /ssl|tls/i.test(e.code ?? "")) {
+    return new ConnectionError(`TLS with PostgreSQL at ${where} failed (${mode}): ${reason}`, {
+      cause: error,
+    });
+  }
+  return undefined;
 }
 
 /** Quotes an identifier for PostgreSQL, whatever characters it holds. */

@@ -79,7 +79,8 @@ export class LogicalReplicationSession {
     plans: LogicalPlan[],
     bookmarks: Record<string, StreamBookmark>,
   ): Promise<LogicalSnapshot | undefined> {
-    this.controlClient = await connectPostgres(this.settings, "sluice cdc control");
+    // CDC's own connection, the one that writes: it creates and alters the publication and drops a lost slot.
+    this.controlClient = await connectPostgres(this.settings, "sluice cdc control", { readOnly: false });
     this.publication = await preparePublication(
       this.client,
       this.settings,

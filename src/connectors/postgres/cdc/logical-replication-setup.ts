@@ -158,14 +158,23 @@ export async function teardownLogicalReplication(
       `replication slot "${slotName}" is in use by a running process; stop that run first (or wait for it to end)`,
     );
   }
-  if (await dropSlot(client, slotName)) removed.push(`replication slot "${slotName}"`);
-  const publication = publicationNameOf(settings);
-  if (publication.managed) {
-    const dropped = await client.query("SELECT 1 FROM pg_publication WHERE pubname = $1", [publication.name]);
-    if (dropped.rowCount === 1) {
-      await client.query(`DROP PUBLICATION ${quoteIdent(publication.name)}`);
-      removed.push(`publication "${publication.name}"`);
+  // The extractor's connections default to read-only transactions; removing what CDC set up is
+  // a deliberate write, so it asks for one.
+  await client.query("BEGIN READ WRITE");
+  try {
+    if (await dropSlot(client, slotName)) removed.push(`replication slot "${slotName}"`);
+    const publication = publicationNameOf(settings);
+    if (publication.managed) {
+      const found = await client.query("SELECT 1 FROM pg_publication WHERE pubname = $1", [publication.name]);
+      if (found.rowCount === 1) {
+        await client.query(`DROP PUBLICATION ${quoteIdent(publication.name)}`);
+        removed.push(`publication "${publication.name}"`);
+      }
     }
+    await client.query("COMMIT");
+  } catch (error) {
+    await client.query("ROLLBACK").catch(() => undefined);
+    throw error;
   }
   return removed;
 }

@@ -1,9 +1,10 @@
-import pg from "pg";
+import type pg from "pg";
 import pgCopyStreams from "pg-copy-streams";
 import type { Duplex, DuplexOptions } from "node:stream";
 import { ConnectionError, SluiceError } from "../../../errors.js";
 import {
-  clientConfig,
+  clientConfigs,
+  connectClient,
   describeConnectError,
   quoteIdent,
   quoteLiteral,
@@ -68,17 +69,14 @@ export class ReplicationConnection {
   ) {}
 
   static async open(settings: PostgresConnectionSettings): Promise<ReplicationConnection> {
-    const config = {
-      ...clientConfig(settings, "sluice cdc"),
-      replication: "database",
-      options: WALSENDER_OPTIONS,
-    } as pg.ClientConfig;
-    const client = new pg.Client(config);
-    client.on("error", () => undefined);
+    // The same TLS attempts as every connection; not read-only: slots are created here.
+    const configs = clientConfigs(settings, "sluice cdc").map(
+      (config) => ({ ...config, replication: "database", options: WALSENDER_OPTIONS }) as pg.ClientConfig,
+    );
+    let client: pg.Client;
     try {
-      await client.connect();
+      client = await connectClient(configs);
     } catch (error) {
-      await client.end().catch(() => undefined);
       const e = error as { code?: string; message?: string };
       if (/WAL sender|replication/i.test(e.message ?? "") && (e.code === "28000" || e.code === "42501")) {
         throw new ConnectionError(
