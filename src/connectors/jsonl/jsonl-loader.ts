@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import { SEQUENCE_COLUMN, type RecordBatch } from "../batch.js";
@@ -41,7 +42,7 @@ export class JsonlLoader implements Loader {
     const stamp = this.config.do_timestamp_file
       ? `-${this.startedAt.toISOString().replace(/[:.]/g, "")}`
       : "";
-    const file = path.join(this.dir, `${schema.streamId.replace(/[/\\\0]/g, "_")}${stamp}.jsonl`);
+    const file = path.join(this.dir, `${jsonlFileStem(schema.streamId)}${stamp}.jsonl`);
     const target = options.mode === "replace" ? `${file}.tmp` : file;
     const handle = await fs.promises.open(target, options.mode === "replace" ? "w" : "a");
     const types = new Map(schema.columns.map((c) => [c.name, c.type]));
@@ -82,4 +83,27 @@ export class JsonlLoader implements Loader {
   }
 
   async close(): Promise<void> {}
+}
+
+/** Longest file name stem, in bytes, that leaves room for the timestamp and `.jsonl.tmp` (255 in all). */
+const MAX_STEM_BYTES = 200;
+
+/**
+ * The file name (without extension) of a stream: its id as it is, except the characters a file
+ * name cannot hold (`/`, `\\`, NUL) and `%` itself, which are percent-encoded, so two streams never
+ * share a file. An id too long for a file name is cut and made unique with a hash of the whole id.
+ */
+export function jsonlFileStem(streamId: string): string {
+  const stem = streamId.replace(
+    /[%/\\\0]/g,
+    (c) => `%${c.charCodeAt(0).toString(16).toUpperCase().padStart(2, "0")}`,
+  );
+  if (Buffer.byteLength(stem) <= MAX_STEM_BYTES) return stem;
+  const hash = createHash("sha256").update(streamId).digest("hex").slice(0, 16);
+  let cut = "";
+  for (const ch of stem) {
+    if (Buffer.byteLength(cut + ch) > MAX_STEM_BYTES - hash.length - 1) break;
+    cut += ch;
+  }
+  return `${cut}~${hash}`;
 }

@@ -1,6 +1,7 @@
 import type pg from "pg";
 import type { Catalog, CatalogStream, MetadataEntry } from "../../protocol/catalog.js";
 import type { Column } from "../column-type.js";
+import { quoteIdent } from "./postgres-connection.js";
 import { canBeReplicationKey, columnTypeOf, jsonSchemaOf, type PgTypeInfo } from "./postgres-types.js";
 
 /** A discovered table or view, with what the extractor needs beyond the Singer catalog. */
@@ -80,13 +81,14 @@ export async function discoverTables(
     client.query<ColumnRow>(COLUMNS_SQL, [schemas]),
     client.query<{ schema_name: string; table_name: string; column_name: string }>(KEYS_SQL, [schemas]),
   ]);
+  // Keyed by schema and table apart: `a-b`.`c` and `a`.`b-c` are two tables with one `<schema>-<table>`.
   const tables = new Map<string, DiscoveredTable>();
   for (const row of columns.rows) {
-    const streamId = `${row.schema_name}-${row.table_name}`;
-    let table = tables.get(streamId);
+    const relation = relationKey(row.schema_name, row.table_name);
+    let table = tables.get(relation);
     if (!table) {
       table = {
-        streamId,
+        streamId: `${row.schema_name}-${row.table_name}`,
         schemaName: row.schema_name,
         tableName: row.table_name,
         kind: RELKINDS[row.relkind] ?? "table",
@@ -94,7 +96,7 @@ export async function discoverTables(
         keyProperties: [],
         columns: [],
       };
-      tables.set(streamId, table);
+      tables.set(relation, table);
     }
     const info: PgTypeInfo = {
       formatted: row.formatted,
@@ -115,9 +117,32 @@ export async function discoverTables(
     });
   }
   for (const key of keys.rows) {
-    tables.get(`${key.schema_name}-${key.table_name}`)?.keyProperties.push(key.column_name);
+    tables.get(relationKey(key.schema_name, key.table_name))?.keyProperties.push(key.column_name);
   }
-  return [...tables.values()];
+  const discovered = [...tables.values()];
+  assignDistinctStreamIds(discovered);
+  return discovered;
+}
+
+function relationKey(schema: string, table: string): string {
+  return `${schema}\u0000${table}`;
+}
+
+/**
+ * Singer's `<schema>-<table>` is ambiguous when names hold `-`: `a-b`.`c` and `a`.`b-c` are both
+ * `a-b-c`. Tables whose ids would clash get `"<schema>"-"<table>"` instead (identifiers quoted as
+ * in SQL, which cannot clash), so each stays a stream of its own instead of the two merging;
+ * every other table keeps the id pipelinewise-tap-postgres gives it.
+ */
+function assignDistinctStreamIds(tables: DiscoveredTable[]): void {
+  for (;;) {
+    const byId = new Map<string, DiscoveredTable[]>();
+    for (const table of tables) byId.set(table.streamId, [...(byId.get(table.streamId) ?? []), table]);
+    const clashing = [...byId.values()].filter((group) => group.length > 1).flat();
+    if (clashing.length === 0) return;
+    for (const table of clashing)
+      table.streamId = `${quoteIdent(table.schemaName)}-${quoteIdent(table.tableName)}`;
+  }
 }
 
 /** The Singer catalog entry of a table, with pipelinewise-tap-postgres's metadata. */
