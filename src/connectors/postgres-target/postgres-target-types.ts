@@ -1,0 +1,146 @@
+import type { ColumnType } from "../column-type.js";
+
+/**
+ * sluice types onto PostgreSQL warehouse types, and how a batch field (in the wire form of
+ * `batch.ts`) becomes one. Kept apart from the loader so the mapping can be read and tested on
+ * its own. Types are spelled as `format_type()` prints them, so a table's columns can be compared
+ * with what a stream wants.
+ *
+ * Choices worth knowing:
+ * - Nothing is rounded or re-encoded: `numeric(p,s)` stays `numeric(p,s)` (unconstrained numeric,
+ *   NaN and 1000 digits included), json stays json (its text, key order and white space kept),
+ *   jsonb stays jsonb, arrays keep their element type and dimensions, timestamptz, interval
+ *   (months, days and microseconds apart) and bytea are PostgreSQL's own.
+ * - Types the warehouse may not have become their base or text form: an enum, citext or a
+ *   composite is `text`, a domain its base type, hstore `jsonb` (as the extractor sends it),
+ *   money `numeric(19,2)`. Built-in types with no loss through their text (inet, cidr, macaddr,
+ *   bit strings, ranges, geometric types, pg_lsn) keep their type.
+ */
+export function postgresTargetType(type: ColumnType): string {
+  switch (type.kind) {
+    case "integer":
+      return type.bits === 16 ? "smallint" : type.bits === 32 ? "integer" : "bigint";
+    case "decimal":
+      return isBoundedDecimal(type) ? `numeric(${type.precision},${type.scale})` : "numeric";
+    case "float":
+      return type.bits === 32 ? "real" : "double precision";
+    case "boolean":
+      return "boolean";
+    case "uuid":
+      return "uuid";
+    case "json":
+      return type.sqlType === "json" ? "json" : "jsonb";
+    case "date":
+      return "date";
+    case "time":
+      return "time without time zone";
+    case "timetz":
+      return "time with time zone";
+    case "timestamp":
+      return "timestamp without time zone";
+    case "timestamptz":
+      return "timestamp with time zone";
+    case "interval":
+      return "interval";
+    case "bytes":
+      return "bytea";
+    case "array":
+      // PostgreSQL does not enforce declared dimensions: `integer[]` holds a matrix too.
+      return `${elementType(type.element)}[]`;
+    case "string":
+      return nativeStringType(type.sqlType) ?? "text";
+  }
+}
+
+/** An array's element: its `sqlType` is the element's typname (`bit`, not `bit(4)`). */
+function elementType(type: ColumnType): string {
+  if (type.kind === "string" && (type.sqlType === "bit" || type.sqlType === "varbit")) return "bit varying";
+  if (type.kind === "array") return elementType(type.element);
+  return postgresTargetType(type);
+}
+
+/** Built-in types whose text output reads back as the same value, in any session of ours. */
+const NATIVE_STRING_TYPES = new Set([
+  "inet",
+  "cidr",
+  "macaddr",
+  "macaddr8",
+  "pg_lsn",
+  "int4range",
+  "int8range",
+  "numrange",
+  "daterange",
+  "tsrange",
+  "tstzrange",
+  "int4multirange",
+  "int8multirange",
+  "nummultirange",
+  "datemultirange",
+  "tsmultirange",
+  "tstzmultirange",
+  "point",
+  "line",
+  "lseg",
+  "box",
+  "path",
+  "polygon",
+  "circle",
+  "bit varying",
+]);
+
+function nativeStringType(sqlType: string): string | undefined {
+  if (NATIVE_STRING_TYPES.has(sqlType)) return sqlType;
+  // `bit(4)`, `bit varying(8)`: as declared.
+  if (/^bit(?: varying)?\(\d+\)$/.test(sqlType)) return sqlType;
+  return undefined;
+}
+
+function isBoundedDecimal(type: Extract<ColumnType, { kind: "decimal" }>): boolean {
+  return (
+    type.precision !== undefined &&
+    type.scale !== undefined &&
+    type.precision >= 1 &&
+    type.precision <= 1000 &&
+    type.scale >= -1000 &&
+    type.scale <= 1000
+  );
+}
+
+/**
+ * The type a batch field is read into by `COPY ... (FORMAT csv)`: the column's own type where
+ * PostgreSQL's input function reads the wire form (numbers with NaN and infinities, `t`/`f`, ISO
+ * dates and times with ` BC`, `infinity`, intervals as months/days/microseconds), text where the
+ * wire form needs converting first (`stagingConversion`).
+ */
+export function stagingType(type: ColumnType): string {
+  return type.kind === "bytes" || type.kind === "array" ? "text" : postgresTargetType(type);
+}
+
+/** SQL turning the staged field `x` (of `stagingType`) into the column's type. */
+export function stagingConversion(x: string, type: ColumnType): string {
+  if (type.kind === "bytes") return `decode(${x}, 'hex')`;
+  if (type.kind !== "array") return x;
+  // The wire form is a JSON array (nested per dimension) of element texts; jsonb_to_record
+  // builds a PostgreSQL array of any depth from it, as text[], and the cast reads each element
+  // with the element type's input function.
+  let json = `${x}::jsonb`;
+  if (innermost(type).kind === "bytes") {
+    // bytea elements travel as hex without `\x`: add it (JSON `\\` is one backslash).
+    json = `regexp_replace(${x}, '"([0-9a-fA-F]*)"', '"\\\\\\\\x\\1"', 'g')::jsonb`;
+  }
+  return `(SELECT sluice_a FROM jsonb_to_record(jsonb_build_object('sluice_a', ${json})) AS sluice_r(sluice_a text[]))::${postgresTargetType(type)}`;
+}
+
+function innermost(type: ColumnType): ColumnType {
+  return type.kind === "array" ? innermost(type.element) : type;
+}
+
+/** `integer[][]` and `integer[]` are one type to PostgreSQL; `format_type` prints the latter. */
+export function sameColumnType(a: string, b: string): boolean {
+  const normal = (t: string): string =>
+    t
+      .toLowerCase()
+      .replace(/\s+/g, " ")
+      .replace(/(\[\])+$/, "[]");
+  return normal(a) === normal(b);
+}

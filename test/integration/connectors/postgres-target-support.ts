@@ -1,0 +1,96 @@
+import path from "node:path";
+import pg from "pg";
+import type { PluginConfig } from "../../../src/connectors/connector.js";
+import { PostgresTargetLoader } from "../../../src/connectors/postgres-target/postgres-target-loader.js";
+import { EXTRACT_SESSION_SETTINGS } from "../../../src/connectors/postgres/postgres-connection.js";
+import { PostgresExtractor } from "../../../src/connectors/postgres/postgres-extractor.js";
+import { runPipeline } from "../../../src/runner/run-pipeline.js";
+import type { RunSummary } from "../../../src/runner/run-events.js";
+import { SqliteSystemDatabase } from "../../../src/state/sqlite-system-database.js";
+import type { TestDatabase } from "../../support/pg.js";
+import { selectStreams, tapConfig } from "../../support/pipeline.js";
+
+/** target-postgres settings for a warehouse database, with the defaults the project file would add. */
+export function postgresTargetConfig(warehouse: TestDatabase, extra: PluginConfig = {}): PluginConfig {
+  return {
+    host: warehouse.host,
+    port: warehouse.port,
+    user: warehouse.user,
+    password: warehouse.password,
+    dbname: warehouse.name,
+    table_prefix: "",
+    add_metadata_columns: false,
+    load_method: "upsert",
+    hard_delete: false,
+    ssl: false,
+    connect_timeout: 10,
+    ...extra,
+  };
+}
+
+/** Runs tap-postgres (on `source`) into target-postgres (on `warehouse`) in-process. */
+export async function runToPostgres(options: {
+  source: TestDatabase;
+  warehouse: TestDatabase;
+  workDir: string;
+  streams: Record<string, Record<string, unknown>> | "all";
+  tap?: PluginConfig;
+  target?: PluginConfig;
+  fullRefresh?: boolean;
+  stateId?: string;
+}): Promise<RunSummary> {
+  const extractor = new PostgresExtractor(tapConfig(options.source, options.tap));
+  const loader = new PostgresTargetLoader(postgresTargetConfig(options.warehouse, options.target));
+  const catalog = selectStreams(await extractor.discover(), options.streams);
+  const plans = await extractor.plan(catalog);
+  const system = await SqliteSystemDatabase.open({
+    path: path.join(options.workDir, ".sluice", "sluice.db"),
+  });
+  try {
+    return await runPipeline({
+      runId: `run-${Date.now()}-${Math.random().toString(36).slice(2, 6)}`,
+      stateId: options.stateId ?? "test:tap-postgres-to-target-postgres",
+      extractorName: "tap-postgres",
+      loaderName: "target-postgres",
+      extractor,
+      loader,
+      plan: async () => plans,
+      stateStore: system.stateStore,
+      runHistory: system.runHistory,
+      fullRefresh: options.fullRefresh ?? false,
+      spoolDir: path.join(options.workDir, ".sluice", "spool", String(Date.now())),
+      observer: () => undefined,
+    });
+  } finally {
+    await system.close();
+  }
+}
+
+/**
+ * Rows of a table as `key → text of the whole row`, read with the same SQL on either database:
+ * the row's text is PostgreSQL's own (`t::text`), so any change of any value shows.
+ */
+export async function rowTexts(
+  db: TestDatabase,
+  table: string,
+  key: string,
+  columns = "t.*",
+): Promise<Map<string, string>> {
+  const rows = await utcQuery<{ k: string; v: string }>(
+    db,
+    `SELECT (${key})::text AS k, row(${columns})::text AS v FROM ${table} AS t ORDER BY 1`,
+  );
+  return new Map(rows.map((r) => [r.k, r.v]));
+}
+
+/** Runs a query in a session set as sluice's (UTC, ISO dates, shortest exact floats). */
+export async function utcQuery<R extends pg.QueryResultRow>(db: TestDatabase, sql: string): Promise<R[]> {
+  const client = new pg.Client({ connectionString: db.url });
+  await client.connect();
+  try {
+    await client.query(EXTRACT_SESSION_SETTINGS);
+    return (await client.query<R>(sql)).rows;
+  } finally {
+    await client.end();
+  }
+}
