@@ -173,8 +173,10 @@ export const PAGE_SCRIPT = `"use strict";
     byId("summary").textContent = runs.length + " run(s) shown, " + failed + " failed";
   }
 
-  function drawChart(svg, value, format) {
-    const width = 640, height = 170, left = 64, right = 16, top = 14, bottom = 28;
+  const compact = (n) => Number(n).toLocaleString("en-US", { notation: "compact", maximumFractionDigits: 1 });
+
+  function drawChart(svg, value, format, axisFormat) {
+    const width = 640, height = 170, left = 72, right = 16, top = 14, bottom = 28;
     const points = runs
       .filter((run) => value(run) !== null)
       .map((run) => ({ run, t: Date.parse(run.startedAt), v: value(run) }))
@@ -193,7 +195,7 @@ export const PAGE_SCRIPT = `"use strict";
     const x = (t) => (t1 === t0 ? (left + width - right) / 2 : left + ((t - t0) / (t1 - t0)) * (width - left - right));
     const y = (v) => height - bottom - (v / max) * (height - top - bottom);
     children.push(
-      svgEl("text", { class: "label", x: left - 6, y: top + 4, "text-anchor": "end" }, format(max)),
+      svgEl("text", { class: "label", x: left - 6, y: top + 4, "text-anchor": "end" }, axisFormat(max)),
       svgEl("text", { class: "label", x: left - 6, y: height - bottom, "text-anchor": "end" }, "0"),
       svgEl("text", { class: "label", x: left, y: height - 8 }, time(points[0].run.startedAt)),
     );
@@ -205,7 +207,7 @@ export const PAGE_SCRIPT = `"use strict";
       const circle = svgEl(
         "circle",
         { class: "point " + statusClass(p.run.status), cx: x(p.t), cy: y(p.v), r: 5, "data-run-id": p.run.runId },
-        svgEl("title", {}, time(p.run.startedAt) + " " + p.run.status + ": " + format(p.v)),
+        svgEl("title", {}, time(p.run.startedAt) + " " + p.run.stateId + " " + p.run.status + ": " + format(p.v)),
       );
       circle.addEventListener("click", () => openRun(p.run.runId));
       children.push(circle);
@@ -214,8 +216,8 @@ export const PAGE_SCRIPT = `"use strict";
   }
 
   function renderCharts() {
-    drawChart(byId("rows-chart"), (run) => run.rows, (v) => count(v) + " rows");
-    drawChart(byId("duration-chart"), (run) => run.durationSeconds, duration);
+    drawChart(byId("rows-chart"), (run) => run.rows, (v) => count(v) + " rows", compact);
+    drawChart(byId("duration-chart"), (run) => run.durationSeconds, duration, duration);
   }
 
   function renderStates(states) {
@@ -283,7 +285,7 @@ export const PAGE_SCRIPT = `"use strict";
     for (const row of byId("runs").tBodies[0].rows) row.classList.toggle("selected", row.dataset.runId === run.runId);
   }
 
-  async function openRun(runId) {
+  async function openRun(runId, scroll = true) {
     if (location.hash !== "#run=" + encodeURIComponent(runId)) {
       location.hash = "run=" + encodeURIComponent(runId);
       return; // hashchange loads it
@@ -292,6 +294,7 @@ export const PAGE_SCRIPT = `"use strict";
       const { run } = await getJson("/api/runs/" + encodeURIComponent(runId));
       renderDetail(run);
       showMessage("");
+      if (scroll) byId("run-detail").scrollIntoView({ block: "nearest" });
     } catch (error) {
       showMessage(error.message);
     }
@@ -312,7 +315,7 @@ export const PAGE_SCRIPT = `"use strict";
       renderCharts();
       renderStates(stateBody.states);
       const selected = runOfHash();
-      if (selected) await openRun(selected);
+      if (selected) await openRun(selected, false);
       else showMessage("");
       document.body.dataset.loaded = "true";
       // Follow a run in progress until it ends.
