@@ -318,6 +318,83 @@ function describeTlsError(error: unknown, settings: PostgresConnectionSettings):
   return undefined;
 }
 
+/** A table as a privilege message names it. */
+export interface SourceTable {
+  schemaName: string;
+  tableName: string;
+}
+
+/** The GRANTs that let `user` read `table`: USAGE on its schema when it lacks it, and SELECT. */
+export function grantsToRead(table: SourceTable, user: string, missingUsage: boolean): string {
+  const grants = [
+    ...(missingUsage
+      ? [`GRANT USAGE ON SCHEMA ${quoteIdent(table.schemaName)} TO ${quoteIdent(user)};`]
+      : []),
+    `GRANT SELECT ON ${quoteIdent(table.schemaName)}.${quoteIdent(table.tableName)} TO ${quoteIdent(user)};`,
+  ];
+  return grants.join(" ");
+}
+
+/**
+ * A permission error (SQLSTATE 42501) from reading `table` as `user`, as a message that names
+ * the table and the GRANT to run; undefined for any other error.
+ */
+export function describePrivilegeError(
+  error: unknown,
+  table: SourceTable,
+  user: string,
+): ConnectionError | undefined {
+  const e = error as { code?: string; message?: string };
+  if (e.code !== "42501") return undefined;
+  const name = `${table.schemaName}.${table.tableName}`;
+  const missingUsage = /permission denied for schema/.test(e.message ?? "");
+  return new ConnectionError(
+    `user "${user}" may not read ${name} (${e.message ?? "permission denied"}): run ${grantsToRead(table, user, missingUsage)} or deselect stream ${table.schemaName}-${table.tableName}`,
+    { cause: error },
+  );
+}
+
+/**
+ * What `user` lacks to read `tables` (USAGE on the schema, SELECT on the table), one sentence
+ * per table with the GRANT to run. Empty when every table can be read.
+ */
+export async function readPrivilegeProblems(
+  client: pg.Client,
+  user: string,
+  tables: readonly SourceTable[],
+): Promise<string[]> {
+  if (tables.length === 0) return [];
+  const result = await client.query<{
+    schema_name: string;
+    table_name: string;
+    usage: boolean;
+    select: boolean | null;
+  }>(
+    `SELECT t.schema_name, t.table_name,
+            CASE WHEN n.oid IS NULL THEN NULL ELSE has_schema_privilege(n.oid, 'USAGE') END AS usage,
+            CASE WHEN c.oid IS NULL THEN NULL ELSE has_table_privilege(c.oid, 'SELECT') END AS select
+     FROM unnest($1::text[], $2::text[]) AS t(schema_name, table_name)
+     LEFT JOIN pg_namespace n ON n.nspname = t.schema_name
+     LEFT JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = t.table_name`,
+    [tables.map((t) => t.schemaName), tables.map((t) => t.tableName)],
+  );
+  const problems: string[] = [];
+  for (const row of result.rows) {
+    // A table that does not exist is the selection's problem, said elsewhere.
+    if (row.select === null || row.usage === null) continue;
+    if (row.usage && row.select) continue;
+    const table = { schemaName: row.schema_name, tableName: row.table_name };
+    const lacking = [
+      ...(row.usage ? [] : [`USAGE on schema ${row.schema_name}`]),
+      ...(row.select ? [] : ["SELECT"]),
+    ];
+    problems.push(
+      `user "${user}" may not read ${row.schema_name}.${row.table_name} (no ${lacking.join(", no ")}): run ${grantsToRead(table, user, !row.usage)} or deselect stream ${row.schema_name}-${row.table_name}`,
+    );
+  }
+  return problems;
+}
+
 /** Quotes an identifier for PostgreSQL, whatever characters it holds. */
 export function quoteIdent(name: string): string {
   return `"${name.replaceAll('"', '""')}"`;

@@ -1,6 +1,6 @@
 import type pg from "pg";
 import { ConfigError, ConnectionError } from "../../../errors.js";
-import { quoteIdent, quoteLiteral } from "../postgres-connection.js";
+import { quoteIdent, quoteLiteral, readPrivilegeProblems } from "../postgres-connection.js";
 import { parseLsn } from "./replication-message.js";
 
 /** The settings of tap-postgres that name and tune change data capture. */
@@ -224,6 +224,8 @@ export async function checkLogicalReplication(
       );
     }
   }
+  problems.push(...(await readPrivilegeProblems(client, settings.user, tables)));
+  problems.push(...(await publicationPrivilegeProblems(client, settings, tables)));
   if (tables.length > 0) {
     const identities = await client.query<{ schema_name: string; table_name: string; ok: boolean }>(
       `SELECT n.nspname AS schema_name, c.relname AS table_name,
@@ -241,4 +243,37 @@ export async function checkLogicalReplication(
     }
   }
   return problems;
+}
+
+/**
+ * A managed publication is created (or altered) by the run itself, which PostgreSQL allows only
+ * to a user with CREATE on the database who owns every table in it. Without those, an admin
+ * creates the publication and `logical_publication` names it.
+ */
+async function publicationPrivilegeProblems(
+  client: pg.Client,
+  settings: LogicalReplicationSettings & { user: string },
+  tables: LogicalTable[],
+): Promise<string[]> {
+  const { name, managed } = publicationNameOf(settings);
+  if (!managed || tables.length === 0) return [];
+  const result = await client.query<{ can_create: boolean; not_owned: string[] | null }>(
+    `SELECT has_database_privilege(current_database(), 'CREATE') AS can_create,
+            (SELECT array_agg(n.nspname || '.' || c.relname ORDER BY 1)
+             FROM unnest($1::text[], $2::text[]) AS t(schema_name, table_name)
+             JOIN pg_namespace n ON n.nspname = t.schema_name
+             JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = t.table_name
+             WHERE NOT pg_has_role(c.relowner, 'USAGE')) AS not_owned`,
+    [tables.map((t) => t.schemaName), tables.map((t) => t.tableName)],
+  );
+  const row = result.rows[0];
+  const notOwned = row?.not_owned ?? [];
+  if (row?.can_create && notOwned.length === 0) return [];
+  const lacking = [
+    ...(row?.can_create ? [] : [`CREATE on database ${settings.dbname}`]),
+    ...(notOwned.length > 0 ? [`ownership of ${notOwned.join(", ")}`] : []),
+  ];
+  return [
+    `sluice manages publication "${name}" for LOG_BASED tables, which needs ${lacking.join(" and ")} for user "${settings.user}"; instead, an admin can run CREATE PUBLICATION ${quoteIdent(name)} FOR TABLE ${tables.map(qualified).join(", ")} WITH (publish_via_partition_root = true); and set logical_publication: ${name}`,
+  ];
 }
