@@ -301,6 +301,26 @@ describe("sluice ui: stopping", () => {
     expect(result.stderr).toContain(`--port ${new URL(url).port}: the port is already in use`);
   });
 
+  test("an address this machine does not have is a usage error naming --host", async () => {
+    // 203.0.113.0/24 is reserved for documentation: never an address of this machine.
+    const result = await startCli(["--log-format", "text", "ui", "--host", "203.0.113.7", "--port", "0"], {
+      projectDir: project.dir,
+      env: project.env,
+    }).done;
+    expect(result.code, describeResult(result)).toBe(2);
+    expect(result.stderr).toContain("--host 203.0.113.7: cannot listen on this address");
+  });
+
+  test("SIGTERM stops a server cleanly with exit code 0", async () => {
+    const other = startCli(["ui", "--port", "0"], { projectDir: project.dir, env: project.env });
+    const otherUrl = await urlOf(other);
+    expect((await fetch(new URL("/api/state", otherUrl))).status).toBe(200);
+    other.child.kill("SIGTERM");
+    const result = await other.done;
+    expect(result.code, describeResult(result)).toBe(0);
+    expect(result.stderr).toContain("SIGTERM received: sluice ui stopped");
+  });
+
   test("SIGINT stops the server cleanly with exit code 0", async () => {
     ui.child.kill("SIGINT");
     const result = await ui.done;
