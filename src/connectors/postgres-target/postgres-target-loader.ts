@@ -343,11 +343,16 @@ class PostgresTargetStreamWriter implements StreamWriter {
       // stays true whether the batch commits or not.
       if (plan.deletedAt !== undefined) await this.ensureDeletedAtColumn();
       await this.client.query("BEGIN");
-      await this.stage(batch, plan);
-      if (this.mergeKeys.length === 0) {
-        await this.client.query(this.appendStatement(batch, plan));
+      if (this.copiesDirectly(plan)) {
+        await this.copy(
+          batch,
+          this.destination,
+          plan.columns.map((c) => quoteIdent(c.name)),
+        );
       } else {
-        await this.merge(batch, plan);
+        await this.stage(batch, plan);
+        if (this.mergeKeys.length === 0) await this.client.query(this.appendStatement(batch, plan));
+        else await this.merge(batch, plan);
       }
       await this.client.query("COMMIT");
     } catch (error) {
@@ -374,6 +379,31 @@ class PostgresTargetStreamWriter implements StreamWriter {
     return plan;
   }
 
+  /**
+   * Rows appended as they are, of columns PostgreSQL reads from the wire form, without metadata:
+   * COPY straight into the table (the bulk of a FULL_TABLE load), about twice as fast as through
+   * the staging table.
+   */
+  private copiesDirectly(plan: BatchPlan): boolean {
+    return (
+      this.mergeKeys.length === 0 &&
+      !this.config.add_metadata_columns &&
+      plan.deletedAt === undefined &&
+      plan.sequence === undefined &&
+      plan.unchanged === undefined &&
+      plan.columns.every((c) => stagingConversion("x", c.type) === "x")
+    );
+  }
+
+  private async copy(batch: RecordBatch, table: string, columns: string[]): Promise<void> {
+    const copy = this.client.query(
+      copyFrom(
+        `COPY ${table} (${columns.join(", ")}) FROM STDIN (FORMAT csv, HEADER false, ENCODING 'UTF8')`,
+      ),
+    );
+    await pipeline(fs.createReadStream(batch.path, { highWaterMark: 1024 * 1024 }), copy);
+  }
+
   /** COPY the file into `sluice_batch` (c0, c1, ... in file order, `sluice_row` its line number). */
   private async stage(batch: RecordBatch, plan: BatchPlan): Promise<void> {
     const types = batch.columns.map((_, i) => {
@@ -386,12 +416,11 @@ class PostgresTargetStreamWriter implements StreamWriter {
       `CREATE TEMPORARY TABLE sluice_batch (${types.map((t, i) => `c${i} ${t}`).join(", ")}, ` +
         `sluice_row bigint GENERATED ALWAYS AS IDENTITY) ON COMMIT DROP`,
     );
-    const copy = this.client.query(
-      copyFrom(
-        `COPY sluice_batch (${types.map((_, i) => `c${i}`).join(", ")}) FROM STDIN (FORMAT csv, HEADER false, ENCODING 'UTF8')`,
-      ),
+    await this.copy(
+      batch,
+      "sluice_batch",
+      types.map((_, i) => `c${i}`),
     );
-    await pipeline(fs.createReadStream(batch.path, { highWaterMark: 1024 * 1024 }), copy);
   }
 
   /** Each stored column's SQL over `sluice_batch`, metadata included (not `_sdc_deleted_at`/`_sdc_sequence`). */
@@ -578,14 +607,22 @@ class PostgresTargetStreamWriter implements StreamWriter {
   private describeLoadError(error: unknown, batch: RecordBatch): Error {
     if (error instanceof SchemaError || error instanceof ConnectionError) return error;
     const e = error as { code?: string; where?: string; message?: string };
-    const context = /COPY sluice_batch, line (\d+), column c(\d+): "((?:[^"]|"")*)"?/.exec(e.where ?? "");
+    // COPY's context: `COPY <table>, line <n>, column <name>: "<value>"`; the staging table's
+    // columns are named by position (c0, c1, ...).
+    const line = (e.where ?? "").split("\n").find((l) => l.startsWith("COPY "));
+    const context = line ? /, line (\d+), column (.+?): "(.*)"?$/s.exec(line) : null;
     if (context) {
-      const name = batch.columns[Number(context[2])] ?? `#${context[2]}`;
-      const value = context[3] ?? "";
+      const column = context[2]!;
+      const position = /^c(\d+)$/.exec(column);
+      const name =
+        line!.startsWith("COPY sluice_batch,") && position
+          ? (batch.columns[Number(position[1])] ?? column)
+          : column;
+      const value = (context[3] ?? "").replace(/"$/, "");
       const shown = value.length > 80 ? `${value.slice(0, 80)}…` : value;
       const type = this.schema.columns.find((c) => c.name === name)?.type;
       return new DataError(
-        `target-postgres: column "${name}" of ${this.where}${type ? ` (${postgresTargetType(type)})` : ""} cannot hold the value "${shown}" (row ${context[1]} of a batch of ${batch.streamId}): ${e.message}`,
+        `target-postgres: column "${name}" of ${this.where}${type ? ` (${postgresTargetType(type)})` : ""} cannot hold the value "${shown}" (line ${context[1]} of a batch of ${batch.streamId}): ${e.message}`,
         { cause: error },
       );
     }

@@ -84,11 +84,17 @@ export async function rowTexts(
 }
 
 /** Runs a query in a session set as sluice's (UTC, ISO dates, shortest exact floats). */
-export async function utcQuery<R extends pg.QueryResultRow>(db: TestDatabase, sql: string): Promise<R[]> {
+export async function utcQuery<R extends pg.QueryResultRow>(
+  db: TestDatabase,
+  sql: string,
+  options: { searchPath?: string } = {},
+): Promise<R[]> {
   const client = new pg.Client({ connectionString: db.url });
   await client.connect();
   try {
     await client.query(EXTRACT_SESSION_SETTINGS);
+    if (options.searchPath)
+      await client.query("SELECT set_config('search_path', $1, false)", [options.searchPath]);
     return (await client.query<R>(sql)).rows;
   } finally {
     await client.end();
