@@ -50,6 +50,14 @@ export class StateError extends SluiceError {
   readonly exitCode = 1;
 }
 
+/**
+ * The machine ran out of something the run needs: the disk under the warehouse file is full.
+ * Free it (or point the setting elsewhere) and run again; state is where the last commit left it.
+ */
+export class ResourceError extends SluiceError {
+  readonly exitCode = 1;
+}
+
 /** Anything else that stops a run: a bug or an engine failure we did not classify. */
 export class PipelineError extends SluiceError {
   readonly exitCode = 1;

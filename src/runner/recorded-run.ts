@@ -1,4 +1,4 @@
-import { messageOf } from "../errors.js";
+import { PipelineError, messageOf } from "../errors.js";
 import type { RunHistory } from "../state/run-history.js";
 import type { StateStore } from "../state/state-store.js";
 import type { RunObserver, RunSummary, StreamStats } from "./run-events.js";
@@ -62,9 +62,13 @@ export async function recordedRun(
         });
         observer({ type: "run-finished", summary: done });
         return done;
-      } catch (error) {
+      } catch (caught) {
+        const stopped = options.signal?.aborted === true;
+        // A stop surfaces as whatever it interrupted (a cancelled COPY reads as "reading ...
+        // failed: cancelled"); say what happened instead, and what the user does next.
+        const error = stopped ? stoppedError(caught) : caught;
         const message = (options.redact ?? ((t: string) => t))(messageOf(error));
-        const status = options.signal?.aborted ? "cancelled" : "failed";
+        const status = stopped ? "cancelled" : "failed";
         const failed = summary(status, message);
         await runHistory
           .finish(options.runId, {
@@ -82,5 +86,12 @@ export async function recordedRun(
       }
     },
     { waitSeconds: options.lockWaitSeconds ?? 0, runId: options.runId },
+  );
+}
+
+function stoppedError(cause: unknown): PipelineError {
+  return new PipelineError(
+    "the run was stopped before it finished (SIGTERM, Ctrl-C or its scheduler stopping); the batches it committed are kept with their state: run again to continue from there",
+    { cause },
   );
 }

@@ -3,7 +3,7 @@ import type { StreamVerifier } from "../../verify/stream-verifier.js";
 import { createDuckdbVerifier } from "./duckdb-verifier.js";
 import fs from "node:fs";
 import path from "node:path";
-import { ConnectionError, DataError, SchemaError } from "../../errors.js";
+import { ConnectionError, DataError, ResourceError, SchemaError } from "../../errors.js";
 import type { RecordBatch } from "../batch.js";
 import { DELETED_AT_COLUMN, SEQUENCE_COLUMN, UNCHANGED_COLUMN } from "../batch.js";
 import type { ColumnType, StreamSchema } from "../column-type.js";
@@ -99,6 +99,8 @@ export class DuckdbLoader implements Loader {
     try {
       return await DuckDBInstance.create(this.file, options);
     } catch (error) {
+      const full = diskFullError(this.file, "opening it", error);
+      if (full) throw full;
       throw new ConnectionError(
         `DuckDB could not open ${this.file} (setting \`path\`): ${(error as Error).message}`,
         {
@@ -129,7 +131,14 @@ export class DuckdbLoader implements Loader {
 
   async openStream(schema: StreamSchema, options: OpenStreamOptions): Promise<StreamWriter> {
     const connection = await this.connect();
-    const writer = new DuckdbStreamWriter(connection, this.config, schema, options, this.insertionOrder);
+    const writer = new DuckdbStreamWriter(
+      connection,
+      this.config,
+      this.file,
+      schema,
+      options,
+      this.insertionOrder,
+    );
     // NOTE: streams preparing at once (CREATE SCHEMA IF NOT EXISTS, CREATE TABLE, ALTER) on two
     // connections fail with a write-write conflict on the catalog; one at a time.
     const prepared = this.preparing.catch(() => undefined).then(() => writer.prepare());
@@ -138,7 +147,7 @@ export class DuckdbLoader implements Loader {
       await prepared;
     } catch (error) {
       connection.closeSync();
-      throw error;
+      throw diskFullError(this.file, `preparing the table of ${schema.streamId}`, error) ?? error;
     }
     return writer;
   }
@@ -187,6 +196,8 @@ class DuckdbStreamWriter implements StreamWriter {
   constructor(
     private readonly connection: DuckDBConnection,
     private readonly config: TargetDuckdbConfig,
+    /** The database file, for messages. */
+    private readonly file: string,
     private readonly schema: StreamSchema,
     private readonly options: OpenStreamOptions,
     private readonly insertionOrder: InsertionOrder,
@@ -571,6 +582,8 @@ class DuckdbStreamWriter implements StreamWriter {
   private async describeLoadError(error: unknown, batch: RecordBatch): Promise<Error> {
     const message = (error as Error).message ?? String(error);
     const where = `${this.schemaName}.${this.tableName}`;
+    const full = diskFullError(this.file, `loading ${batch.streamId} into ${where}`, error);
+    if (full) return full;
     if (/Conversion Error|Could not convert|Invalid Input Error|out of range/i.test(message)) {
       const types = new Map(this.schema.columns.map((c) => [c.name, c.type]));
       for (const [i, name] of batch.columns.entries()) {
@@ -615,6 +628,8 @@ class DuckdbStreamWriter implements StreamWriter {
       }
     } catch (error) {
       await this.connection.run("ROLLBACK").catch(() => undefined);
+      const full = diskFullError(this.file, `replacing ${this.schemaName}.${this.tableName}`, error);
+      if (full) throw full;
       throw new DataError(
         `target-duckdb: replacing ${this.schemaName}.${this.tableName} failed: ${(error as Error).message}`,
         {
@@ -709,6 +724,35 @@ function isConversionError(error: unknown): boolean {
 
 function normaliseType(type: string): string {
   return type.toUpperCase().replace(/\s+/g, "").replace("FLOAT", "REAL").replace("INTEGER", "INTEGER");
+}
+
+/** Below this much free space under the DuckDB file, a failed write is put down to a full disk. */
+const LOW_DISK_BYTES = 32 * 1024 * 1024;
+
+/**
+ * The error to raise when `action` failed because the disk holding `file` is full, else undefined.
+ * NOTE: DuckDB spills to `<file>.tmp` beside the database, capped at 90% of the free space, so a
+ * full disk often reads "Out of Memory Error: failed to offload data block" rather than ENOSPC;
+ * hence the free space is looked at too.
+ */
+function diskFullError(file: string, action: string, error: unknown): ResourceError | undefined {
+  const message = (error as Error | undefined)?.message ?? String(error);
+  let free: number | undefined;
+  try {
+    const stats = fs.statfsSync(path.dirname(file));
+    free = stats.bavail * stats.bsize;
+  } catch {
+    // The folder is gone or unreadable: only the message can tell.
+  }
+  const says = /No space left on device|ENOSPC|disk is full/i.test(message);
+  if (!says && !(free !== undefined && free < LOW_DISK_BYTES)) return undefined;
+  const left = free === undefined ? "" : ` (${(free / 1048576).toFixed(1)} MB free)`;
+  return new ResourceError(
+    `target-duckdb: the disk holding ${file} is full${left}: ${action} failed: ${firstLine(message)}. ` +
+      `Free space there (DuckDB also spills to ${file}.tmp) or set \`path\` to a bigger disk, then run again; ` +
+      "the state stays at the last batch DuckDB committed",
+    { cause: error },
+  );
 }
 
 function firstLine(text: string): string {

@@ -1,0 +1,100 @@
+import fs from "node:fs";
+import path from "node:path";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { createTestDatabase, type TestDatabase } from "../../support/pg.js";
+import { tempDir } from "../../support/pipeline.js";
+import {
+  PROJECT_STATE_ID,
+  readStoredState,
+  runSluice,
+  startSluice,
+  writeProject,
+} from "../../support/sluice-project.js";
+import { describeDifference, duckdbRowTexts, sourceRowTexts } from "../../support/table-diff.js";
+import { RUN_ARGS, duckdbTables, loadedRowTexts, randomBetween, startWriter } from "./fault-support.js";
+import { sigkillLoop } from "./sigkill-loop.js";
+
+/**
+ * FULL_TABLE runs killed with SIGKILL at random moments while the source keeps changing
+ * (inserts, updates, deletes). A FULL_TABLE run fills `items__sluice_new` and swaps it in at the
+ * end, so after every kill the table readers see is a whole earlier copy: no id twice, no row
+ * newer than the source (each update raises `v`), and a stored state means the table exists.
+ * Once the writes stop, a last run ends with DuckDB equal to the source and the copy table gone.
+ */
+const ROWS = 20_000;
+
+let db: TestDatabase;
+let dir: string;
+
+beforeAll(async () => {
+  db = await createTestDatabase("killfull");
+  dir = tempDir("sluice-kill-full-");
+  await db.query("CREATE TABLE items (id bigint PRIMARY KEY, v int NOT NULL, body text NOT NULL)");
+  await db.query(`INSERT INTO items SELECT i, 0, repeat(md5(i::text), 3) FROM generate_series(1, ${ROWS}) i`);
+});
+
+afterAll(async () => {
+  await db?.drop();
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+const sourceSql = "SELECT id::text AS k, v::text || '|' || body AS v FROM items";
+const duckdbSql = "SELECT CAST(id AS VARCHAR) AS k, CAST(v AS VARCHAR) || '|' || body AS v FROM public.items";
+const versionOf = (text: string): number => Number(text.slice(0, text.indexOf("|")));
+
+describe("FULL_TABLE killed with SIGKILL", () => {
+  test("the table is always a whole copy, no key twice, and a rerun ends equal to the source", async () => {
+    writeProject(dir, db, {
+      select: ["public-items.*"],
+      metadata: { "public-items": { "replication-method": "FULL_TABLE" } },
+      tap: { batch_size_rows: 1500 },
+    });
+    const file = path.join(dir, "warehouse.duckdb");
+    let next = ROWS;
+    const writer = startWriter(db, () => {
+      const statements: string[] = [];
+      for (let i = randomBetween(1, 10); i > 0; i--) {
+        const op = Math.random();
+        const id = randomBetween(1, next);
+        if (op < 0.4) statements.push(`INSERT INTO items VALUES (${++next}, 0, 'new')`);
+        else if (op < 0.85)
+          statements.push(`UPDATE items SET v = v + 1, body = body || '.' WHERE id = ${id}`);
+        else statements.push(`DELETE FROM items WHERE id = ${id}`);
+      }
+      return statements;
+    });
+
+    let transactions = 0;
+    try {
+      await sigkillLoop({
+        start: () => ({ run: startSluice(dir, db, RUN_ARGS), kind: "full copy" }),
+        check: async (_point, where) => {
+          const stored = readStoredState(dir, PROJECT_STATE_ID)?.bookmarks["public-items"];
+          const loaded = await loadedRowTexts(file, "public.items", duckdbSql);
+          if (stored !== undefined) expect(loaded, `${where}: a state but no table`).toBeDefined();
+          if (loaded === undefined) return;
+          expect(loaded.duplicates, `${where}: ids held twice`).toEqual([]);
+          expect(loaded.count, `${where}: a part of a copy`).toBeGreaterThanOrEqual(ROWS * 0.9);
+          const source = await sourceRowTexts(db, sourceSql);
+          // Never a row from the future: ids are never reused and `v` only grows.
+          for (const [k, v] of loaded.rows) {
+            const now = source.get(k);
+            if (now === undefined) continue; // deleted since that copy
+            if (versionOf(now) === versionOf(v)) expect(v, `${where}: id ${k}`).toBe(now);
+            else expect(versionOf(now), `${where}: id ${k} newer in DuckDB`).toBeGreaterThan(versionOf(v));
+          }
+        },
+      });
+    } finally {
+      transactions = await writer.stop();
+    }
+
+    await runSluice(dir, db, RUN_ARGS, { timeoutMs: 90_000 });
+    const source = await sourceRowTexts(db, sourceSql);
+    const loaded = await duckdbRowTexts(file, duckdbSql);
+    expect(loaded.duplicates).toEqual([]);
+    expect(describeDifference(source, loaded.rows)).toBe("");
+    expect(transactions, "the writer made changes").toBeGreaterThan(50);
+    expect(await duckdbTables(file)).toEqual(["items"]);
+  }, 300_000);
+});

@@ -1,0 +1,93 @@
+import { expect } from "vitest";
+import { sleep, type SluiceProcess } from "../../support/sluice-project.js";
+import { FAULT_ITERATIONS, lastEvent, randomBetween, tally, waitFor } from "./fault-support.js";
+
+/** One run of the loop, as a scenario starts it. */
+export interface LoopRun {
+  run: SluiceProcess;
+  /** Runs of one kind take about as long as each other (a full copy, a few changes...). */
+  kind: string;
+  /** A run that never ends by itself (`--follow`). */
+  endless?: boolean;
+  /** Until a run of this kind has finished unkilled: how long to draw kill delays over (3 s). */
+  horizonMs?: number;
+}
+
+export interface KillPoint {
+  iteration: number;
+  kind: string;
+  /** Milliseconds after the process started, or after it logged `run-started`. */
+  delayMs: number;
+  from: "spawn" | "run-started";
+  /** The last event the run logged before it died. */
+  reached: string;
+}
+
+/** Events after which a batch or a state was on its way: kills there test what matters most. */
+const MOVING = new Set(["stream-started", "batch-loaded", "state-committed", "changes-committed"]);
+
+/**
+ * Starts runs and kills each with SIGKILL at a random moment until `FAULT_ITERATIONS` of them died
+ * mid-run; `check` runs after every kill (and after a run that finished before its kill). The kill
+ * lands a random while after the process started (a quarter of the time, so that start-up, the
+ * lock and planning get kills too) or after it logged `run-started`; the while is drawn up to how
+ * long the last run of the same kind took when it was not killed, so kills spread over whole runs.
+ */
+export async function sigkillLoop(options: {
+  start: (iteration: number) => LoopRun | Promise<LoopRun>;
+  check: (point: KillPoint, describe: string) => Promise<void>;
+}): Promise<KillPoint[]> {
+  const horizons = new Map<string, { spawn: number; started: number }>();
+  /** How long the last run took from its start to `run-started` (a loaded machine starts slowly). */
+  let startupMs = 1000;
+  const kills: KillPoint[] = [];
+  const finished: string[] = [];
+  const maxAttempts = FAULT_ITERATIONS * 3;
+  for (let iteration = 1; kills.length < FAULT_ITERATIONS; iteration++) {
+    expect(
+      iteration,
+      `only ${kills.length} of ${FAULT_ITERATIONS} runs were killed mid-run in ${maxAttempts} attempts; finished by themselves: ${finished.join("; ")}`,
+    ).toBeLessThanOrEqual(maxAttempts);
+    const { run, kind, endless, horizonMs } = await options.start(iteration);
+    const initial = horizonMs ?? 3000;
+    const horizon = horizons.get(kind) ?? { spawn: startupMs + initial, started: initial };
+    const spawnedAt = Date.now();
+    const from = Math.random() < 0.25 ? "spawn" : "run-started";
+    let startedAt = spawnedAt;
+    if (from === "run-started") {
+      await waitFor(run, "run-started", () => run.output().stderr.includes('"event":"run-started"'));
+      startedAt = Date.now();
+      startupMs = startedAt - spawnedAt;
+    }
+    const delayMs = randomBetween(0, from === "spawn" ? horizon.spawn : horizon.started);
+    let ended = false;
+    void run.exited.then(() => (ended = true));
+    const until = Date.now() + delayMs;
+    while (!ended && Date.now() < until) await sleep(Math.min(5, until - Date.now()));
+    run.child.kill("SIGKILL");
+    const result = await run.exited;
+    const point: KillPoint = { iteration, kind, delayMs, from, reached: lastEvent(result.stderr) };
+    const describe = `run ${iteration} (${kind}) killed ${delayMs} ms after ${from}, having reached ${point.reached}`;
+    if (result.signal === "SIGKILL") {
+      kills.push(point);
+    } else {
+      expect(endless, `${describe}: an endless run ended by itself\n${result.stderr.slice(-3000)}`).not.toBe(
+        true,
+      );
+      expect(result.code, `${describe}: the run failed\n${result.stderr.slice(-3000)}`).toBe(0);
+      finished.push(`${kind} after ${Date.now() - spawnedAt} ms`);
+      // Draw the next kills of this kind within how long this run took.
+      horizons.set(kind, { spawn: Date.now() - spawnedAt, started: Date.now() - startedAt });
+    }
+    await options.check(point, describe);
+  }
+  const reached = tally(kills.map((k) => k.reached));
+  // The kills must have landed while data moved, or the loop proves little.
+  expect(kills.filter((k) => MOVING.has(k.reached)).length, reached).toBeGreaterThanOrEqual(
+    Math.ceil(FAULT_ITERATIONS / 4),
+  );
+  console.log(
+    `${kills.length} SIGKILLs (${tally(kills.map((k) => k.kind))}); last event before the kill: ${reached}; ${finished.length} runs finished before their kill`,
+  );
+  return kills;
+}
