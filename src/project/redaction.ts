@@ -52,15 +52,27 @@ export class SecretRedactor {
   readonly #forms = new Set<string>();
   #pattern: RegExp | undefined;
 
-  /** Registers a secret in the forms it may appear in: as is, URL-encoded, and JSON-escaped. */
+  /**
+   * Registers a secret in the forms it may appear in: as is, URL-encoded (hex digits of either
+   * case, as a hand-written URI may have them), and JSON-escaped once and twice (a JSON string
+   * inside a JSON log line). Parts of it that are secrets on their own are registered too: the
+   * secret-named fields of a JSON secret (an RDS secret's `password`, a service account's
+   * `private_key`) and the long lines of a multi-line one (a PEM key printed line by line).
+   */
   add(secret: string): void {
+    for (const part of secretParts(secret)) this.#addOne(part);
+  }
+
+  #addOne(secret: string): void {
     if (secret.length < SecretRedactor.MIN_LENGTH) return;
+    const json = JSON.stringify(secret).slice(1, -1);
     const forms = [
       secret,
       encodeURIComponent(secret),
       encodeURIComponent(secret).replace(/%20/g, "+"),
       encodeURI(secret),
-      JSON.stringify(secret).slice(1, -1),
+      json,
+      JSON.stringify(json).slice(1, -1),
     ];
     for (const form of forms) this.#forms.add(form);
     this.#pattern = undefined;
@@ -80,10 +92,53 @@ export class SecretRedactor {
     this.#pattern ??= new RegExp(
       [...this.#forms]
         .sort((a, b) => b.length - a.length)
-        .map((form) => form.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"))
+        .map((form) =>
+          form
+            .replace(/[.*+?^${}()|[\]\\]/g, "\\$&")
+            // %2F and %2f are the same byte in a URL.
+            .replace(
+              /%([0-9A-F])([0-9A-F])/g,
+              (_, a: string, b: string) => `%${hexEitherCase(a)}${hexEitherCase(b)}`,
+            ),
+        )
         .join("|"),
       "g",
     );
     return text.replace(this.#pattern, REDACTED);
+  }
+}
+
+function hexEitherCase(digit: string): string {
+  return /[A-F]/.test(digit) ? `[${digit}${digit.toLowerCase()}]` : digit;
+}
+
+/** Lines of a multi-line secret at least this long are secrets on their own. */
+const SECRET_LINE_LENGTH = 16;
+
+/** A secret and the parts of it that are secrets on their own (see `SecretRedactor.add`). */
+function secretParts(secret: string): string[] {
+  const parts = [secret];
+  const trimmed = secret.trim();
+  if (trimmed !== secret) parts.push(trimmed);
+  if (trimmed.startsWith("{")) {
+    try {
+      collectSecretFields(JSON.parse(trimmed), parts);
+    } catch {
+      // Not JSON after all: the whole text is registered.
+    }
+  }
+  for (const line of secret.split(/\r?\n/)) {
+    const text = line.trim();
+    if (text.length >= SECRET_LINE_LENGTH && text !== trimmed)
+      parts.push(text, ...secretParts(text).slice(1));
+  }
+  return parts;
+}
+
+function collectSecretFields(value: unknown, into: string[]): void {
+  if (typeof value !== "object" || value === null) return;
+  for (const [name, field] of Object.entries(value)) {
+    if (typeof field === "string" && SECRET_NAME.test(name)) into.push(...secretParts(field));
+    else collectSecretFields(field, into);
   }
 }
