@@ -78,7 +78,7 @@ export class Output {
       case "stream-started":
         this.streamStarted.set(event.streamId, Date.now());
         this.info(
-          `${this.paint(1, event.streamId)}: ${event.method}${event.mode === "replace" ? " (atomic replace)" : ""}`,
+          `${this.paint(1, event.streamId)}: ${event.method}${event.mode === "replace" ? " (atomic replace)" : ""}${event.parts ? `, read in ${event.parts} parts at once` : ""}`,
         );
         break;
       case "batch-loaded": {

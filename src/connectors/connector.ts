@@ -47,7 +47,14 @@ export interface StreamPlan {
  * `end` carries the final bookmark.
  */
 export type StreamEvent =
-  | { type: "begin"; mode: LoadMode; version: number; distinctKeys: boolean }
+  | {
+      type: "begin";
+      mode: LoadMode;
+      version: number;
+      distinctKeys: boolean;
+      /** How many row ranges the source reads at once for this stream (a large table), if more than one. */
+      parts?: number;
+    }
   | { type: "batch"; batch: RecordBatch; bookmark?: StreamBookmark }
   | { type: "end"; bookmark: StreamBookmark };
 
@@ -155,6 +162,11 @@ export interface Extractor {
   teardownChangeCapture?(): Promise<string[]>;
   /** `sluice verify`: checksums of a stream's source table, computed in the source. Optional. */
   verifier?(): StreamVerifier;
+  /**
+   * How many streams of a run may be read at once (each on its own connection, in the same
+   * snapshot). Absent: one at a time.
+   */
+  readonly maxParallelStreams?: number;
   close(): Promise<void>;
 }
 

@@ -3,7 +3,14 @@ import type { ReplicationMethod } from "../connectors/connector.js";
 /** What a run reports while it goes; the CLI turns these into a progress line or JSON logs. */
 export type RunEvent =
   | { type: "run-started"; runId: string; stateId: string; streams: string[] }
-  | { type: "stream-started"; streamId: string; method: ReplicationMethod; mode: "replace" | "incremental" }
+  | {
+      type: "stream-started";
+      streamId: string;
+      method: ReplicationMethod;
+      mode: "replace" | "incremental";
+      /** Row ranges read at once (a large table split), when more than one. */
+      parts?: number;
+    }
   | {
       type: "batch-loaded";
       streamId: string;

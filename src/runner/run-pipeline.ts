@@ -53,10 +53,16 @@ export async function runPipeline(options: RunPipelineOptions): Promise<RunSumma
         plans,
         bookmarks: state.bookmarks,
       });
-      for (const plan of plans) {
-        if (options.signal?.aborted) throw new PipelineError("the run was stopped before it finished");
-        streams[plan.schema.streamId] = await runStream(options, session, plan, state);
-      }
+      const opened = session;
+      const commits = new CommitQueue(options, state);
+      await forEachConcurrently(
+        plans,
+        Math.max(1, options.extractor.maxParallelStreams ?? 1),
+        options.signal,
+        async (plan, signal) => {
+          streams[plan.schema.streamId] = await runStream(options, opened, plan, commits, signal);
+        },
+      );
       const logical = plans.filter((p) => p.replicationMethod === "LOG_BASED");
       if (logical.length > 0) await runChanges(options, session, logical, state, streams);
     },
@@ -69,28 +75,91 @@ export async function runPipeline(options: RunPipelineOptions): Promise<RunSumma
   );
 }
 
+/**
+ * Commits bookmarks of streams running at once one after another: each write stores the whole
+ * state, so two in flight could land out of order and the older one would hide the newer.
+ */
+class CommitQueue {
+  private last: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly options: RunPipelineOptions,
+    readonly state: SingerState,
+  ) {}
+
+  commit(streamId: string, bookmark: SingerState["bookmarks"][string]): Promise<void> {
+    const next = this.last.then(async () => {
+      this.state.bookmarks[streamId] = bookmark;
+      await this.options.stateStore.set(this.options.stateId, this.state);
+      this.options.observer({ type: "state-committed", streamId, bookmark });
+    });
+    // A failed write fails its own stream; the queue goes on for the others' rollback paths.
+    this.last = next.catch(() => undefined);
+    return next;
+  }
+}
+
+/**
+ * Runs `work` for every item, at most `limit` at a time, in order of the items. The first
+ * failure aborts the signal the others got and is thrown once every started one has settled
+ * (so no stream is left loading while the run reports its end). A stop of `outer` is a failure.
+ */
+export async function forEachConcurrently<T>(
+  items: readonly T[],
+  limit: number,
+  outer: AbortSignal | undefined,
+  work: (item: T, signal: AbortSignal) => Promise<void>,
+): Promise<void> {
+  const controller = new AbortController();
+  const stop = (): void => controller.abort();
+  outer?.addEventListener("abort", stop, { once: true });
+  if (outer?.aborted) controller.abort();
+  let next = 0;
+  let failure: { error: unknown } | undefined;
+  const worker = async (): Promise<void> => {
+    while (next < items.length && !failure) {
+      if (controller.signal.aborted) {
+        failure ??= { error: new PipelineError("the run was stopped before it finished") };
+        return;
+      }
+      const item = items[next++]!;
+      try {
+        await work(item, controller.signal);
+      } catch (error) {
+        failure ??= { error };
+        controller.abort();
+      }
+    }
+  };
+  try {
+    await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  } finally {
+    outer?.removeEventListener("abort", stop);
+  }
+  if (failure) throw failure.error;
+}
+
 async function runStream(
   options: RunPipelineOptions,
   session: ExtractSession,
   plan: StreamPlan,
-  state: SingerState,
+  commits: CommitQueue,
+  runSignal: AbortSignal,
 ): Promise<StreamStats> {
   const streamId = plan.schema.streamId;
   const started = Date.now();
   const stats: StreamStats = { rows: 0, bytes: 0, seconds: 0 };
   const controller = new AbortController();
   const stop = (): void => controller.abort();
-  options.signal?.addEventListener("abort", stop, { once: true });
+  runSignal.addEventListener("abort", stop, { once: true });
+  if (runSignal.aborted) controller.abort();
   let writer: StreamWriter | undefined;
   let began = false;
-  const commit = async (bookmark: SingerState["bookmarks"][string]): Promise<void> => {
-    state.bookmarks[streamId] = bookmark;
-    await options.stateStore.set(options.stateId, state);
-    options.observer({ type: "state-committed", streamId, bookmark });
-  };
+  const commit = (bookmark: SingerState["bookmarks"][string]): Promise<void> =>
+    commits.commit(streamId, bookmark);
   try {
     const events = prefetch(
-      session.read(plan, state.bookmarks[streamId], controller.signal),
+      session.read(plan, commits.state.bookmarks[streamId], controller.signal),
       PREFETCH_BATCHES,
     );
     for await (const event of events) {
@@ -107,6 +176,7 @@ async function runStream(
             streamId,
             method: plan.replicationMethod,
             mode: event.mode,
+            ...(event.parts !== undefined && event.parts > 1 ? { parts: event.parts } : {}),
           });
           break;
         case "batch": {
@@ -141,7 +211,7 @@ async function runStream(
     await writer?.abort().catch(() => undefined);
     throw error;
   } finally {
-    options.signal?.removeEventListener("abort", stop);
+    runSignal.removeEventListener("abort", stop);
   }
   stats.seconds = (Date.now() - started) / 1000;
   // A LOG_BASED stream with a position has nothing to copy: its changes come in `runChanges`.

@@ -1,4 +1,5 @@
 import { parse as parseCsv } from "csv-parse/sync";
+import os from "node:os";
 import type pg from "pg";
 import { to as copyTo } from "pg-copy-streams";
 import { ConfigError, ConnectionError, DataError, PipelineError, SluiceError } from "../../errors.js";
@@ -17,7 +18,9 @@ import type {
   StreamPlan,
 } from "../connector.js";
 import { timestampToRfc3339 } from "../batch-rows.js";
-import { spoolCsvBatches } from "../csv-spooler.js";
+import { spoolCsvBatches, type SpooledBatch } from "../csv-spooler.js";
+import { mergeConcurrently } from "../merge-concurrently.js";
+import { Semaphore } from "../semaphore.js";
 import {
   connectPostgres,
   EXTRACT_SESSION_SETTINGS,
@@ -48,6 +51,8 @@ import { canBeReplicationKey, wireExpression } from "./postgres-types.js";
 interface TapPostgresConfig extends PostgresConnectionSettings, LogicalSessionSettings {
   filter_schemas?: string[];
   default_replication_method: ReplicationMethod;
+  max_parallel_streams?: number;
+  split_table_min_mb: number;
 }
 
 /** A plan with what this extractor needs to build its queries. */
@@ -70,6 +75,10 @@ export class PostgresExtractor implements Extractor {
       tapPostgresSettings.filter((s) => s.default !== undefined).map((s) => [s.name, s.default]),
     );
     this.config = { ...defaults, ...config } as unknown as TapPostgresConfig;
+  }
+
+  get maxParallelStreams(): number {
+    return Math.max(1, this.config.max_parallel_streams ?? os.availableParallelism());
   }
 
   async test(plans?: StreamPlan[]): Promise<void> {
@@ -206,7 +215,7 @@ export class PostgresExtractor implements Extractor {
     bookmarks?: Record<string, StreamBookmark>;
   }): Promise<ExtractSession> {
     if (!this.tables) await this.discover();
-    const session = new PostgresExtractSession(this.config, options.spoolDir);
+    const session = new PostgresExtractSession(this.config, options.spoolDir, this.maxParallelStreams);
     try {
       await session.start(
         (options.plans ?? []).filter((p) => p.replicationMethod === "LOG_BASED") as LogicalPlan[],
@@ -277,11 +286,16 @@ class PostgresExtractSession implements ExtractSession {
   private nextSequence = 0;
   private logical: LogicalReplicationSession | undefined;
   private logicalSnapshot: LogicalSnapshot | undefined;
+  /** One place per COPY running at once, whether of whole tables or parts of one. */
+  private readonly copySlots: Semaphore;
 
   constructor(
     private readonly config: TapPostgresConfig,
     private readonly spoolDir: string,
-  ) {}
+    private readonly parallelism: number,
+  ) {
+    this.copySlots = new Semaphore(parallelism);
+  }
 
   /**
    * Takes the run's snapshot: the replication slot's when LOG_BASED streams need an initial
@@ -358,30 +372,29 @@ class PostgresExtractSession implements ExtractSession {
           : `${quoteIdent(key.name)} >= ${quoteLiteral(String(from_value))}::${key.pg.formatted}`;
       sql = `SELECT ${select} FROM ${from} WHERE ${where} ORDER BY ${quoteIdent(key.name)}`;
       version = bookmark?.version ?? Date.now();
-      yield { type: "begin", mode: "incremental", version, distinctKeys: true };
     } else {
       sql = `SELECT ${select} FROM ${from}`;
       version = Date.now();
-      yield { type: "begin", mode: "replace", version, distinctKeys: true };
     }
-
-    const client = await this.acquire();
-    const copy = client.query(copyTo(`COPY (${sql}) TO STDOUT WITH (FORMAT csv)`));
-    const onAbort = (): void => {
-      copy.destroy(new Error("cancelled"));
+    // An ordered (INCREMENTAL) read is one COPY; a whole-table read of a large table is cut into
+    // row ranges read at once, merged as their batches come.
+    const parts = keyIndex >= 0 ? [sql] : await this.splitIntoParts(table, sql);
+    yield {
+      type: "begin",
+      mode: keyIndex >= 0 ? "incremental" : "replace",
+      version,
+      distinctKeys: true,
+      parts: parts.length,
     };
-    signal.addEventListener("abort", onAbort, { once: true });
-    let finished = false;
+    const stopParts = new AbortController();
+    const stop = (): void => stopParts.abort();
+    signal.addEventListener("abort", stop, { once: true });
     let last: StreamBookmark | undefined;
     try {
-      const batches = spoolCsvBatches(copy, {
-        dir: this.spoolDir,
-        streamId: plan.schema.streamId,
-        columns: columns.map((c) => c.name),
-        maxBytes: Math.max(1, this.config.batch_size_mb) * 1024 * 1024,
-        maxRows: Math.max(1, this.config.batch_size_rows),
-        allocateSequence: this.allocateSequence,
-      });
+      const batches = mergeConcurrently(
+        parts.map((part) => this.copyPart(plan, table, part, stopParts.signal)),
+        stop,
+      );
       for await (const { batch, lastRow } of batches) {
         if (keyIndex >= 0) {
           last = {
@@ -393,13 +406,8 @@ class PostgresExtractSession implements ExtractSession {
         }
         yield { type: "batch", batch, ...(last ? { bookmark: last } : {}) };
       }
-      finished = true;
-    } catch (error) {
-      throw describeReadError(error, table);
     } finally {
-      signal.removeEventListener("abort", onAbort);
-      if (finished) this.idle.push(client);
-      else await this.discard(client);
+      signal.removeEventListener("abort", stop);
     }
     if (plan.replicationMethod === "INCREMENTAL") {
       yield {
@@ -418,6 +426,77 @@ class PostgresExtractSession implements ExtractSession {
       };
     } else {
       yield { type: "end", bookmark: { version, last_replication_method: "FULL_TABLE" } };
+    }
+  }
+
+  /**
+   * One `SELECT` per part of the table: the table's pages cut into `parallelism` ranges of row
+   * locations (ctid), when it is a plain table larger than `split_table_min_mb`. A TID range scan
+   * reads only its pages (PostgreSQL 14 and later); the last range is open, so pages the table
+   * gained after its size was read are still covered. All parts read the run's snapshot.
+   */
+  private async splitIntoParts(table: DiscoveredTable, sql: string): Promise<string[]> {
+    const minBytes = this.config.split_table_min_mb * 1024 * 1024;
+    if (this.parallelism < 2 || minBytes <= 0 || table.kind !== "table") return [sql];
+    const client = await this.acquire();
+    let pages: number;
+    try {
+      const name = quoteLiteral(`${quoteIdent(table.schemaName)}.${quoteIdent(table.tableName)}`);
+      const result = await client.query<{ bytes: string; block: string }>(
+        `SELECT pg_relation_size(${name}::regclass) AS bytes, current_setting('block_size') AS block`,
+      );
+      const bytes = Number(result.rows[0]!.bytes);
+      if (bytes <= minBytes) return [sql];
+      pages = Math.ceil(bytes / Number(result.rows[0]!.block));
+    } finally {
+      this.idle.push(client);
+    }
+    const bounds = Array.from({ length: this.parallelism - 1 }, (_, i) =>
+      Math.round(((i + 1) * pages) / this.parallelism),
+    );
+    const tid = (page: number): string => `'(${page},0)'::tid`;
+    return [
+      `${sql} WHERE ctid < ${tid(bounds[0]!)}`,
+      ...bounds.slice(1).map((page, i) => `${sql} WHERE ctid >= ${tid(bounds[i]!)} AND ctid < ${tid(page)}`),
+      `${sql} WHERE ctid >= ${tid(bounds[bounds.length - 1]!)}`,
+    ];
+  }
+
+  /** One COPY of `sql` into spool files, holding a copy slot and a connection meanwhile. */
+  private async *copyPart(
+    plan: StreamPlan,
+    table: DiscoveredTable,
+    sql: string,
+    signal: AbortSignal,
+  ): AsyncGenerator<SpooledBatch, void, undefined> {
+    const release = await this.copySlots.acquire(signal);
+    try {
+      const client = await this.acquire();
+      const copy = client.query(copyTo(`COPY (${sql}) TO STDOUT WITH (FORMAT csv)`));
+      const onAbort = (): void => {
+        copy.destroy(new Error("cancelled"));
+      };
+      signal.addEventListener("abort", onAbort, { once: true });
+      let finished = false;
+      try {
+        yield* spoolCsvBatches(copy, {
+          dir: this.spoolDir,
+          streamId: plan.schema.streamId,
+          columns: plan.schema.columns.map((c) => c.name),
+          maxBytes: Math.max(1, this.config.batch_size_mb) * 1024 * 1024,
+          maxRows: Math.max(1, this.config.batch_size_rows),
+          allocateSequence: this.allocateSequence,
+        });
+        finished = true;
+      } catch (error) {
+        throw describeReadError(error, table);
+      } finally {
+        signal.removeEventListener("abort", onAbort);
+        if (finished) this.idle.push(client);
+        else await this.discard(client);
+      }
+    } finally {
+      release();
     }
   }
 
