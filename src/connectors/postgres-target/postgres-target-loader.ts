@@ -302,22 +302,33 @@ class PostgresTargetStreamWriter implements StreamWriter {
     }
   }
 
-  /** INSERT ... ON CONFLICT needs a unique index on exactly the key columns. */
+  /**
+   * INSERT ... ON CONFLICT needs a unique index on exactly the key columns. A primary key on
+   * other columns (the stream's key changed, as Singer's `key_properties` may) is replaced.
+   */
   private async ensureKeyConstraint(): Promise<void> {
-    const indexes = await this.client.query<{ columns: string[] }>(
-      `SELECT array(SELECT a.attname::text FROM pg_attribute a WHERE a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey)) AS columns
+    const indexes = await this.client.query<{ columns: string[]; primary: string | null }>(
+      `SELECT array(SELECT a.attname::text FROM pg_attribute a WHERE a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey)) AS columns,
+              (SELECT c.conname::text FROM pg_constraint c WHERE c.conindid = i.indexrelid AND c.contype = 'p') AS primary
          FROM pg_index i WHERE i.indrelid = $1::regclass AND i.indisunique AND i.indpred IS NULL AND i.indexprs IS NULL`,
       [this.target],
     );
     const wanted = [...this.keys].sort().join("\u0000");
     if (indexes.rows.some((r) => [...r.columns].sort().join("\u0000") === wanted)) return;
+    const primary = indexes.rows.find((r) => r.primary !== null)?.primary;
     try {
+      await this.client.query("BEGIN");
+      if (primary) {
+        await this.client.query(`ALTER TABLE ${this.target} DROP CONSTRAINT ${quoteIdent(primary)}`);
+      }
       await this.client.query(
         `ALTER TABLE ${this.target} ADD PRIMARY KEY (${this.keys.map(quoteIdent).join(", ")})`,
       );
+      await this.client.query("COMMIT");
     } catch (error) {
+      await this.client.query("ROLLBACK").catch(() => undefined);
       throw new SchemaError(
-        `target-postgres: ${this.where} has no unique key on (${this.keys.join(", ")}) to upsert on, and one cannot be added (${(error as Error).message}); remove the duplicate or NULL keys, or run with --full-refresh`,
+        `target-postgres: ${this.where} has no unique key on (${this.keys.join(", ")}) to upsert on, and one cannot be made (${(error as Error).message}); remove the duplicate or NULL keys, or run with --full-refresh`,
         { cause: error },
       );
     }
@@ -642,6 +653,12 @@ export function describePostgresError(error: unknown, doing: string): Error {
     .filter(Boolean)
     .join("; ");
   const code = e.code ?? "";
+  if (code === "54000" && /row is too big/.test(message)) {
+    return new DataError(
+      `${doing} failed: ${message}; a PostgreSQL row must fit one 8 kB page, and fixed-width columns (bigint, double precision, timestamps) cannot move out of it: split the table or select fewer columns`,
+      { cause: error },
+    );
+  }
   if (
     code.startsWith("08") ||
     code === "57P01" ||
