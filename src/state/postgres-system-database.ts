@@ -480,8 +480,13 @@ export function postgresStateError(target: PostgresTarget, action: string, error
     hint?: unknown;
   };
   const code = typeof fields.code === "string" ? fields.code : undefined;
+  // 57P: the server is shutting down, restarting or not accepting connections yet (a failover).
   const unreachable =
-    (code !== undefined && (CONNECTION_CODES.has(code) || code.startsWith("08") || code.startsWith("28"))) ||
+    (code !== undefined &&
+      (CONNECTION_CODES.has(code) ||
+        code.startsWith("08") ||
+        code.startsWith("28") ||
+        code.startsWith("57P"))) ||
     /timeout|Connection terminated|Connection ended/i.test(messageOf(error));
   let reason = messageOf(error);
   if (code !== undefined && /^[0-9A-Z]{5}$/.test(code)) reason += ` (SQLSTATE ${code})`;
