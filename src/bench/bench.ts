@@ -15,18 +15,29 @@ import { benchChangeCapture } from "./cdc-bench.js";
 import { rowsOf, runSluiceCli } from "./run-sluice-cli.js";
 
 /**
- * `npm run bench [-- --rows N]`: the demo's `events` table with N rows, moved into DuckDB by a
- * full load (`sluice run`, a separate process so its peak RSS is its own), beside the ceiling:
- * a bare `COPY (SELECT * FROM events) TO STDOUT` read and thrown away, in the same run.
- * PostgreSQL is embedded unless SLUICE_BENCH_DATABASE_URL names a server (its database is reused).
+ * `npm run bench [-- --rows N] [--lines duckdb,tables,bigquery,cdc]`: the demo's `events` table
+ * with N rows, moved into DuckDB by a full load (`sluice run`, a separate process so its peak RSS
+ * is its own), beside the ceiling: a bare `COPY (SELECT * FROM events) TO STDOUT` read and thrown
+ * away, in the same run. Then, per line asked for: 50 tables of 20,000 rows in one run, the same
+ * N rows into BigQuery's emulator, and a CDC burst. PostgreSQL is embedded unless
+ * SLUICE_BENCH_DATABASE_URL names a server (its database is reused).
  */
+const LINES = ["duckdb", "tables", "bigquery", "cdc"] as const;
 const { values } = parseArgs({
   options: {
     rows: { type: "string", default: "1000000" },
+    lines: { type: "string", default: LINES.join(",") },
     "keep-dir": { type: "boolean", default: false },
   },
 });
 const rows = Number(values.rows);
+const lines = new Set(values.lines.split(",").map((l) => l.trim()));
+for (const line of lines) {
+  if (!(LINES as readonly string[]).includes(line))
+    throw new Error(`--lines: "${line}" is not one of ${LINES.join(", ")}`);
+}
+const TABLES = 50;
+const TABLE_ROWS = 20_000;
 const cli = path.join(path.dirname(fileURLToPath(import.meta.url)), "..", "cli", "main.js");
 
 async function main(): Promise<void> {
@@ -75,55 +86,81 @@ async function main(): Promise<void> {
     const copySeconds = (Date.now() - t) / 1000;
     await client.end();
 
-    // sluice: a full load of events into a fresh DuckDB file.
-    const target = new URL(url);
-    fs.writeFileSync(
-      path.join(work, "sluice.yml"),
-      `plugins:
-  extractors:
-    - name: tap-postgres
-      config:
-        host: ${target.hostname}
-        port: ${target.port || 5432}
-        user: ${decodeURIComponent(target.username)}
-        dbname: ${decodeURIComponent(target.pathname.slice(1)) || "postgres"}
-      select: ["public-events.*"]
-  loaders:
-    - name: target-duckdb
-      config:
-        path: bench.duckdb
-`,
-    );
-    t = Date.now();
-    const finished = await runSluiceCli({
-      cli,
-      dir: work,
-      extractor: "tap-postgres",
-      loader: "target-duckdb",
-      env: { ...process.env, TAP_POSTGRES_PASSWORD: decodeURIComponent(target.password) },
-    });
-    const summary = { peakRssBytes: finished.peakRssBytes, rows: rowsOf(finished) };
-    const loadSeconds = (Date.now() - t) / 1000;
     const copyRate = rows / copySeconds;
-    const loadRate = rows / loadSeconds;
-    const duckdbSize = fs.statSync(path.join(work, "bench.duckdb")).size;
     console.log(
       [
         "",
         `sluice bench: ${formatCount(rows)} rows of events (${formatBytes(Number(size))} in PostgreSQL, ${formatBytes(bytes)} as COPY text), ${os.cpus().length} cores`,
         `  ceiling  COPY (SELECT * FROM events) TO STDOUT → discard   ${copySeconds.toFixed(1).padStart(6)} s  ${formatCount(Math.round(copyRate)).padStart(9)} rows/s`,
-        `  sluice   run tap-postgres target-duckdb (FULL_TABLE)       ${loadSeconds.toFixed(1).padStart(6)} s  ${formatCount(Math.round(loadRate)).padStart(9)} rows/s  = ${((100 * loadRate) / copyRate).toFixed(0)}% of the ceiling`,
-        `           peak RSS of the sluice process: ${formatBytes(summary.peakRssBytes)}; DuckDB file ${formatBytes(duckdbSize)}; rows loaded ${formatCount(summary.rows)}`,
       ].join("\n"),
     );
-    if (summary.rows !== rows) throw new Error(`loaded ${summary.rows} rows, expected ${rows}`);
 
+    const target = new URL(url);
+    const env = { ...process.env, TAP_POSTGRES_PASSWORD: decodeURIComponent(target.password) };
+    if (lines.has("duckdb")) {
+      // sluice: a full load of events into a fresh DuckDB file.
+      const dir = path.join(work, "duckdb");
+      writeDuckdbProject(dir, target, ["public-events.*"]);
+      t = Date.now();
+      const finished = await runSluiceCli({
+        cli,
+        dir,
+        extractor: "tap-postgres",
+        loader: "target-duckdb",
+        env,
+      });
+      const loadSeconds = (Date.now() - t) / 1000;
+      const loadRate = rows / loadSeconds;
+      const duckdbSize = fs.statSync(path.join(dir, "bench.duckdb")).size;
+      console.log(
+        [
+          `  sluice   run tap-postgres target-duckdb (FULL_TABLE)       ${loadSeconds.toFixed(1).padStart(6)} s  ${formatCount(Math.round(loadRate)).padStart(9)} rows/s  = ${((100 * loadRate) / copyRate).toFixed(0)}% of the ceiling`,
+          `           peak RSS of the sluice process: ${formatBytes(finished.peakRssBytes)}; DuckDB file ${formatBytes(duckdbSize)}; rows loaded ${formatCount(rowsOf(finished))}`,
+        ].join("\n"),
+      );
+      if (rowsOf(finished) !== rows) throw new Error(`loaded ${rowsOf(finished)} rows, expected ${rows}`);
+    }
+
+    if (lines.has("tables")) {
+      // Many small tables in one run: streams load in parallel within one memory budget.
+      await withClient(url, async (c) => {
+        for (let i = 1; i <= TABLES; i++) {
+          await c.query(`DROP TABLE IF EXISTS bench_t${i}`);
+          await c.query(`CREATE TABLE bench_t${i} AS SELECT * FROM events ORDER BY id LIMIT ${TABLE_ROWS}`);
+          await c.query(`ALTER TABLE bench_t${i} ADD PRIMARY KEY (id)`);
+        }
+      });
+      const dir = path.join(work, "tables");
+      writeDuckdbProject(dir, target, ["public-bench_t*.*"]);
+      t = Date.now();
+      const finished = await runSluiceCli({
+        cli,
+        dir,
+        extractor: "tap-postgres",
+        loader: "target-duckdb",
+        env,
+      });
+      const seconds = (Date.now() - t) / 1000;
+      const loaded = rowsOf(finished);
+      console.log(
+        `  tables   ${TABLES} tables of ${formatCount(TABLE_ROWS)} rows in one run → DuckDB          ${seconds.toFixed(1).padStart(6)} s  ${formatCount(Math.round(loaded / seconds)).padStart(9)} rows/s  peak RSS ${formatBytes(finished.peakRssBytes)}`,
+      );
+      if (loaded !== Math.min(rows, TABLE_ROWS) * TABLES)
+        throw new Error(
+          `loaded ${loaded} rows of the ${TABLES} tables, expected ${Math.min(rows, TABLE_ROWS) * TABLES}`,
+        );
+    }
+
+    if (!lines.has("bigquery") && !lines.has("cdc")) return;
     // target-bigquery through the local emulator: load jobs of NDJSON, bytes counted on the wire.
-    const bq = await benchBigquery({ url, cli, workDir: work });
-    console.log(
-      `  bigquery run tap-postgres target-bigquery (emulator)       ${bq.seconds.toFixed(1).padStart(6)} s  ${formatCount(Math.round(bq.rows / bq.seconds)).padStart(9)} rows/s  ${(bq.bytesSent / Math.max(1, bq.rows)).toFixed(0)} bytes sent per row (${formatBytes(bq.bytesSent)}), peak RSS ${formatBytes(bq.peakRssBytes)}`,
-    );
-    if (bq.rows !== rows) throw new Error(`loaded ${bq.rows} rows into BigQuery, expected ${rows}`);
+    const bq = lines.has("bigquery") ? await benchBigquery({ url, cli, workDir: work }) : undefined;
+    if (bq) {
+      console.log(
+        `  bigquery run tap-postgres target-bigquery (emulator)       ${bq.seconds.toFixed(1).padStart(6)} s  ${formatCount(Math.round(bq.rows / bq.seconds)).padStart(9)} rows/s  ${(bq.bytesSent / Math.max(1, bq.rows)).toFixed(0)} bytes sent per row (${formatBytes(bq.bytesSent)}), peak RSS ${formatBytes(bq.peakRssBytes)}`,
+      );
+      if (bq.rows !== rows) throw new Error(`loaded ${bq.rows} rows into BigQuery, expected ${rows}`);
+    }
+    if (!lines.has("cdc")) return;
 
     const cdc = await benchChangeCapture({ url, cli, workDir: work, updates: 100_000 });
     const sorted = [...cdc.latencyMs].sort((a, b) => a - b);
@@ -137,6 +174,37 @@ async function main(): Promise<void> {
     if (!values["keep-dir"]) fs.rmSync(work, { recursive: true, force: true });
     else console.log(`kept ${work}`);
     await server?.stop();
+  }
+}
+
+function writeDuckdbProject(dir: string, source: URL, select: string[]): void {
+  fs.mkdirSync(dir, { recursive: true });
+  fs.writeFileSync(
+    path.join(dir, "sluice.yml"),
+    `plugins:
+  extractors:
+    - name: tap-postgres
+      config:
+        host: ${source.hostname}
+        port: ${source.port || 5432}
+        user: ${decodeURIComponent(source.username)}
+        dbname: ${decodeURIComponent(source.pathname.slice(1)) || "postgres"}
+      select: ${JSON.stringify(select)}
+  loaders:
+    - name: target-duckdb
+      config:
+        path: bench.duckdb
+`,
+  );
+}
+
+async function withClient(url: string, work: (client: pg.Client) => Promise<void>): Promise<void> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    await work(client);
+  } finally {
+    await client.end();
   }
 }
 
