@@ -324,13 +324,21 @@ export interface SourceTable {
   tableName: string;
 }
 
-/** The GRANTs that let `user` read `table`: USAGE on its schema when it lacks it, and SELECT. */
-export function grantsToRead(table: SourceTable, user: string, missingUsage: boolean): string {
+/** The GRANTs that let `user` read `table`: USAGE on its schema and SELECT, each when it lacks it. */
+export function grantsToRead(
+  table: SourceTable,
+  user: string,
+  missing: { usage: boolean; select: boolean },
+): string {
   const grants = [
-    ...(missingUsage
+    ...(missing.usage
       ? [`GRANT USAGE ON SCHEMA ${quoteIdent(table.schemaName)} TO ${quoteIdent(user)};`]
       : []),
-    `GRANT SELECT ON ${quoteIdent(table.schemaName)}.${quoteIdent(table.tableName)} TO ${quoteIdent(user)};`,
+    ...(missing.select
+      ? [
+          `GRANT SELECT ON ${quoteIdent(table.schemaName)}.${quoteIdent(table.tableName)} TO ${quoteIdent(user)};`,
+        ]
+      : []),
   ];
   return grants.join(" ");
 }
@@ -349,7 +357,7 @@ export function describePrivilegeError(
   const name = `${table.schemaName}.${table.tableName}`;
   const missingUsage = /permission denied for schema/.test(e.message ?? "");
   return new ConnectionError(
-    `user "${user}" may not read ${name} (${e.message ?? "permission denied"}): run ${grantsToRead(table, user, missingUsage)} or deselect stream ${table.schemaName}-${table.tableName}`,
+    `user "${user}" may not read ${name} (${e.message ?? "permission denied"}): run ${grantsToRead(table, user, { usage: missingUsage, select: true })} or deselect stream ${table.schemaName}-${table.tableName}`,
     { cause: error },
   );
 }
@@ -389,7 +397,7 @@ export async function readPrivilegeProblems(
       ...(row.select ? [] : ["SELECT"]),
     ];
     problems.push(
-      `user "${user}" may not read ${row.schema_name}.${row.table_name} (no ${lacking.join(", no ")}): run ${grantsToRead(table, user, !row.usage)} or deselect stream ${row.schema_name}-${row.table_name}`,
+      `user "${user}" may not read ${row.schema_name}.${row.table_name} (no ${lacking.join(", no ")}): run ${grantsToRead(table, user, { usage: !row.usage, select: !row.select })} or deselect stream ${row.schema_name}-${row.table_name}`,
     );
   }
   return problems;
