@@ -518,15 +518,21 @@ class PostgresTargetStreamWriter implements StreamWriter {
           `bool_or(sluice_carried_${c.index}) OVER (PARTITION BY ${partition}) AS sluice_carried_${c.index}`,
       ),
     ];
-    await this.client.query(
-      `CREATE TEMPORARY TABLE sluice_change ON COMMIT DROP AS SELECT DISTINCT ON (${partition}) ${outer.join(", ")} ` +
-        `FROM (SELECT ${inner.join(", ")} FROM sluice_batch) AS b ORDER BY ${partition}, sluice_seq DESC`,
-    );
+    // A stream whose keys are distinct (one snapshot read; not CDC) has nothing to reduce.
+    const reduced =
+      !this.options.distinctKeys || plan.deletedAt !== undefined || plan.unchanged !== undefined;
+    const change = reduced ? "sluice_change" : `(SELECT ${inner.join(", ")} FROM sluice_batch)`;
+    if (reduced) {
+      await this.client.query(
+        `CREATE TEMPORARY TABLE sluice_change ON COMMIT DROP AS SELECT DISTINCT ON (${partition}) ${outer.join(", ")} ` +
+          `FROM (SELECT ${inner.join(", ")} FROM sluice_batch) AS b ORDER BY ${partition}, sluice_seq DESC`,
+      );
+    }
     const on = this.mergeKeys.map((k, j) => `t.${quoteIdent(k)} = s.${keyAliases[j]!}`).join(" AND ");
     const hard = this.config.hard_delete && plan.deletedAt !== undefined;
     if (hard) {
       await this.client.query(
-        `DELETE FROM ${this.destination} AS t USING sluice_change AS s WHERE ${on} AND s.sluice_deleted IS NOT NULL`,
+        `DELETE FROM ${this.destination} AS t USING ${change} AS s WHERE ${on} AND s.sluice_deleted IS NOT NULL`,
       );
     }
     const list = values.map((c, i) => ({
@@ -541,9 +547,7 @@ class PostgresTargetStreamWriter implements StreamWriter {
       list.push({ name: DELETED_AT_COLUMN, sql: "s.sluice_deleted" });
     if (this.config.add_metadata_columns) list.push({ name: SEQUENCE_COLUMN, sql: "s.sluice_seq" });
     const from =
-      partial.length > 0
-        ? `sluice_change AS s LEFT JOIN ${this.destination} AS t ON ${on}`
-        : "sluice_change AS s";
+      partial.length > 0 ? `${change} AS s LEFT JOIN ${this.destination} AS t ON ${on}` : `${change} AS s`;
     const updates = list
       .filter((c) => !keys.has(c.name))
       .map((c) => `${quoteIdent(c.name)} = EXCLUDED.${quoteIdent(c.name)}`);
