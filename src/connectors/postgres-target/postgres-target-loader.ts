@@ -90,10 +90,22 @@ export class PostgresTargetLoader implements Loader {
   }
 
   private async connect(purpose: string): Promise<pg.Client> {
-    // The warehouse is written to: not the extractor's read-only session (but for `verify`).
-    const client = await connectPostgres(this.config, `sluice target-postgres ${purpose}`.slice(0, 63), {
-      readOnly: purpose === "verify",
-    });
+    let client: pg.Client;
+    try {
+      // The warehouse is written to: not the extractor's read-only session (but for `verify`).
+      client = await connectPostgres(this.config, `sluice target-postgres ${purpose}`.slice(0, 63), {
+        readOnly: purpose === "verify",
+      });
+    } catch (error) {
+      // NOTE: the shared connection messages name the extractor's password variable.
+      if (error instanceof ConnectionError && error.message.includes("TAP_POSTGRES_PASSWORD")) {
+        throw new ConnectionError(
+          `target-postgres: ${error.message.replace("TAP_POSTGRES_PASSWORD", "TARGET_POSTGRES_PASSWORD")}`,
+          { cause: error.cause, transient: error.transient },
+        );
+      }
+      throw error;
+    }
     try {
       await client.query(TARGET_SESSION_SETTINGS);
     } catch (error) {

@@ -5,7 +5,7 @@ import type { RecordBatch } from "../../../src/connectors/batch.js";
 import type { StreamSchema } from "../../../src/connectors/column-type.js";
 import type { PluginConfig, StreamWriter } from "../../../src/connectors/connector.js";
 import { PostgresTargetLoader } from "../../../src/connectors/postgres-target/postgres-target-loader.js";
-import { DataError } from "../../../src/errors.js";
+import { ConnectionError, DataError } from "../../../src/errors.js";
 import { createTestDatabase, type TestDatabase } from "../../support/pg.js";
 import { tempDir } from "../../support/pipeline.js";
 import { postgresTargetConfig, utcQuery } from "./postgres-target-support.js";
@@ -456,6 +456,15 @@ describe("target-postgres merges batches without _sdc_sequence in file order", (
 });
 
 describe("target-postgres: durability and errors", () => {
+  test("a refused password is named by its variable, never shown", async () => {
+    const secret = "not-the-password-4711";
+    const loader = new PostgresTargetLoader(postgresTargetConfig(warehouse, { password: secret }));
+    const failed = loader.test();
+    await expect(failed).rejects.toBeInstanceOf(ConnectionError);
+    await expect(failed).rejects.toThrow(/authentication failed.*TARGET_POSTGRES_PASSWORD/);
+    await expect(failed).rejects.not.toThrow(secret);
+  });
+
   test("a write is committed when it resolves: another session sees it; a replace shows only at finish", async () => {
     const h = await open();
     await h.write(seed);
