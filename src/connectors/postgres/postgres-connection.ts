@@ -117,7 +117,12 @@ function sslAttempts(settings: PostgresConnectionSettings): SslConfig[] {
   }
 }
 
+/**
+ * The PEM text a TLS setting names: the file at that path, as libpq reads it, or the setting
+ * itself when it already is PEM text (what a `file:` or secret-manager reference resolves to).
+ */
 function readSetting(setting: "sslrootcert" | "sslcert" | "sslkey", file: string): string {
+  if (file.includes("-----BEGIN ")) return file;
   try {
     return fs.readFileSync(file, "utf8");
   } catch (error) {

@@ -25,11 +25,17 @@ export const tapPostgresSettings: readonly SettingDefinition[] = [
     name: "sslmode",
     kind: "string",
     choices: ["disable", "allow", "prefer", "require", "verify-ca", "verify-full"],
-    description: "TLS mode, as libpq; overrides `ssl`",
+    description:
+      "TLS mode, as libpq: verify-full checks the CA and the host name, verify-ca the CA only, require encrypts only; overrides `ssl` (see docs/security.md)",
   },
-  { name: "sslrootcert", kind: "string", description: "CA certificate file to verify the server with" },
-  { name: "sslcert", kind: "string", description: "Client certificate file" },
-  { name: "sslkey", kind: "string", secret: true, description: "Client private key file" },
+  {
+    name: "sslrootcert",
+    kind: "string",
+    description:
+      "CA certificate file to verify the server with (`system`: the system's CAs; default ~/.postgresql/root.crt)",
+  },
+  { name: "sslcert", kind: "string", description: "Client certificate file (with sslkey)" },
+  { name: "sslkey", kind: "string", secret: true, description: "Client private key file (with sslcert)" },
   {
     name: "itersize",
     kind: "integer",

@@ -1,3 +1,4 @@
+import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import type pg from "pg";
@@ -246,6 +247,17 @@ describe("client certificates (sslcert, sslkey)", () => {
     await connectsWithTls(config);
     const extractor = new PostgresExtractor({ ...config } as unknown as Record<string, unknown>);
     await extractor.test();
+  });
+
+  test("the certificates and key given as PEM text, as file: and secret-manager references resolve them", async () => {
+    const pem = (file: string): string => fs.readFileSync(file, "utf8");
+    await connectsWithTls(
+      asCertUser({
+        sslrootcert: pem(tls.certificates.caCert),
+        sslcert: pem(tls.certificates.clientCert),
+        sslkey: pem(tls.certificates.clientKey),
+      }),
+    );
   });
 
   test("without a client certificate, or one from another CA, the refusal names sslcert and sslkey", async () => {
