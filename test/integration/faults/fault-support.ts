@@ -161,3 +161,13 @@ export async function loadedRowTexts(
     instance.closeSync();
   }
 }
+
+/** Ids held more than once in `schema.table` (counted in DuckDB), or undefined when there is no table. */
+export async function keysHeldTwice(file: string, table: string, key = "id"): Promise<string[] | undefined> {
+  const found = await loadedRowTexts(
+    file,
+    table,
+    `SELECT CAST(${key} AS VARCHAR) AS k, CAST(count(*) AS VARCHAR) AS v FROM ${table} GROUP BY ${key} HAVING count(*) > 1`,
+  );
+  return found === undefined ? undefined : [...found.rows.keys()];
+}

@@ -79,7 +79,13 @@ export async function sigkillLoop(options: {
       // Draw the next kills of this kind within how long this run took.
       horizons.set(kind, { spawn: Date.now() - spawnedAt, started: Date.now() - startedAt });
     }
+    const checkAt = Date.now();
     await options.check(point, describe);
+    if (process.env.SLUICE_FAULT_DEBUG) {
+      console.log(
+        `${describe}: ${checkAt - spawnedAt} ms from start to end, check ${Date.now() - checkAt} ms`,
+      );
+    }
   }
   const reached = tally(kills.map((k) => k.reached));
   // The kills must have landed while data moved, or the loop proves little.

@@ -12,7 +12,16 @@ import {
   writeProject,
 } from "../../support/sluice-project.js";
 import { describeDifference, duckdbRowTexts, sourceRowTexts } from "../../support/table-diff.js";
-import { RUN_ARGS, duckdbTables, errorMessages, randomBetween, waitFor } from "./fault-support.js";
+import {
+  RUN_ARGS,
+  duckdbTables,
+  errorMessages,
+  keysHeldTwice,
+  randomBetween,
+  startWriter,
+  waitFor,
+} from "./fault-support.js";
+import { parseLsn } from "../../../src/connectors/postgres/cdc/replication-message.js";
 import { sleep } from "../../support/sluice-project.js";
 
 /**
@@ -36,6 +45,9 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  await db?.query(
+    "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = current_database() AND NOT active",
+  );
   await db?.drop();
   for (const dir of dirs) fs.rmSync(dir, { recursive: true, force: true });
 });
@@ -72,7 +84,7 @@ describe("SIGTERM", () => {
       metadata: { "public-big": { "replication-method": "INCREMENTAL", "replication-key": "id" } },
       tap: { batch_size_rows: BATCH },
     });
-    const ended = await terminate(dir, RUN_ARGS, '"event":"state-committed"', 400);
+    const ended = await terminate(dir, RUN_ARGS, '"event":"state-committed"', 200);
     const where = `SIGTERM ${ended.delay} ms after the first state commit`;
     expect(ended.signal, `${where}\n${ended.stderr}`).toBeNull();
     expect(ended.code, `${where}\n${ended.stderr}`).toBe(1);
@@ -133,5 +145,56 @@ describe("SIGTERM", () => {
     const replaced = await duckdbRowTexts(file, duckdbSql("snap"));
     expect(replaced.duplicates).toEqual([]);
     expect(describeDifference(await sourceRowTexts(db, sourceSql("snap")), replaced.rows)).toBe("");
+  });
+
+  test("LOG_BASED --follow: stops at a checkpoint with exit 0, the slot not past the state, the rerun catches up", async () => {
+    const dir = newDir();
+    const file = path.join(dir, "warehouse.duckdb");
+    await db.query("CREATE TABLE feed (id bigint PRIMARY KEY, v int NOT NULL)");
+    await db.query("INSERT INTO feed SELECT i, 0 FROM generate_series(1, 2000) i");
+    writeProject(dir, db, {
+      select: ["public-feed.*"],
+      metadata: { "public-feed": { "replication-method": "LOG_BASED" } },
+      tap: { logical_commit_seconds: 0, tap_id: "sigterm" },
+      target: { add_metadata_columns: true },
+    });
+    let next = 2000;
+    const writer = startWriter(db, () => [
+      `INSERT INTO feed VALUES (${++next}, 0)`,
+      `UPDATE feed SET v = v + 1 WHERE id = ${randomBetween(1, next)}`,
+      `DELETE FROM feed WHERE id = ${randomBetween(1, next)}`,
+    ]);
+    let ended: Awaited<ReturnType<typeof terminate>>;
+    try {
+      ended = await terminate(dir, [...RUN_ARGS, "--follow"], '"event":"changes-committed"', 1500);
+    } finally {
+      await writer.stop();
+    }
+    const where = `SIGTERM ${ended.delay} ms after the first checkpoint`;
+    expect(ended.code, `${where}\n${ended.stderr}`).toBe(0);
+    expect(ended.stderr).toContain("SIGTERM received");
+    expect(ended.stopSeconds, `${where}: a clean stop is prompt`).toBeLessThan(20);
+    const lsn = readStoredState(dir, PROJECT_STATE_ID)?.bookmarks["public-feed"]?.lsn;
+    const [slot] = await db.query<{ lsn: string }>(
+      "SELECT confirmed_flush_lsn::text AS lsn FROM pg_replication_slots WHERE database = current_database() AND NOT temporary",
+    );
+    expect(lsn, where).toBeDefined();
+    expect(parseLsn(slot!.lsn) <= BigInt(lsn!), `${where}: slot ${slot!.lsn} past the state ${lsn}`).toBe(
+      true,
+    );
+    expect(await keysHeldTwice(file, "public.feed"), where).toEqual([]);
+
+    await runSluice(dir, db, RUN_ARGS, { timeoutMs: 90_000 });
+    const loaded = await duckdbRowTexts(
+      file,
+      "SELECT CAST(id AS VARCHAR) AS k, CAST(v AS VARCHAR) AS v FROM public.feed WHERE _sdc_deleted_at IS NULL",
+    );
+    expect(loaded.duplicates).toEqual([]);
+    expect(
+      describeDifference(
+        await sourceRowTexts(db, "SELECT id::text AS k, v::text AS v FROM feed"),
+        loaded.rows,
+      ),
+    ).toBe("");
   });
 });
