@@ -303,9 +303,15 @@ function describeTlsError(error: unknown, settings: PostgresConnectionSettings):
       { cause: error },
     );
   }
-  if (e.code === "28000" && /no pg_hba\.conf entry.*no encryption/.test(reason)) {
+  if (e.code === "28000" && /(no pg_hba\.conf entry|pg_hba\.conf rejects).*no encryption/.test(reason)) {
     return new ConnectionError(
       `PostgreSQL at ${where} accepts user "${settings.user}" only over TLS (pg_hba.conf: hostssl), and ${mode} connected without it: set sslmode=verify-full with sslrootcert (or sslmode=require).`,
+      { cause: error },
+    );
+  }
+  if (e.code === "28000" && /(no pg_hba\.conf entry|pg_hba\.conf rejects).*SSL encryption/.test(reason)) {
+    return new ConnectionError(
+      `PostgreSQL at ${where} accepts no TLS connection from user "${settings.user}" (pg_hba.conf), and ${mode} requires TLS: add a hostssl line for it on the server, or connect without TLS if it only accepts that (sslmode=prefer).`,
       { cause: error },
     );
   }

@@ -11,7 +11,7 @@ import {
 import { PostgresExtractor } from "../../../src/connectors/postgres/postgres-extractor.js";
 import type { TestDatabase } from "../../support/pg.js";
 import { duckdbRows, runToDuckdb, tapConfig, tempDir } from "../../support/pipeline.js";
-import { startTlsServer, type TlsServer } from "./tls-server.js";
+import { PLAIN_ONLY_USER, startTlsServer, type TlsServer } from "./tls-server.js";
 
 /**
  * TLS to PostgreSQL as libpq's sslmode defines it, against a server of our own whose certificate
@@ -30,6 +30,7 @@ beforeAll(async () => {
   try {
     await admin.query(`CREATE DATABASE ${DATABASE}`);
     await admin.query(`CREATE ROLE ${CERT_USER} LOGIN`);
+    await admin.query(`CREATE ROLE ${PLAIN_ONLY_USER} LOGIN PASSWORD 'plain-only-pw'`);
   } finally {
     await admin.end();
   }
@@ -212,6 +213,24 @@ describe("the other sslmodes, as libpq", () => {
   test("allow falls back to TLS when the server refuses plain connections; prefer starts with TLS", async () => {
     await connectsWithTls(settings({ sslmode: "allow" }));
     await connectsWithTls(settings({ sslmode: "prefer" }));
+  });
+
+  test("a user pg_hba.conf accepts only without TLS: prefer falls back to plain, require is told to add hostssl", async () => {
+    const plainOnly = (sslmode: string): PostgresConnectionSettings =>
+      settings({ sslmode, user: PLAIN_ONLY_USER, password: "plain-only-pw" });
+    const client = await connectPostgres(plainOnly("prefer"), "sluice tls test");
+    try {
+      const row = (
+        await client.query<{ ssl: boolean }>("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+      ).rows[0];
+      expect(row?.ssl).toBe(false);
+    } finally {
+      await client.end();
+    }
+    const error = await refusal(plainOnly("require"));
+    expect(error.message).toContain(
+      `accepts no TLS connection from user "${PLAIN_ONLY_USER}" (pg_hba.conf), and sslmode=require requires TLS: add a hostssl line`,
+    );
   });
 
   test("against a server without TLS: prefer and allow connect unencrypted, require says TLS is off", async () => {

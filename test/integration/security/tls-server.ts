@@ -110,6 +110,9 @@ export function makeCertificates(dir: string, clientUser: string): TestCertifica
   };
 }
 
+/** The one user the server accepts without TLS only (`hostnossl`), to see TLS refused by pg_hba.conf. */
+export const PLAIN_ONLY_USER = "sluice_plain_only";
+
 export interface TlsServer {
   server: EmbeddedServer;
   certificates: TestCertificates;
@@ -120,8 +123,8 @@ export interface TlsServer {
 
 /**
  * A PostgreSQL of the test's own with ssl=on, its certificate signed by the test CA, and a
- * pg_hba.conf with only `hostssl` lines: password for everyone, a client certificate for
- * `clientUser`. Switched over by a reload, so the server starts once.
+ * pg_hba.conf with `hostssl` lines (password for everyone, a client certificate for
+ * `clientUser`) but for `PLAIN_ONLY_USER`, who may only connect without TLS. Switched over by a reload, so the server starts once.
  */
 export async function startTlsServer(clientUser: string): Promise<TlsServer> {
   const baseDir = fs.mkdtempSync(path.join(os.tmpdir(), "sluice-tls-server-"));
@@ -144,8 +147,10 @@ export async function startTlsServer(clientUser: string): Promise<TlsServer> {
     fs.chmodSync(target, 0o600);
   }
   const hba = [
-    "# written by test/integration/security/tls-server.ts: TLS only",
+    "# written by test/integration/security/tls-server.ts: TLS only, but for one user",
     ...["127.0.0.1/32", "::1/128"].flatMap((address) => [
+      `hostnossl all ${PLAIN_ONLY_USER} ${address} scram-sha-256`,
+      `hostssl all ${PLAIN_ONLY_USER} ${address} reject`,
       `hostssl all ${clientUser} ${address} cert`,
       `hostssl all all ${address} scram-sha-256`,
       `hostssl replication all ${address} scram-sha-256`,
