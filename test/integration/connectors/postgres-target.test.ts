@@ -265,6 +265,13 @@ const cases: Case[] = [
     warehouseType: "text[]",
   },
   {
+    // Strings without quotes, backslashes or brackets: loaded as an array literal (the fast path).
+    column: "c_varchar_array",
+    pgType: "varchar[]",
+    values: [`ARRAY['with,comma', 'NULL', 'null', '', ' spaced ', '{braces}', 'ü日本']`],
+    warehouseType: "text[]",
+  },
+  {
     column: "c_numeric_array",
     pgType: "numeric(10,2)[]",
     values: ["'{1.50,-2.25}'"],

@@ -67,6 +67,18 @@ describe("staging", () => {
     );
   });
 
+  test("an array of simple strings takes the literal path: its brackets become braces", () => {
+    const type: ColumnType = {
+      kind: "array",
+      element: { kind: "integer", bits: 32, sqlType: "int4" },
+      dimensions: 2,
+      sqlType: "integer[]",
+    };
+    expect(stagingConversion("c3", type)).toMatch(
+      /^CASE WHEN c3 ~ '\^\(.*\)\*\$' THEN translate\(c3, '\[\]', '\{\}'\)::integer\[\] ELSE \(SELECT sluice_a FROM jsonb_to_record/,
+    );
+  });
+
   test("array types compare equal whatever their declared dimensions", () => {
     expect(sameColumnType("integer[]", "integer[][]")).toBe(true);
     expect(sameColumnType("numeric(12,2)", "numeric(12,3)")).toBe(false);
