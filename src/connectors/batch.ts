@@ -3,8 +3,8 @@
  * loader, which bulk-loads the file (DuckDB `read_csv`, PostgreSQL `COPY FROM`, a BigQuery load
  * job) or decodes it row by row (JSON lines, Singer). Batches, not rows, cross every boundary.
  *
- * File format ("sluice CSV"): RFC 4180 CSV, UTF-8, no header, `"` quote and escape, `\n` row
- * end. An unquoted empty field is NULL; `""` is the empty string. Each field holds the text form
+ * File format ("sluice CSV"): RFC 4180 CSV, UTF-8, no header, `"` quote and escape (or the
+ * batch's `quote`), `\n` row end. An unquoted empty field is NULL; `""` is the empty string. Each field holds the text form
  * of its column's `ColumnType` kind:
  * - integer, decimal, float: decimal text as PostgreSQL prints it (exact); decimal and float may
  *   be `NaN`, `Infinity`, `-Infinity`.
@@ -44,6 +44,13 @@ export interface RecordBatch {
   extractedAt: Date;
   /** `_sdc_sequence` of the first row; the rows follow in order (base + index). */
   sequenceBase: number;
+  /**
+   * The quote (and escape) character, when not `"`: a loader that asked for one with
+   * `Loader.preferredCsvQuote` may get batches written with it. JSON is full of `"`, which CSV
+   * doubles; with a character that text hardly holds (\x01), DuckDB reads a batch about four
+   * times faster, and PostgreSQL writes it faster too.
+   */
+  quote?: string;
 }
 
 export const DELETED_AT_COLUMN = "_sdc_deleted_at";

@@ -155,6 +155,8 @@ export interface Extractor {
     spoolDir: string;
     plans?: StreamPlan[];
     bookmarks?: Record<string, StreamBookmark>;
+    /** The loader's `preferredCsvQuote`, for batches of copies; extractors may ignore it. */
+    csvQuote?: string;
   }): Promise<ExtractSession>;
   /** Change data capture: the replication slot and how much WAL it holds back, if any. */
   changeCaptureStatus?(): Promise<ChangeCaptureStatus>;
@@ -202,6 +204,11 @@ export interface Loader {
    * cannot be verified. Closed by the caller.
    */
   verifier?(): StreamVerifier;
+  /**
+   * A CSV quote character this loader reads faster than `"` (see `RecordBatch.quote`). The
+   * runner asks the extractor to write batches with it; batches may still come with `"`.
+   */
+  readonly preferredCsvQuote?: string;
   close(): Promise<void>;
 }
 

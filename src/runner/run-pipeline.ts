@@ -52,6 +52,9 @@ export async function runPipeline(options: RunPipelineOptions): Promise<RunSumma
         spoolDir: options.spoolDir,
         plans,
         bookmarks: state.bookmarks,
+        ...(options.loader.preferredCsvQuote !== undefined
+          ? { csvQuote: options.loader.preferredCsvQuote }
+          : {}),
       });
       const opened = session;
       const commits = new CommitQueue(options, state);

@@ -66,6 +66,9 @@ export class DuckdbLoader implements Loader {
     this.file = path.resolve(context.projectDir, this.config.path);
   }
 
+  /** See `RecordBatch.quote`: DuckDB reads JSON-heavy batches about four times faster with it. */
+  readonly preferredCsvQuote = "\x01";
+
   /** Where the database file is, for messages. */
   get databasePath(): string {
     return this.file;
@@ -703,9 +706,10 @@ function csvBufferBytes(batch: RecordBatch): number {
 function readCsvCall(batch: RecordBatch, types: string[]): string {
   const columns = types.map((type, i) => `'c${i}': '${type}'`).join(", ");
   const buffer = csvBufferBytes(batch);
+  const quote = duckdbLiteral(batch.quote ?? '"');
   return (
     `read_csv(${duckdbLiteral(batch.path)}, columns = {${columns}}, header = false, auto_detect = false, ` +
-    `delim = ',', quote = '"', escape = '"', new_line = '\\n', allow_quoted_nulls = false, ` +
+    `delim = ',', quote = ${quote}, escape = ${quote}, new_line = '\\n', allow_quoted_nulls = false, ` +
     `max_line_size = ${buffer}, buffer_size = ${buffer})`
   );
 }

@@ -213,9 +213,15 @@ export class PostgresExtractor implements Extractor {
     spoolDir: string;
     plans?: StreamPlan[];
     bookmarks?: Record<string, StreamBookmark>;
+    csvQuote?: string;
   }): Promise<ExtractSession> {
     if (!this.tables) await this.discover();
-    const session = new PostgresExtractSession(this.config, options.spoolDir, this.maxParallelStreams);
+    const session = new PostgresExtractSession(
+      this.config,
+      options.spoolDir,
+      this.maxParallelStreams,
+      options.csvQuote,
+    );
     try {
       await session.start(
         (options.plans ?? []).filter((p) => p.replicationMethod === "LOG_BASED") as LogicalPlan[],
@@ -293,6 +299,8 @@ class PostgresExtractSession implements ExtractSession {
     private readonly config: TapPostgresConfig,
     private readonly spoolDir: string,
     private readonly parallelism: number,
+    /** The COPY's CSV quote character, when the loader asked for one other than `"`. */
+    private readonly quote: string | undefined,
   ) {
     this.copySlots = new Semaphore(parallelism);
   }
@@ -399,7 +407,7 @@ class PostgresExtractSession implements ExtractSession {
         if (keyIndex >= 0) {
           last = {
             replication_key: plan.replicationKey,
-            replication_key_value: bookmarkValue(lastRow, keyIndex, plan),
+            replication_key_value: bookmarkValue(lastRow, keyIndex, plan, this.quote),
             version,
             last_replication_method: "INCREMENTAL",
           };
@@ -472,7 +480,8 @@ class PostgresExtractSession implements ExtractSession {
     const release = await this.copySlots.acquire(signal);
     try {
       const client = await this.acquire();
-      const copy = client.query(copyTo(`COPY (${sql}) TO STDOUT WITH (FORMAT csv)`));
+      const quote = this.quote === undefined ? "" : `, QUOTE ${quoteLiteral(this.quote)}`;
+      const copy = client.query(copyTo(`COPY (${sql}) TO STDOUT WITH (FORMAT csv${quote})`));
       const onAbort = (): void => {
         copy.destroy(new Error("cancelled"));
       };
@@ -486,6 +495,7 @@ class PostgresExtractSession implements ExtractSession {
           maxBytes: Math.max(1, this.config.batch_size_mb) * 1024 * 1024,
           maxRows: Math.max(1, this.config.batch_size_rows),
           allocateSequence: this.allocateSequence,
+          ...(this.quote !== undefined ? { quote: this.quote } : {}),
         });
         finished = true;
       } catch (error) {
@@ -523,8 +533,8 @@ class PostgresExtractSession implements ExtractSession {
 }
 
 /** The replication key of a batch's last row, as text PostgreSQL reads back; timestamps as RFC 3339. */
-function bookmarkValue(lastRow: Buffer, keyIndex: number, plan: StreamPlan): string {
-  const rows = parseCsv(lastRow, { relax_column_count: true }) as string[][];
+function bookmarkValue(lastRow: Buffer, keyIndex: number, plan: StreamPlan, quote = '"'): string {
+  const rows = parseCsv(lastRow, { relax_column_count: true, quote, escape: quote }) as string[][];
   const value = rows[0]?.[keyIndex];
   if (value === undefined)
     throw new DataError(`${plan.schema.streamId}: could not read the replication key of a row`);

@@ -28,6 +28,7 @@ async function spool(
   chunkSize: number,
   maxBytes: number,
   maxRows = 1_000_000,
+  quote?: string,
 ): Promise<SpooledBatch[]> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "spool-test-"));
   let next = 0;
@@ -38,6 +39,7 @@ async function spool(
     columns: ["id", "body", "flag"],
     maxBytes,
     maxRows,
+    ...(quote !== undefined ? { quote } : {}),
     allocateSequence: (rows) => {
       const base = next;
       next += rows;
@@ -83,6 +85,32 @@ describe("spoolCsvBatches", () => {
     const batches = await spool(text, 100, 1_000_000, 10);
     expect(batches.map((b) => b.batch.rowCount)).toEqual([10, 10, 10, 10, 10, 10, 10, 10, 10, 5]);
   });
+
+  test.each([1, 3, 4096])(
+    'with another quote character, `"` and newlines inside fields stay data (chunks of %i bytes)',
+    async (chunk) => {
+      const Q = "\x01";
+      const fields = [
+        ["1", '{"a": "b, c"}', 'say "hi"'],
+        ["2", `two\nlines ${Q} and a quote char`, ""],
+        ["3", "", "x"],
+      ];
+      const text =
+        fields
+          .map((row) => row.map((f) => (f === "" ? "" : `${Q}${f.replaceAll(Q, Q + Q)}${Q}`)).join(","))
+          .join("\n") + "\n";
+      const batches = await spool(text, chunk, 30, 1_000_000, Q);
+      const rows = batches.flatMap(({ batch, lastRow }) => {
+        expect(batch.quote).toBe(Q);
+        const parsed = parse(fs.readFileSync(batch.path), { quote: Q, escape: Q }) as string[][];
+        expect(parsed).toHaveLength(batch.rowCount);
+        expect(parse(lastRow, { quote: Q, escape: Q })).toEqual([parsed.at(-1)]);
+        return parsed;
+      });
+      expect(rows).toEqual(fields);
+      expect(batches.length).toBeGreaterThan(1);
+    },
+  );
 
   test("an empty source yields no batch and leaves no file", async () => {
     const batches = await spool("", 10, 100);
