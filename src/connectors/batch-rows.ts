@@ -1,5 +1,6 @@
-import { parse } from "csv-parse";
 import fs from "node:fs";
+import { StringDecoder } from "node:string_decoder";
+import { DataError } from "../errors.js";
 import type { RecordBatch } from "./batch.js";
 import { DELETED_AT_COLUMN, SEQUENCE_COLUMN, UNCHANGED_COLUMN } from "./batch.js";
 import type { ColumnType } from "./column-type.js";
@@ -38,15 +39,8 @@ export async function* batchRowsAsJson(
       skipNull: cdc && name === DELETED_AT_COLUMN,
     };
   });
-  const parser = fs.createReadStream(batch.path).pipe(
-    parse({
-      // An unquoted empty field is NULL; a quoted one is the empty string.
-      cast: (value, context) => (value === "" && !context.quoting ? null : value),
-      relax_column_count: false,
-    }),
-  );
   let index = 0;
-  for await (const fields of parser as AsyncIterable<(string | null)[]>) {
+  for await (const fields of readBatchRows(batch.path, batch.columns.length)) {
     const unchanged = unchangedIndex >= 0 ? fields[unchangedIndex] : null;
     const left = unchanged ? new Set(unchanged.split(",").map(Number)) : undefined;
     let json = "{";
@@ -62,6 +56,112 @@ export async function* batchRowsAsJson(
     json += (first && more.startsWith(",") ? more.slice(1) : more) + "}";
     index += 1;
     yield json;
+  }
+}
+
+/**
+ * The rows of a batch file ("sluice CSV", see batch.ts), fields as text, NULL (an unquoted empty
+ * field) as null. Written for speed on huge fields: it jumps from quote to quote with indexOf,
+ * where a general CSV parser looks at every character (csv-parse needed ~8 s for one 10 MB
+ * field full of quotes).
+ */
+export async function* readBatchRows(
+  file: string,
+  columnCount: number,
+  chunkBytes = 1024 * 1024,
+): AsyncGenerator<(string | null)[]> {
+  const decoder = new StringDecoder("utf8");
+  const stream = fs.createReadStream(file, { highWaterMark: chunkBytes });
+  let fields: (string | null)[] = [];
+  /** Pieces of the field being read, when it spans chunks or holds `""`. */
+  let parts: string[] = [];
+  let mode: "start" | "unquoted" | "quoted" | "afterQuote" = "start";
+  let rowNumber = 1;
+  const endRow = (): (string | null)[] => {
+    if (fields.length !== columnCount) {
+      throw new DataError(
+        `${file}: row ${rowNumber} has ${fields.length} fields where the batch has ${columnCount} columns`,
+      );
+    }
+    const row = fields;
+    fields = [];
+    rowNumber += 1;
+    return row;
+  };
+  const separators = /[,\n]/g;
+  const parse = (text: string, rows: (string | null)[][]): void => {
+    let i = 0;
+    while (i < text.length) {
+      if (mode === "start") {
+        parts = [];
+        if (text[i] === '"') {
+          mode = "quoted";
+          i += 1;
+          continue;
+        }
+        mode = "unquoted";
+      }
+      if (mode === "unquoted") {
+        separators.lastIndex = i;
+        const found = separators.exec(text);
+        if (found === null) {
+          parts.push(text.slice(i));
+          return;
+        }
+        const end = found.index;
+        let value = parts.length === 0 ? text.slice(i, end) : parts.join("") + text.slice(i, end);
+        if (text[end] === "\n" && value.endsWith("\r")) value = value.slice(0, -1);
+        fields.push(value === "" ? null : value);
+        if (text[end] === "\n") rows.push(endRow());
+        mode = "start";
+        i = end + 1;
+      } else if (mode === "quoted") {
+        const end = text.indexOf('"', i);
+        if (end < 0) {
+          parts.push(text.slice(i));
+          return;
+        }
+        parts.push(text.slice(i, end));
+        mode = "afterQuote";
+        i = end + 1;
+      } else {
+        const c = text[i];
+        if (c === '"') {
+          parts.push('"');
+          mode = "quoted";
+          i += 1;
+        } else if (c === "," || c === "\n") {
+          fields.push(parts.join(""));
+          if (c === "\n") rows.push(endRow());
+          mode = "start";
+          i += 1;
+        } else if (c === "\r" && (text[i + 1] === "\n" || i + 1 === text.length)) {
+          i += 1;
+        } else {
+          throw new DataError(`${file}: row ${rowNumber} has a character after a closing quote`);
+        }
+      }
+    }
+  };
+  for await (const chunk of stream as AsyncIterable<Buffer>) {
+    const rows: (string | null)[][] = [];
+    parse(decoder.write(chunk), rows);
+    yield* rows;
+  }
+  const rows: (string | null)[][] = [];
+  parse(decoder.end(), rows);
+  yield* rows;
+  // `parse` moves `mode` on; TypeScript cannot see that through the closure.
+  const last = mode as typeof mode | "quoted" | "unquoted" | "afterQuote";
+  if (last === "quoted") throw new DataError(`${file}: the file ends inside a quoted field`);
+  if (last === "unquoted" || last === "afterQuote") {
+    const value = parts.join("");
+    fields.push(last === "unquoted" && value === "" ? null : value);
+    yield endRow();
+  } else if (fields.length > 0) {
+    // The file ended right after a `,`: the last field is an unquoted empty one.
+    fields.push(null);
+    yield endRow();
   }
 }
 
