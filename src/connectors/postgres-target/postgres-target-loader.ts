@@ -65,9 +65,11 @@ export function targetTableOf(
 
 /**
  * target-postgres, built in: a PostgreSQL schema as the warehouse. Each batch file is streamed
- * with `COPY ... FROM STDIN (FORMAT csv)` into a temporary table typed as the target columns (so
- * PostgreSQL parses every value, and no value passes through JavaScript), then moved into the
- * table in the same transaction, committed before `write` resolves:
+ * with `COPY ... FROM STDIN (FORMAT csv)`, so PostgreSQL parses every value and none passes
+ * through JavaScript: straight into the table when rows are appended as they are and every
+ * column reads the wire form, else into a temporary table typed as the target columns (bytea and
+ * arrays as text, converted in SQL) and from there into the table. Each batch is one transaction,
+ * committed (with `synchronous_commit = on`) before `write` resolves:
  * - `replace` streams (FULL_TABLE, or `load_method: overwrite`) fill `<table>__sluice_new` and
  *   swap it in with DROP + RENAME in one transaction when the stream finishes.
  * - `upsert` with a key: the table has a primary key on it; each batch is reduced to one row per
@@ -133,18 +135,18 @@ export class PostgresTargetLoader implements Loader {
 
   async openStream(schema: StreamSchema, options: OpenStreamOptions): Promise<StreamWriter> {
     const client = await this.connect(schema.streamId);
-    const writer = new PostgresTargetStreamWriter(client, this.config, schema, options);
-    // Streams preparing at once would race on CREATE SCHEMA IF NOT EXISTS (a unique violation
-    // in pg_namespace); one at a time.
-    const prepared = this.preparing.catch(() => undefined).then(() => writer.prepare());
-    this.preparing = prepared;
     try {
+      const writer = new PostgresTargetStreamWriter(client, this.config, schema, options);
+      // Streams preparing at once would race on CREATE SCHEMA IF NOT EXISTS (a unique violation
+      // in pg_namespace); one at a time.
+      const prepared = this.preparing.catch(() => undefined).then(() => writer.prepare());
+      this.preparing = prepared;
       await prepared;
+      return writer;
     } catch (error) {
       await client.end().catch(() => undefined);
       throw error;
     }
-    return writer;
   }
 
   async close(): Promise<void> {
