@@ -456,6 +456,19 @@ describe("target-postgres merges batches without _sdc_sequence in file order", (
 });
 
 describe("target-postgres: durability and errors", () => {
+  test("a table name that table_prefix pushes past 63 bytes is refused, naming the setting", async () => {
+    const loader = new PostgresTargetLoader(
+      postgresTargetConfig(warehouse, { default_target_schema: "long_names", table_prefix: "p".repeat(60) }),
+    );
+    await expect(
+      loader.openStream(structuredClone(schema), { mode: "incremental", version: 1, distinctKeys: true }),
+    ).rejects.toThrow(
+      /longer than PostgreSQL's 63 bytes and would be cut; shorten it \(setting `table_prefix`\)/,
+    );
+    const created = await warehouse.query("SELECT 1 FROM pg_namespace WHERE nspname = 'long_names'");
+    expect(created).toEqual([]);
+  });
+
   test("a refused password is named by its variable, never shown", async () => {
     const secret = "not-the-password-4711";
     const loader = new PostgresTargetLoader(postgresTargetConfig(warehouse, { password: secret }));

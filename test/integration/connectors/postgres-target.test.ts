@@ -119,14 +119,19 @@ describe("target-postgres: INCREMENTAL upserts over three runs", () => {
 });
 
 describe("target-postgres: LOG_BASED over three runs", () => {
-  test("inserts, updates and deletes arrive: soft deletes kept marked, unchanged TOAST values kept", async () => {
+  test("inserts, updates, deletes and a TRUNCATE arrive: soft deletes kept marked, unchanged TOAST values kept", async () => {
     // ~6 kB of random hex: PostgreSQL stores it out of line, and updates not touching it leave it out of the WAL.
     const toasted = "(SELECT string_agg(md5(random()::text || g::text), '') FROM generate_series(1, 200) g)";
     await source.query(`
       CREATE TABLE accounts (id int PRIMARY KEY, name text, balance numeric(14,2), tags text[], big text);
       INSERT INTO accounts SELECT g, 'acct ' || g, g * 10, ARRAY['t' || g], CASE WHEN g <= 30 THEN ${toasted} END
-        FROM generate_series(1, 2000) g;`);
-    const streams = { "public-accounts": { "replication-method": "LOG_BASED" } };
+        FROM generate_series(1, 2000) g;
+      CREATE TABLE sessions (id int PRIMARY KEY, started timestamptz);
+      INSERT INTO sessions SELECT g, timestamptz '2024-01-01 00:00:00+00' + g * interval '1 hour' FROM generate_series(1, 100) g;`);
+    const streams = {
+      "public-accounts": { "replication-method": "LOG_BASED" },
+      "public-sessions": { "replication-method": "LOG_BASED" },
+    };
     const run = async (): Promise<void> => {
       const summary = await runToPostgres({
         source,
@@ -142,6 +147,10 @@ describe("target-postgres: LOG_BASED over three runs", () => {
         where: "_sdc_deleted_at IS NULL",
         columns: "t.id, t.name, t.balance, t.tags, t.big",
       });
+      await expectSameRows("public.sessions", "t.id", {
+        where: "_sdc_deleted_at IS NULL",
+        columns: "t.id, t.started",
+      });
     };
     await run();
     await source.query(`
@@ -153,8 +162,16 @@ describe("target-postgres: LOG_BASED over three runs", () => {
     await source.query(`
       INSERT INTO accounts VALUES (100, 'back again', 0, NULL, NULL);
       UPDATE accounts SET tags = tags || '{x}' WHERE id % 100 = 1;
-      DELETE FROM accounts WHERE id = 1;`);
+      DELETE FROM accounts WHERE id = 1;
+      UPDATE sessions SET started = started + interval '1 day' WHERE id = 5;
+      TRUNCATE sessions;
+      INSERT INTO sessions VALUES (1000, '2025-01-01 00:00:00+00');`);
     await run();
+    // The truncate marked every row then live; the row inserted after it is live.
+    const sessions = await warehouse.query<{ live: string; deleted: string }>(
+      "SELECT count(*) FILTER (WHERE _sdc_deleted_at IS NULL)::text AS live, count(*) FILTER (WHERE _sdc_deleted_at IS NOT NULL)::text AS deleted FROM public.sessions",
+    );
+    expect(sessions).toEqual([{ live: "1", deleted: "100" }]);
     const deleted = await warehouse.query<{ n: string }>(
       "SELECT count(*)::text AS n FROM public.accounts WHERE _sdc_deleted_at IS NOT NULL",
     );
