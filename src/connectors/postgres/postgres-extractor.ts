@@ -23,7 +23,9 @@ import { mergeConcurrently } from "../merge-concurrently.js";
 import { Semaphore } from "../semaphore.js";
 import {
   connectPostgres,
+  describePrivilegeError,
   EXTRACT_SESSION_SETTINGS,
+  readPrivilegeProblems,
   quoteIdent,
   quoteLiteral,
   type PostgresConnectionSettings,
@@ -85,6 +87,14 @@ export class PostgresExtractor implements Extractor {
     const client = await connectPostgres(this.config, "sluice test");
     try {
       await client.query("SELECT 1");
+      // Every planned table must be readable, whatever its method: say which GRANT is missing now,
+      // not after other tables were loaded.
+      const readable = await readPrivilegeProblems(
+        client,
+        this.config.user,
+        (plans ?? []).map((p) => (p as PostgresStreamPlan).table),
+      );
+      if (readable.length > 0) throw new ConfigError(readable);
       const logical = (plans ?? []).filter((p) => p.replicationMethod === "LOG_BASED") as LogicalPlan[];
       if (logical.length > 0) {
         const problems = await checkLogicalReplication(
@@ -454,11 +464,17 @@ class PostgresExtractSession implements ExtractSession {
         `SELECT pg_relation_size(${name}::regclass) AS bytes, current_setting('block_size') AS block`,
       );
       const bytes = Number(result.rows[0]!.bytes);
-      if (bytes <= minBytes) return [sql];
+      if (bytes <= minBytes) {
+        this.idle.push(client);
+        return [sql];
+      }
       pages = Math.ceil(bytes / Number(result.rows[0]!.block));
-    } finally {
-      this.idle.push(client);
+    } catch (error) {
+      // A failed statement aborts the snapshot's transaction: the connection is of no more use.
+      await this.discard(client);
+      throw describeReadError(error, table, this.config.user);
     }
+    this.idle.push(client);
     const bounds = Array.from({ length: this.parallelism - 1 }, (_, i) =>
       Math.round(((i + 1) * pages) / this.parallelism),
     );
@@ -499,7 +515,7 @@ class PostgresExtractSession implements ExtractSession {
         });
         finished = true;
       } catch (error) {
-        throw describeReadError(error, table);
+        throw describeReadError(error, table, this.config.user);
       } finally {
         signal.removeEventListener("abort", onAbort);
         if (finished) this.idle.push(client);
@@ -543,9 +559,11 @@ function bookmarkValue(lastRow: Buffer, keyIndex: number, plan: StreamPlan, quot
   return value;
 }
 
-function describeReadError(error: unknown, table: DiscoveredTable): Error {
+function describeReadError(error: unknown, table: DiscoveredTable, user: string): Error {
   // Our own errors (a lost connection, say) already say what happened.
   if (error instanceof SluiceError) return error;
+  const privilege = describePrivilegeError(error, table, user);
+  if (privilege) return privilege;
   const e = error as { message?: string; code?: string };
   if (
     e.code !== undefined &&

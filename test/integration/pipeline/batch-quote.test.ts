@@ -85,7 +85,7 @@ describe("batches quoted with \\x01", () => {
       ).toEqual(expected);
       if (method === "INCREMENTAL") {
         // The last key in the order PostgreSQL reads them (the database's collation).
-        const [{ last }] = await db.query<{ last: string }>("SELECT max(k) AS last FROM notes");
+        const last = (await db.query<{ last: string }>("SELECT max(k) AS last FROM notes"))[0]?.last;
         const state = readStoredState(workDir, "test:tap-postgres-to-target-duckdb");
         expect(state?.bookmarks["public-notes"]?.replication_key_value).toBe(last);
       }
