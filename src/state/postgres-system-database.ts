@@ -110,6 +110,8 @@ export class PostgresSystemDatabase implements SystemDatabase {
   readonly stateStore: StateStore;
   readonly runHistory: RunHistory;
   private closed = false;
+  /** Locks this process holds, by state id; `lost` once the lock's session has ended under it. */
+  private readonly heldLocks = new Map<string, { lost: boolean }>();
 
   private constructor(
     private readonly pool: pg.Pool,
@@ -203,6 +205,16 @@ export class PostgresSystemDatabase implements SystemDatabase {
 
   private async setState(stateId: string, state: SingerState): Promise<void> {
     const json = serializeState(stateId, state);
+    // The advisory lock lives as long as its session: once the server ended that session
+    // (restart, failover, pg_terminate_backend), another run may hold the lock and be writing
+    // this state. Writing on would interleave two runs' states; stop instead.
+    if (this.heldLocks.get(stateId)?.lost) {
+      // A server that is down says so (the likelier news); one that is up lost our lock.
+      await this.query(`store the state of "${stateId}"`, "SELECT 1");
+      throw new StateError(
+        `cannot store the state of "${stateId}": this run's lock on it was lost when the state database at ${this.target.where} ended the lock's session (a restart, a failover or pg_terminate_backend), so another run may hold it now; the state stays at this run's last commit: run again`,
+      );
+    }
     await this.query(
       `store the state of "${stateId}"`,
       `INSERT INTO ${this.schema}.state (state_id, state, updated_at) VALUES ($1, $2::jsonb, now())
@@ -241,8 +253,16 @@ export class PostgresSystemDatabase implements SystemDatabase {
     // pool's, which would hand the connection, and the lock, to other queries).
     const client = new pg.Client({ ...this.clientConfig, application_name: "sluice state lock" });
     // NOTE: if the server ends this session (restart, pg_terminate_backend) the client emits
-    // "error"; unhandled, that would crash the process. The lock is gone with the session then.
-    client.on("error", () => undefined);
+    // "error" (unhandled, that would crash the process) and "end": the lock is gone with the
+    // session, which `setState` must know.
+    const held = { lost: false };
+    let releasing = false;
+    client.on("error", () => {
+      held.lost = true;
+    });
+    client.on("end", () => {
+      if (!releasing) held.lost = true;
+    });
     await this.connectClient(client, `lock state id "${stateId}"`);
     try {
       await waitForLock({
@@ -269,8 +289,11 @@ export class PostgresSystemDatabase implements SystemDatabase {
            hostname = excluded.hostname, run_id = excluded.run_id, acquired_at = excluded.acquired_at`,
         [stateId, me.pid, me.hostname, options?.runId ?? null],
       );
+      this.heldLocks.set(stateId, held);
       return await fn();
     } finally {
+      releasing = true;
+      if (this.heldLocks.get(stateId) === held) this.heldLocks.delete(stateId);
       // Ending the session releases the advisory lock; the row is only a description, removed
       // when we still can (a row left behind is overwritten by the next holder).
       await client

@@ -156,6 +156,40 @@ describe("the state database is unavailable at commit time", () => {
     expect(await storedBookmark()).toBe(ROWS + 5 * BATCH);
   });
 
+  test("the lock's session ended mid-run (a failover, pg_terminate_backend): the run stops, state at its last commit", async () => {
+    const file = path.join(dir, "warehouse.duckdb");
+    // --full-refresh reads every row again, batch by batch, merging into the rows DuckDB has.
+    const run = startSluice(dir, db, [...RUN_ARGS, "--full-refresh"]);
+    await waitFor(
+      run,
+      "three state commits",
+      () => (run.output().stderr.match(/"event":"state-committed"/g) ?? []).length >= 3,
+    );
+    const terminated = await withStateDb(
+      async (c) =>
+        (
+          await c.query(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'sluice state lock'",
+          )
+        ).rowCount,
+    );
+    expect(terminated, "the run's lock session").toBe(1);
+    const ended = await run.exited;
+    expect(ended.code, ended.stderr).toBe(1);
+    expect(errorMessages(ended.stderr), ended.stderr).toContain(
+      `cannot store the state of "${PROJECT_STATE_ID}": this run's lock on it was lost`,
+    );
+    expect(await storedBookmark(), "the state is the last one the run committed").toBe(
+      lastCommitted(ended.stderr),
+    );
+
+    await runSluice(dir, db, RUN_ARGS, { timeoutMs: 90_000 });
+    const after = await duckdbRowTexts(file, duckdbSql);
+    expect(after.duplicates).toEqual([]);
+    expect(describeDifference(await sourceRowTexts(db, sourceSql), after.rows)).toBe("");
+    expect(await storedBookmark()).toBe(ROWS + 5 * BATCH);
+  });
+
   test("a server shutting down or restarting is 'could not be reached', not 'refused'", () => {
     const target = { where: "db.example.com:5432/sluice", password: "secret" };
     for (const code of ["57P01", "57P02", "57P03"]) {
