@@ -671,6 +671,12 @@ export function describePostgresError(error: unknown, doing: string): Error {
     .filter(Boolean)
     .join("; ");
   const code = e.code ?? "";
+  if (code === "23505") {
+    return new DataError(
+      `${doing} failed: ${message}; the stream has two rows with one key (its key_properties are not unique): correct the key, or use load_method: append-only`,
+      { cause: error },
+    );
+  }
   if (code === "54000" && /row is too big/.test(message)) {
     return new DataError(
       `${doing} failed: ${message}; a PostgreSQL row must fit one 8 kB page, and fixed-width columns (bigint, double precision, timestamps) cannot move out of it: split the table or select fewer columns`,

@@ -469,6 +469,38 @@ describe("target-postgres: durability and errors", () => {
     expect(created).toEqual([]);
   });
 
+  test("a key twice in a stream said to have distinct keys fails clearly instead of loading twice", async () => {
+    const loader = new PostgresTargetLoader(
+      postgresTargetConfig(warehouse, { default_target_schema: "dup_keys" }),
+    );
+    const writer = await loader.openStream(structuredClone(schema), {
+      mode: "replace",
+      version: 1,
+      distinctKeys: true,
+    });
+    const p = path.join(dir, "dup.csv");
+    fs.writeFileSync(p, "1,a,,\n1,b,,\n");
+    const batch: RecordBatch = {
+      streamId: schema.streamId,
+      path: p,
+      columns: ["id", "name", "doc", "changed_at"],
+      rowCount: 2,
+      byteCount: fs.statSync(p).size,
+      maxRowBytes: 8,
+      extractedAt: new Date(),
+      sequenceBase: 0,
+    };
+    await expect(writer.write(batch)).rejects.toThrow(
+      /duplicate key value violates unique constraint.*key_properties are not unique/,
+    );
+    await writer.abort();
+    expect(
+      await warehouse.query(
+        "SELECT 1 FROM pg_class WHERE relname LIKE 'items%' AND relnamespace = 'dup_keys'::regnamespace",
+      ),
+    ).toEqual([]);
+  });
+
   test("a refused password is named by its variable, never shown", async () => {
     const secret = "not-the-password-4711";
     const loader = new PostgresTargetLoader(postgresTargetConfig(warehouse, { password: secret }));
