@@ -42,5 +42,10 @@ export const targetDuckdbSettings: readonly SettingDefinition[] = [
     default: "64MB",
     description: "DuckDB memory_limit while loading (bounds the loader's memory)",
   },
-  { name: "threads", kind: "integer", description: "DuckDB threads while loading; by default one per core" },
+  {
+    name: "threads",
+    kind: "integer",
+    description:
+      "DuckDB threads while loading; by default one per core but one, which the extractor keeps busy (parsing COPY, and PostgreSQL itself when local)",
+  },
 ];
