@@ -117,6 +117,12 @@ export class PostgresTargetLoader implements Loader {
     return client;
   }
 
+  /**
+   * See `RecordBatch.quote`: JSON's quotes are then not doubled, so batches are smaller and both
+   * the extractor's COPY out and this COPY in have less to do.
+   */
+  readonly preferredCsvQuote = "\x01";
+
   async test(): Promise<void> {
     const client = await this.connect("test");
     try {
@@ -421,9 +427,13 @@ class PostgresTargetStreamWriter implements StreamWriter {
   }
 
   private async copy(batch: RecordBatch, table: string, columns: string[]): Promise<void> {
+    const quote =
+      batch.quote === undefined || batch.quote === '"'
+        ? ""
+        : `, QUOTE ${quoteLiteral(batch.quote)}, ESCAPE ${quoteLiteral(batch.quote)}`;
     const copy = this.client.query(
       copyFrom(
-        `COPY ${table} (${columns.join(", ")}) FROM STDIN (FORMAT csv, HEADER false, ENCODING 'UTF8')`,
+        `COPY ${table} (${columns.join(", ")}) FROM STDIN (FORMAT csv, HEADER false, ENCODING 'UTF8'${quote})`,
       ),
     );
     await pipeline(fs.createReadStream(batch.path, { highWaterMark: 1024 * 1024 }), copy);

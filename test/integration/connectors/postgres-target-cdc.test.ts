@@ -50,7 +50,10 @@ afterAll(async () => {
 
 interface Harness {
   schemaName: string;
-  write(rows: string[], options?: { columns?: string[]; sequenceBase?: number }): Promise<void>;
+  write(
+    rows: string[],
+    options?: { columns?: string[]; sequenceBase?: number; quote?: string },
+  ): Promise<void>;
   truncate(at: Date): Promise<void>;
   rows(sql?: string): Promise<Record<string, string | null>[]>;
   close(): Promise<void>;
@@ -99,6 +102,7 @@ async function open(
         maxRowBytes: Math.max(...rows.slice(0, 1000).map((r) => Buffer.byteLength(r))),
         extractedAt: new Date("2024-06-01T00:00:00Z"),
         sequenceBase: options.sequenceBase ?? 0,
+        ...(options.quote !== undefined ? { quote: options.quote } : {}),
       };
       await (await ensureWriter()).write(batch);
     },
@@ -453,6 +457,32 @@ describe("target-postgres merges batches without _sdc_sequence in file order", (
     );
     expect(result).toEqual([{ total: String(n - 1), wrong: "0", last: `row-${n - 1}` }]);
   });
+});
+
+test("batches quoted with \\x01 (the loader's preferredCsvQuote) load the same values, staged or copied straight", async () => {
+  const q = "\x01";
+  const rows = [
+    `1,${q}say "hi", ok\nnext${q},${q}{"v": 1}${q},`,
+    `2,${q}${q},,`,
+    `3,${q}a${q}${q}b${q},,2024-01-01 00:00:00`,
+  ];
+  const expected = [
+    { id: "1", name: 'say "hi", ok\nnext', doc: '{"v": 1}' },
+    { id: "2", name: "", doc: null },
+    { id: "3", name: `a${q}b`, doc: null },
+  ];
+  const columns = ["id", "name", "doc", "changed_at"];
+  for (const config of [
+    { load_method: "append-only" },
+    { load_method: "upsert", add_metadata_columns: true },
+  ]) {
+    const h = await open(config);
+    await h.write(rows, { columns, quote: q });
+    expect(
+      await h.rows("SELECT id::text, name, doc::text FROM items ORDER BY id"),
+      config.load_method,
+    ).toEqual(expected);
+  }
 });
 
 describe("target-postgres: durability and errors", () => {
