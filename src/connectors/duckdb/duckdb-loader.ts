@@ -60,11 +60,13 @@ export class DuckdbLoader implements Loader {
   /** Set on the first connect, so that streams opened at once share one instance. */
   private instance: Promise<DuckDBInstance> | undefined;
   private readonly insertionOrder = new InsertionOrder();
+  private readonly memoryLimit: SharedMemoryLimit;
   private preparing: Promise<unknown> = Promise.resolve();
 
   constructor(config: PluginConfig, context: { projectDir: string }) {
     this.config = config as unknown as TargetDuckdbConfig;
     this.file = path.resolve(context.projectDir, this.config.path);
+    this.memoryLimit = new SharedMemoryLimit(this.config.memory_limit);
   }
 
   /** See `RecordBatch.quote`: DuckDB reads JSON-heavy batches about four times faster with it. */
@@ -144,6 +146,7 @@ export class DuckdbLoader implements Loader {
       schema,
       options,
       this.insertionOrder,
+      this.memoryLimit,
     );
     // NOTE: streams preparing at once (CREATE SCHEMA IF NOT EXISTS, CREATE TABLE, ALTER) on two
     // connections fail with a write-write conflict on the catalog; one at a time.
@@ -207,6 +210,7 @@ class DuckdbStreamWriter implements StreamWriter {
     private readonly schema: StreamSchema,
     private readonly options: OpenStreamOptions,
     private readonly insertionOrder: InsertionOrder,
+    private readonly memoryLimit: SharedMemoryLimit,
   ) {
     this.schemaName = config.default_target_schema ?? schema.sourceSchema;
     this.tableName = `${config.table_prefix}${schema.sourceTable}`;
@@ -232,8 +236,6 @@ class DuckdbStreamWriter implements StreamWriter {
     return this.config.add_metadata_columns ? [...data, ...METADATA_COLUMNS] : data;
   }
 
-  private memoryLimitBytes = Number.POSITIVE_INFINITY;
-
   async prepare(): Promise<void> {
     // NOTE: DuckDB column names are case-insensitive: `Name` and `name` cannot both be columns.
     const byLowerName = new Map<string, string>();
@@ -246,8 +248,7 @@ class DuckdbStreamWriter implements StreamWriter {
       }
       byLowerName.set(name.toLowerCase(), name);
     }
-    const limit = await this.connection.runAndReadAll("SELECT current_setting('memory_limit') AS v");
-    this.memoryLimitBytes = parseByteSize(String(limit.getRowObjectsJS()[0]?.v ?? ""));
+    await this.memoryLimit.read(this.connection);
     await this.connection.run(`CREATE SCHEMA IF NOT EXISTS ${quoteDuckdb(this.schemaName)}`);
     const definitions = this.columnDefinitions()
       .map((c) => `${quoteDuckdb(c.name)} ${c.type}`)
@@ -322,13 +323,8 @@ class DuckdbStreamWriter implements StreamWriter {
     // aggregate and CSV reader state), whatever the row count.
     const needed =
       8 * csvBufferBytes(batch) + 64 * 1024 * 1024 + Math.max(0, batch.columns.length - 100) * 256 * 1024;
-    if (needed > this.memoryLimitBytes) {
-      await this.connection.run(`SET memory_limit = '${Math.ceil(needed / 1048576)}MB'`);
-      try {
-        await this.writeWithFallback(batch);
-      } finally {
-        await this.connection.run(`SET memory_limit = ${duckdbLiteral(this.config.memory_limit)}`);
-      }
+    if (needed > this.memoryLimit.bytes) {
+      await this.memoryLimit.raised(this.connection, needed, () => this.writeWithFallback(batch));
       return;
     }
     await this.writeWithFallback(batch);
@@ -715,6 +711,57 @@ function readCsvCall(batch: RecordBatch, types: string[]): string {
     `delim = ',', quote = ${quote}, escape = ${quote}, new_line = '\\n', allow_quoted_nulls = false, ` +
     `max_line_size = ${buffer}, buffer_size = ${buffer})`
   );
+}
+
+/**
+ * DuckDB's `memory_limit` is one setting for the whole instance, so every stream loading at once
+ * shares it: one budget. A batch that needs more (a huge row, many columns) raises it for as
+ * long as it loads, by what it needs; with several such batches at once the limit is their sum,
+ * and it returns to the configured one when the last is done. Changes are made one at a time,
+ * each from the current set of raises, so a late change never undoes a newer one.
+ */
+class SharedMemoryLimit {
+  /** The configured limit in bytes, read from DuckDB (which parses the setting). */
+  bytes = Number.POSITIVE_INFINITY;
+  private known = false;
+  private readonly raises = new Set<{ bytes: number }>();
+  private changes: Promise<void> = Promise.resolve();
+
+  constructor(private readonly configured: string) {}
+
+  async read(connection: DuckDBConnection): Promise<void> {
+    if (this.known) return;
+    // Read before any raise: the instance is fresh when the first stream prepares.
+    const limit = await connection.runAndReadAll("SELECT current_setting('memory_limit') AS v");
+    this.bytes = parseByteSize(String(limit.getRowObjectsJS()[0]?.v ?? ""));
+    this.known = true;
+  }
+
+  async raised<T>(connection: DuckDBConnection, needed: number, work: () => Promise<T>): Promise<T> {
+    const raise = { bytes: needed };
+    this.raises.add(raise);
+    await this.apply(connection);
+    try {
+      return await work();
+    } finally {
+      this.raises.delete(raise);
+      await this.apply(connection).catch(() => undefined);
+    }
+  }
+
+  private apply(connection: DuckDBConnection): Promise<void> {
+    const next = this.changes.then(async () => {
+      let total = 0;
+      for (const raise of this.raises) total += raise.bytes;
+      await connection.run(
+        total > this.bytes
+          ? `SET memory_limit = '${Math.ceil(total / 1048576)}MB'`
+          : `SET memory_limit = ${duckdbLiteral(this.configured)}`,
+      );
+    });
+    this.changes = next.catch(() => undefined);
+    return next;
+  }
 }
 
 /** `48.0 MiB`, `1.5 GiB`, `64MB` → bytes; unknown forms → infinity (never raise the limit then). */
