@@ -565,12 +565,14 @@ function describeReadError(error: unknown, table: DiscoveredTable, user: string)
   const privilege = describePrivilegeError(error, table, user);
   if (privilege) return privilege;
   const e = error as { message?: string; code?: string };
-  if (
-    e.code !== undefined &&
-    (e.code.startsWith("08") ||
-      e.code.startsWith("57P") ||
-      ["ECONNRESET", "EPIPE", "ETIMEDOUT"].includes(e.code))
-  ) {
+  // NOTE: pg's "Connection terminated unexpectedly" (the server went away mid-COPY) has no code.
+  const lostConnection =
+    e.code === undefined
+      ? /Connection terminated|terminating connection/i.test(e.message ?? "")
+      : e.code.startsWith("08") ||
+        e.code.startsWith("57P") ||
+        ["ECONNRESET", "EPIPE", "ETIMEDOUT"].includes(e.code);
+  if (lostConnection) {
     return new ConnectionError(
       `the connection to PostgreSQL broke while reading ${table.schemaName}.${table.tableName} (${e.message ?? e.code}); the next run continues from the last committed state`,
       { cause: error, transient: true },

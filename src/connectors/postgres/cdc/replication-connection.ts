@@ -167,6 +167,12 @@ export class ReplicationConnection {
           yield { type: "keepalive", walEnd };
         }
       }
+      // The consumer leaves by returning, which never gets here: the stream ended by itself,
+      // which the server does (CopyDone) when it shuts down or restarts.
+      throw new ConnectionError(
+        "the PostgreSQL server ended the replication stream (shut down or restarted?); changes up to the last committed position are in the warehouse, and the next run continues from there",
+        { transient: true },
+      );
     } catch (error) {
       throw describeStreamError(error);
     } finally {
