@@ -78,7 +78,9 @@ describe("the disk under the DuckDB file is full", () => {
     const message = errorMessages(failed.stderr);
     expect(message, failed.stderr).toContain(file);
     expect(message, failed.stderr).toMatch(/disk .*full|no space left/i);
-    expect(logLines(failed.stderr).find((l) => l.level === "error" && l.error)?.error).toBe("ResourceError");
+    expect(logLines(failed.stderr).find((l) => l.level === "error" && l.event === undefined)?.error).toBe(
+      "ResourceError",
+    );
     expect(readStoredState(dir, PROJECT_STATE_ID)).toEqual(stateBefore);
     expect(readRuns(dir).map((r) => r.status)).toEqual(["success", "failed"]);
 

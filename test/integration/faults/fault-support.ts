@@ -89,7 +89,12 @@ export async function duckdbTables(file: string): Promise<string[]> {
  * Commits small random transactions into the source, one at a time (so that a sequence-valued
  * replication key follows commit order), until `stop` is called.
  */
-export function startWriter(db: TestDatabase, transaction: () => string[]): { stop: () => Promise<number> } {
+export function startWriter(
+  db: TestDatabase,
+  transaction: () => string[],
+  /** The longest pause between two transactions. */
+  maxPauseMs = 10,
+): { stop: () => Promise<number> } {
   let writing = true;
   let transactions = 0;
   const loop = (async () => {
@@ -97,7 +102,7 @@ export function startWriter(db: TestDatabase, transaction: () => string[]): { st
       await db.query(`BEGIN; ${transaction().join("; ")}; COMMIT;`);
       transactions += 1;
       // Leaves the two cores to sluice: a few hundred changes a second are enough to race it.
-      await sleep(randomBetween(0, 10));
+      await sleep(randomBetween(0, maxPauseMs));
     }
   })();
   return {

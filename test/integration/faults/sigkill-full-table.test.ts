@@ -21,7 +21,7 @@ import { sigkillLoop } from "./sigkill-loop.js";
  * newer than the source (each update raises `v`), and a stored state means the table exists.
  * Once the writes stop, a last run ends with DuckDB equal to the source and the copy table gone.
  */
-const ROWS = 20_000;
+const ROWS = 10_000;
 
 let db: TestDatabase;
 let dir: string;
@@ -47,7 +47,7 @@ describe("FULL_TABLE killed with SIGKILL", () => {
     writeProject(dir, db, {
       select: ["public-items.*"],
       metadata: { "public-items": { "replication-method": "FULL_TABLE" } },
-      tap: { batch_size_rows: 1500 },
+      tap: { batch_size_rows: 1000 },
     });
     const file = path.join(dir, "warehouse.duckdb");
     let next = ROWS;

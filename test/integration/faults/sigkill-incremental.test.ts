@@ -22,7 +22,7 @@ import { sigkillLoop } from "./sigkill-loop.js";
  * DuckDB as it is in the source, and DuckDB holds no row newer than the source. Once the writes
  * stop, a last run ends with DuckDB equal to the source.
  */
-const ROWS = 20_000;
+const ROWS = 10_000;
 
 let db: TestDatabase;
 let dir: string;
@@ -54,7 +54,7 @@ describe("INCREMENTAL killed with SIGKILL", () => {
     writeProject(dir, db, {
       select: ["public-events.*"],
       metadata: { "public-events": { "replication-method": "INCREMENTAL", "replication-key": "rev" } },
-      tap: { batch_size_rows: 1500 },
+      tap: { batch_size_rows: 1000 },
     });
     const file = path.join(dir, "warehouse.duckdb");
     let next = ROWS;

@@ -68,26 +68,31 @@ const duckdbSql = (where: string): string =>
 
 describe("LOG_BASED killed with SIGKILL", () => {
   test("no change lost or applied twice, and the slot never acknowledged past the state", async () => {
-    writeProject(dir, db, {
+    const project = {
       select: ["public-events.*"],
       metadata: { "public-events": { "replication-method": "LOG_BASED" } },
       tap: { batch_size_rows: 1000, logical_commit_seconds: 0, tap_id: "kill" },
       target: { add_metadata_columns: true },
-    });
+    };
+    writeProject(dir, db, project);
     const file = path.join(dir, "warehouse.duckdb");
     let next = ROWS;
-    const writer = startWriter(db, () => {
-      const statements: string[] = [];
-      for (let i = randomBetween(1, 20); i > 0; i--) {
-        const op = Math.random();
-        const id = randomBetween(1, next);
-        if (op < 0.4) statements.push(`INSERT INTO events VALUES (${++next}, 0, 'new ${next}')`);
-        else if (op < 0.85)
-          statements.push(`UPDATE events SET v = v + 1, body = body || '.' WHERE id = ${id}`);
-        else statements.push(`DELETE FROM events WHERE id = ${id}`);
-      }
-      return statements;
-    });
+    const writer = startWriter(
+      db,
+      () => {
+        const statements: string[] = [];
+        for (let i = randomBetween(1, 20); i > 0; i--) {
+          const op = Math.random();
+          const id = randomBetween(1, next);
+          if (op < 0.4) statements.push(`INSERT INTO events VALUES (${++next}, 0, 'new ${next}')`);
+          else if (op < 0.85)
+            statements.push(`UPDATE events SET v = v + 1, body = body || '.' WHERE id = ${id}`);
+          else statements.push(`DELETE FROM events WHERE id = ${id}`);
+        }
+        return statements;
+      },
+      40,
+    );
 
     let transactions = 0;
     try {
@@ -133,7 +138,10 @@ describe("LOG_BASED killed with SIGKILL", () => {
       transactions = await writer.stop();
     }
 
-    await runSluice(dir, db, RUN_ARGS, { timeoutMs: 90_000 });
+    // The last run only catches up: checkpoints every second rather than after every one of the
+    // writer's small transactions.
+    writeProject(dir, db, { ...project, tap: { ...project.tap, logical_commit_seconds: 1 } });
+    await runSluice(dir, db, RUN_ARGS, { timeoutMs: 180_000 });
     const source = await sourceRowTexts(db, sourceSql);
     const loaded = await duckdbRowTexts(file, duckdbSql("WHERE _sdc_deleted_at IS NULL"));
     expect(loaded.duplicates).toEqual([]);

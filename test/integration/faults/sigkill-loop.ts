@@ -16,9 +16,9 @@ export interface LoopRun {
 export interface KillPoint {
   iteration: number;
   kind: string;
-  /** Milliseconds after the process started, or after it logged `run-started`. */
+  /** Milliseconds after the process started, or after it logged `run-started` or `stream-started`. */
   delayMs: number;
-  from: "spawn" | "run-started";
+  from: "spawn" | "run-started" | "stream-started";
   /** The last event the run logged before it died. */
   reached: string;
 }
@@ -30,8 +30,9 @@ const MOVING = new Set(["stream-started", "batch-loaded", "state-committed", "ch
  * Starts runs and kills each with SIGKILL at a random moment until `FAULT_ITERATIONS` of them died
  * mid-run; `check` runs after every kill (and after a run that finished before its kill). The kill
  * lands a random while after the process started (a quarter of the time, so that start-up, the
- * lock and planning get kills too) or after it logged `run-started`; the while is drawn up to how
- * long the last run of the same kind took when it was not killed, so kills spread over whole runs.
+ * lock and planning get kills too), after it logged `run-started` (a quarter) or after its first
+ * `stream-started` (half: data moving); the while is drawn up to how long the last run of the
+ * same kind took when it was not killed, so kills spread over whole runs.
  */
 export async function sigkillLoop(options: {
   start: (iteration: number) => LoopRun | Promise<LoopRun>;
@@ -52,12 +53,13 @@ export async function sigkillLoop(options: {
     const initial = horizonMs ?? 3000;
     const horizon = horizons.get(kind) ?? { spawn: startupMs + initial, started: initial };
     const spawnedAt = Date.now();
-    const from = Math.random() < 0.25 ? "spawn" : "run-started";
+    const draw = Math.random();
+    const from = draw < 0.25 ? "spawn" : draw < 0.5 ? "run-started" : "stream-started";
     let startedAt = spawnedAt;
-    if (from === "run-started") {
-      await waitFor(run, "run-started", () => run.output().stderr.includes('"event":"run-started"'));
+    if (from !== "spawn") {
+      await waitFor(run, from, () => run.output().stderr.includes(`"event":"${from}"`));
       startedAt = Date.now();
-      startupMs = startedAt - spawnedAt;
+      if (from === "run-started") startupMs = startedAt - spawnedAt;
     }
     const delayMs = randomBetween(0, from === "spawn" ? horizon.spawn : horizon.started);
     let ended = false;

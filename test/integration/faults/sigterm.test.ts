@@ -30,8 +30,8 @@ import { sleep } from "../../support/sluice-project.js";
  * history records it as cancelled, and the rerun reaches equality. A LOG_BASED `--follow` run
  * stops at a checkpoint with exit 0, as its normal end.
  */
-const ROWS = 40_000;
-const BATCH = 1_000;
+const ROWS = 30_000;
+const BATCH = 500;
 
 let db: TestDatabase;
 const dirs: string[] = [];
@@ -119,7 +119,7 @@ describe("SIGTERM", () => {
   test("FULL_TABLE: the copy in progress is dropped whole, the old table stays, the rerun replaces it", async () => {
     const dir = newDir();
     const file = path.join(dir, "warehouse.duckdb");
-    await db.query("CREATE TABLE snap AS SELECT * FROM big WHERE id <= 20000");
+    await db.query("CREATE TABLE snap AS SELECT * FROM big WHERE id <= 10000");
     await db.query("ALTER TABLE snap ADD PRIMARY KEY (id)");
     writeProject(dir, db, {
       select: ["public-snap.*"],

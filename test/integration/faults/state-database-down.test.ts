@@ -20,8 +20,8 @@ import { RUN_ARGS, addToProject, errorMessages, logLines, waitFor } from "./faul
  * past DuckDB), and the next run, with the state database back, ends with DuckDB equal to the
  * source and no key twice.
  */
-const ROWS = 80_000;
-const BATCH = 1_000;
+const ROWS = 40_000;
+const BATCH = 500;
 
 let db: TestDatabase;
 let dir: string;
