@@ -40,7 +40,7 @@ export async function* batchRowsAsJson(
     };
   });
   let index = 0;
-  for await (const fields of readBatchRows(batch.path, batch.columns.length)) {
+  for await (const fields of readBatchRows(batch.path, batch.columns.length, { quote: batch.quote })) {
     const unchanged = unchangedIndex >= 0 ? fields[unchangedIndex] : null;
     const left = unchanged ? new Set(unchanged.split(",").map(Number)) : undefined;
     let json = "{";
@@ -68,8 +68,10 @@ export async function* batchRowsAsJson(
 export async function* readBatchRows(
   file: string,
   columnCount: number,
-  chunkBytes = 1024 * 1024,
+  options: { quote?: string | undefined; chunkBytes?: number } = {},
 ): AsyncGenerator<(string | null)[]> {
+  const quote = options.quote ?? '"';
+  const chunkBytes = options.chunkBytes ?? 1024 * 1024;
   const decoder = new StringDecoder("utf8");
   const stream = fs.createReadStream(file, { highWaterMark: chunkBytes });
   let fields: (string | null)[] = [];
@@ -94,7 +96,7 @@ export async function* readBatchRows(
     while (i < text.length) {
       if (mode === "start") {
         parts = [];
-        if (text[i] === '"') {
+        if (text[i] === quote) {
           mode = "quoted";
           i += 1;
           continue;
@@ -116,7 +118,7 @@ export async function* readBatchRows(
         mode = "start";
         i = end + 1;
       } else if (mode === "quoted") {
-        const end = text.indexOf('"', i);
+        const end = text.indexOf(quote, i);
         if (end < 0) {
           parts.push(text.slice(i));
           return;
@@ -126,8 +128,8 @@ export async function* readBatchRows(
         i = end + 1;
       } else {
         const c = text[i];
-        if (c === '"') {
-          parts.push('"');
+        if (c === quote) {
+          parts.push(quote);
           mode = "quoted";
           i += 1;
         } else if (c === "," || c === "\n") {

@@ -8,8 +8,13 @@ import { tempDir } from "../../support/pipeline.js";
 import { propertyRuns } from "./property-runs.js";
 
 /** A field as PostgreSQL's COPY ... CSV writes it: NULL unquoted and empty, quotes where needed. */
-function csvField(value: string | null): string {
+function csvField(value: string | null, quote = '"'): string {
   if (value === null) return "";
+  if (quote !== '"') {
+    return value === "" || /[,\n\r]/.test(value) || value.includes(quote)
+      ? `${quote}${value.replaceAll(quote, quote + quote)}${quote}`
+      : value;
+  }
   return value === "" || /[",\n\r]/.test(value) || value.startsWith("\\.")
     ? `"${value.replaceAll('"', '""')}"`
     : value;
@@ -23,9 +28,14 @@ const fieldText = fc.string({
   maxLength: 40,
 });
 
-async function readAll(file: string, columns: number, chunkBytes: number): Promise<(string | null)[][]> {
+async function readAll(
+  file: string,
+  columns: number,
+  chunkBytes: number,
+  quote?: string,
+): Promise<(string | null)[][]> {
   const rows: (string | null)[][] = [];
-  for await (const row of readBatchRows(file, columns, chunkBytes)) rows.push(row);
+  for await (const row of readBatchRows(file, columns, { chunkBytes, quote })) rows.push(row);
   return rows;
 }
 
@@ -43,12 +53,14 @@ test("batch files read back field for field, whatever the chunk boundaries cut t
             },
           ),
           fc.integer({ min: 1, max: 64 }),
+          // `"`, or the \x01 a loader may ask for (RecordBatch.quote).
+          fc.constantFrom('"', "\u0001"),
         ),
       ),
-      async ([columns, rows, chunkBytes]) => {
+      async ([columns, rows, chunkBytes, quote]) => {
         const file = path.join(dir, "batch.csv");
-        fs.writeFileSync(file, rows.map((r) => r.map(csvField).join(",") + "\n").join(""));
-        expect(await readAll(file, columns, chunkBytes)).toEqual(rows);
+        fs.writeFileSync(file, rows.map((r) => r.map((v) => csvField(v, quote)).join(",") + "\n").join(""));
+        expect(await readAll(file, columns, chunkBytes, quote)).toEqual(rows);
       },
     ),
     { numRuns: propertyRuns(200) },
