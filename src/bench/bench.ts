@@ -12,7 +12,8 @@ import { insertAccounts, insertEvents, DEMO_SCHEMA_SQL } from "../demo/demo-sche
 import { startEmbeddedPostgres, type EmbeddedServer } from "../demo/embedded-postgres-server.js";
 import { benchBigquery } from "./bigquery-bench.js";
 import { benchChangeCapture } from "./cdc-bench.js";
-import { rowsOf, runSluiceCli } from "./run-sluice-cli.js";
+import { writeBenchProject } from "./bench-project.js";
+import { rowsOf, runSluiceCli, type RunFinished } from "./run-sluice-cli.js";
 
 /**
  * `npm run bench [-- --rows N] [--lines duckdb,tables,bigquery,cdc]`: the demo's `events` table
@@ -72,7 +73,7 @@ async function main(): Promise<void> {
     const size = (await client.query("SELECT pg_total_relation_size('events') AS s")).rows[0].s;
 
     // Ceiling: PostgreSQL encoding the rows as text, read by Node and discarded.
-    let t = Date.now();
+    const t = Date.now();
     let bytes = 0;
     await pipeline(
       client.query(copyTo("COPY (SELECT * FROM events) TO STDOUT")),
@@ -96,12 +97,14 @@ async function main(): Promise<void> {
     );
 
     const target = new URL(url);
-    const env = { ...process.env, TAP_POSTGRES_PASSWORD: decodeURIComponent(target.password) };
-    if (lines.has("duckdb")) {
-      // sluice: a full load of events into a fresh DuckDB file.
-      const dir = path.join(work, "duckdb");
-      writeDuckdbProject(dir, target, ["public-events.*"]);
-      t = Date.now();
+    /** A full load into a fresh DuckDB file: its seconds and what the run reported. */
+    const loadIntoDuckdb = async (dir: string, select: string[]): Promise<[number, RunFinished]> => {
+      const env = writeBenchProject(dir, target, {
+        select,
+        loader: "target-duckdb",
+        loaderConfig: ["path: bench.duckdb"],
+      });
+      const started = Date.now();
       const finished = await runSluiceCli({
         cli,
         dir,
@@ -109,7 +112,12 @@ async function main(): Promise<void> {
         loader: "target-duckdb",
         env,
       });
-      const loadSeconds = (Date.now() - t) / 1000;
+      return [(Date.now() - started) / 1000, finished];
+    };
+    if (lines.has("duckdb")) {
+      // sluice: a full load of events into a fresh DuckDB file.
+      const dir = path.join(work, "duckdb");
+      const [loadSeconds, finished] = await loadIntoDuckdb(dir, ["public-events.*"]);
       const loadRate = rows / loadSeconds;
       const duckdbSize = fs.statSync(path.join(dir, "bench.duckdb")).size;
       console.log(
@@ -131,16 +139,7 @@ async function main(): Promise<void> {
         }
       });
       const dir = path.join(work, "tables");
-      writeDuckdbProject(dir, target, ["public-bench_t*.*"]);
-      t = Date.now();
-      const finished = await runSluiceCli({
-        cli,
-        dir,
-        extractor: "tap-postgres",
-        loader: "target-duckdb",
-        env,
-      });
-      const seconds = (Date.now() - t) / 1000;
+      const [seconds, finished] = await loadIntoDuckdb(dir, ["public-bench_t*.*"]);
       const loaded = rowsOf(finished);
       console.log(
         `  tables   ${TABLES} tables of ${formatCount(TABLE_ROWS)} rows in one run → DuckDB          ${seconds.toFixed(1).padStart(6)} s  ${formatCount(Math.round(loaded / seconds)).padStart(9)} rows/s  peak RSS ${formatBytes(finished.peakRssBytes)}`,
@@ -175,27 +174,6 @@ async function main(): Promise<void> {
     else console.log(`kept ${work}`);
     await server?.stop();
   }
-}
-
-function writeDuckdbProject(dir: string, source: URL, select: string[]): void {
-  fs.mkdirSync(dir, { recursive: true });
-  fs.writeFileSync(
-    path.join(dir, "sluice.yml"),
-    `plugins:
-  extractors:
-    - name: tap-postgres
-      config:
-        host: ${source.hostname}
-        port: ${source.port || 5432}
-        user: ${decodeURIComponent(source.username)}
-        dbname: ${decodeURIComponent(source.pathname.slice(1)) || "postgres"}
-      select: ${JSON.stringify(select)}
-  loaders:
-    - name: target-duckdb
-      config:
-        path: bench.duckdb
-`,
-  );
 }
 
 async function withClient(url: string, work: (client: pg.Client) => Promise<void>): Promise<void> {

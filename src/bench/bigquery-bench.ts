@@ -1,7 +1,7 @@
-import fs from "node:fs";
 import http from "node:http";
 import path from "node:path";
 import { startBigQueryEmulator } from "../emulators/bigquery/bigquery-emulator.js";
+import { writeBenchProject } from "./bench-project.js";
 import { rowsOf, runSluiceCli } from "./run-sluice-cli.js";
 
 export interface BigqueryBenchResult {
@@ -48,27 +48,15 @@ export async function benchBigquery(options: {
   await new Promise<void>((resolve) => proxy.listen(0, "127.0.0.1", resolve));
   const port = (proxy.address() as { port: number }).port;
   const dir = path.join(options.workDir, "bigquery");
-  fs.mkdirSync(dir, { recursive: true });
-  const source = new URL(options.url);
-  fs.writeFileSync(
-    path.join(dir, "sluice.yml"),
-    `plugins:
-  extractors:
-    - name: tap-postgres
-      config:
-        host: ${source.hostname}
-        port: ${source.port || 5432}
-        user: ${decodeURIComponent(source.username)}
-        dbname: ${decodeURIComponent(source.pathname.slice(1)) || "postgres"}
-      select: ["public-events.*"]
-  loaders:
-    - name: target-bigquery
-      config:
-        project_id: bench-project
-        dataset_id: bench
-        api_endpoint: http://127.0.0.1:${port}
-`,
-  );
+  const env = writeBenchProject(dir, new URL(options.url), {
+    select: ["public-events.*"],
+    loader: "target-bigquery",
+    loaderConfig: [
+      "project_id: bench-project",
+      "dataset_id: bench",
+      `api_endpoint: http://127.0.0.1:${port}`,
+    ],
+  });
   try {
     const started = Date.now();
     const finished = await runSluiceCli({
@@ -76,7 +64,7 @@ export async function benchBigquery(options: {
       dir,
       extractor: "tap-postgres",
       loader: "target-bigquery",
-      env: { ...process.env, TAP_POSTGRES_PASSWORD: decodeURIComponent(source.password) },
+      env,
     });
     return {
       rows: rowsOf(finished),

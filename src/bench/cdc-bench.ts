@@ -1,8 +1,8 @@
 import { spawn } from "node:child_process";
-import fs from "node:fs";
 import path from "node:path";
 import pg from "pg";
 import { runSluiceCli, type RunFinished } from "./run-sluice-cli.js";
+import { writeBenchProject } from "./bench-project.js";
 
 /**
  * The CDC line of `npm run bench`: LOG_BASED from PostgreSQL into DuckDB.
@@ -29,30 +29,14 @@ export async function benchChangeCapture(options: {
   updates: number;
 }): Promise<ChangeCaptureFigures> {
   const target = new URL(options.url);
-  const password = decodeURIComponent(target.password);
   const dir = path.join(options.workDir, "cdc");
-  fs.mkdirSync(dir, { recursive: true });
-  fs.writeFileSync(
-    path.join(dir, "sluice.yml"),
-    `plugins:
-  extractors:
-    - name: tap-postgres
-      config:
-        host: ${target.hostname}
-        port: ${target.port || 5432}
-        user: ${decodeURIComponent(target.username)}
-        dbname: ${decodeURIComponent(target.pathname.slice(1)) || "postgres"}
-        tap_id: bench
-      select: ["public-cdc_bench.*"]
-      metadata:
-        public-cdc_bench:
-          replication-method: LOG_BASED
-  loaders:
-    - name: target-duckdb
-      config:
-        path: cdc.duckdb
-`,
-  );
+  const env = writeBenchProject(dir, target, {
+    select: ["public-cdc_bench.*"],
+    tapConfig: ["tap_id: bench"],
+    tapExtra: ["metadata:", "  public-cdc_bench:", "    replication-method: LOG_BASED"],
+    loader: "target-duckdb",
+    loaderConfig: ["path: cdc.duckdb"],
+  });
   const client = new pg.Client({ connectionString: options.url });
   await client.connect();
   try {
@@ -66,7 +50,6 @@ export async function benchChangeCapture(options: {
     await client.query(
       `INSERT INTO cdc_bench SELECT i, i / 100.0, md5(i::text), now() FROM generate_series(1, ${options.updates}) i`,
     );
-    const env = { ...process.env, TAP_POSTGRES_PASSWORD: password };
     const run = (): Promise<RunFinished> =>
       runSluiceCli({ cli: options.cli, dir, extractor: "tap-postgres", loader: "target-duckdb", env });
     await run(); // the initial copy, and the slot
