@@ -20,8 +20,8 @@ import { RUN_ARGS, errorMessages, waitFor } from "./fault-support.js";
 /**
  * The source PostgreSQL (a server of this test's own, with a persistent data folder) is restarted
  * while a run reads it: during an INCREMENTAL copy, and while a LOG_BASED run streams changes.
- * The run ends by itself (no hang; the INCREMENTAL copy fails with exit 1 naming the table and the
- * broken connection), the state never points past DuckDB (the slot is never acknowledged past the
+ * The run fails with exit 1 and a ConnectionError saying the connection broke (it neither hangs nor
+ * ends as a success), the state never points past DuckDB (the slot is never acknowledged past the
  * state), and the next run, with the server back, ends with DuckDB equal to the source.
  */
 // NOTE: big enough (12 MB) that the COPY is still running when the server stops: a smaller table
@@ -104,12 +104,9 @@ describe("the source PostgreSQL restarts mid-run", () => {
     await restarted;
     expect(ended.code, ended.stderr).toBe(1);
     const message = errorMessages(ended.stderr);
-    // NOTE: today this reads "reading public.big failed: Connection terminated unexpectedly" (a
-    // DataError; the extractor does not recognise pg's code-less "Connection terminated"), where
-    // a ConnectionError naming host and port is meant; the stricter check is kept out of the suite
-    // until the extractor is fixed (see docs/testing.md, known gaps).
-    expect(message, ended.stderr).toMatch(/reading public\.big/);
-    expect(message, ended.stderr).toMatch(/Connection terminated|connection to PostgreSQL broke/i);
+    expect(message, ended.stderr).toContain("the connection to PostgreSQL broke while reading public.big");
+    expect(message, ended.stderr).toContain("the next run continues from the last committed state");
+    expect(ended.stderr).toContain('"error":"ConnectionError"');
 
     const bookmark = Number(
       readStoredState(dir, PROJECT_STATE_ID)?.bookmarks["public-big"]?.replication_key_value,
@@ -129,7 +126,7 @@ describe("the source PostgreSQL restarts mid-run", () => {
     ).toBe("");
   });
 
-  test("LOG_BASED streaming: the run ends, the slot is not past the state, the rerun recovers", async () => {
+  test("LOG_BASED --follow: exit 1 saying the server ended the stream, the slot not past the state, the rerun recovers", async () => {
     const dir = newDir();
     const file = path.join(dir, "warehouse.duckdb");
     writeProject(dir, db, {
@@ -148,11 +145,13 @@ describe("the source PostgreSQL restarts mid-run", () => {
     const restarted = restartSource();
     const ended = await run.exited;
     await restarted;
-    // The run ends by itself (it does not hang on a dead connection).
-    // NOTE: today a --follow run whose server shuts down ends with exit 0, as if stopped on
-    // purpose: the change reader takes the end of the replication stream for a normal end. The
-    // exit 1 check is kept out of the suite until that is fixed (see docs/testing.md, known gaps).
+    // A --follow run whose server went away fails (it is not a stop on purpose), without hanging.
     expect(ended.signal, ended.stderr).toBeNull();
+    expect(ended.code, ended.stderr).toBe(1);
+    expect(errorMessages(ended.stderr), ended.stderr).toContain(
+      "the PostgreSQL server ended the replication stream",
+    );
+    expect(ended.stderr).toContain('"error":"ConnectionError"');
 
     const lsn = readStoredState(dir, PROJECT_STATE_ID)?.bookmarks["public-events"]?.lsn;
     const [slot] = await query<{ lsn: string }>(
