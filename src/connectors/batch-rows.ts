@@ -21,22 +21,33 @@ export async function* batchRowsAsJson(
   types: ReadonlyMap<string, ColumnType>,
   extra: (index: number) => string = () => "",
 ): AsyncGenerator<string> {
-  const cdc = batch.columns.includes(SEQUENCE_COLUMN);
-  const unchangedIndex = batch.columns.indexOf(UNCHANGED_COLUMN);
-  const encoders = batch.columns.map((name) => {
+  // The stream's own columns come first; a CDC batch then has `_sdc_deleted_at`,
+  // `_sdc_sequence` and `_sdc_unchanged`. A source column may bear one of those names too, so
+  // they are told apart by position: the metadata starts where a name repeats or is no column.
+  let own = 0;
+  const seen = new Set<string>();
+  while (own < batch.columns.length && types.has(batch.columns[own]!) && !seen.has(batch.columns[own]!)) {
+    seen.add(batch.columns[own]!);
+    own += 1;
+  }
+  const metadataAt = (name: string): number => batch.columns.indexOf(name, own);
+  const cdc = metadataAt(SEQUENCE_COLUMN) >= 0;
+  const unchangedIndex = metadataAt(UNCHANGED_COLUMN);
+  const encoders = batch.columns.map((name, i) => {
+    const metadata = i >= own;
     const type: ColumnType =
-      name === DELETED_AT_COLUMN
+      metadata && name === DELETED_AT_COLUMN
         ? { kind: "timestamptz", sqlType: "timestamptz" }
-        : name === SEQUENCE_COLUMN
+        : metadata && name === SEQUENCE_COLUMN
           ? { kind: "integer", bits: 64, sqlType: "bigint" }
-          : name === UNCHANGED_COLUMN
+          : metadata && name === UNCHANGED_COLUMN
             ? { kind: "string", sqlType: "text" }
             : types.get(name)!;
     return {
       key: JSON.stringify(name),
       encode: encoderFor(type),
-      skip: name === UNCHANGED_COLUMN,
-      skipNull: cdc && name === DELETED_AT_COLUMN,
+      skip: metadata && name === UNCHANGED_COLUMN,
+      skipNull: cdc && metadata && name === DELETED_AT_COLUMN,
     };
   });
   let index = 0;
