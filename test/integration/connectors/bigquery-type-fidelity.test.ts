@@ -10,6 +10,13 @@ import {
   startBigqueryTarget,
   type BigqueryTarget,
 } from "./bigquery-harness.js";
+import {
+  typeFidelityCases,
+  typeFidelityInserts,
+  typeFidelityRowCount,
+  typeFidelitySchemaSql,
+  withExpectations,
+} from "../../support/type-fidelity-cases.js";
 
 /**
  * Every PostgreSQL type of the type-fidelity table (the DuckDB test's), loaded into BigQuery and
@@ -22,10 +29,7 @@ import {
  * dates, NULL array elements, more than 38 fraction digits) become the nearest value it holds,
  * as documented. With the default (`fail`) the same table stops the run (tested below).
  */
-interface Case {
-  column: string;
-  pgType: string;
-  values: string[];
+interface BigqueryExpectation {
   bigqueryType: string;
   expected: unknown[];
 }
@@ -33,153 +37,48 @@ interface Case {
 const MAX_TS = "9999-12-31T23:59:59.999999000Z";
 const MIN_TS = "0001-01-01T00:00:00.000Z";
 
-const cases: Case[] = [
-  {
-    column: "c_smallint",
-    pgType: "smallint",
-    values: ["-32768", "32767"],
-    bigqueryType: "INTEGER",
-    expected: [-32768, 32767],
-  },
-  {
-    column: "c_integer",
-    pgType: "integer",
-    values: ["-2147483648", "0"],
-    bigqueryType: "INTEGER",
-    expected: [-2147483648, 0],
-  },
-  {
-    column: "c_bigint",
-    pgType: "bigint",
-    values: ["-9223372036854775808", "9223372036854775807"],
-    bigqueryType: "INTEGER",
-    expected: ["-9223372036854775808", "9223372036854775807"],
-  },
-  {
-    column: "c_numeric_38",
-    pgType: "numeric(38,0)",
-    values: ["99999999999999999999999999999999999999", "-12345678901234567890123456789012345678"],
+/** What the warehouse must hold, per column of the type-fidelity set. */
+const expectations: Record<string, BigqueryExpectation> = {
+  c_smallint: { bigqueryType: "INTEGER", expected: [-32768, 32767] },
+  c_integer: { bigqueryType: "INTEGER", expected: [-2147483648, 0] },
+  c_bigint: { bigqueryType: "INTEGER", expected: ["-9223372036854775808", "9223372036854775807"] },
+  c_numeric_38: {
     bigqueryType: "BIGNUMERIC(38,0)",
     expected: ["99999999999999999999999999999999999999", "-12345678901234567890123456789012345678"],
   },
-  {
-    column: "c_numeric_12_2",
-    pgType: "numeric(12,2)",
-    values: ["1234567890.12", "0.10", "-0.01"],
-    bigqueryType: "NUMERIC(12,2)",
-    // BigQuery keeps the value, not PostgreSQL's display scale: 0.10 reads back as 0.1.
+  c_numeric_12_2: {
+    bigqueryType: "NUMERIC(12,2)", // BigQuery keeps the value, not PostgreSQL's display scale: 0.10 reads back as 0.1.
     expected: ["1234567890.12", "0.1", "-0.01"],
   },
-  {
-    column: "c_numeric_free",
-    pgType: "numeric",
-    values: ["'NaN'", "3.141592653589793238462643383279502884197169399375", "1e-40", "-1.5"],
-    bigqueryType: "BIGNUMERIC",
-    // clamp: NaN has no nearest value (NULL); fraction digits past the 38th are cut toward zero.
+  c_numeric_free: {
+    bigqueryType: "BIGNUMERIC", // clamp: NaN has no nearest value (NULL); fraction digits past the 38th are cut toward zero.
     expected: [null, "3.14159265358979323846264338327950288419", "0", "-1.5"],
   },
-  {
-    column: "c_real",
-    pgType: "real",
-    values: ["1.5", "'NaN'", "'-Infinity'"],
-    bigqueryType: "FLOAT",
-    expected: [1.5, "NaN", "-Infinity"],
-  },
-  {
-    column: "c_double",
-    pgType: "double precision",
-    values: ["0.1", "'Infinity'", "1e308"],
-    bigqueryType: "FLOAT",
-    expected: [0.1, "Infinity", 1e308],
-  },
-  {
-    column: "c_money",
-    pgType: "money",
-    values: ["'1234.56'", "'-0.99'"],
-    bigqueryType: "NUMERIC(19,2)",
-    expected: ["1234.56", "-0.99"],
-  },
-  {
-    column: "c_bool",
-    pgType: "boolean",
-    values: ["true", "false"],
-    bigqueryType: "BOOLEAN",
-    expected: [true, false],
-  },
-  {
-    column: "c_text",
-    pgType: "text",
-    values: ["''", "E'line\\nbreak, \"quoted\" and ,commas'", "'ü日本語🎉'"],
-    bigqueryType: "STRING",
-    expected: ["", 'line\nbreak, "quoted" and ,commas', "ü日本語🎉"],
-  },
-  {
-    column: "c_varchar",
-    pgType: "varchar(10)",
-    values: ["'abc'"],
-    bigqueryType: "STRING",
-    expected: ["abc"],
-  },
-  { column: "c_char", pgType: "char(4)", values: ["'ab'"], bigqueryType: "STRING", expected: ["ab  "] },
-  { column: "c_citext", pgType: "citext", values: ["'MiXeD'"], bigqueryType: "STRING", expected: ["MiXeD"] },
-  {
-    column: "c_uuid",
-    pgType: "uuid",
-    values: ["'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11'"],
-    bigqueryType: "STRING",
-    expected: ["a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11"],
-  },
-  {
-    column: "c_enum",
-    pgType: "mood",
-    values: ["'happy'", "'sad'"],
-    bigqueryType: "STRING",
-    expected: ["happy", "sad"],
-  },
-  {
-    column: "c_json",
-    pgType: "json",
-    values: [`'{"b": 1, "a": [1, 2.50]}'`],
-    bigqueryType: "JSON",
-    expected: [{ b: 1, a: [1, 2.5] }],
-  },
-  {
-    column: "c_jsonb",
-    pgType: "jsonb",
-    values: [
-      `'{"nested": {"ü": "日本", "deep": [{"x": null}, 1e2, "\\u00e9"]}}'`,
-      `'[]'`,
-      `'"plain string"'`,
-    ],
+  c_real: { bigqueryType: "FLOAT", expected: [1.5, "NaN", "-Infinity"] },
+  c_double: { bigqueryType: "FLOAT", expected: [0.1, "Infinity", 1e308] },
+  c_money: { bigqueryType: "NUMERIC(19,2)", expected: ["1234.56", "-0.99"] },
+  c_bool: { bigqueryType: "BOOLEAN", expected: [true, false] },
+  c_text: { bigqueryType: "STRING", expected: ["", 'line\nbreak, "quoted" and ,commas', "ü日本語🎉"] },
+  c_varchar: { bigqueryType: "STRING", expected: ["abc"] },
+  c_char: { bigqueryType: "STRING", expected: ["ab  "] },
+  c_citext: { bigqueryType: "STRING", expected: ["MiXeD"] },
+  c_uuid: { bigqueryType: "STRING", expected: ["a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11"] },
+  c_enum: { bigqueryType: "STRING", expected: ["happy", "sad"] },
+  c_json: { bigqueryType: "JSON", expected: [{ b: 1, a: [1, 2.5] }] },
+  c_jsonb: {
     bigqueryType: "JSON",
     expected: [{ nested: { ü: "日本", deep: [{ x: null }, 100, "é"] } }, [], "plain string"],
   },
-  {
-    column: "c_int_array",
-    pgType: "integer[]",
-    values: ["'{1,NULL,3}'", "'{}'"],
-    bigqueryType: "ARRAY<INTEGER>",
-    // BigQuery arrays hold no NULL (clamp drops it) and read a NULL array back as [].
+  c_int_array: {
+    bigqueryType: "ARRAY<INTEGER>", // BigQuery arrays hold no NULL (clamp drops it) and read a NULL array back as [].
     expected: [[1, 3], [], [], [], []],
   },
-  {
-    column: "c_text_array",
-    pgType: "text[]",
-    values: [`ARRAY['a', NULL, 'NULL', 'with,comma', 'quote"d', '']`],
+  c_text_array: {
     bigqueryType: "ARRAY<STRING>",
     expected: [["a", "NULL", "with,comma", 'quote"d', ""], [], [], [], []],
   },
-  {
-    column: "c_numeric_array",
-    pgType: "numeric(10,2)[]",
-    values: ["'{1.50,-2.25}'"],
-    bigqueryType: "ARRAY<NUMERIC(10,2)>",
-    expected: [["1.5", "-2.25"], [], [], [], []],
-  },
-  {
-    column: "c_int_matrix",
-    pgType: "integer[][]",
-    values: ["'{{1,2},{3,NULL}}'"],
+  c_numeric_array: { bigqueryType: "ARRAY<NUMERIC(10,2)>", expected: [["1.5", "-2.25"], [], [], [], []] },
+  c_int_matrix: {
     bigqueryType: "JSON",
     expected: [
       [
@@ -188,131 +87,49 @@ const cases: Case[] = [
       ],
     ],
   },
-  {
-    column: "c_tstz_array",
-    pgType: "timestamptz[]",
-    values: ["ARRAY['2024-01-01 00:00:00+00'::timestamptz, 'infinity']"],
+  c_tstz_array: {
     bigqueryType: "ARRAY<TIMESTAMP>",
     expected: [["2024-01-01T00:00:00.000Z", MAX_TS], [], [], [], []],
   },
-  {
-    column: "c_bytea_array",
-    pgType: "bytea[]",
-    values: ["ARRAY['\\x00ff'::bytea]"],
-    bigqueryType: "ARRAY<BYTES>",
-    expected: [["\\x00ff"], [], [], [], []],
-  },
-  {
-    column: "c_date",
-    pgType: "date",
-    values: ["'2024-02-29'", "'infinity'", "'0044-03-15 BC'"],
-    bigqueryType: "DATE",
-    expected: ["2024-02-29", "9999-12-31", "0001-01-01"],
-  },
-  {
-    column: "c_time",
-    pgType: "time",
-    values: ["'23:59:59.999999'"],
-    bigqueryType: "TIME",
-    expected: ["23:59:59.999999"],
-  },
-  {
-    column: "c_timetz",
-    pgType: "time with time zone",
-    values: ["'12:34:56.789+05:30'", "'00:00:00.000001-08'"],
-    bigqueryType: "STRING",
-    expected: ["12:34:56.789+05:30", "00:00:00.000001-08"],
-  },
-  {
-    column: "c_timestamp",
-    pgType: "timestamp",
-    values: ["'2024-01-31 12:00:00.123456'", "'-infinity'", "'0044-03-15 12:00:00 BC'"],
+  c_bytea_array: { bigqueryType: "ARRAY<BYTES>", expected: [["\\x00ff"], [], [], [], []] },
+  c_date: { bigqueryType: "DATE", expected: ["2024-02-29", "9999-12-31", "0001-01-01"] },
+  c_time: { bigqueryType: "TIME", expected: ["23:59:59.999999"] },
+  c_timetz: { bigqueryType: "STRING", expected: ["12:34:56.789+05:30", "00:00:00.000001-08"] },
+  c_timestamp: {
     bigqueryType: "DATETIME",
     expected: ["2024-01-31T12:00:00.123456", "0001-01-01T00:00:00", "0001-01-01T00:00:00"],
   },
-  {
-    column: "c_timestamptz",
-    pgType: "timestamptz",
-    values: ["'2024-01-31 12:00:00.5+02'", "'infinity'", "'-infinity'", "'0044-03-15 12:00:00+00 BC'"],
+  c_timestamptz: {
     bigqueryType: "TIMESTAMP",
     expected: ["2024-01-31T10:00:00.500Z", MAX_TS, MIN_TS, MIN_TS],
   },
-  {
-    column: "c_interval",
-    pgType: "interval",
-    values: ["'1 year 2 mons 3 days 04:05:06.5'", "'-1 days +02:00:00'", "'-3 mons'"],
-    bigqueryType: "STRING",
-    // BigQuery's canonical interval text: CAST(c_interval AS INTERVAL) reads it.
+  c_interval: {
+    bigqueryType: "STRING", // BigQuery's canonical interval text: CAST(c_interval AS INTERVAL) reads it.
     expected: ["1-2 3 4:5:6.5", "0-0 -1 2:0:0", "-0-3 0 0:0:0"],
   },
-  {
-    column: "c_bytea",
-    pgType: "bytea",
-    values: ["'\\x00ff10'", "''"],
-    bigqueryType: "BYTES",
-    expected: ["\\x00ff10", "\\x"],
-  },
-  {
-    column: "c_inet",
-    pgType: "inet",
-    values: ["'192.168.0.1/24'", "'::1'"],
-    bigqueryType: "STRING",
-    expected: ["192.168.0.1/24", "::1"],
-  },
-  {
-    column: "c_cidr",
-    pgType: "cidr",
-    values: ["'10.0.0.0/8'"],
-    bigqueryType: "STRING",
-    expected: ["10.0.0.0/8"],
-  },
-  {
-    column: "c_macaddr",
-    pgType: "macaddr",
-    values: ["'08:00:2b:01:02:03'"],
-    bigqueryType: "STRING",
-    expected: ["08:00:2b:01:02:03"],
-  },
-  {
-    column: "c_hstore",
-    pgType: "hstore",
-    values: [`'a=>1, "b c"=>NULL'`],
-    bigqueryType: "JSON",
-    expected: [{ a: "1", "b c": null }],
-  },
-  { column: "c_bit", pgType: "bit(4)", values: ["B'1010'"], bigqueryType: "STRING", expected: ["1010"] },
-  { column: "c_varbit", pgType: "varbit", values: ["B'101'"], bigqueryType: "STRING", expected: ["101"] },
-  {
-    column: "c_int4range",
-    pgType: "int4range",
-    values: ["'[1,10)'", "'empty'"],
-    bigqueryType: "STRING",
-    expected: ["[1,10)", "empty"],
-  },
-  {
-    column: "c_tstzrange",
-    pgType: "tstzrange",
-    values: ["'[2024-01-01,infinity)'"],
-    bigqueryType: "STRING",
-    expected: ['["2024-01-01 00:00:00+00",infinity)'],
-  },
-  {
-    column: "c_point",
-    pgType: "point",
-    values: ["'(1.5,-2)'"],
-    bigqueryType: "STRING",
-    expected: ["(1.5,-2)"],
-  },
-  {
-    column: "c_domain",
-    pgType: "positive_amount",
-    values: ["12.34"],
-    bigqueryType: "NUMERIC(10,2)",
-    expected: ["12.34"],
-  },
-];
+  c_bytea: { bigqueryType: "BYTES", expected: ["\\x00ff10", "\\x"] },
+  c_inet: { bigqueryType: "STRING", expected: ["192.168.0.1/24", "::1"] },
+  c_cidr: { bigqueryType: "STRING", expected: ["10.0.0.0/8"] },
+  c_macaddr: { bigqueryType: "STRING", expected: ["08:00:2b:01:02:03"] },
+  c_hstore: { bigqueryType: "JSON", expected: [{ a: "1", "b c": null }] },
+  c_bit: { bigqueryType: "STRING", expected: ["1010"] },
+  c_varbit: { bigqueryType: "STRING", expected: ["101"] },
+  c_int4range: { bigqueryType: "STRING", expected: ["[1,10)", "empty"] },
+  c_tstzrange: { bigqueryType: "STRING", expected: ['["2024-01-01 00:00:00+00",infinity)'] },
+  c_point: { bigqueryType: "STRING", expected: ["(1.5,-2)"] },
+  c_domain: { bigqueryType: "NUMERIC(10,2)", expected: ["12.34"] },
+};
 
-const rowCount = Math.max(...cases.map((c) => c.values.length)) + 1; // the last row is all NULL
+const cases = withExpectations(
+  typeFidelityCases({
+    moreValues: {
+      c_numeric_free: ["-1.5"],
+    },
+  }),
+  expectations,
+);
+
+const rowCount = typeFidelityRowCount(cases); // the last row is all NULL
 
 let db: TestDatabase;
 let target: BigqueryTarget;
@@ -323,16 +140,8 @@ let rows: Record<string, unknown>[];
 beforeAll(async () => {
   db = await createTestDatabase("bq_types");
   target = await startBigqueryTarget();
-  await db.query(`
-    CREATE EXTENSION hstore; CREATE EXTENSION citext;
-    CREATE TYPE mood AS ENUM ('happy', 'sad');
-    CREATE DOMAIN positive_amount AS numeric(10,2) CHECK (VALUE > 0);
-    CREATE TABLE all_types (id integer PRIMARY KEY, ${cases.map((c) => `${c.column} ${c.pgType}`).join(", ")});
-  `);
-  for (let row = 0; row < rowCount; row++) {
-    const values = cases.map((c) => c.values[row] ?? "NULL");
-    await db.query(`INSERT INTO all_types VALUES (${row}, ${values.join(", ")})`);
-  }
+  await db.query(typeFidelitySchemaSql(cases));
+  for (const insert of typeFidelityInserts(cases)) await db.query(insert);
   const summary = await runToBigquery({
     db,
     workDir: tempDir(),

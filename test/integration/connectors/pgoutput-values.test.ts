@@ -12,151 +12,31 @@ import { discoverTables } from "../../../src/connectors/postgres/postgres-discov
 import { wireExpression, type PgTypeInfo } from "../../../src/connectors/postgres/postgres-types.js";
 import { createTestDatabase, type TestDatabase } from "../../support/pg.js";
 import { openSlotSession, type SlotSession } from "./pgoutput-support.js";
+import {
+  typeFidelityCases,
+  typeFidelityInserts,
+  typeFidelityRowCount,
+  typeFidelitySchemaSql,
+} from "../../support/type-fidelity-cases.js";
 
 /**
  * A change read from the WAL must reach the warehouse in exactly the text the FULL_TABLE path
  * sends for the same row: every type of the fidelity set, with its edge values, decoded from a
  * real slot's pgoutput and converted, equals the FULL_TABLE COPY of the same rows.
  */
-const cases: { column: string; pgType: string; values: string[] }[] = [
-  { column: "c_smallint", pgType: "smallint", values: ["-32768", "32767"] },
-  { column: "c_integer", pgType: "integer", values: ["-2147483648", "0"] },
-  { column: "c_bigint", pgType: "bigint", values: ["-9223372036854775808", "9223372036854775807"] },
-  {
-    column: "c_numeric_38",
-    pgType: "numeric(38,0)",
-    values: ["99999999999999999999999999999999999999", "-12345678901234567890123456789012345678"],
-  },
-  { column: "c_numeric_12_2", pgType: "numeric(12,2)", values: ["1234567890.12", "0.10", "-0.01"] },
-  {
-    column: "c_numeric_free",
-    pgType: "numeric",
-    values: [
-      "'NaN'",
-      "3.141592653589793238462643383279502884197169399375",
-      "1e-40",
-      "'Infinity'",
-      "'-Infinity'",
-    ],
-  },
-  { column: "c_real", pgType: "real", values: ["1.5", "'NaN'", "'-Infinity'", "1e-45", "3.4028235e38"] },
-  {
-    column: "c_double",
-    pgType: "double precision",
-    values: ["0.1", "'Infinity'", "1e308", "'-0'", "5e-324"],
-  },
-  {
-    column: "c_money",
-    pgType: "money",
-    values: ["'1234.56'", "'-0.99'", "'0'", "'-92233720368547758.08'", "'92233720368547758.07'"],
-  },
-  { column: "c_bool", pgType: "boolean", values: ["true", "false"] },
-  {
-    column: "c_text",
-    pgType: "text",
-    values: [
-      "''",
-      "E'line\\nbreak, \"quoted\" and ,commas\\r\\n'",
-      "'ü日本語🎉'",
-      "E'back\\\\slash \\\\N'",
-      "'NULL'",
-      "E'tab\\there'",
-    ],
-  },
-  { column: "c_varchar", pgType: "varchar(10)", values: ["'abc'", "''"] },
-  { column: "c_char", pgType: "char(4)", values: ["'ab'", "''"] },
-  { column: "c_citext", pgType: "citext", values: ["'MiXeD'"] },
-  { column: "c_uuid", pgType: "uuid", values: ["'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11'"] },
-  { column: "c_enum", pgType: "mood", values: ["'happy'", "'sad'"] },
-  { column: "c_json", pgType: "json", values: [`'{"b": 1,   "a": [1, 2.50]}'`, `'"x\\\\y"'`] },
-  {
-    column: "c_jsonb",
-    pgType: "jsonb",
-    values: [
-      `'{"nested": {"ü": "日本", "deep": [{"x": null}, 1e2, "\\u00e9"]}}'`,
-      `'[]'`,
-      `'"plain string"'`,
-    ],
-  },
-  { column: "c_int_array", pgType: "integer[]", values: ["'{1,NULL,3}'", "'{}'", "'[0:1]={1,2}'"] },
-  {
-    column: "c_text_array",
-    pgType: "text[]",
-    values: [
-      `ARRAY['a', NULL, 'NULL', 'null', 'with,comma', 'quote"d', '', E'back\\\\slash', ' spaced ', 'ü{}', E'new\\nline']`,
-      "'{}'",
-      "'{{a,b},{c,NULL}}'",
-    ],
-  },
-  { column: "c_numeric_array", pgType: "numeric(10,2)[]", values: ["'{1.50,-2.25}'"] },
-  {
-    column: "c_int_matrix",
-    pgType: "integer[][]",
-    values: ["'{{1,2},{3,NULL}}'", "'[0:1][2:3]={{1,2},{3,4}}'"],
-  },
-  {
-    column: "c_tstz_array",
-    pgType: "timestamptz[]",
-    values: ["ARRAY['2024-01-01 00:00:00+00'::timestamptz, 'infinity', '0044-03-15 12:00:00.5+00 BC']"],
-  },
-  {
-    column: "c_bytea_array",
-    pgType: "bytea[]",
-    values: ["ARRAY['\\x00ff'::bytea, NULL, '']", `'{{"\\\\x01","\\\\x02"},{NULL,"\\\\x"}}'`, "'{}'"],
-  },
-  { column: "c_money_array", pgType: "money[]", values: ["'{1.50,-2}'", "'{{1,2},{3,NULL}}'"] },
-  {
-    column: "c_interval_array",
-    pgType: "interval[]",
-    values: ["ARRAY['1 year 2 mons'::interval, NULL, '-1 days +02:00:00']"],
-  },
-  {
-    column: "c_hstore_array",
-    pgType: "hstore[]",
-    values: [`ARRAY['a=>1'::hstore, NULL, '', '"x y"=>NULL']`],
-  },
-  { column: "c_bool_array", pgType: "boolean[]", values: ["'{t,f,NULL}'"] },
-  { column: "c_char_array", pgType: "char(3)[]", values: ["ARRAY['a'::char(3), 'abc', '']"] },
-  {
-    column: "c_inet_array",
-    pgType: "inet[]",
-    values: ["ARRAY['1.2.3.4'::inet, '::1', '10.0.0.0/8', '::1/64']"],
-  },
-  { column: "c_cidr_array", pgType: "cidr[]", values: ["ARRAY['10.0.0.0/8'::cidr, '1.2.3.4']"] },
-  { column: "c_jsonb_array", pgType: "jsonb[]", values: [`ARRAY['{"a": "b,c"}'::jsonb, 'null']`] },
-  { column: "c_date_array", pgType: "date[]", values: ["ARRAY['0044-03-15 BC'::date, 'infinity']"] },
-  { column: "c_box_array", pgType: "box[]", values: ["ARRAY['((1,1),(0,0))'::box, '((3,3),(2,2))']"] },
-  { column: "c_enum_array", pgType: "mood[]", values: ["ARRAY['happy'::mood, NULL]"] },
-  { column: "c_point_array", pgType: "point[]", values: ["ARRAY['(1,2)'::point]"] },
-  { column: "c_pair_array", pgType: "pair[]", values: [`ARRAY[ROW(1, 'x "y"')::pair, NULL]`] },
-  {
-    column: "c_date",
-    pgType: "date",
-    values: ["'2024-02-29'", "'infinity'", "'0044-03-15 BC'", "'-infinity'"],
-  },
-  { column: "c_time", pgType: "time", values: ["'23:59:59.999999'", "'24:00:00'"] },
-  {
-    column: "c_timetz",
-    pgType: "time with time zone",
-    values: ["'12:34:56.789+05:30'", "'00:00:00.000001-08'"],
-  },
-  {
-    column: "c_timestamp",
-    pgType: "timestamp",
-    values: ["'2024-01-31 12:00:00.123456'", "'-infinity'", "'0044-03-15 12:00:00 BC'"],
-  },
-  {
-    column: "c_timestamptz",
-    pgType: "timestamptz",
-    values: ["'2024-01-31 12:00:00.5+02'", "'infinity'", "'-infinity'", "'0044-03-15 12:00:00+00 BC'"],
-  },
-  {
-    column: "c_interval",
-    pgType: "interval",
-    values: [
-      "'1 year 2 mons 3 days 04:05:06.5'",
-      "'-1 days +02:00:00'",
-      "'-3 mons'",
+const cases = typeFidelityCases({
+  moreValues: {
+    c_numeric_free: ["'Infinity'", "'-Infinity'"],
+    c_real: ["1e-45", "3.4028235e38"],
+    c_double: ["'-0'", "5e-324"],
+    c_money: ["'0'", "'-92233720368547758.08'", "'92233720368547758.07'"],
+    c_varchar: ["''"],
+    c_char: ["''"],
+    c_int_array: ["'[0:1]={1,2}'"],
+    c_int_matrix: ["'[0:1][2:3]={{1,2},{3,4}}'"],
+    c_date: ["'-infinity'"],
+    c_time: ["'24:00:00'"],
+    c_interval: [
       "'0'",
       "'-00:00:00.000001'",
       "'178000000 years'",
@@ -166,29 +46,71 @@ const cases: { column: string; pgType: string; values: string[] }[] = [
       "'-1 year -2 mons +3 days -04:05:06.123456'",
       "'1 mon 1 day 00:00:01'",
     ],
+    c_bytea: ["'\\x5c22'"],
+    c_inet: ["'1.2.3.4'"],
+    c_hstore: ["''", 'E\'"q\\\\"x"=>"\\\\\\\\", "ü"=>"日本", "t"=>"a\\tb"\''],
+    c_varbit: ["B''"],
   },
-  { column: "c_bytea", pgType: "bytea", values: ["'\\x00ff10'", "''", "'\\x5c22'"] },
-  { column: "c_inet", pgType: "inet", values: ["'192.168.0.1/24'", "'::1'", "'1.2.3.4'"] },
-  { column: "c_cidr", pgType: "cidr", values: ["'10.0.0.0/8'"] },
-  { column: "c_macaddr", pgType: "macaddr", values: ["'08:00:2b:01:02:03'"] },
-  {
-    column: "c_hstore",
-    pgType: "hstore",
-    values: [`'a=>1, "b c"=>NULL'`, "''", `E'"q\\\\"x"=>"\\\\\\\\", "ü"=>"日本", "t"=>"a\\tb"'`],
+  values: {
+    c_text: [
+      "''",
+      "E'line\\nbreak, \"quoted\" and ,commas\\r\\n'",
+      "'ü日本語🎉'",
+      "E'back\\\\slash \\\\N'",
+      "'NULL'",
+      "E'tab\\there'",
+    ],
+    c_json: ['\'{"b": 1,   "a": [1, 2.50]}\'', "'\"x\\\\y\"'"],
+    c_text_array: [
+      "ARRAY['a', NULL, 'NULL', 'null', 'with,comma', 'quote\"d', '', E'back\\\\slash', ' spaced ', 'ü{}', E'new\\nline']",
+      "'{}'",
+      "'{{a,b},{c,NULL}}'",
+    ],
+    c_tstz_array: ["ARRAY['2024-01-01 00:00:00+00'::timestamptz, 'infinity', '0044-03-15 12:00:00.5+00 BC']"],
+    c_bytea_array: [
+      "ARRAY['\\x00ff'::bytea, NULL, '']",
+      '\'{{"\\\\x01","\\\\x02"},{NULL,"\\\\x"}}\'',
+      "'{}'",
+    ],
   },
-  { column: "c_bit", pgType: "bit(4)", values: ["B'1010'"] },
-  { column: "c_varbit", pgType: "varbit", values: ["B'101'", "B''"] },
-  { column: "c_int4range", pgType: "int4range", values: ["'[1,10)'", "'empty'"] },
-  { column: "c_tstzrange", pgType: "tstzrange", values: ["'[2024-01-01,infinity)'"] },
-  { column: "c_point", pgType: "point", values: ["'(1.5,-2)'"] },
-  { column: "c_pair", pgType: "pair", values: [`ROW(1, 'x "y", z')::pair`, "ROW(NULL, NULL)::pair"] },
-  { column: "c_xml", pgType: "xml", values: ["'<a b=\"1\">text &amp; more</a>'"] },
-  { column: "c_tsvector", pgType: "tsvector", values: ["'a fat cat'"] },
-  { column: "c_domain", pgType: "positive_amount", values: ["12.34"] },
-  { column: "c_domain_array", pgType: "int_list", values: ["'{1,2}'"] },
-];
+  moreColumns: {
+    c_bytea_array: [
+      { column: "c_money_array", pgType: "money[]", values: ["'{1.50,-2}'", "'{{1,2},{3,NULL}}'"] },
+      {
+        column: "c_interval_array",
+        pgType: "interval[]",
+        values: ["ARRAY['1 year 2 mons'::interval, NULL, '-1 days +02:00:00']"],
+      },
+      {
+        column: "c_hstore_array",
+        pgType: "hstore[]",
+        values: ["ARRAY['a=>1'::hstore, NULL, '', '\"x y\"=>NULL']"],
+      },
+      { column: "c_bool_array", pgType: "boolean[]", values: ["'{t,f,NULL}'"] },
+      { column: "c_char_array", pgType: "char(3)[]", values: ["ARRAY['a'::char(3), 'abc', '']"] },
+      {
+        column: "c_inet_array",
+        pgType: "inet[]",
+        values: ["ARRAY['1.2.3.4'::inet, '::1', '10.0.0.0/8', '::1/64']"],
+      },
+      { column: "c_cidr_array", pgType: "cidr[]", values: ["ARRAY['10.0.0.0/8'::cidr, '1.2.3.4']"] },
+      { column: "c_jsonb_array", pgType: "jsonb[]", values: ["ARRAY['{\"a\": \"b,c\"}'::jsonb, 'null']"] },
+      { column: "c_date_array", pgType: "date[]", values: ["ARRAY['0044-03-15 BC'::date, 'infinity']"] },
+      { column: "c_box_array", pgType: "box[]", values: ["ARRAY['((1,1),(0,0))'::box, '((3,3),(2,2))']"] },
+      { column: "c_enum_array", pgType: "mood[]", values: ["ARRAY['happy'::mood, NULL]"] },
+      { column: "c_point_array", pgType: "point[]", values: ["ARRAY['(1,2)'::point]"] },
+      { column: "c_pair_array", pgType: "pair[]", values: ["ARRAY[ROW(1, 'x \"y\"')::pair, NULL]"] },
+    ],
+    c_point: [
+      { column: "c_pair", pgType: "pair", values: ["ROW(1, 'x \"y\", z')::pair", "ROW(NULL, NULL)::pair"] },
+      { column: "c_xml", pgType: "xml", values: ["'<a b=\"1\">text &amp; more</a>'"] },
+      { column: "c_tsvector", pgType: "tsvector", values: ["'a fat cat'"] },
+    ],
+    c_domain: [{ column: "c_domain_array", pgType: "int_list", values: ["'{1,2}'"] }],
+  },
+});
 
-const rowCount = Math.max(...cases.map((c) => c.values.length)) + 1; // the last row is all NULL
+const rowCount = typeFidelityRowCount(cases); // the last row is all NULL
 
 let db: TestDatabase;
 let session: SlotSession;
@@ -210,20 +132,10 @@ async function copyRows(client: pg.Client, sql: string): Promise<(string | null)
 
 beforeAll(async () => {
   db = await createTestDatabase("pgoutput_values");
-  await db.query(`
-    CREATE EXTENSION hstore; CREATE EXTENSION citext;
-    CREATE TYPE mood AS ENUM ('happy', 'sad');
-    CREATE TYPE pair AS (a integer, b text);
-    CREATE DOMAIN positive_amount AS numeric(10,2) CHECK (VALUE > 0);
-    CREATE DOMAIN int_list AS integer[];
-    CREATE TABLE all_types (id integer PRIMARY KEY, ${cases.map((c) => `${c.column} ${c.pgType}`).join(", ")});
-  `);
+  await db.query(typeFidelitySchemaSql(cases));
   session = await openSlotSession(db, "all_types");
   const client = session.client;
-  for (let row = 0; row < rowCount; row++) {
-    const values = cases.map((c) => c.values[row] ?? "NULL");
-    await client.query(`INSERT INTO all_types VALUES (${row}, ${values.join(", ")})`);
-  }
+  for (const insert of typeFidelityInserts(cases)) await client.query(insert);
 
   const [table] = await discoverTables(client, ["public"]);
   pgTypes = new Map(table!.columns.map((c) => [c.name, c.pg]));

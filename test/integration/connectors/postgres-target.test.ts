@@ -6,6 +6,13 @@ import { verifyStream } from "../../../src/verify/verify-streams.js";
 import { createTestDatabase, type TestDatabase } from "../../support/pg.js";
 import { selectStreams, tapConfig, tempDir } from "../../support/pipeline.js";
 import { postgresTargetConfig, rowTexts, runToPostgres, utcQuery } from "./postgres-target-support.js";
+import {
+  typeFidelityCases,
+  typeFidelityInserts,
+  typeFidelityRowCount,
+  typeFidelitySchemaSql,
+  withExpectations,
+} from "../../support/type-fidelity-cases.js";
 
 /**
  * tap-postgres into target-postgres, a second database on the suite's server as the warehouse:
@@ -181,231 +188,107 @@ describe("target-postgres: LOG_BASED over three runs", () => {
 });
 
 /**
- * The types of type-fidelity.test.ts (its cases are not exported: a test file cannot be imported
- * without running its tests), with the type each gets in a PostgreSQL warehouse. A value must
+ * The types of the type-fidelity set (test/support/type-fidelity-cases.ts, with a few more values
+ * and columns here), with the type each gets in a PostgreSQL warehouse. A value must
  * arrive as the source prints it; `as` gives the source expression where the warehouse type
  * differs on purpose (hstore is jsonb, money numeric; char(n) keeps its padding, which a cast to text drops).
  */
-interface Case {
-  column: string;
-  pgType: string;
-  values: string[];
+interface WarehouseExpectation {
   warehouseType: string;
   as?: string;
 }
 
-const cases: Case[] = [
-  { column: "c_smallint", pgType: "smallint", values: ["-32768", "32767"], warehouseType: "smallint" },
-  { column: "c_integer", pgType: "integer", values: ["-2147483648", "0"], warehouseType: "integer" },
-  {
-    column: "c_bigint",
-    pgType: "bigint",
-    values: ["-9223372036854775808", "9223372036854775807"],
-    warehouseType: "bigint",
-  },
-  {
-    column: "c_numeric_38",
-    pgType: "numeric(38,0)",
-    values: ["99999999999999999999999999999999999999", "-12345678901234567890123456789012345678"],
-    warehouseType: "numeric(38,0)",
-  },
-  {
-    column: "c_numeric_12_2",
-    pgType: "numeric(12,2)",
-    values: ["1234567890.12", "0.10", "-0.01"],
-    warehouseType: "numeric(12,2)",
-  },
-  {
-    column: "c_numeric_free",
-    pgType: "numeric",
-    values: ["'NaN'", "3.141592653589793238462643383279502884197169399375", "1e-40", "'Infinity'"],
-    warehouseType: "numeric",
-  },
-  { column: "c_real", pgType: "real", values: ["1.5", "'NaN'", "'-Infinity'"], warehouseType: "real" },
-  {
-    column: "c_double",
-    pgType: "double precision",
-    values: ["0.1", "'Infinity'", "1e308"],
-    warehouseType: "double precision",
-  },
-  {
-    column: "c_money",
-    pgType: "money",
-    values: ["'1234.56'", "'-0.99'"],
-    warehouseType: "numeric(19,2)",
-    as: "c_money::numeric",
-  },
-  { column: "c_bool", pgType: "boolean", values: ["true", "false"], warehouseType: "boolean" },
-  {
-    column: "c_text",
-    pgType: "text",
-    values: ["''", "E'line\\nbreak, \"quoted\" and ,commas'", "'ü日本語🎉'"],
-    warehouseType: "text",
-  },
-  { column: "c_varchar", pgType: "varchar(10)", values: ["'abc'"], warehouseType: "text" },
-  {
-    column: "c_char",
-    pgType: "char(4)",
-    values: ["'ab'"],
-    warehouseType: "text",
-    as: "CASE WHEN c_char IS NOT NULL THEN format('%s', c_char) END",
-  },
-  { column: "c_citext", pgType: "citext", values: ["'MiXeD'"], warehouseType: "text" },
-  {
-    column: "c_uuid",
-    pgType: "uuid",
-    values: ["'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11'"],
-    warehouseType: "uuid",
-  },
-  { column: "c_enum", pgType: "mood", values: ["'happy'", "'sad'"], warehouseType: "text" },
-  { column: "c_json", pgType: "json", values: [`'{"b": 1, "a": [1, 2.50]}'`], warehouseType: "json" },
-  {
-    column: "c_jsonb",
-    pgType: "jsonb",
-    values: [
-      `'{"nested": {"ü": "日本", "deep": [{"x": null}, 1e2, "\\u00e9"]}}'`,
-      `'[]'`,
-      `'"plain string"'`,
-    ],
-    warehouseType: "jsonb",
-  },
-  {
-    column: "c_int_array",
-    pgType: "integer[]",
-    values: ["'{1,NULL,3}'", "'{}'"],
-    warehouseType: "integer[]",
-  },
-  {
-    column: "c_text_array",
-    pgType: "text[]",
-    values: [`ARRAY['a', NULL, 'NULL', 'with,comma', 'quote"d', '', 'back\\slash {}']`],
-    warehouseType: "text[]",
-  },
-  {
-    // Strings without quotes, backslashes or brackets: loaded as an array literal (the fast path).
-    column: "c_varchar_array",
-    pgType: "varchar[]",
-    values: [`ARRAY['with,comma', 'NULL', 'null', '', ' spaced ', '{braces}', 'ü日本']`],
-    warehouseType: "text[]",
-  },
-  {
-    column: "c_numeric_array",
-    pgType: "numeric(10,2)[]",
-    values: ["'{1.50,-2.25}'"],
-    warehouseType: "numeric(10,2)[]",
-  },
-  {
-    column: "c_int_matrix",
-    pgType: "integer[][]",
-    values: ["'{{1,2},{3,NULL}}'"],
-    warehouseType: "integer[]",
-  },
-  {
-    column: "c_tstz_array",
-    pgType: "timestamptz[]",
-    values: ["ARRAY['2024-01-01 00:00:00+00'::timestamptz, 'infinity']"],
-    warehouseType: "timestamp with time zone[]",
-  },
-  {
-    column: "c_bytea_array",
-    pgType: "bytea[]",
-    values: ["ARRAY['\\x00ff'::bytea, NULL, '']"],
-    warehouseType: "bytea[]",
-  },
-  {
-    column: "c_jsonb_array",
-    pgType: "jsonb[]",
-    values: [`ARRAY['{"a": [1]}'::jsonb, 'null']`],
-    warehouseType: "jsonb[]",
-  },
-  {
-    column: "c_interval_array",
-    pgType: "interval[]",
-    values: ["ARRAY['1 mon 2 days 00:00:01.5'::interval]"],
-    warehouseType: "interval[]",
-  },
-  {
-    column: "c_date",
-    pgType: "date",
-    values: ["'2024-02-29'", "'infinity'", "'0044-03-15 BC'"],
-    warehouseType: "date",
-  },
-  {
-    column: "c_time",
-    pgType: "time",
-    values: ["'23:59:59.999999'", "'24:00:00'"],
-    warehouseType: "time without time zone",
-  },
-  {
-    column: "c_timetz",
-    pgType: "time with time zone",
-    values: ["'12:34:56.789+05:30'", "'00:00:00.000001-08'"],
-    warehouseType: "time with time zone",
-  },
-  {
-    column: "c_timestamp",
-    pgType: "timestamp",
-    values: ["'2024-01-31 12:00:00.123456'", "'-infinity'", "'0044-03-15 12:00:00 BC'"],
-    warehouseType: "timestamp without time zone",
-  },
-  {
-    column: "c_timestamptz",
-    pgType: "timestamptz",
-    values: ["'2024-01-31 12:00:00.5+02'", "'infinity'", "'-infinity'", "'0044-03-15 12:00:00+00 BC'"],
-    warehouseType: "timestamp with time zone",
-  },
-  {
-    column: "c_interval",
-    pgType: "interval",
-    values: [
-      "'1 year 2 mons 3 days 04:05:06.5'",
-      "'-1 days +02:00:00'",
-      "'-3 mons'",
-      "'100 years -0.000001 sec'",
-    ],
-    warehouseType: "interval",
-  },
-  { column: "c_bytea", pgType: "bytea", values: ["'\\x00ff10'", "''"], warehouseType: "bytea" },
-  { column: "c_inet", pgType: "inet", values: ["'192.168.0.1/24'", "'::1'"], warehouseType: "inet" },
-  { column: "c_cidr", pgType: "cidr", values: ["'10.0.0.0/8'"], warehouseType: "cidr" },
-  { column: "c_macaddr", pgType: "macaddr", values: ["'08:00:2b:01:02:03'"], warehouseType: "macaddr" },
-  {
-    column: "c_hstore",
-    pgType: "hstore",
-    values: [`'a=>1, "b c"=>NULL'`],
-    warehouseType: "jsonb",
-    as: "c_hstore::jsonb",
-  },
-  { column: "c_bit", pgType: "bit(4)", values: ["B'1010'"], warehouseType: "bit(4)" },
-  { column: "c_varbit", pgType: "varbit", values: ["B'101'"], warehouseType: "bit varying" },
-  { column: "c_int4range", pgType: "int4range", values: ["'[1,10)'", "'empty'"], warehouseType: "int4range" },
-  {
-    column: "c_tstzrange",
-    pgType: "tstzrange",
-    values: ["'[2024-01-01,infinity)'"],
-    warehouseType: "tstzrange",
-  },
-  { column: "c_point", pgType: "point", values: ["'(1.5,-2)'"], warehouseType: "point" },
-  { column: "c_domain", pgType: "positive_amount", values: ["12.34"], warehouseType: "numeric(10,2)" },
-];
+/** What the warehouse must hold, per column of the type-fidelity set. */
+const expectations: Record<string, WarehouseExpectation> = {
+  c_smallint: { warehouseType: "smallint" },
+  c_integer: { warehouseType: "integer" },
+  c_bigint: { warehouseType: "bigint" },
+  c_numeric_38: { warehouseType: "numeric(38,0)" },
+  c_numeric_12_2: { warehouseType: "numeric(12,2)" },
+  c_numeric_free: { warehouseType: "numeric" },
+  c_real: { warehouseType: "real" },
+  c_double: { warehouseType: "double precision" },
+  c_money: { warehouseType: "numeric(19,2)", as: "c_money::numeric" },
+  c_bool: { warehouseType: "boolean" },
+  c_text: { warehouseType: "text" },
+  c_varchar: { warehouseType: "text" },
+  c_char: { warehouseType: "text", as: "CASE WHEN c_char IS NOT NULL THEN format('%s', c_char) END" },
+  c_citext: { warehouseType: "text" },
+  c_uuid: { warehouseType: "uuid" },
+  c_enum: { warehouseType: "text" },
+  c_json: { warehouseType: "json" },
+  c_jsonb: { warehouseType: "jsonb" },
+  c_int_array: { warehouseType: "integer[]" },
+  c_text_array: { warehouseType: "text[]" },
+  // Strings without quotes, backslashes or brackets: loaded as an array literal (the fast path).
+  c_varchar_array: { warehouseType: "text[]" },
+  c_numeric_array: { warehouseType: "numeric(10,2)[]" },
+  c_int_matrix: { warehouseType: "integer[]" },
+  c_tstz_array: { warehouseType: "timestamp with time zone[]" },
+  c_bytea_array: { warehouseType: "bytea[]" },
+  c_jsonb_array: { warehouseType: "jsonb[]" },
+  c_interval_array: { warehouseType: "interval[]" },
+  c_date: { warehouseType: "date" },
+  c_time: { warehouseType: "time without time zone" },
+  c_timetz: { warehouseType: "time with time zone" },
+  c_timestamp: { warehouseType: "timestamp without time zone" },
+  c_timestamptz: { warehouseType: "timestamp with time zone" },
+  c_interval: { warehouseType: "interval" },
+  c_bytea: { warehouseType: "bytea" },
+  c_inet: { warehouseType: "inet" },
+  c_cidr: { warehouseType: "cidr" },
+  c_macaddr: { warehouseType: "macaddr" },
+  c_hstore: { warehouseType: "jsonb", as: "c_hstore::jsonb" },
+  c_bit: { warehouseType: "bit(4)" },
+  c_varbit: { warehouseType: "bit varying" },
+  c_int4range: { warehouseType: "int4range" },
+  c_tstzrange: { warehouseType: "tstzrange" },
+  c_point: { warehouseType: "point" },
+  c_domain: { warehouseType: "numeric(10,2)" },
+};
+
+const cases = withExpectations(
+  typeFidelityCases({
+    moreValues: {
+      c_numeric_free: ["'Infinity'"],
+      c_time: ["'24:00:00'"],
+      c_interval: ["'100 years -0.000001 sec'"],
+    },
+    values: {
+      c_text_array: ["ARRAY['a', NULL, 'NULL', 'with,comma', 'quote\"d', '', 'back\\slash {}']"],
+      c_bytea_array: ["ARRAY['\\x00ff'::bytea, NULL, '']"],
+    },
+    moreColumns: {
+      c_text_array: [
+        {
+          column: "c_varchar_array",
+          pgType: "varchar[]",
+          values: ["ARRAY['with,comma', 'NULL', 'null', '', ' spaced ', '{braces}', 'ü日本']"],
+        },
+      ],
+      c_bytea_array: [
+        { column: "c_jsonb_array", pgType: "jsonb[]", values: ["ARRAY['{\"a\": [1]}'::jsonb, 'null']"] },
+        {
+          column: "c_interval_array",
+          pgType: "interval[]",
+          values: ["ARRAY['1 mon 2 days 00:00:01.5'::interval]"],
+        },
+      ],
+    },
+  }),
+  expectations,
+);
 
 describe("target-postgres: every PostgreSQL type arrives as the source holds it", () => {
-  const rowCount = Math.max(...cases.map((c) => c.values.length)) + 1; // the last row is all NULL
+  const rowCount = typeFidelityRowCount(cases); // the last row is all NULL
   /** Read once for all cases: the warehouse's column types, and each column's texts on both sides. */
   const warehouseTypes = new Map<string, string>();
   let expectedTexts: Record<string, string | null>[] = [];
   let actualTexts: Record<string, string | null>[] = [];
 
   beforeAll(async () => {
-    await source.query(`
-      CREATE EXTENSION hstore; CREATE EXTENSION citext;
-      CREATE TYPE mood AS ENUM ('happy', 'sad');
-      CREATE DOMAIN positive_amount AS numeric(10,2) CHECK (VALUE > 0);
-      CREATE TABLE all_types (id integer PRIMARY KEY, ${cases.map((c) => `${c.column} ${c.pgType}`).join(", ")});`);
-    for (let row = 0; row < rowCount; row++) {
-      const values = cases.map((c) => c.values[row] ?? "NULL");
-      await source.query(`INSERT INTO all_types VALUES (${row}, ${values.join(", ")})`);
-    }
+    await source.query(typeFidelitySchemaSql(cases));
+    for (const insert of typeFidelityInserts(cases)) await source.query(insert);
     const summary = await runToPostgres({
       source,
       warehouse,
