@@ -249,6 +249,7 @@ class DuckdbStreamWriter implements StreamWriter {
       byLowerName.set(name.toLowerCase(), name);
     }
     await this.memoryLimit.read(this.connection);
+    await this.refuseCaseOnlyTwin();
     await this.connection.run(`CREATE SCHEMA IF NOT EXISTS ${quoteDuckdb(this.schemaName)}`);
     const definitions = this.columnDefinitions()
       .map((c) => `${quoteDuckdb(c.name)} ${c.type}`)
@@ -269,6 +270,25 @@ class DuckdbStreamWriter implements StreamWriter {
       const reader = await this.connection.runAndReadAll(`SELECT 1 FROM ${this.target} LIMIT 1`);
       if (reader.currentRowCount === 0) this.mergeKeys = [];
     }
+  }
+
+  /**
+   * DuckDB table names are case-insensitive too: `Orders` would land in (and a FULL_TABLE run
+   * replace) a table `orders` another stream loads. Refused, naming both, whether the other is
+   * already there or being loaded in this run (its `__sluice_new` copy).
+   */
+  private async refuseCaseOnlyTwin(): Promise<void> {
+    const reader = await this.connection.runAndReadAll(
+      `SELECT table_name FROM duckdb_tables() WHERE schema_name = ${duckdbLiteral(this.schemaName)}
+         AND lower(table_name) IN (lower(${duckdbLiteral(this.tableName)}), lower(${duckdbLiteral(`${this.tableName}__sluice_new`)}))
+         AND table_name NOT IN (${duckdbLiteral(this.tableName)}, ${duckdbLiteral(`${this.tableName}__sluice_new`)})`,
+    );
+    const twin = reader.getRowObjectsJS()[0]?.table_name;
+    if (twin === undefined) return;
+    const other = String(twin).replace(/__sluice_new$/, "");
+    throw new SchemaError(
+      `target-duckdb: ${this.schema.streamId} goes to table "${this.tableName}" of schema "${this.schemaName}", but tables "${other}" and "${this.tableName}" differ only in case, and DuckDB table names are case-insensitive, so one would overwrite the other; load one of the streams with another table_prefix or default_target_schema, or deselect it`,
+    );
   }
 
   /** Adds columns the source gained; widens types DuckDB can convert; never drops a column. */

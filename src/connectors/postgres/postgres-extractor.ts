@@ -407,6 +407,8 @@ class PostgresExtractSession implements ExtractSession {
     const stopParts = new AbortController();
     const stop = (): void => stopParts.abort();
     signal.addEventListener("abort", stop, { once: true });
+    // A stop that came while this generator waited (before the listener) must not be missed.
+    if (signal.aborted) stop();
     let last: StreamBookmark | undefined;
     try {
       const batches = mergeConcurrently(
@@ -502,6 +504,7 @@ class PostgresExtractSession implements ExtractSession {
         copy.destroy(new Error("cancelled"));
       };
       signal.addEventListener("abort", onAbort, { once: true });
+      if (signal.aborted) onAbort();
       let finished = false;
       try {
         yield* spoolCsvBatches(copy, {
