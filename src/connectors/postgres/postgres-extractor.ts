@@ -19,6 +19,7 @@ import type {
 } from "../connector.js";
 import { timestampToRfc3339 } from "../batch-rows.js";
 import { spoolCsvBatches, type SpooledBatch } from "../csv-spooler.js";
+import { DELETED_AT_COLUMN, SEQUENCE_COLUMN, UNCHANGED_COLUMN } from "../batch.js";
 import { mergeConcurrently } from "../merge-concurrently.js";
 import { Semaphore } from "../semaphore.js";
 import {
@@ -202,6 +203,15 @@ export class PostgresExtractor implements Extractor {
       const columns: Column[] = table.columns
         .filter((c) => wanted.has(c.name))
         .map(({ name, type, nullable }) => ({ name, type, nullable }));
+      // Batches carry change data in columns of these names (batch.ts); a source column of the
+      // same name would be read as a delete time or a sequence.
+      const reserved = columns.filter((c) => RESERVED_COLUMNS.has(c.name)).map((c) => c.name);
+      if (reserved.length > 0) {
+        problems.push(
+          `${stream.tap_stream_id}: column(s) ${reserved.map((n) => `"${n}"`).join(", ")} of ${table.schemaName}.${table.tableName} have the names of columns sluice adds for change data; deselect them (metadata ${stream.tap_stream_id}.${reserved[0]}: selected: false) or select from a view that renames them`,
+        );
+        continue;
+      }
       plans.push({
         table,
         replicationMethod: method,
@@ -282,6 +292,8 @@ export class PostgresExtractor implements Extractor {
     this.tables = undefined;
   }
 }
+
+const RESERVED_COLUMNS = new Set([DELETED_AT_COLUMN, SEQUENCE_COLUMN, UNCHANGED_COLUMN]);
 
 function validKeys(table: DiscoveredTable): string {
   return table.columns
