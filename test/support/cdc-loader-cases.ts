@@ -325,7 +325,11 @@ const UPSERT_CASES: readonly CdcCase[] = [
         `9,nine,,,,51,`,
         `9,,,,2024-05-01 10:00:01+00,52,${DELETE_UNCHANGED}`,
       ]);
-      expect((await h.rows()).map((r) => r.id)).toEqual([kit.spelling.integer(1), kit.spelling.integer(3)]);
+      // Only the ids: a table loaded with hard_delete may have no _sdc_deleted_at (BigQuery).
+      expect((await h.rows(["id"])).map((r) => r.id)).toEqual([
+        kit.spelling.integer(1),
+        kit.spelling.integer(3),
+      ]);
     },
   },
   ...[false, true].map((hardDelete): CdcCase => ({
@@ -370,7 +374,7 @@ const UPSERT_CASES: readonly CdcCase[] = [
       await hard.write(CDC_SEED);
       await hard.truncate(new Date("2024-05-02T00:00:00Z"));
       await hard.write([`3,after,"{""v"":30}",,,20,`]);
-      expect((await hard.rows()).map((r) => [r.id, r.name])).toEqual([[s.integer(3), "after"]]);
+      expect((await hard.rows(["id", "name"])).map((r) => [r.id, r.name])).toEqual([[s.integer(3), "after"]]);
     },
   },
   {
