@@ -4,35 +4,17 @@ import { expect, test } from "vitest";
 import type { RecordBatch } from "../../../src/connectors/batch.js";
 import type { StreamSchema } from "../../../src/connectors/column-type.js";
 import { JsonlLoader } from "../../../src/connectors/jsonl/jsonl-loader.js";
+import { CDC_COLUMNS, CDC_SCHEMA, cdcBatch } from "../../support/cdc-loader-cases.js";
 import { tempDir } from "../../support/pipeline.js";
 
 // target-jsonl writes change batches as a change log: one line per change, in file order.
 
-const schema: StreamSchema = {
-  streamId: "public-items",
-  sourceSchema: "public",
-  sourceTable: "items",
-  columns: [
-    { name: "id", type: { kind: "integer", bits: 64, sqlType: "bigint" }, nullable: false },
-    { name: "name", type: { kind: "string", sqlType: "text" }, nullable: true },
-    { name: "doc", type: { kind: "json", sqlType: "jsonb" }, nullable: true },
-  ],
-  keyProperties: ["id"],
-};
+/** The kit's stream without `changed_at`. */
+const schema: StreamSchema = { ...CDC_SCHEMA, columns: CDC_SCHEMA.columns.slice(0, 3) };
+const COLUMNS = CDC_COLUMNS.filter((c) => c !== "changed_at");
 
 function batchFile(dir: string, rows: string[]): RecordBatch {
-  const p = path.join(dir, `batch-${rows.length}-${Math.random().toString(36).slice(2)}.csv`);
-  fs.writeFileSync(p, rows.join("\n") + "\n");
-  return {
-    streamId: schema.streamId,
-    path: p,
-    columns: ["id", "name", "doc", "_sdc_deleted_at", "_sdc_sequence", "_sdc_unchanged"],
-    rowCount: rows.length,
-    byteCount: fs.statSync(p).size,
-    maxRowBytes: 100,
-    extractedAt: new Date("2024-06-01T00:00:00Z"),
-    sequenceBase: 0,
-  };
+  return cdcBatch(dir, rows, { columns: COLUMNS });
 }
 
 async function writeChanges(
