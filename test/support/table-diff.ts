@@ -26,9 +26,14 @@ export async function duckdbRowTexts(
   const instance = await DuckDBInstance.create(file);
   try {
     const connection = await instance.connect();
-    const reader = await connection.runAndReadAll(sql);
-    const rows = reader.getRowObjectsJS().map((r) => ({ k: String(r.k), v: String(r.v) }));
-    connection.closeSync();
+    let rows: { k: string; v: string }[];
+    try {
+      const reader = await connection.runAndReadAll(sql);
+      rows = reader.getRowObjectsJS().map((r) => ({ k: String(r.k), v: String(r.v) }));
+    } finally {
+      // Also when the query fails: an open connection keeps DuckDB's lock on the file.
+      connection.closeSync();
+    }
     const map = new Map<string, string>();
     const duplicates: string[] = [];
     for (const row of rows) {
