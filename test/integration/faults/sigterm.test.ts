@@ -119,12 +119,14 @@ describe("SIGTERM", () => {
   test("FULL_TABLE: the copy in progress is dropped whole, the old table stays, the rerun replaces it", async () => {
     const dir = newDir();
     const file = path.join(dir, "warehouse.duckdb");
-    await db.query("CREATE TABLE snap AS SELECT * FROM big WHERE id <= 10000");
+    // All of big (60 batches): on a fast machine a third of it was loaded before the SIGTERM came.
+    await db.query("CREATE TABLE snap AS SELECT * FROM big");
     await db.query("ALTER TABLE snap ADD PRIMARY KEY (id)");
     writeProject(dir, db, {
       select: ["public-snap.*"],
       metadata: { "public-snap": { "replication-method": "FULL_TABLE" } },
-      tap: { batch_size_rows: BATCH },
+      // Small batches keep the copy going well past the SIGTERM's random delay.
+      tap: { batch_size_rows: 100 },
     });
     await runSluice(dir, db, RUN_ARGS, { timeoutMs: 90_000 });
     const first = await sourceRowTexts(db, sourceSql("snap"));
@@ -132,7 +134,7 @@ describe("SIGTERM", () => {
     await db.query("UPDATE snap SET v = v + 100 WHERE id % 3 = 0");
     await db.query("DELETE FROM snap WHERE id % 7 = 0");
 
-    const ended = await terminate(dir, RUN_ARGS, '"event":"batch-loaded"', 300);
+    const ended = await terminate(dir, RUN_ARGS, '"event":"batch-loaded"', 100);
     const where = `SIGTERM ${ended.delay} ms after the first batch`;
     expect(ended.code, `${where}\n${ended.stderr}`).toBe(1);
     expect(errorMessages(ended.stderr), where).toMatch(/stopped/i);
