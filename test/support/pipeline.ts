@@ -3,7 +3,7 @@ import os from "node:os";
 import path from "node:path";
 import { DuckDBInstance } from "@duckdb/node-api";
 import { streamMetadata, type Catalog } from "../../src/protocol/catalog.js";
-import type { PluginConfig } from "../../src/connectors/connector.js";
+import type { Loader, PluginConfig } from "../../src/connectors/connector.js";
 import { DuckdbLoader } from "../../src/connectors/duckdb/duckdb-loader.js";
 import { PostgresExtractor } from "../../src/connectors/postgres/postgres-extractor.js";
 import { runPipeline } from "../../src/runner/run-pipeline.js";
@@ -63,24 +63,28 @@ export function selectStreams(
   };
 }
 
-/** Runs tap-postgres into target-duckdb in-process, with a SQLite state database in `workDir`. */
-export async function runToDuckdb(options: {
+/** What a test run of tap-postgres into any loader takes (see `runFromPostgres`). */
+export interface TestRunOptions {
   db: TestDatabase;
   workDir: string;
   streams: Record<string, Record<string, unknown>> | "all";
   tap?: PluginConfig;
-  target?: PluginConfig;
   fullRefresh?: boolean;
   stateId?: string;
   observer?: (event: RunEvent) => void;
   /** LOG_BASED: stream until `signal` aborts. */
   follow?: boolean;
   signal?: AbortSignal;
-}): Promise<RunSummary> {
+}
+
+/**
+ * Runs tap-postgres (on `db`) into `loader` in-process, with a SQLite state database in
+ * `workDir`: the run a project would make, without the CLI around it.
+ */
+export async function runFromPostgres(
+  options: TestRunOptions & { loader: Loader; loaderName: string },
+): Promise<RunSummary> {
   const extractor = new PostgresExtractor(tapConfig(options.db, options.tap));
-  const loader = new DuckdbLoader(duckdbConfig("warehouse.duckdb", options.target), {
-    projectDir: options.workDir,
-  });
   const catalog = selectStreams(await extractor.discover(), options.streams);
   const plans = await extractor.plan(catalog);
   const system = await SqliteSystemDatabase.open({
@@ -89,11 +93,11 @@ export async function runToDuckdb(options: {
   try {
     return await runPipeline({
       runId: `run-${Date.now()}-${Math.random().toString(36).slice(2, 6)}`,
-      stateId: options.stateId ?? "test:tap-postgres-to-target-duckdb",
+      stateId: options.stateId ?? `test:tap-postgres-to-${options.loaderName}`,
       extractorName: "tap-postgres",
-      loaderName: "target-duckdb",
+      loaderName: options.loaderName,
       extractor,
-      loader,
+      loader: options.loader,
       plan: async () => plans,
       stateStore: system.stateStore,
       runHistory: system.runHistory,
@@ -106,6 +110,14 @@ export async function runToDuckdb(options: {
   } finally {
     await system.close();
   }
+}
+
+/** Runs tap-postgres into target-duckdb (`warehouse.duckdb` in `workDir`) in-process. */
+export function runToDuckdb(options: TestRunOptions & { target?: PluginConfig }): Promise<RunSummary> {
+  const loader = new DuckdbLoader(duckdbConfig("warehouse.duckdb", options.target), {
+    projectDir: options.workDir,
+  });
+  return runFromPostgres({ ...options, loader, loaderName: "target-duckdb" });
 }
 
 /** Runs a query on a DuckDB file and returns rows with values as DuckDB prints them (VARCHAR). */

@@ -6,17 +6,15 @@ import {
   BigqueryLoader,
   type BigqueryLoaderOptions,
 } from "../../../src/connectors/bigquery/bigquery-loader.js";
-import { PostgresExtractor } from "../../../src/connectors/postgres/postgres-extractor.js";
 import {
   startBigQueryEmulator,
   type BigQueryEmulator,
 } from "../../../src/emulators/bigquery/bigquery-emulator.js";
-import { runPipeline } from "../../../src/runner/run-pipeline.js";
 import type { RunEvent, RunSummary } from "../../../src/runner/run-events.js";
 import { SqliteSystemDatabase } from "../../../src/state/sqlite-system-database.js";
 import type { SingerState } from "../../../src/protocol/state.js";
 import type { TestDatabase } from "../../support/pg.js";
-import { selectStreams, tapConfig } from "../../support/pipeline.js";
+import { runFromPostgres } from "../../support/pipeline.js";
 
 /**
  * Where target-bigquery tests load: the local emulator by default, or real BigQuery when
@@ -104,7 +102,6 @@ export async function runToBigquery(options: {
   loaderOptions?: BigqueryLoaderOptions;
   observer?: (event: RunEvent) => void;
 }): Promise<RunSummary> {
-  const extractor = new PostgresExtractor(tapConfig(options.db, options.tap));
   const loader = new BigqueryLoader(
     options.target,
     { projectDir: options.workDir },
@@ -114,29 +111,7 @@ export async function runToBigquery(options: {
       ...options.loaderOptions,
     },
   );
-  const catalog = selectStreams(await extractor.discover(), options.streams);
-  const plans = await extractor.plan(catalog);
-  const system = await SqliteSystemDatabase.open({
-    path: path.join(options.workDir, ".sluice", "sluice.db"),
-  });
-  try {
-    return await runPipeline({
-      runId: `run-${Date.now()}-${Math.random().toString(36).slice(2, 6)}`,
-      stateId: STATE_ID,
-      extractorName: "tap-postgres",
-      loaderName: "target-bigquery",
-      extractor,
-      loader,
-      plan: async () => plans,
-      stateStore: system.stateStore,
-      runHistory: system.runHistory,
-      fullRefresh: options.fullRefresh ?? false,
-      spoolDir: path.join(options.workDir, ".sluice", "spool", String(Date.now())),
-      observer: options.observer ?? (() => undefined),
-    });
-  } finally {
-    await system.close();
-  }
+  return runFromPostgres({ ...options, loader, loaderName: "target-bigquery", stateId: STATE_ID });
 }
 
 export const STATE_ID = "test:tap-postgres-to-target-bigquery";

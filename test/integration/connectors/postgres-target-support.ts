@@ -1,14 +1,10 @@
-import path from "node:path";
 import pg from "pg";
 import type { PluginConfig } from "../../../src/connectors/connector.js";
 import { PostgresTargetLoader } from "../../../src/connectors/postgres-target/postgres-target-loader.js";
 import { EXTRACT_SESSION_SETTINGS } from "../../../src/connectors/postgres/postgres-connection.js";
-import { PostgresExtractor } from "../../../src/connectors/postgres/postgres-extractor.js";
-import { runPipeline } from "../../../src/runner/run-pipeline.js";
 import type { RunSummary } from "../../../src/runner/run-events.js";
-import { SqliteSystemDatabase } from "../../../src/state/sqlite-system-database.js";
 import type { TestDatabase } from "../../support/pg.js";
-import { selectStreams, tapConfig } from "../../support/pipeline.js";
+import { runFromPostgres, type TestRunOptions } from "../../support/pipeline.js";
 
 /** target-postgres settings for a warehouse database, with the defaults the project file would add. */
 export function postgresTargetConfig(warehouse: TestDatabase, extra: PluginConfig = {}): PluginConfig {
@@ -29,41 +25,15 @@ export function postgresTargetConfig(warehouse: TestDatabase, extra: PluginConfi
 }
 
 /** Runs tap-postgres (on `source`) into target-postgres (on `warehouse`) in-process. */
-export async function runToPostgres(options: {
-  source: TestDatabase;
-  warehouse: TestDatabase;
-  workDir: string;
-  streams: Record<string, Record<string, unknown>> | "all";
-  tap?: PluginConfig;
-  target?: PluginConfig;
-  fullRefresh?: boolean;
-  stateId?: string;
-}): Promise<RunSummary> {
-  const extractor = new PostgresExtractor(tapConfig(options.source, options.tap));
+export function runToPostgres(
+  options: Omit<TestRunOptions, "db"> & {
+    source: TestDatabase;
+    warehouse: TestDatabase;
+    target?: PluginConfig;
+  },
+): Promise<RunSummary> {
   const loader = new PostgresTargetLoader(postgresTargetConfig(options.warehouse, options.target));
-  const catalog = selectStreams(await extractor.discover(), options.streams);
-  const plans = await extractor.plan(catalog);
-  const system = await SqliteSystemDatabase.open({
-    path: path.join(options.workDir, ".sluice", "sluice.db"),
-  });
-  try {
-    return await runPipeline({
-      runId: `run-${Date.now()}-${Math.random().toString(36).slice(2, 6)}`,
-      stateId: options.stateId ?? "test:tap-postgres-to-target-postgres",
-      extractorName: "tap-postgres",
-      loaderName: "target-postgres",
-      extractor,
-      loader,
-      plan: async () => plans,
-      stateStore: system.stateStore,
-      runHistory: system.runHistory,
-      fullRefresh: options.fullRefresh ?? false,
-      spoolDir: path.join(options.workDir, ".sluice", "spool", String(Date.now())),
-      observer: () => undefined,
-    });
-  } finally {
-    await system.close();
-  }
+  return runFromPostgres({ ...options, db: options.source, loader, loaderName: "target-postgres" });
 }
 
 /**
