@@ -1,4 +1,3 @@
-import { parse as parseCsv } from "csv-parse/sync";
 import os from "node:os";
 import type pg from "pg";
 import { to as copyTo } from "pg-copy-streams";
@@ -18,7 +17,7 @@ import type {
   StreamPlan,
 } from "../connector.js";
 import { timestampToRfc3339 } from "../batch-rows.js";
-import { spoolCsvBatches, type SpooledBatch } from "../csv-spooler.js";
+import { csvRowField, spoolCsvBatches, type SpooledBatch } from "../csv-spooler.js";
 import { DELETED_AT_COLUMN, SEQUENCE_COLUMN, UNCHANGED_COLUMN } from "../batch.js";
 import { mergeConcurrently } from "../merge-concurrently.js";
 import { Semaphore } from "../semaphore.js";
@@ -565,8 +564,7 @@ class PostgresExtractSession implements ExtractSession {
 
 /** The replication key of a batch's last row, as text PostgreSQL reads back; timestamps as RFC 3339. */
 function bookmarkValue(lastRow: Buffer, keyIndex: number, plan: StreamPlan, quote = '"'): string {
-  const rows = parseCsv(lastRow, { relax_column_count: true, quote, escape: quote }) as string[][];
-  const value = rows[0]?.[keyIndex];
+  const value = csvRowField(lastRow, keyIndex, quote);
   if (value === undefined)
     throw new DataError(`${plan.schema.streamId}: could not read the replication key of a row`);
   const kind = plan.schema.columns[keyIndex]!.type.kind;

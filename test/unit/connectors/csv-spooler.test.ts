@@ -3,7 +3,7 @@ import os from "node:os";
 import path from "node:path";
 import { parse } from "csv-parse/sync";
 import { describe, expect, test } from "vitest";
-import { spoolCsvBatches, type SpooledBatch } from "../../../src/connectors/csv-spooler.js";
+import { csvRowField, spoolCsvBatches, type SpooledBatch } from "../../../src/connectors/csv-spooler.js";
 
 /** Rows with the awkward bits COPY's CSV can hold: quotes, commas and newlines inside fields. */
 function makeCsv(rows: number): { text: string; fields: string[][] } {
@@ -119,5 +119,25 @@ describe("spoolCsvBatches", () => {
 
   test("a stream that ends inside a quoted field is an error, not a short batch", async () => {
     await expect(spool('1,"unterminated\n2,x\n', 5, 1000)).rejects.toThrow(/ended inside a row/);
+  });
+
+  test("csvRowField reads one field of a row as a CSV parser does, whatever the quote character", () => {
+    const { text } = makeCsv(30);
+    for (const line of parse(text) as string[][]) {
+      for (const [Q, encode] of [
+        ['"', (f: string) => `"${f.replaceAll('"', '""')}"`],
+        ["\x01", (f: string) => `\x01${f.replaceAll("\x01", "\x01\x01")}\x01`],
+      ] as const) {
+        const fields = [...line, `${Q}x${Q}`, "", "10 MB".repeat(3)];
+        const row = Buffer.from(
+          fields.map((f) => (f === "" || /[,\n"]/.test(f) || f.includes("\x01") ? encode(f) : f)).join(","),
+        );
+        fields.forEach((f, i) => expect(csvRowField(row, i, Q)).toBe(f));
+        expect(csvRowField(row, fields.length, Q)).toBeUndefined();
+      }
+    }
+    // An unquoted empty field (NULL) reads as empty text; a quoted one that never ends, as nothing.
+    expect(csvRowField(Buffer.from("1,,3"), 1)).toBe("");
+    expect(csvRowField(Buffer.from('1,"open'), 1)).toBeUndefined();
   });
 });
