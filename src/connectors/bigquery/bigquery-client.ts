@@ -1,14 +1,8 @@
 import { randomUUID } from "node:crypto";
 import fs from "node:fs";
 import { pipeline } from "node:stream/promises";
-import {
-  BigQuery,
-  type BigQueryOptions,
-  type Job,
-  type JobMetadata,
-  type TableMetadata,
-} from "@google-cloud/bigquery";
-import { OAuth2Client } from "google-auth-library";
+import type { BigQuery, BigQueryOptions, Job, JobMetadata, TableMetadata } from "@google-cloud/bigquery";
+import type { OAuth2Client } from "google-auth-library";
 import { ConfigError } from "../../errors.js";
 import {
   BigqueryJobError,
@@ -53,12 +47,27 @@ export class BigqueryClient {
   private readonly endpointLabel: string;
   private readonly credentialsLabel: string;
 
-  constructor(readonly options: BigqueryClientOptions) {
+  /**
+   * Loads Google's client only when target-bigquery is used: it is about 15 MB and half a
+   * second of start-up that every other sluice command (each run, each scheduled job) would pay.
+   */
+  static async create(options: BigqueryClientOptions): Promise<BigqueryClient> {
+    const [{ BigQuery }, { OAuth2Client }] = await Promise.all([
+      import("@google-cloud/bigquery"),
+      import("google-auth-library"),
+    ]);
+    return new BigqueryClient(options, { BigQuery, OAuth2Client });
+  }
+
+  private constructor(
+    readonly options: BigqueryClientOptions,
+    google: { BigQuery: typeof BigQuery; OAuth2Client: typeof OAuth2Client },
+  ) {
     this.endpointLabel = options.apiEndpoint ?? "https://bigquery.googleapis.com";
     this.credentialsLabel = options.credentialsFile
       ? `${options.credentialsFile} (${options.credentialsSource ?? "credentials_path"})`
       : "application default credentials";
-    this.bigquery = new BigQuery(clientOptions(options));
+    this.bigquery = new google.BigQuery(clientOptions(options, google.OAuth2Client));
     if (options.apiEndpoint && options.credentialsFile) {
       // NOTE: google-auth-library fetches service-account tokens from a fixed Google URL; against
       // an emulator the key signs its own JWT (as Google's GAPIC clients do) and nothing leaves.
@@ -257,7 +266,7 @@ export class BigqueryClient {
   }
 }
 
-function clientOptions(options: BigqueryClientOptions): BigQueryOptions {
+function clientOptions(options: BigqueryClientOptions, Auth: typeof OAuth2Client): BigQueryOptions {
   const base: BigQueryOptions = {
     projectId: options.projectId,
     location: options.location,
@@ -271,7 +280,7 @@ function clientOptions(options: BigqueryClientOptions): BigQueryOptions {
     // looking for application default credentials (none exist on a test machine).
     // NOTE: `apiKey` would do for plain requests, but the client's multipart upload then sends
     // no headers object and fails inside teeny-request.
-    const emulatorAuth = new OAuth2Client();
+    const emulatorAuth = new Auth();
     emulatorAuth.setCredentials({
       access_token: "sluice-emulator",
       expiry_date: Date.now() + 365 * 86_400_000,

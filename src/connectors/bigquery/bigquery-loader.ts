@@ -65,7 +65,7 @@ export interface BigqueryLoaderOptions {
  */
 export class BigqueryLoader implements Loader {
   readonly config: BigqueryTargetConfig;
-  private client: BigqueryClient | undefined;
+  private client: Promise<BigqueryClient> | undefined;
   private readonly converter = new NdjsonConverter({ memoryLimit: "256MB" });
   private datasetReady: Promise<void> | undefined;
 
@@ -80,8 +80,8 @@ export class BigqueryLoader implements Loader {
     });
   }
 
-  private api(): BigqueryClient {
-    this.client ??= new BigqueryClient({
+  private api(): Promise<BigqueryClient> {
+    this.client ??= BigqueryClient.create({
       projectId: this.config.projectId,
       datasetId: this.config.datasetId,
       location: this.config.location,
@@ -99,7 +99,7 @@ export class BigqueryLoader implements Loader {
   }
 
   async test(): Promise<void> {
-    await this.api().test();
+    await (await this.api()).test();
   }
 
   verifier(): StreamVerifier {
@@ -118,7 +118,7 @@ export class BigqueryLoader implements Loader {
   }
 
   async openStream(schema: StreamSchema, options: OpenStreamOptions): Promise<StreamWriter> {
-    const api = this.api();
+    const api = await this.api();
     this.datasetReady ??= api.ensureDataset();
     try {
       await this.datasetReady;

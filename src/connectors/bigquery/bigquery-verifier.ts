@@ -10,7 +10,7 @@ import { quoteColumn, quoteTable } from "./bigquery-names.js";
  * computed in BigQuery.
  */
 export function createBigqueryVerifier(options: {
-  api: () => BigqueryClient;
+  api: () => Promise<BigqueryClient>;
   projectId: string;
   datasetId: string;
   tableOf: (schema: StreamSchema) => string;
@@ -21,11 +21,11 @@ export function createBigqueryVerifier(options: {
   return new SqlStreamVerifier({
     dialect: "bigquery",
     quote: (name) => quoteColumn(names.get(name) ?? name),
-    query: (sql) => options.api().query(sql, "verify: checksums"),
+    query: async (sql) => (await options.api()).query(sql, "verify: checksums"),
     table: async (schema) => {
       names = options.columnNamesOf(schema);
       const table = options.tableOf(schema);
-      const fields = await options.api().tableFields(table);
+      const fields = await (await options.api()).tableFields(table);
       if (fields === undefined) return undefined;
       return {
         name: `${options.projectId}.${options.datasetId}.${table}`,
