@@ -1,5 +1,5 @@
 import fs from "node:fs";
-import { DuckDBInstance, type DuckDBConnection } from "@duckdb/node-api";
+import type { DuckDBConnection, DuckDBInstance } from "@duckdb/node-api";
 import type { RecordBatch } from "../batch.js";
 import type { NdjsonRange } from "./bigquery-client.js";
 import { DUCKDB_MACROS } from "./bigquery-types.js";
@@ -36,6 +36,7 @@ export class NdjsonConverter {
   /** One in-memory database for the loader's life, its macros made once. */
   private async database(): Promise<DuckDBInstance> {
     this.instance ??= (async () => {
+      const { DuckDBInstance } = await import("@duckdb/node-api");
       const instance = await DuckDBInstance.create(":memory:", {
         memory_limit: this.options.memoryLimit,
         ...(this.options.threads !== undefined ? { threads: String(this.options.threads) } : {}),

@@ -1,4 +1,4 @@
-import { DuckDBInstance, type DuckDBConnection } from "@duckdb/node-api";
+import type { DuckDBConnection, DuckDBInstance } from "@duckdb/node-api";
 import type { StreamVerifier } from "../../verify/stream-verifier.js";
 import { createDuckdbVerifier } from "./duckdb-verifier.js";
 import fs from "node:fs";
@@ -105,6 +105,9 @@ export class DuckdbLoader implements Loader {
     // and a third less time than two, which fought the extractor for the same cores.
     options.threads = String(this.config.threads ?? Math.max(1, os.availableParallelism() - 1));
     try {
+      // Loaded here, not at start-up: DuckDB's library is about 30 MB that commands and runs
+      // not loading into DuckDB never need.
+      const { DuckDBInstance } = await import("@duckdb/node-api");
       return await DuckDBInstance.create(this.file, options);
     } catch (error) {
       const full = diskFullError(this.file, "opening it", error);
