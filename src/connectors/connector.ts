@@ -186,6 +186,12 @@ export interface StreamWriter {
    * naming the table, before the state moves past it.
    */
   truncate?(at: Date): Promise<void>;
+  /**
+   * How many `write` calls may run at once (1 when absent). More than one only where batches
+   * may land in any order: appends to a table swapped in whole at `finish`. The runner still
+   * waits for every earlier batch before it commits a bookmark or calls `finish`.
+   */
+  readonly concurrentWrites?: number;
 }
 
 export interface OpenStreamOptions {

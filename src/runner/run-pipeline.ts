@@ -3,6 +3,7 @@ import { PipelineError } from "../errors.js";
 import type { ExtractSession, Extractor, Loader, StreamPlan, StreamWriter } from "../connectors/connector.js";
 import { emptyState, type SingerState } from "../protocol/state.js";
 import { forEachConcurrently } from "./for-each-concurrently.js";
+import { LoadWindow } from "./load-window.js";
 import { prefetch } from "./prefetch.js";
 import { recordedRun, type RecordedRunOptions } from "./recorded-run.js";
 import type { RunSummary, StreamStats } from "./run-events.js";
@@ -118,6 +119,7 @@ async function runStream(
   runSignal.addEventListener("abort", stop, { once: true });
   if (runSignal.aborted) controller.abort();
   let writer: StreamWriter | undefined;
+  let loads: LoadWindow | undefined;
   let began = false;
   const commit = (bookmark: SingerState["bookmarks"][string]): Promise<void> =>
     commits.commit(streamId, bookmark);
@@ -135,6 +137,7 @@ async function runStream(
             version: event.version,
             distinctKeys: event.distinctKeys,
           });
+          loads = new LoadWindow(writer.concurrentWrites ?? 1, stop);
           options.observer({
             type: "stream-started",
             streamId,
@@ -144,36 +147,50 @@ async function runStream(
           });
           break;
         case "batch": {
-          if (!writer)
+          if (!writer || !loads)
             throw new PipelineError(`${streamId}: the extractor sent a batch before the stream began`);
-          const t = Date.now();
-          await writer.write(event.batch);
-          await fs.promises.rm(event.batch.path, { force: true });
-          stats.rows += event.batch.rowCount;
-          stats.bytes += event.batch.byteCount;
-          options.observer({
-            type: "batch-loaded",
-            streamId,
-            rows: event.batch.rowCount,
-            bytes: event.batch.byteCount,
-            totalRows: stats.rows,
-            seconds: (Date.now() - t) / 1000,
+          const { batch } = event;
+          const into = writer;
+          await loads.add(async () => {
+            const t = Date.now();
+            await into.write(batch);
+            await fs.promises.rm(batch.path, { force: true });
+            stats.rows += batch.rowCount;
+            stats.bytes += batch.byteCount;
+            options.observer({
+              type: "batch-loaded",
+              streamId,
+              rows: batch.rowCount,
+              bytes: batch.byteCount,
+              totalRows: stats.rows,
+              seconds: (Date.now() - t) / 1000,
+            });
           });
-          if (event.bookmark) await commit(event.bookmark);
+          // A bookmark follows every batch before it: all of them durable first.
+          if (event.bookmark) {
+            await loads.drain();
+            await commit(event.bookmark);
+          }
           break;
         }
         case "end":
-          if (!writer) throw new PipelineError(`${streamId}: the extractor ended a stream it never began`);
+          if (!writer || !loads)
+            throw new PipelineError(`${streamId}: the extractor ended a stream it never began`);
+          await loads.drain();
           await writer.finish();
           writer = undefined;
           await commit(event.bookmark);
           break;
       }
     }
+    // A failed load stops the reader, which may then end quietly: the failure is the stream's.
+    await loads?.drain();
   } catch (error) {
     controller.abort();
+    await loads?.settle();
     await writer?.abort().catch(() => undefined);
-    throw error;
+    // The reader stopped because a load failed: that failure is what went wrong.
+    throw loads?.failed?.error ?? error;
   } finally {
     runSignal.removeEventListener("abort", stop);
   }

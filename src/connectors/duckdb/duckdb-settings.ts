@@ -48,4 +48,10 @@ export const targetDuckdbSettings: readonly SettingDefinition[] = [
     description:
       "DuckDB threads while loading; by default one per core but one, which the extractor keeps busy (parsing COPY, and PostgreSQL itself when local)",
   },
+  {
+    name: "parallel_batches",
+    kind: "integer",
+    description:
+      "Batches of one table loaded at once while it is copied whole (FULL_TABLE, a LOG_BASED initial copy, overwrite), each on a connection of its own; by default one per core. They share memory_limit",
+  },
 ];

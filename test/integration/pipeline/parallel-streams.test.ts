@@ -117,6 +117,33 @@ describe("parallel streams", () => {
     await expectEqual(path.join(workDir, "warehouse.duckdb"), "big");
   });
 
+  test("a table copied whole loads up to parallel_batches batches at once, and lands whole and once", async () => {
+    const workDir = newDir();
+    const loads: { start: number; end: number }[] = [];
+    const summary = await runToDuckdb({
+      db,
+      workDir,
+      streams: { "public-big": { "replication-method": "FULL_TABLE" } },
+      tap: { batch_size_rows: 1000 },
+      target: { parallel_batches: 3 },
+      observer: (event) => {
+        if (event.type === "batch-loaded") {
+          const end = performance.now();
+          loads.push({ start: end - event.seconds * 1000, end });
+        }
+      },
+    });
+    expect(summary.status).toBe("success");
+    await expectEqual(path.join(workDir, "warehouse.duckdb"), "big");
+    // How many loads were running at each load's start: more than one at some point, never
+    // more than three (`seconds` is whole milliseconds, so allow 1 ms at the edges).
+    const overlapping = loads.map(
+      (load) => loads.filter((other) => other.start < load.start + 1 && other.end > load.start + 1).length,
+    );
+    expect(Math.max(...overlapping)).toBeGreaterThan(1);
+    expect(Math.max(...overlapping)).toBeLessThanOrEqual(3);
+  });
+
   test("a table below split_table_min_mb is read whole", async () => {
     const workDir = newDir();
     const started: RunEvent[] = [];
