@@ -1,4 +1,5 @@
 import { defineConfig } from "vitest/config";
+import { LongestFirstSequencer } from "./test/support/longest-first-sequencer.js";
 
 export default defineConfig({
   test: {
@@ -9,5 +10,6 @@ export default defineConfig({
     // Integration tests share one PostgreSQL server; two workers match the two cores.
     maxWorkers: 2,
     fileParallelism: true,
+    sequence: { sequencer: LongestFirstSequencer },
   },
 });
