@@ -41,6 +41,16 @@ const TABLES = 50;
 const TABLE_ROWS = 20_000;
 const cli = path.join(path.dirname(fileURLToPath(import.meta.url)), "..", "cli", "main.js");
 
+/**
+ * CPU time the whole machine spent busy so far, in core-seconds: a load that keeps every core
+ * busy cannot go faster by running more at once, only by doing less work.
+ */
+function busyCoreSeconds(): number {
+  let ms = 0;
+  for (const { times } of os.cpus()) ms += times.user + times.nice + times.sys + times.irq;
+  return ms / 1000;
+}
+
 async function main(): Promise<void> {
   let server: EmbeddedServer | undefined;
   let url = process.env.SLUICE_BENCH_DATABASE_URL;
@@ -105,6 +115,7 @@ async function main(): Promise<void> {
         loaderConfig: ["path: bench.duckdb"],
       });
       const started = Date.now();
+      const busyBefore = busyCoreSeconds();
       const finished = await runSluiceCli({
         cli,
         dir,
@@ -112,8 +123,10 @@ async function main(): Promise<void> {
         loader: "target-duckdb",
         env,
       });
+      busyDuringLoad = busyCoreSeconds() - busyBefore;
       return [(Date.now() - started) / 1000, finished];
     };
+    let busyDuringLoad = 0;
     if (lines.has("duckdb")) {
       // sluice: a full load of events into a fresh DuckDB file.
       const dir = path.join(work, "duckdb");
@@ -124,6 +137,7 @@ async function main(): Promise<void> {
         [
           `  sluice   run tap-postgres target-duckdb (FULL_TABLE)       ${loadSeconds.toFixed(1).padStart(6)} s  ${formatCount(Math.round(loadRate)).padStart(9)} rows/s  = ${((100 * loadRate) / copyRate).toFixed(0)}% of the ceiling`,
           `           peak RSS of the sluice process: ${formatBytes(finished.peakRssBytes)}; DuckDB file ${formatBytes(duckdbSize)}; rows loaded ${formatCount(rowsOf(finished))}`,
+          `           the machine's CPU busy meanwhile (PostgreSQL included): ${busyDuringLoad.toFixed(0)} core-seconds of ${(loadSeconds * os.cpus().length).toFixed(0)}`,
         ].join("\n"),
       );
       if (rowsOf(finished) !== rows) throw new Error(`loaded ${rowsOf(finished)} rows, expected ${rows}`);
