@@ -610,8 +610,10 @@ class PostgresTargetStreamWriter implements StreamWriter {
     try {
       if (this.replace) {
         await this.client.query("BEGIN");
+        const kept = await this.grantsAndIndexes();
         await this.client.query(`DROP TABLE IF EXISTS ${this.target}`);
         await this.client.query(`ALTER TABLE ${this.staging} RENAME TO ${quoteIdent(this.tableName)}`);
+        for (const statement of kept) await this.client.query(statement);
         await this.client.query("COMMIT");
       }
     } catch (error) {
@@ -623,6 +625,30 @@ class PostgresTargetStreamWriter implements StreamWriter {
     } finally {
       await this.end();
     }
+  }
+
+  /**
+   * What people add to a warehouse table by hand and a full refresh must not take away: the
+   * privileges granted on it (so readers keep access) and its indexes (but the key's, which the
+   * new table has). Returned as statements that apply them to the new table once it has the
+   * old one's name; `pg_get_indexdef` names the table, so it applies as it is.
+   * NOTE: column privileges, comments, triggers and policies are not carried over.
+   */
+  private async grantsAndIndexes(): Promise<string[]> {
+    const result = await this.client.query<{ statement: string }>(
+      `SELECT format('GRANT %s ON %s TO %s%s', a.privilege_type, $2::text,
+                CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(r.rolname) END,
+                CASE WHEN a.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END) AS statement
+         FROM pg_class c CROSS JOIN LATERAL aclexplode(c.relacl) a LEFT JOIN pg_roles r ON r.oid = a.grantee
+        WHERE c.oid = to_regclass($1) AND a.grantee <> c.relowner
+       UNION ALL
+       SELECT pg_get_indexdef(i.indexrelid)
+         FROM pg_index i
+        WHERE i.indrelid = to_regclass($1)
+          AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = i.indexrelid)`,
+      [this.target, this.target],
+    );
+    return result.rows.map((row) => row.statement);
   }
 
   async abort(): Promise<void> {

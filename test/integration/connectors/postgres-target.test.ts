@@ -92,6 +92,47 @@ describe("target-postgres: FULL_TABLE", () => {
   });
 });
 
+describe("target-postgres: a full refresh keeps what was added to the table by hand", () => {
+  test("privileges granted on it and its indexes survive the swap", async () => {
+    const reader = `pgt_reader_${process.pid}`;
+    await source.query(`
+      CREATE TABLE kept (id int PRIMARY KEY, label text);
+      INSERT INTO kept SELECT g, 'l' || g FROM generate_series(1, 100) g;`);
+    const streams = { "public-kept": { "replication-method": "FULL_TABLE" } };
+    const first = await runToPostgres({ source, warehouse, workDir, streams });
+    expect(first.status, first.error).toBe("success");
+    await warehouse.query(`
+      CREATE ROLE ${reader};
+      GRANT SELECT ON public.kept TO ${reader};
+      GRANT SELECT, INSERT ON public.kept TO PUBLIC;
+      CREATE INDEX "kept label; idx" ON public.kept (label) WHERE label IS NOT NULL;`);
+    try {
+      await source.query("UPDATE kept SET label = 'changed' WHERE id = 1");
+      const second = await runToPostgres({ source, warehouse, workDir, streams, fullRefresh: true });
+      expect(second.status, second.error).toBe("success");
+      await expectSameRows("public.kept", "t.id");
+      const [privileges] = await warehouse.query<{ reader: boolean; readerUpdate: boolean; public: string }>(
+        `SELECT has_table_privilege('${reader}', 'public.kept', 'SELECT') AS reader,
+                has_table_privilege('${reader}', 'public.kept', 'UPDATE') AS "readerUpdate",
+                (SELECT string_agg(a.privilege_type, ',' ORDER BY a.privilege_type)
+                   FROM pg_class c, aclexplode(c.relacl) a
+                  WHERE c.oid = 'public.kept'::regclass AND a.grantee = 0) AS public`,
+      );
+      expect(privileges).toEqual({ reader: true, readerUpdate: false, public: "INSERT,SELECT" });
+      const indexes = await warehouse.query<{ def: string }>(
+        "SELECT pg_get_indexdef(indexrelid) AS def FROM pg_index WHERE indrelid = 'public.kept'::regclass ORDER BY 1",
+      );
+      expect(indexes.map((i) => i.def)).toContainEqual(
+        'CREATE INDEX "kept label; idx" ON public.kept USING btree (label) WHERE (label IS NOT NULL)',
+      );
+      // The key's index is the new table's own, not a copy.
+      expect(indexes).toHaveLength(2);
+    } finally {
+      await warehouse.query(`DROP OWNED BY ${reader}; DROP ROLE ${reader}`);
+    }
+  });
+});
+
 describe("target-postgres: INCREMENTAL upserts over three runs", () => {
   test("updated rows replace their stored version, new rows are added, nothing twice", async () => {
     await source.query(`
