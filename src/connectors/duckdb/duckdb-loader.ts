@@ -237,11 +237,13 @@ class DuckdbStreamWriter implements StreamWriter {
    * A table copied whole (`replace`) takes its batches in any order, each appended by one
    * statement on a connection of its own, so several load at once: DuckDB runs each on its
    * caller's thread, and on 2 cores two batches load in about half the time of one after the
-   * other. Merges and plain appends go one at a time, in order.
+   * other. Merges and plain appends go one at a time, in order. By default one per core, at most
+   * four: each holds a batch's rows in memory while it loads, and on more cores DuckDB's own
+   * threads already spread each insert.
    */
   get concurrentWrites(): number {
     if (!this.replace) return 1;
-    return this.config.parallel_batches ?? os.availableParallelism();
+    return this.config.parallel_batches ?? Math.min(4, os.availableParallelism());
   }
 
   private get target(): string {

@@ -52,6 +52,6 @@ export const targetDuckdbSettings: readonly SettingDefinition[] = [
     name: "parallel_batches",
     kind: "integer",
     description:
-      "Batches of one table loaded at once while it is copied whole (FULL_TABLE, a LOG_BASED initial copy, overwrite), each on a connection of its own; by default one per core. They share memory_limit",
+      "Batches of one table loaded at once while it is copied whole (FULL_TABLE, a LOG_BASED initial copy, overwrite), each on a connection of its own; by default one per core, at most 4. They share memory_limit",
   },
 ];
