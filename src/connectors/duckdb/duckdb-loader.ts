@@ -214,6 +214,7 @@ class DuckdbStreamWriter implements StreamWriter {
   private readonly idle: DuckDBConnection[];
   /** Every connection this writer opened besides `connection`, closed with it. */
   private readonly extra: DuckDBConnection[] = [];
+  private addingDeletedAt: Promise<void> | undefined;
 
   constructor(
     private readonly connection: DuckDBConnection,
@@ -356,10 +357,13 @@ class DuckdbStreamWriter implements StreamWriter {
 
   /**
    * A batch with deletes needs somewhere to say so: without `add_metadata_columns` the table has
-   * no `_sdc_deleted_at` until the first batch (or truncate) that carries one.
+   * no `_sdc_deleted_at` until the first batch (or truncate) that carries one. Added once even
+   * when batches loading at once (`concurrentWrites`) both carry it.
    */
-  private async ensureDeletedAtColumn(): Promise<void> {
-    if (!this.tableColumns.has(DELETED_AT_COLUMN)) await this.addColumn(DELETED_AT_COLUMN, "TIMESTAMPTZ");
+  private ensureDeletedAtColumn(): Promise<void> {
+    if (this.tableColumns.has(DELETED_AT_COLUMN)) return Promise.resolve();
+    this.addingDeletedAt ??= this.addColumn(DELETED_AT_COLUMN, "TIMESTAMPTZ");
+    return this.addingDeletedAt;
   }
 
   async write(batch: RecordBatch): Promise<void> {
