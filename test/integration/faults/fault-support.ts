@@ -114,6 +114,23 @@ export function startWriter(
   };
 }
 
+/**
+ * One transaction of `most` or fewer random changes to `table (id, v, body)`: inserts of new ids
+ * (after `ids.last`, which it advances), updates that raise `v` (so a row's version only grows)
+ * and deletes.
+ */
+export function randomChanges(table: string, ids: { last: number }, most: number): string[] {
+  const statements: string[] = [];
+  for (let i = randomBetween(1, most); i > 0; i--) {
+    const op = Math.random();
+    const id = randomBetween(1, ids.last);
+    if (op < 0.4) statements.push(`INSERT INTO ${table} VALUES (${++ids.last}, 0, 'new ${ids.last}')`);
+    else if (op < 0.85) statements.push(`UPDATE ${table} SET v = v + 1, body = body || '.' WHERE id = ${id}`);
+    else statements.push(`DELETE FROM ${table} WHERE id = ${id}`);
+  }
+  return statements;
+}
+
 /** Adds top-level keys (`database_uri`, ...) to a project written by `writeProject`. */
 export function addToProject(dir: string, keys: Record<string, unknown>): void {
   const file = path.join(dir, "sluice.yml");

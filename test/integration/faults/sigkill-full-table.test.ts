@@ -11,7 +11,7 @@ import {
   writeProject,
 } from "../../support/sluice-project.js";
 import { describeDifference, duckdbRowTexts, sourceRowTexts } from "../../support/table-diff.js";
-import { RUN_ARGS, duckdbTables, loadedRowTexts, randomBetween, startWriter } from "./fault-support.js";
+import { RUN_ARGS, duckdbTables, loadedRowTexts, randomChanges, startWriter } from "./fault-support.js";
 import { sigkillLoop } from "./sigkill-loop.js";
 
 /**
@@ -50,19 +50,8 @@ describe("FULL_TABLE killed with SIGKILL", () => {
       tap: { batch_size_rows: 1000 },
     });
     const file = path.join(dir, "warehouse.duckdb");
-    let next = ROWS;
-    const writer = startWriter(db, () => {
-      const statements: string[] = [];
-      for (let i = randomBetween(1, 10); i > 0; i--) {
-        const op = Math.random();
-        const id = randomBetween(1, next);
-        if (op < 0.4) statements.push(`INSERT INTO items VALUES (${++next}, 0, 'new')`);
-        else if (op < 0.85)
-          statements.push(`UPDATE items SET v = v + 1, body = body || '.' WHERE id = ${id}`);
-        else statements.push(`DELETE FROM items WHERE id = ${id}`);
-      }
-      return statements;
-    });
+    const ids = { last: ROWS };
+    const writer = startWriter(db, () => randomChanges("items", ids, 10));
 
     let transactions = 0;
     try {

@@ -14,7 +14,7 @@ import {
   type SluiceProcess,
 } from "../../support/sluice-project.js";
 import { describeDifference, duckdbRowTexts, sourceRowTexts } from "../../support/table-diff.js";
-import { RUN_ARGS, keysHeldTwice, randomBetween, startWriter } from "./fault-support.js";
+import { RUN_ARGS, keysHeldTwice, randomChanges, startWriter } from "./fault-support.js";
 import { sigkillLoop } from "./sigkill-loop.js";
 
 /**
@@ -76,23 +76,8 @@ describe("LOG_BASED killed with SIGKILL", () => {
     };
     writeProject(dir, db, project);
     const file = path.join(dir, "warehouse.duckdb");
-    let next = ROWS;
-    const writer = startWriter(
-      db,
-      () => {
-        const statements: string[] = [];
-        for (let i = randomBetween(1, 20); i > 0; i--) {
-          const op = Math.random();
-          const id = randomBetween(1, next);
-          if (op < 0.4) statements.push(`INSERT INTO events VALUES (${++next}, 0, 'new ${next}')`);
-          else if (op < 0.85)
-            statements.push(`UPDATE events SET v = v + 1, body = body || '.' WHERE id = ${id}`);
-          else statements.push(`DELETE FROM events WHERE id = ${id}`);
-        }
-        return statements;
-      },
-      40,
-    );
+    const ids = { last: ROWS };
+    const writer = startWriter(db, () => randomChanges("events", ids, 20), 40);
 
     let transactions = 0;
     try {
