@@ -1,6 +1,6 @@
 import { expect } from "vitest";
 import { sleep, type SluiceProcess } from "../../support/sluice-project.js";
-import { FAULT_ITERATIONS, lastEvent, randomBetween, tally, waitFor } from "./fault-support.js";
+import { FAULT_ITERATIONS, lastEvent, logLines, randomBetween, tally, waitFor } from "./fault-support.js";
 
 /** One run of the loop, as a scenario starts it. */
 export interface LoopRun {
@@ -77,9 +77,12 @@ export async function sigkillLoop(options: {
         true,
       );
       expect(result.code, `${describe}: the run failed\n${result.stderr.slice(-3000)}`).toBe(0);
-      finished.push(`${kind} after ${Date.now() - spawnedAt} ms`);
-      // Draw the next kills of this kind within how long this run took.
-      horizons.set(kind, { spawn: Date.now() - spawnedAt, started: Date.now() - startedAt });
+      // Draw the next kills of this kind within how long this run took to its `run-finished`:
+      // the process takes a while more to exit (closing DuckDB), and kills landing there would
+      // crowd out the kills while data moves.
+      const end = runFinishedAt(result.stderr) ?? Date.now();
+      finished.push(`${kind} after ${end - spawnedAt} ms`);
+      horizons.set(kind, { spawn: end - spawnedAt, started: Math.max(1, end - startedAt) });
     }
     const checkAt = Date.now();
     await options.check(point, describe);
@@ -98,4 +101,11 @@ export async function sigkillLoop(options: {
     `${kills.length} SIGKILLs (${tally(kills.map((k) => k.kind))}); last event before the kill: ${reached}; ${finished.length} runs finished before their kill`,
   );
   return kills;
+}
+
+/** When the run logged `run-finished` (its log's clock is this machine's), if it did. */
+function runFinishedAt(stderr: string): number | undefined {
+  const line = logLines(stderr).find((l) => l.event === "run-finished");
+  const at = typeof line?.timestamp === "string" ? Date.parse(line.timestamp) : Number.NaN;
+  return Number.isNaN(at) ? undefined : at;
 }
