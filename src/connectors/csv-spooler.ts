@@ -31,6 +31,9 @@ const NEWLINE = 0x0a;
  * go to disk as they come. The generator is pulled by the runner, so a slow loader pauses the
  * source (backpressure through the socket) instead of filling memory.
  */
+/** Spool files this process opened: numbers their names. */
+let spoolFiles = 0;
+
 export async function* spoolCsvBatches(
   source: AsyncIterable<Buffer>,
   options: SpoolOptions,
@@ -41,18 +44,20 @@ export async function* spoolCsvBatches(
   // The last complete row: materialised once per chunk, not per row.
   let lastRow: Buffer | undefined;
   let pendingRow: { carried: Buffer[]; start: number; end: number } | undefined;
-  let counter = 0;
   const quote = options.quote === undefined ? DOUBLE_QUOTE : options.quote.charCodeAt(0);
   if (options.quote !== undefined && (options.quote.length !== 1 || quote > 0x7f))
     throw new Error(`a CSV quote must be one ASCII character, not ${JSON.stringify(options.quote)}`);
 
   const openFile = async (): Promise<SpoolFile> => {
-    counter += 1;
     const safe = options.streamId.replace(/[^A-Za-z0-9_.-]/g, "_").slice(0, 60);
-    const name = path.join(options.dir, `${safe}-${process.pid}-${Date.now()}-${counter}.csv`);
+    // The number is the process's, not this spooler's: the parts of a split table (and streams
+    // whose names sanitise alike) spool at once into one folder, and a name shared within a
+    // millisecond would have two writers truncate each other's file. "wx" makes any clash loud.
+    spoolFiles += 1;
+    const name = path.join(options.dir, `${safe}-${process.pid}-${Date.now()}-${spoolFiles}.csv`);
     return {
       path: name,
-      handle: await fs.promises.open(name, "w"),
+      handle: await fs.promises.open(name, "wx"),
       rows: 0,
       bytes: 0,
       maxRowBytes: 0,

@@ -112,6 +112,30 @@ describe("spoolCsvBatches", () => {
     },
   );
 
+  test("spoolers of one stream running at once into one folder never share a file", async () => {
+    // The parts of a split table spool at once, under one stream id and into one folder.
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "spool-test-"));
+    const { text, fields } = makeCsv(200);
+    const spoolPart = async (): Promise<string[][]> => {
+      const rows: string[][] = [];
+      for await (const { batch } of spoolCsvBatches(chunked(text, 64), {
+        dir,
+        streamId: "public-t",
+        columns: ["id", "body", "flag"],
+        maxBytes: 1_000_000,
+        maxRows: 10,
+        allocateSequence: () => 0,
+      })) {
+        rows.push(...(parse(fs.readFileSync(batch.path)) as string[][]));
+      }
+      return rows;
+    };
+    const parts = await Promise.all([spoolPart(), spoolPart(), spoolPart()]);
+    for (const rows of parts) expect(rows).toEqual(fields);
+    expect(fs.readdirSync(dir)).toHaveLength(60);
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
   test("an empty source yields no batch and leaves no file", async () => {
     const batches = await spool("", 10, 100);
     expect(batches).toEqual([]);
