@@ -10,6 +10,7 @@ import { DELETED_AT_COLUMN, SEQUENCE_COLUMN, UNCHANGED_COLUMN } from "../batch.j
 import type { ColumnType, StreamSchema } from "../column-type.js";
 import type { Loader, OpenStreamOptions, PluginConfig, StreamWriter } from "../connector.js";
 import { csvParseType, duckdbConversion, duckdbLiteral, duckdbType, quoteDuckdb } from "./duckdb-types.js";
+import { batchMemoryExtra, csvBufferBytes, SharedMemoryLimit } from "./shared-memory-limit.js";
 
 interface TargetDuckdbConfig {
   path: string;
@@ -32,11 +33,6 @@ const METADATA_COLUMNS: readonly { name: string; type: string }[] = [
   { name: SEQUENCE_COLUMN, type: "BIGINT" },
   { name: "_sdc_table_version", type: "BIGINT" },
 ];
-
-// NOTE: DuckDB's CSV reader refuses lines over `max_line_size` (2 MB by default), and its buffer
-// (16 × max_line_size by default) is memory held per thread. Each batch says how long its
-// longest row is, so buffers stay small for ordinary rows and grow only for a 10 MB jsonb.
-const MIN_CSV_BUFFER = 4 * 1024 * 1024;
 
 /**
  * target-duckdb, built in. Each batch file is read by DuckDB's own CSV reader
@@ -369,16 +365,12 @@ class DuckdbStreamWriter implements StreamWriter {
   async write(batch: RecordBatch): Promise<void> {
     if (batch.rowCount === 0) return;
     if (batch.columns.includes(DELETED_AT_COLUMN)) await this.ensureDeletedAtColumn();
-    // A batch with a huge row (a 10 MB jsonb) needs read buffers beyond an ordinary memory
-    // limit: raise it for that batch only, then go back to the configured one.
-    // NOTE: so does a wide one: merging 1,000 columns takes about 200 MB in DuckDB 1.5 (per-column
-    // aggregate and CSV reader state), whatever the row count.
-    const needed =
-      8 * csvBufferBytes(batch) + 64 * 1024 * 1024 + Math.max(0, batch.columns.length - 100) * 256 * 1024;
+    // A huge row, a wide table or a merge may need more than the configured memory limit.
+    const extra = batchMemoryExtra(batch, this.memoryLimit.bytes, this.mergeKeys.length > 0);
     const connection = this.idle.pop() ?? (await this.openExtra());
     try {
-      if (needed > this.memoryLimit.bytes) {
-        await this.memoryLimit.raised(connection, needed, () => this.writeWithFallback(connection, batch));
+      if (extra > 0) {
+        await this.memoryLimit.raised(connection, extra, () => this.writeWithFallback(connection, batch));
         return;
       }
       await this.writeWithFallback(connection, batch);
@@ -767,13 +759,6 @@ class InsertionOrder {
   }
 }
 
-/** The CSV reader's buffer for a batch: a power of two above its longest row, 4 MB at least. */
-function csvBufferBytes(batch: RecordBatch): number {
-  let buffer = MIN_CSV_BUFFER;
-  while (buffer <= batch.maxRowBytes + 1) buffer *= 2;
-  return buffer;
-}
-
 function readCsvCall(batch: RecordBatch, types: string[]): string {
   const columns = types.map((type, i) => `'c${i}': '${type}'`).join(", ");
   const buffer = csvBufferBytes(batch);
@@ -783,65 +768,6 @@ function readCsvCall(batch: RecordBatch, types: string[]): string {
     `delim = ',', quote = ${quote}, escape = ${quote}, new_line = '\\n', allow_quoted_nulls = false, ` +
     `max_line_size = ${buffer}, buffer_size = ${buffer})`
   );
-}
-
-/**
- * DuckDB's `memory_limit` is one setting for the whole instance, so every stream loading at once
- * shares it: one budget. A batch that needs more (a huge row, many columns) raises it for as
- * long as it loads, by what it needs; with several such batches at once the limit is their sum,
- * and it returns to the configured one when the last is done. Changes are made one at a time,
- * each from the current set of raises, so a late change never undoes a newer one.
- */
-class SharedMemoryLimit {
-  /** The configured limit in bytes, read from DuckDB (which parses the setting). */
-  bytes = Number.POSITIVE_INFINITY;
-  private known = false;
-  private readonly raises = new Set<{ bytes: number }>();
-  private changes: Promise<void> = Promise.resolve();
-
-  constructor(private readonly configured: string) {}
-
-  async read(connection: DuckDBConnection): Promise<void> {
-    if (this.known) return;
-    // Read before any raise: the instance is fresh when the first stream prepares.
-    const limit = await connection.runAndReadAll("SELECT current_setting('memory_limit') AS v");
-    this.bytes = parseByteSize(String(limit.getRowObjectsJS()[0]?.v ?? ""));
-    this.known = true;
-  }
-
-  async raised<T>(connection: DuckDBConnection, needed: number, work: () => Promise<T>): Promise<T> {
-    const raise = { bytes: needed };
-    this.raises.add(raise);
-    await this.apply(connection);
-    try {
-      return await work();
-    } finally {
-      this.raises.delete(raise);
-      await this.apply(connection).catch(() => undefined);
-    }
-  }
-
-  private apply(connection: DuckDBConnection): Promise<void> {
-    const next = this.changes.then(async () => {
-      let total = 0;
-      for (const raise of this.raises) total += raise.bytes;
-      await connection.run(
-        total > this.bytes
-          ? `SET memory_limit = '${Math.ceil(total / 1048576)}MB'`
-          : `SET memory_limit = ${duckdbLiteral(this.configured)}`,
-      );
-    });
-    this.changes = next.catch(() => undefined);
-    return next;
-  }
-}
-
-/** `48.0 MiB`, `1.5 GiB`, `64MB` → bytes; unknown forms → infinity (never raise the limit then). */
-function parseByteSize(text: string): number {
-  const m = /^([\d.]+)\s*([KMGT]?)i?B?$/i.exec(text.trim());
-  if (!m) return Number.POSITIVE_INFINITY;
-  const power = { "": 0, K: 1, M: 2, G: 3, T: 4 }[m[2]!.toUpperCase() as "" | "K" | "M" | "G" | "T"];
-  return Number(m[1]) * 1024 ** power;
 }
 
 function isConversionError(error: unknown): boolean {
