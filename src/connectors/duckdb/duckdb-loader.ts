@@ -10,7 +10,7 @@ import { DELETED_AT_COLUMN, SEQUENCE_COLUMN, UNCHANGED_COLUMN } from "../batch.j
 import type { ColumnType, StreamSchema } from "../column-type.js";
 import type { Loader, OpenStreamOptions, PluginConfig, StreamWriter } from "../connector.js";
 import { csvParseType, duckdbConversion, duckdbLiteral, duckdbType, quoteDuckdb } from "./duckdb-types.js";
-import { batchMemoryExtra, csvBufferBytes, SharedMemoryLimit } from "./shared-memory-limit.js";
+import { APPEND_BYTES, batchMemoryExtra, csvBufferBytes, SharedMemoryLimit } from "./shared-memory-limit.js";
 
 interface TargetDuckdbConfig {
   path: string;
@@ -211,6 +211,8 @@ class DuckdbStreamWriter implements StreamWriter {
   /** Every connection this writer opened besides `connection`, closed with it. */
   private readonly extra: DuckDBConnection[] = [];
   private addingDeletedAt: Promise<void> | undefined;
+  /** Connections that have loaded, each with the release of the memory it holds (see SharedMemoryLimit). */
+  private readonly holding = new Map<DuckDBConnection, (connection: DuckDBConnection) => Promise<void>>();
 
   constructor(
     private readonly connection: DuckDBConnection,
@@ -365,10 +367,13 @@ class DuckdbStreamWriter implements StreamWriter {
   async write(batch: RecordBatch): Promise<void> {
     if (batch.rowCount === 0) return;
     if (batch.columns.includes(DELETED_AT_COLUMN)) await this.ensureDeletedAtColumn();
-    // A huge row, a wide table or a merge may need more than the configured memory limit.
-    const extra = batchMemoryExtra(batch, this.memoryLimit.bytes, this.mergeKeys.length > 0);
+    // A huge row, a wide table or a merge takes more than a connection's share of the memory limit.
+    const extra = batchMemoryExtra(batch, this.mergeKeys.length > 0);
     const connection = this.idle.pop() ?? (await this.openExtra());
     try {
+      // Held until the writer is done: the limit changes once per stream, not per batch.
+      if (!this.holding.has(connection))
+        this.holding.set(connection, await this.memoryLimit.hold(connection, APPEND_BYTES));
       if (extra > 0) {
         await this.memoryLimit.raised(connection, extra, () => this.writeWithFallback(connection, batch));
         return;
@@ -385,7 +390,9 @@ class DuckdbStreamWriter implements StreamWriter {
     return connection;
   }
 
-  private closeConnections(): void {
+  private async closeConnections(): Promise<void> {
+    for (const release of this.holding.values()) await release(this.connection).catch(() => undefined);
+    this.holding.clear();
     for (const connection of this.extra) connection.closeSync();
     this.connection.closeSync();
   }
@@ -703,7 +710,7 @@ class DuckdbStreamWriter implements StreamWriter {
         },
       );
     } finally {
-      this.closeConnections();
+      await this.closeConnections();
     }
   }
 
@@ -713,7 +720,7 @@ class DuckdbStreamWriter implements StreamWriter {
     } catch {
       // The staging table is dropped again at the next run's start.
     } finally {
-      this.closeConnections();
+      await this.closeConnections();
     }
   }
 }

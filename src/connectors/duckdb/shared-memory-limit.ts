@@ -25,75 +25,99 @@ function batchMemory(batch: Pick<RecordBatch, "maxRowBytes" | "columns">): numbe
   return 8 * csvBufferBytes(batch) + 64 * MB + Math.max(0, batch.columns.length - 100) * 256 * 1024;
 }
 
-/** What a batch of ordinary rows (under 4 MB) and width (100 columns or fewer) takes. */
-const ORDINARY_BATCH_BYTES = batchMemory({ maxRowBytes: 0, columns: [] });
+/**
+ * What one connection appending ordinary batches takes, held for as long as its writer loads.
+ * NOTE: measured on the 10M-row bench table: one append loads within a 24 MB limit, two at once
+ * fail under 32 MB and load under 48 MB.
+ */
+export const APPEND_BYTES = 32 * MB;
 
 /**
- * By how much the memory limit (`limitBytes`) must be raised while `batch` loads: 0 for most.
- * A merge gets all it takes: it joins the stored rows, which may hold huge values however small
- * the batch's own are. An append of ordinary rows runs within any limit (DuckDB evicts to disk as
- * it goes), so only what a huge row or a wide table takes beyond an ordinary batch counts, and
- * ordinary appends, the bulk of a full load, never change the limit (see SharedMemoryLimit).
+ * What `batch` takes beyond its connection's `APPEND_BYTES`: 0 for an append of ordinary rows
+ * (under 4 MB) and width (100 columns or fewer), the bulk of a full load. A merge takes all a
+ * batch takes: it joins the stored rows, which may hold huge values however small the batch's
+ * own are.
  */
 export function batchMemoryExtra(
   batch: Pick<RecordBatch, "maxRowBytes" | "columns">,
-  limitBytes: number,
   merges: boolean,
 ): number {
-  const floor = merges ? limitBytes : Math.max(limitBytes, ORDINARY_BATCH_BYTES);
-  return Math.max(0, batchMemory(batch) - floor);
+  const ordinary = batchMemory({ maxRowBytes: 0, columns: [] });
+  const needed = batchMemory(batch);
+  return !merges && needed <= ordinary ? 0 : needed - APPEND_BYTES;
 }
 
 /**
  * DuckDB's `memory_limit` is one setting for the whole instance, so every stream loading at once
- * shares it: one budget. A batch that needs more (`batchMemoryExtra`) raises it for as long as it
- * loads; with several such batches at once the limit is the configured one plus their extras,
- * and it returns to the configured one when the last is done. Changes are made one at a time,
- * each from the current set of raises, so a late change never undoes a newer one.
+ * shares it: one budget. Each connection loading holds `APPEND_BYTES` while its writer loads, and
+ * a batch that needs more (`batchMemoryExtra`) holds that too while it loads: the limit is the
+ * larger of the configured one and the sum of what is held, and it returns to the configured
+ * one when nothing is. Changes are made one at a time, each from the current set of holds, so a
+ * late change never undoes a newer one.
  * NOTE: a change is not free: every `SET memory_limit` makes DuckDB flush its allocators
  * (jemalloc purge and malloc_trim), so the next batch's buffers are fresh pages. When every batch
  * raised and lowered the limit, a 10M-row load took 1.7 million page faults (a third of its CPU
- * on a VM where a fault costs 15 µs) and ran a quarter slower.
+ * on a VM where a fault costs 15 µs) and ran a quarter slower. Hence holds per connection, not
+ * per batch, and no SET when the limit would not change.
  */
 export class SharedMemoryLimit {
   /** The configured limit in bytes, read from DuckDB (which parses the setting). */
   bytes = Number.POSITIVE_INFINITY;
   private known = false;
-  private readonly raises = new Set<{ bytes: number }>();
+  private readonly holds = new Set<{ bytes: number }>();
+  /** The limit last set, in bytes (the configured one until a hold exceeds it). */
+  private applied = Number.POSITIVE_INFINITY;
   private changes: Promise<void> = Promise.resolve();
 
   constructor(private readonly configured: string) {}
 
   async read(connection: DuckDBConnection): Promise<void> {
     if (this.known) return;
-    // Read before any raise: the instance is fresh when the first stream prepares.
+    // Read before any hold: the instance is fresh when the first stream prepares.
     const limit = await connection.runAndReadAll("SELECT current_setting('memory_limit') AS v");
     this.bytes = parseByteSize(String(limit.getRowObjectsJS()[0]?.v ?? ""));
+    this.applied = this.bytes;
     this.known = true;
   }
 
-  /** Runs `work` with the limit raised by `extra` bytes. */
-  async raised<T>(connection: DuckDBConnection, extra: number, work: () => Promise<T>): Promise<T> {
-    const raise = { bytes: extra };
-    this.raises.add(raise);
+  /** Holds `bytes` of the budget until the returned function is called (with a connection). */
+  async hold(
+    connection: DuckDBConnection,
+    bytes: number,
+  ): Promise<(connection: DuckDBConnection) => Promise<void>> {
+    const held = { bytes };
+    this.holds.add(held);
     await this.apply(connection);
+    return async (releaseWith) => {
+      if (!this.holds.delete(held)) return;
+      await this.apply(releaseWith);
+    };
+  }
+
+  /** Runs `work` holding `bytes` more. */
+  async raised<T>(connection: DuckDBConnection, bytes: number, work: () => Promise<T>): Promise<T> {
+    const release = await this.hold(connection, bytes);
     try {
       return await work();
     } finally {
-      this.raises.delete(raise);
-      await this.apply(connection).catch(() => undefined);
+      await release(connection).catch(() => undefined);
     }
   }
 
   private apply(connection: DuckDBConnection): Promise<void> {
     const next = this.changes.then(async () => {
-      let extra = 0;
-      for (const raise of this.raises) extra += raise.bytes;
+      // An unreadable configured limit is left alone.
+      if (!Number.isFinite(this.bytes)) return;
+      let held = 0;
+      for (const hold of this.holds) held += hold.bytes;
+      const limit = Math.max(this.bytes, Math.ceil(held / MB) * MB);
+      if (limit === this.applied) return;
       await connection.run(
-        extra > 0 && Number.isFinite(this.bytes)
-          ? `SET memory_limit = '${Math.ceil((this.bytes + extra) / MB)}MiB'`
+        limit > this.bytes
+          ? `SET memory_limit = '${limit / MB}MiB'`
           : `SET memory_limit = ${duckdbLiteral(this.configured)}`,
       );
+      this.applied = limit;
     });
     this.changes = next.catch(() => undefined);
     return next;
