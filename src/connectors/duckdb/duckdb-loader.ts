@@ -10,7 +10,12 @@ import { DELETED_AT_COLUMN, SEQUENCE_COLUMN, UNCHANGED_COLUMN } from "../batch.j
 import type { ColumnType, StreamSchema } from "../column-type.js";
 import type { Loader, OpenStreamOptions, PluginConfig, StreamWriter } from "../connector.js";
 import { csvParseType, duckdbConversion, duckdbLiteral, duckdbType, quoteDuckdb } from "./duckdb-types.js";
-import { APPEND_BYTES, batchMemoryExtra, csvBufferBytes, SharedMemoryLimit } from "./shared-memory-limit.js";
+import {
+  batchMemoryExtra,
+  connectionMemory,
+  csvBufferBytes,
+  SharedMemoryLimit,
+} from "./shared-memory-limit.js";
 
 interface TargetDuckdbConfig {
   path: string;
@@ -373,7 +378,10 @@ class DuckdbStreamWriter implements StreamWriter {
     try {
       // Held until the writer is done: the limit changes once per stream, not per batch.
       if (!this.holding.has(connection))
-        this.holding.set(connection, await this.memoryLimit.hold(connection, APPEND_BYTES));
+        this.holding.set(
+          connection,
+          await this.memoryLimit.hold(connection, connectionMemory(this.mergeKeys.length > 0)),
+        );
       if (extra > 0) {
         await this.memoryLimit.raised(connection, extra, () => this.writeWithFallback(connection, batch));
         return;

@@ -30,26 +30,35 @@ function batchMemory(batch: Pick<RecordBatch, "maxRowBytes" | "columns">): numbe
  * NOTE: measured on the 10M-row bench table: one append loads within a 24 MB limit, two at once
  * fail under 32 MB and load under 48 MB.
  */
-export const APPEND_BYTES = 32 * MB;
+const APPEND_BYTES = 32 * MB;
+
+/** What a batch of ordinary rows (under 4 MB) and width (100 columns or fewer) takes. */
+const ORDINARY_BATCH_BYTES = batchMemory({ maxRowBytes: 0, columns: [] });
 
 /**
- * What `batch` takes beyond its connection's `APPEND_BYTES`: 0 for an append of ordinary rows
- * (under 4 MB) and width (100 columns or fewer), the bulk of a full load. A merge takes all a
- * batch takes: it joins the stored rows, which may hold huge values however small the batch's
- * own are.
+ * What one connection holds of the memory budget for as long as its writer loads. A merge takes
+ * all an ordinary batch takes: it joins the stored rows, which may hold huge values however
+ * small the batch's own are. An append takes less.
+ */
+export function connectionMemory(merges: boolean): number {
+  return merges ? ORDINARY_BATCH_BYTES : APPEND_BYTES;
+}
+
+/**
+ * What `batch` takes beyond its connection's share (`connectionMemory`): 0 for ordinary rows
+ * (under 4 MB) and width (100 columns or fewer), the bulk of any load.
  */
 export function batchMemoryExtra(
   batch: Pick<RecordBatch, "maxRowBytes" | "columns">,
   merges: boolean,
 ): number {
-  const ordinary = batchMemory({ maxRowBytes: 0, columns: [] });
   const needed = batchMemory(batch);
-  return !merges && needed <= ordinary ? 0 : needed - APPEND_BYTES;
+  return needed <= ORDINARY_BATCH_BYTES ? 0 : needed - connectionMemory(merges);
 }
 
 /**
  * DuckDB's `memory_limit` is one setting for the whole instance, so every stream loading at once
- * shares it: one budget. Each connection loading holds `APPEND_BYTES` while its writer loads, and
+ * shares it: one budget. Each connection loading holds its share while its writer loads, and
  * a batch that needs more (`batchMemoryExtra`) holds that too while it loads: the limit is the
  * larger of the configured one and the sum of what is held, and it returns to the configured
  * one when nothing is. Changes are made one at a time, each from the current set of holds, so a

@@ -1,8 +1,8 @@
 import { DuckDBInstance, type DuckDBConnection } from "@duckdb/node-api";
 import { expect, test } from "vitest";
 import {
-  APPEND_BYTES,
   batchMemoryExtra,
+  connectionMemory,
   csvBufferBytes,
   SharedMemoryLimit,
 } from "../../../src/connectors/duckdb/shared-memory-limit.js";
@@ -16,16 +16,18 @@ test("the CSV buffer is 4 MB for ordinary rows and a power of two above a huge o
   expect(csvBufferBytes({ maxRowBytes: 10 * MB })).toBe(16 * MB);
 });
 
-test("an append of ordinary rows takes nothing beyond its connection's share; huge rows, wide tables and merges do", () => {
+test("an ordinary batch takes nothing beyond its connection's share; huge rows and wide tables do", () => {
   expect(batchMemoryExtra(ordinary, false)).toBe(0);
+  expect(batchMemoryExtra(ordinary, true)).toBe(0);
+  // A merge's connection holds what an ordinary batch takes (eight 4 MB CSV buffers and 64 MB),
+  // an append's only 32 MB.
+  expect(connectionMemory(true)).toBe(8 * 4 * MB + 64 * MB);
+  expect(connectionMemory(false)).toBe(32 * MB);
   // A 10 MB jsonb: eight 16 MB CSV buffers and the insert's 64 MB.
-  expect(batchMemoryExtra({ maxRowBytes: 10 * MB, columns: columns(12) }, false)).toBe(
-    8 * 16 * MB + 64 * MB - APPEND_BYTES,
-  );
-  expect(batchMemoryExtra({ maxRowBytes: 2_000, columns: columns(1_000) }, false)).toBe(
-    8 * 4 * MB + 64 * MB + 225 * MB - APPEND_BYTES,
-  );
-  expect(batchMemoryExtra(ordinary, true)).toBe(8 * 4 * MB + 64 * MB - APPEND_BYTES);
+  const huge = { maxRowBytes: 10 * MB, columns: columns(12) };
+  expect(batchMemoryExtra(huge, false)).toBe(8 * 16 * MB + 64 * MB - 32 * MB);
+  expect(batchMemoryExtra(huge, true)).toBe(8 * 16 * MB - 8 * 4 * MB);
+  expect(batchMemoryExtra({ maxRowBytes: 2_000, columns: columns(1_000) }, true)).toBe(225 * MB);
 });
 
 async function withDuckdb(memoryLimit: string, body: (connection: DuckDBConnection) => Promise<void>) {
