@@ -96,7 +96,13 @@ export class SharedMemoryLimit {
   ): Promise<(connection: DuckDBConnection) => Promise<void>> {
     const held = { bytes };
     this.holds.add(held);
-    await this.apply(connection);
+    try {
+      await this.apply(connection);
+    } catch (error) {
+      // Not held, then: a hold nobody can release would keep the limit raised for good.
+      this.holds.delete(held);
+      throw error;
+    }
     return async (releaseWith) => {
       if (!this.holds.delete(held)) return;
       await this.apply(releaseWith);
