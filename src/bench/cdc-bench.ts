@@ -89,9 +89,12 @@ async function followLatency(
   client: pg.Client,
 ): Promise<number[]> {
   const child = spawn(
-    process.execPath,
-    [cli, "-C", dir, "--log-format", "json", "run", "tap-postgres", "target-duckdb", "--follow"],
-    { env, stdio: ["ignore", "ignore", "pipe"] },
+    cli,
+    ["-C", dir, "--log-format", "json", "run", "tap-postgres", "target-duckdb", "--follow"],
+    {
+      env,
+      stdio: ["ignore", "ignore", "pipe"],
+    },
   );
   let buffered = "";
   // Rows loaded so far, and of those, how many a checkpoint has made durable (state stored).

@@ -10,6 +10,8 @@ export interface RunFinished {
 /**
  * Runs `sluice run <extractor> <loader>` in its own process (so its peak RSS is its own) and
  * returns its `run-finished` summary; rejects with the tail of its log unless it succeeded.
+ * `cli` is run as an installed `sluice` is, through its `#!` line (which sets Node's and
+ * glibc's memory options), not as `node <cli>`.
  */
 export function runSluiceCli(options: {
   cli: string;
@@ -20,7 +22,7 @@ export function runSluiceCli(options: {
 }): Promise<RunFinished> {
   const args = ["run", options.extractor, options.loader];
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [options.cli, "-C", options.dir, "--log-format", "json", ...args], {
+    const child = spawn(options.cli, ["-C", options.dir, "--log-format", "json", ...args], {
       env: options.env,
       stdio: ["ignore", "ignore", "pipe"],
     });
