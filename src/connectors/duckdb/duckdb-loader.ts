@@ -240,14 +240,14 @@ class DuckdbStreamWriter implements StreamWriter {
   /**
    * A table copied whole (`replace`) takes its batches in any order, each appended by one
    * statement on a connection of its own, so several load at once: DuckDB runs each on its
-   * caller's thread, and on 2 cores two batches load in about half the time of one after the
-   * other. Merges and plain appends go one at a time, in order. By default one per core, at most
-   * four: each holds a batch's rows in memory while it loads, and on more cores DuckDB's own
-   * threads already spread each insert.
+   * caller's thread. Merges and plain appends go one at a time, in order. By default one per core
+   * but one, at most four, like `threads`: the extractor keeps a core busy, and each batch loading
+   * adds 15–40 MB at peak. On 2 cores (10M rows) two at once were no faster than one but took
+   * 30–40 MB more; on more cores DuckDB's own threads already spread each insert.
    */
   get concurrentWrites(): number {
     if (!this.replace) return 1;
-    return this.config.parallel_batches ?? Math.min(4, os.availableParallelism());
+    return this.config.parallel_batches ?? Math.min(4, Math.max(1, os.availableParallelism() - 1));
   }
 
   private get target(): string {
