@@ -166,8 +166,11 @@ interface RowScan {
  * Finds the ends of rows (newlines outside quotes) in `chunk` from `from`, and returns the
  * offset just past the row end where the batch must be cut: the `maxRows`th row end, or the
  * first at or past offset `byteLimit`. -1 when the chunk ended first.
- * NOTE: a plain loop in a function of its own, not in the generator: V8 compiles it to a tight
- * loop, about 2.5 times faster than the same loop inside the async generator.
+ * NOTE: a row with no quote in it (all of them, when the quote is a character text hardly holds,
+ * see `RecordBatch.quote`) is found with `indexOf` (memchr); only a row with a quote is walked
+ * byte by byte. Walking every byte took a tenth of a 10M-row load's CPU. The walk is a plain loop
+ * in a function of its own, not in the generator: V8 compiles it to a tight loop, about 2.5 times
+ * faster than the same loop inside the async generator.
  */
 function scanRows(
   chunk: Buffer,
@@ -185,20 +188,39 @@ function scanRows(
   let lastEnd = -1;
   let cut = -1;
   const length = chunk.length;
-  for (let i = from; i < length; i++) {
-    const byte = chunk[i];
-    if (byte === quote) {
-      inQuotes = !inQuotes;
-    } else if (byte === NEWLINE && !inQuotes) {
-      rows += 1;
-      if (i - rowStart > maxRowBytes) maxRowBytes = i - rowStart;
-      lastStart = rowStart;
-      lastEnd = i;
-      rowStart = i + 1;
-      if (rows >= maxRows || i >= byteLimit) {
-        cut = i + 1;
-        break;
+  let i = from;
+  // The first quote at or after i (`length` if none).
+  let nextQuote = indexOrLength(chunk, quote, i);
+  while (i < length) {
+    let end = -1;
+    if (!inQuotes) {
+      const newline = chunk.indexOf(NEWLINE, i);
+      if (newline >= 0 && newline < nextQuote) end = newline;
+      else if (nextQuote === length) break; // the rest of the chunk is the start of a row
+    }
+    if (end < 0) {
+      // A quote before the row's end, or a quoted field carried on from the last chunk.
+      for (; i < length; i++) {
+        const byte = chunk[i];
+        if (byte === quote) {
+          inQuotes = !inQuotes;
+        } else if (byte === NEWLINE && !inQuotes) {
+          end = i;
+          break;
+        }
       }
+      if (end < 0) break;
+      nextQuote = indexOrLength(chunk, quote, end + 1);
+    }
+    rows += 1;
+    if (end - rowStart > maxRowBytes) maxRowBytes = end - rowStart;
+    lastStart = rowStart;
+    lastEnd = end;
+    rowStart = end + 1;
+    i = end + 1;
+    if (rows >= maxRows || end >= byteLimit) {
+      cut = end + 1;
+      break;
     }
   }
   scan.inQuotes = inQuotes;
@@ -208,6 +230,11 @@ function scanRows(
   scan.lastStart = lastStart;
   scan.lastEnd = lastEnd;
   return cut;
+}
+
+function indexOrLength(chunk: Buffer, byte: number, from: number): number {
+  const at = chunk.indexOf(byte, from);
+  return at < 0 ? chunk.length : at;
 }
 
 function carriedBytes(pieces: Buffer[]): number {

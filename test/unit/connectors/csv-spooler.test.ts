@@ -5,15 +5,23 @@ import { parse } from "csv-parse/sync";
 import { describe, expect, test } from "vitest";
 import { csvRowField, spoolCsvBatches, type SpooledBatch } from "../../../src/connectors/csv-spooler.js";
 
-/** Rows with the awkward bits COPY's CSV can hold: quotes, commas and newlines inside fields. */
-function makeCsv(rows: number): { text: string; fields: string[][] } {
+/**
+ * Rows with the awkward bits COPY's CSV can hold, quoted as COPY quotes them (only fields that
+ * need it): quotes, commas and newlines inside fields, and long runs of rows with no quote.
+ */
+function makeCsv(rows: number, quote = '"'): { text: string; fields: string[][] } {
   const fields: string[][] = [];
   let text = "";
   for (let i = 0; i < rows; i++) {
-    const row = [String(i), i % 3 === 0 ? `line\nbreak "${i}", done` : `plain ${i}`, i % 5 === 0 ? "" : "x"];
+    const body =
+      i % 7 === 0 ? `line\nbreak "${i}", done ${quote}` : i % 11 === 0 ? `{"json": ${i}}` : `plain ${i}`;
+    const row = [String(i), body, i % 5 === 0 ? "" : "x"];
     fields.push(row);
+    const needsQuotes = (f: string) => f === "" || f.includes(quote) || /[,\n]/.test(f);
     text +=
-      row.map((f) => (f === "" || /[",\n]/.test(f) ? `"${f.replaceAll('"', '""')}"` : f)).join(",") + "\n";
+      row
+        .map((f) => (needsQuotes(f) ? `${quote}${f.replaceAll(quote, quote + quote)}${quote}` : f))
+        .join(",") + "\n";
   }
   return { text, fields };
 }
@@ -52,33 +60,39 @@ async function spool(
 }
 
 describe("spoolCsvBatches", () => {
-  test.each([1, 7, 64, 4096])(
-    "cuts on row boundaries whatever the chunking (chunks of %i bytes)",
-    async (chunk) => {
-      const { text, fields } = makeCsv(500);
-      const batches = await spool(text, chunk, 2000);
-      expect(batches.length).toBeGreaterThan(3);
-      const all: string[][] = [];
-      for (const { batch, lastRow } of batches) {
-        const content = fs.readFileSync(batch.path, "utf8");
-        const rows = parse(content) as string[][];
-        expect(rows).toHaveLength(batch.rowCount);
-        expect(batch.byteCount).toBe(Buffer.byteLength(content));
-        // The last row handed back for bookmarks is the file's last row.
-        expect(parse(lastRow) as string[][]).toEqual([rows[rows.length - 1]]);
-        expect(batch.maxRowBytes).toBe(
-          Math.max(...content.split(/\n(?=\d+,)/).map((r) => Buffer.byteLength(r.replace(/\n$/, "")))),
-        );
-        all.push(...rows);
-      }
-      expect(all).toEqual(fields);
-      // _sdc_sequence bases follow each other with no overlap.
-      batches.reduce((expected, { batch }) => {
-        expect(batch.sequenceBase).toBe(expected);
-        return expected + batch.rowCount;
-      }, 0);
-    },
-  );
+  test.each([
+    [1, '"'],
+    [7, '"'],
+    [64, '"'],
+    [4096, '"'],
+    [1, "\x01"],
+    [5, "\x01"],
+    [64, "\x01"],
+    [4096, "\x01"],
+  ])("cuts on row boundaries whatever the chunking (chunks of %i bytes, quote %j)", async (chunk, quote) => {
+    const { text, fields } = makeCsv(500, quote);
+    const batches = await spool(text, chunk, 2000, 1_000_000, quote === '"' ? undefined : quote);
+    expect(batches.length).toBeGreaterThan(3);
+    const all: string[][] = [];
+    for (const { batch, lastRow } of batches) {
+      const content = fs.readFileSync(batch.path, "utf8");
+      const rows = parse(content, { quote, escape: quote }) as string[][];
+      expect(rows).toHaveLength(batch.rowCount);
+      expect(batch.byteCount).toBe(Buffer.byteLength(content));
+      // The last row handed back for bookmarks is the file's last row.
+      expect(parse(lastRow, { quote, escape: quote }) as string[][]).toEqual([rows[rows.length - 1]]);
+      expect(batch.maxRowBytes).toBe(
+        Math.max(...content.split(/\n(?=\d+,)/).map((r) => Buffer.byteLength(r.replace(/\n$/, "")))),
+      );
+      all.push(...rows);
+    }
+    expect(all).toEqual(fields);
+    // _sdc_sequence bases follow each other with no overlap.
+    batches.reduce((expected, { batch }) => {
+      expect(batch.sequenceBase).toBe(expected);
+      return expected + batch.rowCount;
+    }, 0);
+  });
 
   test("respects the row limit", async () => {
     const { text } = makeCsv(95);
