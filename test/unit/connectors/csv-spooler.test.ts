@@ -2,8 +2,18 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { parse } from "csv-parse/sync";
-import { describe, expect, test } from "vitest";
+import { afterAll, describe, expect, test } from "vitest";
 import { csvRowField, spoolCsvBatches, type SpooledBatch } from "../../../src/connectors/csv-spooler.js";
+
+const dirs: string[] = [];
+function newDir(): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "spool-test-"));
+  dirs.push(dir);
+  return dir;
+}
+afterAll(() => {
+  for (const dir of dirs) fs.rmSync(dir, { recursive: true, force: true });
+});
 
 /**
  * Rows with the awkward bits COPY's CSV can hold, quoted as COPY quotes them (only fields that
@@ -38,7 +48,7 @@ async function spool(
   maxRows = 1_000_000,
   quote?: string,
 ): Promise<SpooledBatch[]> {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "spool-test-"));
+  const dir = newDir();
   let next = 0;
   const batches: SpooledBatch[] = [];
   for await (const b of spoolCsvBatches(chunked(text, chunkSize), {
@@ -128,7 +138,7 @@ describe("spoolCsvBatches", () => {
 
   test("spoolers of one stream running at once into one folder never share a file", async () => {
     // The parts of a split table spool at once, under one stream id and into one folder.
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "spool-test-"));
+    const dir = newDir();
     const { text, fields } = makeCsv(200);
     const spoolPart = async (): Promise<string[][]> => {
       const rows: string[][] = [];
