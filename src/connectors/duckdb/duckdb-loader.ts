@@ -250,6 +250,11 @@ class DuckdbStreamWriter implements StreamWriter {
     return this.config.parallel_batches ?? Math.min(4, Math.max(1, os.availableParallelism() - 1));
   }
 
+  /** Whether batches merge on the key (INCREMENTAL, LOG_BASED changes) rather than append. */
+  private get merges(): boolean {
+    return this.mergeKeys.length > 0;
+  }
+
   private get target(): string {
     return `${quoteDuckdb(this.schemaName)}.${quoteDuckdb(this.tableName)}`;
   }
@@ -295,7 +300,7 @@ class DuckdbStreamWriter implements StreamWriter {
     }
     await this.connection.run(`CREATE TABLE IF NOT EXISTS ${this.target} (${definitions})`);
     await this.evolve();
-    if (this.mergeKeys.length > 0 && this.options.distinctKeys) {
+    if (this.merges && this.options.distinctKeys) {
       // A run reads each source row once, so into an empty table there is nothing to merge
       // with: plain appends are exact and avoid a join per batch. A rerun after a crash finds
       // the table non-empty and merges again.
@@ -373,15 +378,12 @@ class DuckdbStreamWriter implements StreamWriter {
     if (batch.rowCount === 0) return;
     if (batch.columns.includes(DELETED_AT_COLUMN)) await this.ensureDeletedAtColumn();
     // A huge row, a wide table or a merge takes more than a connection's share of the memory limit.
-    const extra = batchMemoryExtra(batch, this.mergeKeys.length > 0);
+    const extra = batchMemoryExtra(batch, this.merges);
     const connection = this.idle.pop() ?? (await this.openExtra());
     try {
       // Held until the writer is done: the limit changes once per stream, not per batch.
       if (!this.holding.has(connection))
-        this.holding.set(
-          connection,
-          await this.memoryLimit.hold(connection, connectionMemory(this.mergeKeys.length > 0)),
-        );
+        this.holding.set(connection, await this.memoryLimit.hold(connection, connectionMemory(this.merges)));
       if (extra > 0) {
         await this.memoryLimit.raised(connection, extra, () => this.writeWithFallback(connection, batch));
         return;
@@ -452,13 +454,12 @@ class DuckdbStreamWriter implements StreamWriter {
     const source = readCsvCall(batch, this.csvTypes(batch, fast));
     // Only a sequence taken from file order needs the reader to keep it (see `InsertionOrder`),
     // and only where it is used: in a merge, or stored as metadata.
-    const needsOrder =
-      select.sequenceFromFileOrder && (this.mergeKeys.length > 0 || this.config.add_metadata_columns);
+    const needsOrder = select.sequenceFromFileOrder && (this.merges || this.config.add_metadata_columns);
     const read = (statement: string): Promise<unknown> =>
       needsOrder
         ? this.insertionOrder.preserved(connection, () => connection.run(statement))
         : connection.run(statement);
-    if (this.mergeKeys.length === 0) {
+    if (!this.merges) {
       await read(this.appendStatement(select, source));
       return;
     }
