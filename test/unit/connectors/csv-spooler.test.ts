@@ -104,6 +104,26 @@ describe("spoolCsvBatches", () => {
     }, 0);
   });
 
+  // Bytes are staged in memory before a write (512 KB): batches larger than that, chunks both
+  // smaller (as COPY sends them) and larger than it, must still reach the files whole and in order.
+  test.each([8192, 1_500_000])(
+    "batches over the write buffer's size come out whole (chunks of %i bytes)",
+    async (chunk) => {
+      const { text, fields } = makeCsv(150_000, "\x01");
+      const batches = await spool(text, chunk, 900_000, 1_000_000, "\x01");
+      expect(batches.length).toBeGreaterThan(2);
+      const all: string[][] = [];
+      for (const { batch } of batches) {
+        const content = fs.readFileSync(batch.path);
+        expect(batch.byteCount).toBe(content.length);
+        const rows = parse(content, { quote: "\x01", escape: "\x01" }) as string[][];
+        expect(rows).toHaveLength(batch.rowCount);
+        all.push(...rows);
+      }
+      expect(all).toEqual(fields);
+    },
+  );
+
   test("respects the row limit", async () => {
     const { text } = makeCsv(95);
     const batches = await spool(text, 100, 1_000_000, 10);
