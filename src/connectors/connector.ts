@@ -157,6 +157,8 @@ export interface Extractor {
     bookmarks?: Record<string, StreamBookmark>;
     /** The loader's `preferredCsvQuote`, for batches of copies; extractors may ignore it. */
     csvQuote?: string;
+    /** The loader's `readsCopyText`: copies may be written in COPY text format (wins over `csvQuote`). */
+    copyText?: boolean;
   }): Promise<ExtractSession>;
   /** Change data capture: the replication slot and how much WAL it holds back, if any. */
   changeCaptureStatus?(): Promise<ChangeCaptureStatus>;
@@ -215,6 +217,11 @@ export interface Loader {
    * runner asks the extractor to write batches with it; batches may still come with `"`.
    */
   readonly preferredCsvQuote?: string;
+  /**
+   * Reads batches in PostgreSQL's COPY text format (`RecordBatch.format`) as well as CSV. The
+   * runner asks the extractor to write copies so; other batches (CDC) still come as CSV.
+   */
+  readonly readsCopyText?: boolean;
   close(): Promise<void>;
 }
 

@@ -14,6 +14,8 @@ export interface SpoolOptions {
   allocateSequence: (rows: number) => number;
   /** The CSV quote character, when not `"` (one byte). */
   quote?: string;
+  /** `copy-text`: the bytes are in COPY text format (see `RecordBatch.format`), not CSV. */
+  format?: "copy-text";
 }
 
 export interface SpooledBatch {
@@ -24,6 +26,8 @@ export interface SpooledBatch {
 
 const DOUBLE_QUOTE = 0x22;
 const NEWLINE = 0x0a;
+/** `quote` of a format without quoting (COPY text): every newline ends a row. */
+const NO_QUOTE = -1;
 
 /**
  * Cuts a stream of CSV bytes (as `COPY ... TO STDOUT (FORMAT csv)` sends them, rows split across
@@ -44,7 +48,13 @@ export async function* spoolCsvBatches(
   // The last complete row: materialised once per chunk, not per row.
   let lastRow: Buffer | undefined;
   let pendingRow: { carried: Buffer[]; start: number; end: number } | undefined;
-  const quote = options.quote === undefined ? DOUBLE_QUOTE : options.quote.charCodeAt(0);
+  const copyText = options.format === "copy-text";
+  if (copyText && options.quote !== undefined) throw new Error("COPY text format has no quote character");
+  const quote = copyText
+    ? NO_QUOTE
+    : options.quote === undefined
+      ? DOUBLE_QUOTE
+      : options.quote.charCodeAt(0);
   if (options.quote !== undefined && (options.quote.length !== 1 || quote > 0x7f))
     throw new Error(`a CSV quote must be one ASCII character, not ${JSON.stringify(options.quote)}`);
 
@@ -81,7 +91,11 @@ export async function* spoolCsvBatches(
         maxRowBytes: f.maxRowBytes,
         extractedAt: f.extractedAt,
         sequenceBase: options.allocateSequence(f.rows),
-        ...(quote !== DOUBLE_QUOTE ? { quote: String.fromCharCode(quote) } : {}),
+        ...(copyText
+          ? { format: "copy-text" as const }
+          : quote !== DOUBLE_QUOTE
+            ? { quote: String.fromCharCode(quote) }
+            : {}),
       },
       lastRow: row,
     };
@@ -195,7 +209,7 @@ function scanRows(
   const length = chunk.length;
   let i = from;
   // The first quote at or after i (`length` if none).
-  let nextQuote = indexOrLength(chunk, quote, i);
+  let nextQuote = quote === NO_QUOTE ? length : indexOrLength(chunk, quote, i);
   while (i < length) {
     let end = -1;
     if (!inQuotes) {
@@ -333,4 +347,43 @@ export function csvRowField(row: Buffer, index: number, quote = '"'): string | u
     }
   }
   return undefined;
+}
+
+const TAB = 0x09;
+const BACKSLASH = 0x5c;
+
+/**
+ * Field `index` of a row in COPY text format (see `RecordBatch.format`), unescaped; undefined if
+ * the row has fewer fields or the field is NULL (`\N`).
+ */
+export function copyTextRowField(row: Buffer, index: number): string | undefined {
+  let at = 0;
+  for (let field = 0; field < index; field++) {
+    const tab = row.indexOf(TAB, at);
+    if (tab < 0) return undefined;
+    at = tab + 1;
+  }
+  let end = row.indexOf(TAB, at);
+  if (end < 0) end = row.length;
+  const raw = row.subarray(at, end);
+  if (raw.indexOf(BACKSLASH) < 0) return raw.toString("utf8");
+  if (raw.length === 2 && raw[1] === 0x4e) return undefined; // \N
+  return unescapeCopyText(raw.toString("utf8"));
+}
+
+const COPY_TEXT_ESCAPES: Record<string, string> = {
+  b: "\b",
+  f: "\f",
+  n: "\n",
+  r: "\r",
+  t: "\t",
+  v: "\v",
+};
+
+/**
+ * Undoes COPY text escaping: a backslash and the character after it become that character, or
+ * the control character it names. (`COPY TO` writes only `\\` and the six letters above.)
+ */
+export function unescapeCopyText(text: string): string {
+  return text.replace(/\\(.)/gsu, (_, c: string) => COPY_TEXT_ESCAPES[c] ?? c);
 }

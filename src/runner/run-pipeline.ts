@@ -57,6 +57,7 @@ export async function runPipeline(options: RunPipelineOptions): Promise<RunSumma
         ...(options.loader.preferredCsvQuote !== undefined
           ? { csvQuote: options.loader.preferredCsvQuote }
           : {}),
+        ...(options.loader.readsCopyText === true ? { copyText: true } : {}),
       });
       const opened = session;
       const commits = new CommitQueue(options, state);

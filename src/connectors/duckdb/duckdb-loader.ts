@@ -9,7 +9,15 @@ import type { RecordBatch } from "../batch.js";
 import { DELETED_AT_COLUMN, SEQUENCE_COLUMN, UNCHANGED_COLUMN } from "../batch.js";
 import type { ColumnType, StreamSchema } from "../column-type.js";
 import type { Loader, OpenStreamOptions, PluginConfig, StreamWriter } from "../connector.js";
-import { csvParseType, duckdbConversion, duckdbLiteral, duckdbType, quoteDuckdb } from "./duckdb-types.js";
+import {
+  copyTextUnescape,
+  csvParseType,
+  duckdbConversion,
+  duckdbLiteral,
+  duckdbType,
+  mayHoldCopyTextEscapes,
+  quoteDuckdb,
+} from "./duckdb-types.js";
 import {
   batchMemoryExtra,
   connectionMemory,
@@ -77,6 +85,11 @@ export class DuckdbLoader implements Loader {
 
   /** See `RecordBatch.quote`: DuckDB reads JSON-heavy batches about four times faster with it. */
   readonly preferredCsvQuote = "\x01";
+  /**
+   * See `RecordBatch.format`: PostgreSQL writes COPY text with less work than CSV, and DuckDB's
+   * reader splits it without quote handling; the few fields with a backslash are unescaped in SQL.
+   */
+  readonly readsCopyText = true;
 
   /** Where the database file is, for messages. */
   get databasePath(): string {
@@ -631,9 +644,10 @@ class DuckdbStreamWriter implements StreamWriter {
         if (!type)
           throw new SchemaError(`${batch.streamId}: batch column "${name}" is not in the stream's schema`);
         // A field the reader already parsed needs no conversion.
+        const text = batchField(batch, i, type);
         columns.push({
           name,
-          sql: fast && csvParseType(type) !== undefined ? field : duckdbConversion(field, type),
+          sql: fast && csvParseType(type) !== undefined ? text : duckdbConversion(text, type),
           index: i,
         });
       }
@@ -671,8 +685,9 @@ class DuckdbStreamWriter implements StreamWriter {
       for (const [i, name] of batch.columns.entries()) {
         const type = types.get(name);
         if (!type) continue;
-        const conversion = duckdbConversion(`c${i}`, type);
-        if (conversion === `c${i}`) continue;
+        const text = batchField(batch, i, type);
+        const conversion = duckdbConversion(text, type);
+        if (conversion === text) continue;
         try {
           const reader = await connection.runAndReadAll(
             `SELECT c${i} AS v FROM ${readCsvCall(batch, this.csvTypes(batch, false))} WHERE c${i} IS NOT NULL AND try(${conversion}) IS NULL LIMIT 1`,
@@ -779,11 +794,21 @@ function readCsvCall(batch: RecordBatch, types: string[]): string {
   const columns = types.map((type, i) => `'c${i}': '${type}'`).join(", ");
   const buffer = csvBufferBytes(batch);
   const quote = duckdbLiteral(batch.quote ?? '"');
+  // COPY text: no quoting at all (an empty field is the empty string); see `batchField`.
+  const dialect =
+    batch.format === "copy-text"
+      ? `delim = '\t', quote = '', escape = '', nullstr = '\\N'`
+      : `delim = ',', quote = ${quote}, escape = ${quote}, allow_quoted_nulls = false`;
   return (
     `read_csv(${duckdbLiteral(batch.path)}, columns = {${columns}}, header = false, auto_detect = false, ` +
-    `delim = ',', quote = ${quote}, escape = ${quote}, new_line = '\\n', allow_quoted_nulls = false, ` +
-    `max_line_size = ${buffer}, buffer_size = ${buffer})`
+    `${dialect}, new_line = '\\n', max_line_size = ${buffer}, buffer_size = ${buffer})`
   );
+}
+
+/** Field `c<i>` of a batch as the text of its kind: COPY text's escapes undone where they can occur. */
+function batchField(batch: RecordBatch, i: number, type: ColumnType): string {
+  const field = `c${i}`;
+  return batch.format === "copy-text" && mayHoldCopyTextEscapes(type) ? copyTextUnescape(field) : field;
 }
 
 function isConversionError(error: unknown): boolean {

@@ -91,6 +91,33 @@ export function duckdbConversion(x: string, type: ColumnType): string {
 }
 
 /**
+ * SQL undoing COPY text escaping (see `RecordBatch.format`) in the VARCHAR expression `x`. Cut at
+ * each `\\` (taken leftmost, as the escapes were written), each piece's escapes are replaced, and
+ * the pieces joined with `\`. A field without a backslash, nearly all of them, costs one search.
+ */
+export function copyTextUnescape(x: string): string {
+  let piece = "p";
+  for (const [letter, code] of COPY_TEXT_CONTROL_CHARACTERS)
+    piece = `replace(${piece}, '\\${letter}', chr(${code}))`;
+  return `CASE WHEN contains(${x}, '\\') THEN array_to_string(list_transform(string_split(${x}, '\\\\'), p -> ${piece}), '\\') ELSE ${x} END`;
+}
+
+/** The escapes of COPY text besides `\\`, and the character each stands for. */
+const COPY_TEXT_CONTROL_CHARACTERS: [string, number][] = [
+  ["b", 8],
+  ["t", 9],
+  ["n", 10],
+  ["v", 11],
+  ["f", 12],
+  ["r", 13],
+];
+
+/** Whether a kind's text form can hold a backslash or control character (which COPY text escapes). */
+export function mayHoldCopyTextEscapes(type: ColumnType): boolean {
+  return type.kind === "string" || type.kind === "json" || type.kind === "array";
+}
+
+/**
  * The type DuckDB's CSV reader may parse a field as directly, which is much cheaper than reading
  * VARCHAR and casting; undefined where the text must go through `duckdbConversion`.
  * NOTE: the reader turns an unparseable TIMESTAMPTZ or TIMETZ into NULL without an error

@@ -17,7 +17,7 @@ import type {
   StreamPlan,
 } from "../connector.js";
 import { timestampToRfc3339 } from "../batch-rows.js";
-import { csvRowField, spoolCsvBatches, type SpooledBatch } from "../csv-spooler.js";
+import { copyTextRowField, csvRowField, spoolCsvBatches, type SpooledBatch } from "../csv-spooler.js";
 import { DELETED_AT_COLUMN, SEQUENCE_COLUMN, UNCHANGED_COLUMN } from "../batch.js";
 import { mergeConcurrently } from "../merge-concurrently.js";
 import { Semaphore } from "../semaphore.js";
@@ -233,13 +233,14 @@ export class PostgresExtractor implements Extractor {
     plans?: StreamPlan[];
     bookmarks?: Record<string, StreamBookmark>;
     csvQuote?: string;
+    copyText?: boolean;
   }): Promise<ExtractSession> {
     if (!this.tables) await this.discover();
     const session = new PostgresExtractSession(
       this.config,
       options.spoolDir,
       this.maxParallelStreams,
-      options.csvQuote,
+      options.copyText === true ? { format: "copy-text" } : { quote: options.csvQuote },
     );
     try {
       await session.start(
@@ -320,8 +321,11 @@ class PostgresExtractSession implements ExtractSession {
     private readonly config: TapPostgresConfig,
     private readonly spoolDir: string,
     private readonly parallelism: number,
-    /** The COPY's CSV quote character, when the loader asked for one other than `"`. */
-    private readonly quote: string | undefined,
+    /**
+     * How copies are written: COPY text when the loader reads it (PostgreSQL's cheapest text
+     * output), else CSV with the loader's quote character, when it asked for one other than `"`.
+     */
+    private readonly dialect: { format: "copy-text" } | { quote: string | undefined },
   ) {
     this.copySlots = new Semaphore(parallelism);
   }
@@ -430,7 +434,7 @@ class PostgresExtractSession implements ExtractSession {
         if (keyIndex >= 0) {
           last = {
             replication_key: plan.replicationKey,
-            replication_key_value: bookmarkValue(lastRow, keyIndex, plan, this.quote),
+            replication_key_value: bookmarkValue(lastRow, keyIndex, plan, this.dialect),
             version,
             last_replication_method: "INCREMENTAL",
           };
@@ -509,8 +513,12 @@ class PostgresExtractSession implements ExtractSession {
     const release = await this.copySlots.acquire(signal);
     try {
       const client = await this.acquire();
-      const quote = this.quote === undefined ? "" : `, QUOTE ${quoteLiteral(this.quote)}`;
-      const copy = client.query(copyTo(`COPY (${sql}) TO STDOUT WITH (FORMAT csv${quote})`));
+      const dialect = this.dialect;
+      const format =
+        "format" in dialect
+          ? "FORMAT text"
+          : `FORMAT csv${dialect.quote === undefined ? "" : `, QUOTE ${quoteLiteral(dialect.quote)}`}`;
+      const copy = client.query(copyTo(`COPY (${sql}) TO STDOUT WITH (${format})`));
       const onAbort = (): void => {
         copy.destroy(new Error("cancelled"));
       };
@@ -525,7 +533,11 @@ class PostgresExtractSession implements ExtractSession {
           maxBytes: Math.max(1, this.config.batch_size_mb) * 1024 * 1024,
           maxRows: Math.max(1, this.config.batch_size_rows),
           allocateSequence: this.allocateSequence,
-          ...(this.quote !== undefined ? { quote: this.quote } : {}),
+          ...("format" in dialect
+            ? { format: dialect.format }
+            : dialect.quote !== undefined
+              ? { quote: dialect.quote }
+              : {}),
         });
         finished = true;
       } catch (error) {
@@ -563,8 +575,14 @@ class PostgresExtractSession implements ExtractSession {
 }
 
 /** The replication key of a batch's last row, as text PostgreSQL reads back; timestamps as RFC 3339. */
-function bookmarkValue(lastRow: Buffer, keyIndex: number, plan: StreamPlan, quote = '"'): string {
-  const value = csvRowField(lastRow, keyIndex, quote);
+function bookmarkValue(
+  lastRow: Buffer,
+  keyIndex: number,
+  plan: StreamPlan,
+  dialect: { format: "copy-text" } | { quote: string | undefined },
+): string {
+  const value =
+    "format" in dialect ? copyTextRowField(lastRow, keyIndex) : csvRowField(lastRow, keyIndex, dialect.quote);
   if (value === undefined)
     throw new DataError(`${plan.schema.streamId}: could not read the replication key of a row`);
   const kind = plan.schema.columns[keyIndex]!.type.kind;

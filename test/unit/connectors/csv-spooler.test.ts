@@ -3,7 +3,15 @@ import os from "node:os";
 import path from "node:path";
 import { parse } from "csv-parse/sync";
 import { afterAll, describe, expect, test } from "vitest";
-import { csvRowField, spoolCsvBatches, type SpooledBatch } from "../../../src/connectors/csv-spooler.js";
+import fc from "fast-check";
+import {
+  copyTextRowField,
+  csvRowField,
+  spoolCsvBatches,
+  unescapeCopyText,
+  type SpooledBatch,
+} from "../../../src/connectors/csv-spooler.js";
+import { escapeCopyText } from "../../support/copy-text.js";
 
 const dirs: string[] = [];
 function newDir(): string {
@@ -47,6 +55,7 @@ async function spool(
   maxBytes: number,
   maxRows = 1_000_000,
   quote?: string,
+  format?: "copy-text",
 ): Promise<SpooledBatch[]> {
   const dir = newDir();
   let next = 0;
@@ -58,6 +67,7 @@ async function spool(
     maxBytes,
     maxRows,
     ...(quote !== undefined ? { quote } : {}),
+    ...(format !== undefined ? { format } : {}),
     allocateSequence: (rows) => {
       const base = next;
       next += rows;
@@ -207,5 +217,65 @@ describe("spoolCsvBatches", () => {
     // An unquoted empty field (NULL) reads as empty text; a quoted one that never ends, as nothing.
     expect(csvRowField(Buffer.from("1,,3"), 1)).toBe("");
     expect(csvRowField(Buffer.from('1,"open'), 1)).toBeUndefined();
+  });
+
+  test.each([1, 7, 4096])(
+    "COPY text: every newline ends a row; quotes are data (chunks of %i bytes)",
+    async (chunk) => {
+      const fields = Array.from({ length: 200 }, (_, i) => [
+        String(i),
+        i % 3 === 0 ? `say "hi", \x01 ${i}` : `plain ${i}`,
+        i % 5 === 0 ? "\\N" : "x",
+      ]);
+      const text = fields.map((row) => row.map((f) => escapeCopyText(f)).join("\t")).join("\n") + "\n";
+      const batches = await spool(text, chunk, 500, 1_000_000, undefined, "copy-text");
+      expect(batches.length).toBeGreaterThan(3);
+      const rows = batches.flatMap(({ batch, lastRow }) => {
+        expect(batch.format).toBe("copy-text");
+        expect(batch.quote).toBeUndefined();
+        const lines = fs.readFileSync(batch.path, "utf8").split("\n").slice(0, -1);
+        expect(lines).toHaveLength(batch.rowCount);
+        expect(lastRow.toString()).toBe(lines.at(-1));
+        return lines.map((line) => line.split("\t").map(unescapeCopyText));
+      });
+      expect(rows).toEqual(fields);
+    },
+  );
+
+  test("copyTextRowField reads one field of a COPY text row, unescaped; NULL reads as nothing", () => {
+    const row = Buffer.from(["7", "a\\tb\\\\c\\n", "\\N", "", '"q"', "\\\\N"].join("\t"));
+    expect([0, 1, 2, 3, 4, 5, 6].map((i) => copyTextRowField(row, i))).toEqual([
+      "7",
+      "a\tb\\c\n",
+      undefined,
+      "",
+      '"q"',
+      "\\N",
+      undefined,
+    ]);
+  });
+
+  test("unescapeCopyText undoes PostgreSQL's COPY text escaping of any text", () => {
+    const char = fc.constantFrom(
+      "\\",
+      "\n",
+      "\r",
+      "\t",
+      "\b",
+      "\f",
+      "\v",
+      "n",
+      "N",
+      "t",
+      "x",
+      "é",
+      "🎉",
+      '"',
+    );
+    fc.assert(
+      fc.property(fc.string({ unit: char, maxLength: 20 }), (text) => {
+        expect(unescapeCopyText(escapeCopyText(text))).toBe(text);
+      }),
+    );
   });
 });

@@ -1,6 +1,15 @@
+import { DuckDBInstance } from "@duckdb/node-api";
+import fc from "fast-check";
 import { describe, expect, test } from "vitest";
 import type { ColumnType } from "../../../src/connectors/column-type.js";
-import { csvParseType, duckdbConversion, duckdbType } from "../../../src/connectors/duckdb/duckdb-types.js";
+import {
+  copyTextUnescape,
+  csvParseType,
+  duckdbConversion,
+  duckdbLiteral,
+  duckdbType,
+} from "../../../src/connectors/duckdb/duckdb-types.js";
+import { escapeCopyText } from "../../support/copy-text.js";
 
 const t = (type: Omit<ColumnType, "sqlType"> & Record<string, unknown>): ColumnType =>
   ({ sqlType: "x", ...type }) as ColumnType;
@@ -36,5 +45,43 @@ describe("DuckDB type mapping", () => {
     expect(duckdbConversion("c2", t({ kind: "bytes" }))).toBe("unhex(c2)");
     expect(duckdbConversion("c3", t({ kind: "json" }))).toBe("CAST(c3 AS JSON)");
     expect(duckdbConversion("c4", t({ kind: "date" }))).toContain("' (BC)'");
+  });
+
+  test("copyTextUnescape undoes COPY text escaping in DuckDB, for any text", async () => {
+    const instance = await DuckDBInstance.create(":memory:");
+    const connection = await instance.connect();
+    try {
+      const char = fc.constantFrom(
+        "\\",
+        "\n",
+        "\r",
+        "\t",
+        "\b",
+        "\f",
+        "\v",
+        "n",
+        "N",
+        "t",
+        "x",
+        "é",
+        "🎉",
+        "'",
+      );
+      const texts = fc.sample(fc.string({ unit: char, maxLength: 16 }), { numRuns: 300, seed: 7 });
+      texts.push("\\\\n", "\\N", "", '{"a": "q\\"z\\n"}');
+      const selects = texts.map(
+        (text, i) => `SELECT ${i} AS i, ${copyTextUnescape(duckdbLiteral(escapeCopyText(text)))} AS v`,
+      );
+      const reader = await connection.runAndReadAll(`${selects.join(" UNION ALL ")} ORDER BY i`);
+      expect(reader.getRowObjectsJS().map((r) => r.v)).toEqual(texts);
+      // NULL stays NULL.
+      const nulls = await connection.runAndReadAll(
+        `SELECT ${copyTextUnescape("CAST(NULL AS VARCHAR)")} AS v`,
+      );
+      expect(nulls.getRowObjectsJS()[0]!.v).toBeNull();
+    } finally {
+      connection.closeSync();
+      instance.closeSync();
+    }
   });
 });
