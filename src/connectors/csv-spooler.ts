@@ -30,7 +30,7 @@ const NEWLINE = 0x0a;
 const NO_QUOTE = -1;
 
 /**
- * Cuts a stream of CSV bytes (as `COPY ... TO STDOUT (FORMAT csv)` sends them, rows split across
+ * Cuts a stream of CSV or COPY text bytes (as `COPY ... TO STDOUT` sends them, rows split across
  * chunks at random) into spool files that end on row boundaries. Memory stays at one chunk and a
  * write buffer (`WRITE_BYTES`): bytes go to disk as they come. The generator is pulled by the runner, so a slow loader pauses the
  * source (backpressure through the socket) instead of filling memory.
