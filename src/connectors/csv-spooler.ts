@@ -29,15 +29,16 @@ const NEWLINE = 0x0a;
 /** `quote` of a format without quoting (COPY text): every newline ends a row. */
 const NO_QUOTE = -1;
 
-/**
- * Cuts a stream of CSV or COPY text bytes (as `COPY ... TO STDOUT` sends them, rows split across
- * chunks at random) into spool files that end on row boundaries. Memory stays at one chunk and a
- * write buffer (`WRITE_BYTES`): bytes go to disk as they come. The generator is pulled by the runner, so a slow loader pauses the
- * source (backpressure through the socket) instead of filling memory.
- */
 /** Spool files this process opened: numbers their names. */
 let spoolFiles = 0;
 
+/**
+ * Cuts a stream of CSV or COPY text bytes (as `COPY ... TO STDOUT` sends them, rows split across
+ * chunks at random) into spool files that end on row boundaries. Memory stays at one chunk and a
+ * write buffer (`WRITE_BYTES`): bytes go to disk as they come. The generator is pulled by the
+ * runner, so a slow loader pauses the source (backpressure through the socket) instead of filling
+ * memory.
+ */
 export async function* spoolCsvBatches(
   source: AsyncIterable<Buffer>,
   options: SpoolOptions,
