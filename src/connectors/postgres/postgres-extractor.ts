@@ -321,11 +321,7 @@ class PostgresExtractSession implements ExtractSession {
     private readonly config: TapPostgresConfig,
     private readonly spoolDir: string,
     private readonly parallelism: number,
-    /**
-     * How copies are written: COPY text when the loader reads it (PostgreSQL's cheapest text
-     * output), else CSV with the loader's quote character, when it asked for one other than `"`.
-     */
-    private readonly dialect: { format: "copy-text" } | { quote: string | undefined },
+    private readonly dialect: CopyDialect,
   ) {
     this.copySlots = new Semaphore(parallelism);
   }
@@ -574,13 +570,14 @@ class PostgresExtractSession implements ExtractSession {
   }
 }
 
+/**
+ * How copies are written: COPY text when the loader reads it (PostgreSQL's cheapest text output),
+ * else CSV with the loader's quote character, when it asked for one other than `"`.
+ */
+type CopyDialect = { format: "copy-text" } | { quote: string | undefined };
+
 /** The replication key of a batch's last row, as text PostgreSQL reads back; timestamps as RFC 3339. */
-function bookmarkValue(
-  lastRow: Buffer,
-  keyIndex: number,
-  plan: StreamPlan,
-  dialect: { format: "copy-text" } | { quote: string | undefined },
-): string {
+function bookmarkValue(lastRow: Buffer, keyIndex: number, plan: StreamPlan, dialect: CopyDialect): string {
   const value =
     "format" in dialect ? copyTextRowField(lastRow, keyIndex) : csvRowField(lastRow, keyIndex, dialect.quote);
   if (value === undefined)

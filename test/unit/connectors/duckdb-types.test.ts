@@ -9,7 +9,7 @@ import {
   duckdbLiteral,
   duckdbType,
 } from "../../../src/connectors/duckdb/duckdb-types.js";
-import { escapeCopyText } from "../../support/copy-text.js";
+import { copyTextHostileText, escapeCopyText } from "../../support/copy-text.js";
 
 const t = (type: Omit<ColumnType, "sqlType"> & Record<string, unknown>): ColumnType =>
   ({ sqlType: "x", ...type }) as ColumnType;
@@ -51,23 +51,7 @@ describe("DuckDB type mapping", () => {
     const instance = await DuckDBInstance.create(":memory:");
     const connection = await instance.connect();
     try {
-      const char = fc.constantFrom(
-        "\\",
-        "\n",
-        "\r",
-        "\t",
-        "\b",
-        "\f",
-        "\v",
-        "n",
-        "N",
-        "t",
-        "x",
-        "é",
-        "🎉",
-        "'",
-      );
-      const texts = fc.sample(fc.string({ unit: char, maxLength: 16 }), { numRuns: 300, seed: 7 });
+      const texts = fc.sample(copyTextHostileText(16), { numRuns: 300, seed: 7 });
       texts.push("\\\\n", "\\N", "", '{"a": "q\\"z\\n"}');
       const selects = texts.map(
         (text, i) => `SELECT ${i} AS i, ${copyTextUnescape(duckdbLiteral(escapeCopyText(text)))} AS v`,
