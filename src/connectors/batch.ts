@@ -61,6 +61,19 @@ export interface RecordBatch {
   format?: "copy-text";
 }
 
+/**
+ * COPY text's escapes besides `\\`: the letter after the backslash and the character it stands
+ * for. (`COPY TO` writes only these and `\\`; other control characters go out as they are.)
+ */
+export const COPY_TEXT_ESCAPES: Readonly<Record<string, string>> = {
+  b: "\b",
+  f: "\f",
+  n: "\n",
+  r: "\r",
+  t: "\t",
+  v: "\v",
+};
+
 export const DELETED_AT_COLUMN = "_sdc_deleted_at";
 export const SEQUENCE_COLUMN = "_sdc_sequence";
 export const UNCHANGED_COLUMN = "_sdc_unchanged";

@@ -1,6 +1,6 @@
 import fs from "node:fs";
 import path from "node:path";
-import type { RecordBatch } from "./batch.js";
+import { COPY_TEXT_ESCAPES, type RecordBatch } from "./batch.js";
 
 export interface SpoolOptions {
   dir: string;
@@ -372,18 +372,9 @@ export function copyTextRowField(row: Buffer, index: number): string | undefined
   return unescapeCopyText(raw.toString("utf8"));
 }
 
-const COPY_TEXT_ESCAPES: Record<string, string> = {
-  b: "\b",
-  f: "\f",
-  n: "\n",
-  r: "\r",
-  t: "\t",
-  v: "\v",
-};
-
 /**
  * Undoes COPY text escaping: a backslash and the character after it become that character, or
- * the control character it names. (`COPY TO` writes only `\\` and the six letters above.)
+ * the control character it names (`COPY_TEXT_ESCAPES`).
  */
 export function unescapeCopyText(text: string): string {
   return text.replace(/\\(.)/gsu, (_, c: string) => COPY_TEXT_ESCAPES[c] ?? c);

@@ -690,7 +690,7 @@ class DuckdbStreamWriter implements StreamWriter {
         if (conversion === text) continue;
         try {
           const reader = await connection.runAndReadAll(
-            `SELECT c${i} AS v FROM ${readCsvCall(batch, this.csvTypes(batch, false))} WHERE c${i} IS NOT NULL AND try(${conversion}) IS NULL LIMIT 1`,
+            `SELECT ${text} AS v FROM ${readCsvCall(batch, this.csvTypes(batch, false))} WHERE c${i} IS NOT NULL AND try(${conversion}) IS NULL LIMIT 1`,
           );
           const bad = reader.getRowObjectsJS()[0];
           if (bad) {

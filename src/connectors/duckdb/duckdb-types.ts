@@ -1,3 +1,4 @@
+import { COPY_TEXT_ESCAPES } from "../batch.js";
 import type { ColumnType } from "../column-type.js";
 
 /**
@@ -97,20 +98,10 @@ export function duckdbConversion(x: string, type: ColumnType): string {
  */
 export function copyTextUnescape(x: string): string {
   let piece = "p";
-  for (const [letter, code] of COPY_TEXT_CONTROL_CHARACTERS)
-    piece = `replace(${piece}, '\\${letter}', chr(${code}))`;
+  for (const [letter, char] of Object.entries(COPY_TEXT_ESCAPES))
+    piece = `replace(${piece}, '\\${letter}', chr(${char.charCodeAt(0)}))`;
   return `CASE WHEN contains(${x}, '\\') THEN array_to_string(list_transform(string_split(${x}, '\\\\'), p -> ${piece}), '\\') ELSE ${x} END`;
 }
-
-/** The escapes of COPY text besides `\\`, and the character each stands for. */
-const COPY_TEXT_CONTROL_CHARACTERS: [string, number][] = [
-  ["b", 8],
-  ["t", 9],
-  ["n", 10],
-  ["v", 11],
-  ["f", 12],
-  ["r", 13],
-];
 
 /** Whether a kind's text form can hold a backslash or control character (which COPY text escapes). */
 export function mayHoldCopyTextEscapes(type: ColumnType): boolean {

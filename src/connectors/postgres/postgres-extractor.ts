@@ -240,7 +240,11 @@ export class PostgresExtractor implements Extractor {
       this.config,
       options.spoolDir,
       this.maxParallelStreams,
-      options.copyText === true ? { format: "copy-text" } : { quote: options.csvQuote },
+      options.copyText === true
+        ? { format: "copy-text" }
+        : options.csvQuote !== undefined
+          ? { quote: options.csvQuote }
+          : {},
     );
     try {
       await session.start(
@@ -513,7 +517,7 @@ class PostgresExtractSession implements ExtractSession {
       const format =
         "format" in dialect
           ? "FORMAT text"
-          : `FORMAT csv${dialect.quote === undefined ? "" : `, QUOTE ${quoteLiteral(dialect.quote)}`}`;
+          : `FORMAT csv${"quote" in dialect ? `, QUOTE ${quoteLiteral(dialect.quote)}` : ""}`;
       const copy = client.query(copyTo(`COPY (${sql}) TO STDOUT WITH (${format})`));
       const onAbort = (): void => {
         copy.destroy(new Error("cancelled"));
@@ -529,11 +533,7 @@ class PostgresExtractSession implements ExtractSession {
           maxBytes: Math.max(1, this.config.batch_size_mb) * 1024 * 1024,
           maxRows: Math.max(1, this.config.batch_size_rows),
           allocateSequence: this.allocateSequence,
-          ...("format" in dialect
-            ? { format: dialect.format }
-            : dialect.quote !== undefined
-              ? { quote: dialect.quote }
-              : {}),
+          ...dialect,
         });
         finished = true;
       } catch (error) {
@@ -571,15 +571,17 @@ class PostgresExtractSession implements ExtractSession {
 }
 
 /**
- * How copies are written: COPY text when the loader reads it (PostgreSQL's cheapest text output),
- * else CSV with the loader's quote character, when it asked for one other than `"`.
+ * How copies are written, as the spooler's options: COPY text when the loader reads it
+ * (PostgreSQL's cheapest text output), else CSV with the loader's quote character, or `"` (`{}`).
  */
-type CopyDialect = { format: "copy-text" } | { quote: string | undefined };
+type CopyDialect = { format: "copy-text" } | { quote: string } | Record<string, never>;
 
 /** The replication key of a batch's last row, as text PostgreSQL reads back; timestamps as RFC 3339. */
 function bookmarkValue(lastRow: Buffer, keyIndex: number, plan: StreamPlan, dialect: CopyDialect): string {
   const value =
-    "format" in dialect ? copyTextRowField(lastRow, keyIndex) : csvRowField(lastRow, keyIndex, dialect.quote);
+    "format" in dialect
+      ? copyTextRowField(lastRow, keyIndex)
+      : csvRowField(lastRow, keyIndex, "quote" in dialect ? dialect.quote : undefined);
   if (value === undefined)
     throw new DataError(`${plan.schema.streamId}: could not read the replication key of a row`);
   const kind = plan.schema.columns[keyIndex]!.type.kind;
