@@ -17,7 +17,7 @@ import type {
   StreamPlan,
 } from "../connector.js";
 import { timestampToRfc3339 } from "../batch-rows.js";
-import { copyTextRowField, csvRowField, spoolCsvBatches, type SpooledBatch } from "../csv-spooler.js";
+import { copyTextRowField, csvRowField, spoolBatches, type SpooledBatch } from "../batch-spooler.js";
 import { DELETED_AT_COLUMN, SEQUENCE_COLUMN, UNCHANGED_COLUMN } from "../batch.js";
 import { mergeConcurrently } from "../merge-concurrently.js";
 import { Semaphore } from "../semaphore.js";
@@ -526,7 +526,7 @@ class PostgresExtractSession implements ExtractSession {
       if (signal.aborted) onAbort();
       let finished = false;
       try {
-        yield* spoolCsvBatches(copy, {
+        yield* spoolBatches(copy, {
           dir: this.spoolDir,
           streamId: plan.schema.streamId,
           columns: plan.schema.columns.map((c) => c.name),

@@ -7,10 +7,10 @@ import fc from "fast-check";
 import {
   copyTextRowField,
   csvRowField,
-  spoolCsvBatches,
+  spoolBatches,
   unescapeCopyText,
   type SpooledBatch,
-} from "../../../src/connectors/csv-spooler.js";
+} from "../../../src/connectors/batch-spooler.js";
 import { copyTextHostileText, escapeCopyText } from "../../support/copy-text.js";
 
 const dirs: string[] = [];
@@ -60,7 +60,7 @@ async function spool(
   const dir = newDir();
   let next = 0;
   const batches: SpooledBatch[] = [];
-  for await (const b of spoolCsvBatches(chunked(text, chunkSize), {
+  for await (const b of spoolBatches(chunked(text, chunkSize), {
     dir,
     streamId: "public-t",
     columns: ["id", "body", "flag"],
@@ -79,7 +79,7 @@ async function spool(
   return batches;
 }
 
-describe("spoolCsvBatches", () => {
+describe("spoolBatches", () => {
   test.each([
     [1, '"'],
     [7, '"'],
@@ -172,7 +172,7 @@ describe("spoolCsvBatches", () => {
     const { text, fields } = makeCsv(200);
     const spoolPart = async (): Promise<string[][]> => {
       const rows: string[][] = [];
-      for await (const { batch } of spoolCsvBatches(chunked(text, 64), {
+      for await (const { batch } of spoolBatches(chunked(text, 64), {
         dir,
         streamId: "public-t",
         columns: ["id", "body", "flag"],

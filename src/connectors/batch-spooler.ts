@@ -39,7 +39,7 @@ let spoolFiles = 0;
  * runner, so a slow loader pauses the source (backpressure through the socket) instead of filling
  * memory.
  */
-export async function* spoolCsvBatches(
+export async function* spoolBatches(
   source: AsyncIterable<Buffer>,
   options: SpoolOptions,
 ): AsyncGenerator<SpooledBatch, void, undefined> {
