@@ -429,7 +429,9 @@ export class PostgresSystemDatabase implements SystemDatabase {
     try {
       await client.connect();
     } catch (error) {
-      await client.end().catch(() => undefined);
+      // NOTE: the socket closed outright, not `client.end()`: after a failed (TLS) connect the
+      // goodbye can wait forever for a close (see abandonClient in postgres-connection.ts).
+      client.connection.stream.destroy();
       throw this.stateError(action, error);
     }
   }
