@@ -1,5 +1,33 @@
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
 import type { TestProject } from "vitest/node";
 import { startEmbeddedPostgres, type EmbeddedServer } from "../../src/demo/embedded-postgres-server.js";
+
+/**
+ * Every temporary file of a test run goes under one folder, deleted when the run ends: tests make
+ * theirs with `os.tmpdir()`, which reads TMPDIR, and the workers and the CLIs they start inherit
+ * it. Without it, each full run left about 1 GB of projects, spools and warehouses in /tmp.
+ * Set SLUICE_TEST_KEEP_TMP=1 to keep the folder (its path is printed) to look into a failure.
+ */
+let tmpRoot: string | undefined;
+
+function useTemporaryRoot(): void {
+  tmpRoot = fs.mkdtempSync(path.join(os.tmpdir(), "sluice-tests-"));
+  // As open as /tmp itself: as root, the embedded servers run as a `postgres` user that must
+  // reach its folders here.
+  fs.chmodSync(tmpRoot, 0o1777);
+  process.env.TMPDIR = tmpRoot;
+}
+
+function removeTemporaryRoot(): void {
+  if (!tmpRoot) return;
+  if (process.env.SLUICE_TEST_KEEP_TMP) {
+    console.log(`test files kept in ${tmpRoot}`);
+    return;
+  }
+  fs.rmSync(tmpRoot, { recursive: true, force: true, maxRetries: 3 });
+}
 
 /**
  * One PostgreSQL server for the whole suite: the one in SLUICE_TEST_DATABASE_URL when set (to
@@ -10,6 +38,7 @@ let server: EmbeddedServer | undefined;
 let plainServer: EmbeddedServer | undefined;
 
 export async function setup(project: TestProject): Promise<void> {
+  useTemporaryRoot();
   let url = process.env.SLUICE_TEST_DATABASE_URL;
   if (!url) {
     server = await startEmbeddedPostgres();
@@ -27,6 +56,7 @@ export async function setup(project: TestProject): Promise<void> {
 export async function teardown(): Promise<void> {
   await plainServer?.stop();
   await server?.stop();
+  removeTemporaryRoot();
 }
 
 declare module "vitest" {
