@@ -182,7 +182,7 @@ export async function connectClient(configs: readonly pg.ClientConfig[]): Promis
  * Closes the socket of a client whose connect failed.
  * NOTE: not `client.end()`, which says goodbye and waits for the socket's close: after a TLS
  * alert (the server refusing a client certificate) that close sometimes never comes, and the
- * refusal hung for good (about once in 200 tries here). There is nothing to say goodbye to.
+ * refusal hung for good (once in a few hundred tries here). There is nothing to say goodbye to.
  */
 function abandonClient(client: pg.Client): void {
   client.connection.stream.destroy();
