@@ -51,13 +51,14 @@ export async function* spoolBatches(
   let pendingRow: { carried: Buffer[]; start: number; end: number } | undefined;
   const copyText = options.format === "copy-text";
   if (copyText && options.quote !== undefined) throw new Error("COPY text format has no quote character");
-  const quote = copyText
-    ? NO_QUOTE
-    : options.quote === undefined
-      ? DOUBLE_QUOTE
-      : options.quote.charCodeAt(0);
-  if (options.quote !== undefined && (options.quote.length !== 1 || quote > 0x7f))
-    throw new Error(`a CSV quote must be one ASCII character, not ${JSON.stringify(options.quote)}`);
+  const csvQuote = options.quote ?? '"';
+  if (csvQuote.length !== 1 || csvQuote.charCodeAt(0) > 0x7f)
+    throw new Error(`a CSV quote must be one ASCII character, not ${JSON.stringify(csvQuote)}`);
+  const quote = copyText ? NO_QUOTE : csvQuote.charCodeAt(0);
+  // How the files are written, told to their loader with each batch (`"` goes without saying).
+  const dialect: Pick<RecordBatch, "format" | "quote"> = {};
+  if (copyText) dialect.format = "copy-text";
+  else if (quote !== DOUBLE_QUOTE) dialect.quote = csvQuote;
 
   // Reused by every file of this spooler; see WRITE_BYTES.
   const staging = Buffer.allocUnsafe(WRITE_BYTES);
@@ -92,11 +93,7 @@ export async function* spoolBatches(
         maxRowBytes: f.maxRowBytes,
         extractedAt: f.extractedAt,
         sequenceBase: options.allocateSequence(f.rows),
-        ...(copyText
-          ? { format: "copy-text" as const }
-          : quote !== DOUBLE_QUOTE
-            ? { quote: String.fromCharCode(quote) }
-            : {}),
+        ...dialect,
       },
       lastRow: row,
     };
