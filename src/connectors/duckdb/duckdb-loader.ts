@@ -6,7 +6,15 @@ import os from "node:os";
 import path from "node:path";
 import { ConfigError, ConnectionError, DataError, ResourceError, SchemaError } from "../../errors.js";
 import type { RecordBatch } from "../batch.js";
-import { DELETED_AT_COLUMN, SEQUENCE_COLUMN, UNCHANGED_COLUMN } from "../batch.js";
+import { DELETED_AT_COLUMN, SEQUENCE_COLUMN } from "../batch.js";
+import { batchLayout, type BatchLayout } from "../loader-core/batch-layout.js";
+import { planMerge, trackedColumns } from "../loader-core/merge-plan.js";
+import {
+  DELETED_AT_TYPE,
+  METADATA_COLUMNS,
+  metadataValues,
+  type MetadataValue,
+} from "../loader-core/metadata-columns.js";
 import type { ColumnType, StreamSchema } from "../column-type.js";
 import type { Loader, OpenStreamOptions, PluginConfig, StreamWriter } from "../connector.js";
 import {
@@ -37,15 +45,12 @@ interface TargetDuckdbConfig {
   parallel_batches?: number;
 }
 
-/** Metadata columns, as the Singer targets name them. */
-const METADATA_COLUMNS: readonly { name: string; type: string }[] = [
-  { name: "_sdc_extracted_at", type: "TIMESTAMPTZ" },
-  { name: "_sdc_received_at", type: "TIMESTAMPTZ" },
-  { name: "_sdc_batched_at", type: "TIMESTAMPTZ" },
-  { name: DELETED_AT_COLUMN, type: "TIMESTAMPTZ" },
-  { name: SEQUENCE_COLUMN, type: "BIGINT" },
-  { name: "_sdc_table_version", type: "BIGINT" },
-];
+/** A metadata value as DuckDB SQL. */
+function metadataSql(value: MetadataValue["value"]): string {
+  if (value === "now") return "current_timestamp";
+  if ("instant" in value) return `TIMESTAMPTZ ${duckdbLiteral(value.instant.toISOString())}`;
+  return String(value.integer);
+}
 
 /**
  * target-duckdb, built in. Each batch file is read by DuckDB's own CSV reader
@@ -202,6 +207,8 @@ export class DuckdbLoader implements Loader {
 
 /** How a batch's fields land: the SQL of each stored column, and the CDC fields apart. */
 interface BatchSelect {
+  /** Where the batch's parts are. */
+  layout: BatchLayout;
   /**
    * Stream columns (with their index in the batch, which `_sdc_unchanged` refers to) and
    * metadata columns (without `_sdc_deleted_at` and `_sdc_sequence`).
@@ -282,8 +289,10 @@ class DuckdbStreamWriter implements StreamWriter {
   }
 
   private columnDefinitions(): { name: string; type: string }[] {
-    const data = this.schema.columns.map((c) => ({ name: c.name, type: duckdbType(c.type) }));
-    return this.config.add_metadata_columns ? [...data, ...METADATA_COLUMNS] : data;
+    const columns = this.config.add_metadata_columns
+      ? [...this.schema.columns, ...METADATA_COLUMNS]
+      : this.schema.columns;
+    return columns.map((c) => ({ name: c.name, type: duckdbType(c.type) }));
   }
 
   async prepare(): Promise<void> {
@@ -383,7 +392,7 @@ class DuckdbStreamWriter implements StreamWriter {
    */
   private ensureDeletedAtColumn(): Promise<void> {
     if (this.tableColumns.has(DELETED_AT_COLUMN)) return Promise.resolve();
-    this.addingDeletedAt ??= this.addColumn(DELETED_AT_COLUMN, "TIMESTAMPTZ");
+    this.addingDeletedAt ??= this.addColumn(DELETED_AT_COLUMN, duckdbType(DELETED_AT_TYPE));
     return this.addingDeletedAt;
   }
 
@@ -535,7 +544,19 @@ class DuckdbStreamWriter implements StreamWriter {
     insert: string;
     insertWithStored: string;
   } {
-    const keys = new Set(this.mergeKeys.map((k) => k.toLowerCase()));
+    const plan = planMerge({
+      keys: this.mergeKeys,
+      columns: select.columns.flatMap((c) =>
+        c.index === undefined ? [] : [{ name: c.name, index: c.index }],
+      ),
+      metadata: select.columns.flatMap((c) => (c.index === undefined ? [c.name] : [])),
+      tableColumns: this.tableColumns.values(),
+      layout: select.layout,
+      hardDelete: this.config.hard_delete,
+      addMetadataColumns: this.config.add_metadata_columns,
+      distinctKeys: false,
+      caseInsensitive: true,
+    });
     const seq = quoteDuckdb(SEQUENCE_COLUMN);
     const deleted = quoteDuckdb(DELETED_AT_COLUMN);
     const unchanged = "sluice_unchanged";
@@ -545,34 +566,23 @@ class DuckdbStreamWriter implements StreamWriter {
       `${select.sequence} AS ${seq}`,
       ...(select.unchanged === undefined ? [] : [`${select.unchanged} AS ${unchanged}`]),
     ];
-    const keyList = this.mergeKeys.map(quoteDuckdb);
-    const values = select.columns.filter((c) => !keys.has(c.name.toLowerCase()));
-    // Stream columns a change may leave out, by their index in the batch; metadata is always set.
-    const partial = new Map<string, number>();
-    if (select.unchanged !== undefined) {
-      for (const c of values) if (c.index !== undefined) partial.set(c.name, c.index);
-    }
+    const keyList = plan.keys.map(quoteDuckdb);
+    const tracked = trackedColumns(plan);
     const carriedFlag = (index: number): string => `sluice_carried_${index}`;
-    const aggregates = values.flatMap((c) => {
+    const aggregates = plan.values.flatMap((c) => {
       const name = quoteDuckdb(c.name);
-      const index = partial.get(c.name);
-      if (index === undefined) return [`arg_max_null(${name}, ${seq}) AS ${name}`];
-      const carried = `(${unchanged} IS NULL OR NOT contains(${unchanged}, ',${index},'))`;
+      if (c.tracked === undefined) return [`arg_max_null(${name}, ${seq}) AS ${name}`];
+      const carried = `(${unchanged} IS NULL OR NOT contains(${unchanged}, ',${c.tracked},'))`;
       return [
         `arg_max_null(${name}, CASE WHEN ${carried} THEN ${seq} END) AS ${name}`,
-        `bool_or(${carried}) AS ${carriedFlag(index)}`,
+        `bool_or(${carried}) AS ${carriedFlag(c.tracked)}`,
       ];
     });
-    // Columns of the table the batch says nothing about keep their stored values.
-    const said = new Set([...keys, ...select.columns.map((c) => c.name.toLowerCase()), DELETED_AT_COLUMN]);
-    if (this.config.add_metadata_columns) said.add(SEQUENCE_COLUMN);
-    const kept = [...this.tableColumns].filter(([lower]) => !said.has(lower)).map(([, name]) => name);
-    const hard = this.config.hard_delete && select.deletedAt !== undefined;
     const needsStored =
-      kept.length > 0
+      plan.kept.length > 0
         ? "true"
-        : partial.size > 0
-          ? `(${[...partial.values()].map((i) => `NOT ${carriedFlag(i)}`).join(" OR ")})${hard ? ` AND ${deleted} IS NULL` : ""}`
+        : tracked.length > 0
+          ? `(${tracked.map((c) => `NOT ${carriedFlag(c.tracked)}`).join(" OR ")})${plan.hardDelete ? ` AND ${deleted} IS NULL` : ""}`
           : "false";
     const change =
       `CREATE OR REPLACE TEMP TABLE sluice_change AS SELECT *, ${needsStored} AS sluice_needs_stored FROM (` +
@@ -581,33 +591,32 @@ class DuckdbStreamWriter implements StreamWriter {
       `GROUP BY ${keyList.join(", ")})`;
 
     const on = keyList.map((k) => `t.${k} = s.${k}`).join(" AND ");
-    const storedColumns = [...keyList, ...[...partial.keys(), ...kept].map(quoteDuckdb)];
+    const storedColumns = [...keyList, ...[...tracked.map((c) => c.name), ...plan.kept].map(quoteDuckdb)];
     const stored =
-      partial.size > 0 || kept.length > 0
+      tracked.length > 0 || plan.kept.length > 0
         ? `CREATE OR REPLACE TEMP TABLE sluice_stored AS SELECT ${storedColumns.map((c) => `t.${c}`).join(", ")} ` +
           `FROM ${this.target} AS t SEMI JOIN (SELECT ${keyList.join(", ")} FROM sluice_change WHERE sluice_needs_stored) AS s ON ${on}`
         : undefined;
     // The row each key ends with: what the change says, the stored value where it says nothing.
     const merged = (withStored: boolean) => [
       ...keyList.map((k) => ({ name: k, sql: `s.${k}` })),
-      ...values.map((c) => {
+      ...plan.values.map((c) => {
         const name = quoteDuckdb(c.name);
-        const index = partial.get(c.name);
         return {
           name,
           sql:
-            index === undefined
+            c.tracked === undefined
               ? `s.${name}`
-              : `CASE WHEN s.${carriedFlag(index)} THEN s.${name} ELSE ${withStored ? `t.${name}` : "NULL"} END`,
+              : `CASE WHEN s.${carriedFlag(c.tracked)} THEN s.${name} ELSE ${withStored ? `t.${name}` : "NULL"} END`,
         };
       }),
-      ...(withStored ? kept.map((name) => ({ name: quoteDuckdb(name), sql: `t.${quoteDuckdb(name)}` })) : []),
-      // The table has `_sdc_deleted_at` whenever the batch does (see `write`); a batch without it
-      // (not CDC) leaves the row undeleted, as re-inserting a key does.
-      ...(this.tableColumns.has(DELETED_AT_COLUMN) ? [{ name: deleted, sql: `s.${deleted}` }] : []),
-      ...(this.config.add_metadata_columns ? [{ name: seq, sql: `s.${seq}` }] : []),
+      ...(withStored
+        ? plan.kept.map((name) => ({ name: quoteDuckdb(name), sql: `t.${quoteDuckdb(name)}` }))
+        : []),
+      ...(plan.writesDeletedAt ? [{ name: deleted, sql: `s.${deleted}` }] : []),
+      ...(plan.writesSequence ? [{ name: seq, sql: `s.${seq}` }] : []),
     ];
-    const live = hard ? ` WHERE s.${deleted} IS NULL` : "";
+    const live = plan.hardDelete ? ` WHERE s.${deleted} IS NULL` : "";
     const insert = (withStored: boolean): string => {
       const list = merged(withStored);
       const from = withStored
@@ -626,42 +635,38 @@ class DuckdbStreamWriter implements StreamWriter {
   }
 
   private selectList(batch: RecordBatch, fast: boolean): BatchSelect {
-    const types = new Map<string, ColumnType>(this.schema.columns.map((c) => [c.name, c.type]));
-    const columns: BatchSelect["columns"] = [];
-    let deletedAt: string | undefined;
-    let sequence: string | undefined;
-    let unchanged: string | undefined;
-    for (const [i, name] of batch.columns.entries()) {
-      const field = `c${i}`;
-      if (name === DELETED_AT_COLUMN) {
-        deletedAt = duckdbConversion(field, { kind: "timestamptz", sqlType: "timestamptz" });
-      } else if (name === SEQUENCE_COLUMN) {
-        sequence = fast ? field : `CAST(${field} AS BIGINT)`;
-      } else if (name === UNCHANGED_COLUMN) {
-        unchanged = `',' || ${field} || ','`;
-      } else {
-        const type = types.get(name);
-        if (!type)
-          throw new SchemaError(`${batch.streamId}: batch column "${name}" is not in the stream's schema`);
-        // A field the reader already parsed needs no conversion.
-        const text = batchField(batch, i, type);
-        columns.push({
-          name,
-          sql: fast && csvParseType(type) !== undefined ? text : duckdbConversion(text, type),
-          index: i,
-        });
-      }
-    }
+    const layout = batchLayout(batch, this.schema);
+    const field = (i: number): string => `c${i}`;
+    const deletedAt =
+      layout.deletedAt === undefined
+        ? undefined
+        : duckdbConversion(field(layout.deletedAt), { kind: "timestamptz", sqlType: "timestamptz" });
+    const sequence =
+      layout.sequence === undefined
+        ? undefined
+        : fast
+          ? field(layout.sequence)
+          : `CAST(${field(layout.sequence)} AS BIGINT)`;
+    const unchanged = layout.unchanged === undefined ? undefined : `',' || ${field(layout.unchanged)} || ','`;
+    // A field the reader already parsed needs no conversion.
+    const columns: BatchSelect["columns"] = layout.columns.map(({ name, type, index }) => {
+      const text = batchField(batch, index, type);
+      return {
+        name,
+        sql: fast && csvParseType(type) !== undefined ? text : duckdbConversion(text, type),
+        index,
+      };
+    });
     if (this.config.add_metadata_columns) {
-      const ts = (d: Date): string => `TIMESTAMPTZ ${duckdbLiteral(d.toISOString())}`;
-      columns.push(
-        { name: "_sdc_extracted_at", sql: ts(batch.extractedAt) },
-        { name: "_sdc_received_at", sql: ts(new Date()) },
-        { name: "_sdc_batched_at", sql: "current_timestamp" },
-        { name: "_sdc_table_version", sql: String(this.options.version) },
-      );
+      const values = metadataValues({
+        extractedAt: batch.extractedAt,
+        receivedAt: new Date(),
+        version: this.options.version,
+      });
+      for (const { name, value } of values) columns.push({ name, sql: metadataSql(value) });
     }
     return {
+      layout,
       columns,
       deletedAt,
       sequence: sequence ?? `${batch.sequenceBase} + row_number() OVER () - 1`,

@@ -6,8 +6,16 @@ import { from as copyFrom } from "pg-copy-streams";
 import { ConnectionError, DataError, SchemaError } from "../../errors.js";
 import type { StreamVerifier } from "../../verify/stream-verifier.js";
 import type { RecordBatch } from "../batch.js";
-import { DELETED_AT_COLUMN, SEQUENCE_COLUMN, UNCHANGED_COLUMN } from "../batch.js";
-import type { ColumnType, StreamSchema } from "../column-type.js";
+import { DELETED_AT_COLUMN, SEQUENCE_COLUMN } from "../batch.js";
+import { batchLayout, type BatchLayout } from "../loader-core/batch-layout.js";
+import { planMerge, trackedColumns } from "../loader-core/merge-plan.js";
+import {
+  DELETED_AT_TYPE,
+  METADATA_COLUMNS,
+  metadataValues,
+  type MetadataValue,
+} from "../loader-core/metadata-columns.js";
+import type { StreamSchema } from "../column-type.js";
 import type { Loader, OpenStreamOptions, PluginConfig, StreamWriter } from "../connector.js";
 import {
   connectPostgres,
@@ -32,15 +40,12 @@ export interface TargetPostgresConfig extends PostgresConnectionSettings {
   hard_delete: boolean;
 }
 
-/** Metadata columns, as the Singer targets name them. */
-const METADATA_COLUMNS: readonly { name: string; type: string }[] = [
-  { name: "_sdc_extracted_at", type: "timestamp with time zone" },
-  { name: "_sdc_received_at", type: "timestamp with time zone" },
-  { name: "_sdc_batched_at", type: "timestamp with time zone" },
-  { name: DELETED_AT_COLUMN, type: "timestamp with time zone" },
-  { name: SEQUENCE_COLUMN, type: "bigint" },
-  { name: "_sdc_table_version", type: "bigint" },
-];
+/** A metadata value as PostgreSQL SQL. */
+function metadataSql(value: MetadataValue["value"]): string {
+  if (value === "now") return "transaction_timestamp()";
+  if ("instant" in value) return `${quoteLiteral(value.instant.toISOString())}::timestamptz`;
+  return String(value.integer);
+}
 
 /** PostgreSQL's identifier limit (NAMEDATALEN - 1), in bytes: longer names are cut silently. */
 const MAX_IDENTIFIER_BYTES = 63;
@@ -162,16 +167,6 @@ export class PostgresTargetLoader implements Loader {
   }
 }
 
-/** Names of a batch's parts in the statements: staged fields by position, so no name collides. */
-interface BatchPlan {
-  /** Stream columns of the batch: their name, type and position (which `_sdc_unchanged` uses). */
-  columns: { name: string; type: ColumnType; index: number }[];
-  /** Positions of the CDC columns, when the batch has them. */
-  deletedAt?: number;
-  sequence?: number;
-  unchanged?: number;
-}
-
 class PostgresTargetStreamWriter implements StreamWriter {
   private readonly schemaName: string;
   private readonly tableName: string;
@@ -228,8 +223,10 @@ class PostgresTargetStreamWriter implements StreamWriter {
   }
 
   private columnDefinitions(): { name: string; type: string }[] {
-    const data = this.schema.columns.map((c) => ({ name: c.name, type: postgresTargetType(c.type) }));
-    return this.config.add_metadata_columns ? [...data, ...METADATA_COLUMNS] : data;
+    const columns = this.config.add_metadata_columns
+      ? [...this.schema.columns, ...METADATA_COLUMNS]
+      : this.schema.columns;
+    return columns.map((c) => ({ name: c.name, type: postgresTargetType(c.type) }));
   }
 
   private createTableSql(table: string): string {
@@ -364,28 +361,28 @@ class PostgresTargetStreamWriter implements StreamWriter {
   /** Without `add_metadata_columns` the table has no `_sdc_deleted_at` until a delete needs it. */
   private async ensureDeletedAtColumn(): Promise<void> {
     if (!this.tableColumns.has(DELETED_AT_COLUMN)) {
-      await this.addColumn(DELETED_AT_COLUMN, "timestamp with time zone");
+      await this.addColumn(DELETED_AT_COLUMN, postgresTargetType(DELETED_AT_TYPE));
     }
   }
 
   async write(batch: RecordBatch): Promise<void> {
     if (batch.rowCount === 0) return;
-    const plan = this.planBatch(batch);
+    const layout = batchLayout(batch, this.schema);
     try {
       // Its own statement, committed before the batch's transaction: the column set we know
       // stays true whether the batch commits or not.
-      if (plan.deletedAt !== undefined) await this.ensureDeletedAtColumn();
+      if (layout.deletedAt !== undefined) await this.ensureDeletedAtColumn();
       await this.client.query("BEGIN");
-      if (this.copiesDirectly(plan)) {
+      if (this.copiesDirectly(layout)) {
         await this.copy(
           batch,
           this.destination,
-          plan.columns.map((c) => quoteIdent(c.name)),
+          layout.columns.map((c) => quoteIdent(c.name)),
         );
       } else {
-        await this.stage(batch, plan);
-        if (this.mergeKeys.length === 0) await this.client.query(this.appendStatement(batch, plan));
-        else await this.merge(batch, plan);
+        await this.stage(batch, layout);
+        if (this.mergeKeys.length === 0) await this.client.query(this.appendStatement(batch, layout));
+        else await this.merge(batch, layout);
       }
       await this.client.query("COMMIT");
     } catch (error) {
@@ -394,37 +391,19 @@ class PostgresTargetStreamWriter implements StreamWriter {
     }
   }
 
-  private planBatch(batch: RecordBatch): BatchPlan {
-    const types = new Map<string, ColumnType>(this.schema.columns.map((c) => [c.name, c.type]));
-    const plan: BatchPlan = { columns: [] };
-    for (const [index, name] of batch.columns.entries()) {
-      if (name === DELETED_AT_COLUMN) plan.deletedAt = index;
-      else if (name === SEQUENCE_COLUMN) plan.sequence = index;
-      else if (name === UNCHANGED_COLUMN) plan.unchanged = index;
-      else {
-        const type = types.get(name);
-        if (!type) {
-          throw new SchemaError(`${batch.streamId}: batch column "${name}" is not in the stream's schema`);
-        }
-        plan.columns.push({ name, type, index });
-      }
-    }
-    return plan;
-  }
-
   /**
    * Rows appended as they are, of columns PostgreSQL reads from the wire form, without metadata:
    * COPY straight into the table (the bulk of a FULL_TABLE load), about twice as fast as through
    * the staging table.
    */
-  private copiesDirectly(plan: BatchPlan): boolean {
+  private copiesDirectly(layout: BatchLayout): boolean {
     return (
       this.mergeKeys.length === 0 &&
       !this.config.add_metadata_columns &&
-      plan.deletedAt === undefined &&
-      plan.sequence === undefined &&
-      plan.unchanged === undefined &&
-      plan.columns.every((c) => stagingConversion("x", c.type) === "x")
+      layout.deletedAt === undefined &&
+      layout.sequence === undefined &&
+      layout.unchanged === undefined &&
+      layout.columns.every((c) => stagingConversion("x", c.type) === "x")
     );
   }
 
@@ -441,12 +420,12 @@ class PostgresTargetStreamWriter implements StreamWriter {
   }
 
   /** COPY the file into `sluice_batch` (c0, c1, ... in file order, `sluice_row` its line number). */
-  private async stage(batch: RecordBatch, plan: BatchPlan): Promise<void> {
+  private async stage(batch: RecordBatch, layout: BatchLayout): Promise<void> {
     const types = batch.columns.map((_, i) => {
-      if (i === plan.deletedAt) return "timestamp with time zone";
-      if (i === plan.sequence) return "bigint";
-      if (i === plan.unchanged) return "text";
-      return stagingType(plan.columns.find((c) => c.index === i)!.type);
+      if (i === layout.deletedAt) return "timestamp with time zone";
+      if (i === layout.sequence) return "bigint";
+      if (i === layout.unchanged) return "text";
+      return stagingType(layout.columns.find((c) => c.index === i)!.type);
     });
     await this.client.query(
       `CREATE TEMPORARY TABLE sluice_batch (${types.map((t, i) => `c${i} ${t}`).join(", ")}, ` +
@@ -460,34 +439,37 @@ class PostgresTargetStreamWriter implements StreamWriter {
   }
 
   /** Each stored column's SQL over `sluice_batch`, metadata included (not `_sdc_deleted_at`/`_sdc_sequence`). */
-  private valueColumns(batch: RecordBatch, plan: BatchPlan): { name: string; sql: string; index?: number }[] {
-    const columns: { name: string; sql: string; index?: number }[] = plan.columns.map((c) => ({
+  private valueColumns(
+    batch: RecordBatch,
+    layout: BatchLayout,
+  ): { name: string; sql: string; index?: number }[] {
+    const columns: { name: string; sql: string; index?: number }[] = layout.columns.map((c) => ({
       name: c.name,
       sql: stagingConversion(`c${c.index}`, c.type),
       index: c.index,
     }));
     if (this.config.add_metadata_columns) {
-      const ts = (d: Date): string => `${quoteLiteral(d.toISOString())}::timestamptz`;
-      columns.push(
-        { name: "_sdc_extracted_at", sql: ts(batch.extractedAt) },
-        { name: "_sdc_received_at", sql: ts(new Date()) },
-        { name: "_sdc_batched_at", sql: "transaction_timestamp()" },
-        { name: "_sdc_table_version", sql: String(this.options.version) },
-      );
+      const values = metadataValues({
+        extractedAt: batch.extractedAt,
+        receivedAt: new Date(),
+        version: this.options.version,
+      });
+      for (const { name, value } of values) columns.push({ name, sql: metadataSql(value) });
     }
     return columns;
   }
 
   /** Each row's `_sdc_sequence`: the batch's, else `sequenceBase` + its position in the file. */
-  private sequenceSql(batch: RecordBatch, plan: BatchPlan): string {
-    return plan.sequence !== undefined ? `c${plan.sequence}` : `(${batch.sequenceBase} + sluice_row - 1)`;
+  private sequenceSql(batch: RecordBatch, layout: BatchLayout): string {
+    return layout.sequence !== undefined ? `c${layout.sequence}` : `(${batch.sequenceBase} + sluice_row - 1)`;
   }
 
-  private appendStatement(batch: RecordBatch, plan: BatchPlan): string {
-    const columns = this.valueColumns(batch, plan);
-    if (plan.deletedAt !== undefined) columns.push({ name: DELETED_AT_COLUMN, sql: `c${plan.deletedAt}` });
+  private appendStatement(batch: RecordBatch, layout: BatchLayout): string {
+    const columns = this.valueColumns(batch, layout);
+    if (layout.deletedAt !== undefined)
+      columns.push({ name: DELETED_AT_COLUMN, sql: `c${layout.deletedAt}` });
     if (this.config.add_metadata_columns) {
-      columns.push({ name: SEQUENCE_COLUMN, sql: this.sequenceSql(batch, plan) });
+      columns.push({ name: SEQUENCE_COLUMN, sql: this.sequenceSql(batch, layout) });
     }
     return (
       `INSERT INTO ${this.destination} (${columns.map((c) => quoteIdent(c.name)).join(", ")}) ` +
@@ -505,81 +487,89 @@ class PostgresTargetStreamWriter implements StreamWriter {
    *    batch carried takes the stored value (a join with the table, read in this transaction).
    * Columns of the table that the batch does not have keep their stored values.
    */
-  private async merge(batch: RecordBatch, plan: BatchPlan): Promise<void> {
-    const keys = new Set(this.mergeKeys);
-    const values = this.valueColumns(batch, plan);
-    const alias = (i: number): string => `v${i}`;
-    const unchanged = plan.unchanged !== undefined ? `c${plan.unchanged}` : undefined;
+  private async merge(batch: RecordBatch, layout: BatchLayout): Promise<void> {
+    const columns = this.valueColumns(batch, layout);
+    const sqlOf = new Map(columns.map((c) => [c.name, c.sql]));
+    for (const key of this.mergeKeys) {
+      if (!sqlOf.has(key))
+        throw new SchemaError(`${batch.streamId}: a batch without its key column "${key}" cannot be merged`);
+    }
+    const plan = planMerge({
+      keys: this.mergeKeys,
+      columns: columns.flatMap((c) => (c.index === undefined ? [] : [{ name: c.name, index: c.index }])),
+      metadata: columns.flatMap((c) => (c.index === undefined ? [c.name] : [])),
+      tableColumns: this.tableColumns,
+      layout,
+      hardDelete: this.config.hard_delete,
+      addMetadataColumns: this.config.add_metadata_columns,
+      distinctKeys: this.options.distinctKeys,
+    });
+    // Staged fields by position, so no name collides with ours.
+    const written = columns.map((c) => c.name);
+    const alias = new Map(written.map((name, i) => [name, `v${i}`]));
+    const as = (name: string): string => alias.get(name)!;
+    const unchanged = layout.unchanged !== undefined ? `c${layout.unchanged}` : undefined;
     const carried = (index: number): string =>
       `(${unchanged} IS NULL OR position(',${index},' in ',' || ${unchanged} || ',') = 0)`;
-    // Stream columns (not keys) a change may leave out.
-    const partial = values.filter(
-      (c) => unchanged !== undefined && c.index !== undefined && !keys.has(c.name),
-    ) as { name: string; sql: string; index: number }[];
-    const partialNames = new Set(partial.map((c) => c.name));
-    const keyAliases = this.mergeKeys.map((k) => {
-      const i = values.findIndex((c) => c.name === k);
-      if (i < 0)
-        throw new SchemaError(`${batch.streamId}: a batch without its key column "${k}" cannot be merged`);
-      return alias(i);
-    });
-    const partition = keyAliases.join(", ");
+    const tracked = trackedColumns(plan);
+    const partition = plan.keys.map(as).join(", ");
     const inner = [
-      ...values.map((c, i) => `${c.sql} AS ${alias(i)}`),
-      `${plan.deletedAt !== undefined ? `c${plan.deletedAt}` : "NULL::timestamptz"} AS sluice_deleted`,
-      `${this.sequenceSql(batch, plan)} AS sluice_seq`,
-      ...partial.map((c) => `${carried(c.index)} AS sluice_carried_${c.index}`),
+      ...written.map((name) => `${sqlOf.get(name)!} AS ${as(name)}`),
+      `${layout.deletedAt !== undefined ? `c${layout.deletedAt}` : "NULL::timestamptz"} AS sluice_deleted`,
+      `${this.sequenceSql(batch, layout)} AS sluice_seq`,
+      ...tracked.map((c) => `${carried(c.tracked)} AS sluice_carried_${c.tracked}`),
     ];
+    const trackedByName = new Map(tracked.map((c) => [c.name, c.tracked]));
     const outer = [
-      ...values.map((c, i) =>
-        partialNames.has(c.name)
-          ? `first_value(${alias(i)}) OVER (PARTITION BY ${partition} ORDER BY sluice_carried_${c.index!} DESC, sluice_seq DESC) AS ${alias(i)}`
-          : alias(i),
-      ),
+      ...written.map((name) => {
+        const index = trackedByName.get(name);
+        return index !== undefined
+          ? `first_value(${as(name)}) OVER (PARTITION BY ${partition} ORDER BY sluice_carried_${index} DESC, sluice_seq DESC) AS ${as(name)}`
+          : as(name);
+      }),
       "sluice_deleted",
       "sluice_seq",
-      ...partial.map(
+      ...tracked.map(
         (c) =>
-          `bool_or(sluice_carried_${c.index}) OVER (PARTITION BY ${partition}) AS sluice_carried_${c.index}`,
+          `bool_or(sluice_carried_${c.tracked}) OVER (PARTITION BY ${partition}) AS sluice_carried_${c.tracked}`,
       ),
     ];
-    // A stream whose keys are distinct (one snapshot read; not CDC) has nothing to reduce.
-    const reduced =
-      !this.options.distinctKeys || plan.deletedAt !== undefined || plan.unchanged !== undefined;
-    const change = reduced ? "sluice_change" : `(SELECT ${inner.join(", ")} FROM sluice_batch)`;
-    if (reduced) {
+    const change = plan.reduces ? "sluice_change" : `(SELECT ${inner.join(", ")} FROM sluice_batch)`;
+    if (plan.reduces) {
       await this.client.query(
         `CREATE TEMPORARY TABLE sluice_change ON COMMIT DROP AS SELECT DISTINCT ON (${partition}) ${outer.join(", ")} ` +
           `FROM (SELECT ${inner.join(", ")} FROM sluice_batch) AS b ORDER BY ${partition}, sluice_seq DESC`,
       );
     }
-    const on = this.mergeKeys.map((k, j) => `t.${quoteIdent(k)} = s.${keyAliases[j]!}`).join(" AND ");
-    const hard = this.config.hard_delete && plan.deletedAt !== undefined;
-    if (hard) {
+    const on = plan.keys.map((k) => `t.${quoteIdent(k)} = s.${as(k)}`).join(" AND ");
+    if (plan.hardDelete) {
       await this.client.query(
         `DELETE FROM ${this.destination} AS t USING ${change} AS s WHERE ${on} AND s.sluice_deleted IS NOT NULL`,
       );
     }
-    const list = values.map((c, i) => ({
-      name: c.name,
-      sql: partialNames.has(c.name)
-        ? `CASE WHEN s.sluice_carried_${c.index!} THEN s.${alias(i)} ELSE t.${quoteIdent(c.name)} END`
-        : `s.${alias(i)}`,
-    }));
-    // The table has `_sdc_deleted_at` whenever the batch does; a batch without it (not CDC)
-    // leaves the row undeleted, as re-inserting a key does.
-    if (this.tableColumns.has(DELETED_AT_COLUMN))
-      list.push({ name: DELETED_AT_COLUMN, sql: "s.sluice_deleted" });
-    if (this.config.add_metadata_columns) list.push({ name: SEQUENCE_COLUMN, sql: "s.sluice_seq" });
+    // Columns the plan keeps (`plan.kept`) are simply not listed: ON CONFLICT leaves them as stored.
+    const list = written.map((name) => {
+      const index = trackedByName.get(name);
+      return {
+        name,
+        sql:
+          index !== undefined
+            ? `CASE WHEN s.sluice_carried_${index} THEN s.${as(name)} ELSE t.${quoteIdent(name)} END`
+            : `s.${as(name)}`,
+      };
+    });
+    if (plan.writesDeletedAt) list.push({ name: DELETED_AT_COLUMN, sql: "s.sluice_deleted" });
+    if (plan.writesSequence) list.push({ name: SEQUENCE_COLUMN, sql: "s.sluice_seq" });
     const from =
-      partial.length > 0 ? `${change} AS s LEFT JOIN ${this.destination} AS t ON ${on}` : `${change} AS s`;
+      tracked.length > 0 ? `${change} AS s LEFT JOIN ${this.destination} AS t ON ${on}` : `${change} AS s`;
+    const keys = new Set(plan.keys);
     const updates = list
       .filter((c) => !keys.has(c.name))
       .map((c) => `${quoteIdent(c.name)} = EXCLUDED.${quoteIdent(c.name)}`);
     await this.client.query(
       `INSERT INTO ${this.destination} (${list.map((c) => quoteIdent(c.name)).join(", ")}) ` +
-        `SELECT ${list.map((c) => c.sql).join(", ")} FROM ${from}${hard ? " WHERE s.sluice_deleted IS NULL" : ""} ` +
-        `ON CONFLICT (${this.mergeKeys.map(quoteIdent).join(", ")}) ` +
+        `SELECT ${list.map((c) => c.sql).join(", ")} FROM ${from}${plan.hardDelete ? " WHERE s.sluice_deleted IS NULL" : ""} ` +
+        `ON CONFLICT (${plan.keys.map(quoteIdent).join(", ")}) ` +
         (updates.length > 0 ? `DO UPDATE SET ${updates.join(", ")}` : "DO NOTHING"),
     );
   }

@@ -1,0 +1,79 @@
+import { z } from "zod";
+import { ConfigError } from "../../errors.js";
+import type { PluginConfig, SettingDefinition } from "../connector.js";
+
+/**
+ * The settings every warehouse loader shares, declared once: how batches land (`load_method`),
+ * deletes (`hard_delete`), the `_sdc_*` columns (`add_metadata_columns`) and table naming
+ * (`table_prefix`). Each loader lists them among its own (`loaderSettings(...)`) and parses them
+ * with `parseLoaderSettings`, so their names, defaults and meaning cannot drift apart.
+ */
+
+export const LOAD_METHODS = ["append-only", "upsert", "overwrite"] as const;
+export type LoadMethod = (typeof LOAD_METHODS)[number];
+
+export interface LoaderSettings {
+  tablePrefix: string;
+  addMetadataColumns: boolean;
+  loadMethod: LoadMethod;
+  hardDelete: boolean;
+}
+
+/** The shared settings' definitions, with a loader's own wording or aliases where it has them. */
+export function loaderSettings(options: {
+  /** How `upsert` merges in this warehouse, for the description. */
+  upsertBy?: string;
+  addMetadataAliases?: readonly string[];
+}): SettingDefinition[] {
+  return [
+    { name: "table_prefix", kind: "string", default: "", description: "Prepended to every table name" },
+    {
+      name: "add_metadata_columns",
+      kind: "boolean",
+      default: false,
+      ...(options.addMetadataAliases ? { aliases: options.addMetadataAliases } : {}),
+      description: "Add _sdc_extracted_at, _sdc_received_at, _sdc_batched_at, _sdc_deleted_at, ... columns",
+    },
+    {
+      name: "load_method",
+      kind: "string",
+      default: "upsert",
+      choices: LOAD_METHODS,
+      description: `How incremental batches land: merged on the key${options.upsertBy ? ` (${options.upsertBy})` : ""}, appended (LOG_BASED: every change a row, a change log), or the table replaced each run`,
+    },
+    {
+      name: "hard_delete",
+      kind: "boolean",
+      default: false,
+      description:
+        "Delete rows whose _sdc_deleted_at is set (and all rows on a source TRUNCATE) instead of keeping them marked",
+    },
+  ];
+}
+
+const schema = z.object({
+  table_prefix: z.string().default(""),
+  add_metadata_columns: z.boolean().default(false),
+  load_method: z.enum(LOAD_METHODS).default("upsert"),
+  hard_delete: z.boolean().default(false),
+});
+
+/**
+ * The shared settings of `config` (already merged and typed by the project file), parsed: a value
+ * of the wrong kind is a ConfigError naming the plugin and the setting, never a cast.
+ */
+export function parseLoaderSettings(plugin: string, config: PluginConfig): LoaderSettings {
+  const parsed = schema.safeParse(config);
+  if (!parsed.success) {
+    throw new ConfigError(
+      parsed.error.issues.map((issue) => `${plugin}: setting \`${issue.path.join(".")}\`: ${issue.message}`),
+    );
+  }
+  const { table_prefix, add_metadata_columns, load_method, hard_delete } = parsed.data;
+  return {
+    tablePrefix: table_prefix,
+    addMetadataColumns: add_metadata_columns,
+    loadMethod: load_method,
+    hardDelete: hard_delete,
+  };
+}
