@@ -17,6 +17,13 @@ import {
   type NdjsonChunk,
   type NdjsonField,
 } from "./bigquery-ndjson.js";
+import { batchLayout } from "../loader-core/batch-layout.js";
+import { planMerge } from "../loader-core/merge-plan.js";
+import {
+  DELETED_AT_TYPE as CORE_DELETED_AT_TYPE,
+  METADATA_COLUMNS,
+  metadataValues,
+} from "../loader-core/metadata-columns.js";
 import { addColumnSql, anyRowSql, mergeSql, truncateSql, widenColumnSql } from "./bigquery-sql.js";
 import {
   apiField,
@@ -29,17 +36,19 @@ import {
   type TableField,
 } from "./bigquery-types.js";
 
-/** Metadata columns, as the Singer targets name them. */
-const METADATA_FIELDS: readonly { name: string; type: BigqueryColumnType }[] = [
-  { name: "_sdc_extracted_at", type: { type: "TIMESTAMP", mode: "NULLABLE" } },
-  { name: "_sdc_received_at", type: { type: "TIMESTAMP", mode: "NULLABLE" } },
-  { name: "_sdc_batched_at", type: { type: "TIMESTAMP", mode: "NULLABLE" } },
-  { name: DELETED_AT_COLUMN, type: { type: "TIMESTAMP", mode: "NULLABLE" } },
-  { name: SEQUENCE_COLUMN, type: { type: "INT64", mode: "NULLABLE" } },
-  { name: "_sdc_table_version", type: { type: "INT64", mode: "NULLABLE" } },
-];
+/** The metadata columns in BigQuery's types (see loader-core/metadata-columns.ts). */
+const METADATA_FIELDS: readonly { name: string; type: BigqueryColumnType }[] = METADATA_COLUMNS.map((c) => ({
+  name: c.name,
+  type: bigqueryType(c.type),
+}));
 const METADATA_NAMES = METADATA_FIELDS.map((f) => f.name);
-const DELETED_AT_TYPE: BigqueryColumnType = { type: "TIMESTAMP", mode: "NULLABLE" };
+const DELETED_AT_TYPE: BigqueryColumnType = bigqueryType(CORE_DELETED_AT_TYPE);
+/** The metadata columns a batch writes values for (`_sdc_deleted_at` and `_sdc_sequence` come from the batch). */
+const METADATA_VALUE_NAMES = metadataValues({
+  extractedAt: new Date(0),
+  receivedAt: new Date(0),
+  version: 0,
+}).map((v) => v.name);
 
 /** Staging tables left by a crash expire by themselves after a day. */
 const STAGING_EXPIRATION_MS = 24 * 60 * 60 * 1000;
@@ -368,11 +377,16 @@ class BigqueryStreamWriter implements StreamWriter {
         { name: SEQUENCE_COLUMN, sql: sequence },
         { name: "_sdc_table_version", sql: String(this.options.version) },
       );
-      if (index(DELETED_AT_COLUMN) < 0)
-        fields.push({ name: DELETED_AT_COLUMN, sql: "CAST(NULL AS VARCHAR)" });
     } else if (merging) {
       fields.push({ name: SEQUENCE_COLUMN, sql: sequence });
     }
+    // A batch without deletes writes `_sdc_deleted_at` NULL where the table has it: a key
+    // re-inserted is live again (merge-plan.ts, rule 4).
+    if (
+      index(DELETED_AT_COLUMN) < 0 &&
+      (this.config.addMetadataColumns || (merging && this.hasColumn(DELETED_AT_COLUMN)))
+    )
+      fields.push({ name: DELETED_AT_COLUMN, sql: "CAST(NULL AS VARCHAR)" });
     if (merging && index(UNCHANGED_COLUMN) >= 0)
       fields.push({ name: UNCHANGED_COLUMN, sql: `c${index(UNCHANGED_COLUMN)}` });
     return fields;
@@ -425,33 +439,20 @@ class BigqueryStreamWriter implements StreamWriter {
     });
     try {
       await this.loadChunks(batch, staging, chunks);
-      const written = fields
-        .map((f) => f.name)
-        .filter((n) => n !== UNCHANGED_COLUMN && (n !== SEQUENCE_COLUMN || this.config.addMetadataColumns))
-        .filter((n) => n !== DELETED_AT_COLUMN || this.hasColumn(DELETED_AT_COLUMN));
-      const unchangedIndex = batch.columns.indexOf(UNCHANGED_COLUMN);
-      const sql = mergeSql({
-        target: this.quoted(this.tableName),
-        staging: this.quoted(staging),
+      const layout = batchLayout(batch, this.schema);
+      const plan = planMerge({
         keys: this.mergeKeys,
-        columns: written,
-        sequenceColumn: SEQUENCE_COLUMN,
-        ...(unchangedIndex >= 0
-          ? {
-              unchanged: {
-                column: UNCHANGED_COLUMN,
-                indexOf: new Map(
-                  batch.columns.flatMap((name, i) => {
-                    const column = this.columnNames.get(name);
-                    return column ? [[column, i] as [string, number]] : [];
-                  }),
-                ),
-              },
-            }
-          : {}),
-        ...(batch.columns.includes(DELETED_AT_COLUMN) ? { deletedAtColumn: DELETED_AT_COLUMN } : {}),
+        columns: layout.columns.map((c) => ({ name: this.columnNames.get(c.name)!, index: c.index })),
+        metadata: this.config.addMetadataColumns ? METADATA_VALUE_NAMES : [],
+        tableColumns: this.destinationColumns.map((f) => f.name),
+        layout,
         hardDelete: this.config.hardDelete,
+        addMetadataColumns: this.config.addMetadataColumns,
+        // MERGE refuses a target row matched by several source rows: always one row per key.
+        distinctKeys: false,
+        caseInsensitive: true,
       });
+      const sql = mergeSql({ target: this.quoted(this.tableName), staging: this.quoted(staging), plan });
       await this.api.query(sql, `merging a batch of ${batch.streamId} into ${this.where}`);
     } finally {
       await this.api.deleteTable(staging).catch(() => undefined);

@@ -1,3 +1,5 @@
+import { DELETED_AT_COLUMN, SEQUENCE_COLUMN, UNCHANGED_COLUMN } from "../batch.js";
+import { trackedColumns, type MergePlan } from "../loader-core/merge-plan.js";
 import { quoteColumn } from "./bigquery-names.js";
 import { ddlType, type BigqueryColumnType } from "./bigquery-types.js";
 
@@ -29,73 +31,66 @@ export function truncateSql(
 export interface MergeOptions {
   target: string;
   staging: string;
-  /** Key columns (BigQuery names). */
-  keys: readonly string[];
-  /** Columns written to the target, keys included, in order. */
-  columns: readonly string[];
-  /** Staging column ordering versions of one key (newest wins). */
-  sequenceColumn: string;
   /**
-   * CDC: the staging column listing, comma-separated, the 0-based indexes of fields a change did
-   * not carry, and the index each column has there. Columns without an index are always carried.
+   * What to merge (see merge-plan.ts), in BigQuery's column names. The staging table holds the
+   * plan's keys and values, `_sdc_sequence`, and `_sdc_deleted_at` and `_sdc_unchanged` when the
+   * batch has them (or the table has `_sdc_deleted_at`).
    */
-  unchanged?: { column: string; indexOf: ReadonlyMap<string, number> };
-  /** Staging column set on deletes; with `hardDelete` such rows are removed, not merged. */
-  deletedAtColumn?: string;
-  hardDelete: boolean;
+  plan: MergePlan;
 }
 
 /**
- * One MERGE applying a staged batch to the target. The batch is first reduced to one row per key
- * (the newest by `sequenceColumn`; BigQuery refuses a MERGE where one target row matches several
- * source rows), with every field a change did not carry taken from the key's newest earlier row
- * that carried it, else left as the target has it. A delete with `hardDelete` removes the row
- * and is never inserted; otherwise it is merged like any change, `_sdc_deleted_at` included.
+ * The merge plan as one MERGE. The batch is first reduced to one row per key, the newest by
+ * `_sdc_sequence` (BigQuery refuses a MERGE where one target row matches several source rows),
+ * each tracked field taken from the key's newest row that carried it, with a flag saying whether
+ * any did (else the target keeps its value). With `hardDelete` a delete removes the row and is
+ * never inserted; otherwise it is merged like any change, `_sdc_deleted_at` included. Columns the
+ * plan keeps are not listed, so the MERGE leaves them as they are.
  */
 export function mergeSql(options: MergeOptions): string {
+  const { plan } = options;
   const q = quoteColumn;
-  const keys = options.keys.map(q);
+  const keys = plan.keys.map(q);
   const partition = `PARTITION BY ${keys.join(", ")}`;
-  const sequence = q(options.sequenceColumn);
-  const tracked = options.columns.filter(
-    (c) => !options.keys.includes(c) && options.unchanged?.indexOf.get(c) !== undefined,
-  );
-  const hasFlag = (column: string): string => `_sluice_has_${options.unchanged!.indexOf.get(column)}`;
+  const sequence = q(SEQUENCE_COLUMN);
+  const written = [
+    ...plan.keys,
+    ...plan.values.map((c) => c.name),
+    ...(plan.writesDeletedAt ? [DELETED_AT_COLUMN] : []),
+    ...(plan.writesSequence ? [SEQUENCE_COLUMN] : []),
+  ];
+  const trackedIndex = new Map(trackedColumns(plan).map((c) => [c.name, c.tracked]));
+  const hasFlag = (column: string): string => `_sluice_has_${trackedIndex.get(column)!}`;
 
   // Innermost: the staged rows, with a flag per tracked column saying whether the row carried it.
-  const flags = tracked.map((c) => {
-    const list = `CONCAT(',', IFNULL(${q(options.unchanged!.column)}, ''), ',')`;
-    return `STRPOS(${list}, ',${options.unchanged!.indexOf.get(c)},') = 0 AS ${hasFlag(c)}`;
+  const flags = [...trackedIndex].map(([, index]) => {
+    const list = `CONCAT(',', IFNULL(${q(UNCHANGED_COLUMN)}, ''), ',')`;
+    return `STRPOS(${list}, ',${index},') = 0 AS _sluice_has_${index}`;
   });
-  const extra =
-    options.deletedAtColumn && !options.columns.includes(options.deletedAtColumn)
-      ? [options.deletedAtColumn]
-      : [];
-  const staged = `SELECT ${[...options.columns, ...extra, options.sequenceColumn].map(q).join(", ")}${flags.map((f) => `, ${f}`).join("")} FROM ${options.staging}`;
+  const extra = plan.deletes && !written.includes(DELETED_AT_COLUMN) ? [DELETED_AT_COLUMN] : [];
+  const staged = `SELECT ${[...written, ...extra, ...(plan.writesSequence ? [] : [SEQUENCE_COLUMN])].map(q).join(", ")}${flags.map((f) => `, ${f}`).join("")} FROM ${options.staging}`;
 
   // Middle: per key, the newest row; each tracked column from the newest row that carried it.
-  const picked = [...options.columns, ...extra].map((c) => {
-    if (!tracked.includes(c)) return q(c);
+  const picked = [...written, ...extra].map((c) => {
+    if (!trackedIndex.has(c)) return q(c);
     return `FIRST_VALUE(${q(c)}) OVER (${partition} ORDER BY ${hasFlag(c)} DESC, ${sequence} DESC) AS ${q(c)}, LOGICAL_OR(${hasFlag(c)}) OVER (${partition}) AS ${hasFlag(c)}`;
   });
   const ranked = `SELECT ${picked.join(", ")}, ROW_NUMBER() OVER (${partition} ORDER BY ${sequence} DESC) AS _sluice_rank FROM (${staged})`;
-  const outputs = [...options.columns, ...extra].flatMap((c) =>
-    tracked.includes(c) ? [q(c), hasFlag(c)] : [q(c)],
-  );
+  const outputs = [...written, ...extra].flatMap((c) => (trackedIndex.has(c) ? [q(c), hasFlag(c)] : [q(c)]));
   const source = `SELECT ${outputs.join(", ")} FROM (${ranked}) WHERE _sluice_rank = 1`;
 
   const on = keys.map((k) => `T.${k} = S.${k}`).join(" AND ");
-  const deleted = options.deletedAtColumn ? `S.${q(options.deletedAtColumn)}` : undefined;
-  const updates = options.columns
-    .filter((c) => !options.keys.includes(c))
+  const deleted = `S.${q(DELETED_AT_COLUMN)}`;
+  const updates = written
+    .filter((c) => !plan.keys.includes(c))
     .map(
-      (c) => `${q(c)} = ${tracked.includes(c) ? `IF(S.${hasFlag(c)}, S.${q(c)}, T.${q(c)})` : `S.${q(c)}`}`,
+      (c) => `${q(c)} = ${trackedIndex.has(c) ? `IF(S.${hasFlag(c)}, S.${q(c)}, T.${q(c)})` : `S.${q(c)}`}`,
     );
-  const columns = options.columns.map(q);
+  const columns = written.map(q);
   const clauses = [
-    ...(options.hardDelete && deleted ? [`WHEN MATCHED AND ${deleted} IS NOT NULL THEN DELETE`] : []),
+    ...(plan.hardDelete ? [`WHEN MATCHED AND ${deleted} IS NOT NULL THEN DELETE`] : []),
     ...(updates.length > 0 ? [`WHEN MATCHED THEN UPDATE SET ${updates.join(", ")}`] : []),
-    `WHEN NOT MATCHED${options.hardDelete && deleted ? ` AND ${deleted} IS NULL` : ""} THEN INSERT (${columns.join(", ")}) VALUES (${columns.map((c) => `S.${c}`).join(", ")})`,
+    `WHEN NOT MATCHED${plan.hardDelete ? ` AND ${deleted} IS NULL` : ""} THEN INSERT (${columns.join(", ")}) VALUES (${columns.map((c) => `S.${c}`).join(", ")})`,
   ];
   return `MERGE ${options.target} AS T USING (${source}) AS S ON ${on} ${clauses.join(" ")}`;
 }

@@ -5,8 +5,37 @@ import {
   truncateSql,
   widenColumnSql,
 } from "../../../src/connectors/bigquery/bigquery-sql.js";
+import {
+  planMerge,
+  type MergeInput,
+  type MergePlan,
+} from "../../../src/connectors/loader-core/merge-plan.js";
 
 const target = "`p.d.events`";
+
+/** A merge plan for a batch whose stream columns come first, in `columns` order. */
+function plan(options: {
+  keys: string[];
+  columns: string[];
+  layout: MergeInput["layout"];
+  hardDelete: boolean;
+}): MergePlan {
+  return planMerge({
+    keys: options.keys,
+    columns: options.columns.map((name, index) => ({ name, index })),
+    metadata: [],
+    // Soft deletes need the column; hard deletes do not add it (bigquery-loader.ts).
+    tableColumns: [
+      ...options.columns,
+      ...(options.layout.deletedAt !== undefined && !options.hardDelete ? ["_sdc_deleted_at"] : []),
+    ],
+    layout: options.layout,
+    hardDelete: options.hardDelete,
+    addMetadataColumns: false,
+    distinctKeys: false,
+    caseInsensitive: true,
+  });
+}
 const staging = "`p.d.events__sluice_batch_x`";
 
 describe("the GoogleSQL target-bigquery sends", () => {
@@ -15,10 +44,7 @@ describe("the GoogleSQL target-bigquery sends", () => {
       mergeSql({
         target,
         staging,
-        keys: ["id"],
-        columns: ["id", "name"],
-        sequenceColumn: "_sdc_sequence",
-        hardDelete: false,
+        plan: plan({ keys: ["id"], columns: ["id", "name"], layout: {}, hardDelete: false }),
       }),
     ).toBe(
       "MERGE `p.d.events` AS T USING (SELECT `id`, `name` FROM (SELECT `id`, `name`, ROW_NUMBER() OVER (PARTITION BY `id` ORDER BY `_sdc_sequence` DESC) AS _sluice_rank FROM (SELECT `id`, `name`, `_sdc_sequence` FROM `p.d.events__sluice_batch_x`)) WHERE _sluice_rank = 1) AS S ON T.`id` = S.`id` " +
@@ -30,18 +56,12 @@ describe("the GoogleSQL target-bigquery sends", () => {
     const sql = mergeSql({
       target,
       staging,
-      keys: ["id"],
-      columns: ["id", "body", "_sdc_deleted_at"],
-      sequenceColumn: "_sdc_sequence",
-      unchanged: {
-        column: "_sdc_unchanged",
-        indexOf: new Map([
-          ["id", 0],
-          ["body", 1],
-        ]),
-      },
-      deletedAtColumn: "_sdc_deleted_at",
-      hardDelete: false,
+      plan: plan({
+        keys: ["id"],
+        columns: ["id", "body"],
+        layout: { deletedAt: 2, sequence: 3, unchanged: 4 },
+        hardDelete: false,
+      }),
     });
     expect(sql).toContain(
       "STRPOS(CONCAT(',', IFNULL(`_sdc_unchanged`, ''), ','), ',1,') = 0 AS _sluice_has_1",
@@ -60,11 +80,12 @@ describe("the GoogleSQL target-bigquery sends", () => {
     const sql = mergeSql({
       target,
       staging,
-      keys: ["tenant", "id"],
-      columns: ["tenant", "id", "v"],
-      sequenceColumn: "_sdc_sequence",
-      deletedAtColumn: "_sdc_deleted_at",
-      hardDelete: true,
+      plan: plan({
+        keys: ["tenant", "id"],
+        columns: ["tenant", "id", "v"],
+        layout: { deletedAt: 3, sequence: 4 },
+        hardDelete: true,
+      }),
     });
     expect(sql).toContain("ON T.`tenant` = S.`tenant` AND T.`id` = S.`id`");
     expect(sql).toContain("PARTITION BY `tenant`, `id`");
