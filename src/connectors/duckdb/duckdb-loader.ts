@@ -1,4 +1,6 @@
 import type { DuckDBConnection, DuckDBInstance } from "@duckdb/node-api";
+import { z } from "zod";
+import { parseLoaderSettings, type LoadMethod } from "../loader-core/loader-settings.js";
 import type { StreamVerifier } from "../../verify/stream-verifier.js";
 import { createDuckdbVerifier } from "./duckdb-verifier.js";
 import fs from "node:fs";
@@ -33,16 +35,37 @@ import {
   SharedMemoryLimit,
 } from "./shared-memory-limit.js";
 
-interface TargetDuckdbConfig {
-  path: string;
-  default_target_schema?: string;
+const ownSettings = z.object({
+  path: z.string(),
+  default_target_schema: z.string().optional(),
+  memory_limit: z.string().default("48MB"),
+  threads: z.number().int().positive().optional(),
+  parallel_batches: z.number().int().optional(),
+});
+
+type TargetDuckdbConfig = z.infer<typeof ownSettings> & {
   table_prefix: string;
   add_metadata_columns: boolean;
-  load_method: "append-only" | "upsert" | "overwrite";
+  load_method: LoadMethod;
   hard_delete: boolean;
-  memory_limit: string;
-  threads?: number;
-  parallel_batches?: number;
+};
+
+/** target-duckdb's settings, parsed: the shared ones by the loader core, its own here. */
+function parseDuckdbSettings(config: PluginConfig): TargetDuckdbConfig {
+  const common = parseLoaderSettings("target-duckdb", config);
+  const own = ownSettings.safeParse(config);
+  if (!own.success) {
+    throw new ConfigError(
+      own.error.issues.map((issue) => `target-duckdb: setting \`${issue.path.join(".")}\`: ${issue.message}`),
+    );
+  }
+  return {
+    ...own.data,
+    table_prefix: common.tablePrefix,
+    add_metadata_columns: common.addMetadataColumns,
+    load_method: common.loadMethod,
+    hard_delete: common.hardDelete,
+  };
 }
 
 /** A metadata value as DuckDB SQL. */
@@ -79,7 +102,7 @@ export class DuckdbLoader implements Loader {
   private preparing: Promise<unknown> = Promise.resolve();
 
   constructor(config: PluginConfig, context: { projectDir: string }) {
-    this.config = config as unknown as TargetDuckdbConfig;
+    this.config = parseDuckdbSettings(config);
     this.file = path.resolve(context.projectDir, this.config.path);
     this.memoryLimit = new SharedMemoryLimit(this.config.memory_limit);
     const parallel = this.config.parallel_batches;

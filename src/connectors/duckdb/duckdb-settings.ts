@@ -1,4 +1,5 @@
 import type { SettingDefinition } from "../connector.js";
+import { loaderSettings } from "../loader-core/loader-settings.js";
 
 /** Settings of target-duckdb, named as the Singer target-duckdb variants name them. */
 export const targetDuckdbSettings: readonly SettingDefinition[] = [
@@ -14,28 +15,7 @@ export const targetDuckdbSettings: readonly SettingDefinition[] = [
     kind: "string",
     description: "Schema for every table; by default the source schema name (`public`)",
   },
-  { name: "table_prefix", kind: "string", default: "", description: "Prepended to every table name" },
-  {
-    name: "add_metadata_columns",
-    kind: "boolean",
-    default: false,
-    description: "Add _sdc_extracted_at, _sdc_received_at, _sdc_batched_at, _sdc_deleted_at, ... columns",
-  },
-  {
-    name: "load_method",
-    kind: "string",
-    default: "upsert",
-    choices: ["append-only", "upsert", "overwrite"],
-    description:
-      "How incremental batches land: merged on the key, appended (LOG_BASED: every change a row, a change log), or the table replaced each run",
-  },
-  {
-    name: "hard_delete",
-    kind: "boolean",
-    default: false,
-    description:
-      "Delete rows whose _sdc_deleted_at is set (and all rows on a source TRUNCATE) instead of keeping them marked",
-  },
+  ...loaderSettings({}),
   {
     name: "memory_limit",
     kind: "string",

@@ -3,7 +3,8 @@ import fs from "node:fs";
 import { pipeline } from "node:stream/promises";
 import type pg from "pg";
 import { from as copyFrom } from "pg-copy-streams";
-import { ConnectionError, DataError, SchemaError } from "../../errors.js";
+import { ConfigError, ConnectionError, DataError, SchemaError } from "../../errors.js";
+import { parseLoaderSettings, type LoadMethod } from "../loader-core/loader-settings.js";
 import type { StreamVerifier } from "../../verify/stream-verifier.js";
 import type { RecordBatch } from "../batch.js";
 import { DELETED_AT_COLUMN, SEQUENCE_COLUMN } from "../batch.js";
@@ -36,7 +37,7 @@ export interface TargetPostgresConfig extends PostgresConnectionSettings {
   default_target_schema?: string;
   table_prefix: string;
   add_metadata_columns: boolean;
-  load_method: "append-only" | "upsert" | "overwrite";
+  load_method: LoadMethod;
   hard_delete: boolean;
 }
 
@@ -93,7 +94,20 @@ export class PostgresTargetLoader implements Loader {
   private preparing: Promise<unknown> = Promise.resolve();
 
   constructor(config: PluginConfig) {
-    this.config = config as unknown as TargetPostgresConfig;
+    // The connection settings are checked where the connection is made (postgres-connection.ts);
+    // the shared loader settings are parsed here.
+    const common = parseLoaderSettings("target-postgres", config);
+    const schema = config.default_target_schema;
+    if (schema !== undefined && typeof schema !== "string")
+      throw new ConfigError(`target-postgres: setting \`default_target_schema\` must be a string`);
+    this.config = {
+      ...(config as unknown as PostgresConnectionSettings),
+      ...(schema !== undefined ? { default_target_schema: schema } : {}),
+      table_prefix: common.tablePrefix,
+      add_metadata_columns: common.addMetadataColumns,
+      load_method: common.loadMethod,
+      hard_delete: common.hardDelete,
+    };
   }
 
   private async connect(purpose: string): Promise<pg.Client> {

@@ -1,4 +1,5 @@
 import type { SettingDefinition } from "../connector.js";
+import { loaderSettings } from "../loader-core/loader-settings.js";
 
 /**
  * Settings of target-postgres, named as pipelinewise-target-postgres (variant transferwise) names
@@ -22,29 +23,7 @@ export const targetPostgresSettings: readonly SettingDefinition[] = [
     kind: "string",
     description: "Schema for every table (created if missing); by default the source schema name",
   },
-  { name: "table_prefix", kind: "string", default: "", description: "Prepended to every table name" },
-  {
-    name: "add_metadata_columns",
-    kind: "boolean",
-    default: false,
-    aliases: ["add_record_metadata"],
-    description: "Add _sdc_extracted_at, _sdc_received_at, _sdc_batched_at, _sdc_deleted_at, ... columns",
-  },
-  {
-    name: "load_method",
-    kind: "string",
-    default: "upsert",
-    choices: ["append-only", "upsert", "overwrite"],
-    description:
-      "How incremental batches land: merged on the key (INSERT ... ON CONFLICT), appended (LOG_BASED: every change a row), or the table replaced each run",
-  },
-  {
-    name: "hard_delete",
-    kind: "boolean",
-    default: false,
-    description:
-      "Delete rows whose _sdc_deleted_at is set (and all rows on a source TRUNCATE) instead of keeping them marked",
-  },
+  ...loaderSettings({ upsertBy: "INSERT ... ON CONFLICT", addMetadataAliases: ["add_record_metadata"] }),
   {
     name: "ssl",
     kind: "boolean",
