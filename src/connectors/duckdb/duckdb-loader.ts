@@ -11,12 +11,9 @@ import type { RecordBatch } from "../batch.js";
 import { DELETED_AT_COLUMN, SEQUENCE_COLUMN } from "../batch.js";
 import { batchLayout, type BatchLayout } from "../loader-core/batch-layout.js";
 import { planMerge, trackedColumns } from "../loader-core/merge-plan.js";
-import {
-  DELETED_AT_TYPE,
-  METADATA_COLUMNS,
-  metadataValues,
-  type MetadataValue,
-} from "../loader-core/metadata-columns.js";
+import { StreamTable } from "../loader-core/stream-table.js";
+import { DuckdbTables } from "./duckdb-tables.js";
+import { metadataValues, type MetadataValue } from "../loader-core/metadata-columns.js";
 import type { ColumnType, StreamSchema } from "../column-type.js";
 import type { Loader, OpenStreamOptions, PluginConfig, StreamWriter } from "../connector.js";
 import {
@@ -250,15 +247,13 @@ interface BatchSelect {
 class DuckdbStreamWriter implements StreamWriter {
   private readonly schemaName: string;
   private readonly tableName: string;
-  private readonly replace: boolean;
-  private mergeKeys: string[];
-  /** Columns of the destination table: lower-cased name → name. */
-  private readonly tableColumns = new Map<string, string>();
+  /** The table's lifecycle (loader-core), with DuckDB's DDL. */
+  private readonly table: StreamTable;
+  private readonly tables: DuckdbTables;
   /** Connections free for the next batch; more are opened while batches load at once. */
   private readonly idle: DuckDBConnection[];
   /** Every connection this writer opened besides `connection`, closed with it. */
   private readonly extra: DuckDBConnection[] = [];
-  private addingDeletedAt: Promise<void> | undefined;
   /** Connections that have loaded, each with the release of the memory it holds (see SharedMemoryLimit). */
   private readonly holding = new Map<DuckDBConnection, (connection: DuckDBConnection) => Promise<void>>();
 
@@ -275,8 +270,21 @@ class DuckdbStreamWriter implements StreamWriter {
   ) {
     this.schemaName = config.default_target_schema ?? schema.sourceSchema;
     this.tableName = `${config.table_prefix}${schema.sourceTable}`;
-    this.replace = options.mode === "replace" || config.load_method === "overwrite";
-    this.mergeKeys = !this.replace && config.load_method === "upsert" ? schema.keyProperties : [];
+    this.tables = new DuckdbTables(connection, this.schemaName);
+    this.table = new StreamTable({
+      schema,
+      stream: options,
+      settings: {
+        tablePrefix: config.table_prefix,
+        addMetadataColumns: config.add_metadata_columns,
+        loadMethod: config.load_method,
+        hardDelete: config.hard_delete,
+      },
+      tables: this.tables,
+      target: this.tableName,
+      staging: `${this.tableName}__sluice_new`,
+      caseInsensitive: true,
+    });
     this.idle = [connection];
   }
 
@@ -289,39 +297,28 @@ class DuckdbStreamWriter implements StreamWriter {
    * 30–40 MB more; on more cores DuckDB's own threads already spread each insert.
    */
   get concurrentWrites(): number {
-    if (!this.replace) return 1;
+    if (!this.table.replace) return 1;
     return this.config.parallel_batches ?? Math.min(4, Math.max(1, os.availableParallelism() - 1));
   }
 
   /** Whether batches merge on the key (INCREMENTAL, LOG_BASED changes) rather than append. */
   private get merges(): boolean {
-    return this.mergeKeys.length > 0;
+    return this.table.mergeKeys.length > 0;
   }
 
   private get target(): string {
-    return `${quoteDuckdb(this.schemaName)}.${quoteDuckdb(this.tableName)}`;
-  }
-
-  private get staging(): string {
-    return `${quoteDuckdb(this.schemaName)}.${quoteDuckdb(`${this.tableName}__sluice_new`)}`;
+    return this.tables.quoted(this.table.target);
   }
 
   /** The table rows go to while the stream runs. */
   private get destination(): string {
-    return this.replace ? this.staging : this.target;
-  }
-
-  private columnDefinitions(): { name: string; type: string }[] {
-    const columns = this.config.add_metadata_columns
-      ? [...this.schema.columns, ...METADATA_COLUMNS]
-      : this.schema.columns;
-    return columns.map((c) => ({ name: c.name, type: duckdbType(c.type) }));
+    return this.tables.quoted(this.table.destination);
   }
 
   async prepare(): Promise<void> {
     // NOTE: DuckDB column names are case-insensitive: `Name` and `name` cannot both be columns.
     const byLowerName = new Map<string, string>();
-    for (const { name } of this.columnDefinitions()) {
+    for (const { name } of this.table.wanted()) {
       const other = byLowerName.get(name.toLowerCase());
       if (other !== undefined) {
         throw new SchemaError(
@@ -333,25 +330,7 @@ class DuckdbStreamWriter implements StreamWriter {
     await this.memoryLimit.read(this.connection);
     await this.refuseCaseOnlyTwin();
     await this.connection.run(`CREATE SCHEMA IF NOT EXISTS ${quoteDuckdb(this.schemaName)}`);
-    const definitions = this.columnDefinitions()
-      .map((c) => `${quoteDuckdb(c.name)} ${c.type}`)
-      .join(", ");
-    if (this.replace) {
-      await this.connection.run(`DROP TABLE IF EXISTS ${this.staging}`);
-      await this.connection.run(`CREATE TABLE ${this.staging} (${definitions})`);
-      for (const column of this.columnDefinitions())
-        this.tableColumns.set(column.name.toLowerCase(), column.name);
-      return;
-    }
-    await this.connection.run(`CREATE TABLE IF NOT EXISTS ${this.target} (${definitions})`);
-    await this.evolve();
-    if (this.merges && this.options.distinctKeys) {
-      // A run reads each source row once, so into an empty table there is nothing to merge
-      // with: plain appends are exact and avoid a join per batch. A rerun after a crash finds
-      // the table non-empty and merges again.
-      const reader = await this.connection.runAndReadAll(`SELECT 1 FROM ${this.target} LIMIT 1`);
-      if (reader.currentRowCount === 0) this.mergeKeys = [];
-    }
+    await this.table.prepare();
   }
 
   /**
@@ -373,55 +352,9 @@ class DuckdbStreamWriter implements StreamWriter {
     );
   }
 
-  /** Adds columns the source gained; widens types DuckDB can convert; never drops a column. */
-  private async evolve(): Promise<void> {
-    const reader = await this.connection.runAndReadAll(
-      `SELECT column_name, data_type FROM duckdb_columns() WHERE schema_name = ${duckdbLiteral(this.schemaName)} AND table_name = ${duckdbLiteral(this.tableName)}`,
-    );
-    const existing = new Map(
-      reader.getRowObjectsJS().map((r) => [String(r.column_name).toLowerCase(), String(r.data_type)]),
-    );
-    for (const row of reader.getRowObjectsJS()) {
-      this.tableColumns.set(String(row.column_name).toLowerCase(), String(row.column_name));
-    }
-    for (const column of this.columnDefinitions()) {
-      const current = existing.get(column.name.toLowerCase());
-      if (current === undefined) {
-        await this.addColumn(column.name, column.type);
-      } else if (normaliseType(current) !== normaliseType(column.type)) {
-        try {
-          await this.connection.run(
-            `ALTER TABLE ${this.target} ALTER COLUMN ${quoteDuckdb(column.name)} TYPE ${column.type}`,
-          );
-        } catch (error) {
-          throw new SchemaError(
-            `${this.schemaName}.${this.tableName}.${column.name}: the source type changed to ${column.type} but the DuckDB column is ${current} and cannot be converted (${(error as Error).message}); run with --full-refresh to rebuild the table`,
-            { cause: error },
-          );
-        }
-      }
-    }
-  }
-
-  private async addColumn(name: string, type: string): Promise<void> {
-    await this.connection.run(`ALTER TABLE ${this.destination} ADD COLUMN ${quoteDuckdb(name)} ${type}`);
-    this.tableColumns.set(name.toLowerCase(), name);
-  }
-
-  /**
-   * A batch with deletes needs somewhere to say so: without `add_metadata_columns` the table has
-   * no `_sdc_deleted_at` until the first batch (or truncate) that carries one. Added once even
-   * when batches loading at once (`concurrentWrites`) both carry it.
-   */
-  private ensureDeletedAtColumn(): Promise<void> {
-    if (this.tableColumns.has(DELETED_AT_COLUMN)) return Promise.resolve();
-    this.addingDeletedAt ??= this.addColumn(DELETED_AT_COLUMN, duckdbType(DELETED_AT_TYPE));
-    return this.addingDeletedAt;
-  }
-
   async write(batch: RecordBatch): Promise<void> {
     if (batch.rowCount === 0) return;
-    if (batch.columns.includes(DELETED_AT_COLUMN)) await this.ensureDeletedAtColumn();
+    if (batch.columns.includes(DELETED_AT_COLUMN)) await this.table.prepareForDeletes();
     // A huge row, a wide table or a merge takes more than a connection's share of the memory limit.
     const extra = batchMemoryExtra(batch, this.merges);
     const connection = this.idle.pop() ?? (await this.openExtra());
@@ -459,15 +392,7 @@ class DuckdbStreamWriter implements StreamWriter {
    */
   async truncate(at: Date): Promise<void> {
     try {
-      if (this.config.hard_delete) {
-        await this.connection.run(`DELETE FROM ${this.destination}`);
-      } else {
-        await this.ensureDeletedAtColumn();
-        const column = quoteDuckdb(DELETED_AT_COLUMN);
-        await this.connection.run(
-          `UPDATE ${this.destination} SET ${column} = TIMESTAMPTZ ${duckdbLiteral(at.toISOString())} WHERE ${column} IS NULL`,
-        );
-      }
+      await this.table.truncate(at);
     } catch (error) {
       throw new DataError(
         `target-duckdb: applying a truncate of ${this.schema.streamId} to ${this.schemaName}.${this.tableName} failed: ${firstLine((error as Error).message)}`,
@@ -568,12 +493,12 @@ class DuckdbStreamWriter implements StreamWriter {
     insertWithStored: string;
   } {
     const plan = planMerge({
-      keys: this.mergeKeys,
+      keys: this.table.mergeKeys,
       columns: select.columns.flatMap((c) =>
         c.index === undefined ? [] : [{ name: c.name, index: c.index }],
       ),
       metadata: select.columns.flatMap((c) => (c.index === undefined ? [c.name] : [])),
-      tableColumns: this.tableColumns.values(),
+      tableColumns: this.table.columns,
       layout: select.layout,
       hardDelete: this.config.hard_delete,
       addMetadataColumns: this.config.add_metadata_columns,
@@ -745,21 +670,13 @@ class DuckdbStreamWriter implements StreamWriter {
 
   async finish(): Promise<void> {
     try {
-      if (this.replace) {
-        await this.connection.run("BEGIN TRANSACTION");
-        await this.connection.run(`DROP TABLE IF EXISTS ${this.target}`);
-        await this.connection.run(`ALTER TABLE ${this.staging} RENAME TO ${quoteDuckdb(this.tableName)}`);
-        await this.connection.run("COMMIT");
-      }
+      await this.table.finish();
     } catch (error) {
-      await this.connection.run("ROLLBACK").catch(() => undefined);
       const full = diskFullError(this.file, `replacing ${this.schemaName}.${this.tableName}`, error);
       if (full) throw full;
       throw new DataError(
         `target-duckdb: replacing ${this.schemaName}.${this.tableName} failed: ${(error as Error).message}`,
-        {
-          cause: error,
-        },
+        { cause: error },
       );
     } finally {
       await this.closeConnections();
@@ -768,9 +685,7 @@ class DuckdbStreamWriter implements StreamWriter {
 
   async abort(): Promise<void> {
     try {
-      if (this.replace) await this.connection.run(`DROP TABLE IF EXISTS ${this.staging}`);
-    } catch {
-      // The staging table is dropped again at the next run's start.
+      await this.table.abort();
     } finally {
       await this.closeConnections();
     }
@@ -841,10 +756,6 @@ function batchField(batch: RecordBatch, i: number, type: ColumnType): string {
 
 function isConversionError(error: unknown): boolean {
   return /Conversion Error|Could not convert|CSV Error/i.test((error as Error).message ?? "");
-}
-
-function normaliseType(type: string): string {
-  return type.toUpperCase().replace(/\s+/g, "").replace("FLOAT", "REAL").replace("INTEGER", "INTEGER");
 }
 
 /** Below this much free space under the DuckDB file, a failed write is put down to a full disk. */

@@ -53,8 +53,8 @@ interface Scenario {
   mode?: "replace" | "incremental";
   batches: { rows: string[]; columns?: string[] }[];
   truncateAt?: Date;
-  /** Opened again with a column added, after the batches. */
-  evolve?: boolean;
+  /** Opened again after the batches, with this schema, for one more batch. */
+  reopen?: "same" | "column added";
 }
 
 const UPDATES = [
@@ -106,7 +106,13 @@ const SCENARIOS: Scenario[] = [
     config: { load_method: "append-only" },
     batches: [{ rows: CDC_SEED }, { rows: UPDATES }],
   },
-  { name: "a column added at the source", config: {}, batches: [{ rows: CDC_SEED }], evolve: true },
+  { name: "a column added at the source", config: {}, batches: [{ rows: CDC_SEED }], reopen: "column added" },
+  {
+    name: "a second run into a table with metadata columns (nothing to alter)",
+    config: { add_metadata_columns: true },
+    batches: [{ rows: CDC_SEED }],
+    reopen: "same",
+  },
 ];
 
 /** A CDC seed row without its three bookkeeping fields. */

@@ -1,0 +1,99 @@
+import type { DuckDBConnection } from "@duckdb/node-api";
+import { SchemaError } from "../../errors.js";
+import { DELETED_AT_COLUMN } from "../batch.js";
+import type { WantedColumn, WarehouseTables } from "../loader-core/stream-table.js";
+import { duckdbLiteral, duckdbType, quoteDuckdb } from "./duckdb-types.js";
+
+/** target-duckdb's DDL for the loader core's table lifecycle (stream-table.ts), in one schema. */
+export class DuckdbTables implements WarehouseTables {
+  constructor(
+    private readonly connection: DuckDBConnection,
+    private readonly schemaName: string,
+  ) {}
+
+  /** `"schema"."table"`. */
+  quoted(table: string): string {
+    return `${quoteDuckdb(this.schemaName)}.${quoteDuckdb(table)}`;
+  }
+
+  async columns(table: string): Promise<Map<string, string> | undefined> {
+    const reader = await this.connection.runAndReadAll(
+      `SELECT column_name, data_type FROM duckdb_columns() WHERE schema_name = ${duckdbLiteral(this.schemaName)} AND table_name = ${duckdbLiteral(table)}`,
+    );
+    const rows = reader.getRowObjectsJS();
+    if (rows.length === 0) return undefined;
+    return new Map(rows.map((r) => [String(r.column_name), String(r.data_type)]));
+  }
+
+  async create(table: string, columns: readonly WantedColumn[]): Promise<void> {
+    const definitions = columns.map((c) => `${quoteDuckdb(c.name)} ${duckdbType(c.type)}`).join(", ");
+    await this.connection.run(`CREATE TABLE ${this.quoted(table)} (${definitions})`);
+  }
+
+  async addColumn(table: string, column: WantedColumn): Promise<void> {
+    await this.connection.run(
+      `ALTER TABLE ${this.quoted(table)} ADD COLUMN ${quoteDuckdb(column.name)} ${duckdbType(column.type)}`,
+    );
+  }
+
+  /** Widens types DuckDB can convert; anything else asks for a full refresh. */
+  async evolveColumn(table: string, column: WantedColumn, current: string): Promise<void> {
+    const type = duckdbType(column.type);
+    if (normaliseType(current) === normaliseType(type)) return;
+    try {
+      await this.connection.run(
+        `ALTER TABLE ${this.quoted(table)} ALTER COLUMN ${quoteDuckdb(column.name)} TYPE ${type}`,
+      );
+    } catch (error) {
+      throw new SchemaError(
+        `${this.schemaName}.${table}.${column.name}: the source type changed to ${type} but the DuckDB column is ${current} and cannot be converted (${(error as Error).message}); run with --full-refresh to rebuild the table`,
+        { cause: error },
+      );
+    }
+  }
+
+  async isEmpty(table: string): Promise<boolean> {
+    const reader = await this.connection.runAndReadAll(`SELECT 1 FROM ${this.quoted(table)} LIMIT 1`);
+    return reader.currentRowCount === 0;
+  }
+
+  async drop(table: string): Promise<void> {
+    await this.connection.run(`DROP TABLE IF EXISTS ${this.quoted(table)}`);
+  }
+
+  async swap(staging: string, target: string): Promise<void> {
+    try {
+      await this.connection.run("BEGIN TRANSACTION");
+      await this.connection.run(`DROP TABLE IF EXISTS ${this.quoted(target)}`);
+      await this.connection.run(`ALTER TABLE ${this.quoted(staging)} RENAME TO ${quoteDuckdb(target)}`);
+      await this.connection.run("COMMIT");
+    } catch (error) {
+      await this.connection.run("ROLLBACK").catch(() => undefined);
+      throw error;
+    }
+  }
+
+  async deleteAll(table: string): Promise<void> {
+    await this.connection.run(`DELETE FROM ${this.quoted(table)}`);
+  }
+
+  async markAllDeleted(table: string, at: Date): Promise<void> {
+    const column = quoteDuckdb(DELETED_AT_COLUMN);
+    await this.connection.run(
+      `UPDATE ${this.quoted(table)} SET ${column} = TIMESTAMPTZ ${duckdbLiteral(at.toISOString())} WHERE ${column} IS NULL`,
+    );
+  }
+}
+
+/**
+ * A type as DuckDB's catalog spells it and as `duckdbType` writes it, compared in one spelling.
+ * NOTE: `duckdb_columns()` says `TIMESTAMP WITH TIME ZONE` for TIMESTAMPTZ: compared as written,
+ * every metadata column of an existing table was altered to its own type on each run.
+ */
+function normaliseType(type: string): string {
+  return type
+    .toUpperCase()
+    .replace(/\s+/g, "")
+    .replace("TIMESTAMPWITHTIMEZONE", "TIMESTAMPTZ")
+    .replace("FLOAT", "REAL");
+}
