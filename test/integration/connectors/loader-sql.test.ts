@@ -7,6 +7,7 @@ import type { PluginConfig } from "../../../src/connectors/connector.js";
 import { DuckdbLoader } from "../../../src/connectors/duckdb/duckdb-loader.js";
 import { PostgresTargetLoader } from "../../../src/connectors/postgres-target/postgres-target-loader.js";
 import {
+  CDC_COLUMNS,
   CDC_SCHEMA,
   CDC_SEED,
   DELETE_UNCHANGED,
@@ -194,21 +195,13 @@ describe.each(LOADERS)("the SQL target-$name renders", ({ name, factory }) => {
       }
       if (scenario.truncateAt) await table.truncate(scenario.truncateAt);
       await table.close();
-      if (scenario.evolve) {
-        const evolved = openCdcTable(kit, scenario.config, { place, schema: EVOLVED });
-        await evolved.write([`5,five,,,,20,,added`], {
-          columns: [
-            "id",
-            "name",
-            "doc",
-            "changed_at",
-            "_sdc_deleted_at",
-            "_sdc_sequence",
-            "_sdc_unchanged",
-            "added",
-          ],
+      if (scenario.reopen) {
+        const added = scenario.reopen === "column added";
+        const again = openCdcTable(kit, scenario.config, { place, schema: added ? EVOLVED : CDC_SCHEMA });
+        await again.write([`5,five,,,,20,${added ? ",added" : ""}`], {
+          columns: [...CDC_COLUMNS, ...(added ? ["added"] : [])],
         });
-        await evolved.close();
+        await again.close();
       }
       sections.push(`-- ${scenario.name}\n${normalise(recorder.take(), place.id, dir)};`);
     }
