@@ -10,12 +10,9 @@ import type { RecordBatch } from "../batch.js";
 import { DELETED_AT_COLUMN, SEQUENCE_COLUMN } from "../batch.js";
 import { batchLayout, type BatchLayout } from "../loader-core/batch-layout.js";
 import { planMerge, trackedColumns } from "../loader-core/merge-plan.js";
-import {
-  DELETED_AT_TYPE,
-  METADATA_COLUMNS,
-  metadataValues,
-  type MetadataValue,
-} from "../loader-core/metadata-columns.js";
+import { StreamTable } from "../loader-core/stream-table.js";
+import { PostgresTargetTables } from "./postgres-target-tables.js";
+import { metadataValues, type MetadataValue } from "../loader-core/metadata-columns.js";
 import type { StreamSchema } from "../column-type.js";
 import type { Loader, OpenStreamOptions, PluginConfig, StreamWriter } from "../connector.js";
 import {
@@ -26,12 +23,7 @@ import {
   type PostgresConnectionSettings,
 } from "../postgres/postgres-connection.js";
 import { createPostgresTargetVerifier } from "./postgres-target-verifier.js";
-import {
-  postgresTargetType,
-  sameColumnType,
-  stagingConversion,
-  stagingType,
-} from "./postgres-target-types.js";
+import { postgresTargetType, stagingConversion, stagingType } from "./postgres-target-types.js";
 
 export interface TargetPostgresConfig extends PostgresConnectionSettings {
   default_target_schema?: string;
@@ -184,14 +176,9 @@ export class PostgresTargetLoader implements Loader {
 class PostgresTargetStreamWriter implements StreamWriter {
   private readonly schemaName: string;
   private readonly tableName: string;
-  private readonly stagingName: string;
-  private readonly replace: boolean;
-  /** Keys the table has a primary key on (upsert, or a replace that may see a key twice). */
-  private readonly keys: string[];
-  /** Keys batches are merged on; empty when rows are appended. */
-  private mergeKeys: string[];
-  /** Columns of the destination table. */
-  private readonly tableColumns = new Set<string>();
+  /** The table's lifecycle (loader-core), with PostgreSQL's DDL. */
+  private readonly table: StreamTable;
+  private readonly tables: PostgresTargetTables;
   private closed = false;
 
   constructor(
@@ -213,44 +200,40 @@ class PostgresTargetStreamWriter implements StreamWriter {
         );
       }
     }
-    this.stagingName = stagingTableName(this.tableName);
-    this.replace = options.mode === "replace" || config.load_method === "overwrite";
-    this.keys = config.load_method === "append-only" ? [] : [...schema.keyProperties];
-    this.mergeKeys = this.keys;
+    this.tables = new PostgresTargetTables(client, this.schemaName);
+    this.table = new StreamTable({
+      schema,
+      stream: options,
+      settings: {
+        tablePrefix: config.table_prefix,
+        addMetadataColumns: config.add_metadata_columns,
+        loadMethod: config.load_method,
+        hardDelete: config.hard_delete,
+      },
+      tables: this.tables,
+      target: this.tableName,
+      staging: stagingTableName(this.tableName),
+      // The staging table has the key too: a replace that may see a key twice merges on it.
+      mergesWhileReplacing: true,
+    });
+  }
+
+  /** Keys batches are merged on; empty when rows are appended. */
+  private get mergeKeys(): string[] {
+    return this.table.mergeKeys;
   }
 
   private get where(): string {
     return `${this.schemaName}.${this.tableName}`;
   }
 
-  private get target(): string {
-    return `${quoteIdent(this.schemaName)}.${quoteIdent(this.tableName)}`;
-  }
-
-  private get staging(): string {
-    return `${quoteIdent(this.schemaName)}.${quoteIdent(this.stagingName)}`;
-  }
-
   /** The table rows go to while the stream runs. */
   private get destination(): string {
-    return this.replace ? this.staging : this.target;
-  }
-
-  private columnDefinitions(): { name: string; type: string }[] {
-    const columns = this.config.add_metadata_columns
-      ? [...this.schema.columns, ...METADATA_COLUMNS]
-      : this.schema.columns;
-    return columns.map((c) => ({ name: c.name, type: postgresTargetType(c.type) }));
-  }
-
-  private createTableSql(table: string): string {
-    const definitions = this.columnDefinitions().map((c) => `${quoteIdent(c.name)} ${c.type}`);
-    if (this.keys.length > 0) definitions.push(`PRIMARY KEY (${this.keys.map(quoteIdent).join(", ")})`);
-    return `CREATE TABLE ${table} (${definitions.join(", ")})`;
+    return this.tables.quoted(this.table.destination);
   }
 
   async prepare(): Promise<void> {
-    for (const key of this.keys) {
+    for (const key of this.table.keys) {
       if (!this.schema.columns.some((c) => c.name === key)) {
         throw new SchemaError(
           `target-postgres: key column "${key}" of ${this.schema.streamId} is not among its columns`,
@@ -259,28 +242,7 @@ class PostgresTargetStreamWriter implements StreamWriter {
     }
     try {
       await this.createSchema();
-      if (this.replace) {
-        await this.client.query(`DROP TABLE IF EXISTS ${this.staging}`);
-        await this.client.query(this.createTableSql(this.staging));
-        for (const column of this.columnDefinitions()) this.tableColumns.add(column.name);
-        // A fresh table: rows read once each need no merge.
-        if (this.options.distinctKeys) this.mergeKeys = [];
-        return;
-      }
-      const existing = await this.readColumns(this.tableName);
-      if (existing.size === 0) {
-        await this.client.query(this.createTableSql(this.target));
-        for (const column of this.columnDefinitions()) this.tableColumns.add(column.name);
-      } else {
-        await this.evolve(existing);
-        if (this.keys.length > 0) await this.ensureKeyConstraint();
-      }
-      if (this.mergeKeys.length > 0 && this.options.distinctKeys) {
-        // A run reads each source row once, so into an empty table there is nothing to merge
-        // with: plain appends are exact and cheaper. A rerun after a crash finds rows and merges.
-        const rows = await this.client.query(`SELECT 1 FROM ${this.target} LIMIT 1`);
-        if (rows.rowCount === 0) this.mergeKeys = [];
-      }
+      await this.table.prepare();
     } catch (error) {
       if (error instanceof SchemaError) throw error;
       throw describePostgresError(
@@ -301,91 +263,13 @@ class PostgresTargetStreamWriter implements StreamWriter {
     }
   }
 
-  /** Column name → type as `format_type` prints it; empty when the table does not exist. */
-  private async readColumns(table: string): Promise<Map<string, string>> {
-    const result = await this.client.query<{ name: string; type: string }>(
-      `SELECT a.attname AS name, format_type(a.atttypid, a.atttypmod) AS type
-         FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
-        WHERE n.nspname = $1 AND c.relname = $2 AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum`,
-      [this.schemaName, table],
-    );
-    return new Map(result.rows.map((r) => [r.name, r.type]));
-  }
-
-  /** Adds columns the source gained; converts columns whose type changed; never drops one. */
-  private async evolve(existing: Map<string, string>): Promise<void> {
-    for (const name of existing.keys()) this.tableColumns.add(name);
-    for (const column of this.columnDefinitions()) {
-      const current = existing.get(column.name);
-      if (current === undefined) {
-        await this.addColumn(column.name, column.type);
-      } else if (!sameColumnType(current, column.type)) {
-        const name = quoteIdent(column.name);
-        try {
-          await this.client.query(
-            `ALTER TABLE ${this.target} ALTER COLUMN ${name} TYPE ${column.type} USING ${name}::${column.type}`,
-          );
-        } catch (error) {
-          throw new SchemaError(
-            `target-postgres: ${this.where}.${column.name}: the source type changed to ${column.type} but the column is ${current} and cannot be converted (${(error as Error).message}); run with --full-refresh to rebuild the table`,
-            { cause: error },
-          );
-        }
-      }
-    }
-  }
-
-  /**
-   * INSERT ... ON CONFLICT needs a unique index on exactly the key columns. A primary key on
-   * other columns (the stream's key changed, as Singer's `key_properties` may) is replaced.
-   */
-  private async ensureKeyConstraint(): Promise<void> {
-    const indexes = await this.client.query<{ columns: string[]; primary: string | null }>(
-      `SELECT array(SELECT a.attname::text FROM pg_attribute a WHERE a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey)) AS columns,
-              (SELECT c.conname::text FROM pg_constraint c WHERE c.conindid = i.indexrelid AND c.contype = 'p') AS primary
-         FROM pg_index i WHERE i.indrelid = $1::regclass AND i.indisunique AND i.indpred IS NULL AND i.indexprs IS NULL`,
-      [this.target],
-    );
-    const wanted = [...this.keys].sort().join("\u0000");
-    if (indexes.rows.some((r) => [...r.columns].sort().join("\u0000") === wanted)) return;
-    const primary = indexes.rows.find((r) => r.primary !== null)?.primary;
-    try {
-      await this.client.query("BEGIN");
-      if (primary) {
-        await this.client.query(`ALTER TABLE ${this.target} DROP CONSTRAINT ${quoteIdent(primary)}`);
-      }
-      await this.client.query(
-        `ALTER TABLE ${this.target} ADD PRIMARY KEY (${this.keys.map(quoteIdent).join(", ")})`,
-      );
-      await this.client.query("COMMIT");
-    } catch (error) {
-      await this.client.query("ROLLBACK").catch(() => undefined);
-      throw new SchemaError(
-        `target-postgres: ${this.where} has no unique key on (${this.keys.join(", ")}) to upsert on, and one cannot be made (${(error as Error).message}); remove the duplicate or NULL keys, or run with --full-refresh`,
-        { cause: error },
-      );
-    }
-  }
-
-  private async addColumn(name: string, type: string): Promise<void> {
-    await this.client.query(`ALTER TABLE ${this.destination} ADD COLUMN ${quoteIdent(name)} ${type}`);
-    this.tableColumns.add(name);
-  }
-
-  /** Without `add_metadata_columns` the table has no `_sdc_deleted_at` until a delete needs it. */
-  private async ensureDeletedAtColumn(): Promise<void> {
-    if (!this.tableColumns.has(DELETED_AT_COLUMN)) {
-      await this.addColumn(DELETED_AT_COLUMN, postgresTargetType(DELETED_AT_TYPE));
-    }
-  }
-
   async write(batch: RecordBatch): Promise<void> {
     if (batch.rowCount === 0) return;
     const layout = batchLayout(batch, this.schema);
     try {
       // Its own statement, committed before the batch's transaction: the column set we know
       // stays true whether the batch commits or not.
-      if (layout.deletedAt !== undefined) await this.ensureDeletedAtColumn();
+      if (layout.deletedAt !== undefined) await this.table.prepareForDeletes();
       await this.client.query("BEGIN");
       if (this.copiesDirectly(layout)) {
         await this.copy(
@@ -512,7 +396,7 @@ class PostgresTargetStreamWriter implements StreamWriter {
       keys: this.mergeKeys,
       columns: columns.flatMap((c) => (c.index === undefined ? [] : [{ name: c.name, index: c.index }])),
       metadata: columns.flatMap((c) => (c.index === undefined ? [c.name] : [])),
-      tableColumns: this.tableColumns,
+      tableColumns: this.table.columns,
       layout,
       hardDelete: this.config.hard_delete,
       addMetadataColumns: this.config.add_metadata_columns,
@@ -594,15 +478,7 @@ class PostgresTargetStreamWriter implements StreamWriter {
    */
   async truncate(at: Date): Promise<void> {
     try {
-      if (this.config.hard_delete) {
-        await this.client.query(`DELETE FROM ${this.destination}`);
-      } else {
-        await this.ensureDeletedAtColumn();
-        const column = quoteIdent(DELETED_AT_COLUMN);
-        await this.client.query(
-          `UPDATE ${this.destination} SET ${column} = ${quoteLiteral(at.toISOString())}::timestamptz WHERE ${column} IS NULL`,
-        );
-      }
+      await this.table.truncate(at);
     } catch (error) {
       throw describePostgresError(
         error,
@@ -613,16 +489,8 @@ class PostgresTargetStreamWriter implements StreamWriter {
 
   async finish(): Promise<void> {
     try {
-      if (this.replace) {
-        await this.client.query("BEGIN");
-        const kept = await this.grantsAndIndexes();
-        await this.client.query(`DROP TABLE IF EXISTS ${this.target}`);
-        await this.client.query(`ALTER TABLE ${this.staging} RENAME TO ${quoteIdent(this.tableName)}`);
-        for (const statement of kept) await this.client.query(statement);
-        await this.client.query("COMMIT");
-      }
+      await this.table.finish();
     } catch (error) {
-      await this.client.query("ROLLBACK").catch(() => undefined);
       throw describePostgresError(
         error,
         `target-postgres: replacing ${this.where} (views depending on it must be dropped first)`,
@@ -632,36 +500,10 @@ class PostgresTargetStreamWriter implements StreamWriter {
     }
   }
 
-  /**
-   * What people add to a warehouse table by hand and a full refresh must not take away: the
-   * privileges granted on it (so readers keep access) and its indexes (but the key's, which the
-   * new table has). Returned as statements that apply them to the new table once it has the
-   * old one's name; `pg_get_indexdef` names the table, so it applies as it is.
-   * NOTE: column privileges, comments, triggers and policies are not carried over.
-   */
-  private async grantsAndIndexes(): Promise<string[]> {
-    const result = await this.client.query<{ statement: string }>(
-      `SELECT format('GRANT %s ON %s TO %s%s', a.privilege_type, $2::text,
-                CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(r.rolname) END,
-                CASE WHEN a.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END) AS statement
-         FROM pg_class c CROSS JOIN LATERAL aclexplode(c.relacl) a LEFT JOIN pg_roles r ON r.oid = a.grantee
-        WHERE c.oid = to_regclass($1) AND a.grantee <> c.relowner
-       UNION ALL
-       SELECT pg_get_indexdef(i.indexrelid)
-         FROM pg_index i
-        WHERE i.indrelid = to_regclass($1)
-          AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = i.indexrelid)`,
-      [this.target, this.target],
-    );
-    return result.rows.map((row) => row.statement);
-  }
-
   async abort(): Promise<void> {
     try {
       await this.client.query("ROLLBACK").catch(() => undefined);
-      if (this.replace) await this.client.query(`DROP TABLE IF EXISTS ${this.staging}`);
-    } catch {
-      // The staging table is dropped again at the next run's start.
+      await this.table.abort();
     } finally {
       await this.end();
     }
