@@ -5,6 +5,8 @@ import { DELETED_AT_COLUMN, SEQUENCE_COLUMN, UNCHANGED_COLUMN, type RecordBatch 
 import type { ColumnType, StreamSchema } from "../column-type.js";
 import type { Loader, OpenStreamOptions, PluginConfig, StreamWriter } from "../connector.js";
 import { BigqueryClient } from "./bigquery-client.js";
+import { StreamTable } from "../loader-core/stream-table.js";
+import { BigqueryTables } from "./bigquery-tables.js";
 import { createBigqueryVerifier } from "./bigquery-verifier.js";
 import type { StreamVerifier } from "../../verify/stream-verifier.js";
 import { BigqueryJobError, type RetryOptions } from "./bigquery-errors.js";
@@ -24,12 +26,10 @@ import {
   METADATA_COLUMNS,
   metadataValues,
 } from "../loader-core/metadata-columns.js";
-import { addColumnSql, anyRowSql, mergeSql, truncateSql, widenColumnSql } from "./bigquery-sql.js";
+import { mergeSql } from "./bigquery-sql.js";
 import {
   apiField,
   bigqueryType,
-  ddlType,
-  evolveType,
   ndjsonConversion,
   parseApiField,
   type BigqueryColumnType,
@@ -145,20 +145,13 @@ export class BigqueryLoader implements Loader {
   }
 }
 
-interface TargetColumn {
-  name: string;
-  type: BigqueryColumnType;
-}
-
 class BigqueryStreamWriter implements StreamWriter {
   private readonly tableName: string;
-  private readonly stagingName: string;
-  private readonly replace: boolean;
-  private mergeKeys: string[];
+  /** The table's lifecycle (loader-core), with BigQuery's DDL. */
+  private readonly table: StreamTable;
+  private readonly tables: BigqueryTables;
   /** Source column → BigQuery column. */
   private readonly columnNames: Map<string, string>;
-  /** The destination table's columns, as BigQuery has them (kept current as columns are added). */
-  private destinationColumns: TableField[] = [];
   private readonly types: Map<string, ColumnType>;
 
   constructor(
@@ -169,17 +162,46 @@ class BigqueryStreamWriter implements StreamWriter {
     private readonly options: OpenStreamOptions,
   ) {
     this.tableName = bigqueryTableName(schema.sourceTable, config.tablePrefix, config.tableSuffix);
-    this.stagingName = bigqueryTableName(`${this.tableName}__sluice_new`);
-    this.replace = options.mode === "replace" || config.loadMethod === "overwrite";
     this.columnNames = bigqueryColumnNames(
       schema.columns.map((c) => c.name),
       METADATA_NAMES,
     );
     this.types = new Map(schema.columns.map((c) => [c.name, c.type]));
-    this.mergeKeys =
-      !this.replace && config.loadMethod === "upsert"
-        ? schema.keyProperties.map((k) => this.columnNames.get(k) ?? k)
-        : [];
+    this.tables = new BigqueryTables(
+      api,
+      (table) => this.quoted(table),
+      (fields) => this.tableMetadata(fields),
+    );
+    this.table = new StreamTable({
+      schema,
+      stream: options,
+      settings: {
+        tablePrefix: config.tablePrefix,
+        addMetadataColumns: config.addMetadataColumns,
+        loadMethod: config.loadMethod,
+        hardDelete: config.hardDelete,
+      },
+      tables: this.tables,
+      target: this.tableName,
+      staging: bigqueryTableName(`${this.tableName}__sluice_new`),
+      columnName: (source) => this.columnNames.get(source) ?? source,
+      caseInsensitive: true,
+      // A MERGE with hard_delete removes deleted keys: no column needed to mark them.
+      deletedAtOnlyWhenSoft: true,
+    });
+  }
+
+  private get mergeKeys(): string[] {
+    return this.table.mergeKeys;
+  }
+
+  private get replace(): boolean {
+    return this.table.replace;
+  }
+
+  /** The destination table's columns, as BigQuery has them. */
+  private get destinationColumns(): TableField[] {
+    return this.tables.fields;
   }
 
   private get where(): string {
@@ -192,18 +214,10 @@ class BigqueryStreamWriter implements StreamWriter {
 
   /** The table batches load into while the stream runs. */
   private get destination(): string {
-    return this.replace ? this.stagingName : this.tableName;
+    return this.table.destination;
   }
 
-  private wantedColumns(): TargetColumn[] {
-    const data = this.schema.columns.map((c) => ({
-      name: this.columnNames.get(c.name)!,
-      type: bigqueryType(c.type),
-    }));
-    return this.config.addMetadataColumns ? [...data, ...METADATA_FIELDS] : data;
-  }
-
-  private tableMetadata(columns: readonly TargetColumn[], expires: boolean): TableMetadata {
+  private tableMetadata(fields: TableField[]): TableMetadata {
     const options =
       this.config.tableConfig[this.schema.streamId] ??
       this.config.tableConfig[this.schema.sourceTable] ??
@@ -211,13 +225,13 @@ class BigqueryStreamWriter implements StreamWriter {
       {};
     const bqName = (source: string, setting: string): string => {
       const name = this.columnNames.get(source) ?? (METADATA_NAMES.includes(source) ? source : undefined);
-      if (!name || !columns.some((c) => c.name === name))
+      if (!name || !fields.some((c) => c.name === name))
         throw new ConfigError(
           `target-bigquery table_config.${this.schema.streamId}.${setting}: no column "${source}" in ${this.schema.streamId}`,
         );
       return name;
     };
-    const metadata: TableMetadata = { schema: { fields: columns.map((c) => apiField(c.name, c.type)) } };
+    const metadata: TableMetadata = { schema: { fields } };
     if (options.partitionField) {
       metadata.timePartitioning = {
         type: options.partitionType ?? "DAY",
@@ -227,73 +241,15 @@ class BigqueryStreamWriter implements StreamWriter {
     if (options.clusterFields && options.clusterFields.length > 0) {
       metadata.clustering = { fields: options.clusterFields.map((f) => bqName(f, "cluster_fields")) };
     }
-    if (expires) metadata.expirationTime = String(Date.now() + STAGING_EXPIRATION_MS);
     return metadata;
   }
 
   async prepare(): Promise<void> {
-    const wanted = this.wantedColumns();
-    if (this.replace) {
-      await this.api.deleteTable(this.stagingName);
-      await this.api.createTable(this.stagingName, this.tableMetadata(wanted, false));
-      this.destinationColumns = wanted.map((c) => apiField(c.name, c.type));
-      return;
-    }
-    const existing = await this.api.tableFields(this.tableName);
-    if (existing === undefined) {
-      await this.api.createTable(this.tableName, this.tableMetadata(wanted, false));
-      this.destinationColumns = wanted.map((c) => apiField(c.name, c.type));
-    } else {
-      this.destinationColumns = existing;
-      await this.evolve(wanted);
-    }
-    if (this.mergeKeys.length > 0 && this.options.distinctKeys) {
-      // A run reads each source row once, so into an empty table there is nothing to merge
-      // with: appends are exact and avoid a MERGE per batch. A rerun finds rows and merges.
-      const rows = await this.api.query(
-        anyRowSql(this.quoted(this.tableName)),
-        `checking whether ${this.where} is empty`,
-      );
-      if (rows.length === 0) this.mergeKeys = [];
-    }
-  }
-
-  /** Adds columns the source gained; widens types BigQuery widens in place; never drops a column. */
-  private async evolve(wanted: readonly TargetColumn[]): Promise<void> {
-    for (const column of wanted) {
-      const current = this.destinationColumns.find((f) => f.name.toLowerCase() === column.name.toLowerCase());
-      if (!current) {
-        await this.addColumn(column.name, column.type);
-        continue;
-      }
-      const have = parseApiField(current);
-      const evolution = have ? evolveType(have, column.type) : { action: "incompatible" as const };
-      if (evolution.action === "widen") {
-        await this.api.query(
-          widenColumnSql(this.quoted(this.tableName), current.name, evolution.to),
-          `widening ${this.where}.${current.name} to ${ddlType(evolution.to)}`,
-        );
-        const { mode } = current;
-        Object.assign(current, apiField(current.name, evolution.to), mode ? { mode } : {});
-      } else if (evolution.action === "incompatible") {
-        const shown = have ? ddlType(have) : current.type;
-        throw new SchemaError(
-          `target-bigquery: ${this.where}.${current.name} is ${shown} but the source column now needs ${ddlType(column.type)}, which BigQuery cannot convert in place; run with --full-refresh to rebuild the table (or drop the column)`,
-        );
-      }
-    }
-  }
-
-  private async addColumn(name: string, type: BigqueryColumnType): Promise<void> {
-    await this.api.query(
-      addColumnSql(this.quoted(this.destination), name, type),
-      `adding column ${name} to ${this.api.qualified(this.destination)}`,
-    );
-    this.destinationColumns.push(apiField(name, type));
+    await this.table.prepare();
   }
 
   private hasColumn(name: string): boolean {
-    return this.destinationColumns.some((f) => f.name.toLowerCase() === name.toLowerCase());
+    return this.table.has(name);
   }
 
   async write(batch: RecordBatch): Promise<void> {
@@ -301,8 +257,7 @@ class BigqueryStreamWriter implements StreamWriter {
     const merging = this.mergeKeys.length > 0;
     const hasDeletes = batch.columns.includes(DELETED_AT_COLUMN);
     // Soft deletes need somewhere to go, with or without metadata columns.
-    if (hasDeletes && !(merging && this.config.hardDelete) && !this.hasColumn(DELETED_AT_COLUMN))
-      await this.addColumn(DELETED_AT_COLUMN, DELETED_AT_TYPE);
+    if (hasDeletes) await this.table.prepareForDeletes();
     const fields = this.ndjsonFields(batch, merging);
     let file: string | undefined;
     try {
@@ -444,7 +399,7 @@ class BigqueryStreamWriter implements StreamWriter {
         keys: this.mergeKeys,
         columns: layout.columns.map((c) => ({ name: this.columnNames.get(c.name)!, index: c.index })),
         metadata: this.config.addMetadataColumns ? METADATA_VALUE_NAMES : [],
-        tableColumns: this.destinationColumns.map((f) => f.name),
+        tableColumns: this.table.columns,
         layout,
         hardDelete: this.config.hardDelete,
         addMetadataColumns: this.config.addMetadataColumns,
@@ -464,10 +419,10 @@ class BigqueryStreamWriter implements StreamWriter {
     if (name === UNCHANGED_COLUMN) return { type: "STRING", mode: "NULLABLE" };
     if (name === SEQUENCE_COLUMN) return { type: "INT64", mode: "NULLABLE" };
     if (name === DELETED_AT_COLUMN) return DELETED_AT_TYPE;
-    const wanted = this.wantedColumns().find((c) => c.name === name);
+    const wanted = this.table.wanted().find((c) => c.name === name);
     const existing = this.destinationColumns.find((f) => f.name.toLowerCase() === name.toLowerCase());
     const type = (existing ? parseApiField(existing) : undefined) ??
-      wanted?.type ?? { type: "STRING", mode: "NULLABLE" };
+      (wanted ? bigqueryType(wanted.type) : undefined) ?? { type: "STRING", mode: "NULLABLE" };
     return type.mode === "REQUIRED" ? { ...type, mode: "NULLABLE" } : type;
   }
 
@@ -502,34 +457,15 @@ class BigqueryStreamWriter implements StreamWriter {
   }
 
   async finish(): Promise<void> {
-    if (!this.replace) return;
-    try {
-      await this.api.copy(this.stagingName, this.tableName, "WRITE_TRUNCATE");
-    } catch (error) {
-      // NOTE: a copy cannot change a table's partitioning or clustering (table_config changed
-      // since the table was made): the old table goes first, so readers briefly see none.
-      if (!/partition|cluster/i.test((error as Error).message)) throw error;
-      await this.api.deleteTable(this.tableName);
-      await this.api.copy(this.stagingName, this.tableName, "WRITE_TRUNCATE");
-    }
-    await this.api.deleteTable(this.stagingName);
+    await this.table.finish();
   }
 
   async abort(): Promise<void> {
-    if (this.replace) await this.api.deleteTable(this.stagingName).catch(() => undefined);
+    await this.table.abort();
   }
 
   async truncate(at: Date): Promise<void> {
-    if (!this.config.hardDelete && !this.hasColumn(DELETED_AT_COLUMN))
-      await this.addColumn(DELETED_AT_COLUMN, DELETED_AT_TYPE);
-    await this.api.query(
-      truncateSql(this.quoted(this.destination), {
-        hardDelete: this.config.hardDelete,
-        deletedAtColumn: DELETED_AT_COLUMN,
-        at,
-      }),
-      `applying a source TRUNCATE to ${this.where}`,
-    );
+    await this.table.truncate(at);
   }
 }
 

@@ -1,0 +1,117 @@
+import type { TableMetadata } from "@google-cloud/bigquery";
+import { SchemaError } from "../../errors.js";
+import { DELETED_AT_COLUMN } from "../batch.js";
+import type { WantedColumn, WarehouseTables } from "../loader-core/stream-table.js";
+import type { BigqueryClient } from "./bigquery-client.js";
+import { addColumnSql, anyRowSql, truncateSql, widenColumnSql } from "./bigquery-sql.js";
+import {
+  apiField,
+  bigqueryType,
+  ddlType,
+  evolveType,
+  parseApiField,
+  type TableField,
+} from "./bigquery-types.js";
+
+/**
+ * target-bigquery's DDL for the loader core's table lifecycle (stream-table.ts), in one dataset,
+ * for one stream: it keeps the destination's fields as BigQuery has them (modes included), which
+ * staging tables copy.
+ */
+export class BigqueryTables implements WarehouseTables {
+  /** The destination's fields, kept current as columns are added or widened. */
+  fields: TableField[] = [];
+
+  constructor(
+    private readonly api: BigqueryClient,
+    private readonly quoted: (table: string) => string,
+    /** The metadata of a new table: its schema, and the partitioning and clustering `table_config` asks for. */
+    private readonly metadataFor: (fields: TableField[]) => TableMetadata,
+  ) {}
+
+  async columns(table: string): Promise<Map<string, string> | undefined> {
+    const fields = await this.api.tableFields(table);
+    if (fields === undefined) return undefined;
+    this.fields = fields;
+    return new Map(fields.map((f) => [f.name, f.type]));
+  }
+
+  async create(table: string, columns: readonly WantedColumn[]): Promise<void> {
+    const fields = columns.map((c) => apiField(c.name, bigqueryType(c.type)));
+    await this.api.createTable(table, this.metadataFor(fields));
+    this.fields = fields;
+  }
+
+  async addColumn(table: string, column: WantedColumn): Promise<void> {
+    const type = bigqueryType(column.type);
+    await this.api.query(
+      addColumnSql(this.quoted(table), column.name, type),
+      `adding column ${column.name} to ${this.api.qualified(table)}`,
+    );
+    this.fields.push(apiField(column.name, type));
+  }
+
+  /** Widens types BigQuery widens in place; anything else asks for a full refresh. */
+  async evolveColumn(table: string, column: WantedColumn): Promise<void> {
+    const current = this.fields.find((f) => f.name.toLowerCase() === column.name.toLowerCase());
+    if (!current) return;
+    const wanted = bigqueryType(column.type);
+    const have = parseApiField(current);
+    const evolution = have ? evolveType(have, wanted) : { action: "incompatible" as const };
+    const where = `${this.api.qualified(table)}.${current.name}`;
+    if (evolution.action === "widen") {
+      await this.api.query(
+        widenColumnSql(this.quoted(table), current.name, evolution.to),
+        `widening ${where} to ${ddlType(evolution.to)}`,
+      );
+      const { mode } = current;
+      Object.assign(current, apiField(current.name, evolution.to), mode ? { mode } : {});
+    } else if (evolution.action === "incompatible") {
+      const shown = have ? ddlType(have) : current.type;
+      throw new SchemaError(
+        `target-bigquery: ${where} is ${shown} but the source column now needs ${ddlType(wanted)}, which BigQuery cannot convert in place; run with --full-refresh to rebuild the table (or drop the column)`,
+      );
+    }
+  }
+
+  async isEmpty(table: string): Promise<boolean> {
+    const rows = await this.api.query(
+      anyRowSql(this.quoted(table)),
+      `checking whether ${this.api.qualified(table)} is empty`,
+    );
+    return rows.length === 0;
+  }
+
+  async drop(table: string): Promise<void> {
+    await this.api.deleteTable(table);
+  }
+
+  /** One copy job (WRITE_TRUNCATE): readers see the old rows or the new ones, never a mix. */
+  async swap(staging: string, target: string): Promise<void> {
+    try {
+      await this.api.copy(staging, target, "WRITE_TRUNCATE");
+    } catch (error) {
+      // NOTE: a copy cannot change a table's partitioning or clustering (table_config changed
+      // since the table was made): the old table goes first, so readers briefly see none.
+      if (!/partition|cluster/i.test((error as Error).message)) throw error;
+      await this.api.deleteTable(target);
+      await this.api.copy(staging, target, "WRITE_TRUNCATE");
+    }
+    await this.api.deleteTable(staging);
+  }
+
+  async deleteAll(table: string): Promise<void> {
+    await this.truncate(table, { hardDelete: true, at: new Date() });
+  }
+
+  async markAllDeleted(table: string, at: Date): Promise<void> {
+    await this.truncate(table, { hardDelete: false, at });
+  }
+
+  private async truncate(table: string, options: { hardDelete: boolean; at: Date }): Promise<void> {
+    await this.api.query(
+      truncateSql(this.quoted(table), { ...options, deletedAtColumn: DELETED_AT_COLUMN }),
+      `applying a source TRUNCATE to ${this.api.qualified(table)}`,
+    );
+  }
+}
