@@ -6,31 +6,22 @@ import { createDuckdbVerifier } from "./duckdb-verifier.js";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { ConfigError, ConnectionError, DataError, ResourceError, SchemaError } from "../../errors.js";
+import { ConfigError, ConnectionError, DataError, SchemaError } from "../../errors.js";
 import type { RecordBatch } from "../batch.js";
 import { DELETED_AT_COLUMN, SEQUENCE_COLUMN } from "../batch.js";
-import { batchLayout, type BatchLayout } from "../loader-core/batch-layout.js";
-import { planMerge, trackedColumns } from "../loader-core/merge-plan.js";
+import { batchLayout } from "../loader-core/batch-layout.js";
+import { planMerge } from "../loader-core/merge-plan.js";
 import { StreamTable } from "../loader-core/stream-table.js";
+import { batchField, isConversionError, readCsvCall } from "./duckdb-batch-read.js";
+import { diskFullError, firstLine } from "./duckdb-disk-full.js";
+import { duckdbMergeStatements, type BatchSelect, type DuckdbMerge } from "./duckdb-merge.js";
+import { InsertionOrder } from "./insertion-order.js";
 import { DuckdbTables } from "./duckdb-tables.js";
 import { metadataValues, type MetadataValue } from "../loader-core/metadata-columns.js";
 import type { ColumnType, StreamSchema } from "../column-type.js";
 import type { Loader, OpenStreamOptions, PluginConfig, StreamWriter } from "../connector.js";
-import {
-  copyTextUnescape,
-  csvParseType,
-  duckdbConversion,
-  duckdbLiteral,
-  duckdbType,
-  mayHoldCopyTextEscapes,
-  quoteDuckdb,
-} from "./duckdb-types.js";
-import {
-  batchMemoryExtra,
-  connectionMemory,
-  csvBufferBytes,
-  SharedMemoryLimit,
-} from "./shared-memory-limit.js";
+import { csvParseType, duckdbConversion, duckdbLiteral, duckdbType, quoteDuckdb } from "./duckdb-types.js";
+import { batchMemoryExtra, connectionMemory, SharedMemoryLimit } from "./shared-memory-limit.js";
 
 const ownSettings = z.object({
   path: z.string(),
@@ -223,25 +214,6 @@ export class DuckdbLoader implements Loader {
       instance.closeSync();
     }
   }
-}
-
-/** How a batch's fields land: the SQL of each stored column, and the CDC fields apart. */
-interface BatchSelect {
-  /** Where the batch's parts are. */
-  layout: BatchLayout;
-  /**
-   * Stream columns (with their index in the batch, which `_sdc_unchanged` refers to) and
-   * metadata columns (without `_sdc_deleted_at` and `_sdc_sequence`).
-   */
-  columns: { name: string; sql: string; index?: number }[];
-  /** The batch's `_sdc_deleted_at` as TIMESTAMPTZ, when it has that column. */
-  deletedAt: string | undefined;
-  /** Each row's `_sdc_sequence`: the batch's column, else `sequenceBase` + file position. */
-  sequence: string;
-  /** True when `sequence` is computed from file order (needs `InsertionOrder`). */
-  sequenceFromFileOrder: boolean;
-  /** `,<indexes>,` of the fields a change did not carry (NULL if it carried all), if the batch says. */
-  unchanged: string | undefined;
 }
 
 class DuckdbStreamWriter implements StreamWriter {
@@ -467,119 +439,25 @@ class DuckdbStreamWriter implements StreamWriter {
     return `INSERT INTO ${this.destination} (${columns.map((c) => quoteDuckdb(c.name)).join(", ")}) SELECT ${columns.map((c) => c.sql).join(", ")} FROM ${source}`;
   }
 
-  /**
-   * A merge in one transaction:
-   * 1. `change`: the batch reduced to one row per key, the latest by sequence, with
-   *    `_sdc_deleted_at` as that row has it (`arg_max_null`: NULL means "not deleted"). In a batch
-   *    with `_sdc_unchanged`, a field's value is the latest among the rows that carried it
-   *    (`arg_max_null` skips rows whose ordering value is NULL), and `sluice_carried_<i>` says
-   *    whether any row did; `sluice_needs_stored` marks keys that need a stored value.
-   * 2. `stored`: only if some key needs them (`needsStored` finds out), the stored values of those
-   *    keys, read before 3. deletes the stored rows of every key in the batch and 4. inserts
-   *    the merged rows, but for keys removed by `hard_delete`.
-   * NOTE: DELETE + INSERT, not MERGE INTO ... UPDATE: on a checkpointed table DuckDB 1.5 commits
-   * 100,000 updated rows several times slower than it deletes and appends them. Columns of the
-   * table that the batch does not have (a column the source dropped) keep their stored values.
-   */
-  private mergeStatements(
-    select: BatchSelect,
-    source: string,
-  ): {
-    change: string;
-    needsStored: string;
-    stored: string | undefined;
-    delete: string;
-    insert: string;
-    insertWithStored: string;
-  } {
-    const plan = planMerge({
-      keys: this.table.mergeKeys,
-      columns: select.columns.flatMap((c) =>
-        c.index === undefined ? [] : [{ name: c.name, index: c.index }],
-      ),
-      metadata: select.columns.flatMap((c) => (c.index === undefined ? [c.name] : [])),
-      tableColumns: this.table.columns,
-      layout: select.layout,
-      hardDelete: this.config.hard_delete,
-      addMetadataColumns: this.config.add_metadata_columns,
-      distinctKeys: false,
-      caseInsensitive: true,
-    });
-    const seq = quoteDuckdb(SEQUENCE_COLUMN);
-    const deleted = quoteDuckdb(DELETED_AT_COLUMN);
-    const unchanged = "sluice_unchanged";
-    const rows = [
-      ...select.columns.map((c) => `${c.sql} AS ${quoteDuckdb(c.name)}`),
-      `${select.deletedAt ?? "CAST(NULL AS TIMESTAMPTZ)"} AS ${deleted}`,
-      `${select.sequence} AS ${seq}`,
-      ...(select.unchanged === undefined ? [] : [`${select.unchanged} AS ${unchanged}`]),
-    ];
-    const keyList = plan.keys.map(quoteDuckdb);
-    const tracked = trackedColumns(plan);
-    const carriedFlag = (index: number): string => `sluice_carried_${index}`;
-    const aggregates = plan.values.flatMap((c) => {
-      const name = quoteDuckdb(c.name);
-      if (c.tracked === undefined) return [`arg_max_null(${name}, ${seq}) AS ${name}`];
-      const carried = `(${unchanged} IS NULL OR NOT contains(${unchanged}, ',${c.tracked},'))`;
-      return [
-        `arg_max_null(${name}, CASE WHEN ${carried} THEN ${seq} END) AS ${name}`,
-        `bool_or(${carried}) AS ${carriedFlag(c.tracked)}`,
-      ];
-    });
-    const needsStored =
-      plan.kept.length > 0
-        ? "true"
-        : tracked.length > 0
-          ? `(${tracked.map((c) => `NOT ${carriedFlag(c.tracked)}`).join(" OR ")})${plan.hardDelete ? ` AND ${deleted} IS NULL` : ""}`
-          : "false";
-    const change =
-      `CREATE OR REPLACE TEMP TABLE sluice_change AS SELECT *, ${needsStored} AS sluice_needs_stored FROM (` +
-      `SELECT ${keyList.join(", ")}, max(${seq}) AS ${seq}, arg_max_null(${deleted}, ${seq}) AS ${deleted}` +
-      `${aggregates.map((a) => `, ${a}`).join("")} FROM (SELECT ${rows.join(", ")} FROM ${source}) ` +
-      `GROUP BY ${keyList.join(", ")})`;
-
-    const on = keyList.map((k) => `t.${k} = s.${k}`).join(" AND ");
-    const storedColumns = [...keyList, ...[...tracked.map((c) => c.name), ...plan.kept].map(quoteDuckdb)];
-    const stored =
-      tracked.length > 0 || plan.kept.length > 0
-        ? `CREATE OR REPLACE TEMP TABLE sluice_stored AS SELECT ${storedColumns.map((c) => `t.${c}`).join(", ")} ` +
-          `FROM ${this.target} AS t SEMI JOIN (SELECT ${keyList.join(", ")} FROM sluice_change WHERE sluice_needs_stored) AS s ON ${on}`
-        : undefined;
-    // The row each key ends with: what the change says, the stored value where it says nothing.
-    const merged = (withStored: boolean) => [
-      ...keyList.map((k) => ({ name: k, sql: `s.${k}` })),
-      ...plan.values.map((c) => {
-        const name = quoteDuckdb(c.name);
-        return {
-          name,
-          sql:
-            c.tracked === undefined
-              ? `s.${name}`
-              : `CASE WHEN s.${carriedFlag(c.tracked)} THEN s.${name} ELSE ${withStored ? `t.${name}` : "NULL"} END`,
-        };
+  private mergeStatements(select: BatchSelect, source: string): DuckdbMerge {
+    return duckdbMergeStatements({
+      plan: planMerge({
+        keys: this.table.mergeKeys,
+        columns: select.columns.flatMap((c) =>
+          c.index === undefined ? [] : [{ name: c.name, index: c.index }],
+        ),
+        metadata: select.columns.flatMap((c) => (c.index === undefined ? [c.name] : [])),
+        tableColumns: this.table.columns,
+        layout: select.layout,
+        hardDelete: this.config.hard_delete,
+        addMetadataColumns: this.config.add_metadata_columns,
+        distinctKeys: false,
+        caseInsensitive: true,
       }),
-      ...(withStored
-        ? plan.kept.map((name) => ({ name: quoteDuckdb(name), sql: `t.${quoteDuckdb(name)}` }))
-        : []),
-      ...(plan.writesDeletedAt ? [{ name: deleted, sql: `s.${deleted}` }] : []),
-      ...(plan.writesSequence ? [{ name: seq, sql: `s.${seq}` }] : []),
-    ];
-    const live = plan.hardDelete ? ` WHERE s.${deleted} IS NULL` : "";
-    const insert = (withStored: boolean): string => {
-      const list = merged(withStored);
-      const from = withStored
-        ? `sluice_change AS s LEFT JOIN sluice_stored AS t ON ${on}`
-        : "sluice_change AS s";
-      return `INSERT INTO ${this.target} (${list.map((c) => c.name).join(", ")}) SELECT ${list.map((c) => c.sql).join(", ")} FROM ${from}${live}`;
-    };
-    return {
-      change,
-      needsStored: "SELECT 1 FROM sluice_change WHERE sluice_needs_stored LIMIT 1",
-      stored,
-      delete: `DELETE FROM ${this.target} AS t USING sluice_change AS s WHERE ${on}`,
-      insert: insert(false),
-      insertWithStored: insert(true),
-    };
+      select,
+      source,
+      target: this.target,
+    });
   }
 
   private selectList(batch: RecordBatch, fast: boolean): BatchSelect {
@@ -690,103 +568,4 @@ class DuckdbStreamWriter implements StreamWriter {
       await this.closeConnections();
     }
   }
-}
-
-/**
- * Keeps DuckDB's file readers in file order while a statement that numbers rows by it runs.
- * NOTE: `row_number() OVER ()` follows file order only under `preserve_insertion_order = true`
- * (DuckDB's "Order Preservation" page); the loader runs with it off (a third faster under a small
- * memory limit). The setting is global to the database instance, so writers share one switch:
- * on while any of them needs it (others' statements planned meanwhile are merely slower), off
- * when the last is done. Changes are chained so an "off" can never overtake a later "on".
- */
-class InsertionOrder {
-  private users = 0;
-  private switching: Promise<unknown> = Promise.resolve();
-
-  async preserved<T>(connection: DuckDBConnection, statement: () => Promise<T>): Promise<T> {
-    this.users += 1;
-    if (this.users === 1) this.switchTo(connection, true);
-    let failed = false;
-    try {
-      await this.switching;
-      return await statement();
-    } catch (error) {
-      failed = true;
-      throw error;
-    } finally {
-      this.users -= 1;
-      // After a failed statement the transaction is aborted and the SET fails too: its error
-      // ("Current transaction is aborted") must not hide the statement's own (out of memory...).
-      if (this.users === 0) {
-        const switched = this.switchTo(connection, false);
-        await (failed ? switched.catch(() => undefined) : switched);
-      }
-    }
-  }
-
-  private switchTo(connection: DuckDBConnection, on: boolean): Promise<unknown> {
-    this.switching = this.switching
-      .catch(() => undefined)
-      .then(() => connection.run(`SET preserve_insertion_order = ${on}`));
-    return this.switching;
-  }
-}
-
-function readCsvCall(batch: RecordBatch, types: string[]): string {
-  const columns = types.map((type, i) => `'c${i}': '${type}'`).join(", ");
-  const buffer = csvBufferBytes(batch);
-  const quote = duckdbLiteral(batch.quote ?? '"');
-  // COPY text: no quoting at all (an empty field is the empty string); see `batchField`.
-  const dialect =
-    batch.format === "copy-text"
-      ? `delim = '\t', quote = '', escape = '', nullstr = '\\N'`
-      : `delim = ',', quote = ${quote}, escape = ${quote}, allow_quoted_nulls = false`;
-  return (
-    `read_csv(${duckdbLiteral(batch.path)}, columns = {${columns}}, header = false, auto_detect = false, ` +
-    `${dialect}, new_line = '\\n', max_line_size = ${buffer}, buffer_size = ${buffer})`
-  );
-}
-
-/** Field `c<i>` of a batch as the text of its kind: COPY text's escapes undone where they can occur. */
-function batchField(batch: RecordBatch, i: number, type: ColumnType): string {
-  const field = `c${i}`;
-  return batch.format === "copy-text" && mayHoldCopyTextEscapes(type) ? copyTextUnescape(field) : field;
-}
-
-function isConversionError(error: unknown): boolean {
-  return /Conversion Error|Could not convert|CSV Error/i.test((error as Error).message ?? "");
-}
-
-/** Below this much free space under the DuckDB file, a failed write is put down to a full disk. */
-const LOW_DISK_BYTES = 32 * 1024 * 1024;
-
-/**
- * The error to raise when `action` failed because the disk holding `file` is full, else undefined.
- * NOTE: DuckDB spills to `<file>.tmp` beside the database, capped at 90% of the free space, so a
- * full disk often reads "Out of Memory Error: failed to offload data block" rather than ENOSPC;
- * hence the free space is looked at too.
- */
-function diskFullError(file: string, action: string, error: unknown): ResourceError | undefined {
-  const message = (error as Error | undefined)?.message ?? String(error);
-  let free: number | undefined;
-  try {
-    const stats = fs.statfsSync(path.dirname(file));
-    free = stats.bavail * stats.bsize;
-  } catch {
-    // The folder is gone or unreadable: only the message can tell.
-  }
-  const says = /No space left on device|ENOSPC|disk is full/i.test(message);
-  if (!says && !(free !== undefined && free < LOW_DISK_BYTES)) return undefined;
-  const left = free === undefined ? "" : ` (${(free / 1048576).toFixed(1)} MB free)`;
-  return new ResourceError(
-    `target-duckdb: the disk holding ${file} is full${left}: ${action} failed: ${firstLine(message)}. ` +
-      `Free space there (DuckDB also spills to ${file}.tmp) or set \`path\` to a bigger disk, then run again; ` +
-      "the state stays at the last batch DuckDB committed",
-    { cause: error },
-  );
-}
-
-function firstLine(text: string): string {
-  return text.split("\n")[0] ?? text;
 }
