@@ -1,6 +1,6 @@
 import type { DuckDBConnection, DuckDBInstance } from "@duckdb/node-api";
 import { z } from "zod";
-import { parseLoaderSettings, type LoadMethod } from "../loader-core/loader-settings.js";
+import { parseLoaderSettings, type LoaderSettings } from "../loader-core/loader-settings.js";
 import type { StreamVerifier } from "../../verify/stream-verifier.js";
 import { createDuckdbVerifier } from "./duckdb-verifier.js";
 import fs from "node:fs";
@@ -31,12 +31,7 @@ const ownSettings = z.object({
   parallel_batches: z.number().int().optional(),
 });
 
-type TargetDuckdbConfig = z.infer<typeof ownSettings> & {
-  table_prefix: string;
-  add_metadata_columns: boolean;
-  load_method: LoadMethod;
-  hard_delete: boolean;
-};
+type TargetDuckdbConfig = z.infer<typeof ownSettings> & { loader: LoaderSettings };
 
 /** target-duckdb's settings, parsed: the shared ones by the loader core, its own here. */
 function parseDuckdbSettings(config: PluginConfig): TargetDuckdbConfig {
@@ -47,13 +42,7 @@ function parseDuckdbSettings(config: PluginConfig): TargetDuckdbConfig {
       own.error.issues.map((issue) => `target-duckdb: setting \`${issue.path.join(".")}\`: ${issue.message}`),
     );
   }
-  return {
-    ...own.data,
-    table_prefix: common.tablePrefix,
-    add_metadata_columns: common.addMetadataColumns,
-    load_method: common.loadMethod,
-    hard_delete: common.hardDelete,
-  };
+  return { ...own.data, loader: common };
 }
 
 /** A metadata value as DuckDB SQL. */
@@ -161,7 +150,7 @@ export class DuckdbLoader implements Loader {
       connect: () => this.connect(),
       tableOf: (schema) => ({
         schema: this.config.default_target_schema ?? schema.sourceSchema,
-        table: `${this.config.table_prefix}${schema.sourceTable}`,
+        table: `${this.config.loader.tablePrefix}${schema.sourceTable}`,
       }),
     });
   }
@@ -241,17 +230,12 @@ class DuckdbStreamWriter implements StreamWriter {
     private readonly memoryLimit: SharedMemoryLimit,
   ) {
     this.schemaName = config.default_target_schema ?? schema.sourceSchema;
-    this.tableName = `${config.table_prefix}${schema.sourceTable}`;
+    this.tableName = `${config.loader.tablePrefix}${schema.sourceTable}`;
     this.tables = new DuckdbTables(connection, this.schemaName);
     this.table = new StreamTable({
       schema,
       stream: options,
-      settings: {
-        tablePrefix: config.table_prefix,
-        addMetadataColumns: config.add_metadata_columns,
-        loadMethod: config.load_method,
-        hardDelete: config.hard_delete,
-      },
+      settings: config.loader,
       tables: this.tables,
       target: this.tableName,
       staging: `${this.tableName}__sluice_new`,
@@ -396,7 +380,7 @@ class DuckdbStreamWriter implements StreamWriter {
     const source = readCsvCall(batch, this.csvTypes(batch, fast));
     // Only a sequence taken from file order needs the reader to keep it (see `InsertionOrder`),
     // and only where it is used: in a merge, or stored as metadata.
-    const needsOrder = select.sequenceFromFileOrder && (this.merges || this.config.add_metadata_columns);
+    const needsOrder = select.sequenceFromFileOrder && (this.merges || this.config.loader.addMetadataColumns);
     const read = (statement: string): Promise<unknown> =>
       needsOrder
         ? this.insertionOrder.preserved(connection, () => connection.run(statement))
@@ -435,7 +419,7 @@ class DuckdbStreamWriter implements StreamWriter {
   private appendStatement(select: BatchSelect, source: string): string {
     const columns = [...select.columns];
     if (select.deletedAt !== undefined) columns.push({ name: DELETED_AT_COLUMN, sql: select.deletedAt });
-    if (this.config.add_metadata_columns) columns.push({ name: SEQUENCE_COLUMN, sql: select.sequence });
+    if (this.config.loader.addMetadataColumns) columns.push({ name: SEQUENCE_COLUMN, sql: select.sequence });
     return `INSERT INTO ${this.destination} (${columns.map((c) => quoteDuckdb(c.name)).join(", ")}) SELECT ${columns.map((c) => c.sql).join(", ")} FROM ${source}`;
   }
 
@@ -449,8 +433,8 @@ class DuckdbStreamWriter implements StreamWriter {
         metadata: select.columns.flatMap((c) => (c.index === undefined ? [c.name] : [])),
         tableColumns: this.table.columns,
         layout: select.layout,
-        hardDelete: this.config.hard_delete,
-        addMetadataColumns: this.config.add_metadata_columns,
+        hardDelete: this.config.loader.hardDelete,
+        addMetadataColumns: this.config.loader.addMetadataColumns,
         distinctKeys: false,
         caseInsensitive: true,
       }),
@@ -483,7 +467,7 @@ class DuckdbStreamWriter implements StreamWriter {
         index,
       };
     });
-    if (this.config.add_metadata_columns) {
+    if (this.config.loader.addMetadataColumns) {
       const values = metadataValues({
         extractedAt: batch.extractedAt,
         receivedAt: new Date(),

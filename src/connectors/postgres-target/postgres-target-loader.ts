@@ -4,7 +4,7 @@ import { pipeline } from "node:stream/promises";
 import type pg from "pg";
 import { from as copyFrom } from "pg-copy-streams";
 import { ConfigError, ConnectionError, DataError, SchemaError } from "../../errors.js";
-import { parseLoaderSettings, type LoadMethod } from "../loader-core/loader-settings.js";
+import { parseLoaderSettings, type LoaderSettings } from "../loader-core/loader-settings.js";
 import type { StreamVerifier } from "../../verify/stream-verifier.js";
 import type { RecordBatch } from "../batch.js";
 import { DELETED_AT_COLUMN, SEQUENCE_COLUMN } from "../batch.js";
@@ -27,10 +27,7 @@ import { postgresTargetType, stagingConversion, stagingType } from "./postgres-t
 
 export interface TargetPostgresConfig extends PostgresConnectionSettings {
   default_target_schema?: string;
-  table_prefix: string;
-  add_metadata_columns: boolean;
-  load_method: LoadMethod;
-  hard_delete: boolean;
+  loader: LoaderSettings;
 }
 
 /** A metadata value as PostgreSQL SQL. */
@@ -52,12 +49,12 @@ export const TARGET_SESSION_SETTINGS = `${EXTRACT_SESSION_SETTINGS}; SET synchro
 
 /** Where a stream's rows land: schema and table, as the loader and its verifier name them. */
 export function targetTableOf(
-  config: Pick<TargetPostgresConfig, "default_target_schema" | "table_prefix">,
+  config: Pick<TargetPostgresConfig, "default_target_schema" | "loader">,
   schema: StreamSchema,
 ): { schema: string; table: string } {
   return {
     schema: config.default_target_schema ?? schema.sourceSchema,
-    table: `${config.table_prefix}${schema.sourceTable}`,
+    table: `${config.loader.tablePrefix}${schema.sourceTable}`,
   };
 }
 
@@ -88,17 +85,14 @@ export class PostgresTargetLoader implements Loader {
   constructor(config: PluginConfig) {
     // The connection settings are checked where the connection is made (postgres-connection.ts);
     // the shared loader settings are parsed here.
-    const common = parseLoaderSettings("target-postgres", config);
+    const loader = parseLoaderSettings("target-postgres", config);
     const schema = config.default_target_schema;
     if (schema !== undefined && typeof schema !== "string")
       throw new ConfigError(`target-postgres: setting \`default_target_schema\` must be a string`);
     this.config = {
       ...(config as unknown as PostgresConnectionSettings),
       ...(schema !== undefined ? { default_target_schema: schema } : {}),
-      table_prefix: common.tablePrefix,
-      add_metadata_columns: common.addMetadataColumns,
-      load_method: common.loadMethod,
-      hard_delete: common.hardDelete,
+      loader,
     };
   }
 
@@ -204,12 +198,7 @@ class PostgresTargetStreamWriter implements StreamWriter {
     this.table = new StreamTable({
       schema,
       stream: options,
-      settings: {
-        tablePrefix: config.table_prefix,
-        addMetadataColumns: config.add_metadata_columns,
-        loadMethod: config.load_method,
-        hardDelete: config.hard_delete,
-      },
+      settings: config.loader,
       tables: this.tables,
       target: this.tableName,
       staging: stagingTableName(this.tableName),
@@ -297,7 +286,7 @@ class PostgresTargetStreamWriter implements StreamWriter {
   private copiesDirectly(layout: BatchLayout): boolean {
     return (
       this.mergeKeys.length === 0 &&
-      !this.config.add_metadata_columns &&
+      !this.config.loader.addMetadataColumns &&
       layout.deletedAt === undefined &&
       layout.sequence === undefined &&
       layout.unchanged === undefined &&
@@ -346,7 +335,7 @@ class PostgresTargetStreamWriter implements StreamWriter {
       sql: stagingConversion(`c${c.index}`, c.type),
       index: c.index,
     }));
-    if (this.config.add_metadata_columns) {
+    if (this.config.loader.addMetadataColumns) {
       const values = metadataValues({
         extractedAt: batch.extractedAt,
         receivedAt: new Date(),
@@ -366,7 +355,7 @@ class PostgresTargetStreamWriter implements StreamWriter {
     const columns = this.valueColumns(batch, layout);
     if (layout.deletedAt !== undefined)
       columns.push({ name: DELETED_AT_COLUMN, sql: `c${layout.deletedAt}` });
-    if (this.config.add_metadata_columns) {
+    if (this.config.loader.addMetadataColumns) {
       columns.push({ name: SEQUENCE_COLUMN, sql: this.sequenceSql(batch, layout) });
     }
     return (
@@ -398,8 +387,8 @@ class PostgresTargetStreamWriter implements StreamWriter {
       metadata: columns.flatMap((c) => (c.index === undefined ? [c.name] : [])),
       tableColumns: this.table.columns,
       layout,
-      hardDelete: this.config.hard_delete,
-      addMetadataColumns: this.config.add_metadata_columns,
+      hardDelete: this.config.loader.hardDelete,
+      addMetadataColumns: this.config.loader.addMetadataColumns,
       distinctKeys: this.options.distinctKeys,
     });
     // Staged fields by position, so no name collides with ours.
