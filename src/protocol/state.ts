@@ -20,6 +20,22 @@ export interface SingerState {
   [extra: string]: unknown;
 }
 
+/**
+ * A change-data checkpoint: every change up to `position` is durable, so each LOG_BASED stream's
+ * `lsn` becomes `position`, but never moves back (a stream copied later than the others already
+ * starts further on). The one place this rule is written.
+ */
+export function advanceLogPosition(state: SingerState, streamIds: Iterable<string>, position: string): void {
+  for (const id of streamIds) {
+    const previous = Number(state.bookmarks[id]?.lsn ?? 0);
+    state.bookmarks[id] = {
+      ...state.bookmarks[id],
+      lsn: Math.max(previous, Number(position)),
+      last_replication_method: "LOG_BASED",
+    };
+  }
+}
+
 export function emptyState(): SingerState {
   return { bookmarks: {} };
 }

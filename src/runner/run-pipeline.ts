@@ -1,7 +1,7 @@
 import fs from "node:fs";
 import { PipelineError } from "../errors.js";
 import type { ExtractSession, Extractor, Loader, StreamPlan, StreamWriter } from "../connectors/connector.js";
-import { emptyState, type SingerState } from "../protocol/state.js";
+import { advanceLogPosition, emptyState, type SingerState } from "../protocol/state.js";
 import { forEachConcurrently } from "./for-each-concurrently.js";
 import { LoadWindow } from "./load-window.js";
 import { prefetch } from "./prefetch.js";
@@ -302,16 +302,13 @@ async function runChanges(
           }
           break;
         case "checkpoint": {
-          for (const plan of plans) {
-            const id = plan.schema.streamId;
-            // A stream copied later than the others starts further on; never move it back.
-            const previous = Number(state.bookmarks[id]?.lsn ?? 0);
-            state.bookmarks[id] = {
-              ...state.bookmarks[id],
-              lsn: Math.max(previous, Number(event.position)),
-              last_replication_method: "LOG_BASED",
-            };
-            if (event.lagBytes !== undefined) statsOf(id).slotLagBytes = event.lagBytes;
+          advanceLogPosition(
+            state,
+            plans.map((plan) => plan.schema.streamId),
+            event.position,
+          );
+          if (event.lagBytes !== undefined) {
+            for (const plan of plans) statsOf(plan.schema.streamId).slotLagBytes = event.lagBytes;
           }
           await options.stateStore.set(options.stateId, state);
           options.observer({

@@ -7,7 +7,7 @@ import {
   formatStateMessage,
 } from "../../protocol/singer-messages.js";
 import type { SingerWriter } from "../../protocol/singer-writer.js";
-import { emptyState, type SingerState } from "../../protocol/state.js";
+import { advanceLogPosition, emptyState, type SingerState } from "../../protocol/state.js";
 import { batchRowsAsJson } from "../batch-rows.js";
 import { PipelineError } from "../../errors.js";
 import { DELETED_AT_COLUMN } from "../batch.js";
@@ -184,15 +184,11 @@ async function emitChanges(
         }
         break;
       case "checkpoint":
-        for (const plan of plans) {
-          const id = plan.schema.streamId;
-          const previous = Number(state.bookmarks[id]?.lsn ?? 0);
-          state.bookmarks[id] = {
-            ...state.bookmarks[id],
-            lsn: Math.max(previous, Number(event.position)),
-            last_replication_method: "LOG_BASED",
-          };
-        }
+        advanceLogPosition(
+          state,
+          plans.map((plan) => plan.schema.streamId),
+          event.position,
+        );
         await writer.line(formatStateMessage(state));
         await writer.flush();
         break;
