@@ -2,7 +2,8 @@ import type pg from "pg";
 import type { Catalog, CatalogStream, MetadataEntry } from "../../protocol/catalog.js";
 import type { Column } from "../column-type.js";
 import { quoteIdent } from "./postgres-connection.js";
-import { canBeReplicationKey, columnTypeOf, jsonSchemaOf, type PgTypeInfo } from "./postgres-types.js";
+import { jsonSchemaOf } from "../singer/json-schema-of.js";
+import { canBeReplicationKey, columnTypeOf, type PgTypeInfo } from "./postgres-types.js";
 
 /** A discovered table or view, with what the extractor needs beyond the Singer catalog. */
 export interface DiscoveredTable {

@@ -13,7 +13,7 @@ import { PipelineError } from "../../errors.js";
 import { DELETED_AT_COLUMN } from "../batch.js";
 import type { ColumnType, StreamSchema } from "../column-type.js";
 import type { ExtractSession, Extractor, StreamPlan } from "../connector.js";
-import { jsonSchemaOf } from "../postgres/postgres-types.js";
+import { jsonSchemaOf } from "./json-schema-of.js";
 
 export interface SingerTapOptions {
   extractor: Extractor;
