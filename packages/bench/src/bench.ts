@@ -8,7 +8,7 @@ import { parseArgs } from "node:util";
 import pg from "pg";
 import { to as copyTo } from "pg-copy-streams";
 import { insertAccounts, insertEvents, DEMO_SCHEMA_SQL } from "@sluice/demo/demo-schema";
-import { startEmbeddedPostgres, type EmbeddedServer } from "@sluice/embedded-postgres";
+import { startEmbeddedPostgres, type EmbeddedServer } from "@sluice/postgres-server";
 import { formatBytes, formatCount } from "sluice/dist/cli/output.js";
 import { benchBigquery } from "./bigquery-bench.js";
 import { benchChangeCapture } from "./cdc-bench.js";

@@ -2,7 +2,7 @@ import fs from "node:fs";
 import path from "node:path";
 import pg from "pg";
 import { DuckDBInstance } from "@duckdb/node-api";
-import { startEmbeddedPostgres } from "@sluice/embedded-postgres";
+import { startEmbeddedPostgres } from "@sluice/postgres-server";
 import type { Output } from "sluice/dist/cli/output.js";
 import { formatCount, rate } from "sluice/dist/cli/output.js";
 import { openProject, runProjectPipeline } from "sluice/dist/runner/project-pipeline.js";
