@@ -4,7 +4,6 @@ import { ConfigError, exitCodeOf, messageOf } from "../errors.js";
 import { CliContext, type GlobalOptions } from "./cli-context.js";
 import { registerCdcCommand } from "./commands/cdc.js";
 import { registerConfigCommand } from "./commands/config.js";
-import { registerDemoCommand } from "./commands/demo.js";
 import { registerDeployCommand } from "./commands/deploy.js";
 import { registerDiscoverCommand } from "./commands/discover.js";
 import { registerInitCommand } from "./commands/init.js";
@@ -67,7 +66,6 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
   registerRunsCommand(program, wrap);
   registerInitCommand(program, wrap);
   registerInstallCommand(program, wrap);
-  registerDemoCommand(program, wrap);
   registerScheduleCommand(program, wrap);
   registerSchedulerCommand(program, wrap);
   registerDeployCommand(program, wrap);

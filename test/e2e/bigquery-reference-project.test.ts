@@ -2,10 +2,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { BigQuery } from "@google-cloud/bigquery";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import {
-  startBigQueryEmulator,
-  type BigQueryEmulator,
-} from "../../src/emulators/bigquery/bigquery-emulator.js";
+import { startBigQueryEmulator, type BigQueryEmulator } from "@sluice/emulators/bigquery";
 import { createTestDatabase, type TestDatabase } from "../support/pg.js";
 import { TestProject } from "./e2e-project.js";
 import { describeResult } from "./run-cli.js";

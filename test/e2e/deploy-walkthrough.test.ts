@@ -4,10 +4,7 @@ import { execFileSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { BigQuery } from "@google-cloud/bigquery";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import {
-  startBigQueryEmulator,
-  type BigQueryEmulator,
-} from "../../src/emulators/bigquery/bigquery-emulator.js";
+import { startBigQueryEmulator, type BigQueryEmulator } from "@sluice/emulators/bigquery";
 import { createTestDatabase, type TestDatabase } from "../support/pg.js";
 import { TestProject } from "./e2e-project.js";
 import { describeResult, runCli, type CliResult } from "./run-cli.js";

@@ -3,7 +3,7 @@ import os from "node:os";
 import path from "node:path";
 import { DuckDBInstance } from "@duckdb/node-api";
 import { stringify } from "yaml";
-import { freePort } from "../../src/demo/free-port.js";
+import { freePort } from "@sluice/postgres-server/free-port";
 import type { TestDatabase } from "../support/pg.js";
 import { runCli, type CliOptions, type CliResult } from "./run-cli.js";
 

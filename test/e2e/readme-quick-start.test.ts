@@ -54,7 +54,8 @@ beforeAll(() => {
   const skip = new Set(["node_modules", ".git", "dist", "sluice-demo", ".sluice"]);
   fs.cpSync(REPO, checkout, {
     recursive: true,
-    filter: (source) => !skip.has(path.relative(REPO, source)),
+    // No build output, the product's or a workspace's (packages/*/dist), as in a fresh clone.
+    filter: (source) => !skip.has(path.relative(REPO, source)) && path.basename(source) !== "dist",
   });
   // Hard links: a copy that lives inside the private folder (a symlink would resolve outside it).
   try {
@@ -87,24 +88,22 @@ test("both quick-start commands work inside a 0700 folder (as root: the server r
 }, 300_000);
 
 test("an embedded server that cannot start is one message that says what to do, exit 1", () => {
-  const demo = path.join(checkout, "dist/cli/main.js");
-  if (!fs.existsSync(demo)) execFileSync("npm", ["run", "build"], { cwd: checkout, env: userEnv() });
+  // What `npm run demo` runs, once built.
+  const demo = path.join(checkout, "packages/demo/dist/main.js");
+  if (!fs.existsSync(demo))
+    execFileSync("npx", ["tsc", "-b", "packages/demo"], { cwd: checkout, env: userEnv() });
   const cases: { tmpdir: string; says: RegExp }[] = [
     { tmpdir: path.join(privateHome, "no-such-folder"), says: /Set TMPDIR to a folder/ },
   ];
   // As root the server's own user cannot enter a temporary folder inside the private one.
   if (isRoot) cases.push({ tmpdir: privateHome, says: /'postgres' user .*cannot reach.*Set TMPDIR/s });
   for (const { tmpdir, says } of cases) {
-    const result = spawnSync(
-      process.execPath,
-      [demo, "demo", "--dir", path.join(privateHome, "failed-demo")],
-      {
-        cwd: checkout,
-        env: userEnv({ TMPDIR: tmpdir }),
-        encoding: "utf8",
-        timeout: 120_000,
-      },
-    );
+    const result = spawnSync(process.execPath, [demo, "--dir", path.join(privateHome, "failed-demo")], {
+      cwd: checkout,
+      env: userEnv({ TMPDIR: tmpdir }),
+      encoding: "utf8",
+      timeout: 120_000,
+    });
     const output = `TMPDIR=${tmpdir} → ${result.status}\n${result.stdout}\n${result.stderr}`;
     expect(result.status, output).toBe(1);
     expect(result.stderr, output).toMatch(says);

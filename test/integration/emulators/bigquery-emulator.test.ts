@@ -5,10 +5,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import {
-  startBigQueryEmulator,
-  type BigQueryEmulator,
-} from "../../../src/emulators/bigquery/bigquery-emulator.js";
+import { startBigQueryEmulator, type BigQueryEmulator } from "@sluice/emulators/bigquery";
 
 /**
  * The emulator through the official client, as the loader uses it. Every case states what

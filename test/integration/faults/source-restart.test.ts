@@ -2,9 +2,9 @@ import fs from "node:fs";
 import path from "node:path";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { startEmbeddedPostgres, type EmbeddedServer } from "@sluice/postgres-server";
+import { freePort } from "@sluice/postgres-server/free-port";
 import { parseLsn } from "../../../src/connectors/postgres/cdc/replication-message.js";
-import { startEmbeddedPostgres, type EmbeddedServer } from "../../../src/demo/embedded-postgres-server.js";
-import { freePort } from "../../../src/demo/free-port.js";
 import type { TestDatabase } from "../../support/pg.js";
 import { tempDir } from "../../support/pipeline.js";
 import {

@@ -2,11 +2,11 @@ import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import {
   startAwsSecretsManagerEmulator,
   type AwsSecretsManagerEmulator,
-} from "../../../src/emulators/secrets/aws-secrets-manager-emulator.js";
+} from "@sluice/emulators/aws-secrets-manager";
 import {
   startGcpSecretManagerEmulator,
   type GcpSecretManagerEmulator,
-} from "../../../src/emulators/secrets/gcp-secret-manager-emulator.js";
+} from "@sluice/emulators/gcp-secret-manager";
 import { ConfigError, ConnectionError } from "../../../src/errors.js";
 import { AwsSecretsManager } from "../../../src/project/secrets/aws-secrets-manager.js";
 import { GcpSecretManager, clientOptionsFor } from "../../../src/project/secrets/gcp-secret-manager.js";

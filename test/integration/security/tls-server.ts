@@ -3,7 +3,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import pg from "pg";
-import { startEmbeddedPostgres, type EmbeddedServer } from "../../../src/demo/embedded-postgres-server.js";
+import { startEmbeddedPostgres, type EmbeddedServer } from "@sluice/postgres-server";
 
 /**
  * Certificates made for one test run with `/usr/bin/openssl` (part of every Debian machine with

@@ -3,7 +3,12 @@ import { parse as parseCsv } from "csv-parse/sync";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { JsonObject, JsonSyntaxError, parseExactJson, type JsonValue } from "../../protocol/exact-json.js";
+import {
+  JsonObject,
+  JsonSyntaxError,
+  parseExactJson,
+  type JsonValue,
+} from "sluice/dist/protocol/exact-json.js";
 import { BigQueryApiError, invalid, notFound, type BigQueryErrorProto } from "./bigquery-api-error.js";
 import type { BigQueryCatalog, TableEntry, TimePartitioning } from "./bigquery-catalog.js";
 import { schemaOfResource } from "./bigquery-catalog.js";

@@ -1,6 +1,6 @@
 import http from "node:http";
 import path from "node:path";
-import { startBigQueryEmulator } from "../emulators/bigquery/bigquery-emulator.js";
+import { startBigQueryEmulator } from "@sluice/emulators/bigquery";
 import { writeBenchProject } from "./bench-project.js";
 import { rowsOf, runSluiceCli } from "./run-sluice-cli.js";
 

@@ -55,7 +55,7 @@ import {
   type TableEntry,
 } from "./bigquery-catalog.js";
 import { insertRows, runLoadJob, type LoadConfiguration, type LoadStatistics } from "./bigquery-load-job.js";
-import { JsonArray, JsonObject, parseExactJson, type JsonValue } from "../../protocol/exact-json.js";
+import { JsonArray, JsonObject, parseExactJson, type JsonValue } from "sluice/dist/protocol/exact-json.js";
 import { runQuery, type QueryConfiguration, type QueryOutcome } from "./bigquery-query-job.js";
 import { restRow, timestampFormatOf, type TimestampFormat } from "./bigquery-rows.js";
 import { BIGQUERY_FUNCTION_MACROS } from "./bigquery-sql-translator.js";

@@ -4,7 +4,6 @@ import { createRequire } from "node:module";
 import os from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
-import { PipelineError, messageOf } from "../errors.js";
 import { freePort } from "./free-port.js";
 
 /**
@@ -59,8 +58,20 @@ export async function startEmbeddedPostgres(options: EmbeddedServerOptions = {})
   }
 }
 
-/** The embedded server could not be set up or started; the message says why and what to do. */
-export class EmbeddedPostgresError extends PipelineError {}
+/**
+ * The embedded server could not be set up or started; the message says why and what to do, so a
+ * program using the server shows the message alone (the demo: exit 1, no stack trace).
+ */
+export class EmbeddedPostgresError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "EmbeddedPostgresError";
+  }
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
 
 async function start(options: EmbeddedServerOptions): Promise<EmbeddedServer> {
   const account = process.getuid?.() === 0 ? await serverAccount() : undefined;

@@ -5,7 +5,7 @@ import {
   sourceOf,
   stringifyExact,
   type JsonValue,
-} from "../../protocol/exact-json.js";
+} from "sluice/dist/protocol/exact-json.js";
 import {
   canonicalDecimal,
   decimalBounds,

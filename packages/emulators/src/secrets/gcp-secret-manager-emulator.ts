@@ -18,7 +18,7 @@ import type { ServiceDefinition, ServiceError } from "@grpc/grpc-js";
 import type * as GoogleGax from "google-gax";
 import { createRequire } from "node:module";
 import path from "node:path";
-import { crc32c } from "../../project/secrets/gcp-secret-manager.js";
+import { crc32c } from "sluice/dist/project/secrets/gcp-secret-manager.js";
 
 type Gax = typeof GoogleGax;
 type Grpc = Gax["grpc"];

@@ -2,12 +2,12 @@ import fs from "node:fs";
 import path from "node:path";
 import pg from "pg";
 import { DuckDBInstance } from "@duckdb/node-api";
-import type { Output } from "../cli/output.js";
-import { formatCount, rate } from "../cli/output.js";
-import { openProject, runProjectPipeline } from "../runner/project-pipeline.js";
-import type { RunSummary } from "../runner/run-events.js";
+import { startEmbeddedPostgres } from "@sluice/postgres-server";
+import type { Output } from "sluice/dist/cli/output.js";
+import { formatCount, rate } from "sluice/dist/cli/output.js";
+import { openProject, runProjectPipeline } from "sluice/dist/runner/project-pipeline.js";
+import type { RunSummary } from "sluice/dist/runner/run-events.js";
 import { applyDemoChanges, createDemoData } from "./demo-schema.js";
-import { startEmbeddedPostgres } from "./embedded-postgres-server.js";
 
 export interface DemoOptions {
   /** Folder for the demo project, its state and the DuckDB file. */
@@ -19,7 +19,7 @@ export interface DemoOptions {
 
 /** The demo project: the reference architecture's shape, with DuckDB in place of BigQuery. */
 function demoProjectFile(): string {
-  return `# Written by \`sluice demo\`: the reference architecture's meltano.yml, into DuckDB.
+  return `# Written by \`npm run demo\`: the reference architecture's meltano.yml, into DuckDB.
 version: 1
 default_environment: demo
 environments:

@@ -7,9 +7,9 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import pg from "pg";
 import { to as copyTo } from "pg-copy-streams";
-import { formatBytes, formatCount } from "../cli/output.js";
-import { insertAccounts, insertEvents, DEMO_SCHEMA_SQL } from "../demo/demo-schema.js";
-import { startEmbeddedPostgres, type EmbeddedServer } from "../demo/embedded-postgres-server.js";
+import { insertAccounts, insertEvents, DEMO_SCHEMA_SQL } from "@sluice/demo/demo-schema";
+import { startEmbeddedPostgres, type EmbeddedServer } from "@sluice/postgres-server";
+import { formatBytes, formatCount } from "sluice/dist/cli/output.js";
 import { benchBigquery } from "./bigquery-bench.js";
 import { benchChangeCapture } from "./cdc-bench.js";
 import { writeBenchProject } from "./bench-project.js";
@@ -39,7 +39,8 @@ for (const line of lines) {
 }
 const TABLES = 50;
 const TABLE_ROWS = 20_000;
-const cli = path.join(path.dirname(fileURLToPath(import.meta.url)), "..", "cli", "main.js");
+/** The product's CLI, the file its package's bin links to (`sluice` in this workspace's node_modules). */
+const cli = fileURLToPath(import.meta.resolve("sluice/dist/cli/main.js"));
 
 /**
  * CPU time the whole machine spent busy so far, in core-seconds: a load that keeps every core
