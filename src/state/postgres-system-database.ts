@@ -1,7 +1,8 @@
 import { createHash } from "node:crypto";
 import pg from "pg";
-import { StateError, messageOf } from "../errors.js";
+import { StateError } from "../errors.js";
 import type { SingerState } from "../protocol/state.js";
+import { classifyPostgresError, type PostgresFailureKind } from "../connectors/postgres/postgres-errors.js";
 import { waitForLock, type LockHolder } from "./lock-holder.js";
 import { currentProcess } from "./process-identity.js";
 import {
@@ -484,46 +485,36 @@ export function parsePostgresUrl(url: string): PostgresTarget {
   return { where: `${host}:${port}/${database}`, password: decodeURIComponent(parsed.password) };
 }
 
-/** Server-side SQLSTATE classes and client error codes that mean "could not reach or log in". */
-const CONNECTION_CODES = new Set([
-  "ECONNREFUSED",
-  "ENOTFOUND",
-  "EAI_AGAIN",
-  "ETIMEDOUT",
-  "ECONNRESET",
-  "EHOSTUNREACH",
-  "ENETUNREACH",
-  "EPIPE",
-  "3D000",
-]);
-
-/** The one place a `pg` error becomes a StateError: the server's code, detail and hint are kept. */
+/**
+ * The one place a `pg` error becomes a StateError: the server's code, detail and hint are kept.
+ * What the failure is, and whether a retry can help, is `classifyPostgresError`'s call: a server
+ * down, restarting or dropping the connection is transient; a refused login, a missing database
+ * or a refused write (a permission, a trigger) is not.
+ */
 export function postgresStateError(target: PostgresTarget, action: string, error: unknown): StateError {
-  const fields = (typeof error === "object" && error !== null ? error : {}) as {
-    code?: unknown;
-    detail?: unknown;
-    hint?: unknown;
-  };
-  const code = typeof fields.code === "string" ? fields.code : undefined;
-  // 57P: the server is shutting down, restarting or not accepting connections yet (a failover).
-  const unreachable =
-    (code !== undefined &&
-      (CONNECTION_CODES.has(code) ||
-        code.startsWith("08") ||
-        code.startsWith("28") ||
-        code.startsWith("57P"))) ||
-    /timeout|Connection terminated|Connection ended/i.test(messageOf(error));
-  let reason = messageOf(error);
-  if (code !== undefined && /^[0-9A-Z]{5}$/.test(code)) reason += ` (SQLSTATE ${code})`;
-  if (typeof fields.detail === "string") reason += `; ${fields.detail}`;
-  if (typeof fields.hint === "string") reason += `; hint: ${fields.hint}`;
+  const failure = classifyPostgresError(error);
+  const code = failure.server.code;
+  const unreachable = REACHING_KINDS.has(failure.kind);
+  let reason = failure.message;
+  if (code !== undefined) reason += ` (SQLSTATE ${code})`;
+  if (failure.server.detail !== undefined) reason += `; ${failure.server.detail}`;
+  if (failure.server.hint !== undefined) reason += `; hint: ${failure.server.hint}`;
   // Belt and braces: a driver message should never hold the password, but if it does, hide it.
   if (target.password.length >= 4) reason = reason.replaceAll(target.password, "***");
   const message = unreachable
     ? `the state database at ${target.where} could not be reached (to ${action}): ${reason}`
     : `the state database at ${target.where} refused to ${action}: ${reason}`;
-  return new StateError(message, { cause: error });
+  return new StateError(message, { cause: error, transient: failure.transient, server: failure.server });
 }
+
+/** Failures to reach or log in to the state database ("could not be reached"), transient or not. */
+const REACHING_KINDS: ReadonlySet<PostgresFailureKind> = new Set([
+  "unreachable",
+  "unknown-host",
+  "connection-lost",
+  "authentication",
+  "no-database",
+]);
 
 function quoteIdentifier(name: string): string {
   return `"${name.replaceAll('"', '""')}"`;

@@ -31,6 +31,7 @@ import {
   type PostgresConnectionSettings,
 } from "./postgres-connection.js";
 import { catalogOf, discoverTables, type DiscoveredTable } from "./postgres-discovery.js";
+import { classifyPostgresError, postgresError } from "./postgres-errors.js";
 import {
   checkLogicalReplication,
   publicationNameOf,
@@ -594,24 +595,14 @@ function describeReadError(error: unknown, table: DiscoveredTable, user: string)
   if (error instanceof SluiceError) return error;
   const privilege = describePrivilegeError(error, table, user);
   if (privilege) return privilege;
-  const e = error as { message?: string; code?: string };
-  // NOTE: pg's "Connection terminated unexpectedly" (the server went away mid-COPY) has no code.
-  const lostConnection =
-    e.code === undefined
-      ? /Connection terminated|terminating connection/i.test(e.message ?? "")
-      : e.code.startsWith("08") ||
-        e.code.startsWith("57P") ||
-        ["ECONNRESET", "EPIPE", "ETIMEDOUT"].includes(e.code);
-  if (lostConnection) {
+  const failure = classifyPostgresError(error);
+  const options = { cause: error, transient: failure.transient, server: failure.server };
+  if (failure.kind === "connection-lost" || failure.kind === "unreachable") {
     return new ConnectionError(
-      `the connection to PostgreSQL broke while reading ${table.schemaName}.${table.tableName} (${e.message ?? e.code}); the next run continues from the last committed state`,
-      { cause: error, transient: true },
+      `the connection to PostgreSQL broke while reading ${table.schemaName}.${table.tableName} (${failure.message}); the next run continues from the last committed state`,
+      options,
     );
   }
-  return new DataError(
-    `reading ${table.schemaName}.${table.tableName} failed: ${e.message ?? String(error)}`,
-    {
-      cause: error,
-    },
-  );
+  if (failure.transient) return postgresError(error, `reading ${table.schemaName}.${table.tableName}`);
+  return new DataError(`reading ${table.schemaName}.${table.tableName} failed: ${failure.message}`, options);
 }

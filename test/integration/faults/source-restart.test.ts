@@ -20,7 +20,7 @@ import { RUN_ARGS, errorMessages, waitFor } from "./fault-support.js";
 /**
  * The source PostgreSQL (a server of this test's own, with a persistent data folder) is restarted
  * while a run reads it: during an INCREMENTAL copy, and while a LOG_BASED run streams changes.
- * The run fails with exit 1 and a ConnectionError saying the connection broke (it neither hangs nor
+ * The run fails with exit 75 and a ConnectionError saying the connection broke (it neither hangs nor
  * ends as a success), the state never points past DuckDB (the slot is never acknowledged past the
  * state), and the next run, with the server back, ends with DuckDB equal to the source.
  */
@@ -85,7 +85,7 @@ async function restartSource(): Promise<void> {
 }
 
 describe("the source PostgreSQL restarts mid-run", () => {
-  test("INCREMENTAL copy: exit 1 naming the table and the broken connection, state not past DuckDB, the rerun recovers", async () => {
+  test("INCREMENTAL copy: exit 75 naming the table and the broken connection, state not past DuckDB, the rerun recovers", async () => {
     const dir = newDir();
     const file = path.join(dir, "warehouse.duckdb");
     writeProject(dir, db, {
@@ -102,7 +102,7 @@ describe("the source PostgreSQL restarts mid-run", () => {
     const restarted = restartSource();
     const ended = await run.exited;
     await restarted;
-    expect(ended.code, ended.stderr).toBe(1);
+    expect(ended.code, ended.stderr).toBe(75);
     const message = errorMessages(ended.stderr);
     expect(message, ended.stderr).toContain("the connection to PostgreSQL broke while reading public.big");
     expect(message, ended.stderr).toContain("the next run continues from the last committed state");
@@ -126,7 +126,7 @@ describe("the source PostgreSQL restarts mid-run", () => {
     ).toBe("");
   });
 
-  test("LOG_BASED --follow: exit 1 saying the server ended the stream, the slot not past the state, the rerun recovers", async () => {
+  test("LOG_BASED --follow: exit 75 saying the server ended the stream, the slot not past the state, the rerun recovers", async () => {
     const dir = newDir();
     const file = path.join(dir, "warehouse.duckdb");
     writeProject(dir, db, {
@@ -147,7 +147,7 @@ describe("the source PostgreSQL restarts mid-run", () => {
     await restarted;
     // A --follow run whose server went away fails (it is not a stop on purpose), without hanging.
     expect(ended.signal, ended.stderr).toBeNull();
-    expect(ended.code, ended.stderr).toBe(1);
+    expect(ended.code, ended.stderr).toBe(75);
     expect(errorMessages(ended.stderr), ended.stderr).toContain(
       "the PostgreSQL server ended the replication stream",
     );
