@@ -212,8 +212,10 @@ export class PostgresSystemDatabase implements SystemDatabase {
     if (this.heldLocks.get(stateId)?.lost) {
       // A server that is down says so (the likelier news); one that is up lost our lock.
       await this.query(`store the state of "${stateId}"`, "SELECT 1");
+      // Transient, but not within this run: a new run takes the lock again (or waits for it).
       throw new StateError(
         `cannot store the state of "${stateId}": this run's lock on it was lost when the state database at ${this.target.where} ended the lock's session (a restart, a failover or pg_terminate_backend), so another run may hold it now; the state stays at this run's last commit: run again`,
+        { transient: true },
       );
     }
     await this.query(

@@ -16,8 +16,8 @@ import { RUN_ARGS, addToProject, errorMessages, logLines, waitFor } from "./faul
  * The state lives in a PostgreSQL system database (`database_uri`) on a server of this test's own,
  * which becomes unavailable while a run commits: stopped mid-run, and refusing the write (a
  * trigger raising an error) while up. Each time the run fails with a message naming the state
- * database, with exit 75 when a later run can succeed unchanged (the database down) and 1 when
- * it cannot (the write refused); the run does not retry within itself,
+ * database, with exit 75 when a later run can succeed unchanged (the database down, the lock's
+ * session gone) and 1 when it cannot (the write refused); the run does not retry within itself,
  * as its lock lives in that database. The stored state stays where the last successful commit
  * left it (never past DuckDB), and the next run, with the state database back, ends with DuckDB
  * equal to the source and no key twice.
@@ -162,7 +162,7 @@ describe("the state database is unavailable at commit time", () => {
     expect(await storedBookmark()).toBe(ROWS + 5 * BATCH);
   });
 
-  test("the lock's session ended mid-run (a failover, pg_terminate_backend): the run stops, state at its last commit", async () => {
+  test("the lock's session ended mid-run (a failover, pg_terminate_backend): the run stops with 75, state at its last commit", async () => {
     const file = path.join(dir, "warehouse.duckdb");
     // --full-refresh reads every row again, batch by batch, merging into the rows DuckDB has.
     const run = startSluice(dir, db, [...RUN_ARGS, "--full-refresh"]);
@@ -181,7 +181,7 @@ describe("the state database is unavailable at commit time", () => {
     );
     expect(terminated, "the run's lock session").toBe(1);
     const ended = await run.exited;
-    expect(ended.code, ended.stderr).toBe(1);
+    expect(ended.code, ended.stderr).toBe(75);
     expect(errorMessages(ended.stderr), ended.stderr).toContain(
       `cannot store the state of "${PROJECT_STATE_ID}": this run's lock on it was lost`,
     );
