@@ -4,7 +4,7 @@ import { createDuckdbVerifier } from "./duckdb-verifier.js";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { ConfigError, ConnectionError, DataError, ResourceError, SchemaError } from "../../errors.js";
+import { ConfigError, DataError, SchemaError } from "../../errors.js";
 import type { RecordBatch } from "../batch.js";
 import { DELETED_AT_COLUMN, SEQUENCE_COLUMN, UNCHANGED_COLUMN } from "../batch.js";
 import type { ColumnType, StreamSchema } from "../column-type.js";
@@ -18,6 +18,7 @@ import {
   mayHoldCopyTextEscapes,
   quoteDuckdb,
 } from "./duckdb-types.js";
+import { diskFullError, duckdbError, duckdbOpenError, firstLine } from "./duckdb-errors.js";
 import {
   batchMemoryExtra,
   connectionMemory,
@@ -129,14 +130,7 @@ export class DuckdbLoader implements Loader {
       const { DuckDBInstance } = await import("@duckdb/node-api");
       return await DuckDBInstance.create(this.file, options);
     } catch (error) {
-      const full = diskFullError(this.file, "opening it", error);
-      if (full) throw full;
-      throw new ConnectionError(
-        `DuckDB could not open ${this.file} (setting \`path\`): ${(error as Error).message}`,
-        {
-          cause: error,
-        },
-      );
+      throw duckdbOpenError(error, this.file);
     }
   }
 
@@ -179,7 +173,7 @@ export class DuckdbLoader implements Loader {
       await prepared;
     } catch (error) {
       connection.closeSync();
-      throw diskFullError(this.file, `preparing the table of ${schema.streamId}`, error) ?? error;
+      throw duckdbError(error, { file: this.file, action: `preparing the table of ${schema.streamId}` });
     }
     return writer;
   }
@@ -437,10 +431,10 @@ class DuckdbStreamWriter implements StreamWriter {
         );
       }
     } catch (error) {
-      throw new DataError(
-        `target-duckdb: applying a truncate of ${this.schema.streamId} to ${this.schemaName}.${this.tableName} failed: ${firstLine((error as Error).message)}`,
-        { cause: error },
-      );
+      throw duckdbError(error, {
+        file: this.file,
+        action: `applying a truncate of ${this.schema.streamId} to ${this.schemaName}.${this.tableName}`,
+      });
     }
   }
 
@@ -706,13 +700,7 @@ class DuckdbStreamWriter implements StreamWriter {
         }
       }
     }
-    if (error instanceof SchemaError) return error;
-    return new DataError(
-      `target-duckdb: loading ${batch.streamId} into ${where} failed: ${firstLine(message)}`,
-      {
-        cause: error,
-      },
-    );
+    return duckdbError(error, { file: this.file, action: `loading ${batch.streamId} into ${where}` });
   }
 
   async finish(): Promise<void> {
@@ -725,14 +713,7 @@ class DuckdbStreamWriter implements StreamWriter {
       }
     } catch (error) {
       await this.connection.run("ROLLBACK").catch(() => undefined);
-      const full = diskFullError(this.file, `replacing ${this.schemaName}.${this.tableName}`, error);
-      if (full) throw full;
-      throw new DataError(
-        `target-duckdb: replacing ${this.schemaName}.${this.tableName} failed: ${(error as Error).message}`,
-        {
-          cause: error,
-        },
-      );
+      throw duckdbError(error, { file: this.file, action: `replacing ${this.schemaName}.${this.tableName}` });
     } finally {
       await this.closeConnections();
     }
@@ -817,37 +798,4 @@ function isConversionError(error: unknown): boolean {
 
 function normaliseType(type: string): string {
   return type.toUpperCase().replace(/\s+/g, "").replace("FLOAT", "REAL").replace("INTEGER", "INTEGER");
-}
-
-/** Below this much free space under the DuckDB file, a failed write is put down to a full disk. */
-const LOW_DISK_BYTES = 32 * 1024 * 1024;
-
-/**
- * The error to raise when `action` failed because the disk holding `file` is full, else undefined.
- * NOTE: DuckDB spills to `<file>.tmp` beside the database, capped at 90% of the free space, so a
- * full disk often reads "Out of Memory Error: failed to offload data block" rather than ENOSPC;
- * hence the free space is looked at too.
- */
-function diskFullError(file: string, action: string, error: unknown): ResourceError | undefined {
-  const message = (error as Error | undefined)?.message ?? String(error);
-  let free: number | undefined;
-  try {
-    const stats = fs.statfsSync(path.dirname(file));
-    free = stats.bavail * stats.bsize;
-  } catch {
-    // The folder is gone or unreadable: only the message can tell.
-  }
-  const says = /No space left on device|ENOSPC|disk is full/i.test(message);
-  if (!says && !(free !== undefined && free < LOW_DISK_BYTES)) return undefined;
-  const left = free === undefined ? "" : ` (${(free / 1048576).toFixed(1)} MB free)`;
-  return new ResourceError(
-    `target-duckdb: the disk holding ${file} is full${left}: ${action} failed: ${firstLine(message)}. ` +
-      `Free space there (DuckDB also spills to ${file}.tmp) or set \`path\` to a bigger disk, then run again; ` +
-      "the state stays at the last batch DuckDB committed",
-    { cause: error },
-  );
-}
-
-function firstLine(text: string): string {
-  return text.split("\n")[0] ?? text;
 }
