@@ -400,7 +400,7 @@ class BigqueryStreamWriter implements StreamWriter {
     });
     try {
       await this.loadChunks(batch, staging, chunks);
-      await this.api.copy(staging, this.tableName, "WRITE_APPEND");
+      await this.api.copy(staging, this.tableName, "WRITE_APPEND", { jobKey: batch.path });
     } finally {
       await this.api.deleteTable(staging).catch(() => undefined);
     }
@@ -473,7 +473,7 @@ class BigqueryStreamWriter implements StreamWriter {
   /** A load job's errors, with the batch row BigQuery pointed at and its NDJSON line. */
   private async describeLoadFailure(error: unknown, batch: RecordBatch, chunk: NdjsonChunk): Promise<Error> {
     const cause = error instanceof Error && error.cause instanceof BigqueryJobError ? error.cause : error;
-    if (!(cause instanceof BigqueryJobError)) return error as Error;
+    if (!(cause instanceof BigqueryJobError) || cause.transient) return error as Error;
     const messages = [cause.errorResult, ...cause.errors]
       .map((e) => `${e.message ?? ""} ${e.location ?? ""}`)
       .join("\n");
