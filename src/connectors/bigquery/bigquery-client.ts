@@ -243,11 +243,13 @@ export class BigqueryClient {
 
   /**
    * Starts a job and waits until it is DONE. Its insert is retried under the same id, so a
-   * response lost on the way back cannot start a second job. A job that fails for a backend
-   * reason runs again under the next id (`<base>_1`, `_2`, ..., bounded by `maxRetries`).
-   * With a `key`, the base id is made from it: a second `runJob` with that key (the runner
-   * writing a batch again) walks the same ids, finds a job that already succeeded and returns it,
-   * waits for one still running, and passes over one that failed (its id is spent).
+   * response lost on the way back cannot start a second job; so is a wait whose status requests
+   * kept failing: the next try looks for that job again rather than starting another. Only a
+   * job that failed (for a backend reason, or one found failed, below) moves on to the next id
+   * (`<base>_1`, `_2`, ..., bounded by `maxRetries`). With a `key`, the base id is made from it:
+   * a second `runJob` with that key (the runner writing a batch again) walks the same ids, finds
+   * a job that already succeeded and returns it, waits for one still running, and passes over
+   * one that failed (an earlier try's: it says nothing of this one).
    */
   private async runJob(
     action: string,
@@ -261,7 +263,7 @@ export class BigqueryClient {
     let next = 0;
     return this.call(action, async () => {
       for (;;) {
-        const jobId = `${base}_${next++}`;
+        const jobId = `${base}_${next}`;
         let existing = false;
         const job = await withRetry(async () => {
           try {
@@ -276,8 +278,9 @@ export class BigqueryClient {
           await this.waitForJob(job);
           return job;
         } catch (error) {
-          // An earlier try's job under this id that failed tells nothing about this try.
-          if (existing && key !== undefined && error instanceof BigqueryJobError) continue;
+          if (!(error instanceof BigqueryJobError)) throw error;
+          next += 1;
+          if (existing && key !== undefined) continue;
           throw error;
         }
       }

@@ -80,6 +80,9 @@ export class BigqueryLoader implements Loader {
     });
   }
 
+  /** See `Loader.retryableWrites`: a batch's jobs that already ran are found again by their ids. */
+  readonly retryableWrites = true;
+
   private api(): Promise<BigqueryClient> {
     this.client ??= BigqueryClient.create({
       projectId: this.config.projectId,

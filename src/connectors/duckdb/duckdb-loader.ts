@@ -91,6 +91,8 @@ export class DuckdbLoader implements Loader {
    * reader splits it without quote handling; the few fields with a backslash are unescaped in SQL.
    */
   readonly readsCopyText = true;
+  /** See `Loader.retryableWrites`: a batch is one statement or one transaction, rolled back when it fails. */
+  readonly retryableWrites = true;
 
   /** Where the database file is, for messages. */
   get databasePath(): string {

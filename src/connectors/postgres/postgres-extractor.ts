@@ -599,7 +599,7 @@ function describeReadError(error: unknown, table: DiscoveredTable, user: string)
   const options = { cause: error, transient: failure.transient, server: failure.server };
   if (failure.kind === "connection-lost" || failure.kind === "unreachable") {
     return new ConnectionError(
-      `the connection to PostgreSQL broke while reading ${table.schemaName}.${table.tableName} (${failure.message}); the next run continues from the last committed state`,
+      `the connection to PostgreSQL broke while reading ${table.schemaName}.${table.tableName} (${failure.message}); the stream starts again from its last committed state`,
       options,
     );
   }

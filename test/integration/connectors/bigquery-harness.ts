@@ -10,6 +10,7 @@ import {
   startBigQueryEmulator,
   type BigQueryEmulator,
 } from "../../../src/emulators/bigquery/bigquery-emulator.js";
+import type { RetryPolicy } from "../../../src/runner/retry-policy.js";
 import type { RunEvent, RunSummary } from "../../../src/runner/run-events.js";
 import { SqliteSystemDatabase } from "../../../src/state/sqlite-system-database.js";
 import type { SingerState } from "../../../src/protocol/state.js";
@@ -101,6 +102,7 @@ export async function runToBigquery(options: {
   fullRefresh?: boolean;
   loaderOptions?: BigqueryLoaderOptions;
   observer?: (event: RunEvent) => void;
+  retry?: RetryPolicy;
 }): Promise<RunSummary> {
   const loader = new BigqueryLoader(
     options.target,

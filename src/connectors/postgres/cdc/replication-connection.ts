@@ -171,7 +171,7 @@ export class ReplicationConnection {
       // The consumer leaves by returning, which never gets here: the stream ended by itself,
       // which the server does (CopyDone) when it shuts down or restarts.
       throw new ConnectionError(
-        "the PostgreSQL server ended the replication stream (shut down or restarted?); changes up to the last committed position are in the warehouse, and the next run continues from there",
+        "the PostgreSQL server ended the replication stream (shut down or restarted?); changes up to the last committed position are in the warehouse, and reading continues from there",
         { transient: true },
       );
     } catch (error) {
@@ -241,7 +241,7 @@ function describeStreamError(error: unknown): Error {
   // A socket or server error mid-stream is almost always the connection going (a restart, a
   // failover); what is not (a decoding error, WAL the server removed) says so and is terminal.
   return new ConnectionError(
-    `the replication stream from PostgreSQL broke (${describePostgresMessage(failure)}); the next run resumes from the last committed position`,
+    `the replication stream from PostgreSQL broke (${describePostgresMessage(failure)}); changes are read again from the last committed position`,
     { cause: error, transient: failure.transient, server: failure.server },
   );
 }
