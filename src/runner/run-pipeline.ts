@@ -37,6 +37,9 @@ export interface RunPipelineOptions extends RecordedRunOptions {
 /** How many batches the extractor may spool ahead of the loader. */
 const PREFETCH_BATCHES = 2;
 
+/** How long a retry waits for the failed read session to close before it opens the next. */
+const SESSION_CLOSE_MS = 10_000;
+
 /**
  * One run of an extractor into a loader under the lock of its state id. For every batch, in
  * this order: the loader makes it durable, then the state that follows it is committed. A run
@@ -134,8 +137,15 @@ export async function runPipeline(options: RunPipelineOptions): Promise<RunSumma
             delaySeconds: delay / 1000,
             error: messageOf(error),
           });
-          await session?.close().catch(() => undefined);
+          const closing = session?.close().catch(() => undefined);
           session = undefined;
+          // NOTE: connections that died (the server restarted under them) may never answer a
+          // goodbye (see abandonClient in postgres-connection.ts): the next try does not wait on
+          // them longer than this.
+          await Promise.race([
+            closing,
+            new Promise((resolve) => setTimeout(resolve, SESSION_CLOSE_MS).unref()),
+          ]);
           // Every reader and writer has stopped: what is left in the spool was never loaded.
           fs.rmSync(options.spoolDir, { recursive: true, force: true });
           fs.mkdirSync(options.spoolDir, { recursive: true });
