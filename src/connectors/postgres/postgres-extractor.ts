@@ -120,8 +120,10 @@ export class PostgresExtractor implements Extractor {
       const tables = await discoverTables(client, this.config.filter_schemas);
       this.tables = new Map(tables.map((t) => [t.streamId, t]));
       return catalogOf(tables, this.config.dbname);
+    } catch (error) {
+      throw postgresError(error, `discovering the tables of database "${this.config.dbname}"`);
     } finally {
-      await client.end();
+      await client.end().catch(() => undefined);
     }
   }
 
@@ -254,7 +256,9 @@ export class PostgresExtractor implements Extractor {
       );
     } catch (error) {
       await session.close();
-      throw error;
+      // Setting up the snapshot, the slot or the publication; a server going away meanwhile is
+      // as transient here as mid-COPY.
+      throw postgresError(error, "opening a read session");
     }
     return session;
   }
@@ -353,10 +357,15 @@ class PostgresExtractSession implements ExtractSession {
   private async connect(): Promise<pg.Client> {
     const client = await connectPostgres(this.config, "sluice extract");
     this.all.add(client);
-    await client.query(EXTRACT_SESSION_SETTINGS);
-    await client.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
-    if (this.snapshotId !== undefined)
-      await client.query(`SET TRANSACTION SNAPSHOT ${quoteLiteral(this.snapshotId)}`);
+    try {
+      await client.query(EXTRACT_SESSION_SETTINGS);
+      await client.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+      if (this.snapshotId !== undefined)
+        await client.query(`SET TRANSACTION SNAPSHOT ${quoteLiteral(this.snapshotId)}`);
+    } catch (error) {
+      await this.discard(client);
+      throw postgresError(error, "joining the run's snapshot");
+    }
     return client;
   }
 
@@ -549,14 +558,20 @@ class PostgresExtractSession implements ExtractSession {
     }
   }
 
-  readChanges(
+  async *readChanges(
     plans: StreamPlan[],
     bookmarks: Record<string, StreamBookmark>,
     options: ChangeReadOptions,
   ): AsyncIterable<ChangeEvent> {
     if (!this.logical)
       throw new PipelineError("readChanges: the session was opened without LOG_BASED streams");
-    return this.logical.readChanges(plans as LogicalPlan[], bookmarks, options);
+    try {
+      yield* this.logical.readChanges(plans as LogicalPlan[], bookmarks, options);
+    } catch (error) {
+      // The stream's own errors say what broke; the queries beside it (a new column's type,
+      // the WAL's end) are mapped here, so a server going away is transient wherever it hits.
+      throw postgresError(error, "reading changes");
+    }
   }
 
   async acknowledge(position: string): Promise<void> {
