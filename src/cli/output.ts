@@ -61,7 +61,9 @@ export class Output {
   /** Renders runner events: a live line per stream on a terminal, one JSON object per event otherwise. */
   runEvent(event: RunEvent): void {
     if (this.format === "json") {
-      if (event.type === "run-finished") {
+      if (event.type === "retrying") {
+        this.log("warning", retryingMessage(event), { event: event.type, ...withoutType(event) });
+      } else if (event.type === "run-finished") {
         this.log(event.summary.status === "success" ? "info" : "error", "run finished", {
           event: event.type,
           ...event.summary,
@@ -120,6 +122,9 @@ export class Output {
       case "warning":
         this.warn(event.message);
         break;
+      case "retrying":
+        this.warn(retryingMessage(event));
+        break;
     }
   }
 
@@ -133,6 +138,15 @@ export class Output {
   private paint(code: number, text: string): string {
     return this.color ? `\x1b[${code}m${text}\x1b[0m` : text;
   }
+}
+
+function retryingMessage(event: Extract<RunEvent, { type: "retrying" }>): string {
+  const what =
+    event.scope === "batch"
+      ? `a batch of ${event.streamIds.join(", ")} failed to load`
+      : `${event.streamIds.length > 0 ? event.streamIds.join(", ") : "the run"} stopped`;
+  const again = event.scope === "batch" ? "writing it again" : "starting again from the committed state";
+  return `${what} (${event.error}); ${again} in ${event.delaySeconds.toFixed(1)} s (retry ${event.retry} of ${event.maxRetries})`;
 }
 
 function withoutType(event: RunEvent): Record<string, unknown> {

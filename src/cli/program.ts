@@ -1,6 +1,6 @@
 import { Command, CommanderError, Option } from "commander";
 import { createRequire } from "node:module";
-import { ConfigError, exitCodeOf, messageOf } from "../errors.js";
+import { ConfigError, exitCodeOf, isTransient, messageOf } from "../errors.js";
 import { CliContext, type GlobalOptions } from "./cli-context.js";
 import { registerCdcCommand } from "./commands/cdc.js";
 import { registerConfigCommand } from "./commands/config.js";
@@ -28,7 +28,8 @@ export type Action<A extends unknown[]> = (context: CliContext, ...args: A) => P
 /**
  * Builds the `sluice` command line. Each command lives in `commands/<name>.ts` and stays thin:
  * parse, call the part that does the work, print. Exit codes: 0 success, 1 pipeline failure,
- * 2 usage or configuration error.
+ * 2 usage or configuration error, 75 (EX_TEMPFAIL) a failure a later retry can get past (see
+ * `errors.ts`): what an orchestrator should retry.
  */
 export function buildProgram(setExitCode: (code: number) => void): Command {
   const program = new Command("sluice")
@@ -88,6 +89,8 @@ function reportError(context: CliContext, error: unknown): void {
     return;
   }
   const fields: Record<string, unknown> = { error: error instanceof Error ? error.name : "Error" };
+  // For whoever reads JSON logs to decide on a retry, as the exit code (75) does.
+  if (isTransient(error)) fields.transient = true;
   if (process.env.SLUICE_DEBUG && error instanceof Error && error.stack) fields.stack = error.stack;
   context.output.error(messageOf(error), fields);
 }

@@ -222,6 +222,15 @@ export interface Loader {
    * runner asks the extractor to write copies so; other batches (CDC) still come as CSV.
    */
   readonly readsCopyText?: boolean;
+  /**
+   * A writer of this loader whose `write` rejected with a transient error may be given the same
+   * batch again, and that leaves the table as one successful write would: the failed write
+   * changed nothing (one transaction, rolled back) or repeating it adds nothing (a job that ran
+   * is found again by its id), and the writer outlives the failure (its connections still work).
+   * The runner then retries the batch in place. Absent (false): a transient failure of a write
+   * restarts the stream from its committed state with a new writer, as when the source broke.
+   */
+  readonly retryableWrites?: boolean;
   close(): Promise<void>;
 }
 

@@ -1,3 +1,4 @@
+import { EXIT_TEMPFAIL } from "../errors.js";
 import { GENERATED_MARKER, type GeneratedFile } from "./generated-files.js";
 import type { DeploymentPlan, PodOptions } from "./deployment-plan.js";
 import { SECRETS_MOUNT_PATH } from "./deployment-plan.js";
@@ -94,10 +95,10 @@ export function airflowDag(plan: DeploymentPlan, options: AirflowOptions): strin
     "",
     "import pendulum",
     "from airflow import DAG",
+    "from airflow.exceptions import AirflowException, AirflowFailException, AirflowSkipException",
   );
   if (ephemeral) {
     emit(
-      "from airflow.exceptions import AirflowException",
       "from airflow.models.variable import Variable",
       "from airflow.operators.python import PythonOperator",
     );
@@ -202,6 +203,45 @@ export function airflowDag(plan: DeploymentPlan, options: AirflowOptions): strin
   }
   emit(
     "",
+    "# sluice exits 75 (EX_TEMPFAIL) when a retry can help: a server restarting or unreachable, a",
+    "# connection lost, a rate limit, the state locked by another run (it has retried within the",
+    "# run first, `max_retries`). 1 and 2 say a retry cannot help until someone changes something.",
+    "# Airflow retries every failure and the KubernetesPodOperator has no retry by exit code, so",
+    "# this operator fails the task for good (AirflowFailException) on any other exit code.",
+    `RETRY_EXIT_CODE = ${EXIT_TEMPFAIL}`,
+    "",
+    "",
+    "def sluice_exit_code(pod, container_name):",
+    '    """The exit code of the sluice container of a finished pod; None when it has none."""',
+    '    status = getattr(pod, "status", None)',
+    '    for container in getattr(status, "container_statuses", None) or []:',
+    "        if container.name == container_name:",
+    '            terminated = getattr(getattr(container, "state", None), "terminated", None)',
+    '            return getattr(terminated, "exit_code", None)',
+    "    return None",
+    "",
+    "",
+    "class SluicePodOperator(KubernetesPodOperator):",
+    '    """Runs sluice in a pod; a failed run is retried only when it exited 75, or never exited."""',
+    "",
+    "    def cleanup(self, pod, remote_pod, **kwargs):",
+    "        # The provider calls this once the pod ended, with the pod as read back (its container",
+    "        # statuses), and raises AirflowException here when the pod failed.",
+    "        try:",
+    "            return super().cleanup(pod, remote_pod, **kwargs)",
+    "        except (AirflowFailException, AirflowSkipException):",
+    "            raise",
+    "        except AirflowException as error:",
+    '            code = sluice_exit_code(remote_pod, getattr(self, "base_container_name", "base"))',
+    "            # No exit code: the pod never ran to the end (evicted, node lost, image not pulled).",
+    "            if code is None or code == RETRY_EXIT_CODE:",
+    "                raise",
+    "            raise AirflowFailException(",
+    '                f"sluice exited with {code}, which a retry cannot mend (75 would say it can): "',
+    '                "see the log above; not retried"',
+    "            ) from error",
+    "",
+    "",
     "default_args = {",
     '    "owner": "sluice",',
     '    "depends_on_past": False,',
@@ -229,7 +269,7 @@ export function airflowDag(plan: DeploymentPlan, options: AirflowOptions): strin
     const variable = pythonIdentifier(`run_${taskId}`);
     taskVars.push(variable);
     emit(
-      `    ${variable} = KubernetesPodOperator(`,
+      `    ${variable} = SluicePodOperator(`,
       `        task_id=${py(taskId)},`,
       `        name=${py(kubernetesName(`sluice-${plan.schedule.name}`))},`,
       "        namespace=NAMESPACE,",
@@ -241,6 +281,7 @@ export function airflowDag(plan: DeploymentPlan, options: AirflowOptions): strin
       "        affinity=AFFINITY,",
       "        container_resources=RESOURCES,",
       "        get_logs=True,",
+      // Retries happen only on exit 75 (see SluicePodOperator).
       `        retries=${retries},`,
       "    )",
     );

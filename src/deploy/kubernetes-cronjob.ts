@@ -1,11 +1,36 @@
 import { stringify } from "yaml";
-import { ConfigError } from "../errors.js";
+import { ConfigError, EXIT_TEMPFAIL } from "../errors.js";
 import { DEFAULT_SECRET_NAME, kubernetesName } from "./airflow-dag.js";
 import { SECRETS_MOUNT_PATH, type DeploymentPlan, type PodOptions } from "./deployment-plan.js";
 import { GENERATED_MARKER, type GeneratedFile } from "./generated-files.js";
 
 /** The CLI's `deploy kubernetes` options; `retries` becomes the Job's backoffLimit. */
 export type KubernetesOptions = PodOptions;
+
+/** The container's name in the pod, which the pod failure policy's exit codes refer to. */
+const CONTAINER_NAME = "sluice";
+
+/**
+ * sluice exits 75 (EX_TEMPFAIL) when a retry can help (a server restarting, a lost connection,
+ * after its own retries within the run); 1 and 2 say it cannot until someone changes something.
+ * Rules apply in order, the first that matches wins:
+ * 1. A pod disrupted (evicted, preempted, its node drained) did not fail on its own: a new pod
+ *    runs, without counting against `backoffLimit` (its container may show any exit code, 137 say).
+ * 2. Any exit code but 75 fails the Job at once: no retry.
+ * Otherwise (75, or a pod that never ran its container: an image that could not be pulled) the
+ * Job's default applies: a new pod, counted against `backoffLimit`.
+ * NOTE: a pod failure policy needs `restartPolicy: Never`, which the pod has; Kubernetes 1.26+
+ * (beta, on by default; GA in 1.31).
+ */
+const RETRY_ONLY_TRANSIENT_FAILURES = {
+  rules: [
+    { action: "Ignore", onPodConditions: [{ type: "DisruptionTarget", status: "True" }] },
+    {
+      action: "FailJob",
+      onExitCodes: { containerName: CONTAINER_NAME, operator: "NotIn", values: [EXIT_TEMPFAIL] },
+    },
+  ],
+};
 
 /** The image's user (`node`, uid 1000 in node:20-bookworm-slim): the pod must not run as root. */
 export const IMAGE_USER_ID = 1000;
@@ -25,7 +50,8 @@ const KUBERNETES_MACROS = new Set([
  * One manifest per schedule: a `batch/v1` CronJob (a Job for `@once`). Runs never overlap
  * (`concurrencyPolicy: Forbid`), a missed run is started at most once (`startingDeadlineSeconds`),
  * secrets are `secretKeyRef`s, credential files a read-only Secret volume, and the pod runs as the
- * image's non-root user.
+ * image's non-root user. A failed pod is retried (up to `backoffLimit`) only when sluice exited
+ * 75 or the pod was disrupted (see `RETRY_ONLY_TRANSIENT_FAILURES`).
  */
 export function kubernetesManifestFile(plan: DeploymentPlan, options: KubernetesOptions): GeneratedFile {
   const manifest = kubernetesManifest(plan, options);
@@ -69,7 +95,7 @@ export function kubernetesManifest(
   if (options.cpu !== undefined) requests.cpu = options.cpu;
   if (options.memory !== undefined) requests.memory = options.memory;
   const container: Record<string, unknown> = {
-    name: "sluice",
+    name: CONTAINER_NAME,
     image: options.image,
     args,
     env,
@@ -128,6 +154,7 @@ export function kubernetesManifest(
   };
   const jobSpec = {
     backoffLimit: options.retries ?? 2,
+    podFailurePolicy: RETRY_ONLY_TRANSIENT_FAILURES,
     template: { metadata: { labels }, spec: podSpec },
   };
   if (plan.interval.toLowerCase() === "@once") {

@@ -107,6 +107,14 @@ export interface ProjectFile {
   jobs: JobEntry[];
   state_backend?: StateBackend;
   database_uri?: string;
+  /**
+   * sluice's own: how many times a run tries again, after a transient failure (a server restarting,
+   * a lost connection), a batch that failed to load, or the streams that had not finished when
+   * their source connection broke (see `runner/retry-policy.ts`). Default 5; 0 turns it off.
+   */
+  max_retries?: number;
+  /** sluice's own: the wait before the first such retry, doubled for each next one. Default 5. */
+  retry_delay_seconds?: number;
   env: Record<string, string>;
   include_paths: string[];
 }
@@ -229,6 +237,8 @@ const PROJECT_KEYS = new Set([
   "project_id",
   "requires_meltano",
   "database_uri",
+  "max_retries",
+  "retry_delay_seconds",
   "python",
   "state_backend",
   "venv",
@@ -366,8 +376,31 @@ class ProjectReader {
       jobs: this.list(root.jobs, "jobs", (item, path) => this.readJob(item, path)),
       ...(stateBackend ? { state_backend: stateBackend } : {}),
       database_uri: this.optionalString(root, "database_uri", ""),
+      ...this.retrySettings(root),
       env: this.readEnv(root.env, "env"),
       include_paths: this.readStringList(root.include_paths, "include_paths") ?? [],
+    };
+  }
+
+  private retrySettings(
+    root: Record<string, unknown>,
+  ): Pick<ProjectFile, "max_retries" | "retry_delay_seconds"> {
+    const maxRetries = this.optionalInteger(root, "max_retries", "");
+    if (maxRetries !== undefined && maxRetries < 0) {
+      this.add("max_retries", `expected 0 or more, got ${maxRetries} (0 turns retries off)`);
+    }
+    const delay = root.retry_delay_seconds;
+    let delaySeconds: number | undefined;
+    if (delay !== undefined && delay !== null) {
+      if (typeof delay !== "number" || !Number.isFinite(delay) || delay <= 0) {
+        this.add("retry_delay_seconds", `expected a number of seconds above 0, got ${describeValue(delay)}`);
+      } else {
+        delaySeconds = delay;
+      }
+    }
+    return {
+      ...(maxRetries !== undefined && maxRetries >= 0 ? { max_retries: maxRetries } : {}),
+      ...(delaySeconds !== undefined ? { retry_delay_seconds: delaySeconds } : {}),
     };
   }
 

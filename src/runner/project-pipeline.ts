@@ -21,6 +21,7 @@ import { SecretReferenceResolver } from "../project/secret-references.js";
 import { stateIdFor } from "../project/state-id.js";
 import { passwordOfUri, resolveStateBackend, resolveSystemDatabase } from "../project/system-database-uri.js";
 import { openStateAndRunHistory, type StateAndRunHistory } from "../state/open-system-database.js";
+import { retryPolicyOf } from "./retry-policy.js";
 import { runPipeline } from "./run-pipeline.js";
 import { runSingerPipeline } from "./run-singer-pipeline.js";
 import { spoolBase, spoolDirFor, sweepAbandonedSpoolDirs } from "./spool-dir.js";
@@ -252,6 +253,8 @@ export interface ProjectRunOptions {
   dryRun?: boolean;
   /** LOG_BASED: stream changes until stopped (SIGTERM) instead of stopping at the WAL end. */
   follow?: boolean;
+  /** `--max-retries`: wins over the project file's `max_retries` (see `retryPolicyOf`). */
+  maxRetries?: number;
 }
 
 export interface ProjectRunResult {
@@ -373,6 +376,10 @@ export async function runProjectPipeline(
       fullRefresh: options.fullRefresh ?? false,
       follow: options.follow ?? false,
       spoolDir: spoolDirFor(spool, runId),
+      retry: retryPolicyOf(
+        context.loaded.project,
+        options.maxRetries !== undefined ? { maxRetries: options.maxRetries } : {},
+      ),
       observer: options.observer,
       redact: (text) => context.redactor.redact(text),
       ...(options.signal ? { signal: options.signal } : {}),

@@ -23,6 +23,20 @@ export type RunEvent =
   /** LOG_BASED: changes up to `position` are in the warehouse and the state; the slot was told. */
   | { type: "changes-committed"; position: string; lagBytes?: number }
   | { type: "warning"; message: string }
+  /**
+   * A transient failure (see `errors.ts`) is tried again after `delaySeconds`: one batch written
+   * again (`scope: "batch"`), or the streams that had not finished started again from their
+   * committed state in a new read session (`"streams"`). `retry` counts from 1 to `maxRetries`.
+   */
+  | {
+      type: "retrying";
+      scope: "batch" | "streams";
+      streamIds: string[];
+      retry: number;
+      maxRetries: number;
+      delaySeconds: number;
+      error: string;
+    }
   | { type: "stream-finished"; streamId: string; rows: number; bytes: number; seconds: number }
   | { type: "run-finished"; summary: RunSummary };
 

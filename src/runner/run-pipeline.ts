@@ -1,11 +1,19 @@
 import fs from "node:fs";
-import { PipelineError } from "../errors.js";
+import { PipelineError, messageOf } from "../errors.js";
+import type { RecordBatch } from "../connectors/batch.js";
 import type { ExtractSession, Extractor, Loader, StreamPlan, StreamWriter } from "../connectors/connector.js";
 import { advanceLogPosition, emptyState, type SingerState } from "../protocol/state.js";
 import { forEachConcurrently } from "./for-each-concurrently.js";
 import { LoadWindow } from "./load-window.js";
 import { prefetch } from "./prefetch.js";
 import { recordedRun, type RecordedRunOptions } from "./recorded-run.js";
+import {
+  NO_RETRIES,
+  retriableInRun,
+  retryDelayMs,
+  waitBeforeRetry,
+  type RetryPolicy,
+} from "./retry-policy.js";
 import type { RunSummary, StreamStats } from "./run-events.js";
 
 export interface RunPipelineOptions extends RecordedRunOptions {
@@ -22,18 +30,41 @@ export interface RunPipelineOptions extends RecordedRunOptions {
   follow?: boolean;
   /** A folder of this run's own for spool files; removed when the run ends. */
   spoolDir: string;
+  /** How transient failures are retried within the run. Default: not at all (`NO_RETRIES`). */
+  retry?: RetryPolicy;
 }
 
 /** How many batches the extractor may spool ahead of the loader. */
 const PREFETCH_BATCHES = 2;
 
+/** How long a retry waits for the failed read session to close before it opens the next. */
+const SESSION_CLOSE_MS = 10_000;
+
 /**
  * One run of an extractor into a loader under the lock of its state id. For every batch, in
  * this order: the loader makes it durable, then the state that follows it is committed. A run
  * killed at any point therefore restarts from a state that never points past the warehouse.
+ *
+ * A transient failure (see `errors.ts`; the state store's excepted, see `retriableInRun`) is
+ * retried within the run, up to `retry.maxRetries` times with a growing wait, at the smallest
+ * level that can get past it without losing or repeating data:
+ * - a batch the loader failed to write is written again, from the same batch file, where the
+ *   loader says a failed write left nothing behind (`Loader.retryableWrites`: one transaction in
+ *   DuckDB; BigQuery's jobs found again by their ids). Each batch has the whole budget.
+ * - otherwise (the source connection lost mid-COPY, which cannot resume; target-postgres, whose
+ *   connection may be what broke; the replication stream ended), the read session is closed and
+ *   the streams that had not finished start again, in a new session, from the state committed
+ *   so far: exactly what the next run would do, without losing this run's finished streams or
+ *   its lock. A FULL_TABLE stream copies again into a fresh staging table (its batches so far
+ *   were never visible); an INCREMENTAL one reads from its last committed bookmark (rows sharing
+ *   the bookmark's key value are read again, as on any rerun); LOG_BASED changes resume from the
+ *   last committed `lsn`, the slot having been acknowledged no further. Failures in a row share
+ *   the budget; a commit in between starts it again (a new outage).
+ * A run still failing transiently fails with that error (exit 75).
  */
 export async function runPipeline(options: RunPipelineOptions): Promise<RunSummary> {
   const { stateStore, observer } = options;
+  const policy = options.retry ?? NO_RETRIES;
   let session: ExtractSession | undefined;
   return recordedRun(
     options,
@@ -50,27 +81,77 @@ export async function runPipeline(options: RunPipelineOptions): Promise<RunSumma
       const stored = options.fullRefresh ? undefined : await stateStore.get(options.stateId);
       const state: SingerState = structuredClone(stored ?? emptyState());
       fs.mkdirSync(options.spoolDir, { recursive: true });
-      session = await options.extractor.open({
-        spoolDir: options.spoolDir,
-        plans,
-        bookmarks: state.bookmarks,
-        ...(options.loader.preferredCsvQuote !== undefined
-          ? { csvQuote: options.loader.preferredCsvQuote }
-          : {}),
-        ...(options.loader.readsCopyText === true ? { copyText: true } : {}),
-      });
-      const opened = session;
       const commits = new CommitQueue(options, state);
-      await forEachConcurrently(
-        plans,
-        Math.max(1, options.extractor.maxParallelStreams ?? 1),
-        options.signal,
-        async (plan, signal) => {
-          streams[plan.schema.streamId] = await runStream(options, opened, plan, commits, signal);
-        },
-      );
-      const logical = plans.filter((p) => p.replicationMethod === "LOG_BASED");
-      if (logical.length > 0) await runChanges(options, session, logical, state, streams);
+      /** Streams whose read ended (and its last bookmark committed): a retry leaves them be. */
+      const finished = new Set<string>();
+      /** Rows loaded by tries of a stream that failed, carried into its next try's stats. */
+      const carried: Record<string, StreamStats> = {};
+      let retries = 0;
+      let commitsAtLastFailure = 0;
+      for (;;) {
+        try {
+          session = await options.extractor.open({
+            spoolDir: options.spoolDir,
+            plans,
+            bookmarks: state.bookmarks,
+            ...(options.loader.preferredCsvQuote !== undefined
+              ? { csvQuote: options.loader.preferredCsvQuote }
+              : {}),
+            ...(options.loader.readsCopyText === true ? { copyText: true } : {}),
+          });
+          const opened = session;
+          await forEachConcurrently(
+            plans.filter((p) => !finished.has(p.schema.streamId)),
+            Math.max(1, options.extractor.maxParallelStreams ?? 1),
+            options.signal,
+            async (plan, signal) => {
+              const id = plan.schema.streamId;
+              const stats = (carried[id] ??= { rows: 0, bytes: 0, seconds: 0 });
+              await runStream(options, opened, plan, commits, signal, stats);
+              streams[id] = stats;
+              finished.add(id);
+            },
+          );
+          const logical = plans.filter((p) => p.replicationMethod === "LOG_BASED");
+          if (logical.length > 0) await runChanges(options, opened, logical, state, streams, commits);
+          return;
+        } catch (error) {
+          if (!retriableInRun(error) || options.signal?.aborted === true) throw error;
+          // A commit since the last failure: this is a new outage, with a budget of its own.
+          if (commits.count > commitsAtLastFailure) retries = 0;
+          commitsAtLastFailure = commits.count;
+          retries += 1;
+          if (retries > policy.maxRetries) throw error;
+          const delay = retryDelayMs(policy, retries);
+          const unfinished = plans.map((p) => p.schema.streamId).filter((id) => !finished.has(id));
+          observer({
+            type: "retrying",
+            scope: "streams",
+            // Every copy done: it was the change stream (LOG_BASED) that broke.
+            streamIds:
+              unfinished.length > 0
+                ? unfinished
+                : plans.filter((p) => p.replicationMethod === "LOG_BASED").map((p) => p.schema.streamId),
+            retry: retries,
+            maxRetries: policy.maxRetries,
+            delaySeconds: delay / 1000,
+            error: messageOf(error),
+          });
+          const closing = session?.close().catch(() => undefined);
+          session = undefined;
+          // NOTE: connections that died (the server restarted under them) may never answer a
+          // goodbye (see abandonClient in postgres-connection.ts): the next try does not wait on
+          // them longer than this.
+          await Promise.race([
+            closing,
+            new Promise((resolve) => setTimeout(resolve, SESSION_CLOSE_MS).unref()),
+          ]);
+          // Every reader and writer has stopped: what is left in the spool was never loaded.
+          fs.rmSync(options.spoolDir, { recursive: true, force: true });
+          fs.mkdirSync(options.spoolDir, { recursive: true });
+          if (!(await waitBeforeRetry(delay, options.signal))) throw error;
+        }
+      }
     },
     async () => {
       await session?.close().catch(() => undefined);
@@ -82,11 +163,46 @@ export async function runPipeline(options: RunPipelineOptions): Promise<RunSumma
 }
 
 /**
+ * Writes `batch`, and writes it again after a transient failure where the loader allows it
+ * (`Loader.retryableWrites`), up to the policy's retries; `signal` cuts a wait short.
+ */
+async function writeBatch(
+  options: RunPipelineOptions,
+  writer: StreamWriter,
+  batch: RecordBatch,
+  signal: AbortSignal | undefined,
+): Promise<void> {
+  const policy = options.retry ?? NO_RETRIES;
+  for (let retry = 1; ; retry++) {
+    try {
+      await writer.write(batch);
+      return;
+    } catch (error) {
+      if (options.loader.retryableWrites !== true || !retriableInRun(error) || retry > policy.maxRetries)
+        throw error;
+      const delay = retryDelayMs(policy, retry);
+      options.observer({
+        type: "retrying",
+        scope: "batch",
+        streamIds: [batch.streamId],
+        retry,
+        maxRetries: policy.maxRetries,
+        delaySeconds: delay / 1000,
+        error: messageOf(error),
+      });
+      if (!(await waitBeforeRetry(delay, signal))) throw error;
+    }
+  }
+}
+
+/**
  * Commits bookmarks of streams running at once one after another: each write stores the whole
  * state, so two in flight could land out of order and the older one would hide the newer.
  */
 class CommitQueue {
   private last: Promise<void> = Promise.resolve();
+  /** State writes that succeeded so far: bookmarks here, CDC positions counted by `runChanges`. */
+  count = 0;
 
   constructor(
     private readonly options: RunPipelineOptions,
@@ -97,6 +213,7 @@ class CommitQueue {
     const next = this.last.then(async () => {
       this.state.bookmarks[streamId] = bookmark;
       await this.options.stateStore.set(this.options.stateId, this.state);
+      this.count += 1;
       this.options.observer({ type: "state-committed", streamId, bookmark });
     });
     // A failed write fails its own stream; the queue goes on for the others' rollback paths.
@@ -105,16 +222,22 @@ class CommitQueue {
   }
 }
 
+/**
+ * One stream's read into its writer. `stats` carries what earlier tries of the stream loaded
+ * (incremental rows stay in the table; a replaced table starts from nothing) and is updated as
+ * batches load.
+ */
 async function runStream(
   options: RunPipelineOptions,
   session: ExtractSession,
   plan: StreamPlan,
   commits: CommitQueue,
   runSignal: AbortSignal,
-): Promise<StreamStats> {
+  stats: StreamStats,
+): Promise<void> {
   const streamId = plan.schema.streamId;
   const started = Date.now();
-  const stats: StreamStats = { rows: 0, bytes: 0, seconds: 0 };
+  const earlierSeconds = stats.seconds;
   const controller = new AbortController();
   const stop = (): void => controller.abort();
   runSignal.addEventListener("abort", stop, { once: true });
@@ -133,6 +256,11 @@ async function runStream(
       switch (event.type) {
         case "begin":
           began = true;
+          if (event.mode === "replace") {
+            // A new copy into a new staging table: what earlier tries loaded is gone with theirs.
+            stats.rows = 0;
+            stats.bytes = 0;
+          }
           writer = await options.loader.openStream(plan.schema, {
             mode: event.mode,
             version: event.version,
@@ -154,7 +282,7 @@ async function runStream(
           const into = writer;
           await loads.add(async () => {
             const t = Date.now();
-            await into.write(batch);
+            await writeBatch(options, into, batch, controller.signal);
             await fs.promises.rm(batch.path, { force: true });
             stats.rows += batch.rowCount;
             stats.bytes += batch.byteCount;
@@ -195,10 +323,9 @@ async function runStream(
   } finally {
     runSignal.removeEventListener("abort", stop);
   }
-  stats.seconds = (Date.now() - started) / 1000;
+  stats.seconds = earlierSeconds + (Date.now() - started) / 1000;
   // A LOG_BASED stream with a position has nothing to copy: its changes come in `runChanges`.
   if (began) options.observer({ type: "stream-finished", streamId, ...stats });
-  return stats;
 }
 
 /**
@@ -213,6 +340,7 @@ async function runChanges(
   plans: StreamPlan[],
   state: SingerState,
   streams: Record<string, StreamStats>,
+  commits: CommitQueue,
 ): Promise<void> {
   if (!session.readChanges) {
     throw new PipelineError(`${options.extractorName} cannot read changes: LOG_BASED is not supported by it`);
@@ -269,7 +397,7 @@ async function runChanges(
         case "batch": {
           const { batch } = event;
           const t = Date.now();
-          await writerOf(batch.streamId).write(batch);
+          await writeBatch(options, writerOf(batch.streamId), batch, options.signal);
           await fs.promises.rm(batch.path, { force: true });
           const stats = statsOf(batch.streamId);
           stats.rows += batch.rowCount;
@@ -311,6 +439,7 @@ async function runChanges(
             for (const plan of plans) statsOf(plan.schema.streamId).slotLagBytes = event.lagBytes;
           }
           await options.stateStore.set(options.stateId, state);
+          commits.count += 1;
           options.observer({
             type: "changes-committed",
             position: event.position,

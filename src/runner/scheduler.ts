@@ -1,4 +1,4 @@
-import { ConfigError, messageOf } from "../errors.js";
+import { ConfigError, isTransient, messageOf } from "../errors.js";
 import { nextCronTime, parseInterval, type ScheduleInterval } from "../deploy/cron.js";
 import {
   findSchedule,
@@ -72,6 +72,8 @@ export interface SchedulerResult {
   started: number;
   succeeded: number;
   failed: number;
+  /** Of `failed`, those that failed transiently (a retry can help): `--once` exits 75 when all did. */
+  failedTransiently: number;
   cancelled: number;
   skipped: number;
 }
@@ -117,6 +119,7 @@ export class Scheduler {
     started: 0,
     succeeded: 0,
     failed: 0,
+    failedTransiently: 0,
     cancelled: 0,
     skipped: 0,
   };
@@ -321,6 +324,7 @@ export class Scheduler {
       if (signal.aborted) finished("cancelled", "the scheduler was stopped");
       else finished("success");
     } catch (error) {
+      if (!signal.aborted && isTransient(error)) this.result.failedTransiently += 1;
       finished(signal.aborted ? "cancelled" : "failed", messageOf(error));
     }
   }

@@ -24,9 +24,11 @@ export function lockRefusedError(
 ): StateError {
   const who = holder === undefined ? "another session" : describeLockHolder(holder);
   const waited = waitSeconds > 0 ? ` after waiting ${waitSeconds} s` : "";
+  // Transient: the holder ends (or dies, and its lock with it), and a later try gets the lock.
   return new StateError(
     `state id "${stateId}" is locked by ${who}; gave up${waited}. Runs of one state id never overlap: ` +
       `wait for that run to end, or wait longer for the lock.`,
+    { transient: true },
   );
 }
 

@@ -1,7 +1,8 @@
 import { createHash } from "node:crypto";
 import pg from "pg";
-import { StateError, messageOf } from "../errors.js";
+import { StateError } from "../errors.js";
 import type { SingerState } from "../protocol/state.js";
+import { classifyPostgresError, type PostgresFailureKind } from "../connectors/postgres/postgres-errors.js";
 import { waitForLock, type LockHolder } from "./lock-holder.js";
 import { currentProcess } from "./process-identity.js";
 import {
@@ -211,8 +212,10 @@ export class PostgresSystemDatabase implements SystemDatabase {
     if (this.heldLocks.get(stateId)?.lost) {
       // A server that is down says so (the likelier news); one that is up lost our lock.
       await this.query(`store the state of "${stateId}"`, "SELECT 1");
+      // Transient, but not within this run: a new run takes the lock again (or waits for it).
       throw new StateError(
         `cannot store the state of "${stateId}": this run's lock on it was lost when the state database at ${this.target.where} ended the lock's session (a restart, a failover or pg_terminate_backend), so another run may hold it now; the state stays at this run's last commit: run again`,
+        { transient: true },
       );
     }
     await this.query(
@@ -484,46 +487,36 @@ export function parsePostgresUrl(url: string): PostgresTarget {
   return { where: `${host}:${port}/${database}`, password: decodeURIComponent(parsed.password) };
 }
 
-/** Server-side SQLSTATE classes and client error codes that mean "could not reach or log in". */
-const CONNECTION_CODES = new Set([
-  "ECONNREFUSED",
-  "ENOTFOUND",
-  "EAI_AGAIN",
-  "ETIMEDOUT",
-  "ECONNRESET",
-  "EHOSTUNREACH",
-  "ENETUNREACH",
-  "EPIPE",
-  "3D000",
-]);
-
-/** The one place a `pg` error becomes a StateError: the server's code, detail and hint are kept. */
+/**
+ * The one place a `pg` error becomes a StateError: the server's code, detail and hint are kept.
+ * What the failure is, and whether a retry can help, is `classifyPostgresError`'s call: a server
+ * down, restarting or dropping the connection is transient; a refused login, a missing database
+ * or a refused write (a permission, a trigger) is not.
+ */
 export function postgresStateError(target: PostgresTarget, action: string, error: unknown): StateError {
-  const fields = (typeof error === "object" && error !== null ? error : {}) as {
-    code?: unknown;
-    detail?: unknown;
-    hint?: unknown;
-  };
-  const code = typeof fields.code === "string" ? fields.code : undefined;
-  // 57P: the server is shutting down, restarting or not accepting connections yet (a failover).
-  const unreachable =
-    (code !== undefined &&
-      (CONNECTION_CODES.has(code) ||
-        code.startsWith("08") ||
-        code.startsWith("28") ||
-        code.startsWith("57P"))) ||
-    /timeout|Connection terminated|Connection ended/i.test(messageOf(error));
-  let reason = messageOf(error);
-  if (code !== undefined && /^[0-9A-Z]{5}$/.test(code)) reason += ` (SQLSTATE ${code})`;
-  if (typeof fields.detail === "string") reason += `; ${fields.detail}`;
-  if (typeof fields.hint === "string") reason += `; hint: ${fields.hint}`;
+  const failure = classifyPostgresError(error);
+  const code = failure.server.code;
+  const unreachable = REACHING_KINDS.has(failure.kind);
+  let reason = failure.message;
+  if (code !== undefined) reason += ` (SQLSTATE ${code})`;
+  if (failure.server.detail !== undefined) reason += `; ${failure.server.detail}`;
+  if (failure.server.hint !== undefined) reason += `; hint: ${failure.server.hint}`;
   // Belt and braces: a driver message should never hold the password, but if it does, hide it.
   if (target.password.length >= 4) reason = reason.replaceAll(target.password, "***");
   const message = unreachable
     ? `the state database at ${target.where} could not be reached (to ${action}): ${reason}`
     : `the state database at ${target.where} refused to ${action}: ${reason}`;
-  return new StateError(message, { cause: error });
+  return new StateError(message, { cause: error, transient: failure.transient, server: failure.server });
 }
+
+/** Failures to reach or log in to the state database ("could not be reached"), transient or not. */
+const REACHING_KINDS: ReadonlySet<PostgresFailureKind> = new Set([
+  "unreachable",
+  "unknown-host",
+  "connection-lost",
+  "authentication",
+  "no-database",
+]);
 
 function quoteIdentifier(name: string): string {
   return `"${name.replaceAll('"', '""')}"`;

@@ -1,9 +1,10 @@
 import Database from "better-sqlite3";
 import { mkdirSync } from "node:fs";
 import { dirname, resolve } from "node:path";
-import { StateError, messageOf } from "../errors.js";
+import { StateError } from "../errors.js";
 import type { SingerState } from "../protocol/state.js";
 import { currentProcess } from "./process-identity.js";
+import { sqliteStateError } from "./sqlite-errors.js";
 import {
   lockTiming,
   withRecordedLock,
@@ -165,10 +166,7 @@ export class SqliteSystemDatabase implements SystemDatabase {
       return new SqliteSystemDatabase(db, path, lockTiming(options.lockTiming));
     } catch (error) {
       db?.close();
-      if (error instanceof StateError) throw error;
-      throw new StateError(`could not open the system database at ${path}: ${messageOf(error)}`, {
-        cause: error,
-      });
+      throw sqliteStateError(error, `could not open the system database at ${path}`);
     }
   }
 
@@ -337,13 +335,7 @@ export class SqliteSystemDatabase implements SystemDatabase {
     try {
       return fn();
     } catch (error) {
-      if (error instanceof StateError) throw error;
-      throw new StateError(
-        `could not ${action} in the system database at ${this.path}: ${messageOf(error)}`,
-        {
-          cause: error,
-        },
-      );
+      throw sqliteStateError(error, `could not ${action} in the system database at ${this.path}`);
     }
   }
 }

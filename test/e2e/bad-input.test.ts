@@ -6,8 +6,9 @@ import { describeResult, type CliResult } from "./run-cli.js";
 
 /**
  * What a user sees when something is wrong: a message naming the setting, host or stream, exit
- * code 2 for configuration and usage, 1 for a pipeline or connection failure, and no state
- * written, so that the next good run starts where it would have.
+ * code 2 for configuration and usage, 1 for a pipeline or connection failure that a retry cannot
+ * mend, 75 for one it can (a server not answering), and no state written, so that the next good
+ * run starts where it would have.
  */
 
 const RUN = ["run", "tap-postgres", "target-duckdb"];
@@ -53,7 +54,7 @@ async function expectNothingWritten(target: TestProject): Promise<void> {
   if (fs.existsSync(target.file(".sluice/sluice.db"))) expect(await target.stateIds()).toEqual([]);
 }
 
-function expectFailure(result: CliResult, code: 1 | 2, ...fragments: (string | RegExp)[]): void {
+function expectFailure(result: CliResult, code: 1 | 2 | 75, ...fragments: (string | RegExp)[]): void {
   expect(result.code, describeResult(result)).toBe(code);
   for (const fragment of fragments) {
     if (typeof fragment === "string") expect(result.stderr).toContain(fragment);
@@ -78,11 +79,11 @@ describe.concurrent("a run with bad input fails clearly and writes no state", ()
     await expectNothingWritten(target);
   });
 
-  test("closed port: unreachable, naming host and port", async () => {
+  test("closed port: unreachable, naming host and port; exit 75, as a server that is down", async () => {
     const port = await closedPort();
     const target = project((config) => (config.port = port));
     const result = await target.runText(RUN);
-    expectFailure(result, 1, `${db.host}:${port} is unreachable`, "`port`");
+    expectFailure(result, 75, `${db.host}:${port} is unreachable`, "`port`");
     await expectNothingWritten(target);
   });
 
@@ -284,9 +285,9 @@ describe("sluice test tap-postgres", () => {
     expect(result.stderr).not.toContain(WRONG_PASSWORD);
   });
 
-  test("closed port: exit 1, unreachable", async () => {
+  test("closed port: exit 75, unreachable", async () => {
     const port = await closedPort();
     const result = await project().runText(["test", "tap-postgres"], { TAP_POSTGRES_PORT: String(port) });
-    expectFailure(result, 1, `:${port} is unreachable`);
+    expectFailure(result, 75, `:${port} is unreachable`);
   });
 });

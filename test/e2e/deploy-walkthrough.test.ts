@@ -4,6 +4,7 @@ import { execFileSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { BigQuery } from "@google-cloud/bigquery";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { parse as parseYaml } from "yaml";
 import { startBigQueryEmulator, type BigQueryEmulator } from "@sluice/emulators/bigquery";
 import { createTestDatabase, type TestDatabase } from "../support/pg.js";
 import { TestProject } from "./e2e-project.js";
@@ -123,6 +124,18 @@ describe("docs/deploy.md", () => {
       expect(dag).toContain(variable);
     }
     execFileSync("python3", ["-m", "py_compile", project.file(path.join("dags", dags[0]!))]);
+    // As the doc says: Airflow and the CronJob retry exit code 75 only.
+    expect(dag).toContain("class SluicePodOperator(KubernetesPodOperator):");
+    expect(dag).toContain("RETRY_EXIT_CODE = 75");
+    expect(dag).toContain("raise AirflowFailException(");
+    const [manifest] = fs.readdirSync(project.file("k8s")).filter((f) => f.endsWith(".yaml"));
+    const cronJob = parseYaml(fs.readFileSync(project.file(path.join("k8s", manifest!)), "utf8")) as {
+      spec: { jobTemplate: { spec: { podFailurePolicy: { rules: unknown[] } } } };
+    };
+    expect(cronJob.spec.jobTemplate.spec.podFailurePolicy.rules).toContainEqual({
+      action: "FailJob",
+      onExitCodes: { containerName: "sluice", operator: "NotIn", values: [75] },
+    });
     for (const dir of ["dags", "k8s"]) {
       const files = fs
         .readdirSync(project.file(dir), { recursive: true, encoding: "utf8" })

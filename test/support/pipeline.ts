@@ -7,6 +7,7 @@ import type { Loader, PluginConfig } from "../../src/connectors/connector.js";
 import { DuckdbLoader } from "../../src/connectors/duckdb/duckdb-loader.js";
 import { PostgresExtractor } from "../../src/connectors/postgres/postgres-extractor.js";
 import { runPipeline } from "../../src/runner/run-pipeline.js";
+import type { RetryPolicy } from "../../src/runner/retry-policy.js";
 import type { RunEvent, RunSummary } from "../../src/runner/run-events.js";
 import { SqliteSystemDatabase } from "../../src/state/sqlite-system-database.js";
 import type { TestDatabase } from "./pg.js";
@@ -75,6 +76,8 @@ export interface TestRunOptions {
   /** LOG_BASED: stream until `signal` aborts. */
   follow?: boolean;
   signal?: AbortSignal;
+  /** Retries of transient failures within the run; default none, as `runPipeline`'s. */
+  retry?: RetryPolicy;
 }
 
 /**
@@ -106,6 +109,7 @@ export async function runFromPostgres(
       observer: options.observer ?? (() => undefined),
       ...(options.follow !== undefined ? { follow: options.follow } : {}),
       ...(options.signal ? { signal: options.signal } : {}),
+      ...(options.retry ? { retry: options.retry } : {}),
     });
   } finally {
     await system.close();

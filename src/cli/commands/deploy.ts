@@ -39,7 +39,11 @@ function addCommonOptions(command: Command): Command {
     .option("--node-pool-label <label>", "node label --node-pool matches", "cloud.google.com/gke-nodepool")
     .option("--cpu <quantity>", "CPU request of the pod, e.g. 500m")
     .option("--memory <quantity>", "memory request of the pod, e.g. 512Mi")
-    .option("--retries <n>", "retries of a failed run", "2")
+    .option(
+      "--retries <n>",
+      "retries of a run that failed transiently (exit code 75); other failures are final",
+      "2",
+    )
     .addOption(
       new Option("--variable-prefix <prefix>", "prefix of the Airflow Variables holding secrets").default(
         "sluice_",

@@ -1,4 +1,4 @@
-import type { Command } from "commander";
+import { InvalidArgumentError, type Command } from "commander";
 import { ConfigError } from "../../errors.js";
 import { runProjectPipeline } from "../../runner/project-pipeline.js";
 import { resolveRunBlocks } from "../../runner/run-blocks.js";
@@ -18,6 +18,11 @@ export function registerRunCommand(program: Command, wrap: Wrap): void {
     .option("--select <stream...>", "only these streams (tap_stream_id globs, e.g. public-events)")
     .option("--state-id <id>", "state id to use instead of <environment>:<extractor>-to-<loader>")
     .option("--dry-run", "resolve, discover and plan, then stop before moving data")
+    .option(
+      "--max-retries <n>",
+      "retries of a transient failure within the run (a batch, or the streams that had not finished); default: the project's max_retries, else 5; 0 turns them off",
+      parseRetries,
+    )
     .option(
       "--follow",
       "LOG_BASED: keep streaming changes until stopped (SIGTERM/Ctrl-C stops cleanly) instead of stopping at the WAL end",
@@ -63,6 +68,7 @@ export function registerRunCommand(program: Command, wrap: Wrap): void {
               ...(options.stateId ? { stateId: options.stateId } : {}),
               dryRun: options.dryRun ?? false,
               follow: options.follow ?? false,
+              ...(options.maxRetries !== undefined ? { maxRetries: options.maxRetries } : {}),
               observer: (event) => context.output.runEvent(event),
               warn: (message) => context.output.warn(message),
               log: (message) => context.output.info(message),
@@ -88,7 +94,16 @@ export function registerRunCommand(program: Command, wrap: Wrap): void {
     );
 }
 
+function parseRetries(text: string): number {
+  const n = Number(text);
+  if (!/^\d+$/.test(text.trim()) || !Number.isSafeInteger(n)) {
+    throw new InvalidArgumentError("expected a whole number, 0 or more");
+  }
+  return n;
+}
+
 interface RunOptions {
+  maxRetries?: number;
   fullRefresh?: boolean;
   select?: string[];
   stateId?: string;

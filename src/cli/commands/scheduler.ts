@@ -1,5 +1,5 @@
 import { Option, type Command } from "commander";
-import { ConfigError } from "../../errors.js";
+import { ConfigError, EXIT_FAILURE, EXIT_TEMPFAIL } from "../../errors.js";
 import { stateIdFor } from "../../project/state-id.js";
 import { ABANDONED_RUN_ERROR } from "../../state/run-history.js";
 import {
@@ -64,7 +64,9 @@ export function registerSchedulerCommand(program: Command, wrap: Wrap): void {
               `scheduler: ${result.started} run(s) started, ${result.succeeded} succeeded, ${result.failed} failed, ${result.cancelled} cancelled, ${result.skipped} skipped`,
               { event: "scheduler-finished", ...result },
             );
-            return result.failed > 0 ? 1 : 0;
+            if (result.failed === 0) return 0;
+            // As `sluice run`: 75 only when a retry can help every run that failed.
+            return result.failedTransiently === result.failed ? EXIT_TEMPFAIL : EXIT_FAILURE;
           }
           context.output.info("scheduler running (SIGTERM or Ctrl-C stops it)", {
             event: "scheduler-running",

@@ -1,4 +1,4 @@
-import { randomUUID } from "node:crypto";
+import { createHash, randomUUID } from "node:crypto";
 import fs from "node:fs";
 import { pipeline } from "node:stream/promises";
 import type { BigQuery, BigQueryOptions, Job, JobMetadata, TableMetadata } from "@google-cloud/bigquery";
@@ -6,7 +6,7 @@ import type { OAuth2Client } from "google-auth-library";
 import { ConfigError } from "../../errors.js";
 import {
   BigqueryJobError,
-  describeClientError,
+  bigqueryError,
   httpStatusOf,
   withRetry,
   type BigqueryErrorProto,
@@ -40,12 +40,17 @@ export interface NdjsonRange {
 /**
  * The BigQuery calls target-bigquery makes, through the official client, each retried on
  * transient failures and mapped to sluice's errors. Jobs carry ids made here, so that an insert
- * retried after a lost response finds the job it created instead of running it twice.
+ * retried after a lost response finds the job it created instead of running it twice. A job that
+ * writes rows for good (a load into a table that outlives the batch, a copy appending a batch)
+ * gets an id made from what it writes: when the runner writes a batch again after a transient
+ * failure, each of its jobs that already ran is found under its id and not run a second time.
  */
 export class BigqueryClient {
   readonly bigquery: BigQuery;
   private readonly endpointLabel: string;
   private readonly credentialsLabel: string;
+  /** Makes this client's job ids its own: another run writing the same file names never meets them. */
+  private readonly jobIdSalt = randomUUID();
 
   /**
    * Loads Google's client only when target-bigquery is used: it is about 15 MB and half a
@@ -89,7 +94,7 @@ export class BigqueryClient {
     try {
       return await withRetry(call, this.retryOptions());
     } catch (error) {
-      throw describeClientError(error, action, {
+      throw bigqueryError(error, action, {
         endpoint: this.endpointLabel,
         credentials: this.credentialsLabel,
       });
@@ -175,19 +180,24 @@ export class BigqueryClient {
 
   /** Runs a GoogleSQL statement to completion and returns its rows. */
   async query(sql: string, action: string): Promise<Record<string, unknown>[]> {
-    const job = await this.runJob(action, (jobId) =>
+    const job = await this.runJob(action, undefined, (jobId) =>
       this.bigquery.createQueryJob({ query: sql, location: this.options.location, jobId }).then(([j]) => j),
     );
     return this.call(action, async () => (await job.getQueryResults())[0] as Record<string, unknown>[]);
   }
 
-  /** Loads NDJSON bytes into `table` with one load job; resolves when the job is DONE without errors. */
+  /**
+   * Loads NDJSON bytes into `table` with one load job; resolves when the job is DONE without
+   * errors. The job's id comes from the table and the bytes: loading them again (a batch written
+   * again) finds the job that already ran instead of adding the rows twice.
+   */
   async load(
     table: string,
     range: NdjsonRange,
     options: { writeDisposition: "WRITE_APPEND" | "WRITE_TRUNCATE"; action: string },
   ): Promise<string> {
-    const job = await this.runJob(options.action, async (jobId) => {
+    const key = `load\0${table}\0${range.path}\0${range.start}\0${range.end}`;
+    const job = await this.runJob(options.action, key, async (jobId) => {
       const writable = this.table(table).createWriteStream_({
         sourceFormat: "NEWLINE_DELIMITED_JSON",
         writeDisposition: options.writeDisposition,
@@ -208,9 +218,19 @@ export class BigqueryClient {
     return job.id ?? "";
   }
 
-  /** Copies `from` onto `to` with one copy job (atomic: readers see the old or the new rows). */
-  async copy(from: string, to: string, writeDisposition: "WRITE_APPEND" | "WRITE_TRUNCATE"): Promise<void> {
-    await this.runJob(`copying ${this.qualified(from)} to ${this.qualified(to)}`, (jobId) =>
+  /**
+   * Copies `from` onto `to` with one copy job (atomic: readers see the old or the new rows).
+   * `jobKey` names what the copy writes (a batch appended through a staging table of its own):
+   * copying it again finds the job that already ran instead of appending twice.
+   */
+  async copy(
+    from: string,
+    to: string,
+    writeDisposition: "WRITE_APPEND" | "WRITE_TRUNCATE",
+    options: { jobKey?: string } = {},
+  ): Promise<void> {
+    const key = options.jobKey === undefined ? undefined : `copy\0${to}\0${options.jobKey}`;
+    await this.runJob(`copying ${this.qualified(from)} to ${this.qualified(to)}`, key, (jobId) =>
       this.table(from)
         .createCopyJob(this.table(to), { writeDisposition, createDisposition: "CREATE_IF_NEEDED", jobId })
         .then(([j]) => j),
@@ -222,24 +242,48 @@ export class BigqueryClient {
   }
 
   /**
-   * Starts a job and waits until it is DONE. A job that fails for a backend reason runs again
-   * under a new id (bounded by `maxRetries`); its insert is retried under the same id, so a
-   * response lost on the way back cannot start a second job.
+   * Starts a job and waits until it is DONE. Its insert is retried under the same id, so a
+   * response lost on the way back cannot start a second job; so is a wait whose status requests
+   * kept failing: the next try looks for that job again rather than starting another. Only a
+   * job that failed (for a backend reason, or one found failed, below) moves on to the next id
+   * (`<base>_1`, `_2`, ..., bounded by `maxRetries`). With a `key`, the base id is made from it:
+   * a second `runJob` with that key (the runner writing a batch again) walks the same ids, finds
+   * a job that already succeeded and returns it, waits for one still running, and passes over
+   * one that failed (an earlier try's: it says nothing of this one).
    */
-  private async runJob(action: string, start: (jobId: string) => Promise<Job>): Promise<Job> {
+  private async runJob(
+    action: string,
+    key: string | undefined,
+    start: (jobId: string) => Promise<Job>,
+  ): Promise<Job> {
+    const base =
+      key === undefined
+        ? `sluice_${randomUUID().replaceAll("-", "")}`
+        : `sluice_${createHash("sha256").update(`${this.jobIdSalt}\0${key}`).digest("hex").slice(0, 40)}`;
+    let next = 0;
     return this.call(action, async () => {
-      const jobId = `sluice_${randomUUID().replaceAll("-", "")}`;
-      const job = await withRetry(async () => {
-        try {
-          return await start(jobId);
-        } catch (error) {
-          if (httpStatusOf(error) === 409)
+      for (;;) {
+        const jobId = `${base}_${next}`;
+        let existing = false;
+        const job = await withRetry(async () => {
+          try {
+            return await start(jobId);
+          } catch (error) {
+            if (httpStatusOf(error) !== 409) throw error;
+            existing = true;
             return this.bigquery.job(jobId, { location: this.options.location });
+          }
+        }, this.retryOptions());
+        try {
+          await this.waitForJob(job);
+          return job;
+        } catch (error) {
+          if (!(error instanceof BigqueryJobError)) throw error;
+          next += 1;
+          if (existing && key !== undefined) continue;
           throw error;
         }
-      }, this.retryOptions());
-      await this.waitForJob(job);
-      return job;
+      }
     });
   }
 

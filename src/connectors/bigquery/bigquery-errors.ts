@@ -1,10 +1,12 @@
-import { ConfigError, ConnectionError, DataError, SchemaError, type SluiceError } from "../../errors.js";
+import { ConnectionError, DataError, SluiceError } from "../../errors.js";
 
 /**
- * What the BigQuery client throws, mapped onto sluice's errors in one place (as dlt does per
- * destination): transient failures are retried by `withRetry`; the rest become errors a user
- * can act on. The client's errors are `ApiError`s (`code` = HTTP status, `errors` = BigQuery's
- * `[{reason, message, location}]`), or Node's network errors (`ECONNREFUSED`).
+ * The one place that reads what the BigQuery client throws (as dlt does per destination):
+ * `isTransientBigqueryError` decides what `withRetry` retries (each request and job, up to the
+ * loader's `max_retries`), and `bigqueryError` maps what is left onto sluice's errors, transient
+ * or not, so the runner and the exit code (75) know whether a later retry can help. The client's
+ * errors are `ApiError`s (`code` = HTTP status, `errors` = BigQuery's `[{reason, message,
+ * location}]`), Node's network errors (`ECONNREFUSED`), or a job's own (`BigqueryJobError`).
  */
 
 /** One entry of BigQuery's `errors` list (a job's `status.errors`, or an API error's). */
@@ -46,9 +48,13 @@ export function httpStatusOf(error: unknown): number | undefined {
   return typeof code === "number" ? code : undefined;
 }
 
-/** Rate limits, 5xx and BigQuery's backend errors are worth retrying; a dropped connection too. */
-export function isTransient(error: unknown): boolean {
-  if (error instanceof ConnectionError) return error.transient;
+/**
+ * Rate limits (429, or 403 with `rateLimitExceeded`), 5xx and BigQuery's backend errors are worth
+ * retrying; a dropped or refused connection too. A 400 (invalid), 401, 403 (access denied) or
+ * 404 is not: the same request fails the same way.
+ */
+export function isTransientBigqueryError(error: unknown): boolean {
+  if (error instanceof SluiceError) return error.transient;
   if (error instanceof BigqueryJobError) return error.transient;
   const api = asApiError(error);
   if (typeof api.code === "string" && TRANSIENT_NETWORK.has(api.code)) return true;
@@ -76,7 +82,7 @@ export async function withRetry<T>(attempt: (n: number) => Promise<T>, options: 
     try {
       return await attempt(n);
     } catch (error) {
-      if (n >= options.maxRetries || !isTransient(error)) throw error;
+      if (n >= options.maxRetries || !isTransientBigqueryError(error)) throw error;
       const delay = Math.min(max, base * 2 ** n) * (0.75 + Math.random() * 0.5);
       options.onRetry?.(error, n + 1, delay);
       await new Promise((resolve) => setTimeout(resolve, delay));
@@ -119,16 +125,17 @@ export function isTransientJobError(error: unknown): boolean {
 }
 
 /**
- * Maps a client error raised while doing `action` (`creating table x`) onto sluice's errors.
- * `credentials` says where the credentials came from, for an authentication failure.
+ * Maps a client error raised while doing `action` (`creating table x`), after the client's own
+ * retries, onto sluice's errors; transient where `isTransientBigqueryError` says so (a later run
+ * may find BigQuery back). `credentials` says where the credentials came from, for an
+ * authentication failure. Our own errors pass through as they are.
  */
-export function describeClientError(
+export function bigqueryError(
   error: unknown,
   action: string,
   context: { endpoint: string; credentials: string },
 ): SluiceError {
-  if (error instanceof ConfigError || error instanceof ConnectionError) return error;
-  if (error instanceof DataError || error instanceof SchemaError) return error;
+  if (error instanceof SluiceError) return error;
   const api = asApiError(error);
   const status = httpStatusOf(error);
   const message = firstLine(api.message ?? String(error));
@@ -150,13 +157,13 @@ export function describeClientError(
       { cause: error },
     );
   }
-  if (status === 403) {
+  if (status === 403 && !isTransientBigqueryError(error)) {
     return new ConnectionError(
       `target-bigquery: permission denied while ${action} (credentials from ${context.credentials}): ${message}. The account needs BigQuery Data Editor on the dataset and BigQuery Job User on the project.`,
       { cause: error },
     );
   }
-  if (status === 429 || (status !== undefined && status >= 500)) {
+  if (status === 429 || status === 403 || (status !== undefined && status >= 500)) {
     return new ConnectionError(
       `target-bigquery: BigQuery failed while ${action} (HTTP ${status}), after retries: ${message}`,
       {
@@ -166,8 +173,10 @@ export function describeClientError(
     );
   }
   if (error instanceof BigqueryJobError) {
+    // A job that failed for a reason of BigQuery's own (backendError) may pass on a later try.
     return new DataError(`target-bigquery: ${action}: ${error.message}\n${error.describe()}`, {
       cause: error,
+      transient: error.transient,
     });
   }
   return new DataError(`target-bigquery: ${action} failed${status ? ` (HTTP ${status})` : ""}: ${message}`, {

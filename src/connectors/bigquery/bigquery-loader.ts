@@ -89,6 +89,9 @@ export class BigqueryLoader implements Loader {
     });
   }
 
+  /** See `Loader.retryableWrites`: a batch's jobs that already ran are found again by their ids. */
+  readonly retryableWrites = true;
+
   private api(): Promise<BigqueryClient> {
     this.client ??= BigqueryClient.create({
       projectId: this.config.projectId,
@@ -369,7 +372,7 @@ class BigqueryStreamWriter implements StreamWriter {
     });
     try {
       await this.loadChunks(batch, staging, chunks);
-      await this.api.copy(staging, this.tableName, "WRITE_APPEND");
+      await this.api.copy(staging, this.tableName, "WRITE_APPEND", { jobKey: batch.path });
     } finally {
       await this.api.deleteTable(staging).catch(() => undefined);
     }
@@ -429,7 +432,7 @@ class BigqueryStreamWriter implements StreamWriter {
   /** A load job's errors, with the batch row BigQuery pointed at and its NDJSON line. */
   private async describeLoadFailure(error: unknown, batch: RecordBatch, chunk: NdjsonChunk): Promise<Error> {
     const cause = error instanceof Error && error.cause instanceof BigqueryJobError ? error.cause : error;
-    if (!(cause instanceof BigqueryJobError)) return error as Error;
+    if (!(cause instanceof BigqueryJobError) || cause.transient) return error as Error;
     const messages = [cause.errorResult, ...cause.errors]
       .map((e) => `${e.message ?? ""} ${e.location ?? ""}`)
       .join("\n");

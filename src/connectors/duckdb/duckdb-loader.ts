@@ -6,14 +6,14 @@ import { createDuckdbVerifier } from "./duckdb-verifier.js";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { ConfigError, ConnectionError, DataError, SchemaError } from "../../errors.js";
+import { ConfigError, DataError, SchemaError } from "../../errors.js";
 import type { RecordBatch } from "../batch.js";
 import { DELETED_AT_COLUMN, SEQUENCE_COLUMN } from "../batch.js";
 import { batchLayout } from "../loader-core/batch-layout.js";
 import { planMerge } from "../loader-core/merge-plan.js";
 import { StreamTable } from "../loader-core/stream-table.js";
 import { batchField, isConversionError, readCsvCall } from "./duckdb-batch-read.js";
-import { diskFullError, firstLine } from "./duckdb-disk-full.js";
+import { diskFullError, firstLine } from "./duckdb-errors.js";
 import { duckdbMergeStatements, type BatchSelect, type DuckdbMerge } from "./duckdb-merge.js";
 import { InsertionOrder } from "./insertion-order.js";
 import { DuckdbTables } from "./duckdb-tables.js";
@@ -21,6 +21,7 @@ import { metadataValues, type MetadataValue } from "../loader-core/metadata-colu
 import type { ColumnType, StreamSchema } from "../column-type.js";
 import type { Loader, OpenStreamOptions, PluginConfig, StreamWriter } from "../connector.js";
 import { csvParseType, duckdbConversion, duckdbLiteral, duckdbType, quoteDuckdb } from "./duckdb-types.js";
+import { duckdbError, duckdbOpenError } from "./duckdb-errors.js";
 import { batchMemoryExtra, connectionMemory, SharedMemoryLimit } from "./shared-memory-limit.js";
 
 const ownSettings = z.object({
@@ -95,6 +96,8 @@ export class DuckdbLoader implements Loader {
    * reader splits it without quote handling; the few fields with a backslash are unescaped in SQL.
    */
   readonly readsCopyText = true;
+  /** See `Loader.retryableWrites`: a batch is one statement or one transaction, rolled back when it fails. */
+  readonly retryableWrites = true;
 
   /** Where the database file is, for messages. */
   get databasePath(): string {
@@ -134,14 +137,7 @@ export class DuckdbLoader implements Loader {
       const { DuckDBInstance } = await import("@duckdb/node-api");
       return await DuckDBInstance.create(this.file, options);
     } catch (error) {
-      const full = diskFullError(this.file, "opening it", error);
-      if (full) throw full;
-      throw new ConnectionError(
-        `DuckDB could not open ${this.file} (setting \`path\`): ${(error as Error).message}`,
-        {
-          cause: error,
-        },
-      );
+      throw duckdbOpenError(error, this.file);
     }
   }
 
@@ -184,7 +180,7 @@ export class DuckdbLoader implements Loader {
       await prepared;
     } catch (error) {
       connection.closeSync();
-      throw diskFullError(this.file, `preparing the table of ${schema.streamId}`, error) ?? error;
+      throw duckdbError(error, { file: this.file, action: `preparing the table of ${schema.streamId}` });
     }
     return writer;
   }
@@ -350,10 +346,10 @@ class DuckdbStreamWriter implements StreamWriter {
     try {
       await this.table.truncate(at);
     } catch (error) {
-      throw new DataError(
-        `target-duckdb: applying a truncate of ${this.schema.streamId} to ${this.schemaName}.${this.tableName} failed: ${firstLine((error as Error).message)}`,
-        { cause: error },
-      );
+      throw duckdbError(error, {
+        file: this.file,
+        action: `applying a truncate of ${this.schema.streamId} to ${this.schemaName}.${this.tableName}`,
+      });
     }
   }
 
@@ -521,25 +517,14 @@ class DuckdbStreamWriter implements StreamWriter {
         }
       }
     }
-    if (error instanceof SchemaError) return error;
-    return new DataError(
-      `target-duckdb: loading ${batch.streamId} into ${where} failed: ${firstLine(message)}`,
-      {
-        cause: error,
-      },
-    );
+    return duckdbError(error, { file: this.file, action: `loading ${batch.streamId} into ${where}` });
   }
 
   async finish(): Promise<void> {
     try {
       await this.table.finish();
     } catch (error) {
-      const full = diskFullError(this.file, `replacing ${this.schemaName}.${this.tableName}`, error);
-      if (full) throw full;
-      throw new DataError(
-        `target-duckdb: replacing ${this.schemaName}.${this.tableName} failed: ${(error as Error).message}`,
-        { cause: error },
-      );
+      throw duckdbError(error, { file: this.file, action: `replacing ${this.schemaName}.${this.tableName}` });
     } finally {
       await this.closeConnections();
     }

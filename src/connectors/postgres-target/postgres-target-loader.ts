@@ -22,6 +22,7 @@ import {
   quoteLiteral,
   type PostgresConnectionSettings,
 } from "../postgres/postgres-connection.js";
+import { postgresError } from "../postgres/postgres-errors.js";
 import { createPostgresTargetVerifier } from "./postgres-target-verifier.js";
 import { postgresTargetType, stagingConversion, stagingType } from "./postgres-target-types.js";
 
@@ -117,7 +118,7 @@ export class PostgresTargetLoader implements Loader {
       await client.query(TARGET_SESSION_SETTINGS);
     } catch (error) {
       await client.end().catch(() => undefined);
-      throw describePostgresError(error, "target-postgres: setting up the session");
+      throw postgresError(error, "target-postgres: setting up the session");
     }
     return client;
   }
@@ -234,10 +235,7 @@ class PostgresTargetStreamWriter implements StreamWriter {
       await this.table.prepare();
     } catch (error) {
       if (error instanceof SchemaError) throw error;
-      throw describePostgresError(
-        error,
-        `target-postgres: preparing ${this.where} for ${this.schema.streamId}`,
-      );
+      throw postgresError(error, `target-postgres: preparing ${this.where} for ${this.schema.streamId}`);
     }
   }
 
@@ -469,7 +467,7 @@ class PostgresTargetStreamWriter implements StreamWriter {
     try {
       await this.table.truncate(at);
     } catch (error) {
-      throw describePostgresError(
+      throw postgresError(
         error,
         `target-postgres: applying a truncate of ${this.schema.streamId} to ${this.where}`,
       );
@@ -480,7 +478,7 @@ class PostgresTargetStreamWriter implements StreamWriter {
     try {
       await this.table.finish();
     } catch (error) {
-      throw describePostgresError(
+      throw postgresError(
         error,
         `target-postgres: replacing ${this.where} (views depending on it must be dropped first)`,
       );
@@ -527,47 +525,8 @@ class PostgresTargetStreamWriter implements StreamWriter {
         { cause: error },
       );
     }
-    return describePostgresError(error, `target-postgres: loading ${batch.streamId} into ${this.where}`);
+    return postgresError(error, `target-postgres: loading ${batch.streamId} into ${this.where}`);
   }
-}
-
-/**
- * Maps a driver error: a lost connection or a server going away is a transient ConnectionError,
- * anything else a DataError with the server's message, detail and hint.
- */
-export function describePostgresError(error: unknown, doing: string): Error {
-  if (error instanceof SchemaError || error instanceof ConnectionError || error instanceof DataError)
-    return error;
-  const e = error as { code?: string; message?: string; detail?: string; hint?: string };
-  const message = [e.message ?? String(error), e.detail, e.hint ? `hint: ${e.hint}` : undefined]
-    .filter(Boolean)
-    .join("; ");
-  const code = e.code ?? "";
-  if (code === "23505") {
-    return new DataError(
-      `${doing} failed: ${message}; the stream has two rows with one key (its key_properties are not unique): correct the key, or use load_method: append-only`,
-      { cause: error },
-    );
-  }
-  if (code === "54000" && /row is too big/.test(message)) {
-    return new DataError(
-      `${doing} failed: ${message}; a PostgreSQL row must fit one 8 kB page, and fixed-width columns (bigint, double precision, timestamps) cannot move out of it: split the table or select fewer columns`,
-      { cause: error },
-    );
-  }
-  if (
-    code.startsWith("08") ||
-    code === "57P01" ||
-    code === "57P02" ||
-    code === "57P03" ||
-    /ECONNRESET|ECONNREFUSED|EPIPE|Connection terminated/i.test(message)
-  ) {
-    return new ConnectionError(`${doing} failed: the warehouse connection was lost (${message})`, {
-      cause: error,
-      transient: true,
-    });
-  }
-  return new DataError(`${doing} failed: ${message}`, { cause: error });
 }
 
 /**

@@ -3,6 +3,7 @@ import { SchemaError } from "../../errors.js";
 import { DELETED_AT_COLUMN } from "../batch.js";
 import type { WantedColumn, WarehouseTables } from "../loader-core/stream-table.js";
 import { quoteIdent, quoteLiteral } from "../postgres/postgres-connection.js";
+import { classifyPostgresError, postgresError } from "../postgres/postgres-errors.js";
 import { postgresTargetType, sameColumnType } from "./postgres-target-types.js";
 
 /**
@@ -57,6 +58,8 @@ export class PostgresTargetTables implements WarehouseTables {
         `ALTER TABLE ${this.quoted(table)} ALTER COLUMN ${name} TYPE ${type} USING ${name}::${type}`,
       );
     } catch (error) {
+      if (classifyPostgresError(error).transient)
+        throw postgresError(error, `target-postgres: converting ${this.where(table)}.${column.name}`);
       throw new SchemaError(
         `target-postgres: ${this.where(table)}.${column.name}: the source type changed to ${type} but the column is ${current} and cannot be converted (${(error as Error).message}); run with --full-refresh to rebuild the table`,
         { cause: error },
@@ -86,6 +89,8 @@ export class PostgresTargetTables implements WarehouseTables {
       await this.client.query("COMMIT");
     } catch (error) {
       await this.client.query("ROLLBACK").catch(() => undefined);
+      if (classifyPostgresError(error).transient)
+        throw postgresError(error, `target-postgres: adding the key of ${this.where(table)}`);
       throw new SchemaError(
         `target-postgres: ${this.where(table)} has no unique key on (${keys.join(", ")}) to upsert on, and one cannot be made (${(error as Error).message}); remove the duplicate or NULL keys, or run with --full-refresh`,
         { cause: error },

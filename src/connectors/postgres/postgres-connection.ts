@@ -4,6 +4,7 @@ import path from "node:path";
 import pg from "pg";
 import { ConfigError, ConnectionError } from "../../errors.js";
 import type { PluginConfig } from "../connector.js";
+import { classifyPostgresError, describePostgresMessage } from "./postgres-errors.js";
 
 /** Typed view of tap-postgres settings that concern the connection. */
 export interface PostgresConnectionSettings {
@@ -221,54 +222,68 @@ export async function connectPostgres(
   return client;
 }
 
-/** Maps a driver error from connecting to a ConnectionError naming host, port, user or database. */
+/**
+ * Maps a driver error from connecting to a ConnectionError naming host, port, user or database.
+ * Whether it is transient is `classifyPostgresError`'s call, as for every PostgreSQL error.
+ */
 export function describeConnectError(error: unknown, settings: PostgresConnectionSettings): ConnectionError {
   const where = `${settings.host}:${settings.port}`;
-  const e = error as { code?: string; message?: string };
-  const reason = e.message ?? String(error);
   const tls = describeTlsError(error, settings);
   if (tls) return tls;
-  switch (e.code) {
-    case "ENOTFOUND":
-    case "EAI_AGAIN":
+  const failure = classifyPostgresError(error);
+  const code = (error as { code?: unknown }).code;
+  const options = { cause: error, transient: failure.transient, server: failure.server };
+  switch (failure.kind) {
+    case "unknown-host":
       return new ConnectionError(
         `PostgreSQL host "${settings.host}" could not be resolved (setting \`host\`).`,
-        {
-          cause: error,
-          transient: e.code === "EAI_AGAIN",
-        },
+        options,
       );
-    case "ECONNREFUSED":
-    case "EHOSTUNREACH":
-    case "ENETUNREACH":
-    case "ETIMEDOUT":
-      return new ConnectionError(
-        `PostgreSQL at ${where} is unreachable (${e.code}): check \`host\` and \`port\`, and that the server accepts TCP connections.`,
-        { cause: error, transient: true },
-      );
-    case "28P01":
-    case "28000":
-      return new ConnectionError(
-        `PostgreSQL at ${where} refused user "${settings.user}": authentication failed (check \`user\` and \`password\`, e.g. TAP_POSTGRES_PASSWORD).`,
-        { cause: error },
-      );
-    case "3D000":
-      return new ConnectionError(
-        `Database "${settings.dbname}" does not exist on ${where} (setting \`dbname\`).`,
-        {
-          cause: error,
-        },
-      );
-    default:
-      if (/timeout/i.test(reason)) {
+    case "unreachable":
+    case "connection-lost":
+      if (code === "EAI_AGAIN") {
         return new ConnectionError(
-          `PostgreSQL at ${where} did not answer within ${settings.connect_timeout ?? 10} s: check \`host\`, \`port\` and firewalls.`,
-          { cause: error, transient: true },
+          `PostgreSQL host "${settings.host}" could not be resolved (setting \`host\`): the name server did not answer (EAI_AGAIN).`,
+          options,
         );
       }
-      return new ConnectionError(`Could not connect to PostgreSQL at ${where}: ${reason}`, { cause: error });
+      if (typeof code === "string" && UNREACHABLE_CODES.has(code)) {
+        return new ConnectionError(
+          `PostgreSQL at ${where} is unreachable (${code}): check \`host\` and \`port\`, and that the server accepts TCP connections.`,
+          options,
+        );
+      }
+      if (failure.kind === "unreachable") {
+        return new ConnectionError(
+          `PostgreSQL at ${where} did not answer within ${settings.connect_timeout ?? 10} s: check \`host\`, \`port\` and firewalls.`,
+          options,
+        );
+      }
+      // The server is there but not taking us now: starting up, shutting down, a failover.
+      return new ConnectionError(
+        `Could not connect to PostgreSQL at ${where}: ${describePostgresMessage(failure)}`,
+        options,
+      );
+    case "authentication":
+      return new ConnectionError(
+        `PostgreSQL at ${where} refused user "${settings.user}": authentication failed (check \`user\` and \`password\`, e.g. TAP_POSTGRES_PASSWORD).`,
+        options,
+      );
+    case "no-database":
+      return new ConnectionError(
+        `Database "${settings.dbname}" does not exist on ${where} (setting \`dbname\`).`,
+        options,
+      );
+    default:
+      return new ConnectionError(
+        `Could not connect to PostgreSQL at ${where}: ${describePostgresMessage(failure)}`,
+        options,
+      );
   }
 }
+
+/** Node's codes for a TCP connection that could not be made. */
+const UNREACHABLE_CODES = new Set(["ECONNREFUSED", "EHOSTUNREACH", "ENETUNREACH", "ETIMEDOUT"]);
 
 /** Node's codes for a certificate that no CA in `sslrootcert` vouches for. */
 const UNTRUSTED_CERTIFICATE = new Set([
@@ -373,13 +388,13 @@ export function describePrivilegeError(
   table: SourceTable,
   user: string,
 ): ConnectionError | undefined {
-  const e = error as { code?: string; message?: string };
-  if (e.code !== "42501") return undefined;
+  const failure = classifyPostgresError(error);
+  if (failure.kind !== "privilege") return undefined;
   const name = `${table.schemaName}.${table.tableName}`;
-  const missingUsage = /permission denied for schema/.test(e.message ?? "");
+  const missingUsage = /permission denied for schema/.test(failure.message);
   return new ConnectionError(
-    `user "${user}" may not read ${name} (${e.message ?? "permission denied"}): run ${grantsToRead(table, user, { usage: missingUsage, select: true })} or deselect stream ${table.schemaName}-${table.tableName}`,
-    { cause: error },
+    `user "${user}" may not read ${name} (${failure.message}): run ${grantsToRead(table, user, { usage: missingUsage, select: true })} or deselect stream ${table.schemaName}-${table.tableName}`,
+    { cause: error, server: failure.server },
   );
 }
 

@@ -31,6 +31,7 @@ import {
   type PostgresConnectionSettings,
 } from "./postgres-connection.js";
 import { catalogOf, discoverTables, type DiscoveredTable } from "./postgres-discovery.js";
+import { classifyPostgresError, postgresError } from "./postgres-errors.js";
 import {
   checkLogicalReplication,
   publicationNameOf,
@@ -119,8 +120,10 @@ export class PostgresExtractor implements Extractor {
       const tables = await discoverTables(client, this.config.filter_schemas);
       this.tables = new Map(tables.map((t) => [t.streamId, t]));
       return catalogOf(tables, this.config.dbname);
+    } catch (error) {
+      throw postgresError(error, `discovering the tables of database "${this.config.dbname}"`);
     } finally {
-      await client.end();
+      await client.end().catch(() => undefined);
     }
   }
 
@@ -253,7 +256,9 @@ export class PostgresExtractor implements Extractor {
       );
     } catch (error) {
       await session.close();
-      throw error;
+      // Setting up the snapshot, the slot or the publication; a server going away meanwhile is
+      // as transient here as mid-COPY.
+      throw postgresError(error, "opening a read session");
     }
     return session;
   }
@@ -352,10 +357,15 @@ class PostgresExtractSession implements ExtractSession {
   private async connect(): Promise<pg.Client> {
     const client = await connectPostgres(this.config, "sluice extract");
     this.all.add(client);
-    await client.query(EXTRACT_SESSION_SETTINGS);
-    await client.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
-    if (this.snapshotId !== undefined)
-      await client.query(`SET TRANSACTION SNAPSHOT ${quoteLiteral(this.snapshotId)}`);
+    try {
+      await client.query(EXTRACT_SESSION_SETTINGS);
+      await client.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+      if (this.snapshotId !== undefined)
+        await client.query(`SET TRANSACTION SNAPSHOT ${quoteLiteral(this.snapshotId)}`);
+    } catch (error) {
+      await this.discard(client);
+      throw postgresError(error, "joining the run's snapshot");
+    }
     return client;
   }
 
@@ -548,14 +558,20 @@ class PostgresExtractSession implements ExtractSession {
     }
   }
 
-  readChanges(
+  async *readChanges(
     plans: StreamPlan[],
     bookmarks: Record<string, StreamBookmark>,
     options: ChangeReadOptions,
   ): AsyncIterable<ChangeEvent> {
     if (!this.logical)
       throw new PipelineError("readChanges: the session was opened without LOG_BASED streams");
-    return this.logical.readChanges(plans as LogicalPlan[], bookmarks, options);
+    try {
+      yield* this.logical.readChanges(plans as LogicalPlan[], bookmarks, options);
+    } catch (error) {
+      // The stream's own errors say what broke; the queries beside it (a new column's type,
+      // the WAL's end) are mapped here, so a server going away is transient wherever it hits.
+      throw postgresError(error, "reading changes");
+    }
   }
 
   async acknowledge(position: string): Promise<void> {
@@ -594,24 +610,14 @@ function describeReadError(error: unknown, table: DiscoveredTable, user: string)
   if (error instanceof SluiceError) return error;
   const privilege = describePrivilegeError(error, table, user);
   if (privilege) return privilege;
-  const e = error as { message?: string; code?: string };
-  // NOTE: pg's "Connection terminated unexpectedly" (the server went away mid-COPY) has no code.
-  const lostConnection =
-    e.code === undefined
-      ? /Connection terminated|terminating connection/i.test(e.message ?? "")
-      : e.code.startsWith("08") ||
-        e.code.startsWith("57P") ||
-        ["ECONNRESET", "EPIPE", "ETIMEDOUT"].includes(e.code);
-  if (lostConnection) {
+  const failure = classifyPostgresError(error);
+  const options = { cause: error, transient: failure.transient, server: failure.server };
+  if (failure.kind === "connection-lost" || failure.kind === "unreachable") {
     return new ConnectionError(
-      `the connection to PostgreSQL broke while reading ${table.schemaName}.${table.tableName} (${e.message ?? e.code}); the next run continues from the last committed state`,
-      { cause: error, transient: true },
+      `the connection to PostgreSQL broke while reading ${table.schemaName}.${table.tableName} (${failure.message}); the stream starts again from its last committed state`,
+      options,
     );
   }
-  return new DataError(
-    `reading ${table.schemaName}.${table.tableName} failed: ${e.message ?? String(error)}`,
-    {
-      cause: error,
-    },
-  );
+  if (failure.transient) return postgresError(error, `reading ${table.schemaName}.${table.tableName}`);
+  return new DataError(`reading ${table.schemaName}.${table.tableName} failed: ${failure.message}`, options);
 }

@@ -3,6 +3,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { ConfigError, ConnectionError, DataError } from "../../../src/errors.js";
+import type { RunEvent } from "../../../src/runner/run-events.js";
 import { createTestDatabase, type TestDatabase } from "../../support/pg.js";
 import { tempDir } from "../../support/pipeline.js";
 import {
@@ -98,6 +99,39 @@ emulatorOnly("target-bigquery failures", () => {
       { id: 3 },
     ]);
     expect((await committedState(workDir))?.bookmarks["public-people"]).toBeDefined();
+  });
+
+  test("a load job's status unreadable past the client's retries: the runner writes the batch again, and the job that ran is found by its id, not run twice", async () => {
+    const dataset = datasetName("rewrite");
+    const events: RunEvent[] = [];
+    // The load job runs, then every status request fails: 4 is all the client tries (max_retries
+    // 1, for the poll and for the job), so the batch's write fails, transiently, after its rows
+    // were loaded. The 5th and 6th fail the runner's second write's first poll and its retry.
+    target.emulator!.failNext({
+      pattern: /^GET \/bigquery\/v2\/projects\/[^/]+\/jobs\/sluice_/,
+      status: 503,
+      times: 6,
+    });
+    const summary = await runToBigquery({
+      db,
+      workDir: tempDir(),
+      target: bigqueryConfig(target, dataset, { max_retries: 1 }),
+      streams: { "public-people": { "replication-method": "FULL_TABLE" } },
+      retry: { maxRetries: 2, firstDelayMs: 10, maxDelayMs: 100 },
+      observer: (event) => events.push(event),
+    });
+    expect(summary.status).toBe("success");
+    const retries = events.filter((e) => e.type === "retrying");
+    expect(retries).toEqual([
+      expect.objectContaining({ scope: "batch", streamIds: ["public-people"], retry: 1, maxRetries: 2 }),
+    ]);
+    expect(await plainRows(target, `SELECT id FROM \`${dataset}.people\` ORDER BY id`)).toEqual([
+      { id: 1 },
+      { id: 2 },
+      { id: 3 },
+    ]);
+    const loads = target.emulator!.requests.filter((r) => r.startsWith("POST /upload/"));
+    expect(loads.filter((r) => !r.includes("upload_id")).length, loads.join("\n")).toBeGreaterThanOrEqual(2);
   });
 
   test("a 503 that does not go away fails the run after max_retries, saying so", async () => {

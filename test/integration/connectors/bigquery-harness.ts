@@ -7,6 +7,7 @@ import {
   BigqueryLoader,
   type BigqueryLoaderOptions,
 } from "../../../src/connectors/bigquery/bigquery-loader.js";
+import type { RetryPolicy } from "../../../src/runner/retry-policy.js";
 import type { RunEvent, RunSummary } from "../../../src/runner/run-events.js";
 import { SqliteSystemDatabase } from "../../../src/state/sqlite-system-database.js";
 import type { SingerState } from "../../../src/protocol/state.js";
@@ -98,6 +99,7 @@ export async function runToBigquery(options: {
   fullRefresh?: boolean;
   loaderOptions?: BigqueryLoaderOptions;
   observer?: (event: RunEvent) => void;
+  retry?: RetryPolicy;
 }): Promise<RunSummary> {
   const loader = new BigqueryLoader(
     options.target,

@@ -71,8 +71,9 @@ function deploy(extra: string[] = [], dir = out) {
   return project.runText(["deploy", "airflow", "--image", IMAGE, "--out", dir, ...extra]);
 }
 
+/** The pod tasks: sluice's own subclass of the KubernetesPodOperator (see below). */
 function kpoTasks(dag: DagStructure) {
-  return Object.entries(dag.tasks).filter(([, task]) => task.operator === "KubernetesPodOperator");
+  return Object.entries(dag.tasks).filter(([, task]) => task.operator === "SluicePodOperator");
 }
 
 function dagCall(dag: DagStructure) {
@@ -139,7 +140,7 @@ describe("sluice deploy airflow", () => {
     });
   });
 
-  test("a KubernetesPodOperator runs the image with sluice run <extractor> <loader>", () => {
+  test("a KubernetesPodOperator (sluice's subclass) runs the image with sluice run <extractor> <loader>", () => {
     const tasks = kpoTasks(daily);
     expect(tasks).toHaveLength(1);
     const [, task] = tasks[0]!;
@@ -221,6 +222,28 @@ describe("sluice deploy airflow", () => {
       const operators = runWithStandIns(path.join(out, name));
       expect(operators.length).toBeGreaterThan(0);
     }
+  });
+
+  test("a failed pod is retried only when sluice exited 75 (or never exited); any other code is final", () => {
+    expect(daily.imports).toEqual(
+      expect.arrayContaining([
+        "airflow.exceptions.AirflowException",
+        "airflow.exceptions.AirflowFailException",
+        "airflow.exceptions.AirflowSkipException",
+      ]),
+    );
+    expect(daily.constants.RETRY_EXIT_CODE).toBe(75);
+    // The pod's end, as the provider's cleanup sees it, for each exit code of the container.
+    expect(cleanupOutcomes(path.join(out, "sluice_daily_duckdb.py"))).toEqual({
+      "0": "succeeded",
+      "1": "failed for good: sluice exited with 1, which a retry cannot mend (75 would say it can): see the log above; not retried",
+      "2": "failed for good: sluice exited with 2, which a retry cannot mend (75 would say it can): see the log above; not retried",
+      "75": "retried: Pod p returned a failure.",
+      "137":
+        "failed for good: sluice exited with 137, which a retry cannot mend (75 would say it can): see the log above; not retried",
+      none: "retried: Pod p returned a failure.",
+      skip: "skipped",
+    });
   });
 });
 
@@ -329,9 +352,11 @@ describe("overwriting", () => {
 /**
  * Executes a DAG file with the Airflow, Kubernetes and pendulum modules replaced by recorders,
  * which proves every name it uses is defined; with `callTasks`, also runs the Python callables
- * of its PythonOperators and returns the Kubernetes API calls they made.
+ * of its PythonOperators and returns the Kubernetes API calls they made. With "cleanup", calls
+ * the pod operator's `cleanup` (on a stand-in provider class that fails as the provider does) for
+ * pods whose container ended with each exit code, and returns what Airflow would be told.
  */
-function runWithStandIns(file: string, callTasks = false): string[] {
+function runWithStandIns(file: string, callTasks: boolean | "cleanup" = false): string[] {
   const script = String.raw`
 import runpy, sys, types
 from unittest import mock
@@ -385,18 +410,62 @@ for name in ["airflow.providers", "airflow.providers.cncf", "airflow.providers.c
              "airflow.models", "airflow.operators", "kubernetes", "kubernetes.client.exceptions"]:
     module(name)
 module("airflow", DAG=Dag)
-module("airflow.exceptions", AirflowException=RuntimeError)
+class AirflowException(Exception):
+    pass
+
+class AirflowFailException(AirflowException):
+    pass
+
+class AirflowSkipException(AirflowException):
+    pass
+
+class PodOperator(Operator):
+    """The provider's cleanup, as far as it matters here: a failed pod raises AirflowException."""
+    base_container_name = "base"
+    def cleanup(self, pod, remote_pod, xcom_result=None, context=None):
+        if remote_pod.status.phase == "Skipped":
+            raise AirflowSkipException("skip_on_exit_code")
+        if remote_pod.status.phase != "Succeeded":
+            raise AirflowException(f"Pod {pod.metadata.name} returned a failure.")
+
+module("airflow.exceptions", AirflowException=AirflowException,
+       AirflowFailException=AirflowFailException, AirflowSkipException=AirflowSkipException)
 module("airflow.models.variable", Variable=types.SimpleNamespace(get=lambda name: f"<value of {name}>"))
 module("airflow.operators.python", PythonOperator=Operator)
-module("airflow.providers.cncf.kubernetes.operators.pod", KubernetesPodOperator=Operator)
+module("airflow.providers.cncf.kubernetes.operators.pod", KubernetesPodOperator=PodOperator)
 module("airflow.providers.cncf.kubernetes.secret", Secret=lambda **kw: kw)
 module("airflow.providers.cncf.kubernetes.hooks.kubernetes", KubernetesHook=Hook)
 module("kubernetes.client", models=k8s)
 sys.modules["kubernetes.client.exceptions"].ApiException = ApiException
 module("pendulum", datetime=lambda *a, **kw: a)
 
-runpy.run_path(sys.argv[1])
-if sys.argv[2] == "call":
+namespace = runpy.run_path(sys.argv[1])
+if sys.argv[2] == "cleanup":
+    import json
+    ns = types.SimpleNamespace
+    def pod_that_ended(code):
+        phase = "Skipped" if code == "skip" else "Succeeded" if code == 0 else "Failed"
+        statuses = [] if code in (None, "skip") else [
+            ns(name="base", state=ns(terminated=ns(exit_code=code), running=None, waiting=None)),
+        ]
+        return ns(metadata=ns(name="p"), status=ns(phase=phase, container_statuses=statuses))
+    operator = next(op for op in operators if isinstance(op, namespace["SluicePodOperator"]))
+    outcomes = {}
+    for code in [0, 1, 2, 75, 137, None, "skip"]:
+        pod = pod_that_ended(code)
+        try:
+            # As the provider calls it (keywords, with xcom_result and context).
+            operator.cleanup(pod=pod, remote_pod=pod, xcom_result=None, context=None)
+            outcome = "succeeded"
+        except AirflowFailException as error:
+            outcome = f"failed for good: {error}"
+        except AirflowSkipException:
+            outcome = "skipped"
+        except AirflowException as error:
+            outcome = f"retried: {error}"
+        outcomes["none" if code is None else str(code)] = outcome
+    print(json.dumps(outcomes))
+elif sys.argv[2] == "call":
     for op in operators:
         if "python_callable" in op.kwargs and op.kwargs["task_id"] != "pipeline-failed":
             op.kwargs["python_callable"]()
@@ -404,8 +473,14 @@ if sys.argv[2] == "call":
 else:
     print("\n".join(op.kwargs["task_id"] for op in operators))
 `;
-  const output = execFileSync("python3", ["-c", script, file, callTasks ? "call" : "load"], {
+  const mode = callTasks === "cleanup" ? "cleanup" : callTasks ? "call" : "load";
+  const output = execFileSync("python3", ["-c", script, file, mode], {
     encoding: "utf8",
   });
   return output.split("\n").filter((line) => line !== "");
+}
+
+/** What each exit code of the sluice container makes of the task: see `runWithStandIns`. */
+function cleanupOutcomes(file: string): Record<string, string> {
+  return JSON.parse(runWithStandIns(file, "cleanup").join("\n")) as Record<string, string>;
 }

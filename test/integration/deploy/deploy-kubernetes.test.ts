@@ -142,6 +142,32 @@ describe("sluice deploy kubernetes", () => {
     ]);
   });
 
+  test("a failed pod is retried only when sluice exited 75 or the pod was disrupted; other codes fail the Job", () => {
+    const jobs = [
+      manifests["sluice-every-15.yaml"]!.spec.jobTemplate.spec,
+      manifests["sluice-initial.yaml"]!.spec,
+    ];
+    for (const job of jobs as Manifest[]) {
+      // A pod failure policy is refused by the API server without restartPolicy Never.
+      expect(job.template.spec.restartPolicy).toBe("Never");
+      expect(job.backoffLimit).toBe(2);
+      const container = job.template.spec.containers[0].name as string;
+      const policy = job.podFailurePolicy as PodFailurePolicy;
+      const ended = (exitCode: number | undefined, disrupted = false): FailedPod => ({
+        containers: exitCode === undefined ? [] : [{ name: container, exitCode }],
+        conditions: disrupted ? [{ type: "DisruptionTarget", status: "True" }] : [],
+      });
+      expect(podFailureAction(policy, ended(75))).toBe("Count");
+      expect(podFailureAction(policy, ended(1))).toBe("FailJob");
+      expect(podFailureAction(policy, ended(2))).toBe("FailJob");
+      expect(podFailureAction(policy, ended(137))).toBe("FailJob");
+      // Evicted or preempted: whatever the code, a new pod, not counted against backoffLimit.
+      expect(podFailureAction(policy, ended(137, true))).toBe("Ignore");
+      // The container never ran (an image that could not be pulled): retried as Kubernetes does.
+      expect(podFailureAction(policy, ended(undefined))).toBe("Count");
+    }
+  });
+
   test("a job's schedule runs the whole job in one pod; @once becomes a Job", () => {
     const weekly = manifests["sluice-weekly.yaml"]!.spec.jobTemplate.spec.template.spec;
     expect(weekly.containers[0].args).toEqual(["--log-format", "json", "schedule", "run", "weekly"]);
@@ -190,3 +216,44 @@ describe("sluice deploy kubernetes", () => {
     }
   });
 });
+
+interface PodFailurePolicy {
+  rules: {
+    action: string;
+    onExitCodes?: { containerName?: string; operator: "In" | "NotIn"; values: number[] };
+    onPodConditions?: { type: string; status?: string }[];
+  }[];
+}
+
+interface FailedPod {
+  containers: { name: string; exitCode: number }[];
+  conditions: { type: string; status: string }[];
+}
+
+/**
+ * What the Job controller does with a failed pod under `policy`, as the batch/v1 reference
+ * says: the first rule that matches decides; `onExitCodes` looks at containers that ended with
+ * a code other than 0 (of the named container, if one is named); `onPodConditions` at the pod's
+ * conditions (status `True` unless said); no rule matching is `Count` (a retry, counted).
+ */
+function podFailureAction(policy: PodFailurePolicy, pod: FailedPod): string {
+  for (const rule of policy.rules) {
+    if (rule.onExitCodes) {
+      const { containerName, operator, values } = rule.onExitCodes;
+      const matches = pod.containers.some(
+        (c) =>
+          c.exitCode !== 0 &&
+          (containerName === undefined || c.name === containerName) &&
+          values.includes(c.exitCode) === (operator === "In"),
+      );
+      if (matches) return rule.action;
+    }
+    if (rule.onPodConditions) {
+      const matches = rule.onPodConditions.some((pattern) =>
+        pod.conditions.some((c) => c.type === pattern.type && c.status === (pattern.status ?? "True")),
+      );
+      if (matches) return rule.action;
+    }
+  }
+  return "Count";
+}

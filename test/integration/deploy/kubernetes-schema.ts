@@ -61,11 +61,30 @@ const TYPES: Record<string, ObjectType> = {
       backoffLimit: "integer",
       completions: "integer",
       parallelism: "integer",
+      podFailurePolicy: o("PodFailurePolicy"),
       template: o("PodTemplateSpec"),
       ttlSecondsAfterFinished: "integer",
       suspend: "boolean",
     },
     required: ["template"],
+  },
+  // batch/v1 PodFailurePolicy (Kubernetes 1.26+): rules applied in order to a failed pod.
+  PodFailurePolicy: { fields: { rules: list(o("PodFailurePolicyRule")) }, required: ["rules"] },
+  PodFailurePolicyRule: {
+    fields: {
+      action: { enum: ["FailJob", "FailIndex", "Ignore", "Count"] },
+      onExitCodes: o("PodFailurePolicyOnExitCodesRequirement"),
+      onPodConditions: list(o("PodFailurePolicyOnPodConditionsPattern")),
+    },
+    required: ["action"],
+  },
+  PodFailurePolicyOnExitCodesRequirement: {
+    fields: { containerName: "string", operator: { enum: ["In", "NotIn"] }, values: list("integer") },
+    required: ["operator", "values"],
+  },
+  PodFailurePolicyOnPodConditionsPattern: {
+    fields: { type: "string", status: "string" },
+    required: ["type"],
   },
   PodTemplateSpec: { fields: { metadata: o("ObjectMeta"), spec: o("PodSpec") } },
   PodSpec: {

@@ -15,10 +15,12 @@ import { RUN_ARGS, addToProject, errorMessages, logLines, waitFor } from "./faul
 /**
  * The state lives in a PostgreSQL system database (`database_uri`) on a server of this test's own,
  * which becomes unavailable while a run commits: stopped mid-run, and refusing the write (a
- * trigger raising an error) while up. Each time the run fails with exit 1 and a message naming
- * the state database, the stored state stays where the last successful commit left it (never
- * past DuckDB), and the next run, with the state database back, ends with DuckDB equal to the
- * source and no key twice.
+ * trigger raising an error) while up. Each time the run fails with a message naming the state
+ * database, with exit 75 when a later run can succeed unchanged (the database down, the lock's
+ * session gone) and 1 when it cannot (the write refused); the run does not retry within itself,
+ * as its lock lives in that database. The stored state stays where the last successful commit
+ * left it (never past DuckDB), and the next run, with the state database back, ends with DuckDB
+ * equal to the source and no key twice.
  */
 const ROWS = 40_000;
 const BATCH = 500;
@@ -80,7 +82,7 @@ const sourceSql = "SELECT id::text AS k, body AS v FROM big";
 const duckdbSql = "SELECT CAST(id AS VARCHAR) AS k, body AS v FROM public.big";
 
 describe("the state database is unavailable at commit time", () => {
-  test("stopped mid-run: exit 1 naming it, state at the last commit; the rerun recovers", async () => {
+  test("stopped mid-run: exit 75 naming it, state at the last commit; the rerun recovers", async () => {
     writeProject(dir, db, {
       select: ["public-big.*"],
       metadata: { "public-big": { "replication-method": "INCREMENTAL", "replication-key": "id" } },
@@ -99,7 +101,8 @@ describe("the state database is unavailable at commit time", () => {
     await stateServer!.stop();
     stateServer = undefined;
     const ended = await run.exited;
-    expect(ended.code, ended.stderr).toBe(1);
+    expect(ended.code, ended.stderr).toBe(75);
+    expect(ended.stderr).toContain('"transient":true');
     const message = errorMessages(ended.stderr);
     // Which the run notices first is a race: its next commit failing, or the end of the session
     // holding its lock on the state id. Either message names the database and says what to do.
@@ -159,7 +162,7 @@ describe("the state database is unavailable at commit time", () => {
     expect(await storedBookmark()).toBe(ROWS + 5 * BATCH);
   });
 
-  test("the lock's session ended mid-run (a failover, pg_terminate_backend): the run stops, state at its last commit", async () => {
+  test("the lock's session ended mid-run (a failover, pg_terminate_backend): the run stops with 75, state at its last commit", async () => {
     const file = path.join(dir, "warehouse.duckdb");
     // --full-refresh reads every row again, batch by batch, merging into the rows DuckDB has.
     const run = startSluice(dir, db, [...RUN_ARGS, "--full-refresh"]);
@@ -178,7 +181,7 @@ describe("the state database is unavailable at commit time", () => {
     );
     expect(terminated, "the run's lock session").toBe(1);
     const ended = await run.exited;
-    expect(ended.code, ended.stderr).toBe(1);
+    expect(ended.code, ended.stderr).toBe(75);
     expect(errorMessages(ended.stderr), ended.stderr).toContain(
       `cannot store the state of "${PROJECT_STATE_ID}": this run's lock on it was lost`,
     );

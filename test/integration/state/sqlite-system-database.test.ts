@@ -114,6 +114,31 @@ test("a file that is not a SQLite database is a StateError naming the file", asy
   const opening = SqliteSystemDatabase.open({ path: garbage });
   await expect(opening).rejects.toThrow(StateError);
   await expect(opening).rejects.toThrow(garbage);
+  // SQLITE_NOTADB: the same file fails the same way, a retry cannot help.
+  await expect(opening).rejects.toMatchObject({ transient: false, exitCode: 1 });
+});
+
+test("another process holding the write lock past the busy timeout is transient (SQLITE_BUSY): exit 75", async () => {
+  const busy = join(dir, "busy.db");
+  const database = await SqliteSystemDatabase.open({ path: busy, busyTimeoutMs: 50 });
+  const other = new Database(busy, { timeout: 50 });
+  try {
+    other.exec("BEGIN IMMEDIATE");
+    const storing = database.stateStore.set("x", { bookmarks: {} });
+    await expect(storing).rejects.toThrow(
+      new RegExp(
+        `could not store the state of "x" in the system database at ${busy}: database is locked \\(SQLITE_BUSY`,
+      ),
+    );
+    await expect(storing).rejects.toMatchObject({ name: "StateError", transient: true, exitCode: 75 });
+    other.exec("ROLLBACK");
+    // Once the other writer is done, the same write goes through.
+    await database.stateStore.set("x", { bookmarks: {} });
+    expect(await database.stateStore.get("x")).toEqual({ bookmarks: {} });
+  } finally {
+    other.close();
+    await database.close();
+  }
 });
 
 test("a corrupt stored state is a StateError naming the state id, not a crash", async () => {

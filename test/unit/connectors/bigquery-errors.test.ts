@@ -4,8 +4,8 @@ import path from "node:path";
 import { describe, expect, test } from "vitest";
 import {
   BigqueryJobError,
-  describeClientError,
-  isTransient,
+  bigqueryError,
+  isTransientBigqueryError,
   withRetry,
 } from "../../../src/connectors/bigquery/bigquery-errors.js";
 import { ndjsonChunks, rowAtOffset } from "../../../src/connectors/bigquery/bigquery-ndjson.js";
@@ -23,14 +23,14 @@ const context = {
 
 describe("BigQuery errors", () => {
   test("rate limits, 5xx, backend errors and dropped connections are transient; bad requests are not", () => {
-    expect(isTransient(apiError(429))).toBe(true);
-    expect(isTransient(apiError(503))).toBe(true);
-    expect(isTransient(apiError(403, "rateLimitExceeded"))).toBe(true);
-    expect(isTransient(apiError("ECONNRESET"))).toBe(true);
-    expect(isTransient(apiError(400, "invalid"))).toBe(false);
-    expect(isTransient(apiError(403, "accessDenied"))).toBe(false);
-    expect(isTransient(new BigqueryJobError("j1", { reason: "backendError" }, []))).toBe(true);
-    expect(isTransient(new BigqueryJobError("j1", { reason: "invalid" }, []))).toBe(false);
+    expect(isTransientBigqueryError(apiError(429))).toBe(true);
+    expect(isTransientBigqueryError(apiError(503))).toBe(true);
+    expect(isTransientBigqueryError(apiError(403, "rateLimitExceeded"))).toBe(true);
+    expect(isTransientBigqueryError(apiError("ECONNRESET"))).toBe(true);
+    expect(isTransientBigqueryError(apiError(400, "invalid"))).toBe(false);
+    expect(isTransientBigqueryError(apiError(403, "accessDenied"))).toBe(false);
+    expect(isTransientBigqueryError(new BigqueryJobError("j1", { reason: "backendError" }, []))).toBe(true);
+    expect(isTransientBigqueryError(new BigqueryJobError("j1", { reason: "invalid" }, []))).toBe(false);
   });
 
   test("withRetry retries transient failures a bounded number of times, with growing delays", async () => {
@@ -62,7 +62,7 @@ describe("BigQuery errors", () => {
   });
 
   test("client errors become sluice errors that say what to do", () => {
-    const auth = describeClientError(
+    const auth = bigqueryError(
       apiError(401, "authError", "Invalid Credentials"),
       "reading dataset d",
       context,
@@ -71,18 +71,28 @@ describe("BigQuery errors", () => {
     expect(auth.message).toMatch(
       /refused the credentials from \/keys\/sa.json \(credentials_path\) while reading dataset d/,
     );
-    const denied = describeClientError(
+    const denied = bigqueryError(
       apiError(403, "accessDenied", "Access Denied"),
       "creating dataset d",
       context,
     );
     expect(denied.message).toMatch(/permission denied .*BigQuery Data Editor .*BigQuery Job User/);
-    const down = describeClientError(apiError(503, "backendError"), "loading s", context);
+    const down = bigqueryError(apiError(503, "backendError"), "loading s", context);
     expect(down).toBeInstanceOf(ConnectionError);
-    expect((down as ConnectionError).transient).toBe(true);
-    const unreachable = describeClientError(apiError("ECONNREFUSED"), "loading s", context);
+    expect(down.transient).toBe(true);
+    expect(down.exitCode).toBe(75);
+    // A rate limit says 403 too: it is not a missing permission.
+    const limited = bigqueryError(
+      apiError(403, "rateLimitExceeded", "Exceeded rate limits"),
+      "loading s",
+      context,
+    );
+    expect(limited.transient).toBe(true);
+    expect(limited.message).not.toMatch(/permission denied/);
+    expect(denied.transient).toBe(false);
+    const unreachable = bigqueryError(apiError("ECONNREFUSED"), "loading s", context);
     expect(unreachable.message).toMatch(/cannot reach https:\/\/bigquery.googleapis.com while loading s/);
-    const job = describeClientError(
+    const job = bigqueryError(
       new BigqueryJobError("sluice_1", { reason: "invalid", message: "too many errors" }, [
         { reason: "invalid", message: "Field: c; Value: x", location: "file-00000000" },
       ]),
@@ -90,6 +100,13 @@ describe("BigQuery errors", () => {
       context,
     );
     expect(job).toBeInstanceOf(DataError);
+    expect(job.transient).toBe(false);
+    const backend = bigqueryError(
+      new BigqueryJobError("sluice_2", { reason: "backendError", message: "try again" }, []),
+      "loading s",
+      context,
+    );
+    expect(backend.transient).toBe(true);
     expect(job.message).toMatch(
       /job sluice_1 failed: too many errors\n {2}- invalid: Field: c; Value: x \(at file-00000000\)/,
     );

@@ -1,5 +1,6 @@
 import type pg from "pg";
 import { ConfigError, ConnectionError } from "../../../errors.js";
+import { classifyPostgresError, postgresError } from "../postgres-errors.js";
 import { quoteIdent, quoteLiteral, readPrivilegeProblems } from "../postgres-connection.js";
 import { parseLsn } from "./replication-message.js";
 
@@ -85,10 +86,13 @@ export async function preparePublication(
       await client.query(`ALTER PUBLICATION ${quoteIdent(name)} SET (publish_via_partition_root = true)`);
     }
   } catch (error) {
-    const e = error as { code?: string; message?: string };
+    const failure = classifyPostgresError(error);
+    // A server going away meanwhile is not a missing privilege.
+    if (failure.transient)
+      throw postgresError(error, `${exists ? "updating" : "creating"} publication "${name}"`);
     throw new ConnectionError(
-      `could not ${exists ? "update" : "create"} publication "${name}" for LOG_BASED tables (${e.message ?? String(error)}). The user needs CREATE on the database and must own the tables; or create a publication yourself and name it in \`logical_publication\``,
-      { cause: error },
+      `could not ${exists ? "update" : "create"} publication "${name}" for LOG_BASED tables (${failure.message}). The user needs CREATE on the database and must own the tables; or create a publication yourself and name it in \`logical_publication\``,
+      { cause: error, server: failure.server },
     );
   }
   return name;

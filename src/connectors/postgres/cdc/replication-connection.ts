@@ -10,6 +10,7 @@ import {
   quoteLiteral,
   type PostgresConnectionSettings,
 } from "../postgres-connection.js";
+import { classifyPostgresError, describePostgresMessage } from "../postgres-errors.js";
 import { formatLsn, parseLsn, type ReplicationMessage } from "./replication-message.js";
 
 /**
@@ -170,7 +171,7 @@ export class ReplicationConnection {
       // The consumer leaves by returning, which never gets here: the stream ended by itself,
       // which the server does (CopyDone) when it shuts down or restarts.
       throw new ConnectionError(
-        "the PostgreSQL server ended the replication stream (shut down or restarted?); changes up to the last committed position are in the warehouse, and the next run continues from there",
+        "the PostgreSQL server ended the replication stream (shut down or restarted?); changes up to the last committed position are in the warehouse, and reading continues from there",
         { transient: true },
       );
     } catch (error) {
@@ -236,9 +237,11 @@ export class ReplicationConnection {
 
 function describeStreamError(error: unknown): Error {
   if (error instanceof SluiceError) return error;
-  const e = error as { code?: string; message?: string };
+  const failure = classifyPostgresError(error);
+  // A socket or server error mid-stream is almost always the connection going (a restart, a
+  // failover); what is not (a decoding error, WAL the server removed) says so and is terminal.
   return new ConnectionError(
-    `the replication stream from PostgreSQL broke (${e.message ?? e.code ?? String(error)}); the next run resumes from the last committed position`,
-    { cause: error, transient: true },
+    `the replication stream from PostgreSQL broke (${describePostgresMessage(failure)}); changes are read again from the last committed position`,
+    { cause: error, transient: failure.transient, server: failure.server },
   );
 }
