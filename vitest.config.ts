@@ -2,7 +2,7 @@ import { fileURLToPath } from "node:url";
 import { defineConfig } from "vitest/config";
 import { LongestFirstSequencer } from "./test/support/longest-first-sequencer.js";
 
-const src = fileURLToPath(new URL("./src/", import.meta.url));
+const src = fileURLToPath(new URL("./src", import.meta.url));
 /**
  * The workspaces (packages/*) run from their sources here, as the product does, with no build:
  * each package exports them under the `source` condition, added to vitest's defaults for Node in
@@ -14,7 +14,7 @@ export default defineConfig({
   environments: { ssr: sourceFirst, __vitest__: sourceFirst },
   // What a workspace imports of the product (`sluice/dist/<module>.js`) is its source too: the
   // same module instances the tests import.
-  resolve: { alias: [{ find: /^sluice\/dist\/(.*)\.js$/, replacement: `${src}$1.ts` }] },
+  resolve: { alias: [{ find: /^sluice\/dist\/(.*)\.js$/, replacement: `${src}/$1.ts` }] },
   test: {
     include: ["test/**/*.test.ts"],
     globalSetup: ["test/support/global-setup.ts"],

@@ -1,9 +1,9 @@
-import { targetBigquery } from "./bigquery/target-bigquery.js";
+import { targetBigquery } from "./target-bigquery/target-bigquery.js";
 import type { PluginDefinition } from "./connector.js";
-import { targetDuckdb } from "./duckdb/target-duckdb.js";
-import { targetJsonl } from "./jsonl/target-jsonl.js";
-import { tapPostgres } from "./postgres/tap-postgres.js";
-import { targetPostgres } from "./postgres-target/target-postgres.js";
+import { targetDuckdb } from "./target-duckdb/target-duckdb.js";
+import { targetJsonl } from "./target-jsonl/target-jsonl.js";
+import { tapPostgres } from "./tap-postgres/tap-postgres.js";
+import { targetPostgres } from "./target-postgres/target-postgres.js";
 
 /** The connectors that run in-process. A project plugin with one of these names uses them. */
 export const builtinPlugins: readonly PluginDefinition[] = [

@@ -2,7 +2,10 @@ import { createHash } from "node:crypto";
 import pg from "pg";
 import { StateError } from "../errors.js";
 import type { SingerState } from "../protocol/state.js";
-import { classifyPostgresError, type PostgresFailureKind } from "../connectors/postgres/postgres-errors.js";
+import {
+  classifyPostgresError,
+  type PostgresFailureKind,
+} from "../connectors/tap-postgres/postgres-errors.js";
 import { waitForLock, type LockHolder } from "./lock-holder.js";
 import { currentProcess } from "./process-identity.js";
 import {

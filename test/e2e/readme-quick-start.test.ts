@@ -17,7 +17,7 @@ import { afterAll, beforeAll, expect, test } from "vitest";
  * the README.
  */
 
-const REPO = fileURLToPath(new URL("../../", import.meta.url));
+const REPO = fileURLToPath(new URL("../..", import.meta.url));
 const isRoot = process.getuid?.() === 0;
 let privateHome: string;
 let checkout: string;

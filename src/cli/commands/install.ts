@@ -2,7 +2,7 @@ import path from "node:path";
 import type { Command } from "commander";
 import { ConfigError, PipelineError, messageOf } from "../../errors.js";
 import { findBuiltinPlugin } from "../../connectors/registry.js";
-import { installPlugin, type PluginKind } from "../../connectors/singer-process/plugin-installer.js";
+import { installPlugin, type PluginKind } from "../../connectors/external-singer/plugin-installer.js";
 import type { PluginEntry } from "../../project/project-file.js";
 import type { Wrap } from "../program.js";
 

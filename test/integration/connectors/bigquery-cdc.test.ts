@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { BigqueryLoader } from "../../../src/connectors/bigquery/bigquery-loader.js";
+import { BigqueryLoader } from "../../../src/connectors/target-bigquery/bigquery-loader.js";
 import {
   CDC_CASE_NAMES,
   CDC_SEED,

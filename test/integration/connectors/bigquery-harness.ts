@@ -6,7 +6,7 @@ import type { PluginConfig } from "../../../src/connectors/connector.js";
 import {
   BigqueryLoader,
   type BigqueryLoaderOptions,
-} from "../../../src/connectors/bigquery/bigquery-loader.js";
+} from "../../../src/connectors/target-bigquery/bigquery-loader.js";
 import type { RetryPolicy } from "../../../src/runner/retry-policy.js";
 import type { RunEvent, RunSummary } from "../../../src/runner/run-events.js";
 import { SqliteSystemDatabase } from "../../../src/state/sqlite-system-database.js";

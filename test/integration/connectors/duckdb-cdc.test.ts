@@ -2,7 +2,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { describe, expect, test } from "vitest";
 import type { StreamWriter } from "../../../src/connectors/connector.js";
-import { DuckdbLoader } from "../../../src/connectors/duckdb/duckdb-loader.js";
+import { DuckdbLoader } from "../../../src/connectors/target-duckdb/duckdb-loader.js";
 import {
   CDC_SCHEMA,
   CDC_SEED,

@@ -3,8 +3,8 @@ import fs from "node:fs";
 import path from "node:path";
 import { DuckDBInstance, type DuckDBConnection } from "@duckdb/node-api";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { classifyDuckdbError, duckdbError } from "../../../src/connectors/duckdb/duckdb-errors.js";
-import { DuckdbLoader } from "../../../src/connectors/duckdb/duckdb-loader.js";
+import { classifyDuckdbError, duckdbError } from "../../../src/connectors/target-duckdb/duckdb-errors.js";
+import { DuckdbLoader } from "../../../src/connectors/target-duckdb/duckdb-loader.js";
 import { ConnectionError, DataError, ResourceError } from "../../../src/errors.js";
 import { duckdbConfig, tempDir } from "../../support/pipeline.js";
 

@@ -3,7 +3,7 @@ import path from "node:path";
 import { expect, test } from "vitest";
 import type { RecordBatch } from "../../../src/connectors/batch.js";
 import type { StreamSchema } from "../../../src/connectors/column-type.js";
-import { JsonlLoader } from "../../../src/connectors/jsonl/jsonl-loader.js";
+import { JsonlLoader } from "../../../src/connectors/target-jsonl/jsonl-loader.js";
 import { CDC_COLUMNS, CDC_SCHEMA, cdcBatch } from "../../support/cdc-loader-cases.js";
 import { tempDir } from "../../support/pipeline.js";
 

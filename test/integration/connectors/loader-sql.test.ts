@@ -1,11 +1,11 @@
 import fs from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { BigqueryLoader } from "../../../src/connectors/bigquery/bigquery-loader.js";
+import { BigqueryLoader } from "../../../src/connectors/target-bigquery/bigquery-loader.js";
 import type { StreamSchema } from "../../../src/connectors/column-type.js";
 import type { PluginConfig } from "../../../src/connectors/connector.js";
-import { DuckdbLoader } from "../../../src/connectors/duckdb/duckdb-loader.js";
-import { PostgresTargetLoader } from "../../../src/connectors/postgres-target/postgres-target-loader.js";
+import { DuckdbLoader } from "../../../src/connectors/target-duckdb/duckdb-loader.js";
+import { PostgresTargetLoader } from "../../../src/connectors/target-postgres/postgres-target-loader.js";
 import {
   CDC_COLUMNS,
   CDC_SCHEMA,

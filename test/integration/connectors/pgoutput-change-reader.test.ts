@@ -9,10 +9,10 @@ import {
   readChanges,
   type ChangeReaderOptions,
   type ChangeTable,
-} from "../../../src/connectors/postgres/cdc/change-reader.js";
-import { decodePgOutput } from "../../../src/connectors/postgres/cdc/pgoutput-decoder.js";
-import type { ReplicationMessage } from "../../../src/connectors/postgres/cdc/replication-message.js";
-import { discoverTables } from "../../../src/connectors/postgres/postgres-discovery.js";
+} from "../../../src/connectors/tap-postgres/cdc/change-reader.js";
+import { decodePgOutput } from "../../../src/connectors/tap-postgres/cdc/pgoutput-decoder.js";
+import type { ReplicationMessage } from "../../../src/connectors/tap-postgres/cdc/replication-message.js";
+import { discoverTables } from "../../../src/connectors/tap-postgres/postgres-discovery.js";
 import { createTestDatabase, type TestDatabase } from "../../support/pg.js";
 import { tempDir } from "../../support/pipeline.js";
 import { openSlotSession, type SlotChange, type SlotSession } from "./pgoutput-support.js";

@@ -5,7 +5,7 @@ import {
   pgTimestampText,
   UNCHANGED_TOAST,
   type PgOutput,
-} from "../../../src/connectors/postgres/cdc/pgoutput-decoder.js";
+} from "../../../src/connectors/tap-postgres/cdc/pgoutput-decoder.js";
 import { createTestDatabase, type TestDatabase } from "../../support/pg.js";
 import { openSlotSession, type SlotSession } from "./pgoutput-support.js";
 

@@ -1,6 +1,6 @@
 import pg from "pg";
-import { EXTRACT_SESSION_SETTINGS } from "../../../src/connectors/postgres/postgres-connection.js";
-import { parseLsn } from "../../../src/connectors/postgres/cdc/replication-message.js";
+import { EXTRACT_SESSION_SETTINGS } from "../../../src/connectors/tap-postgres/postgres-connection.js";
+import { parseLsn } from "../../../src/connectors/tap-postgres/cdc/replication-message.js";
 import type { TestDatabase } from "../../support/pg.js";
 
 /** One change a logical slot returned: where it is in the WAL, and the pgoutput message. */

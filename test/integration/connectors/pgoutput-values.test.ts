@@ -2,14 +2,17 @@ import { parse as parseCsv } from "csv-parse/sync";
 import type pg from "pg";
 import { to as copyTo } from "pg-copy-streams";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { decodePgOutput, UNCHANGED_TOAST } from "../../../src/connectors/postgres/cdc/pgoutput-decoder.js";
-import { wireConverterOf } from "../../../src/connectors/postgres/cdc/pgoutput-values.js";
+import {
+  decodePgOutput,
+  UNCHANGED_TOAST,
+} from "../../../src/connectors/tap-postgres/cdc/pgoutput-decoder.js";
+import { wireConverterOf } from "../../../src/connectors/tap-postgres/cdc/pgoutput-values.js";
 import {
   EXTRACT_SESSION_SETTINGS,
   quoteIdent,
-} from "../../../src/connectors/postgres/postgres-connection.js";
-import { discoverTables } from "../../../src/connectors/postgres/postgres-discovery.js";
-import { wireExpression, type PgTypeInfo } from "../../../src/connectors/postgres/postgres-types.js";
+} from "../../../src/connectors/tap-postgres/postgres-connection.js";
+import { discoverTables } from "../../../src/connectors/tap-postgres/postgres-discovery.js";
+import { wireExpression, type PgTypeInfo } from "../../../src/connectors/tap-postgres/postgres-types.js";
 import { createTestDatabase, type TestDatabase } from "../../support/pg.js";
 import { openSlotSession, type SlotSession } from "./pgoutput-support.js";
 import {

@@ -1,7 +1,10 @@
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { classifyPostgresError, postgresError } from "../../../src/connectors/postgres/postgres-errors.js";
-import { describeConnectError } from "../../../src/connectors/postgres/postgres-connection.js";
+import {
+  classifyPostgresError,
+  postgresError,
+} from "../../../src/connectors/tap-postgres/postgres-errors.js";
+import { describeConnectError } from "../../../src/connectors/tap-postgres/postgres-connection.js";
 import { freePort } from "@sluice/postgres-server/free-port";
 import { ConnectionError, DataError, ResourceError } from "../../../src/errors.js";
 import { postgresStateError } from "../../../src/state/postgres-system-database.js";

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import type { RecordBatch } from "../../../src/connectors/batch.js";
 import type { StreamSchema } from "../../../src/connectors/column-type.js";
 import type { PluginConfig } from "../../../src/connectors/connector.js";
-import { PostgresTargetLoader } from "../../../src/connectors/postgres-target/postgres-target-loader.js";
+import { PostgresTargetLoader } from "../../../src/connectors/target-postgres/postgres-target-loader.js";
 import { ConnectionError, DataError } from "../../../src/errors.js";
 import {
   CDC_SCHEMA,

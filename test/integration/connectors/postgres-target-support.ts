@@ -1,7 +1,7 @@
 import pg from "pg";
 import type { PluginConfig } from "../../../src/connectors/connector.js";
-import { PostgresTargetLoader } from "../../../src/connectors/postgres-target/postgres-target-loader.js";
-import { EXTRACT_SESSION_SETTINGS } from "../../../src/connectors/postgres/postgres-connection.js";
+import { PostgresTargetLoader } from "../../../src/connectors/target-postgres/postgres-target-loader.js";
+import { EXTRACT_SESSION_SETTINGS } from "../../../src/connectors/tap-postgres/postgres-connection.js";
 import type { RunSummary } from "../../../src/runner/run-events.js";
 import type { TestDatabase } from "../../support/pg.js";
 import { runFromPostgres, type TestRunOptions } from "../../support/pipeline.js";

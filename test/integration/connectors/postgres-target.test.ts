@@ -1,7 +1,7 @@
 import fs from "node:fs";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { PostgresTargetLoader } from "../../../src/connectors/postgres-target/postgres-target-loader.js";
-import { PostgresExtractor } from "../../../src/connectors/postgres/postgres-extractor.js";
+import { PostgresTargetLoader } from "../../../src/connectors/target-postgres/postgres-target-loader.js";
+import { PostgresExtractor } from "../../../src/connectors/tap-postgres/postgres-extractor.js";
 import { verifyStream } from "../../../src/verify/verify-streams.js";
 import { createTestDatabase, type TestDatabase } from "../../support/pg.js";
 import { selectStreams, tapConfig, tempDir } from "../../support/pipeline.js";

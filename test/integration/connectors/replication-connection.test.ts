@@ -1,7 +1,7 @@
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ReplicationConnection } from "../../../src/connectors/postgres/cdc/replication-connection.js";
-import { formatLsn, parseLsn } from "../../../src/connectors/postgres/cdc/replication-message.js";
+import { ReplicationConnection } from "../../../src/connectors/tap-postgres/cdc/replication-connection.js";
+import { formatLsn, parseLsn } from "../../../src/connectors/tap-postgres/cdc/replication-message.js";
 import { createTestDatabase, type TestDatabase } from "../../support/pg.js";
 
 let db: TestDatabase;

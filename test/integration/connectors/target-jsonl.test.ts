@@ -1,8 +1,8 @@
 import fs from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, expect, test } from "vitest";
-import { JsonlLoader } from "../../../src/connectors/jsonl/jsonl-loader.js";
-import { PostgresExtractor } from "../../../src/connectors/postgres/postgres-extractor.js";
+import { JsonlLoader } from "../../../src/connectors/target-jsonl/jsonl-loader.js";
+import { PostgresExtractor } from "../../../src/connectors/tap-postgres/postgres-extractor.js";
 import { runPipeline } from "../../../src/runner/run-pipeline.js";
 import { SqliteSystemDatabase } from "../../../src/state/sqlite-system-database.js";
 import { createTestDatabase, type TestDatabase } from "../../support/pg.js";

@@ -21,7 +21,7 @@ import { createTestDatabase, type TestDatabase } from "../../support/pg.js";
  * ETARGET for an @aws-sdk package). The image installs from the lockfile, so the test does too.
  */
 
-const REPO = fileURLToPath(new URL("../../../", import.meta.url));
+const REPO = fileURLToPath(new URL("../../..", import.meta.url));
 const { version } = JSON.parse(fs.readFileSync(path.join(REPO, "package.json"), "utf8")) as {
   version: string;
 };

@@ -1,7 +1,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { parseLsn } from "../../../src/connectors/postgres/cdc/replication-message.js";
+import { parseLsn } from "../../../src/connectors/tap-postgres/cdc/replication-message.js";
 import { createTestDatabase, type TestDatabase } from "../../support/pg.js";
 import { tempDir } from "../../support/pipeline.js";
 import {

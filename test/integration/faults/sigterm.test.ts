@@ -21,7 +21,7 @@ import {
   startWriter,
   waitFor,
 } from "./fault-support.js";
-import { parseLsn } from "../../../src/connectors/postgres/cdc/replication-message.js";
+import { parseLsn } from "../../../src/connectors/tap-postgres/cdc/replication-message.js";
 import { sleep } from "../../support/sluice-project.js";
 
 /**

@@ -4,7 +4,7 @@ import pg from "pg";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { startEmbeddedPostgres, type EmbeddedServer } from "@sluice/postgres-server";
 import { freePort } from "@sluice/postgres-server/free-port";
-import { parseLsn } from "../../../src/connectors/postgres/cdc/replication-message.js";
+import { parseLsn } from "../../../src/connectors/tap-postgres/cdc/replication-message.js";
 import type { TestDatabase } from "../../support/pg.js";
 import { tempDir } from "../../support/pipeline.js";
 import {

@@ -1,5 +1,5 @@
 import { expect, test } from "vitest";
-import { jsonlFileStem } from "../../../src/connectors/jsonl/jsonl-loader.js";
+import { jsonlFileStem } from "../../../src/connectors/target-jsonl/jsonl-loader.js";
 
 test("stream ids map to distinct file names that a file system accepts", () => {
   expect(jsonlFileStem("public-order_items")).toBe("public-order_items");

@@ -401,7 +401,7 @@ const hostileName = fc
     },
   )
   .filter((n) => Buffer.byteLength(n) <= 63)
-  // KNOWN BUG, reported (src/connectors/duckdb/duckdb-loader.ts, not this folder's): a column
+  // KNOWN BUG, reported (src/connectors/target-duckdb/duckdb-loader.ts, not this folder's): a column
   // name starting with U+FEFF breaks the second INCREMENTAL or LOG_BASED run ("Column with name
   // ... already exists"): @duckdb/node-api drops a leading byte-order mark when it decodes
   // VARCHAR, so the loader's schema evolution misreads the existing column's name. Drop this

@@ -6,8 +6,8 @@ import {
   describePrivilegeError,
   readPrivilegeProblems,
   type PostgresConnectionSettings,
-} from "../../../src/connectors/postgres/postgres-connection.js";
-import { PostgresExtractor } from "../../../src/connectors/postgres/postgres-extractor.js";
+} from "../../../src/connectors/tap-postgres/postgres-connection.js";
+import { PostgresExtractor } from "../../../src/connectors/tap-postgres/postgres-extractor.js";
 import { createTestDatabase, type TestDatabase } from "../../support/pg.js";
 import { duckdbRows, runToDuckdb, selectStreams, tapConfig, tempDir } from "../../support/pipeline.js";
 

@@ -7,8 +7,8 @@ import { ConfigError, ConnectionError } from "../../../src/errors.js";
 import {
   connectPostgres,
   type PostgresConnectionSettings,
-} from "../../../src/connectors/postgres/postgres-connection.js";
-import { PostgresExtractor } from "../../../src/connectors/postgres/postgres-extractor.js";
+} from "../../../src/connectors/tap-postgres/postgres-connection.js";
+import { PostgresExtractor } from "../../../src/connectors/tap-postgres/postgres-extractor.js";
 import type { TestDatabase } from "../../support/pg.js";
 import { duckdbRows, runToDuckdb, tapConfig, tempDir } from "../../support/pipeline.js";
 import { PLAIN_ONLY_USER, startTlsServer, type TlsServer } from "./tls-server.js";

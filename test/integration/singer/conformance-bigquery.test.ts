@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe } from "vitest";
-import { BigqueryLoader } from "../../../src/connectors/bigquery/bigquery-loader.js";
-import { bigqueryColumnNames } from "../../../src/connectors/bigquery/bigquery-names.js";
+import { BigqueryLoader } from "../../../src/connectors/target-bigquery/bigquery-loader.js";
+import { bigqueryColumnNames } from "../../../src/connectors/target-bigquery/bigquery-names.js";
 import { bigqueryConfig, startBigqueryTarget, type BigqueryTarget } from "../connectors/bigquery-harness.js";
 import { runConformanceSuite, type ConformanceRow } from "../../support/singer-conformance.js";
 

@@ -1,7 +1,7 @@
 import path from "node:path";
 import { DuckDBInstance } from "@duckdb/node-api";
 import { describe } from "vitest";
-import { DuckdbLoader } from "../../../src/connectors/duckdb/duckdb-loader.js";
+import { DuckdbLoader } from "../../../src/connectors/target-duckdb/duckdb-loader.js";
 import { duckdbConfig } from "../../support/pipeline.js";
 import { runConformanceSuite, type ConformanceRow } from "../../support/singer-conformance.js";
 

@@ -1,7 +1,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { describe } from "vitest";
-import { JsonlLoader } from "../../../src/connectors/jsonl/jsonl-loader.js";
+import { JsonlLoader } from "../../../src/connectors/target-jsonl/jsonl-loader.js";
 import { parseExactJson, toPlain } from "../../../src/protocol/exact-json.js";
 import { runConformanceSuite, type ConformanceRow } from "../../support/singer-conformance.js";
 

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe } from "vitest";
-import { PostgresTargetLoader } from "../../../src/connectors/postgres-target/postgres-target-loader.js";
+import { PostgresTargetLoader } from "../../../src/connectors/target-postgres/postgres-target-loader.js";
 import { createTestDatabase, type TestDatabase } from "../../support/pg.js";
 import { runConformanceSuite, type ConformanceRow } from "../../support/singer-conformance.js";
 import { postgresTargetConfig } from "../connectors/postgres-target-support.js";

@@ -3,7 +3,7 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, expect, test } from "vitest";
-import { SingerTapProcess } from "../../../src/connectors/singer-process/singer-tap-process.js";
+import { SingerTapProcess } from "../../../src/connectors/external-singer/singer-tap-process.js";
 
 /**
  * Backpressure: while whoever reads an external tap's messages is busy (a loader writing a

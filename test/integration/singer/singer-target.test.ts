@@ -4,7 +4,7 @@ import path from "node:path";
 import { pathToFileURL } from "node:url";
 import { gzipSync } from "node:zlib";
 import { describe, expect, test } from "vitest";
-import { DuckdbLoader } from "../../../src/connectors/duckdb/duckdb-loader.js";
+import { DuckdbLoader } from "../../../src/connectors/target-duckdb/duckdb-loader.js";
 import { runSingerTarget } from "../../../src/connectors/singer/singer-target.js";
 import { readSingerMessages, type ReadMessage } from "../../../src/protocol/singer-reader.js";
 import { CLI_PATH } from "../../e2e/run-cli.js";

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { BigqueryLoader } from "../../../src/connectors/bigquery/bigquery-loader.js";
-import { PostgresExtractor } from "../../../src/connectors/postgres/postgres-extractor.js";
+import { BigqueryLoader } from "../../../src/connectors/target-bigquery/bigquery-loader.js";
+import { PostgresExtractor } from "../../../src/connectors/tap-postgres/postgres-extractor.js";
 import { verifyStream, type StreamVerification } from "../../../src/verify/verify-streams.js";
 import { createTestDatabase, type TestDatabase } from "../../support/pg.js";
 import { selectStreams, tapConfig, tempDir } from "../../support/pipeline.js";

@@ -1,7 +1,7 @@
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { DuckdbLoader } from "../../../src/connectors/duckdb/duckdb-loader.js";
-import { PostgresExtractor } from "../../../src/connectors/postgres/postgres-extractor.js";
+import { DuckdbLoader } from "../../../src/connectors/target-duckdb/duckdb-loader.js";
+import { PostgresExtractor } from "../../../src/connectors/tap-postgres/postgres-extractor.js";
 import type { StreamSchema } from "../../../src/connectors/column-type.js";
 import { verifyStream, type StreamVerification } from "../../../src/verify/verify-streams.js";
 import { createTestDatabase, type TestDatabase } from "../../support/pg.js";

@@ -7,8 +7,8 @@ import {
   bigqueryError,
   isTransientBigqueryError,
   withRetry,
-} from "../../../src/connectors/bigquery/bigquery-errors.js";
-import { ndjsonChunks, rowAtOffset } from "../../../src/connectors/bigquery/bigquery-ndjson.js";
+} from "../../../src/connectors/target-bigquery/bigquery-errors.js";
+import { ndjsonChunks, rowAtOffset } from "../../../src/connectors/target-bigquery/bigquery-ndjson.js";
 import { ConnectionError, DataError } from "../../../src/errors.js";
 
 /** An error shaped as the client's ApiError. */

@@ -4,7 +4,7 @@ import {
   bigqueryTableName,
   isLegalDatasetId,
   legalColumnName,
-} from "../../../src/connectors/bigquery/bigquery-names.js";
+} from "../../../src/connectors/target-bigquery/bigquery-names.js";
 
 describe("BigQuery table names", () => {
   test("dashes, letters of any script, digits and underscores stay; prefix and suffix are added", () => {

@@ -2,8 +2,8 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { describe, expect, test } from "vitest";
-import { readKeyFile } from "../../../src/connectors/bigquery/bigquery-client.js";
-import { resolveBigqueryConfig } from "../../../src/connectors/bigquery/bigquery-config.js";
+import { readKeyFile } from "../../../src/connectors/target-bigquery/bigquery-client.js";
+import { resolveBigqueryConfig } from "../../../src/connectors/target-bigquery/bigquery-config.js";
 import { ConfigError } from "../../../src/errors.js";
 
 const projectDir = "/srv/project";

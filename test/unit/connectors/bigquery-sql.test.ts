@@ -4,7 +4,7 @@ import {
   mergeSql,
   truncateSql,
   widenColumnSql,
-} from "../../../src/connectors/bigquery/bigquery-sql.js";
+} from "../../../src/connectors/target-bigquery/bigquery-sql.js";
 import {
   planMerge,
   type MergeInput,

@@ -9,7 +9,7 @@ import {
   type BigqueryColumnType,
   ndjsonConversion,
   type InvalidValuePolicy,
-} from "../../../src/connectors/bigquery/bigquery-types.js";
+} from "../../../src/connectors/target-bigquery/bigquery-types.js";
 
 const int32: ColumnType = { kind: "integer", bits: 32, sqlType: "integer" };
 const numeric = (precision?: number, scale?: number): ColumnType => ({

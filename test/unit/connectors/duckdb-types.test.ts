@@ -8,7 +8,7 @@ import {
   duckdbConversion,
   duckdbLiteral,
   duckdbType,
-} from "../../../src/connectors/duckdb/duckdb-types.js";
+} from "../../../src/connectors/target-duckdb/duckdb-types.js";
 import { copyTextHostileText, escapeCopyText } from "../../support/copy-text.js";
 
 const t = (type: Omit<ColumnType, "sqlType"> & Record<string, unknown>): ColumnType =>

@@ -1,6 +1,6 @@
 import { describe, expect, test } from "vitest";
 import { PipelineError } from "../../../src/errors.js";
-import { decodePgOutput } from "../../../src/connectors/postgres/cdc/pgoutput-decoder.js";
+import { decodePgOutput } from "../../../src/connectors/tap-postgres/cdc/pgoutput-decoder.js";
 
 /** Messages a correctly set up slot never sends must stop the run with a message that says why. */
 describe("pgoutput messages sluice does not accept", () => {

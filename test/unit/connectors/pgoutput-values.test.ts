@@ -1,7 +1,7 @@
 import { describe, expect, test } from "vitest";
 import { DataError } from "../../../src/errors.js";
-import { wireConverterOf, wireValueOf } from "../../../src/connectors/postgres/cdc/pgoutput-values.js";
-import type { PgTypeInfo } from "../../../src/connectors/postgres/postgres-types.js";
+import { wireConverterOf, wireValueOf } from "../../../src/connectors/tap-postgres/cdc/pgoutput-values.js";
+import type { PgTypeInfo } from "../../../src/connectors/tap-postgres/postgres-types.js";
 
 function scalar(typname: string): PgTypeInfo {
   return { formatted: typname, typname, typtype: "b", typcategory: "U", typmod: -1, dimensions: 0 };

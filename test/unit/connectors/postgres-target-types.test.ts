@@ -1,12 +1,12 @@
 import { describe, expect, test } from "vitest";
 import type { ColumnType } from "../../../src/connectors/column-type.js";
-import { stagingTableName } from "../../../src/connectors/postgres-target/postgres-target-loader.js";
+import { stagingTableName } from "../../../src/connectors/target-postgres/postgres-target-loader.js";
 import {
   postgresTargetType,
   sameColumnType,
   stagingConversion,
   stagingType,
-} from "../../../src/connectors/postgres-target/postgres-target-types.js";
+} from "../../../src/connectors/target-postgres/postgres-target-types.js";
 
 // The warehouse DDL of target-postgres without a server; the integration tests load every type.
 

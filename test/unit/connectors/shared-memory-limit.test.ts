@@ -5,7 +5,7 @@ import {
   connectionMemory,
   csvBufferBytes,
   SharedMemoryLimit,
-} from "../../../src/connectors/duckdb/shared-memory-limit.js";
+} from "../../../src/connectors/target-duckdb/shared-memory-limit.js";
 
 const MB = 1024 * 1024;
 const columns = (n: number): string[] => Array.from({ length: n }, (_, i) => `c${i}`);

@@ -1,6 +1,6 @@
 import fs from "node:fs";
 import { expect, test } from "vitest";
-import { PluginFiles } from "../../../src/connectors/singer-process/singer-process.js";
+import { PluginFiles } from "../../../src/connectors/external-singer/singer-process.js";
 
 /** The config of an external plugin holds its passwords: only its owner may read it, and it goes. */
 test("config, catalog and state files are private to the user and removed afterwards", () => {

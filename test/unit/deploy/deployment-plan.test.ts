@@ -8,7 +8,7 @@ import { scheduleSteps } from "../../../src/deploy/schedule-steps.js";
 import { ConfigError } from "../../../src/errors.js";
 import { loadProject, readProjectFile } from "../../../src/project/project-file.js";
 
-const REPO = fileURLToPath(new URL("../../../", import.meta.url));
+const REPO = fileURLToPath(new URL("../../..", import.meta.url));
 
 function projectWith(yaml: string) {
   const dir = fs.mkdtempSync(`${fs.realpathSync(process.env.TMPDIR ?? "/tmp")}/sluice-plan-`);

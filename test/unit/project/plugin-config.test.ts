@@ -12,7 +12,7 @@ import {
 } from "../../../src/project/plugin-config.js";
 import { builtinLookup, configErrorOf, problemsOf, projectDirWith } from "./project-test-support.js";
 
-const referenceDir = fileURLToPath(new URL("../../fixtures/project/reference/", import.meta.url));
+const referenceDir = fileURLToPath(new URL("../../fixtures/project/reference", import.meta.url));
 
 /** A project from YAML text (and an optional .env), and a resolver bound to it. */
 function projectOf(yaml: string, dotEnv?: string) {

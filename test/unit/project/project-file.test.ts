@@ -6,7 +6,7 @@ import { ConfigError } from "../../../src/errors.js";
 import { findProjectFile, loadProject, readProjectFile } from "../../../src/project/project-file.js";
 import { problemsOf, projectDirWith } from "./project-test-support.js";
 
-const referenceDir = fileURLToPath(new URL("../../fixtures/project/reference/", import.meta.url));
+const referenceDir = fileURLToPath(new URL("../../fixtures/project/reference", import.meta.url));
 
 function readYaml(yaml: string) {
   const dir = projectDirWith({ "sluice.yml": yaml });

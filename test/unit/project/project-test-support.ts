@@ -1,9 +1,9 @@
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { targetDuckdbSettings } from "../../../src/connectors/duckdb/duckdb-settings.js";
-import { targetJsonlSettings } from "../../../src/connectors/jsonl/jsonl-settings.js";
-import { tapPostgresSettings } from "../../../src/connectors/postgres/postgres-settings.js";
+import { targetDuckdbSettings } from "../../../src/connectors/target-duckdb/duckdb-settings.js";
+import { targetJsonlSettings } from "../../../src/connectors/target-jsonl/jsonl-settings.js";
+import { tapPostgresSettings } from "../../../src/connectors/tap-postgres/postgres-settings.js";
 import { ConfigError } from "../../../src/errors.js";
 import type { PluginLookup } from "../../../src/project/plugin-config.js";
 

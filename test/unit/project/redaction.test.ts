@@ -1,5 +1,5 @@
 import { describe, expect, test } from "vitest";
-import { tapPostgresSettings } from "../../../src/connectors/postgres/postgres-settings.js";
+import { tapPostgresSettings } from "../../../src/connectors/tap-postgres/postgres-settings.js";
 import { REDACTED, redactConfig, SecretRedactor, secretValues } from "../../../src/project/redaction.js";
 
 describe("redactConfig", () => {

@@ -2,8 +2,8 @@ import type pg from "pg";
 import { SchemaError } from "../../errors.js";
 import { DELETED_AT_COLUMN } from "../batch.js";
 import type { WantedColumn, WarehouseTables } from "../loader-core/stream-table.js";
-import { quoteIdent, quoteLiteral } from "../postgres/postgres-connection.js";
-import { classifyPostgresError, postgresError } from "../postgres/postgres-errors.js";
+import { quoteIdent, quoteLiteral } from "../tap-postgres/postgres-connection.js";
+import { classifyPostgresError, postgresError } from "../tap-postgres/postgres-errors.js";
 import { postgresTargetType, sameColumnType } from "./postgres-target-types.js";
 
 /**

@@ -1,7 +1,7 @@
 import type pg from "pg";
 import type { StreamSchema } from "../column-type.js";
 import { SqlStreamVerifier, type StreamVerifier } from "../../verify/stream-verifier.js";
-import { quoteIdent } from "../postgres/postgres-connection.js";
+import { quoteIdent } from "../tap-postgres/postgres-connection.js";
 
 /**
  * The warehouse side of `sluice verify` for target-postgres: the table the loader writes

@@ -21,8 +21,8 @@ import {
   quoteIdent,
   quoteLiteral,
   type PostgresConnectionSettings,
-} from "../postgres/postgres-connection.js";
-import { postgresError } from "../postgres/postgres-errors.js";
+} from "../tap-postgres/postgres-connection.js";
+import { postgresError } from "../tap-postgres/postgres-errors.js";
 import { createPostgresTargetVerifier } from "./postgres-target-verifier.js";
 import { postgresTargetType, stagingConversion, stagingType } from "./postgres-target-types.js";
 
