@@ -36,6 +36,19 @@ export function advanceLogPosition(state: SingerState, streamIds: Iterable<strin
   }
 }
 
+/**
+ * The state a `--full-refresh` run starts from: the stored one without the bookmarks of the
+ * streams it runs, which start from nothing. Streams the run does not touch (outside its
+ * `--select`) keep theirs: a refresh of one table must not make the next run read every other
+ * table again.
+ */
+export function refreshedState(stored: SingerState | undefined, streamIds: Iterable<string>): SingerState {
+  const state = structuredClone(stored ?? emptyState());
+  for (const id of streamIds) delete state.bookmarks[id];
+  if (state.currently_syncing !== undefined) state.currently_syncing = null;
+  return state;
+}
+
 export function emptyState(): SingerState {
   return { bookmarks: {} };
 }

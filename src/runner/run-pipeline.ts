@@ -2,7 +2,7 @@ import fs from "node:fs";
 import { PipelineError, messageOf } from "../errors.js";
 import type { RecordBatch } from "../connectors/batch.js";
 import type { ExtractSession, Extractor, Loader, StreamPlan, StreamWriter } from "../connectors/connector.js";
-import { advanceLogPosition, emptyState, type SingerState } from "../protocol/state.js";
+import { advanceLogPosition, emptyState, refreshedState, type SingerState } from "../protocol/state.js";
 import { forEachConcurrently } from "./for-each-concurrently.js";
 import { LoadWindow } from "./load-window.js";
 import { prefetch } from "./prefetch.js";
@@ -24,7 +24,7 @@ export interface RunPipelineOptions extends RecordedRunOptions {
    * lock after the run is recorded, so a source that cannot be reached is a failed run in history.
    */
   plan: () => Promise<StreamPlan[]>;
-  /** Ignore the stored state and reload every stream; the new state replaces the old at the end. */
+  /** Read this run's streams from the start (their bookmarks dropped); other streams keep theirs. */
   fullRefresh: boolean;
   /** LOG_BASED: keep streaming changes until `signal` aborts, instead of stopping at the WAL end. */
   follow?: boolean;
@@ -78,8 +78,13 @@ export async function runPipeline(options: RunPipelineOptions): Promise<RunSumma
       });
       // Fails now, naming the warehouse, rather than after the first batch was extracted.
       await options.loader.test();
-      const stored = options.fullRefresh ? undefined : await stateStore.get(options.stateId);
-      const state: SingerState = structuredClone(stored ?? emptyState());
+      const stored = await stateStore.get(options.stateId);
+      const state: SingerState = options.fullRefresh
+        ? refreshedState(
+            stored,
+            plans.map((p) => p.schema.streamId),
+          )
+        : structuredClone(stored ?? emptyState());
       fs.mkdirSync(options.spoolDir, { recursive: true });
       const commits = new CommitQueue(options, state);
       /** Streams whose read ended (and its last bookmark committed): a retry leaves them be. */

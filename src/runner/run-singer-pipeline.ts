@@ -8,7 +8,7 @@ import { SingerTargetProcess } from "../connectors/external-singer/singer-target
 import type { Catalog } from "../protocol/catalog.js";
 import type { ReadMessage } from "../protocol/singer-reader.js";
 import { SingerWriter } from "../protocol/singer-writer.js";
-import { toSingerState, type SingerState } from "../protocol/state.js";
+import { refreshedState, toSingerState, type SingerState } from "../protocol/state.js";
 import { recordedRun, type RecordedRunOptions } from "./recorded-run.js";
 import type { RunSummary, StreamStats } from "./run-events.js";
 
@@ -19,7 +19,7 @@ export interface RunSingerPipelineOptions extends RecordedRunOptions {
   loader: Loader;
   /** Discovery and selection, called under the state lock: the catalog given to the tap and its plans. */
   plan: () => Promise<{ catalog: Catalog; plans: StreamPlan[] }>;
-  /** Start the tap without the stored state; the states of this run replace it. */
+  /** Start the run's streams without their stored bookmarks; other streams keep theirs. */
   fullRefresh: boolean;
   /** A folder of this run's own for spool files; removed when the run ends. */
   spoolDir: string;
@@ -57,7 +57,15 @@ export async function runSingerPipeline(options: RunSingerPipelineOptions): Prom
         streams: plans.map((p) => p.schema.streamId),
       });
       await options.loader.test();
-      const stored = options.fullRefresh ? undefined : await stateStore.get(options.stateId);
+      const found = await stateStore.get(options.stateId);
+      // A tap hands back the bookmarks it was given for streams it does not sync, so the other
+      // streams keep theirs through a refresh too.
+      const stored = options.fullRefresh
+        ? refreshedState(
+            found,
+            plans.map((p) => p.schema.streamId),
+          )
+        : found;
       fs.mkdirSync(options.spoolDir, { recursive: true });
       const commit = async (stateJson: string): Promise<void> => {
         const state = toSingerState(JSON.parse(stateJson) as unknown);

@@ -14,7 +14,10 @@ export function registerRunCommand(program: Command, wrap: Wrap): void {
       "<blocks...>",
       "a job name, or an extractor followed by a loader (e.g. tap-postgres target-duckdb); several run in order",
     )
-    .option("--full-refresh", "ignore the stored state and reload every selected stream")
+    .option(
+      "--full-refresh",
+      "reload every stream of this run from the start (with --select, only those: the others keep their bookmarks)",
+    )
     .option("--select <stream...>", "only these streams (tap_stream_id globs, e.g. public-events)")
     .option("--state-id <id>", "state id to use instead of <environment>:<extractor>-to-<loader>")
     .option("--dry-run", "resolve, discover and plan, then stop before moving data")
