@@ -14,6 +14,7 @@ import {
   type LogicalReplicationSettings,
 } from "./logical-replication-setup.js";
 import { ReplicationConnection } from "./replication-connection.js";
+import { formatLsn } from "./replication-message.js";
 
 /** How long a slot may stay busy after its previous reader died before we give up. */
 const SLOT_RELEASE_WAIT_MS = 15_000;
@@ -59,6 +60,8 @@ export class LogicalReplicationSession {
   private snapshotConnection: ReplicationConnection | undefined;
   private readonly slotName: string;
   private publication: string | undefined;
+  /** Said once the changes start (`readChanges`): what `prepare` decided that the user should know. */
+  private readonly warnings: string[] = [];
   /** An ordinary connection outside any snapshot: setup, WAL position, types of new columns. */
   private controlClient: pg.Client | undefined;
 
@@ -111,11 +114,23 @@ export class LogicalReplicationSession {
       status = undefined;
       slotLost = true;
     }
-    const toCopy = new Set(
-      plans
-        .filter((p) => slotLost || !status || bookmarks[p.schema.streamId]?.lsn === undefined)
-        .map((p) => p.schema.streamId),
-    );
+    const confirmed = status?.confirmedFlush;
+    const toCopy = new Set<string>();
+    for (const plan of plans) {
+      const id = plan.schema.streamId;
+      const lsn = bookmarks[id]?.lsn;
+      if (slotLost || !status || lsn === undefined) {
+        toCopy.add(id);
+      } else if (confirmed !== undefined && BigInt(lsn) < confirmed) {
+        // NOTE: the slot was confirmed past this stream's position by a run that did not store
+        // its changes (a `--select` without it, another pipeline on the same slot): the server
+        // no longer has them, so streaming would skip them silently. The table is read again.
+        toCopy.add(id);
+        this.warnings.push(
+          `${id}: replication slot "${this.slotName}" was confirmed up to ${formatLsn(confirmed)}, past this stream's position ${formatLsn(BigInt(lsn))}, by a run that did not load its changes; copying the table again so none is lost`,
+        );
+      }
+    }
     this.replication = await ReplicationConnection.open(this.settings);
     if (!status) {
       const created = await this.replication.createSlot(this.slotName, { temporary: false });
@@ -185,6 +200,7 @@ export class LogicalReplicationSession {
       describeType: (oid, typmod, column) =>
         describePgType(async (sql) => (await this.client.query(sql)).rows, oid, typmod, column),
     });
+    for (const message of this.warnings.splice(0)) yield { type: "warning", message };
     for await (const event of events) {
       if (event.type === "truncate" && this.settings.logical_truncate === "fail") {
         throw new ConfigError(

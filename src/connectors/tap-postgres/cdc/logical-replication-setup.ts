@@ -43,8 +43,8 @@ function qualified(table: LogicalTable): string {
 }
 
 /**
- * Makes the publication cover exactly the LOG_BASED tables (a managed one), or checks that the
- * user's own covers them all. Changes of a table added now are published from this commit on;
+ * Makes the publication cover the LOG_BASED tables (a managed one grows to include them and is
+ * never narrowed), or checks that the user's own covers them all. Changes of a table added now are published from this commit on;
  * its initial copy is taken after it, so nothing falls between.
  */
 export async function preparePublication(
@@ -82,7 +82,21 @@ export async function preparePublication(
         `CREATE PUBLICATION ${quoteIdent(name)} FOR TABLE ${list} WITH (publish_via_partition_root = true)`,
       );
     } else {
-      await client.query(`ALTER PUBLICATION ${quoteIdent(name)} SET TABLE ${list}`);
+      // NOTE: only ever added to, never narrowed to this run's tables: pgoutput publishes a change
+      // by the publication as it was when the change was written, so a table left out while a
+      // `--select` run reads the slot would lose those changes for good, even once added back.
+      // Changes of tables no run selects any more are read and skipped.
+      const published = await client.query<{ schemaname: string; tablename: string }>(
+        "SELECT schemaname, tablename FROM pg_publication_tables WHERE pubname = $1",
+        [name],
+      );
+      const have = new Set(published.rows.map((r) => `${r.schemaname}.${r.tablename}`));
+      const missing = tables.filter((t) => !have.has(`${t.schemaName}.${t.tableName}`));
+      if (missing.length > 0) {
+        await client.query(
+          `ALTER PUBLICATION ${quoteIdent(name)} ADD TABLE ${missing.map(qualified).join(", ")}`,
+        );
+      }
       await client.query(`ALTER PUBLICATION ${quoteIdent(name)} SET (publish_via_partition_root = true)`);
     }
   } catch (error) {
