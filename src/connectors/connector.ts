@@ -56,7 +56,9 @@ export type StreamEvent =
       parts?: number;
     }
   | { type: "batch"; batch: RecordBatch; bookmark?: StreamBookmark }
-  | { type: "end"; bookmark: StreamBookmark };
+  | { type: "end"; bookmark: StreamBookmark }
+  /** Something the user should know about the stream that does not stop it. */
+  | { type: "warning"; message: string };
 
 /**
  * `distinctKeys` on `begin`: no key value appears twice in this run of the stream (true for

@@ -307,6 +307,9 @@ async function runStream(
           }
           break;
         }
+        case "warning":
+          options.observer({ type: "warning", message: event.message });
+          break;
         case "end":
           if (!writer || !loads)
             throw new PipelineError(`${streamId}: the extractor ended a stream it never began`);

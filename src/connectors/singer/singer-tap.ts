@@ -84,6 +84,10 @@ export async function runSingerTap(options: SingerTapOptions): Promise<void> {
             }
             break;
           }
+          case "warning":
+            // Singer's stdout carries only messages: warnings go where a tap logs.
+            process.stderr.write(`warning: ${event.message}\n`);
+            break;
           case "end":
             if (replace && version !== undefined) {
               await writer.line(formatActivateVersionMessage(streamId, version));

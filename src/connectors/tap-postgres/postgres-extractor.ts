@@ -4,7 +4,7 @@ import { to as copyTo } from "pg-copy-streams";
 import { ConfigError, ConnectionError, DataError, PipelineError, SluiceError } from "../../errors.js";
 import { propertyMetadata, streamMetadata, type Catalog } from "../../protocol/catalog.js";
 import type { StreamBookmark } from "../../protocol/state.js";
-import type { Column } from "../column-type.js";
+import type { Column, ColumnType } from "../column-type.js";
 import type {
   ChangeCaptureStatus,
   ChangeEvent,
@@ -404,16 +404,35 @@ class PostgresExtractSession implements ExtractSession {
     let sql: string;
     let version: number;
     let keyIndex = -1;
+    /** INCREMENTAL: the rows no bookmark can place, read after the ordered ones on every run. */
+    let unplaceable: { sql: string; key: string } | undefined;
+    const warnings: string[] = [];
     if (plan.replicationMethod === "INCREMENTAL" && plan.replicationKey !== undefined) {
       const key = byName.get(plan.replicationKey)!;
       keyIndex = columns.findIndex((c) => c.name === key.name);
+      const k = quoteIdent(key.name);
       const sameKey = bookmark?.replication_key === key.name;
-      const from_value = sameKey ? bookmark?.replication_key_value : undefined;
+      let fromValue = sameKey ? bookmark?.replication_key_value : undefined;
+      const nonFinite = nonFiniteKeyValues(key.type, key.pg.formatted);
+      if (fromValue !== undefined && fromValue !== null && isNonFiniteText(String(fromValue))) {
+        // NOTE: an earlier version bookmarked such a value, after which `>=` found nothing else
+        // for good. Read from the start to recover what was skipped.
+        warnings.push(
+          `${plan.schema.streamId}: the stored bookmark ${key.name} = ${String(fromValue)} cannot order any later row; reading the table from the start (an append-only table gets its rows again)`,
+        );
+        fromValue = undefined;
+      }
+      const finite = nonFinite ? ` AND ${k} NOT IN (${nonFinite})` : "";
       const where =
-        from_value === undefined || from_value === null
-          ? `${quoteIdent(key.name)} IS NOT NULL`
-          : `${quoteIdent(key.name)} >= ${quoteLiteral(String(from_value))}::${key.pg.formatted}`;
-      sql = `SELECT ${select} FROM ${from} WHERE ${where} ORDER BY ${quoteIdent(key.name)}`;
+        fromValue === undefined || fromValue === null
+          ? `${k} IS NOT NULL${finite}`
+          : `${k} >= ${quoteLiteral(String(fromValue))}::${key.pg.formatted}${finite}`;
+      sql = `SELECT ${select} FROM ${from} WHERE ${where} ORDER BY ${k}`;
+      // Equality and IS NULL lookups: an index on the key serves them as it serves the range.
+      unplaceable = {
+        sql: `SELECT ${select} FROM ${from} WHERE ${k} IS NULL${nonFinite ? ` OR ${k} IN (${nonFinite})` : ""}`,
+        key: key.name,
+      };
       version = bookmark?.version ?? Date.now();
     } else {
       sql = `SELECT ${select} FROM ${from}`;
@@ -435,6 +454,7 @@ class PostgresExtractSession implements ExtractSession {
     // A stop that came while this generator waited (before the listener) must not be missed.
     if (signal.aborted) stop();
     let last: StreamBookmark | undefined;
+    for (const message of warnings) yield { type: "warning", message };
     try {
       const batches = mergeConcurrently(
         parts.map((part) => this.copyPart(plan, table, part, stopParts.signal)),
@@ -450,6 +470,20 @@ class PostgresExtractSession implements ExtractSession {
           };
         }
         yield { type: "batch", batch, ...(last ? { bookmark: last } : {}) };
+      }
+      if (unplaceable) {
+        // After the ordered rows, so the bookmark only ever holds a value `>=` can continue from.
+        let rows = 0;
+        for await (const { batch } of this.copyPart(plan, table, unplaceable.sql, stopParts.signal)) {
+          rows += batch.rowCount;
+          yield { type: "batch", batch, ...(last ? { bookmark: last } : {}) };
+        }
+        if (rows > 0) {
+          yield {
+            type: "warning",
+            message: `${plan.schema.streamId}: ${rows} row(s) have a replication key ${unplaceable.key} that no bookmark can order (NULL, infinity or NaN); they are read on every run (an append-only table gets them again each time). Give them a value, or choose another replication-key`,
+          };
+        }
       }
     } finally {
       signal.removeEventListener("abort", stop);
@@ -591,6 +625,32 @@ class PostgresExtractSession implements ExtractSession {
  * (PostgreSQL's cheapest text output), else CSV with the loader's quote character, or `"` (`{}`).
  */
 type CopyDialect = { format: "copy-text" } | { quote: string } | Record<string, never>;
+
+/**
+ * The values of a replication key's type that sort but cannot be a bookmark (`key >= bookmark`
+ * from them finds nothing new), as SQL literals; undefined for types without such values.
+ * PostgreSQL sorts `infinity` and `NaN` above every other value, so the last row of an ordered
+ * read would carry one into the state, and every later row would be skipped for good.
+ */
+function nonFiniteKeyValues(type: ColumnType, sqlType: string): string | undefined {
+  const literals = (values: string[]): string =>
+    values.map((v) => `${quoteLiteral(v)}::${sqlType}`).join(", ");
+  switch (type.kind) {
+    case "date":
+    case "timestamp":
+    case "timestamptz":
+      return literals(["infinity", "-infinity"]);
+    case "decimal":
+    case "float":
+      return literals(["NaN", "Infinity", "-Infinity"]);
+    default:
+      return undefined;
+  }
+}
+
+function isNonFiniteText(value: string): boolean {
+  return /^[+-]?(infinity|nan)$/i.test(value.trim());
+}
 
 /** The replication key of a batch's last row, as text PostgreSQL reads back; timestamps as RFC 3339. */
 function bookmarkValue(lastRow: Buffer, keyIndex: number, plan: StreamPlan, dialect: CopyDialect): string {
