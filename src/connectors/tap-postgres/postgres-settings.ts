@@ -80,9 +80,15 @@ export const tapPostgresSettings: readonly SettingDefinition[] = [
     kind: "integer",
     // pipelinewise waits up to 3 hours on an idle database; a scheduled run should end in seconds.
     default: 10,
-    description: "LOG_BASED: stop after this long without new changes (batch mode)",
+    description:
+      "LOG_BASED batch mode with break_at_end_lsn false: stop after this long with the WAL position standing still",
   },
-  { name: "break_at_end_lsn", kind: "boolean", default: true, description: "LOG_BASED: stop at the WAL end" },
+  {
+    name: "break_at_end_lsn",
+    kind: "boolean",
+    default: true,
+    description: "LOG_BASED: stop once the WAL position current at the run's start is read",
+  },
   { name: "tap_id", kind: "string", description: "Names the replication slot with `dbname`" },
   {
     name: "logical_slot_name",

@@ -513,7 +513,7 @@ describe("when the reader stops", () => {
     expect(reached.keepalives()).toBe(1);
 
     const longRun = idleStream(clock, walEnd);
-    await collect(
+    const cut = await collect(
       readChanges(
         options(longRun.stream, await tables(["items"]), {
           stopAt: walEnd + 1000n,
@@ -523,6 +523,37 @@ describe("when the reader stops", () => {
       ),
     );
     expect(longRun.keepalives()).toBe(3);
+    // A run cut short says so.
+    expect(cut.at(-1)).toEqual({
+      type: "warning",
+      message: expect.stringMatching(/^max_run_seconds \(3\) ended the run at WAL position .*, short of /),
+    });
+  });
+
+  test("batch mode reads on to stopAt however long WAL of other tables takes, whatever idleSeconds says", async () => {
+    const walEnd = await session.currentLsn();
+    const clock = { t: 0 };
+    let count = 0;
+    // The WAL moves on a little each second (other tables' transactions): nothing captured.
+    const stream = (async function* (): AsyncGenerator<ReplicationMessage> {
+      for (;;) {
+        clock.t += 1000;
+        count += 1;
+        yield { type: "keepalive", walEnd: walEnd + BigInt(count) };
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+    })();
+    const events = await collect(
+      readChanges(
+        options(stream, await tables(["items"]), {
+          stopAt: walEnd + 10n,
+          idleSeconds: 2,
+          now: () => clock.t,
+        }),
+      ),
+    );
+    expect(count).toBe(10);
+    expect(events.at(-1)).toEqual({ type: "checkpoint", position: (walEnd + 10n).toString() });
   });
 
   test("an idle database lets the slot advance every commitEverySeconds", async () => {

@@ -17,7 +17,7 @@ import {
   type TupleField,
 } from "./pgoutput-decoder.js";
 import { wireConverterOf, type WireConverter } from "./pgoutput-values.js";
-import type { ReplicationMessage } from "./replication-message.js";
+import { formatLsn, type ReplicationMessage } from "./replication-message.js";
 
 /** A column of a Relation message: its table's oid (the relation id) and its name. */
 export interface ColumnRef {
@@ -58,9 +58,16 @@ export interface ChangeReaderOptions {
    * keepalive reached it, between transactions.
    */
   stopAt?: bigint;
-  /** Batch mode: end (between transactions) after this long in all... */
+  /**
+   * Batch mode: end (between transactions) after this long in all, even short of `stopAt` (with
+   * a warning saying so: the next run continues from the last checkpoint)...
+   */
   maxRunSeconds: number;
-  /** ...or after this long without a change to a captured table. */
+  /**
+   * ...or, without `stopAt`, after this long with the WAL position standing still. Never before
+   * `stopAt`: a burst of WAL from tables not captured can take longer to read than this, and a
+   * run that stopped then would end short of the changes committed before it started.
+   */
   idleSeconds: number;
   /** Follow mode: ignore `stopAt`, `maxRunSeconds` and `idleSeconds`; end only when `signal` aborts. */
   follow: boolean;
@@ -134,7 +141,8 @@ export async function* readChanges(
   let changesSinceCheckpoint = 0;
   const startedAt = now();
   let lastCheckpointAt = startedAt;
-  let lastChangeAt = startedAt;
+  /** When the WAL position last moved (a commit, a keepalive further on, a captured change). */
+  let lastProgressAt = startedAt;
   let reachedStopAt = false;
 
   const pendingBatches = async function* (only?: Iterable<StreamState>): AsyncGenerator<ChangeEvent> {
@@ -155,15 +163,17 @@ export async function* readChanges(
   const commitDue = (): boolean =>
     changesSinceCheckpoint >= options.commitEveryChanges ||
     now() - lastCheckpointAt >= options.commitEverySeconds * 1000;
+  let stoppedShort = false;
   const shouldStop = (): boolean => {
     if (options.signal.aborted) return true;
     if (follow) return false;
+    if (reachedStopAt) return true;
     const t = now();
-    return (
-      reachedStopAt ||
-      t - startedAt >= options.maxRunSeconds * 1000 ||
-      t - lastChangeAt >= options.idleSeconds * 1000
-    );
+    if (t - startedAt >= options.maxRunSeconds * 1000) {
+      stoppedShort = options.stopAt !== undefined;
+      return true;
+    }
+    return options.stopAt === undefined && t - lastProgressAt >= options.idleSeconds * 1000;
   };
 
   const iterator = options.messages[Symbol.asyncIterator]();
@@ -192,7 +202,10 @@ export async function* readChanges(
         // sent (WalSndKeepalive), not the server's insert position: between transactions every
         // transaction committed before it has reached us, so it is a safe place to resume.
         if (transaction !== undefined) continue;
-        if (message.walEnd > boundary) boundary = message.walEnd;
+        if (message.walEnd > boundary) {
+          boundary = message.walEnd;
+          lastProgressAt = now();
+        }
         if (options.stopAt !== undefined && boundary >= options.stopAt) reachedStopAt = true;
         // The source went quiet: changes read since the last checkpoint are made durable now
         // (latency), while a position that merely moved on is stored at most every
@@ -214,6 +227,7 @@ export async function* readChanges(
         case "commit":
           transaction = undefined;
           if (m.endLsn > boundary) boundary = m.endLsn;
+          lastProgressAt = now();
           if (options.stopAt !== undefined && m.endLsn >= options.stopAt) reachedStopAt = true;
           if (commitDue()) yield* checkpoint(boundary);
           break;
@@ -252,7 +266,7 @@ export async function* readChanges(
             await stream.writeRow(spool, m.oldTuple, m.oldKind, transaction.deletedAt);
           }
           changesSinceCheckpoint += 1;
-          lastChangeAt = now();
+          lastProgressAt = now();
           const full = await stream.finishBatchIfFull(spool);
           if (full) yield { type: "batch", batch: full };
           break;
@@ -275,7 +289,7 @@ export async function* readChanges(
             at: pgTimestampDate(begin.commitTime),
           };
           changesSinceCheckpoint += 1;
-          lastChangeAt = now();
+          lastProgressAt = now();
           break;
         }
         default:
@@ -286,6 +300,12 @@ export async function* readChanges(
     // The last checkpoint. Ending inside a transaction (the stream closed) yields its rows
     // so far, harmlessly: the position stays before it and the next run applies it again.
     yield* checkpoint(boundary);
+    if (stoppedShort) {
+      yield {
+        type: "warning",
+        message: `max_run_seconds (${options.maxRunSeconds}) ended the run at WAL position ${formatLsn(boundary)}, short of ${formatLsn(options.stopAt!)} where the WAL stood when it started; the next run continues from there`,
+      };
+    }
   } finally {
     if (onAbort) options.signal.removeEventListener("abort", onAbort);
     for (const stream of streams.values()) await stream.discardBatch();
