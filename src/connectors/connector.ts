@@ -2,6 +2,7 @@ import type { Catalog } from "../protocol/catalog.js";
 import type { StreamBookmark } from "../protocol/state.js";
 import type { RecordBatch } from "./batch.js";
 import type { StreamSchema } from "./column-type.js";
+import type { TargetTable } from "./loader-core/distinct-tables.js";
 import type { StreamVerifier } from "../verify/stream-verifier.js";
 
 /**
@@ -214,6 +215,12 @@ export interface Loader {
    * cannot be verified. Closed by the caller.
    */
   verifier?(): StreamVerifier;
+  /**
+   * The warehouse table a stream's rows go to, for the runner to refuse two streams of one run
+   * landing in the same table before anything is written. Optional: loaders without tables
+   * (files) leave it out.
+   */
+  tableOf?(schema: StreamSchema): TargetTable;
   /**
    * A CSV quote character this loader reads faster than `"` (see `RecordBatch.quote`). The
    * runner asks the extractor to write batches with it; batches may still come with `"`.

@@ -2,6 +2,7 @@ import fs from "node:fs";
 import { PipelineError, messageOf } from "../errors.js";
 import type { RecordBatch } from "../connectors/batch.js";
 import type { ExtractSession, Extractor, Loader, StreamPlan, StreamWriter } from "../connectors/connector.js";
+import { assertDistinctTables } from "../connectors/loader-core/distinct-tables.js";
 import { advanceLogPosition, emptyState, refreshedState, type SingerState } from "../protocol/state.js";
 import { forEachConcurrently } from "./for-each-concurrently.js";
 import { LoadWindow } from "./load-window.js";
@@ -76,6 +77,14 @@ export async function runPipeline(options: RunPipelineOptions): Promise<RunSumma
         stateId: options.stateId,
         streams: plans.map((p) => p.schema.streamId),
       });
+      const { loader } = options;
+      if (loader.tableOf) {
+        assertDistinctTables(
+          options.loaderName,
+          plans.map((p) => p.schema),
+          (schema) => loader.tableOf!(schema),
+        );
+      }
       // Fails now, naming the warehouse, rather than after the first batch was extracted.
       await options.loader.test();
       const stored = await stateStore.get(options.stateId);

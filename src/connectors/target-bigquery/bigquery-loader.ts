@@ -5,6 +5,7 @@ import { DELETED_AT_COLUMN, SEQUENCE_COLUMN, UNCHANGED_COLUMN, type RecordBatch 
 import type { ColumnType, StreamSchema } from "../column-type.js";
 import type { Loader, OpenStreamOptions, PluginConfig, StreamWriter } from "../connector.js";
 import { BigqueryClient } from "./bigquery-client.js";
+import type { TargetTable } from "../loader-core/distinct-tables.js";
 import { StreamTable } from "../loader-core/stream-table.js";
 import { BigqueryTables } from "./bigquery-tables.js";
 import { createBigqueryVerifier } from "./bigquery-verifier.js";
@@ -112,6 +113,12 @@ export class BigqueryLoader implements Loader {
 
   async test(): Promise<void> {
     await (await this.api()).test();
+  }
+
+  /** Every stream goes to the one dataset, under its sanitized name. */
+  tableOf(schema: StreamSchema): TargetTable {
+    const table = bigqueryTableName(schema.sourceTable, this.config.tablePrefix, this.config.tableSuffix);
+    return { name: `${this.config.datasetId}.${table}`, key: table };
   }
 
   verifier(): StreamVerifier {

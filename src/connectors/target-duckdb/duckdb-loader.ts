@@ -11,6 +11,7 @@ import type { RecordBatch } from "../batch.js";
 import { DELETED_AT_COLUMN, SEQUENCE_COLUMN } from "../batch.js";
 import { batchLayout } from "../loader-core/batch-layout.js";
 import { planMerge } from "../loader-core/merge-plan.js";
+import type { TargetTable } from "../loader-core/distinct-tables.js";
 import { StreamTable } from "../loader-core/stream-table.js";
 import { batchField, isConversionError, readCsvCall } from "./duckdb-batch-read.js";
 import { diskFullError, firstLine } from "./duckdb-errors.js";
@@ -141,13 +142,24 @@ export class DuckdbLoader implements Loader {
     }
   }
 
+  private targetOf(schema: StreamSchema): { schema: string; table: string } {
+    return {
+      schema: this.config.default_target_schema ?? schema.sourceSchema,
+      table: `${this.config.loader.tablePrefix}${schema.sourceTable}`,
+    };
+  }
+
+  /** NOTE: DuckDB tells schema and table names apart without regard to case. */
+  tableOf(schema: StreamSchema): TargetTable {
+    const target = this.targetOf(schema);
+    const name = `${target.schema}.${target.table}`;
+    return { name, key: JSON.stringify([target.schema.toLowerCase(), target.table.toLowerCase()]) };
+  }
+
   verifier(): StreamVerifier {
     return createDuckdbVerifier({
       connect: () => this.connect(),
-      tableOf: (schema) => ({
-        schema: this.config.default_target_schema ?? schema.sourceSchema,
-        table: `${this.config.loader.tablePrefix}${schema.sourceTable}`,
-      }),
+      tableOf: (schema) => this.targetOf(schema),
     });
   }
 

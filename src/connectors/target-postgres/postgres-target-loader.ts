@@ -10,6 +10,7 @@ import type { RecordBatch } from "../batch.js";
 import { DELETED_AT_COLUMN, SEQUENCE_COLUMN } from "../batch.js";
 import { batchLayout, type BatchLayout } from "../loader-core/batch-layout.js";
 import { planMerge, trackedColumns } from "../loader-core/merge-plan.js";
+import type { TargetTable } from "../loader-core/distinct-tables.js";
 import { StreamTable } from "../loader-core/stream-table.js";
 import { PostgresTargetTables } from "./postgres-target-tables.js";
 import { metadataValues, type MetadataValue } from "../loader-core/metadata-columns.js";
@@ -138,6 +139,11 @@ export class PostgresTargetLoader implements Loader {
     } finally {
       await client.end();
     }
+  }
+
+  tableOf(schema: StreamSchema): TargetTable {
+    const target = targetTableOf(this.config, schema);
+    return { name: `${target.schema}.${target.table}`, key: JSON.stringify([target.schema, target.table]) };
   }
 
   verifier(): StreamVerifier {

@@ -21,7 +21,9 @@ test("tables Orders and orders selected in one run: refused up front, naming bot
   const workDir = tempDir("sluice-case-");
   await expect(
     runToDuckdb({ db, workDir, streams: { "public-Orders": {}, "public-orders": {} } }),
-  ).rejects.toThrow(/"Orders" and "orders".*differ only in case/);
+  ).rejects.toThrow(
+    /streams public-Orders and public-orders would both be loaded into public\.orders \(to target-duckdb, public\.Orders is the same table\)/,
+  );
 });
 
 test("tables Orders and orders loaded by two runs: the second does not silently replace the first", async () => {
