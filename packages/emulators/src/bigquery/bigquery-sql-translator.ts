@@ -1,12 +1,15 @@
 import { invalidQuery } from "./bigquery-api-error.js";
-import { validateColumnNames, validateTableId } from "./bigquery-names.js";
+import { SqlParser } from "./bigquery-sql-parser.js";
+import { position, splitStatements, tokenize, type Token } from "./bigquery-sql-tokenizer.js";
 import {
-  duckdbType,
-  normalizeSchema,
-  duckdbSchema,
-  quoteIdent,
-  type TableFieldSchema,
-} from "./bigquery-types.js";
+  findTopLevel,
+  hasTopLevelWord,
+  isLiteral,
+  matchingParen,
+  splitCommas,
+} from "./bigquery-token-lists.js";
+import { validateColumnNames, validateTableId } from "./bigquery-names.js";
+import { duckdbSchema, quoteIdent, type TableFieldSchema } from "./bigquery-types.js";
 
 /**
  * GoogleSQL to DuckDB SQL, for the statements a loader sends: SELECT, CREATE [OR REPLACE] TABLE
@@ -18,6 +21,8 @@ import {
  * refuse at parse time (an unknown type, a DELETE without WHERE, a bad name) is refused here with
  * BigQuery's message.
  */
+
+export { position, tokenize } from "./bigquery-sql-tokenizer.js";
 
 export interface TableRef {
   datasetId: string;
@@ -88,164 +93,6 @@ export interface TranslateContext {
   positionalParameters?: string[];
 }
 
-// ---------------------------------------------------------------------------------------------
-// Tokens
-
-type TokenKind = "space" | "string" | "bytes" | "quoted" | "word" | "number" | "param" | "op";
-
-interface Token {
-  kind: TokenKind;
-  /** Source text. */
-  text: string;
-  /** Decoded value for strings and bytes, the name for quoted identifiers and parameters. */
-  value: string;
-  offset: number;
-}
-
-const ESCAPES: Record<string, string> = {
-  a: "\x07",
-  b: "\b",
-  f: "\f",
-  n: "\n",
-  r: "\r",
-  t: "\t",
-  v: "\v",
-  "\\": "\\",
-  "?": "?",
-  '"': '"',
-  "'": "'",
-  "`": "`",
-};
-
-function decodeEscapes(body: string, raw: boolean): string {
-  if (raw) return body;
-  return body.replace(/\\(x[0-9a-fA-F]{2}|u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8}|[0-7]{3}|.)/gs, (_, e: string) => {
-    if (e.length > 1 && (e[0] === "x" || e[0] === "u" || e[0] === "U"))
-      return String.fromCodePoint(parseInt(e.slice(1), 16));
-    if (/^[0-7]{3}$/.test(e)) return String.fromCodePoint(parseInt(e, 8));
-    const decoded = ESCAPES[e];
-    if (decoded === undefined) throw invalidQuery(`Illegal escape sequence: \\${e}`);
-    return decoded;
-  });
-}
-
-export function tokenize(sql: string): Token[] {
-  const tokens: Token[] = [];
-  let i = 0;
-  const push = (kind: TokenKind, end: number, value?: string): void => {
-    const text = sql.slice(i, end);
-    tokens.push({ kind, text, value: value ?? text, offset: i });
-    i = end;
-  };
-  while (i < sql.length) {
-    const c = sql[i]!;
-    const rest = sql.slice(i, i + 3);
-    if (/\s/.test(c)) {
-      let j = i;
-      while (j < sql.length && /\s/.test(sql[j]!)) j++;
-      push("space", j, " ");
-    } else if (c === "-" && sql[i + 1] === "-") {
-      const j = sql.indexOf("\n", i);
-      push("space", j === -1 ? sql.length : j, " ");
-    } else if (c === "#") {
-      const j = sql.indexOf("\n", i);
-      push("space", j === -1 ? sql.length : j, " ");
-    } else if (rest.startsWith("/*")) {
-      const j = sql.indexOf("*/", i + 2);
-      if (j === -1) throw invalidQuery(`Syntax error: Unclosed comment at ${position(sql, i)}`);
-      push("space", j + 2, " ");
-    } else if (/[rRbB]/.test(c) && /^([rR][bB]?|[bB][rR]?)['"]/.test(sql.slice(i, i + 3))) {
-      const prefix = /^([rRbB]{1,2})/.exec(sql.slice(i, i + 2))![1]!.replace(/['"]/g, "");
-      const start = i + prefix.length;
-      const { end, body } = readString(sql, start);
-      const raw = /[rR]/.test(prefix);
-      const bytes = /[bB]/.test(prefix);
-      const value = decodeEscapes(body, raw);
-      tokens.push({ kind: bytes ? "bytes" : "string", text: sql.slice(i, end), value, offset: i });
-      i = end;
-    } else if (c === "'" || c === '"') {
-      const { end, body } = readString(sql, i);
-      push("string", end, decodeEscapes(body, false));
-    } else if (c === "`") {
-      const j = sql.indexOf("`", i + 1);
-      if (j === -1) throw invalidQuery(`Syntax error: Unclosed identifier literal at ${position(sql, i)}`);
-      push("quoted", j + 1, decodeEscapes(sql.slice(i + 1, j), false));
-    } else if (/[A-Za-z_]/.test(c)) {
-      let j = i;
-      while (j < sql.length && /[A-Za-z0-9_]/.test(sql[j]!)) j++;
-      push("word", j);
-    } else if (/[0-9]/.test(c) || (c === "." && /[0-9]/.test(sql[i + 1] ?? ""))) {
-      const m = /^(\d*\.?\d*(?:[eE][+-]?\d+)?)/.exec(sql.slice(i))!;
-      push("number", i + m[1]!.length);
-    } else if (c === "@" && sql[i + 1] !== "@") {
-      let j = i + 1;
-      while (j < sql.length && /[A-Za-z0-9_]/.test(sql[j]!)) j++;
-      push("param", j, sql.slice(i + 1, j));
-    } else if (c === "?") {
-      push("param", i + 1, "?");
-    } else {
-      const two = sql.slice(i, i + 2);
-      if (["<=", ">=", "<>", "!=", "||", "<<", ">>", "=>", "->"].includes(two)) push("op", i + 2);
-      else push("op", i + 1);
-    }
-  }
-  return tokens;
-}
-
-function readString(sql: string, start: number): { end: number; body: string } {
-  const quote = sql[start]!;
-  const triple = sql.slice(start, start + 3) === quote.repeat(3);
-  const delimiter = triple ? quote.repeat(3) : quote;
-  let j = start + delimiter.length;
-  while (j < sql.length) {
-    if (sql[j] === "\\") {
-      j += 2;
-      continue;
-    }
-    if (sql.startsWith(delimiter, j)) {
-      return { end: j + delimiter.length, body: sql.slice(start + delimiter.length, j) };
-    }
-    if (!triple && sql[j] === "\n") break;
-    j++;
-  }
-  throw invalidQuery(`Syntax error: Unclosed string literal at ${position(sql, start)}`);
-}
-
-/** `[line:column]` of an offset, as BigQuery's messages point at the query. */
-export function position(sql: string, offset: number): string {
-  const before = sql.slice(0, offset).split("\n");
-  return `[${before.length}:${before[before.length - 1]!.length + 1}]`;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Types
-
-const SIMPLE_TYPES: Record<string, { type: string }> = {
-  INT64: { type: "INTEGER" },
-  INT: { type: "INTEGER" },
-  INTEGER: { type: "INTEGER" },
-  SMALLINT: { type: "INTEGER" },
-  BIGINT: { type: "INTEGER" },
-  TINYINT: { type: "INTEGER" },
-  BYTEINT: { type: "INTEGER" },
-  FLOAT64: { type: "FLOAT" },
-  BOOL: { type: "BOOLEAN" },
-  BOOLEAN: { type: "BOOLEAN" },
-  STRING: { type: "STRING" },
-  BYTES: { type: "BYTES" },
-  DATE: { type: "DATE" },
-  TIME: { type: "TIME" },
-  DATETIME: { type: "DATETIME" },
-  TIMESTAMP: { type: "TIMESTAMP" },
-  JSON: { type: "JSON" },
-  GEOGRAPHY: { type: "GEOGRAPHY" },
-  INTERVAL: { type: "INTERVAL" },
-  NUMERIC: { type: "NUMERIC" },
-  DECIMAL: { type: "NUMERIC" },
-  BIGNUMERIC: { type: "BIGNUMERIC" },
-  BIGDECIMAL: { type: "BIGNUMERIC" },
-};
-
 /** Words that start a typed literal (`DATE '2024-01-01'`). */
 const LITERAL_TYPES = new Set([
   "DATE",
@@ -259,146 +106,8 @@ const LITERAL_TYPES = new Set([
   "JSON",
 ]);
 
-class Parser {
-  i = 0;
-  constructor(
-    readonly tokens: Token[],
-    readonly sql: string,
-  ) {}
-
-  /** Index of the next non-space token at or after `from`. */
-  next(from = this.i): number {
-    let j = from;
-    while (j < this.tokens.length && this.tokens[j]!.kind === "space") j++;
-    return j;
-  }
-  peek(offset = 0): Token | undefined {
-    let j = this.next();
-    for (let k = 0; k < offset; k++) j = this.next(j + 1);
-    return this.tokens[j];
-  }
-  isWord(token: Token | undefined, ...words: string[]): boolean {
-    return token?.kind === "word" && words.includes(token.text.toUpperCase());
-  }
-  isOp(token: Token | undefined, op: string): boolean {
-    return token?.kind === "op" && token.text === op;
-  }
-  take(): Token {
-    const j = this.next();
-    const token = this.tokens[j];
-    if (!token)
-      throw invalidQuery(`Syntax error: Unexpected end of script at ${position(this.sql, this.sql.length)}`);
-    this.i = j + 1;
-    return token;
-  }
-  expectOp(op: string): void {
-    const token = this.take();
-    if (!this.isOp(token, op)) throw this.unexpected(token, `"${op}"`);
-  }
-  unexpected(token: Token | undefined, expected: string): Error {
-    if (!token)
-      return invalidQuery(
-        `Syntax error: Expected ${expected} but got end of script at ${position(this.sql, this.sql.length)}`,
-      );
-    return invalidQuery(
-      `Syntax error: Expected ${expected} but got "${token.text}" at ${position(this.sql, token.offset)}`,
-    );
-  }
-  atEnd(): boolean {
-    return this.next() >= this.tokens.length;
-  }
-
-  /** A BigQuery type at the cursor: its DuckDB text and its BigQuery field. */
-  parseType(name: string): { duck: string; field: TableFieldSchema } {
-    const token = this.take();
-    if (token.kind !== "word") throw this.unexpected(token, "type name");
-    const upper = token.text.toUpperCase();
-    if (upper === "ARRAY") {
-      this.expectOp("<");
-      const element = this.parseType(name);
-      this.closeAngle();
-      if (element.field.mode === "REPEATED") {
-        throw invalidQuery(`Data type ARRAY<ARRAY> is not supported at ${position(this.sql, token.offset)}`);
-      }
-      const field = { ...element.field, mode: "REPEATED" };
-      return { duck: duckdbType(field), field };
-    }
-    if (upper === "STRUCT") {
-      this.expectOp("<");
-      const fields: TableFieldSchema[] = [];
-      for (;;) {
-        const fieldName = this.take();
-        if (fieldName.kind !== "word" && fieldName.kind !== "quoted")
-          throw this.unexpected(fieldName, "field name");
-        fields.push(this.parseType(fieldName.value).field);
-        const sep = this.peek();
-        if (this.isOp(sep, ",")) {
-          this.take();
-          continue;
-        }
-        break;
-      }
-      this.closeAngle();
-      const field = normalizeSchema([{ name, type: "RECORD", fields }], name)[0]!;
-      return { duck: duckdbType(field), field };
-    }
-    const simple = SIMPLE_TYPES[upper];
-    if (!simple) throw invalidQuery(`Type not found: ${token.text} at ${position(this.sql, token.offset)}`);
-    const field: TableFieldSchema = { name, type: simple.type, mode: "NULLABLE" };
-    if (this.isOp(this.peek(), "(")) {
-      this.take();
-      const first = this.take();
-      let second: Token | undefined;
-      if (this.isOp(this.peek(), ",")) {
-        this.take();
-        second = this.take();
-      }
-      this.expectOp(")");
-      if (field.type === "NUMERIC" || field.type === "BIGNUMERIC") {
-        field.precision = first.text;
-        field.scale = second?.text ?? "0";
-      } else if (field.type === "STRING" || field.type === "BYTES") {
-        field.maxLength = first.text;
-      } else {
-        throw invalidQuery(
-          `Parameterized types are not supported for ${token.text} at ${position(this.sql, token.offset)}`,
-        );
-      }
-      normalizeSchema([field], name);
-    }
-    return { duck: duckdbType(field), field };
-  }
-
-  private closeAngle(): void {
-    const token = this.take();
-    if (this.isOp(token, ">")) return;
-    if (token.kind === "op" && token.text === ">>") {
-      // `ARRAY<STRUCT<a INT64>>`: split the shift operator.
-      this.tokens.splice(this.i, 0, { kind: "op", text: ">", value: ">", offset: token.offset + 1 });
-      return;
-    }
-    throw this.unexpected(token, '">"');
-  }
-}
-
 // ---------------------------------------------------------------------------------------------
 // Statements
-
-/** Splits a script on `;` outside strings, comments and parentheses. */
-function splitStatements(tokens: Token[]): Token[][] {
-  const statements: Token[][] = [];
-  let current: Token[] = [];
-  for (const token of tokens) {
-    if (token.kind === "op" && token.text === ";") {
-      if (current.some((t) => t.kind !== "space")) statements.push(current);
-      current = [];
-    } else {
-      current.push(token);
-    }
-  }
-  if (current.some((t) => t.kind !== "space")) statements.push(current);
-  return statements;
-}
 
 export function translateScript(sql: string, context: TranslateContext): TranslatedStatement[] {
   const statements = splitStatements(tokenize(sql));
@@ -427,7 +136,7 @@ const TABLE_KEYWORDS = new Set([
 ]);
 
 class StatementTranslator {
-  private readonly parser: Parser;
+  private readonly parser: SqlParser;
   private readonly result: TranslatedStatement;
 
   constructor(
@@ -436,7 +145,7 @@ class StatementTranslator {
     private readonly context: TranslateContext,
     private readonly nextPositional: () => string,
   ) {
-    this.parser = new Parser(tokens, sql);
+    this.parser = new SqlParser(tokens, sql);
     this.result = { kind: "SELECT", sql: "", tables: [], declaredColumns: [], droppedColumns: [] };
   }
 
@@ -492,7 +201,7 @@ class StatementTranslator {
       this.result.kind = "DELETE";
       this.result.target = target;
       const rest = this.restTokens();
-      if (!this.hasTopLevelWord(rest, "WHERE")) {
+      if (!hasTopLevelWord(rest, "WHERE")) {
         throw invalidQuery(`DELETE must have a WHERE clause at ${position(this.sql, first!.offset)}`);
       }
       this.result.sql = `DELETE FROM ${this.tableSql(target)} ${this.emit(rest)}`;
@@ -504,13 +213,13 @@ class StatementTranslator {
       this.result.kind = "UPDATE";
       this.result.target = target;
       const rest = this.restTokens();
-      if (!this.hasTopLevelWord(rest, "WHERE")) {
+      if (!hasTopLevelWord(rest, "WHERE")) {
         throw invalidQuery(`UPDATE must have a WHERE clause at ${position(this.sql, first!.offset)}`);
       }
       this.result.sql = `UPDATE ${this.tableSql(target)} ${this.emit(rest)}`;
-      const set = this.findTopLevel(rest, "SET");
-      const from = this.findTopLevel(rest, "FROM");
-      const where = this.findTopLevel(rest, "WHERE");
+      const set = findTopLevel(rest, "SET");
+      const from = findTopLevel(rest, "FROM");
+      const where = findTopLevel(rest, "WHERE");
       if (set >= 0) {
         const aliasTokens = rest
           .slice(0, set)
@@ -563,17 +272,6 @@ class StatementTranslator {
     if (!this.parser.atEnd()) throw this.parser.unexpected(this.parser.peek(), "end of statement");
   }
 
-  private hasTopLevelWord(tokens: Token[], word: string): boolean {
-    let depth = 0;
-    for (const t of tokens) {
-      if (t.kind === "op" && t.text === "(") depth++;
-      else if (t.kind === "op" && t.text === ")") depth--;
-      else if (depth === 0 && t.kind === "word" && t.text.toUpperCase() === word) return true;
-    }
-    return false;
-  }
-
-  /** A table name at the cursor: `ds.t`, `project.ds.t`, `` `project.ds.t` ``, or `t` with a default dataset. */
   private tableName(record: boolean): TableRef {
     const p = this.parser;
     const parts: { value: string; token: Token }[] = [];
@@ -1071,7 +769,7 @@ class StatementTranslator {
     );
     this.result.sql = `MERGE INTO ${targetSql}${targetAliasSql} USING ${source}${sourceAliasSql} ON ${condition} ${clauseSql}`;
     if (
-      this.hasTopLevelWord(clauses, "MATCHED") &&
+      hasTopLevelWord(clauses, "MATCHED") &&
       /\bWHEN\s+MATCHED\b/i.test(clauses.map((t) => t.text).join(""))
     ) {
       this.result.mergeDuplicateCheck = `SELECT 1 FROM ${targetSql}${targetAliasSql} JOIN ${source}${sourceAliasSql} ON ${condition} GROUP BY ${quoteIdent(targetAlias)}.rowid HAVING count(*) > 1 LIMIT 1`;
@@ -1090,18 +788,18 @@ class StatementTranslator {
 
   /** The aliases of the main SELECT list's items that are expressions, not column references. */
   private computedColumns(tokens: Token[]): string[] {
-    const select = this.findTopLevel(tokens, "SELECT");
+    const select = findTopLevel(tokens, "SELECT");
     if (select < 0) return [];
-    const from = this.findTopLevel(tokens, "FROM", select + 1);
+    const from = findTopLevel(tokens, "FROM", select + 1);
     let items = tokens.slice(select + 1, from < 0 ? tokens.length : from);
     const firstWord = items.find((t) => t.kind !== "space");
     if (firstWord?.kind === "word" && ["DISTINCT", "ALL"].includes(firstWord.text.toUpperCase())) {
       items = items.slice(items.indexOf(firstWord) + 1);
     }
     const computed: string[] = [];
-    for (const item of this.splitCommas(items)) {
+    for (const item of splitCommas(items)) {
       const solid = item.filter((t) => t.kind !== "space");
-      const as = this.findTopLevel(solid, "AS");
+      const as = findTopLevel(solid, "AS");
       const expression = as >= 0 ? solid.slice(0, as) : solid;
       const alias = as >= 0 ? solid[as + 1] : undefined;
       const reference = expression.every((t, k) =>
@@ -1112,53 +810,16 @@ class StatementTranslator {
     return computed;
   }
 
-  /** Index of a word at parenthesis depth 0, or -1. */
-  private findTopLevel(tokens: Token[], word: string, from = 0): number {
-    let depth = 0;
-    for (let k = from; k < tokens.length; k++) {
-      const t = tokens[k]!;
-      if (t.kind === "op" && t.text === "(") depth++;
-      else if (t.kind === "op" && t.text === ")") depth--;
-      else if (depth === 0 && t.kind === "word" && t.text.toUpperCase() === word) return k;
-    }
-    return -1;
-  }
-
-  /** Splits tokens at commas of depth 0. */
-  private splitCommas(tokens: Token[]): Token[][] {
-    const parts: Token[][] = [[]];
-    let depth = 0;
-    for (const t of tokens) {
-      if (t.kind === "op" && t.text === "(") depth++;
-      if (t.kind === "op" && t.text === ")") depth--;
-      if (depth === 0 && t.kind === "op" && t.text === ",") parts.push([]);
-      else parts[parts.length - 1]!.push(t);
-    }
-    return parts.filter((part) => part.some((t) => t.kind !== "space"));
-  }
-
-  private isLiteral(tokens: Token[]): boolean {
-    const solid = tokens.filter((t) => t.kind !== "space");
-    if (solid.length === 1) {
-      const t = solid[0]!;
-      return (
-        t.kind === "string" || t.kind === "number" || (t.kind === "word" && t.text.toUpperCase() === "NULL")
-      );
-    }
-    // A negative number.
-    return solid.length === 2 && solid[0]!.text === "-" && solid[1]!.kind === "number";
-  }
-
   /** `a = expr, T.b = expr` as columns and DuckDB expressions. */
   private setAssignments(tokens: Token[]): { column: string; expression: string; literal: boolean }[] {
-    return this.splitCommas(tokens).map((part) => {
+    return splitCommas(tokens).map((part) => {
       const eq = part.findIndex((t) => t.kind === "op" && t.text === "=");
       const names = part.slice(0, eq).filter((t) => t.kind === "word" || t.kind === "quoted");
       const value = part.slice(eq + 1);
       return {
         column: names[names.length - 1]?.value ?? "",
         expression: this.emit(value),
-        literal: this.isLiteral(value),
+        literal: isLiteral(value),
       };
     });
   }
@@ -1170,11 +831,11 @@ class StatementTranslator {
     let k = tokens.findIndex((t) => t.kind !== "space");
     let columns: string[] | undefined;
     if (k >= 0 && tokens[k]!.kind === "op" && tokens[k]!.text === "(") {
-      const close = this.matchingParen(tokens, k);
+      const close = matchingParen(tokens, k, this.sql);
       const inner = tokens.slice(k + 1, close);
       // `INSERT INTO t (SELECT ...)`: a parenthesized query, not a column list.
       if (!inner.some((t) => t.kind === "word" && ["SELECT", "WITH"].includes(t.text.toUpperCase()))) {
-        columns = this.splitCommas(inner).map((part) => part.find((t) => t.kind !== "space")!.value);
+        columns = splitCommas(inner).map((part) => part.find((t) => t.kind !== "space")!.value);
         k = close + 1;
       }
     }
@@ -1186,8 +847,8 @@ class StatementTranslator {
       while (j < rest.length) {
         const t = rest[j]!;
         if (t.kind === "op" && t.text === "(") {
-          const close = this.matchingParen(rest, j);
-          rows.push(this.splitCommas(rest.slice(j + 1, close)));
+          const close = matchingParen(rest, j, this.sql);
+          rows.push(splitCommas(rest.slice(j + 1, close)));
           j = close + 1;
         } else {
           j++;
@@ -1196,7 +857,7 @@ class StatementTranslator {
       if (rows.length === 0) return undefined;
       const width = rows[0]!.length;
       const literal = Array.from({ length: width }, (_, i) =>
-        rows.every((row) => row[i] && this.isLiteral(row[i])),
+        rows.every((row) => row[i] && isLiteral(row[i])),
       );
       const values = rows.map((row) => `(${row.map((e) => this.emit(e)).join(", ")})`).join(", ");
       return {
@@ -1215,33 +876,22 @@ class StatementTranslator {
     };
   }
 
-  private matchingParen(tokens: Token[], open: number): number {
-    let depth = 0;
-    for (let j = open; j < tokens.length; j++) {
-      const t = tokens[j]!;
-      if (t.kind === "op" && t.text === "(") depth++;
-      if (t.kind === "op" && t.text === ")") depth--;
-      if (depth === 0) return j;
-    }
-    throw invalidQuery(`Syntax error: Unclosed parenthesis at ${position(this.sql, tokens[open]!.offset)}`);
-  }
-
   /** What each WHEN clause of a MERGE writes: `UPDATE SET ...` and `INSERT (cols) VALUES (...)`. */
   private mergeAssignments(
     clauses: Token[],
     from: string,
   ): { query: string; columns?: string[]; literal: boolean[]; insert: boolean }[] {
     const out: { query: string; columns?: string[]; literal: boolean[]; insert: boolean }[] = [];
-    let start = this.findTopLevel(clauses, "WHEN");
+    let start = findTopLevel(clauses, "WHEN");
     while (start >= 0) {
-      const end = this.findTopLevel(clauses, "WHEN", start + 1);
+      const end = findTopLevel(clauses, "WHEN", start + 1);
       const clause = clauses.slice(start, end < 0 ? clauses.length : end);
-      const then = this.findTopLevel(clause, "THEN");
+      const then = findTopLevel(clause, "THEN");
       const action = clause.slice(then + 1);
-      const set = this.findTopLevel(action, "SET");
-      const insert = this.findTopLevel(action, "INSERT");
-      const values = this.findTopLevel(action, "VALUES");
-      if (set >= 0 && this.findTopLevel(action, "UPDATE") >= 0) {
+      const set = findTopLevel(action, "SET");
+      const insert = findTopLevel(action, "INSERT");
+      const values = findTopLevel(action, "VALUES");
+      if (set >= 0 && findTopLevel(action, "UPDATE") >= 0) {
         const pairs = this.setAssignments(action.slice(set + 1));
         out.push({
           query: `SELECT ${pairs.map((a) => a.expression).join(", ")} FROM ${from}`,
@@ -1253,16 +903,16 @@ class StatementTranslator {
         const open = action.findIndex((t, j) => j > insert && t.kind === "op" && t.text === "(");
         const columns =
           open >= 0 && open < values
-            ? this.splitCommas(action.slice(open + 1, this.matchingParen(action, open))).map(
+            ? splitCommas(action.slice(open + 1, matchingParen(action, open, this.sql))).map(
                 (part) => part.find((t) => t.kind !== "space")!.value,
               )
             : undefined;
         const valuesOpen = action.findIndex((t, j) => j > values && t.kind === "op" && t.text === "(");
-        const exprs = this.splitCommas(action.slice(valuesOpen + 1, this.matchingParen(action, valuesOpen)));
+        const exprs = splitCommas(action.slice(valuesOpen + 1, matchingParen(action, valuesOpen, this.sql)));
         out.push({
           query: `SELECT ${exprs.map((e) => this.emit(e)).join(", ")} FROM ${from}`,
           ...(columns ? { columns } : {}),
-          literal: exprs.map((e) => this.isLiteral(e)),
+          literal: exprs.map((e) => isLiteral(e)),
           insert: true,
         });
       }
@@ -1277,7 +927,7 @@ class StatementTranslator {
    */
   private emit(tokens: Token[]): string {
     const out: string[] = [];
-    const p = new Parser(tokens, this.sql);
+    const p = new SqlParser(tokens, this.sql);
     // For each open parenthesis: the index in `out` of the CAST/SAFE_CAST it belongs to (then
     // `AS` starts a type), or -1.
     const parens: number[] = [];
@@ -1386,13 +1036,13 @@ class StatementTranslator {
       if (p.isOp(next, "(") && t.kind === "word") {
         if (upper === "STRUCT" || (upper === "UNNEST" && TABLE_KEYWORDS.has(lastWord))) {
           const open = p.next(p.i + 1);
-          const close = this.matchingParen(tokens, open);
-          const raw = this.splitCommas(tokens.slice(open + 1, close));
+          const close = matchingParen(tokens, open, this.sql);
+          const raw = splitCommas(tokens.slice(open + 1, close));
           p.i = close + 1;
           if (upper === "STRUCT") {
             // STRUCT(1 AS a, x) is DuckDB's struct_pack(a := 1, _field_2 := x).
             const fields = raw.map((arg, k) => {
-              const as = this.findTopLevel(arg, "AS");
+              const as = findTopLevel(arg, "AS");
               const name =
                 as >= 0 ? arg.slice(as + 1).find((x) => x.kind !== "space")!.value : `_field_${k + 1}`;
               return `${quoteIdent(name)} := ${this.emit(as >= 0 ? arg.slice(0, as) : arg)}`;
@@ -1435,7 +1085,7 @@ class StatementTranslator {
             if (p.isOp(tokens[close], ")")) depth--;
             if (depth === 0) break;
           }
-          const raw = this.splitCommas(tokens.slice(open + 1, close));
+          const raw = splitCommas(tokens.slice(open + 1, close));
           const args = raw.map((arg) => `(${this.emit(arg)})`);
           const words = raw.map((arg) => {
             const solid = arg.filter((x) => x.kind !== "space");
