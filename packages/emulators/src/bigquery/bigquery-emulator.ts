@@ -40,6 +40,7 @@ import os from "node:os";
 import path from "node:path";
 import { pipeline } from "node:stream/promises";
 import {
+  asApiError,
   BigQueryApiError,
   duplicate,
   invalid,
@@ -160,14 +161,7 @@ export async function startBigQueryEmulator(
 
   const server = http.createServer((req, res) => {
     handle(req, res).catch((error: unknown) => {
-      const apiError =
-        error instanceof BigQueryApiError
-          ? error
-          : new BigQueryApiError(
-              500,
-              "internalError",
-              error instanceof Error ? error.message : String(error),
-            );
+      const apiError = asApiError(error);
       sendJson(res, apiError.code, apiError.toJSON());
     });
   });
@@ -684,14 +678,7 @@ export async function startBigQueryEmulator(
         resource.status = { state: "DONE" };
       }
     } catch (error) {
-      const apiError =
-        error instanceof BigQueryApiError
-          ? error
-          : new BigQueryApiError(
-              500,
-              "internalError",
-              error instanceof Error ? error.message : String(error),
-            );
+      const apiError = asApiError(error);
       record.error = apiError;
       resource.status = {
         state: "DONE",
