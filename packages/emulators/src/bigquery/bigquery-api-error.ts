@@ -85,3 +85,10 @@ export function notFound(message: string): BigQueryApiError {
 export function duplicate(message: string): BigQueryApiError {
   return new BigQueryApiError(409, "duplicate", `Already Exists: ${message}`);
 }
+
+/** Any error as the API answers it: a BigQueryApiError as it is, anything else a 500 internalError. */
+export function asApiError(error: unknown): BigQueryApiError {
+  return error instanceof BigQueryApiError
+    ? error
+    : new BigQueryApiError(500, "internalError", error instanceof Error ? error.message : String(error));
+}

@@ -114,6 +114,11 @@ export function quoteIdent(name: string): string {
   return `"${name.replaceAll('"', '""')}"`;
 }
 
+/** A DuckDB string literal. */
+export function sqlString(value: string): string {
+  return `'${value.replaceAll("'", "''")}'`;
+}
+
 /**
  * The DuckDB column type a BigQuery field is stored as.
  * NOTE: DuckDB's DECIMAL stops at 38 digits, so BIGNUMERIC (76 digits, scale 38) is stored as
