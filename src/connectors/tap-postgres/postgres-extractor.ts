@@ -2,9 +2,8 @@ import os from "node:os";
 import type pg from "pg";
 import { to as copyTo } from "pg-copy-streams";
 import { ConfigError, ConnectionError, DataError, PipelineError, SluiceError } from "../../errors.js";
-import { propertyMetadata, streamMetadata, type Catalog } from "../../protocol/catalog.js";
+import type { Catalog } from "../../protocol/catalog.js";
 import type { StreamBookmark } from "../../protocol/state.js";
-import type { Column, ColumnType } from "../column-type.js";
 import type {
   ChangeCaptureStatus,
   ChangeEvent,
@@ -16,9 +15,7 @@ import type {
   StreamEvent,
   StreamPlan,
 } from "../connector.js";
-import { timestampToRfc3339 } from "../batch-rows.js";
-import { copyTextRowField, csvRowField, spoolBatches, type SpooledBatch } from "../batch-spooler.js";
-import { DELETED_AT_COLUMN, SEQUENCE_COLUMN, UNCHANGED_COLUMN } from "../batch.js";
+import { spoolBatches, type SpooledBatch } from "../batch-spooler.js";
 import { mergeConcurrently } from "../merge-concurrently.js";
 import { Semaphore } from "../semaphore.js";
 import {
@@ -49,18 +46,15 @@ import {
 import { tapPostgresSettings } from "./postgres-settings.js";
 import { createPostgresVerifier } from "./postgres-verifier.js";
 import type { StreamVerifier } from "../../verify/stream-verifier.js";
-import { canBeReplicationKey, wireExpression } from "./postgres-types.js";
+import { wireExpression } from "./postgres-types.js";
+import { bookmarkValue, incrementalQueries, type CopyDialect } from "./postgres-incremental.js";
+import { planStreams, type PostgresStreamPlan } from "./postgres-stream-plans.js";
 
 interface TapPostgresConfig extends PostgresConnectionSettings, LogicalSessionSettings {
   filter_schemas?: string[];
   default_replication_method: ReplicationMethod;
   max_parallel_streams?: number;
   split_table_min_mb: number;
-}
-
-/** A plan with what this extractor needs to build its queries. */
-interface PostgresStreamPlan extends StreamPlan {
-  table: DiscoveredTable;
 }
 
 /**
@@ -129,106 +123,7 @@ export class PostgresExtractor implements Extractor {
 
   async plan(catalog: Catalog): Promise<StreamPlan[]> {
     if (!this.tables) await this.discover();
-    const tables = this.tables!;
-    const plans: PostgresStreamPlan[] = [];
-    const problems: string[] = [];
-    for (const stream of catalog.streams) {
-      const meta = streamMetadata(stream);
-      if (meta.selected !== true) continue;
-      const table = tables.get(stream.tap_stream_id);
-      if (!table) {
-        problems.push(`${stream.tap_stream_id}: no such table or view in database "${this.config.dbname}"`);
-        continue;
-      }
-      const method = String(
-        meta["replication-method"] ?? this.config.default_replication_method,
-      ).toUpperCase();
-      if (method !== "FULL_TABLE" && method !== "INCREMENTAL" && method !== "LOG_BASED") {
-        problems.push(
-          `metadata.${stream.tap_stream_id}.replication-method: "${method}" is not one of FULL_TABLE, INCREMENTAL, LOG_BASED`,
-        );
-        continue;
-      }
-      const replicationKey =
-        meta["replication-key"] === undefined ? undefined : String(meta["replication-key"]);
-      if (method === "LOG_BASED") {
-        if (table.kind !== "table" && table.kind !== "partitioned table") {
-          problems.push(
-            `metadata.${stream.tap_stream_id}.replication-method: LOG_BASED reads the WAL of tables; ${table.schemaName}.${table.tableName} is a ${table.kind} (use FULL_TABLE or INCREMENTAL)`,
-          );
-          continue;
-        }
-        if (table.keyProperties.length === 0) {
-          problems.push(
-            `metadata.${stream.tap_stream_id}.replication-method: LOG_BASED needs a primary key to apply updates and deletes, and ${table.schemaName}.${table.tableName} has none (add one, or use FULL_TABLE)`,
-          );
-          continue;
-        }
-      }
-      if (method === "INCREMENTAL") {
-        if (replicationKey === undefined) {
-          problems.push(
-            `metadata.${stream.tap_stream_id}.replication-key: INCREMENTAL needs a replication key (one of: ${validKeys(table)})`,
-          );
-          continue;
-        }
-        const keyColumn = table.columns.find((c) => c.name === replicationKey);
-        if (!keyColumn) {
-          problems.push(
-            `metadata.${stream.tap_stream_id}.replication-key: column "${replicationKey}" does not exist in ${table.schemaName}.${table.tableName} (valid keys: ${validKeys(table)})`,
-          );
-          continue;
-        }
-        if (!canBeReplicationKey(keyColumn.type)) {
-          problems.push(
-            `metadata.${stream.tap_stream_id}.replication-key: column "${replicationKey}" (${keyColumn.pg.formatted}) cannot order rows (valid keys: ${validKeys(table)})`,
-          );
-          continue;
-        }
-      }
-      const wanted = new Set(
-        table.columns
-          .filter((c) => {
-            const pm = propertyMetadata(stream, c.name);
-            if (pm.inclusion === "unsupported") return false;
-            if (
-              pm.inclusion === "automatic" ||
-              table.keyProperties.includes(c.name) ||
-              c.name === replicationKey
-            ) {
-              return true;
-            }
-            return pm.selected === undefined ? pm["selected-by-default"] !== false : pm.selected === true;
-          })
-          .map((c) => c.name),
-      );
-      const columns: Column[] = table.columns
-        .filter((c) => wanted.has(c.name))
-        .map(({ name, type, nullable }) => ({ name, type, nullable }));
-      // Batches carry change data in columns of these names (batch.ts); a source column of the
-      // same name would be read as a delete time or a sequence.
-      const reserved = columns.filter((c) => RESERVED_COLUMNS.has(c.name)).map((c) => c.name);
-      if (reserved.length > 0) {
-        problems.push(
-          `${stream.tap_stream_id}: column(s) ${reserved.map((n) => `"${n}"`).join(", ")} of ${table.schemaName}.${table.tableName} have the names of columns sluice adds for change data; deselect them (metadata ${stream.tap_stream_id}.${reserved[0]}: selected: false) or select from a view that renames them`,
-        );
-        continue;
-      }
-      plans.push({
-        table,
-        replicationMethod: method,
-        ...(method === "INCREMENTAL" && replicationKey !== undefined ? { replicationKey } : {}),
-        schema: {
-          streamId: table.streamId,
-          sourceSchema: table.schemaName,
-          sourceTable: table.tableName,
-          columns,
-          keyProperties: table.keyProperties,
-        },
-      });
-    }
-    if (problems.length > 0) throw new ConfigError(problems);
-    return plans;
+    return planStreams(catalog, this.tables!, this.config);
   }
 
   async open(options: {
@@ -300,15 +195,6 @@ export class PostgresExtractor implements Extractor {
   async close(): Promise<void> {
     this.tables = undefined;
   }
-}
-
-const RESERVED_COLUMNS = new Set([DELETED_AT_COLUMN, SEQUENCE_COLUMN, UNCHANGED_COLUMN]);
-
-function validKeys(table: DiscoveredTable): string {
-  return table.columns
-    .filter((c) => canBeReplicationKey(c.type))
-    .map((c) => c.name)
-    .join(", ");
 }
 
 /**
@@ -410,29 +296,10 @@ class PostgresExtractSession implements ExtractSession {
     if (plan.replicationMethod === "INCREMENTAL" && plan.replicationKey !== undefined) {
       const key = byName.get(plan.replicationKey)!;
       keyIndex = columns.findIndex((c) => c.name === key.name);
-      const k = quoteIdent(key.name);
-      const sameKey = bookmark?.replication_key === key.name;
-      let fromValue = sameKey ? bookmark?.replication_key_value : undefined;
-      const nonFinite = nonFiniteKeyValues(key.type, key.pg.formatted);
-      if (fromValue !== undefined && fromValue !== null && isNonFiniteText(String(fromValue))) {
-        // NOTE: an earlier version bookmarked such a value, after which `>=` found nothing else
-        // for good. Read from the start to recover what was skipped.
-        warnings.push(
-          `${plan.schema.streamId}: the stored bookmark ${key.name} = ${String(fromValue)} cannot order any later row; reading the table from the start (an append-only table gets its rows again)`,
-        );
-        fromValue = undefined;
-      }
-      const finite = nonFinite ? ` AND ${k} NOT IN (${nonFinite})` : "";
-      const where =
-        fromValue === undefined || fromValue === null
-          ? `${k} IS NOT NULL${finite}`
-          : `${k} >= ${quoteLiteral(String(fromValue))}::${key.pg.formatted}${finite}`;
-      sql = `SELECT ${select} FROM ${from} WHERE ${where} ORDER BY ${k}`;
-      // Equality and IS NULL lookups: an index on the key serves them as it serves the range.
-      unplaceable = {
-        sql: `SELECT ${select} FROM ${from} WHERE ${k} IS NULL${nonFinite ? ` OR ${k} IN (${nonFinite})` : ""}`,
-        key: key.name,
-      };
+      const queries = incrementalQueries({ streamId: plan.schema.streamId, key, bookmark, select, from });
+      sql = queries.ordered;
+      unplaceable = { sql: queries.unplaceable, key: key.name };
+      warnings.push(...queries.warnings);
       version = bookmark?.version ?? Date.now();
     } else {
       sql = `SELECT ${select} FROM ${from}`;
@@ -618,51 +485,6 @@ class PostgresExtractSession implements ExtractSession {
     await this.logical?.close();
     this.logical = undefined;
   }
-}
-
-/**
- * How copies are written, as the spooler's options: COPY text when the loader reads it
- * (PostgreSQL's cheapest text output), else CSV with the loader's quote character, or `"` (`{}`).
- */
-type CopyDialect = { format: "copy-text" } | { quote: string } | Record<string, never>;
-
-/**
- * The values of a replication key's type that sort but cannot be a bookmark (`key >= bookmark`
- * from them finds nothing new), as SQL literals; undefined for types without such values.
- * PostgreSQL sorts `infinity` and `NaN` above every other value, so the last row of an ordered
- * read would carry one into the state, and every later row would be skipped for good.
- */
-function nonFiniteKeyValues(type: ColumnType, sqlType: string): string | undefined {
-  const literals = (values: string[]): string =>
-    values.map((v) => `${quoteLiteral(v)}::${sqlType}`).join(", ");
-  switch (type.kind) {
-    case "date":
-    case "timestamp":
-    case "timestamptz":
-      return literals(["infinity", "-infinity"]);
-    case "decimal":
-    case "float":
-      return literals(["NaN", "Infinity", "-Infinity"]);
-    default:
-      return undefined;
-  }
-}
-
-function isNonFiniteText(value: string): boolean {
-  return /^[+-]?(infinity|nan)$/i.test(value.trim());
-}
-
-/** The replication key of a batch's last row, as text PostgreSQL reads back; timestamps as RFC 3339. */
-function bookmarkValue(lastRow: Buffer, keyIndex: number, plan: StreamPlan, dialect: CopyDialect): string {
-  const value =
-    "format" in dialect
-      ? copyTextRowField(lastRow, keyIndex)
-      : csvRowField(lastRow, keyIndex, "quote" in dialect ? dialect.quote : undefined);
-  if (value === undefined)
-    throw new DataError(`${plan.schema.streamId}: could not read the replication key of a row`);
-  const kind = plan.schema.columns[keyIndex]!.type.kind;
-  if (kind === "timestamptz" || kind === "timestamp") return timestampToRfc3339(value);
-  return value;
 }
 
 function describeReadError(error: unknown, table: DiscoveredTable, user: string): Error {

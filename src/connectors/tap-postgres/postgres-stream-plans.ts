@@ -1,0 +1,130 @@
+import { ConfigError } from "../../errors.js";
+import { propertyMetadata, streamMetadata, type Catalog } from "../../protocol/catalog.js";
+import { DELETED_AT_COLUMN, SEQUENCE_COLUMN, UNCHANGED_COLUMN } from "../batch.js";
+import type { Column } from "../column-type.js";
+import type { ReplicationMethod, StreamPlan } from "../connector.js";
+import type { DiscoveredTable } from "./postgres-discovery.js";
+import { canBeReplicationKey } from "./postgres-types.js";
+
+/** A plan with what tap-postgres needs to build its queries. */
+export interface PostgresStreamPlan extends StreamPlan {
+  table: DiscoveredTable;
+}
+
+/**
+ * The selected streams of `catalog` as plans: replication method and key checked against the
+ * table (LOG_BASED needs a table with a primary key, INCREMENTAL a key that orders rows), the
+ * selected columns (keys and the replication key always), every problem at once.
+ */
+export function planStreams(
+  catalog: Catalog,
+  tables: ReadonlyMap<string, DiscoveredTable>,
+  config: { dbname: string; default_replication_method: ReplicationMethod },
+): PostgresStreamPlan[] {
+  const plans: PostgresStreamPlan[] = [];
+  const problems: string[] = [];
+  for (const stream of catalog.streams) {
+    const meta = streamMetadata(stream);
+    if (meta.selected !== true) continue;
+    const table = tables.get(stream.tap_stream_id);
+    if (!table) {
+      problems.push(`${stream.tap_stream_id}: no such table or view in database "${config.dbname}"`);
+      continue;
+    }
+    const method = String(meta["replication-method"] ?? config.default_replication_method).toUpperCase();
+    if (method !== "FULL_TABLE" && method !== "INCREMENTAL" && method !== "LOG_BASED") {
+      problems.push(
+        `metadata.${stream.tap_stream_id}.replication-method: "${method}" is not one of FULL_TABLE, INCREMENTAL, LOG_BASED`,
+      );
+      continue;
+    }
+    const replicationKey =
+      meta["replication-key"] === undefined ? undefined : String(meta["replication-key"]);
+    if (method === "LOG_BASED") {
+      if (table.kind !== "table" && table.kind !== "partitioned table") {
+        problems.push(
+          `metadata.${stream.tap_stream_id}.replication-method: LOG_BASED reads the WAL of tables; ${table.schemaName}.${table.tableName} is a ${table.kind} (use FULL_TABLE or INCREMENTAL)`,
+        );
+        continue;
+      }
+      if (table.keyProperties.length === 0) {
+        problems.push(
+          `metadata.${stream.tap_stream_id}.replication-method: LOG_BASED needs a primary key to apply updates and deletes, and ${table.schemaName}.${table.tableName} has none (add one, or use FULL_TABLE)`,
+        );
+        continue;
+      }
+    }
+    if (method === "INCREMENTAL") {
+      if (replicationKey === undefined) {
+        problems.push(
+          `metadata.${stream.tap_stream_id}.replication-key: INCREMENTAL needs a replication key (one of: ${validKeys(table)})`,
+        );
+        continue;
+      }
+      const keyColumn = table.columns.find((c) => c.name === replicationKey);
+      if (!keyColumn) {
+        problems.push(
+          `metadata.${stream.tap_stream_id}.replication-key: column "${replicationKey}" does not exist in ${table.schemaName}.${table.tableName} (valid keys: ${validKeys(table)})`,
+        );
+        continue;
+      }
+      if (!canBeReplicationKey(keyColumn.type)) {
+        problems.push(
+          `metadata.${stream.tap_stream_id}.replication-key: column "${replicationKey}" (${keyColumn.pg.formatted}) cannot order rows (valid keys: ${validKeys(table)})`,
+        );
+        continue;
+      }
+    }
+    const wanted = new Set(
+      table.columns
+        .filter((c) => {
+          const pm = propertyMetadata(stream, c.name);
+          if (pm.inclusion === "unsupported") return false;
+          if (
+            pm.inclusion === "automatic" ||
+            table.keyProperties.includes(c.name) ||
+            c.name === replicationKey
+          ) {
+            return true;
+          }
+          return pm.selected === undefined ? pm["selected-by-default"] !== false : pm.selected === true;
+        })
+        .map((c) => c.name),
+    );
+    const columns: Column[] = table.columns
+      .filter((c) => wanted.has(c.name))
+      .map(({ name, type, nullable }) => ({ name, type, nullable }));
+    // Batches carry change data in columns of these names (batch.ts); a source column of the
+    // same name would be read as a delete time or a sequence.
+    const reserved = columns.filter((c) => RESERVED_COLUMNS.has(c.name)).map((c) => c.name);
+    if (reserved.length > 0) {
+      problems.push(
+        `${stream.tap_stream_id}: column(s) ${reserved.map((n) => `"${n}"`).join(", ")} of ${table.schemaName}.${table.tableName} have the names of columns sluice adds for change data; deselect them (metadata ${stream.tap_stream_id}.${reserved[0]}: selected: false) or select from a view that renames them`,
+      );
+      continue;
+    }
+    plans.push({
+      table,
+      replicationMethod: method,
+      ...(method === "INCREMENTAL" && replicationKey !== undefined ? { replicationKey } : {}),
+      schema: {
+        streamId: table.streamId,
+        sourceSchema: table.schemaName,
+        sourceTable: table.tableName,
+        columns,
+        keyProperties: table.keyProperties,
+      },
+    });
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+  return plans;
+}
+
+const RESERVED_COLUMNS = new Set([DELETED_AT_COLUMN, SEQUENCE_COLUMN, UNCHANGED_COLUMN]);
+
+function validKeys(table: DiscoveredTable): string {
+  return table.columns
+    .filter((c) => canBeReplicationKey(c.type))
+    .map((c) => c.name)
+    .join(", ");
+}
