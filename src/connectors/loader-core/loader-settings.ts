@@ -1,6 +1,6 @@
 import { z } from "zod";
-import { ConfigError } from "../../errors.js";
 import type { PluginConfig, SettingDefinition } from "../connector.js";
+import { parseSettings } from "../parse-settings.js";
 
 /**
  * The settings every warehouse loader shares, declared once: how batches land (`load_method`),
@@ -63,13 +63,11 @@ const schema = z.object({
  * of the wrong kind is a ConfigError naming the plugin and the setting, never a cast.
  */
 export function parseLoaderSettings(plugin: string, config: PluginConfig): LoaderSettings {
-  const parsed = schema.safeParse(config);
-  if (!parsed.success) {
-    throw new ConfigError(
-      parsed.error.issues.map((issue) => `${plugin}: setting \`${issue.path.join(".")}\`: ${issue.message}`),
-    );
-  }
-  const { table_prefix, add_metadata_columns, load_method, hard_delete } = parsed.data;
+  const { table_prefix, add_metadata_columns, load_method, hard_delete } = parseSettings(
+    plugin,
+    schema,
+    config,
+  );
   return {
     tablePrefix: table_prefix,
     addMetadataColumns: add_metadata_columns,

@@ -3,27 +3,25 @@ import os from "node:os";
 import path from "node:path";
 import pg from "pg";
 import { ConfigError, ConnectionError } from "../../errors.js";
-import type { PluginConfig } from "../connector.js";
+import { z } from "zod";
 import { classifyPostgresError, describePostgresMessage } from "./postgres-errors.js";
 
-/** Typed view of tap-postgres settings that concern the connection. */
-export interface PostgresConnectionSettings {
-  host: string;
-  port: number;
-  user: string;
-  password?: string;
-  dbname: string;
-  ssl?: boolean;
-  sslmode?: string;
-  sslrootcert?: string;
-  sslcert?: string;
-  sslkey?: string;
-  connect_timeout?: number;
-}
+/** The connection settings tap-postgres and target-postgres share (libpq's names for TLS). */
+export const postgresConnectionSettings = z.object({
+  host: z.string().default("localhost"),
+  port: z.number().int().positive().default(5432),
+  user: z.string(),
+  password: z.string().optional(),
+  dbname: z.string(),
+  ssl: z.boolean().optional(),
+  sslmode: z.enum(["disable", "allow", "prefer", "require", "verify-ca", "verify-full"]).optional(),
+  sslrootcert: z.string().optional(),
+  sslcert: z.string().optional(),
+  sslkey: z.string().optional(),
+  connect_timeout: z.number().int().optional(),
+});
 
-export function connectionSettingsOf(config: PluginConfig): PostgresConnectionSettings {
-  return config as unknown as PostgresConnectionSettings;
-}
+export type PostgresConnectionSettings = z.infer<typeof postgresConnectionSettings>;
 
 /**
  * Session settings that make PostgreSQL print every value in the wire form of `batch.ts`:
@@ -37,7 +35,7 @@ export type SslMode = "disable" | "allow" | "prefer" | "require" | "verify-ca" |
 
 /** `sslmode`, else `require` when the pipelinewise setting `ssl` is on, else `disable`. */
 export function sslModeOf(settings: PostgresConnectionSettings): SslMode {
-  return (settings.sslmode ?? (settings.ssl ? "require" : "disable")) as SslMode;
+  return settings.sslmode ?? (settings.ssl ? "require" : "disable");
 }
 
 /**

@@ -1,4 +1,6 @@
 import os from "node:os";
+import { z } from "zod";
+import { parseSettings } from "../parse-settings.js";
 import type pg from "pg";
 import { to as copyTo } from "pg-copy-streams";
 import { ConfigError, ConnectionError, DataError, PipelineError, SluiceError } from "../../errors.js";
@@ -11,7 +13,6 @@ import type {
   ExtractSession,
   Extractor,
   PluginConfig,
-  ReplicationMethod,
   StreamEvent,
   StreamPlan,
 } from "../connector.js";
@@ -25,7 +26,7 @@ import {
   readPrivilegeProblems,
   quoteIdent,
   quoteLiteral,
-  type PostgresConnectionSettings,
+  postgresConnectionSettings,
 } from "./postgres-connection.js";
 import { catalogOf, discoverTables, type DiscoveredTable } from "./postgres-discovery.js";
 import { classifyPostgresError, postgresError } from "./postgres-errors.js";
@@ -40,7 +41,6 @@ import { formatLsn } from "./cdc/replication-message.js";
 import {
   LogicalReplicationSession,
   type LogicalPlan,
-  type LogicalSessionSettings,
   type LogicalSnapshot,
 } from "./cdc/logical-replication-session.js";
 import { tapPostgresSettings } from "./postgres-settings.js";
@@ -50,12 +50,26 @@ import { wireExpression } from "./postgres-types.js";
 import { bookmarkValue, incrementalQueries, type CopyDialect } from "./postgres-incremental.js";
 import { planStreams, type PostgresStreamPlan } from "./postgres-stream-plans.js";
 
-interface TapPostgresConfig extends PostgresConnectionSettings, LogicalSessionSettings {
-  filter_schemas?: string[];
-  default_replication_method: ReplicationMethod;
-  max_parallel_streams?: number;
-  split_table_min_mb: number;
-}
+/** tap-postgres's settings as the extractor uses them (defaults: postgres-settings.ts). */
+const tapPostgresConfig = postgresConnectionSettings.extend({
+  filter_schemas: z.array(z.string()).optional(),
+  default_replication_method: z.enum(["FULL_TABLE", "INCREMENTAL", "LOG_BASED"]),
+  max_parallel_streams: z.number().int().positive().optional(),
+  split_table_min_mb: z.number().int().nonnegative(),
+  batch_size_mb: z.number().int().positive(),
+  batch_size_rows: z.number().int().positive(),
+  max_run_seconds: z.number().int().nonnegative(),
+  logical_poll_total_seconds: z.number().int().nonnegative(),
+  break_at_end_lsn: z.boolean(),
+  logical_commit_seconds: z.number().int().nonnegative(),
+  logical_truncate: z.enum(["apply", "fail"]),
+  logical_slot_lag_warn_mb: z.number().int().nonnegative(),
+  tap_id: z.string().optional(),
+  logical_slot_name: z.string().optional(),
+  logical_publication: z.string().optional(),
+});
+
+type TapPostgresConfig = z.infer<typeof tapPostgresConfig>;
 
 /**
  * tap-postgres, built in: discovery from pg_catalog, FULL_TABLE as one `COPY (SELECT ...) TO
@@ -71,7 +85,7 @@ export class PostgresExtractor implements Extractor {
     const defaults = Object.fromEntries(
       tapPostgresSettings.filter((s) => s.default !== undefined).map((s) => [s.name, s.default]),
     );
-    this.config = { ...defaults, ...config } as unknown as TapPostgresConfig;
+    this.config = parseSettings("tap-postgres", tapPostgresConfig, { ...defaults, ...config });
   }
 
   get maxParallelStreams(): number {

@@ -1,6 +1,7 @@
 import type { DuckDBConnection, DuckDBInstance } from "@duckdb/node-api";
 import { z } from "zod";
 import { parseLoaderSettings, type LoaderSettings } from "../loader-core/loader-settings.js";
+import { parseSettings } from "../parse-settings.js";
 import type { StreamVerifier } from "../../verify/stream-verifier.js";
 import { createDuckdbVerifier } from "./duckdb-verifier.js";
 import fs from "node:fs";
@@ -37,14 +38,10 @@ type TargetDuckdbConfig = z.infer<typeof ownSettings> & { loader: LoaderSettings
 
 /** target-duckdb's settings, parsed: the shared ones by the loader core, its own here. */
 function parseDuckdbSettings(config: PluginConfig): TargetDuckdbConfig {
-  const common = parseLoaderSettings("target-duckdb", config);
-  const own = ownSettings.safeParse(config);
-  if (!own.success) {
-    throw new ConfigError(
-      own.error.issues.map((issue) => `target-duckdb: setting \`${issue.path.join(".")}\`: ${issue.message}`),
-    );
-  }
-  return { ...own.data, loader: common };
+  return {
+    ...parseSettings("target-duckdb", ownSettings, config),
+    loader: parseLoaderSettings("target-duckdb", config),
+  };
 }
 
 /** A metadata value as DuckDB SQL. */

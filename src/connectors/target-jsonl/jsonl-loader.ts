@@ -1,16 +1,20 @@
 import { createHash } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
+import { z } from "zod";
+import { parseSettings } from "../parse-settings.js";
 import { SEQUENCE_COLUMN, type RecordBatch } from "../batch.js";
 import { batchRowsAsJson } from "../batch-rows.js";
 import type { StreamSchema } from "../column-type.js";
 import type { Loader, OpenStreamOptions, PluginConfig, StreamWriter } from "../connector.js";
 
-interface TargetJsonlConfig {
-  destination_path: string;
-  do_timestamp_file: boolean;
-  add_metadata_columns: boolean;
-}
+const targetJsonlConfig = z.object({
+  destination_path: z.string().default("output"),
+  do_timestamp_file: z.boolean().default(false),
+  add_metadata_columns: z.boolean().default(false),
+});
+
+type TargetJsonlConfig = z.infer<typeof targetJsonlConfig>;
 
 /**
  * target-jsonl: one `<stream>.jsonl` file per stream, for inspection and tests. A FULL_TABLE
@@ -28,7 +32,7 @@ export class JsonlLoader implements Loader {
   private readonly startedAt = new Date();
 
   constructor(config: PluginConfig, context: { projectDir: string }) {
-    this.config = config as unknown as TargetJsonlConfig;
+    this.config = parseSettings("target-jsonl", targetJsonlConfig, config);
     this.dir = path.resolve(context.projectDir, this.config.destination_path);
   }
 

@@ -1,9 +1,11 @@
 import { createHash } from "node:crypto";
+import { z } from "zod";
+import { parseSettings } from "../parse-settings.js";
 import fs from "node:fs";
 import { pipeline } from "node:stream/promises";
 import type pg from "pg";
 import { from as copyFrom } from "pg-copy-streams";
-import { ConfigError, ConnectionError, DataError, SchemaError } from "../../errors.js";
+import { ConnectionError, DataError, SchemaError } from "../../errors.js";
 import { parseLoaderSettings, type LoaderSettings } from "../loader-core/loader-settings.js";
 import type { StreamVerifier } from "../../verify/stream-verifier.js";
 import type { RecordBatch } from "../batch.js";
@@ -21,16 +23,17 @@ import {
   EXTRACT_SESSION_SETTINGS,
   quoteIdent,
   quoteLiteral,
-  type PostgresConnectionSettings,
+  postgresConnectionSettings,
 } from "../tap-postgres/postgres-connection.js";
 import { postgresError } from "../tap-postgres/postgres-errors.js";
 import { createPostgresTargetVerifier } from "./postgres-target-verifier.js";
 import { postgresTargetType, stagingConversion, stagingType } from "./postgres-target-types.js";
 
-export interface TargetPostgresConfig extends PostgresConnectionSettings {
-  default_target_schema?: string;
-  loader: LoaderSettings;
-}
+const targetPostgresOwnSettings = postgresConnectionSettings.extend({
+  default_target_schema: z.string().optional(),
+});
+
+export type TargetPostgresConfig = z.infer<typeof targetPostgresOwnSettings> & { loader: LoaderSettings };
 
 /** A metadata value as PostgreSQL SQL. */
 function metadataSql(value: MetadataValue["value"]): string {
@@ -85,16 +88,9 @@ export class PostgresTargetLoader implements Loader {
   private preparing: Promise<unknown> = Promise.resolve();
 
   constructor(config: PluginConfig) {
-    // The connection settings are checked where the connection is made (postgres-connection.ts);
-    // the shared loader settings are parsed here.
-    const loader = parseLoaderSettings("target-postgres", config);
-    const schema = config.default_target_schema;
-    if (schema !== undefined && typeof schema !== "string")
-      throw new ConfigError(`target-postgres: setting \`default_target_schema\` must be a string`);
     this.config = {
-      ...(config as unknown as PostgresConnectionSettings),
-      ...(schema !== undefined ? { default_target_schema: schema } : {}),
-      loader,
+      ...parseSettings("target-postgres", targetPostgresOwnSettings, config),
+      loader: parseLoaderSettings("target-postgres", config),
     };
   }
 

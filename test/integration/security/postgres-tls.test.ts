@@ -7,6 +7,7 @@ import { ConfigError, ConnectionError } from "../../../src/errors.js";
 import {
   connectPostgres,
   type PostgresConnectionSettings,
+  type SslMode,
 } from "../../../src/connectors/tap-postgres/postgres-connection.js";
 import { PostgresExtractor } from "../../../src/connectors/tap-postgres/postgres-extractor.js";
 import type { TestDatabase } from "../../support/pg.js";
@@ -216,7 +217,7 @@ describe("the other sslmodes, as libpq", () => {
   });
 
   test("a user pg_hba.conf accepts only without TLS: prefer falls back to plain, require is told to add hostssl", async () => {
-    const plainOnly = (sslmode: string): PostgresConnectionSettings =>
+    const plainOnly = (sslmode: SslMode): PostgresConnectionSettings =>
       settings({ sslmode, user: PLAIN_ONLY_USER, password: "plain-only-pw" });
     const client = await connectPostgres(plainOnly("prefer"), "sluice tls test");
     try {
@@ -242,7 +243,7 @@ describe("the other sslmodes, as libpq", () => {
       password: decodeURIComponent(url.password),
       dbname: "postgres",
     };
-    for (const sslmode of ["prefer", "allow"]) {
+    for (const sslmode of ["prefer", "allow"] as const) {
       const client = await connectPostgres({ ...plain, sslmode }, "sluice tls test");
       await client.end();
     }
