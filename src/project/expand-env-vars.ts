@@ -1,4 +1,4 @@
-import { isMapping } from "./project-file.js";
+import { isMapping } from "./value-reader.js";
 import { joinPath } from "./problem-list.js";
 
 /** A variable referenced in the file that the environment does not set. */

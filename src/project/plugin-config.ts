@@ -5,16 +5,16 @@ import { projectEnv, readEnvFile, type EnvSource } from "./env-file.js";
 import { expandEnvVars, unsetVariableProblem, type UnsetVariable } from "./expand-env-vars.js";
 import { describeKind, describeValue, joinPath, ProblemList } from "./problem-list.js";
 import { parseSettingValue, type SecretReference } from "./secret-references.js";
-import {
-  isMapping,
-  type ConfigMap,
-  type DeclaredSetting,
-  type EnvironmentEntry,
-  type EnvironmentPluginOverride,
-  type PluginEntry,
-  type PluginType,
-  type ProjectFile,
+import type {
+  ConfigMap,
+  DeclaredSetting,
+  EnvironmentEntry,
+  EnvironmentPluginOverride,
+  PluginEntry,
+  PluginType,
+  ProjectFile,
 } from "./project-file.js";
+import { isMapping } from "./value-reader.js";
 
 /** What the resolver needs to know of a built-in plugin; `findBuiltinPlugin` of the registry fits. */
 export type PluginLookup = (
