@@ -9,15 +9,12 @@ import { SingerTargetProcess } from "../connectors/external-singer/singer-target
 import type { Catalog } from "../protocol/catalog.js";
 import { applySelection, narrowToStreams } from "../protocol/selection.js";
 import { projectEnv, type EnvSource } from "../project/env-file.js";
-import {
-  coerceSetting,
-  describeSource,
-  resolvePluginConfig,
-  type ResolvedPlugin,
-} from "../project/plugin-config.js";
+import { coerceSetting } from "../project/coerce-setting.js";
+import { resolvePluginConfig, type ResolvedPlugin } from "../project/plugin-config.js";
 import { loadProject, type LoadedProject } from "../project/project-file.js";
 import { SecretRedactor, secretValues } from "../project/redaction.js";
 import { SecretReferenceResolver } from "../project/secret-references.js";
+import { describeSource } from "../project/setting-values.js";
 import { stateIdFor } from "../project/state-id.js";
 import { passwordOfUri, resolveStateBackend, resolveSystemDatabase } from "../project/system-database-uri.js";
 import { openStateAndRunHistory, type StateAndRunHistory } from "../state/open-system-database.js";
