@@ -82,7 +82,6 @@ export function resolvePlugin(
       `${name} is ${declared.type === "extractor" ? "an extractor" : "a loader"}, not ${expected === "extractor" ? "an extractor" : "a loader"}`,
     );
   }
-  projectOfPlugin.set(declared, context);
   return declared;
 }
 
@@ -111,16 +110,11 @@ export async function resolvePluginForRun(
       describe: (setting) => describeSource(plugin.sources[setting] ?? { kind: "default" }),
       coerce: coerceSetting,
     });
-    const resolved = { ...plugin, config, references: {} };
-    projectOfPlugin.set(resolved, context);
-    return resolved;
+    return { ...plugin, config, references: {} };
   } finally {
     await resolver.close();
   }
 }
-
-/** The project each resolved plugin came from, so creating it can find its virtualenv. */
-const projectOfPlugin = new WeakMap<ResolvedPlugin, ProjectContext>();
 
 function builtinFor(resolved: ResolvedPlugin) {
   const unresolved = Object.keys(resolved.references);
@@ -135,11 +129,11 @@ function builtinFor(resolved: ResolvedPlugin) {
 
 /**
  * An external Singer plugin (not built in, or `builtin: false`): its program found as
- * `executableFor` says, its output redacted with the project's secrets.
+ * `executableFor` says (in the project's virtualenvs), run in the project's folder, its output
+ * redacted with the project's secrets.
  */
-function externalPlugin(resolved: ResolvedPlugin): ExternalPlugin {
-  const context = projectOfPlugin.get(resolved);
-  const projectDir = context?.loaded.dir ?? process.cwd();
+function externalPlugin(context: ProjectContext, resolved: ResolvedPlugin): ExternalPlugin {
+  const projectDir = context.loaded.dir;
   return {
     name: resolved.name,
     executable: executableFor({
@@ -153,23 +147,20 @@ function externalPlugin(resolved: ResolvedPlugin): ExternalPlugin {
     config: resolved.config,
     env: resolved.env,
     ...(resolved.capabilities ? { capabilities: resolved.capabilities } : {}),
-    ...(context ? { redact: (text: string) => context.redactor.redact(text) } : {}),
+    redact: (text: string) => context.redactor.redact(text),
   };
 }
 
-export function createExtractor(resolved: ResolvedPlugin): Extractor {
+export function createExtractor(context: ProjectContext, resolved: ResolvedPlugin): Extractor {
   const definition = builtinFor(resolved);
-  if (!definition) return new SingerTapProcess(externalPlugin(resolved));
+  if (!definition) return new SingerTapProcess(externalPlugin(context, resolved));
   if (definition.type !== "extractor") throw new ConfigError(`${resolved.name} is not an extractor`);
   return definition.create(resolved.config);
 }
 
 export function createLoader(context: ProjectContext, resolved: ResolvedPlugin): Loader {
   const definition = builtinFor(resolved);
-  if (!definition) {
-    if (!projectOfPlugin.has(resolved)) projectOfPlugin.set(resolved, context);
-    return new SingerTargetProcess(externalPlugin(resolved));
-  }
+  if (!definition) return new SingerTargetProcess(externalPlugin(context, resolved));
   if (definition.type !== "loader") throw new ConfigError(`${resolved.name} is not a loader`);
   return definition.create(resolved.config, { projectDir: context.loaded.dir });
 }
@@ -311,7 +302,7 @@ export async function runProjectPipeline(
     resolvePluginForRun(context, options.extractor, "extractor"),
     resolvePluginForRun(context, options.loader, "loader"),
   ]);
-  const extractor = createExtractor(extractorPlugin);
+  const extractor = createExtractor(context, extractorPlugin);
   const loader = createLoader(context, loaderPlugin);
   const external = wireExternalPlugins([extractorPlugin, loaderPlugin], extractor, loader, options);
   const stateId =

@@ -14,9 +14,8 @@ export function registerCdcCommand(program: Command, wrap: Wrap): void {
     .argument("<extractor>", "extractor plugin name, e.g. tap-postgres")
     .action(
       wrap(async (context, name: string) => {
-        const extractor = createExtractor(
-          await resolvePluginForRun(context.openProject(), name, "extractor"),
-        );
+        const project = context.openProject();
+        const extractor = createExtractor(project, await resolvePluginForRun(project, name, "extractor"));
         if (!extractor.changeCaptureStatus) throw new ConfigError(`${name} has no change data capture`);
         try {
           const status = await extractor.changeCaptureStatus();
@@ -47,9 +46,8 @@ export function registerCdcCommand(program: Command, wrap: Wrap): void {
     .argument("<extractor>", "extractor plugin name, e.g. tap-postgres")
     .action(
       wrap(async (context, name: string) => {
-        const extractor = createExtractor(
-          await resolvePluginForRun(context.openProject(), name, "extractor"),
-        );
+        const project = context.openProject();
+        const extractor = createExtractor(project, await resolvePluginForRun(project, name, "extractor"));
         if (!extractor.teardownChangeCapture) throw new ConfigError(`${name} has no change data capture`);
         try {
           const removed = await extractor.teardownChangeCapture();

@@ -9,9 +9,8 @@ export function registerDiscoverCommand(program: Command, wrap: Wrap): void {
     .argument("<extractor>", "extractor plugin name")
     .action(
       wrap(async (context, name: string) => {
-        const extractor = createExtractor(
-          await resolvePluginForRun(context.openProject(), name, "extractor"),
-        );
+        const project = context.openProject();
+        const extractor = createExtractor(project, await resolvePluginForRun(project, name, "extractor"));
         try {
           context.output.result(JSON.stringify(await extractor.discover(), null, 2));
         } finally {

@@ -11,8 +11,9 @@ export function registerSelectCommand(program: Command, wrap: Wrap): void {
     .option("--all", "also list streams and columns that are not selected")
     .action(
       wrap(async (context, name: string, options: { all?: boolean }) => {
-        const plugin = await resolvePluginForRun(context.openProject(), name, "extractor");
-        const extractor = createExtractor(plugin);
+        const project = context.openProject();
+        const plugin = await resolvePluginForRun(project, name, "extractor");
+        const extractor = createExtractor(project, plugin);
         try {
           const { catalog, warnings } = await selectedCatalog(extractor, plugin);
           for (const warning of warnings) context.output.warn(warning);

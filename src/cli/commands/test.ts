@@ -17,7 +17,7 @@ export function registerTestCommand(program: Command, wrap: Wrap): void {
         const project = context.openProject();
         const plugin = await resolvePluginForRun(project, name);
         if (plugin.type === "extractor") {
-          const extractor = createExtractor(plugin);
+          const extractor = createExtractor(project, plugin);
           try {
             await extractor.test();
             // Then what the selected streams' replication methods need (LOG_BASED: wal_level,

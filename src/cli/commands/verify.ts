@@ -32,7 +32,7 @@ export function registerVerifyCommand(program: Command, wrap: Wrap): void {
         const project = context.openProject();
         const extractorPlugin = await resolvePluginForRun(project, extractorName, "extractor");
         const loaderPlugin = await resolvePluginForRun(project, loaderName, "loader");
-        const extractor = createExtractor(extractorPlugin);
+        const extractor = createExtractor(project, extractorPlugin);
         const loader = createLoader(project, loaderPlugin);
         try {
           if (!extractor.verifier)
