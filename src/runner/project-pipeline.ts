@@ -128,11 +128,24 @@ function builtinFor(resolved: ResolvedPlugin) {
 }
 
 /**
+ * Where an external Singer plugin's stderr lines and the oddities of its output go (a run's log);
+ * without them they are kept for the message of an error only.
+ */
+export interface PluginOutput {
+  log?: (message: string) => void;
+  warn?: (message: string) => void;
+}
+
+/**
  * An external Singer plugin (not built in, or `builtin: false`): its program found as
  * `executableFor` says (in the project's virtualenvs), run in the project's folder, its output
  * redacted with the project's secrets.
  */
-function externalPlugin(context: ProjectContext, resolved: ResolvedPlugin): ExternalPlugin {
+function externalPlugin(
+  context: ProjectContext,
+  resolved: ResolvedPlugin,
+  output: PluginOutput,
+): ExternalPlugin {
   const projectDir = context.loaded.dir;
   return {
     name: resolved.name,
@@ -148,19 +161,29 @@ function externalPlugin(context: ProjectContext, resolved: ResolvedPlugin): Exte
     env: resolved.env,
     ...(resolved.capabilities ? { capabilities: resolved.capabilities } : {}),
     redact: (text: string) => context.redactor.redact(text),
+    ...(output.log ? { log: output.log } : {}),
+    ...(output.warn ? { warn: output.warn } : {}),
   };
 }
 
-export function createExtractor(context: ProjectContext, resolved: ResolvedPlugin): Extractor {
+export function createExtractor(
+  context: ProjectContext,
+  resolved: ResolvedPlugin,
+  output: PluginOutput = {},
+): Extractor {
   const definition = builtinFor(resolved);
-  if (!definition) return new SingerTapProcess(externalPlugin(context, resolved));
+  if (!definition) return new SingerTapProcess(externalPlugin(context, resolved, output));
   if (definition.type !== "extractor") throw new ConfigError(`${resolved.name} is not an extractor`);
   return definition.create(resolved.config);
 }
 
-export function createLoader(context: ProjectContext, resolved: ResolvedPlugin): Loader {
+export function createLoader(
+  context: ProjectContext,
+  resolved: ResolvedPlugin,
+  output: PluginOutput = {},
+): Loader {
   const definition = builtinFor(resolved);
-  if (!definition) return new SingerTargetProcess(externalPlugin(context, resolved));
+  if (!definition) return new SingerTargetProcess(externalPlugin(context, resolved, output));
   if (definition.type !== "loader") throw new ConfigError(`${resolved.name} is not a loader`);
   return definition.create(resolved.config, { projectDir: context.loaded.dir });
 }
@@ -302,9 +325,16 @@ export async function runProjectPipeline(
     resolvePluginForRun(context, options.extractor, "extractor"),
     resolvePluginForRun(context, options.loader, "loader"),
   ]);
-  const extractor = createExtractor(context, extractorPlugin);
-  const loader = createLoader(context, loaderPlugin);
-  const external = wireExternalPlugins([extractorPlugin, loaderPlugin], extractor, loader, options);
+  // An external plugin's stderr and odd output go to the run's log.
+  const output = {
+    ...(options.log ? { log: options.log } : {}),
+    ...(options.warn ? { warn: options.warn } : {}),
+  };
+  const extractor = createExtractor(context, extractorPlugin, output);
+  const loader = createLoader(context, loaderPlugin, output);
+  noteUnusedPipUrls([extractorPlugin, loaderPlugin], options.log);
+  // An external Singer process on either side: the run moves Singer messages, not batches.
+  const external = extractor.externalTap !== undefined || loader.externalTarget !== undefined;
   const stateId =
     options.stateId ??
     stateIdFor(
@@ -378,29 +408,16 @@ export async function runProjectPipeline(
   }
 }
 
-/**
- * Notes a built-in run for a plugin that carries a `pip_url` (as meltano.yml files do), and
- * routes an external plugin's stderr and warnings to the run's log. True when either side is an
- * external Singer process (the run then goes through `runSingerPipeline`).
- */
-function wireExternalPlugins(
-  resolved: ResolvedPlugin[],
-  extractor: Extractor,
-  loader: Loader,
-  options: ProjectRunOptions,
-): boolean {
+/** Notes a built-in run for a plugin that carries a `pip_url` (as meltano.yml files do). */
+function noteUnusedPipUrls(
+  resolved: readonly ResolvedPlugin[],
+  log: ((message: string) => void) | undefined,
+): void {
   for (const plugin of resolved) {
     if (plugin.builtin && plugin.pipUrl) {
-      options.log?.(
+      log?.(
         `${plugin.name}: runs the built-in ${plugin.baseName}; its pip_url is not used (set \`builtin: false\` to run that package instead)`,
       );
     }
   }
-  for (const created of [extractor, loader]) {
-    if (created instanceof SingerTapProcess || created instanceof SingerTargetProcess) {
-      if (options.log) created.plugin.log = options.log;
-      if (options.warn) created.plugin.warn = options.warn;
-    }
-  }
-  return extractor instanceof SingerTapProcess || loader instanceof SingerTargetProcess;
 }
