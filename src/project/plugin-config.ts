@@ -63,7 +63,7 @@ export interface ResolvedPlugin {
   sources: Record<string, SettingSource>;
   /**
    * Settings whose value is a secret reference (`aws-sm://prod/rds#password`), by name. Their
-   * `config` value is the reference as written until `resolveSecretReferences` (project-pipeline)
+   * `config` value is the reference as written until `resolvePluginForRun` (runner/project-context.ts)
    * replaces it for a command that connects; `sluice config` shows the reference.
    */
   references: Record<string, SecretReference>;

@@ -1,6 +1,7 @@
 import type { Command } from "commander";
 import { ConfigError } from "../../errors.js";
-import { createExtractor, resolvePluginForRun } from "../../runner/project-pipeline.js";
+import { createExtractor } from "../../runner/compose-pipeline.js";
+import { resolvePluginForRun } from "../../runner/project-context.js";
 import type { Wrap } from "../program.js";
 
 /** `sluice cdc status|teardown <extractor>`: the replication slot LOG_BASED streams read. */

@@ -1,5 +1,6 @@
 import type { Command } from "commander";
-import { createExtractor, resolvePluginForRun } from "../../runner/project-pipeline.js";
+import { createExtractor } from "../../runner/compose-pipeline.js";
+import { resolvePluginForRun } from "../../runner/project-context.js";
 import type { Wrap } from "../program.js";
 
 export function registerDiscoverCommand(program: Command, wrap: Wrap): void {

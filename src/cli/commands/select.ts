@@ -1,6 +1,8 @@
 import type { Command } from "commander";
 import { listSelection } from "../../protocol/selection.js";
-import { createExtractor, resolvePluginForRun, selectedCatalog } from "../../runner/project-pipeline.js";
+import { createExtractor } from "../../runner/compose-pipeline.js";
+import { selectedCatalog } from "../../runner/plan-streams.js";
+import { resolvePluginForRun } from "../../runner/project-context.js";
 import type { Wrap } from "../program.js";
 
 export function registerSelectCommand(program: Command, wrap: Wrap): void {

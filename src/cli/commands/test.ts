@@ -1,10 +1,7 @@
 import type { Command } from "commander";
-import {
-  createExtractor,
-  createLoader,
-  planStreams,
-  resolvePluginForRun,
-} from "../../runner/project-pipeline.js";
+import { createExtractor, createLoader } from "../../runner/compose-pipeline.js";
+import { planStreams } from "../../runner/plan-streams.js";
+import { resolvePluginForRun } from "../../runner/project-context.js";
 import type { Wrap } from "../program.js";
 
 export function registerTestCommand(program: Command, wrap: Wrap): void {
