@@ -1,5 +1,5 @@
 import { SecretRedactor } from "../project/redaction.js";
-import { openProject, type ProjectContext } from "../runner/project-pipeline.js";
+import { openProject, type ProjectContext } from "../runner/project-context.js";
 import { Output, type LogFormat } from "./output.js";
 
 /** Options every command accepts. */

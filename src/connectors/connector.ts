@@ -1,5 +1,7 @@
 import type { Catalog } from "../protocol/catalog.js";
-import type { StreamBookmark } from "../protocol/state.js";
+import type { ReadMessage } from "../protocol/singer-reader.js";
+import type { SingerWriter } from "../protocol/singer-writer.js";
+import type { SingerState, StreamBookmark } from "../protocol/state.js";
 import type { RecordBatch } from "./batch.js";
 import type { StreamSchema } from "./column-type.js";
 import type { TargetTable } from "./loader-core/distinct-tables.js";
@@ -174,6 +176,13 @@ export interface Extractor {
    * snapshot). Absent: one at a time.
    */
   readonly maxParallelStreams?: number;
+  /**
+   * Present when the extractor is an external Singer tap run as a process. Such a tap decides
+   * itself how its streams interleave and what its state looks like, so a run does not `open` it
+   * and `read` stream by stream but takes its Singer messages (`runSingerPipeline`). Absent (every
+   * built-in extractor): runs go through `open`.
+   */
+  readonly externalTap?: ExternalTap;
   close(): Promise<void>;
 }
 
@@ -240,7 +249,49 @@ export interface Loader {
    * restarts the stream from its committed state with a new writer, as when the source broke.
    */
   readonly retryableWrites?: boolean;
+  /**
+   * Present when the loader is an external Singer target run as a process. A target says what is
+   * durable by printing back the states it was given, not per batch, so a run does not call
+   * `openStream` but writes Singer messages to it (`runSingerPipeline`). Absent (every built-in
+   * loader): runs go through `openStream`.
+   */
+  readonly externalTarget?: ExternalTarget;
   close(): Promise<void>;
+}
+
+/** What a run needs of an external Singer tap (`Extractor.externalTap`). */
+export interface ExternalTap {
+  /**
+   * Starts the tap with `catalog` and `state` and yields its messages as it prints them, pulled:
+   * while the consumer is busy the tap's output is not read, so memory stays bounded. Throws when
+   * the tap failed (its exit status checked before the last message counts) or `signal` stopped
+   * it, so that nothing after its last good STATE is committed.
+   */
+  messages(options: {
+    catalog: Catalog;
+    state: SingerState | undefined;
+    signal?: AbortSignal;
+  }): AsyncIterable<ReadMessage>;
+}
+
+/** What a run needs of an external Singer target (`Loader.externalTarget`). */
+export interface ExternalTarget {
+  /**
+   * Starts the target. `onState` gets each state it prints back (once the data before it is
+   * durable), in order, awaited before the next is read.
+   */
+  start(options: { onState: (stateJson: string) => Promise<void> }): ExternalTargetRun;
+}
+
+/** One running target: write messages with `writer`, then `finish` (or `stop` on failure). */
+export interface ExternalTargetRun {
+  readonly writer: SingerWriter;
+  /** Ends the input and waits for the last states and the exit; throws if the target failed. */
+  finish(): Promise<void>;
+  /** Stops the target after a failure elsewhere; the state stays where it last left it. */
+  stop(): Promise<void>;
+  /** The error to report for `error`: the target's own exit status and stderr if it died. */
+  explain(error: unknown): Promise<unknown>;
 }
 
 interface PluginDefinitionBase {

@@ -1,9 +1,10 @@
 import type { SettingDefinition } from "../connectors/connector.js";
 import { findBuiltinPlugin } from "../connectors/registry.js";
 import { ConfigError } from "../errors.js";
-import { envPrefixOf, envVarName, findPlugin } from "../project/plugin-config.js";
+import { findPlugin } from "../project/plugin-config.js";
 import type { PluginEntry, ProjectFile, ScheduleEntry } from "../project/project-file.js";
 import { parseSettingValue } from "../project/secret-references.js";
+import { envPrefixOf, envVarName } from "../project/setting-values.js";
 import { parseInterval } from "./cron.js";
 import { scheduleSteps, type PipelineStep } from "./schedule-steps.js";
 

@@ -1,5 +1,5 @@
-import { isMapping } from "./project-file.js";
 import { joinPath } from "./problem-list.js";
+import { isMapping } from "./value-reader.js";
 
 /** A variable referenced in the file that the environment does not set. */
 export interface UnsetVariable {
@@ -50,4 +50,30 @@ export function expandEnvVars(
 /** The message for an unset variable, naming the variable and where it is used. */
 export function unsetVariableProblem(reference: UnsetVariable): string {
   return `${reference.path}: environment variable ${reference.variable} is not set (set it in the environment or in .env)`;
+}
+
+/** Expands each `env:` layer's values, each layer seeing the ones below it and the process environment. */
+export interface EnvLayer {
+  vars: Readonly<Record<string, string>>;
+  /** Where the `env:` mapping is in the file. */
+  path: string;
+}
+
+export function expandEnvLayers(
+  layers: readonly EnvLayer[],
+  base: Readonly<Record<string, string>>,
+  unset: UnsetVariable[],
+): Record<string, string> {
+  const merged: Record<string, string> = {};
+  for (const layer of layers) {
+    for (const [name, value] of Object.entries(layer.vars)) {
+      merged[name] = expandEnvVars(
+        value,
+        { ...merged, ...base },
+        joinPath(layer.path, name),
+        unset,
+      ) as string;
+    }
+  }
+  return merged;
 }

@@ -1,20 +1,28 @@
-import type { PluginConfig, SettingDefinition, SettingKind } from "../connectors/connector.js";
+import type { PluginConfig, SettingDefinition } from "../connectors/connector.js";
 import { ConfigError } from "../errors.js";
+import { coerceSetting } from "./coerce-setting.js";
 import { suggestionSuffix } from "./did-you-mean.js";
 import { projectEnv, readEnvFile, type EnvSource } from "./env-file.js";
-import { expandEnvVars, unsetVariableProblem, type UnsetVariable } from "./expand-env-vars.js";
-import { describeKind, describeValue, joinPath, ProblemList } from "./problem-list.js";
-import { parseSettingValue, type SecretReference } from "./secret-references.js";
 import {
-  isMapping,
-  type ConfigMap,
-  type DeclaredSetting,
-  type EnvironmentEntry,
-  type EnvironmentPluginOverride,
-  type PluginEntry,
-  type PluginType,
-  type ProjectFile,
-} from "./project-file.js";
+  expandEnvLayers,
+  expandEnvVars,
+  unsetVariableProblem,
+  type EnvLayer,
+  type UnsetVariable,
+} from "./expand-env-vars.js";
+import { joinPath, ProblemList } from "./problem-list.js";
+import type { ConfigMap, PluginEntry, PluginType, ProjectFile } from "./project-file.js";
+import { parseSettingValue, type SecretReference } from "./secret-references.js";
+import { environmentOverride, selectEnvironment } from "./select-environment.js";
+import {
+  declaredSettings,
+  describeSource,
+  envPrefixes,
+  envVarName,
+  SettingValues,
+  type SettingSource,
+} from "./setting-values.js";
+import { isMapping } from "./value-reader.js";
 
 /** What the resolver needs to know of a built-in plugin; `findBuiltinPlugin` of the registry fits. */
 export type PluginLookup = (
@@ -38,10 +46,6 @@ export interface ResolvePluginConfigOptions {
   lookup: PluginLookup;
 }
 
-/** Where a setting's value came from, for `sluice config` and for messages. */
-export type SettingSource =
-  { kind: "default" } | { kind: "file"; path: string } | { kind: "env"; variable: string };
-
 export interface ResolvedPlugin {
   name: string;
   type: PluginType;
@@ -59,7 +63,7 @@ export interface ResolvedPlugin {
   sources: Record<string, SettingSource>;
   /**
    * Settings whose value is a secret reference (`aws-sm://prod/rds#password`), by name. Their
-   * `config` value is the reference as written until `resolveSecretReferences` (project-pipeline)
+   * `config` value is the reference as written until `resolvePluginForRun` (runner/project-context.ts)
    * replaces it for a command that connects; `sluice config` shows the reference.
    */
   references: Record<string, SecretReference>;
@@ -255,35 +259,6 @@ export function resolvePluginConfig(options: ResolvePluginConfigOptions): Resolv
   };
 }
 
-/**
- * The environment a command runs in: `explicit` (`--environment`), else `SLUICE_ENVIRONMENT`, else
- * `MELTANO_ENVIRONMENT`, else `default_environment`; none when none of these is set or `explicit`
- * is null. A name that the file does not define is a ConfigError listing those it does.
- */
-export function selectEnvironment(
-  project: ProjectFile,
-  explicit: string | null | undefined,
-  env: EnvSource,
-): EnvironmentEntry | undefined {
-  if (explicit === null) return undefined;
-  const candidates: [string | undefined, string][] = [
-    [explicit, "--environment"],
-    [env.SLUICE_ENVIRONMENT, "SLUICE_ENVIRONMENT"],
-    [env.MELTANO_ENVIRONMENT, "MELTANO_ENVIRONMENT"],
-    [project.default_environment, "default_environment"],
-  ];
-  const chosen = candidates.find(([name]) => name !== undefined && name !== "");
-  if (!chosen) return undefined;
-  const [name, from] = chosen as [string, string];
-  const environment = project.environments.find((candidate) => candidate.name === name);
-  if (environment) return environment;
-  const names = project.environments.map((candidate) => candidate.name);
-  throw new ConfigError(
-    `environment "${name}" (from ${from}) does not exist${suggestionSuffix(name, names)}; ` +
-      (names.length === 0 ? "the project defines no environments" : `environments: ${names.join(", ")}`),
-  );
-}
-
 /** The extractor or loader named `name`; a ConfigError listing the plugins when there is none. */
 export function findPlugin(project: ProjectFile, name: string): { entry: PluginEntry; type: PluginType } {
   const extractor = project.plugins.extractors.find((plugin) => plugin.name === name);
@@ -296,31 +271,6 @@ export function findPlugin(project: ProjectFile, name: string): { entry: PluginE
     `no plugin named "${name}" in the project${suggestionSuffix(name, [...extractors, ...loaders])} ` +
       `(extractors: ${extractors.join(", ") || "none"}; loaders: ${loaders.join(", ") || "none"})`,
   );
-}
-
-/** `tap-postgres` → `TAP_POSTGRES`: Meltano's prefix of a plugin's setting variables. */
-export function envPrefixOf(pluginName: string): string {
-  return pluginName.toUpperCase().replace(/[^A-Z0-9]/g, "_");
-}
-
-/** `TAP_POSTGRES` + `filter_schemas` → `TAP_POSTGRES_FILTER_SCHEMAS`. */
-export function envVarName(prefix: string, settingName: string): string {
-  return `${prefix}_${envPrefixOf(settingName)}`;
-}
-
-/**
- * Variable prefixes that set a plugin's settings, first wins: its name, its namespace, then its
- * `inherit_from` parents' (as Meltano reads `TAP_POSTGRES_PASSWORD` for a plugin inheriting from
- * tap-postgres).
- */
-function envPrefixes(chain: readonly PluginEntry[], baseName: string): string[] {
-  const prefixes: string[] = [];
-  for (const entry of [...chain].reverse()) {
-    prefixes.push(envPrefixOf(entry.name));
-    if (entry.namespace) prefixes.push(envPrefixOf(entry.namespace));
-  }
-  prefixes.push(envPrefixOf(baseName));
-  return [...new Set(prefixes)];
 }
 
 /** The plugin and the project plugins it inherits from, root first. */
@@ -349,42 +299,6 @@ function inheritanceChain(
     current = parent;
   }
   return chain.reverse();
-}
-
-function environmentOverride(
-  environment: EnvironmentEntry | undefined,
-  type: PluginType,
-  name: string,
-): EnvironmentPluginOverride | undefined {
-  const list =
-    type === "extractor" ? environment?.config.plugins.extractors : environment?.config.plugins.loaders;
-  return list?.find((override) => override.name === name);
-}
-
-/** Expands each `env:` layer's values, each layer seeing the ones below it and the process environment. */
-interface EnvLayer {
-  vars: Readonly<Record<string, string>>;
-  /** Where the `env:` mapping is in the file. */
-  path: string;
-}
-
-function expandEnvLayers(
-  layers: readonly EnvLayer[],
-  base: Readonly<Record<string, string>>,
-  unset: UnsetVariable[],
-): Record<string, string> {
-  const merged: Record<string, string> = {};
-  for (const layer of layers) {
-    for (const [name, value] of Object.entries(layer.vars)) {
-      merged[name] = expandEnvVars(
-        value,
-        { ...merged, ...base },
-        joinPath(layer.path, name),
-        unset,
-      ) as string;
-    }
-  }
-  return merged;
 }
 
 /** Singer metadata keys (the spec's, Meltano's and pipelinewise-tap-postgres's). */
@@ -430,195 +344,4 @@ function mergeStreamMap(
   layer: Record<string, ConfigMap> | undefined,
 ): void {
   for (const [stream, entry] of Object.entries(layer ?? {})) target[stream] = { ...target[stream], ...entry };
-}
-
-/** Settings declared by an external plugin in the file, as SettingDefinitions. Later ones win. */
-function declaredSettings(declared: readonly DeclaredSetting[]): SettingDefinition[] {
-  const byName = new Map<string, SettingDefinition>();
-  for (const setting of declared) {
-    const kinds: Record<string, SettingKind> = {
-      integer: "integer",
-      boolean: "boolean",
-      array: "array",
-      object: "object",
-    };
-    byName.set(setting.name, {
-      name: setting.name,
-      kind: kinds[setting.kind ?? "string"] ?? "string",
-      description: "",
-      secret: setting.sensitive === true || setting.kind === "password" || setting.kind === "hidden",
-      ...(setting.aliases ? { aliases: setting.aliases } : {}),
-      ...(setting.value !== undefined ? { default: setting.value } : {}),
-    });
-  }
-  return [...byName.values()];
-}
-
-export function describeSource(source: SettingSource): string {
-  switch (source.kind) {
-    case "env":
-      return `environment variable ${source.variable}`;
-    case "file":
-      return source.path;
-    case "default":
-      return "default";
-  }
-}
-
-/**
- * The winning value of each setting as layers are applied, keyed by canonical name. Knows the
- * settings' aliases; reports unknown settings when it is given the built-in plugin's name.
- */
-class SettingValues {
-  readonly #byName = new Map<string, SettingDefinition>();
-  readonly #canonical = new Map<string, string>();
-  readonly #values = new Map<string, { value: unknown; source: SettingSource }>();
-
-  constructor(
-    private readonly settings: readonly SettingDefinition[],
-    private readonly validatedPlugin: string | undefined,
-  ) {
-    for (const setting of settings) {
-      this.#byName.set(setting.name, setting);
-      this.#canonical.set(setting.name, setting.name);
-      for (const alias of setting.aliases ?? []) {
-        if (!this.#canonical.has(alias)) this.#canonical.set(alias, setting.name);
-      }
-    }
-  }
-
-  setting(name: string): SettingDefinition | undefined {
-    return this.#byName.get(name);
-  }
-
-  entries(): IterableIterator<[string, { value: unknown; source: SettingSource }]> {
-    return this.#values.entries();
-  }
-
-  applyFileLayer(config: ConfigMap, path: string, problems: ProblemList): void {
-    // Canonical names first, so that when a layer sets both `path` and its alias `filepath`, `path` wins.
-    const keys = Object.keys(config).sort(
-      (a, b) => Number(this.#canonical.get(a) !== a) - Number(this.#canonical.get(b) !== b),
-    );
-    const setHere = new Set<string>();
-    for (const key of keys) {
-      const value = config[key];
-      const keyPath = joinPath(path, key);
-      const name = this.#canonical.get(key);
-      if (name === undefined) {
-        if (this.validatedPlugin !== undefined) {
-          problems.add(
-            keyPath,
-            `unknown setting of ${this.validatedPlugin}${suggestionSuffix(key, this.#canonical.keys())}`,
-          );
-          continue;
-        }
-        // External plugins take any key as it is.
-        if (value !== null && value !== undefined)
-          this.#values.set(key, { value, source: { kind: "file", path: keyPath } });
-        continue;
-      }
-      // `host:` with nothing after it means unset, so that the default or a lower layer applies.
-      if (value === null || value === undefined || setHere.has(name)) continue;
-      setHere.add(name);
-      this.#values.set(name, { value, source: { kind: "file", path: keyPath } });
-    }
-  }
-
-  applyEnvOverrides(env: Readonly<Record<string, string>>, prefixes: readonly string[]): void {
-    for (const setting of this.settings) {
-      const names = [setting.name, ...(setting.aliases ?? [])];
-      const variable = prefixes
-        .flatMap((prefix) => names.map((name) => envVarName(prefix, name)))
-        .find((candidate) => env[candidate] !== undefined);
-      if (variable !== undefined) {
-        this.#values.set(setting.name, { value: env[variable], source: { kind: "env", variable } });
-      }
-    }
-  }
-}
-
-const TRUE_STRINGS = new Set(["true", "1"]);
-const FALSE_STRINGS = new Set(["false", "0"]);
-
-/**
- * `value` as the setting's kind, or undefined with a problem added. Strings are accepted for
- * every kind because `$VAR` expansion and environment variables only produce strings.
- */
-export function coerceSetting(
-  setting: SettingDefinition,
-  value: unknown,
-  where: string,
-  problems: ProblemList,
-): unknown {
-  // A secret is described by its kind only: the value itself never reaches a message.
-  const shown = setting.secret ? describeKind(value) : describeValue(value);
-  const fail = (expected: string): undefined => {
-    problems.add(where, `expected ${expected}, got ${shown}`);
-    return undefined;
-  };
-  switch (setting.kind) {
-    case "string": {
-      let text: string;
-      if (typeof value === "string") text = value;
-      else if (typeof value === "number" && Number.isFinite(value)) text = String(value);
-      else return fail("string");
-      if (setting.choices && !setting.choices.includes(text)) {
-        const suggestion = setting.secret ? "" : suggestionSuffix(text, setting.choices);
-        problems.add(where, `expected one of ${setting.choices.join(", ")}, got ${shown}${suggestion}`);
-        return undefined;
-      }
-      return text;
-    }
-    case "integer": {
-      if (typeof value === "number" && Number.isSafeInteger(value)) return value;
-      if (typeof value === "string" && /^\s*[+-]?\d+\s*$/.test(value)) {
-        const parsed = Number(value);
-        if (Number.isSafeInteger(parsed)) return parsed;
-      }
-      return fail("integer");
-    }
-    case "boolean": {
-      if (typeof value === "boolean") return value;
-      if (value === 1 || value === 0) return value === 1;
-      if (typeof value === "string") {
-        const lowered = value.trim().toLowerCase();
-        if (TRUE_STRINGS.has(lowered)) return true;
-        if (FALSE_STRINGS.has(lowered)) return false;
-      }
-      return fail("boolean (true or false)");
-    }
-    case "array": {
-      if (Array.isArray(value)) return value;
-      if (typeof value === "string") {
-        const parsed = parseJson(value, "[");
-        if (Array.isArray(parsed)) return parsed;
-        if (setting.commaSeparated) {
-          return value
-            .split(",")
-            .map((item) => item.trim())
-            .filter((item) => item !== "");
-        }
-      }
-      return fail(setting.commaSeparated ? "array (a list, or a comma-separated string)" : "array");
-    }
-    case "object": {
-      if (isMapping(value)) return value;
-      if (typeof value === "string") {
-        const parsed = parseJson(value, "{");
-        if (isMapping(parsed)) return parsed;
-      }
-      return fail("object (a mapping)");
-    }
-  }
-}
-
-/** Environment variables carry lists and mappings as JSON, as Meltano writes them. */
-function parseJson(text: string, opening: "[" | "{"): unknown {
-  if (!text.trimStart().startsWith(opening)) return undefined;
-  try {
-    return JSON.parse(text) as unknown;
-  } catch {
-    return undefined;
-  }
 }

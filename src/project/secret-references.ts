@@ -239,7 +239,7 @@ export class SecretReferenceResolver {
     settings: readonly SettingDefinition[];
     /** Where each setting was set (`plugins.extractors[0].config.password`), for messages. */
     describe: (setting: string) => string;
-    /** `coerceSetting` of plugin-config; passed in to keep this module free of the resolver. */
+    /** `coerceSetting` of coerce-setting.ts; passed in to keep this module free of the resolver. */
     coerce: (setting: SettingDefinition, value: unknown, where: string, problems: ProblemList) => unknown;
   }): Promise<PluginConfig> {
     const { config, references, settings } = options;

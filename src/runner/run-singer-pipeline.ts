@@ -1,10 +1,8 @@
 import fs from "node:fs";
 import { PipelineError } from "../errors.js";
-import type { Extractor, Loader, StreamPlan } from "../connectors/connector.js";
+import type { ExternalTap, ExternalTarget, Extractor, Loader, StreamPlan } from "../connectors/connector.js";
 import { runSingerTap } from "../connectors/singer/singer-tap.js";
 import { runSingerTarget } from "../connectors/singer/singer-target.js";
-import { SingerTapProcess } from "../connectors/external-singer/singer-tap-process.js";
-import { SingerTargetProcess } from "../connectors/external-singer/singer-target-process.js";
 import type { Catalog } from "../protocol/catalog.js";
 import type { ReadMessage } from "../protocol/singer-reader.js";
 import { SingerWriter } from "../protocol/singer-writer.js";
@@ -13,9 +11,9 @@ import { recordedRun, type RecordedRunOptions } from "./recorded-run.js";
 import type { RunSummary, StreamStats } from "./run-events.js";
 
 export interface RunSingerPipelineOptions extends RecordedRunOptions {
-  /** A built-in extractor or an external tap (`SingerTapProcess`). */
+  /** A built-in extractor or an external tap (one with `externalTap`). */
   extractor: Extractor;
-  /** A built-in loader or an external target (`SingerTargetProcess`); not both built in. */
+  /** A built-in loader or an external target (one with `externalTarget`); not both built in. */
   loader: Loader;
   /** Discovery and selection, called under the state lock: the catalog given to the tap and its plans. */
   plan: () => Promise<{ catalog: Catalog; plans: StreamPlan[] }>;
@@ -41,11 +39,7 @@ export interface RunSingerPipelineOptions extends RecordedRunOptions {
  */
 export async function runSingerPipeline(options: RunSingerPipelineOptions): Promise<RunSummary> {
   const { stateStore, observer } = options;
-  if (!(options.extractor instanceof SingerTapProcess) && !(options.loader instanceof SingerTargetProcess)) {
-    throw new PipelineError(
-      "runSingerPipeline needs an external tap or target; use runPipeline for built-ins",
-    );
-  }
+  const ends = externalEnds(options.extractor, options.loader);
   return recordedRun(
     options,
     async (streams) => {
@@ -72,7 +66,7 @@ export async function runSingerPipeline(options: RunSingerPipelineOptions): Prom
         await stateStore.set(options.stateId, state);
         observer({ type: "state-committed", streamId: "*", bookmark: state });
       };
-      await moveMessages(options, catalog, stored, commit, streams);
+      await moveMessages(options, ends, catalog, stored, commit, streams);
       for (const [streamId, stats] of Object.entries(streams)) {
         observer({ type: "stream-finished", streamId, ...stats });
       }
@@ -85,8 +79,21 @@ export async function runSingerPipeline(options: RunSingerPipelineOptions): Prom
   );
 }
 
+/** The external Singer processes of a run: a target, a tap, or both; never neither. */
+type ExternalEnds =
+  { target: ExternalTarget; tap: ExternalTap | undefined } | { target: undefined; tap: ExternalTap };
+
+function externalEnds(extractor: Extractor, loader: Loader): ExternalEnds {
+  const tap = extractor.externalTap;
+  const target = loader.externalTarget;
+  if (target) return { target, tap };
+  if (tap) return { target: undefined, tap };
+  throw new PipelineError("runSingerPipeline needs an external tap or target; use runPipeline for built-ins");
+}
+
 async function moveMessages(
   options: RunSingerPipelineOptions,
+  ends: ExternalEnds,
   catalog: Catalog,
   state: SingerState | undefined,
   commit: (stateJson: string) => Promise<void>,
@@ -104,11 +111,11 @@ async function moveMessages(
     if (options.signal?.aborted) throw new PipelineError("the run was stopped before it finished");
   };
 
-  if (loader instanceof SingerTargetProcess) {
-    const target = loader.start({ onState: commit });
+  if (ends.target) {
+    const target = ends.target.start({ onState: commit });
     try {
-      if (extractor instanceof SingerTapProcess) {
-        for await (const { message, text } of extractor.messages({
+      if (ends.tap) {
+        for await (const { message, text } of ends.tap.messages({
           catalog,
           state,
           ...(options.signal ? { signal: options.signal } : {}),
@@ -136,7 +143,7 @@ async function moveMessages(
     return;
   }
 
-  const tap = extractor as SingerTapProcess;
+  const tap = ends.tap;
   async function* counted(): AsyncGenerator<ReadMessage> {
     for await (const read of tap.messages({
       catalog,

@@ -5,7 +5,8 @@ import { DuckDBInstance } from "@duckdb/node-api";
 import { startEmbeddedPostgres } from "@sluice/postgres-server";
 import type { Output } from "sluice/dist/cli/output.js";
 import { formatCount, rate } from "sluice/dist/cli/output.js";
-import { openProject, runProjectPipeline } from "sluice/dist/runner/project-pipeline.js";
+import { openProject } from "sluice/dist/runner/project-context.js";
+import { runProjectPipeline } from "sluice/dist/runner/project-pipeline.js";
 import type { RunSummary } from "sluice/dist/runner/run-events.js";
 import { applyDemoChanges, createDemoData } from "./demo-schema.js";
 

@@ -1,6 +1,7 @@
 import type { Command } from "commander";
 import { ConfigError } from "../../errors.js";
-import { createExtractor, resolvePluginForRun } from "../../runner/project-pipeline.js";
+import { createExtractor } from "../../runner/compose-pipeline.js";
+import { resolvePluginForRun } from "../../runner/project-context.js";
 import type { Wrap } from "../program.js";
 
 /** `sluice cdc status|teardown <extractor>`: the replication slot LOG_BASED streams read. */
@@ -14,9 +15,8 @@ export function registerCdcCommand(program: Command, wrap: Wrap): void {
     .argument("<extractor>", "extractor plugin name, e.g. tap-postgres")
     .action(
       wrap(async (context, name: string) => {
-        const extractor = createExtractor(
-          await resolvePluginForRun(context.openProject(), name, "extractor"),
-        );
+        const project = context.openProject();
+        const extractor = createExtractor(project, await resolvePluginForRun(project, name, "extractor"));
         if (!extractor.changeCaptureStatus) throw new ConfigError(`${name} has no change data capture`);
         try {
           const status = await extractor.changeCaptureStatus();
@@ -47,9 +47,8 @@ export function registerCdcCommand(program: Command, wrap: Wrap): void {
     .argument("<extractor>", "extractor plugin name, e.g. tap-postgres")
     .action(
       wrap(async (context, name: string) => {
-        const extractor = createExtractor(
-          await resolvePluginForRun(context.openProject(), name, "extractor"),
-        );
+        const project = context.openProject();
+        const extractor = createExtractor(project, await resolvePluginForRun(project, name, "extractor"));
         if (!extractor.teardownChangeCapture) throw new ConfigError(`${name} has no change data capture`);
         try {
           const removed = await extractor.teardownChangeCapture();

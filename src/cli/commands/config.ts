@@ -1,6 +1,6 @@
 import type { Command } from "commander";
 import { redactConfig } from "../../project/redaction.js";
-import { resolvePlugin } from "../../runner/project-pipeline.js";
+import { resolvePlugin } from "../../runner/project-context.js";
 import type { Wrap } from "../program.js";
 
 export function registerConfigCommand(program: Command, wrap: Wrap): void {

@@ -1,5 +1,6 @@
 import type { Command } from "commander";
-import { createExtractor, resolvePluginForRun } from "../../runner/project-pipeline.js";
+import { createExtractor } from "../../runner/compose-pipeline.js";
+import { resolvePluginForRun } from "../../runner/project-context.js";
 import type { Wrap } from "../program.js";
 
 export function registerDiscoverCommand(program: Command, wrap: Wrap): void {
@@ -9,9 +10,8 @@ export function registerDiscoverCommand(program: Command, wrap: Wrap): void {
     .argument("<extractor>", "extractor plugin name")
     .action(
       wrap(async (context, name: string) => {
-        const extractor = createExtractor(
-          await resolvePluginForRun(context.openProject(), name, "extractor"),
-        );
+        const project = context.openProject();
+        const extractor = createExtractor(project, await resolvePluginForRun(project, name, "extractor"));
         try {
           context.output.result(JSON.stringify(await extractor.discover(), null, 2));
         } finally {

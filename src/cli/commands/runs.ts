@@ -1,6 +1,6 @@
 import type { Command } from "commander";
 import { ConfigError } from "../../errors.js";
-import { openStores } from "../../runner/project-pipeline.js";
+import { openStores } from "../../runner/project-context.js";
 import { formatCount, rate } from "../output.js";
 import type { Wrap } from "../program.js";
 

@@ -2,12 +2,8 @@ import { Option, type Command } from "commander";
 import { ConfigError, EXIT_FAILURE, EXIT_TEMPFAIL } from "../../errors.js";
 import { stateIdFor } from "../../project/state-id.js";
 import { ABANDONED_RUN_ERROR } from "../../state/run-history.js";
-import {
-  openStores,
-  resolvePlugin,
-  runProjectPipeline,
-  type ProjectContext,
-} from "../../runner/project-pipeline.js";
+import { openStores, resolvePlugin, type ProjectContext } from "../../runner/project-context.js";
+import { runProjectPipeline } from "../../runner/project-pipeline.js";
 import { Scheduler, sleep, type ScheduleExecutor, type SchedulerEvent } from "../../runner/scheduler.js";
 import type { CliContext } from "../cli-context.js";
 import type { Wrap } from "../program.js";

@@ -1,6 +1,8 @@
 import type { Command } from "commander";
 import { listSelection } from "../../protocol/selection.js";
-import { createExtractor, resolvePluginForRun, selectedCatalog } from "../../runner/project-pipeline.js";
+import { createExtractor } from "../../runner/compose-pipeline.js";
+import { selectedCatalog } from "../../runner/plan-streams.js";
+import { resolvePluginForRun } from "../../runner/project-context.js";
 import type { Wrap } from "../program.js";
 
 export function registerSelectCommand(program: Command, wrap: Wrap): void {
@@ -11,8 +13,9 @@ export function registerSelectCommand(program: Command, wrap: Wrap): void {
     .option("--all", "also list streams and columns that are not selected")
     .action(
       wrap(async (context, name: string, options: { all?: boolean }) => {
-        const plugin = await resolvePluginForRun(context.openProject(), name, "extractor");
-        const extractor = createExtractor(plugin);
+        const project = context.openProject();
+        const plugin = await resolvePluginForRun(project, name, "extractor");
+        const extractor = createExtractor(project, plugin);
         try {
           const { catalog, warnings } = await selectedCatalog(extractor, plugin);
           for (const warning of warnings) context.output.warn(warning);

@@ -3,7 +3,7 @@ import fs from "node:fs";
 import { ConfigError } from "../../errors.js";
 import { fromMeltanoExport, toMeltanoExport } from "../../protocol/meltano-state-export.js";
 import { toSingerState, type SingerState } from "../../protocol/state.js";
-import { openStores } from "../../runner/project-pipeline.js";
+import { openStores } from "../../runner/project-context.js";
 import type { CliContext } from "../cli-context.js";
 import type { Wrap } from "../program.js";
 

@@ -1,10 +1,7 @@
 import type { Command } from "commander";
-import {
-  createExtractor,
-  createLoader,
-  planStreams,
-  resolvePluginForRun,
-} from "../../runner/project-pipeline.js";
+import { createExtractor, createLoader } from "../../runner/compose-pipeline.js";
+import { planStreams } from "../../runner/plan-streams.js";
+import { resolvePluginForRun } from "../../runner/project-context.js";
 import type { Wrap } from "../program.js";
 
 export function registerTestCommand(program: Command, wrap: Wrap): void {
@@ -17,7 +14,7 @@ export function registerTestCommand(program: Command, wrap: Wrap): void {
         const project = context.openProject();
         const plugin = await resolvePluginForRun(project, name);
         if (plugin.type === "extractor") {
-          const extractor = createExtractor(plugin);
+          const extractor = createExtractor(project, plugin);
           try {
             await extractor.test();
             // Then what the selected streams' replication methods need (LOG_BASED: wal_level,

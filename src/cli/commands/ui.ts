@@ -1,6 +1,6 @@
 import type { Command } from "commander";
 import { ConfigError } from "../../errors.js";
-import { openStores, resolvePlugin } from "../../runner/project-pipeline.js";
+import { openStores, resolvePlugin } from "../../runner/project-context.js";
 import { RunHistoryView } from "../../ui/run-history-view.js";
 import { UiServer } from "../../ui/ui-server.js";
 import type { CliContext } from "../cli-context.js";

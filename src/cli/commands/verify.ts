@@ -1,11 +1,8 @@
 import type { Command } from "commander";
 import { ConfigError } from "../../errors.js";
-import {
-  createExtractor,
-  createLoader,
-  planStreams,
-  resolvePluginForRun,
-} from "../../runner/project-pipeline.js";
+import { createExtractor, createLoader } from "../../runner/compose-pipeline.js";
+import { planStreams } from "../../runner/plan-streams.js";
+import { resolvePluginForRun } from "../../runner/project-context.js";
 import { verifyStream, type StreamVerification } from "../../verify/verify-streams.js";
 import type { Wrap } from "../program.js";
 
@@ -32,7 +29,7 @@ export function registerVerifyCommand(program: Command, wrap: Wrap): void {
         const project = context.openProject();
         const extractorPlugin = await resolvePluginForRun(project, extractorName, "extractor");
         const loaderPlugin = await resolvePluginForRun(project, loaderName, "loader");
-        const extractor = createExtractor(extractorPlugin);
+        const extractor = createExtractor(project, extractorPlugin);
         const loader = createLoader(project, loaderPlugin);
         try {
           if (!extractor.verifier)

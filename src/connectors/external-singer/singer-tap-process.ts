@@ -3,7 +3,7 @@ import { streamMetadata, type Catalog, type CatalogStream } from "../../protocol
 import { selectedProperties, selectedStreams } from "../../protocol/selection.js";
 import { readSingerMessages, type ReadMessage } from "../../protocol/singer-reader.js";
 import type { SingerState } from "../../protocol/state.js";
-import type { ExtractSession, Extractor, ReplicationMethod, StreamPlan } from "../connector.js";
+import type { ExternalTap, ExtractSession, Extractor, ReplicationMethod, StreamPlan } from "../connector.js";
 import { columnsOfJsonSchema } from "../singer/singer-column-types.js";
 import type { ExternalPlugin } from "./external-plugin.js";
 import { PluginFiles, SingerProcess } from "./singer-process.js";
@@ -18,7 +18,10 @@ import { PluginFiles, SingerProcess } from "./singer-process.js";
  * which `runSingerPipeline` hands to a loader as a Singer target would, committing each STATE
  * once the data before it is durable.
  */
-export class SingerTapProcess implements Extractor {
+export class SingerTapProcess implements Extractor, ExternalTap {
+  /** An external tap: runs take its `messages`. */
+  readonly externalTap: ExternalTap = this;
+
   constructor(readonly plugin: ExternalPlugin) {}
 
   /** Discovery is the one thing every tap can do without a catalog: it proves config and access. */

@@ -4,7 +4,7 @@ import type { Writable } from "node:stream";
 import { ConfigError, DataError, PipelineError } from "../../errors.js";
 import { readLines } from "../../protocol/singer-reader.js";
 import { SingerWriter } from "../../protocol/singer-writer.js";
-import type { Loader, StreamWriter } from "../connector.js";
+import type { ExternalTarget, ExternalTargetRun, Loader, StreamWriter } from "../connector.js";
 import type { ExternalPlugin } from "./external-plugin.js";
 import { PluginFiles, SingerProcess } from "./singer-process.js";
 
@@ -16,7 +16,10 @@ import { PluginFiles, SingerProcess } from "./singer-process.js";
  * (durable when `write` resolves) but through `start`: sluice writes Singer messages to the
  * target's stdin and commits each state the target prints back, as Meltano does.
  */
-export class SingerTargetProcess implements Loader {
+export class SingerTargetProcess implements Loader, ExternalTarget {
+  /** An external target: runs `start` it and write Singer messages to it. */
+  readonly externalTarget: ExternalTarget = this;
+
   constructor(readonly plugin: ExternalPlugin) {}
 
   /** Checks that the executable can be found; a target has no way to test its connection alone. */
@@ -55,7 +58,7 @@ export class SingerTargetProcess implements Loader {
 }
 
 /** One running target: write messages with `writer`, then `finish` (or `stop` on failure). */
-export class SingerTargetRun {
+export class SingerTargetRun implements ExternalTargetRun {
   readonly writer: SingerWriter;
   private readonly process: SingerProcess;
   private readonly files: PluginFiles;

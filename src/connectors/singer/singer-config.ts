@@ -1,7 +1,8 @@
 import fs from "node:fs";
 import { ConfigError } from "../../errors.js";
 import { suggestionSuffix } from "../../project/did-you-mean.js";
-import { coerceSetting, envPrefixOf } from "../../project/plugin-config.js";
+import { coerceSetting } from "../../project/coerce-setting.js";
+import { envPrefixOf } from "../../project/setting-values.js";
 import { ProblemList } from "../../project/problem-list.js";
 import type { PluginConfig, PluginDefinition } from "../connector.js";
 

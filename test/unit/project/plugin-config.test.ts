@@ -4,12 +4,12 @@ import { describe, expect, test } from "vitest";
 import type { SettingDefinition } from "../../../src/connectors/connector.js";
 import { loadProject, readProjectFile } from "../../../src/project/project-file.js";
 import {
-  envPrefixOf,
   resolvePluginConfig,
-  selectEnvironment,
   type PluginLookup,
   type ResolvePluginConfigOptions,
 } from "../../../src/project/plugin-config.js";
+import { selectEnvironment } from "../../../src/project/select-environment.js";
+import { envPrefixOf } from "../../../src/project/setting-values.js";
 import { builtinLookup, configErrorOf, problemsOf, projectDirWith } from "./project-test-support.js";
 
 const referenceDir = fileURLToPath(new URL("../../fixtures/project/reference", import.meta.url));

@@ -2,8 +2,10 @@ import { chmodSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, test } from "vitest";
 import { ConfigError } from "../../../src/errors.js";
-import { coerceSetting, describeSource, resolvePluginConfig } from "../../../src/project/plugin-config.js";
+import { coerceSetting } from "../../../src/project/coerce-setting.js";
+import { resolvePluginConfig } from "../../../src/project/plugin-config.js";
 import { readProjectFile } from "../../../src/project/project-file.js";
+import { describeSource } from "../../../src/project/setting-values.js";
 import { parseSettingValue, SecretReferenceResolver } from "../../../src/project/secret-references.js";
 import { builtinLookup, problemsOf, projectDirWith } from "./project-test-support.js";
 

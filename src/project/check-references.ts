@@ -1,0 +1,79 @@
+import { suggestionSuffix } from "./did-you-mean.js";
+import { joinPath, type ProblemList } from "./problem-list.js";
+import type { ProjectFile } from "./project-file.js";
+
+/** Names must be unique, and what a schedule, environment or default names must exist. */
+export function checkReferences(project: ProjectFile, problems: ProblemList): void {
+  const pluginTypeByName = new Map<string, string>();
+  for (const type of ["extractors", "loaders"] as const) {
+    for (const plugin of project.plugins[type]) {
+      const previous = pluginTypeByName.get(plugin.name);
+      if (previous !== undefined) {
+        problems.add(
+          joinPath(plugin.location, "name"),
+          `duplicate plugin name "${plugin.name}" (already used in plugins.${previous}); plugin names must be unique`,
+        );
+      } else {
+        pluginTypeByName.set(plugin.name, type);
+      }
+    }
+  }
+  for (const [list, what] of [
+    [project.environments, "environment"],
+    [project.schedules, "schedule"],
+    [project.jobs, "job"],
+  ] as const) {
+    const seen = new Set<string>();
+    for (const entry of list) {
+      if (seen.has(entry.name))
+        problems.add(joinPath(entry.location, "name"), `duplicate ${what} name "${entry.name}"`);
+      seen.add(entry.name);
+    }
+  }
+  const environmentNames = project.environments.map((environment) => environment.name);
+  if (project.default_environment !== undefined && !environmentNames.includes(project.default_environment)) {
+    problems.add(
+      "default_environment",
+      `no environment named "${project.default_environment}"${existingList("environments", environmentNames)}`,
+    );
+  }
+  const names = (type: "extractors" | "loaders"): string[] =>
+    project.plugins[type].map((plugin) => plugin.name);
+  for (const environment of project.environments) {
+    for (const type of ["extractors", "loaders"] as const) {
+      for (const override of environment.config.plugins[type]) {
+        if (!names(type).includes(override.name)) {
+          problems.add(
+            joinPath(override.location, "name"),
+            `no ${type.slice(0, -1)} named "${override.name}" in plugins.${type}${suggestionSuffix(override.name, names(type))}`,
+          );
+        }
+      }
+    }
+  }
+  const jobNames = project.jobs.map((job) => job.name);
+  for (const schedule of project.schedules) {
+    if (schedule.job !== undefined && !jobNames.includes(schedule.job)) {
+      problems.add(
+        joinPath(schedule.location, "job"),
+        `no job named "${schedule.job}"${existingList("jobs", jobNames)}`,
+      );
+    }
+    for (const [key, type] of [
+      ["extractor", "extractors"],
+      ["loader", "loaders"],
+    ] as const) {
+      const name = schedule[key];
+      if (name !== undefined && !names(type).includes(name)) {
+        problems.add(
+          joinPath(schedule.location, key),
+          `no ${key} named "${name}" in plugins.${type}${suggestionSuffix(name, names(type))}`,
+        );
+      }
+    }
+  }
+}
+
+function existingList(what: string, names: readonly string[]): string {
+  return names.length === 0 ? ` (the project defines no ${what})` : ` (${what}: ${names.join(", ")})`;
+}

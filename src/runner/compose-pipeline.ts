@@ -1,0 +1,186 @@
+import { ConfigError, PipelineError } from "../errors.js";
+import type { Extractor, Loader, StreamPlan } from "../connectors/connector.js";
+import type { ExternalPlugin } from "../connectors/external-singer/external-plugin.js";
+import { executableFor } from "../connectors/external-singer/plugin-installer.js";
+import { SingerTapProcess } from "../connectors/external-singer/singer-tap-process.js";
+import { SingerTargetProcess } from "../connectors/external-singer/singer-target-process.js";
+import { findBuiltinPlugin } from "../connectors/registry.js";
+import type { Catalog } from "../protocol/catalog.js";
+import type { ResolvedPlugin } from "../project/plugin-config.js";
+import { stateIdFor } from "../project/state-id.js";
+import type { StateAndRunHistory } from "../state/open-system-database.js";
+import { planCatalog } from "./plan-streams.js";
+import { openStores, resolvePluginForRun, type ProjectContext } from "./project-context.js";
+
+/**
+ * The composition root: where a project and the names of an extractor and a loader become the
+ * objects of a run. Every connector a command uses is created here (`createExtractor`,
+ * `createLoader`): a built-in from the registry, any other plugin as an external Singer process
+ * run from the project's folder. A run's parts are put together by `composePipeline`.
+ */
+
+/**
+ * Where a run's notes and warnings go. Without them an external Singer plugin's stderr lines are
+ * kept for the message of an error only.
+ */
+export interface PluginOutput {
+  /** Notes worth logging: the stderr lines of external Singer plugins, a `pip_url` not used. */
+  log?: (message: string) => void;
+  /** Warnings worth showing before the run starts, and odd output of an external plugin. */
+  warn?: (message: string) => void;
+}
+
+/** What a pipeline is made of: the plugins named, and what `composePipeline` should know. */
+export interface ComposePipelineOptions extends PluginOutput {
+  extractor: string;
+  loader: string;
+  /** `--state-id`; default `<environment>:<extractor>-to-<loader>` and the environment's suffix. */
+  stateId?: string;
+  /** `--select`: only the streams these patterns name, of those the project selects. */
+  select?: string[];
+}
+
+/**
+ * One pipeline's parts, wired from the project, nothing connected or read yet: a run (or a dry
+ * run) only calls them.
+ */
+export interface PipelineParts {
+  extractorPlugin: ResolvedPlugin;
+  loaderPlugin: ResolvedPlugin;
+  extractor: Extractor;
+  loader: Loader;
+  stateId: string;
+  /**
+   * Discovery, the project's selection and `--select`, then the extractor's plans: the selected
+   * catalog (what an external tap is given) and the plans. A run calls it under the state lock.
+   */
+  plan(): Promise<{ catalog: Catalog; plans: StreamPlan[] }>;
+  /** The project's state store and run history (a dry run opens none); closed by the caller. */
+  openStores(): Promise<StateAndRunHistory>;
+}
+
+/**
+ * Resolves both plugins (secret references included), creates the extractor and the loader (an
+ * external plugin's output going to `log` and `warn`), and says the state id. The settings and
+ * variables of both plugins are read before the first `await`, so a caller may set variables
+ * around the call alone (the scheduler applies a schedule's `env:` so).
+ */
+export async function composePipeline(
+  context: ProjectContext,
+  options: ComposePipelineOptions,
+): Promise<PipelineParts> {
+  const [extractorPlugin, loaderPlugin] = await Promise.all([
+    resolvePluginForRun(context, options.extractor, "extractor"),
+    resolvePluginForRun(context, options.loader, "loader"),
+  ]);
+  // An external plugin's stderr and odd output go to the run's log.
+  const output = {
+    ...(options.log ? { log: options.log } : {}),
+    ...(options.warn ? { warn: options.warn } : {}),
+  };
+  const extractor = createExtractor(context, extractorPlugin, output);
+  const loader = createLoader(context, loaderPlugin, output);
+  noteUnusedPipUrls([extractorPlugin, loaderPlugin], options.log);
+  const stateId =
+    options.stateId ??
+    stateIdFor(
+      extractorPlugin.environment,
+      extractorPlugin.name,
+      loaderPlugin.name,
+      extractorPlugin.stateIdSuffix,
+    );
+  return {
+    extractorPlugin,
+    loaderPlugin,
+    extractor,
+    loader,
+    stateId,
+    plan: () => planCatalog(extractor, extractorPlugin, options.select ?? [], options.warn),
+    openStores: () => openStores(context),
+  };
+}
+
+/**
+ * The extractor a resolved plugin names: the built-in of its name, else (not built in, or
+ * `builtin: false`) its program run as an external Singer tap. Not connected yet.
+ */
+export function createExtractor(
+  context: ProjectContext,
+  resolved: ResolvedPlugin,
+  output: PluginOutput = {},
+): Extractor {
+  const definition = builtinFor(resolved);
+  if (!definition) return new SingerTapProcess(externalPlugin(context, resolved, output));
+  if (definition.type !== "extractor") throw new ConfigError(`${resolved.name} is not an extractor`);
+  return definition.create(resolved.config);
+}
+
+/**
+ * The loader a resolved plugin names: the built-in of its name (relative paths in its settings
+ * taken from the project's folder), else its program run as an external Singer target.
+ */
+export function createLoader(
+  context: ProjectContext,
+  resolved: ResolvedPlugin,
+  output: PluginOutput = {},
+): Loader {
+  const definition = builtinFor(resolved);
+  if (!definition) return new SingerTargetProcess(externalPlugin(context, resolved, output));
+  if (definition.type !== "loader") throw new ConfigError(`${resolved.name} is not a loader`);
+  return definition.create(resolved.config, { projectDir: context.loaded.dir });
+}
+
+function builtinFor(resolved: ResolvedPlugin) {
+  const unresolved = Object.keys(resolved.references);
+  if (unresolved.length > 0) {
+    // A reference handed to a connector would be used as the password itself.
+    throw new PipelineError(
+      `${resolved.name}: secret references of ${unresolved.join(", ")} were not resolved`,
+    );
+  }
+  return resolved.builtin ? findBuiltinPlugin(resolved.baseName) : undefined;
+}
+
+/**
+ * An external Singer plugin (not built in, or `builtin: false`): its program found as
+ * `executableFor` says (in the project's virtualenvs), run in the project's folder, its output
+ * redacted with the project's secrets.
+ */
+function externalPlugin(
+  context: ProjectContext,
+  resolved: ResolvedPlugin,
+  output: PluginOutput,
+): ExternalPlugin {
+  const projectDir = context.loaded.dir;
+  return {
+    name: resolved.name,
+    executable: executableFor({
+      projectDir,
+      type: resolved.type,
+      name: resolved.name,
+      baseName: resolved.baseName,
+      executable: resolved.executable,
+    }),
+    cwd: projectDir,
+    config: resolved.config,
+    env: resolved.env,
+    ...(resolved.capabilities ? { capabilities: resolved.capabilities } : {}),
+    redact: (text: string) => context.redactor.redact(text),
+    ...(output.log ? { log: output.log } : {}),
+    ...(output.warn ? { warn: output.warn } : {}),
+  };
+}
+
+/** Notes a built-in run for a plugin that carries a `pip_url` (as meltano.yml files do). */
+function noteUnusedPipUrls(
+  resolved: readonly ResolvedPlugin[],
+  log: ((message: string) => void) | undefined,
+): void {
+  for (const plugin of resolved) {
+    if (plugin.builtin && plugin.pipUrl) {
+      log?.(
+        `${plugin.name}: runs the built-in ${plugin.baseName}; its pip_url is not used (set \`builtin: false\` to run that package instead)`,
+      );
+    }
+  }
+}

@@ -1,0 +1,91 @@
+import { ConfigError } from "../errors.js";
+import type { Extractor, StreamPlan } from "../connectors/connector.js";
+import type { Catalog } from "../protocol/catalog.js";
+import { applySelection, narrowToStreams } from "../protocol/selection.js";
+import type { ResolvedPlugin } from "../project/plugin-config.js";
+
+/**
+ * Discovers the extractor's catalog and applies the project's `select`, `metadata` and `schema`
+ * (and `--select`), as Meltano does. A select pattern that names no stream is an error: a typo
+ * there would silently move nothing.
+ */
+export async function selectedCatalog(
+  extractor: Extractor,
+  resolved: ResolvedPlugin,
+  narrow: readonly string[] = [],
+): Promise<{ catalog: Catalog; warnings: string[] }> {
+  const discovered = await extractor.discover();
+  const result = applySelection(discovered, {
+    select: resolved.select,
+    metadata: resolved.metadata,
+    schema: resolved.schema,
+  });
+  const known = discovered.streams.map((s) => s.tap_stream_id);
+  const listing =
+    known.length > 0 ? known.slice(0, 20).join(", ") + (known.length > 20 ? ", ..." : "") : "none";
+  const problems = result.unmatchedSelect.map(
+    (pattern) => `${resolved.location}.select: "${pattern}" matches no stream (streams: ${listing})`,
+  );
+  // A mistyped stream under `metadata` would silently run that stream FULL_TABLE.
+  problems.push(
+    ...result.unmatchedMetadata.map(
+      (k) => `${resolved.location}.metadata: "${k}" matches no stream (streams: ${listing})`,
+    ),
+  );
+  let catalog = result.catalog;
+  if (narrow.length > 0) {
+    const narrowed = narrowToStreams(catalog, narrow);
+    problems.push(
+      ...narrowed.unmatched.map((p) => `--select: "${p}" matches no stream (streams: ${listing})`),
+    );
+    catalog = narrowed.catalog;
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+  const warnings = [
+    ...result.unmatchedProperties.map(
+      (p) =>
+        `${resolved.location}: "${p.rule}" names column "${p.property}" that ${p.streamId} does not have`,
+    ),
+  ];
+  return { catalog, warnings };
+}
+
+/** Discovers, applies the project's selection and plans the streams of a run. */
+export async function planStreams(
+  extractor: Extractor,
+  extractorPlugin: ResolvedPlugin,
+  select: string[],
+  warn?: (message: string) => void,
+): Promise<StreamPlan[]> {
+  return (await planCatalog(extractor, extractorPlugin, select, warn)).plans;
+}
+
+/** `planStreams`, with the selected catalog the plans came from (what an external tap is given). */
+export async function planCatalog(
+  extractor: Extractor,
+  extractorPlugin: ResolvedPlugin,
+  select: string[],
+  warn?: (message: string) => void,
+): Promise<{ catalog: Catalog; plans: StreamPlan[] }> {
+  const { catalog, warnings } = await selectedCatalog(extractor, extractorPlugin, select);
+  for (const warning of warnings) warn?.(warning);
+  let plans: StreamPlan[];
+  try {
+    plans = await extractor.plan(catalog);
+  } catch (error) {
+    // The extractor names metadata by stream; say where in the project file it is.
+    if (error instanceof ConfigError) {
+      throw new ConfigError(
+        error.problems.map((p) => `${extractorPlugin.location}.${p}`),
+        { cause: error },
+      );
+    }
+    throw error;
+  }
+  if (plans.length === 0) {
+    throw new ConfigError(
+      `${extractorPlugin.location}: no stream is selected (check \`select\` and --select)`,
+    );
+  }
+  return { catalog, plans };
+}

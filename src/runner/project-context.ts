@@ -1,0 +1,121 @@
+import { ConfigError } from "../errors.js";
+import { findBuiltinPlugin } from "../connectors/registry.js";
+import { coerceSetting } from "../project/coerce-setting.js";
+import { projectEnv, type EnvSource } from "../project/env-file.js";
+import { resolvePluginConfig, type ResolvedPlugin } from "../project/plugin-config.js";
+import { loadProject, type LoadedProject } from "../project/project-file.js";
+import { SecretRedactor, secretValues } from "../project/redaction.js";
+import { SecretReferenceResolver } from "../project/secret-references.js";
+import { describeSource } from "../project/setting-values.js";
+import { passwordOfUri, resolveStateBackend, resolveSystemDatabase } from "../project/system-database-uri.js";
+import { openStateAndRunHistory, type StateAndRunHistory } from "../state/open-system-database.js";
+
+/**
+ * A project opened for one command: its file, the variables it sees, the environment chosen,
+ * and a redactor that knows every secret resolved so far (the CLI passes all output through it).
+ */
+export interface ProjectContext {
+  loaded: LoadedProject;
+  env: EnvSource;
+  /** `--environment`; undefined lets the resolver pick (SLUICE_ENVIRONMENT, default_environment). */
+  environment: string | undefined;
+  redactor: SecretRedactor;
+}
+
+export function openProject(
+  dir: string,
+  options: { environment?: string; redactor?: SecretRedactor } = {},
+): ProjectContext {
+  const loaded = loadProject(dir);
+  const env = projectEnv({ projectDir: loaded.dir, fileLayers: [loaded.project.env] });
+  const redactor = options.redactor ?? new SecretRedactor();
+  const context = { loaded, env, environment: options.environment, redactor };
+  // Passwords inside the system database URIs must never be printed either.
+  for (const uri of [
+    env.SLUICE_DATABASE_URI,
+    env.MELTANO_DATABASE_URI,
+    loaded.project.database_uri,
+    loaded.project.state_backend?.uri,
+  ]) {
+    const password = uri ? passwordOfUri(uri) : undefined;
+    if (password) redactor.add(password);
+  }
+  return context;
+}
+
+/**
+ * Resolves a plugin's settings as written and registers its secrets with the redactor. Secret
+ * references (`aws-sm://prod/rds#password`) are left as they are (`sluice config` shows them);
+ * a command that connects uses `resolvePluginForRun`.
+ */
+export function resolvePlugin(
+  context: ProjectContext,
+  name: string,
+  expected?: "extractor" | "loader",
+): ResolvedPlugin {
+  const declared = resolvePluginConfig({
+    project: context.loaded.project,
+    projectDir: context.loaded.dir,
+    pluginName: name,
+    ...(context.environment !== undefined ? { environment: context.environment } : {}),
+    lookup: (n) => findBuiltinPlugin(n),
+  });
+  // A reference is not secret (it is in the project file): registered, it would blank out messages naming it.
+  const plain = Object.entries(declared.config).filter(([key]) => !(key in declared.references));
+  context.redactor.addAll(secretValues(Object.fromEntries(plain), declared.definitionSettings));
+  if (expected && declared.type !== expected) {
+    throw new ConfigError(
+      `${name} is ${declared.type === "extractor" ? "an extractor" : "a loader"}, not ${expected === "extractor" ? "an extractor" : "a loader"}`,
+    );
+  }
+  return declared;
+}
+
+/**
+ * `resolvePlugin`, then its secret references (`file:`, `env:`, `gcp-sm://`, `aws-sm://`) replaced
+ * by their values, typed as their settings say; every value read is registered with the redactor
+ * before anything can print it. Settings and variables are read before the first `await`.
+ */
+export async function resolvePluginForRun(
+  context: ProjectContext,
+  name: string,
+  expected?: "extractor" | "loader",
+): Promise<ResolvedPlugin> {
+  const plugin = resolvePlugin(context, name, expected);
+  if (Object.keys(plugin.references).length === 0) return plugin;
+  const resolver = new SecretReferenceResolver({
+    env: projectEnv({ projectDir: context.loaded.dir, fileLayers: [plugin.env] }),
+    projectDir: context.loaded.dir,
+    onSecret: (value) => context.redactor.add(value),
+  });
+  try {
+    const config = await resolver.resolveConfig({
+      config: plugin.config,
+      references: plugin.references,
+      settings: plugin.definitionSettings,
+      describe: (setting) => describeSource(plugin.sources[setting] ?? { kind: "default" }),
+      coerce: coerceSetting,
+    });
+    return { ...plugin, config, references: {} };
+  } finally {
+    await resolver.close();
+  }
+}
+
+/**
+ * The project's state store and run history (`database_uri`, `state_backend`), their passwords
+ * registered with the redactor. Closed by the caller.
+ */
+export async function openStores(context: ProjectContext): Promise<StateAndRunHistory> {
+  const options = { project: context.loaded.project, projectDir: context.loaded.dir, env: context.env };
+  const database = resolveSystemDatabase(options);
+  const stateBackend = resolveStateBackend(options);
+  // Passwords inside the (expanded) system database URIs must never be printed either.
+  for (const location of [database, stateBackend]) {
+    const password = location.kind === "postgres" ? passwordOfUri(location.url) : undefined;
+    if (password) context.redactor.add(password);
+  }
+  if (database.kind === "file")
+    throw new ConfigError("database_uri: the system database cannot be a file:// folder");
+  return openStateAndRunHistory({ database, stateBackend });
+}
