@@ -1,8 +1,8 @@
 import pg from "pg";
 import { afterAll, beforeAll, expect, test } from "vitest";
 import { createTestDatabase, type TestDatabase } from "../support/pg.js";
-import { TestProject, type RunRecord } from "./e2e-project.js";
-import { describeResult, startCli, type RunningCli } from "./run-cli.js";
+import { TestProject } from "../support/test-project.js";
+import { describeResult, type RunningCli, type RunRecord } from "../support/run-cli.js";
 
 /**
  * Two runs of one state id never overlap: the second is refused with a message naming the run
@@ -79,16 +79,13 @@ async function waitForRunning(timeoutMs: number): Promise<RunRecord> {
 
 test("a second run of the same state id is refused while the first runs, naming the holder", async () => {
   const lock = await lockSourceTable();
-  first = startCli(["--log-format", "json", "run", "tap-postgres", "target-duckdb"], {
-    projectDir: project.dir,
-    env: project.env,
-  });
+  first = project.start(["--log-format", "json", "run", "tap-postgres", "target-duckdb"]);
   const running = await waitForRunning(30_000);
   expect(running.stateId).toBe(STATE_ID);
 
   // Into another DuckDB file, so that only the state lock stands in the way.
   const second = await project.runText(["run", "tap-postgres", "target-duckdb"], {
-    TARGET_DUCKDB_PATH: "output/second.duckdb",
+    env: { TARGET_DUCKDB_PATH: "output/second.duckdb" },
   });
   // 75: a retry once the first run is done succeeds.
   expect(second.code, describeResult(second)).toBe(75);
@@ -129,10 +126,7 @@ test("SIGTERM stops a run cleanly: recorded as cancelled, exit 1, warehouse and 
   expect(stateBefore).toBeDefined();
   await db.query("DELETE FROM events WHERE id > 1000");
   const lock = await lockSourceTable();
-  first = startCli(["--log-format", "json", "run", "tap-postgres", "target-duckdb", "--full-refresh"], {
-    projectDir: project.dir,
-    env: project.env,
-  });
+  first = project.start(["--log-format", "json", "run", "tap-postgres", "target-duckdb", "--full-refresh"]);
   const running = await waitForRunning(30_000);
   first.child.kill("SIGTERM");
   // The run says it is stopping before the source lets it go on.

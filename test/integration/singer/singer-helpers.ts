@@ -1,5 +1,5 @@
 import { spawn } from "node:child_process";
-import { CLI_PATH } from "../../e2e/run-cli.js";
+import { CLI_PATH } from "../../support/run-cli.js";
 
 /** The test process's environment without variables that would change what sluice does. */
 export function cleanEnv(): NodeJS.ProcessEnv {

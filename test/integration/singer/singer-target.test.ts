@@ -7,7 +7,7 @@ import { describe, expect, test } from "vitest";
 import { DuckdbLoader } from "../../../src/connectors/target-duckdb/duckdb-loader.js";
 import { runSingerTarget } from "../../../src/connectors/singer/singer-target.js";
 import { readSingerMessages, type ReadMessage } from "../../../src/protocol/singer-reader.js";
-import { CLI_PATH } from "../../e2e/run-cli.js";
+import { CLI_PATH } from "../../support/run-cli.js";
 import { duckdbConfig, duckdbRows, tempDir } from "../../support/pipeline.js";
 import { cleanEnv, describeFinished, sluice } from "./singer-helpers.js";
 
