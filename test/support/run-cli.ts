@@ -22,6 +22,8 @@ export interface CliOptions {
   timeoutMs?: number;
   /** Working directory of the process (relative paths in arguments resolve against it). */
   cwd?: string;
+  /** Written to the process's standard input, which is then closed. Default: no input. */
+  stdin?: string;
 }
 
 /**
@@ -30,7 +32,8 @@ export interface CliOptions {
  */
 const ISOLATED_PREFIXES = ["TAP_", "TARGET_", "SLUICE_", "MELTANO_"];
 
-function childEnv(extra: Record<string, string | undefined> = {}): NodeJS.ProcessEnv {
+/** The environment a CLI the tests start gets: the test process's without ISOLATED_PREFIXES, plus `extra`. */
+export function cliEnv(extra: Record<string, string | undefined> = {}): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
   for (const [name, value] of Object.entries(process.env)) {
     if (!ISOLATED_PREFIXES.some((prefix) => name.startsWith(prefix))) env[name] = value;
@@ -62,10 +65,11 @@ export function startCli(args: readonly string[], options: CliOptions = {}): Run
   }
   const argv = [CLI_PATH, ...(options.projectDir ? ["-C", options.projectDir] : []), ...args];
   const child = spawn(process.execPath, argv, {
-    env: childEnv(options.env),
+    env: cliEnv(options.env),
     ...(options.cwd ? { cwd: options.cwd } : {}),
-    stdio: ["ignore", "pipe", "pipe"],
+    stdio: [options.stdin === undefined ? "ignore" : "pipe", "pipe", "pipe"],
   });
+  if (options.stdin !== undefined) child.stdin!.end(options.stdin);
   const timeoutMs = options.timeoutMs ?? 60_000;
   let stdout = "";
   let stderr = "";
