@@ -1,8 +1,9 @@
 import fs from "node:fs";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { freePort as closedPort } from "@sluice/postgres-server/free-port";
 import { createTestDatabase, type TestDatabase } from "../support/pg.js";
-import { closedPort, projectSpec, TestProject, type ProjectSpec } from "./e2e-project.js";
-import { describeResult, type CliResult } from "./run-cli.js";
+import { projectSpec, TestProject, TestProjects, type ProjectSpec } from "../support/test-project.js";
+import { describeResult, type CliResult } from "../support/run-cli.js";
 
 /**
  * What a user sees when something is wrong: a message naming the setting, host or stream, exit
@@ -15,7 +16,7 @@ const RUN = ["run", "tap-postgres", "target-duckdb"];
 const STATE_ID = "dev:tap-postgres-to-target-duckdb";
 const WRONG_PASSWORD = "Wr0ng-Passw0rd-e2e";
 let db: TestDatabase;
-const projects: TestProject[] = [];
+const projects = new TestProjects();
 
 beforeAll(async () => {
   db = await createTestDatabase("e2e_bad");
@@ -27,7 +28,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  for (const project of projects) project.remove();
+  projects.removeAll();
   await db?.drop();
 });
 
@@ -39,9 +40,7 @@ const INCREMENTAL_ITEMS = {
 function project(edit: (config: Record<string, unknown>, spec: ProjectSpec) => void = () => undefined) {
   const spec = projectSpec(db, INCREMENTAL_ITEMS);
   edit(spec.plugins.extractors[0]!.config, spec);
-  const created = TestProject.forDatabase(db, spec);
-  projects.push(created);
-  return created;
+  return projects.add(TestProject.forDatabase(db, spec));
 }
 
 /**
@@ -66,7 +65,7 @@ function expectFailure(result: CliResult, code: 1 | 2 | 75, ...fragments: (strin
 describe.concurrent("a run with bad input fails clearly and writes no state", () => {
   test("wrong password: authentication failed for the user, without the password", async () => {
     const target = project();
-    const result = await target.runText(RUN, { TAP_POSTGRES_PASSWORD: WRONG_PASSWORD });
+    const result = await target.runText(RUN, { env: { TAP_POSTGRES_PASSWORD: WRONG_PASSWORD } });
     expectFailure(result, 1, `refused user "${db.user}": authentication failed`, "password");
     expect(result.stderr).not.toContain(WRONG_PASSWORD);
     await expectNothingWritten(target);
@@ -120,7 +119,7 @@ describe.concurrent("a run with bad input fails clearly and writes no state", ()
 
   test("a wrong type from the environment names the variable", async () => {
     const target = project();
-    const result = await target.runText(RUN, { TAP_POSTGRES_PORT: "abc" });
+    const result = await target.runText(RUN, { env: { TAP_POSTGRES_PORT: "abc" } });
     expectFailure(result, 2, "TAP_POSTGRES_PORT", "expected integer");
     await expectNothingWritten(target);
   });
@@ -235,7 +234,7 @@ describe("a failed run leaves the state of earlier runs as it was", () => {
       [{ TAP_POSTGRES_DBNAME: "no_such_database_e2e" }, 1],
       [{ TAP_POSTGRES_PORT: "abc" }, 2],
     ] as const) {
-      const result = await target.runText(RUN, env);
+      const result = await target.runText(RUN, { env });
       expect(result.code, describeResult(result)).toBe(code);
     }
     expect(await target.state(STATE_ID)).toEqual(before);
@@ -280,14 +279,16 @@ describe("sluice test tap-postgres", () => {
       'Database "no_such_database_e2e" does not exist',
     ],
   ] as const)("%s: exit 1 and says what is wrong", async (_name, env, message) => {
-    const result = await project().runText(["test", "tap-postgres"], env);
+    const result = await project().runText(["test", "tap-postgres"], { env });
     expectFailure(result, 1, message);
     expect(result.stderr).not.toContain(WRONG_PASSWORD);
   });
 
   test("closed port: exit 75, unreachable", async () => {
     const port = await closedPort();
-    const result = await project().runText(["test", "tap-postgres"], { TAP_POSTGRES_PORT: String(port) });
+    const result = await project().runText(["test", "tap-postgres"], {
+      env: { TAP_POSTGRES_PORT: String(port) },
+    });
     expectFailure(result, 75, `:${port} is unreachable`);
   });
 });

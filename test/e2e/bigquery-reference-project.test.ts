@@ -4,8 +4,8 @@ import { BigQuery } from "@google-cloud/bigquery";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { startBigQueryEmulator, type BigQueryEmulator } from "@sluice/emulators/bigquery";
 import { createTestDatabase, type TestDatabase } from "../support/pg.js";
-import { TestProject } from "./e2e-project.js";
-import { describeResult } from "./run-cli.js";
+import { TestProject } from "../support/test-project.js";
+import { describeResult } from "../support/run-cli.js";
 
 /**
  * The reference architecture's meltano.yml (the blog post in ../shared/reference), exactly as
@@ -87,13 +87,13 @@ async function rows(sql: string): Promise<Record<string, unknown>[]> {
 
 describe("the reference meltano.yml with `sluice run tap-postgres target-bigquery`", () => {
   test("sluice test target-bigquery checks the credentials", async () => {
-    const result = await project.runText(["test", "target-bigquery"], env);
+    const result = await project.runText(["test", "target-bigquery"], { env });
     expect(result.code, describeResult(result)).toBe(0);
     expect(result.stdout).toMatch(/target-bigquery: OK/);
   });
 
   test("a first run loads every table into orders_raw (europe-west2) with the prefix and metadata columns", async () => {
-    const result = await project.runText(["run", "tap-postgres", "target-bigquery"], env);
+    const result = await project.runText(["run", "tap-postgres", "target-bigquery"], { env });
     expect(result.code, describeResult(result)).toBe(0);
     const [dataset] = await client.dataset("orders_raw").getMetadata();
     expect(dataset.location).toBe("europe-west2");
@@ -113,7 +113,7 @@ describe("the reference meltano.yml with `sluice run tap-postgres target-bigquer
     await db.query(`
       UPDATE events SET kind = 'changed', updated_at = '2024-06-01 00:00:00+00' WHERE id IN (3, 7);
       INSERT INTO events VALUES (51, 'new', 1.00, '{}', '2024-06-01 00:00:00+00');`);
-    const result = await project.runText(["run", "tap-postgres", "target-bigquery"], env);
+    const result = await project.runText(["run", "tap-postgres", "target-bigquery"], { env });
     expect(result.code, describeResult(result)).toBe(0);
     expect(
       await rows(
@@ -124,8 +124,7 @@ describe("the reference meltano.yml with `sluice run tap-postgres target-bigquer
 
   test("without the key file's variable, BigQuery refuses the run and says why", async () => {
     const result = await project.runText(["run", "tap-postgres", "target-bigquery"], {
-      ...env,
-      TARGET_BIGQUERY_CREDENTIALS_PATH: project.file("secrets/nope.json"),
+      env: { ...env, TARGET_BIGQUERY_CREDENTIALS_PATH: project.file("secrets/nope.json") },
     });
     expect(result.code).toBe(2);
     expect(result.stderr).toMatch(/credentials_path: cannot read the credentials file .*nope\.json/);

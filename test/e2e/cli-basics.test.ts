@@ -1,20 +1,13 @@
 import fs from "node:fs";
 import { createRequire } from "node:module";
 import { afterEach, describe, expect, test } from "vitest";
-import { TestProject } from "./e2e-project.js";
-import { describeResult, runCli } from "./run-cli.js";
+import { TestProject, TestProjects } from "../support/test-project.js";
+import { describeResult, runCli } from "../support/run-cli.js";
 
 const { version } = createRequire(import.meta.url)("../../package.json") as { version: string };
 
-const projects: TestProject[] = [];
-function newProject(): TestProject {
-  const project = new TestProject();
-  projects.push(project);
-  return project;
-}
-afterEach(() => {
-  for (const project of projects.splice(0)) project.remove();
-});
+const projects = new TestProjects();
+afterEach(() => projects.removeAll());
 
 describe("the command line", () => {
   test("--version prints the package version and exits 0", async () => {
@@ -39,7 +32,7 @@ describe("the command line", () => {
   });
 
   test("a missing argument and an unknown option exit 2", async () => {
-    const project = newProject();
+    const project = projects.add(new TestProject());
     // `run <one name>` is a job or an error, which only the project file can tell.
     project.writeText(
       "plugins:\n  extractors: [{ name: tap-postgres }]\n  loaders: [{ name: target-duckdb }]\n",
@@ -55,7 +48,7 @@ describe("the command line", () => {
   });
 
   test("without a project file, commands exit 2 and point to sluice init", async () => {
-    const project = newProject();
+    const project = projects.add(new TestProject());
     for (const args of [
       ["run", "tap-postgres", "target-duckdb"],
       ["state", "list"],
@@ -71,7 +64,7 @@ describe("the command line", () => {
 
 describe("sluice init", () => {
   test("creates a project that sluice can read, with .sluice/ and .env ignored by git", async () => {
-    const project = newProject();
+    const project = projects.add(new TestProject());
     const result = await project.runText(["init"]);
     expect(result.code, describeResult(result)).toBe(0);
     expect(result.stdout).toContain("sluice.yml");
@@ -84,7 +77,9 @@ describe("sluice init", () => {
       expect.arrayContaining([".sluice/", ".env"]),
     );
 
-    const config = await project.runText(["config", "tap-postgres"], { TAP_POSTGRES_PASSWORD: "from-env-1" });
+    const config = await project.runText(["config", "tap-postgres"], {
+      env: { TAP_POSTGRES_PASSWORD: "from-env-1" },
+    });
     expect(config.code, describeResult(config)).toBe(0);
     expect(JSON.parse(config.stdout)).toMatchObject({
       name: "tap-postgres",
@@ -94,14 +89,14 @@ describe("sluice init", () => {
   });
 
   test("refuses to overwrite an existing project (exit 2), leaving it as it was", async () => {
-    const project = newProject();
+    const project = projects.add(new TestProject());
     project.writeText("# mine\nplugins: {}\n");
     const result = await project.runText(["init"]);
     expect(result.code, describeResult(result)).toBe(2);
     expect(result.stderr).toContain("already exists");
     expect(fs.readFileSync(project.file("sluice.yml"), "utf8")).toBe("# mine\nplugins: {}\n");
 
-    const meltano = newProject();
+    const meltano = projects.add(new TestProject());
     meltano.writeText("plugins: {}\n", "meltano.yml");
     const again = await meltano.runText(["init"]);
     expect(again.code, describeResult(again)).toBe(2);

@@ -1,8 +1,7 @@
-import pg from "pg";
 import { afterAll, beforeAll, expect, test } from "vitest";
-import { createTestDatabase, type TestDatabase } from "../support/pg.js";
-import { TestProject, type RunRecord } from "./e2e-project.js";
-import { describeResult, startCli, type RunningCli } from "./run-cli.js";
+import { createTestDatabase, lockTable, type TableLock, type TestDatabase } from "../support/pg.js";
+import { TestProject } from "../support/test-project.js";
+import { describeResult, type RunningCli, type RunRecord } from "../support/run-cli.js";
 
 /**
  * Two runs of one state id never overlap: the second is refused with a message naming the run
@@ -18,7 +17,8 @@ const ROWS = 20_000;
 let db: TestDatabase;
 let project: TestProject;
 let first: RunningCli | undefined;
-let blocker: pg.Client | undefined;
+/** Holds the source table, so that a run waits on it mid-run (`lockTable`). */
+let lock: TableLock | undefined;
 
 beforeAll(async () => {
   db = await createTestDatabase("e2e_lock");
@@ -29,27 +29,11 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await blocker?.end().catch(() => undefined);
+  await lock?.close();
   first?.child.kill("SIGKILL");
   project?.remove();
   await db?.drop();
 });
-
-/** Locks the source table until `release`: a run reading it waits on its COPY. */
-async function lockSourceTable(): Promise<{ release: () => Promise<void> }> {
-  blocker = new pg.Client({ connectionString: db.url });
-  await blocker.connect();
-  await blocker.query("BEGIN");
-  await blocker.query("LOCK TABLE events IN ACCESS EXCLUSIVE MODE");
-  const client = blocker;
-  return {
-    release: async () => {
-      await client.query("COMMIT");
-      await client.end();
-      blocker = undefined;
-    },
-  };
-}
 
 /**
  * Waits until the first run has taken the state lock and recorded itself (it logs `run-started`
@@ -78,17 +62,14 @@ async function waitForRunning(timeoutMs: number): Promise<RunRecord> {
 }
 
 test("a second run of the same state id is refused while the first runs, naming the holder", async () => {
-  const lock = await lockSourceTable();
-  first = startCli(["--log-format", "json", "run", "tap-postgres", "target-duckdb"], {
-    projectDir: project.dir,
-    env: project.env,
-  });
+  lock = await lockTable(db, "events");
+  first = project.start(["--log-format", "json", "run", "tap-postgres", "target-duckdb"]);
   const running = await waitForRunning(30_000);
   expect(running.stateId).toBe(STATE_ID);
 
   // Into another DuckDB file, so that only the state lock stands in the way.
   const second = await project.runText(["run", "tap-postgres", "target-duckdb"], {
-    TARGET_DUCKDB_PATH: "output/second.duckdb",
+    env: { TARGET_DUCKDB_PATH: "output/second.duckdb" },
   });
   // 75: a retry once the first run is done succeeds.
   expect(second.code, describeResult(second)).toBe(75);
@@ -128,11 +109,8 @@ test("SIGTERM stops a run cleanly: recorded as cancelled, exit 1, warehouse and 
   const stateBefore = await project.state(STATE_ID);
   expect(stateBefore).toBeDefined();
   await db.query("DELETE FROM events WHERE id > 1000");
-  const lock = await lockSourceTable();
-  first = startCli(["--log-format", "json", "run", "tap-postgres", "target-duckdb", "--full-refresh"], {
-    projectDir: project.dir,
-    env: project.env,
-  });
+  lock = await lockTable(db, "events");
+  first = project.start(["--log-format", "json", "run", "tap-postgres", "target-duckdb", "--full-refresh"]);
   const running = await waitForRunning(30_000);
   first.child.kill("SIGTERM");
   // The run says it is stopping before the source lets it go on.

@@ -7,8 +7,8 @@ import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { parse as parseYaml } from "yaml";
 import { startBigQueryEmulator, type BigQueryEmulator } from "@sluice/emulators/bigquery";
 import { createTestDatabase, type TestDatabase } from "../support/pg.js";
-import { TestProject } from "./e2e-project.js";
-import { describeResult, runCli, type CliResult } from "./run-cli.js";
+import { TestProject } from "../support/test-project.js";
+import { describeResult, runCli, type CliResult } from "../support/run-cli.js";
 
 /**
  * docs/deploy.md, followed as a new user would: its project file is written as it stands, and

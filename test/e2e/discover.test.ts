@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, expect, test } from "vitest";
 import { createTestDatabase, type TestDatabase } from "../support/pg.js";
-import { TestProject } from "./e2e-project.js";
-import { describeResult } from "./run-cli.js";
+import { TestProject } from "../support/test-project.js";
+import { describeResult } from "../support/run-cli.js";
 
 /** `sluice discover tap-postgres`: the Singer catalog a user (or Meltano) reads. */
 

@@ -2,8 +2,8 @@ import fs from "node:fs";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { createTestDatabase, type TestDatabase } from "../support/pg.js";
-import { DUCKDB_FILE, jsonLines, runFinished, TestProject, type ProjectSpec } from "./e2e-project.js";
-import { describeResult } from "./run-cli.js";
+import { DUCKDB_FILE, TestProject, type ProjectSpec } from "../support/test-project.js";
+import { describeResult, jsonLines, runFinished } from "../support/run-cli.js";
 
 /**
  * External Singer plugins run by `sluice run`, installed by `sluice install` from a local
@@ -74,8 +74,7 @@ beforeAll(async () => {
   await db.query(`
     CREATE TABLE items (id integer PRIMARY KEY, name text NOT NULL, price numeric(30,10));
     INSERT INTO items VALUES (1, 'one', 12345678901234567890.1234567891), (2, 'twö ✓', NULL), (3, 'three', 0.5);`);
-  project = new TestProject({ env: { TAP_POSTGRES_PASSWORD: db.password } });
-  project.write(spec());
+  project = TestProject.forDatabase(db, spec());
   fs.mkdirSync(project.file("output"), { recursive: true });
 });
 
@@ -94,7 +93,7 @@ function targetLines(file = "output/target.jsonl"): Record<string, unknown>[] {
 
 describe("sluice install", () => {
   test("installs each external plugin's pip_url into its own virtualenv, skipping built-ins", async () => {
-    const result = await project.run(["--log-format", "text", "install"], {}, { timeoutMs: 150_000 });
+    const result = await project.run(["--log-format", "text", "install"], { timeoutMs: 150_000 });
     expect(result.code, describeResult(result)).toBe(0);
     expect(result.stderr).toContain("tap-postgres: built in, nothing to install");
     // Variants that inherit the pip_url share its virtualenv, installed once.
@@ -120,11 +119,9 @@ describe("sluice install", () => {
           loaders: [],
         },
       });
-      const result = await other.run(
-        ["--log-format", "text", "install", "tap-missing"],
-        {},
-        { timeoutMs: 90_000 },
-      );
+      const result = await other.run(["--log-format", "text", "install", "tap-missing"], {
+        timeoutMs: 90_000,
+      });
       expect(result.code, describeResult(result)).toBe(1);
       const log = other.file(".sluice/plugins/extractors/tap-missing/install.log");
       expect(result.stderr).toContain(

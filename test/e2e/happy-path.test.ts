@@ -1,8 +1,8 @@
 import fs from "node:fs";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { createTestDatabase, type TestDatabase } from "../support/pg.js";
-import { DUCKDB_FILE, jsonLines, projectSpec, runFinished, TestProject } from "./e2e-project.js";
-import { describeResult } from "./run-cli.js";
+import { DUCKDB_FILE, projectSpec, TestProject } from "../support/test-project.js";
+import { describeResult, jsonLines, runFinished } from "../support/run-cli.js";
 
 /**
  * `sluice run tap-postgres target-duckdb` as a user runs it, from an empty warehouse to

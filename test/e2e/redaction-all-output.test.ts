@@ -3,8 +3,8 @@ import path from "node:path";
 import Database from "better-sqlite3";
 import { afterAll, beforeAll, expect, test } from "vitest";
 import { createTestDatabase, type TestDatabase } from "../support/pg.js";
-import { jsonLines, projectSpec, TestProject, type ProjectSpec } from "./e2e-project.js";
-import { describeResult, type CliResult } from "./run-cli.js";
+import { projectSpec, TestProject, type ProjectSpec } from "../support/test-project.js";
+import { describeResult, jsonLines, type CliResult } from "../support/run-cli.js";
 
 /**
  * Product description, part 7: secret values never appear in logs, error messages, `sluice
@@ -32,7 +32,7 @@ let spec: ProjectSpec;
 const outputs: { command: string; result: CliResult }[] = [];
 
 async function sluice(args: string[], env: Record<string, string | undefined> = {}): Promise<CliResult> {
-  const result = await project.run(args, env);
+  const result = await project.run(args, { env });
   outputs.push({ command: args.join(" "), result });
   return result;
 }
@@ -65,11 +65,14 @@ beforeAll(async () => {
     metadata: { "public-accounts": { "replication-method": "INCREMENTAL", "replication-key": "updated_at" } },
   });
   spec.plugins.extractors[0]!.config.user = role;
-  project = new TestProject({ prefix: "sluice-e2e-redact-", env: { TAP_POSTGRES_PASSWORD: PASSWORD } });
   // Temporary and spool files go inside the project, so that the scan below covers them too.
-  for (const dir of ["tmp", "spool", "mounted"]) fs.mkdirSync(project.file(dir));
+  project = new TestProject({
+    prefix: "sluice-e2e-redact-",
+    env: { TAP_POSTGRES_PASSWORD: PASSWORD },
+    localSpool: true,
+  });
+  for (const dir of ["tmp", "mounted"]) fs.mkdirSync(project.file(dir));
   project.env.TMPDIR = project.file("tmp");
-  project.env.SLUICE_SPOOL_DIR = project.file("spool");
   fs.writeFileSync(project.file("mounted/pg-password"), `${PASSWORD}\n`);
   project.write(spec);
 });

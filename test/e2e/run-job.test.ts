@@ -1,8 +1,8 @@
 import fs from "node:fs";
 import { afterAll, beforeAll, expect, test } from "vitest";
 import { createTestDatabase, type TestDatabase } from "../support/pg.js";
-import { TestProject, projectSpec, type ProjectSpec } from "./e2e-project.js";
-import { describeResult } from "./run-cli.js";
+import { TestProject, projectSpec, type ProjectSpec } from "../support/test-project.js";
+import { describeResult } from "../support/run-cli.js";
 
 /**
  * `sluice run <job>` as `meltano run <job>`: a job's tasks run in order, each with its own state;

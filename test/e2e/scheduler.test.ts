@@ -1,8 +1,7 @@
-import pg from "pg";
 import { afterAll, beforeAll, expect, test } from "vitest";
-import { createTestDatabase, type TestDatabase } from "../support/pg.js";
-import { TestProject, jsonLines, projectSpec, type ProjectSpec } from "./e2e-project.js";
-import { describeResult, startCli, type RunningCli } from "./run-cli.js";
+import { createTestDatabase, lockTable, type TableLock, type TestDatabase } from "../support/pg.js";
+import { TestProject, projectSpec, type ProjectSpec } from "../support/test-project.js";
+import { describeResult, jsonLines, type RunningCli } from "../support/run-cli.js";
 
 /**
  * `sluice scheduler` as a user runs it: `--once` with a pretended "now" (SLUICE_SCHEDULER_NOW)
@@ -16,7 +15,8 @@ let db: TestDatabase;
 let project: TestProject;
 let spec: ProjectSpec;
 let scheduler: RunningCli | undefined;
-let blocker: pg.Client | undefined;
+/** Holds the source table, so that a run waits on it mid-run (`lockTable`). */
+let lock: TableLock | undefined;
 
 beforeAll(async () => {
   db = await createTestDatabase("e2e_scheduler");
@@ -35,7 +35,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await blocker?.end().catch(() => undefined);
+  await lock?.close();
   scheduler?.child.kill("SIGKILL");
   project?.remove();
   await db?.drop();
@@ -77,9 +77,7 @@ test("--once runs a schedule that never ran, nothing when it is not due, and one
   const later = new Date(Date.now() + 3 * 24 * 3600 * 1000).toISOString();
   const caughtUp = await project.run(
     ["--log-format", "json", "scheduler", "--once", "--schedule", "nightly"],
-    {
-      SLUICE_SCHEDULER_NOW: later,
-    },
+    { env: { SLUICE_SCHEDULER_NOW: later } },
   );
   expect(caughtUp.code, describeResult(caughtUp)).toBe(0);
   expect(events(caughtUp.stderr, "schedule-started")).toMatchObject([
@@ -88,32 +86,14 @@ test("--once runs a schedule that never ran, nothing when it is not due, and one
   expect((await project.runs()).map((r) => r.status)).toEqual(["success", "success"]);
 });
 
-/** Locks the source table until `release`: a run reading it waits on its COPY. */
-async function lockSourceTable(): Promise<{ release: () => Promise<void> }> {
-  blocker = new pg.Client({ connectionString: db.url });
-  await blocker.connect();
-  await blocker.query("BEGIN");
-  await blocker.query("LOCK TABLE events IN ACCESS EXCLUSIVE MODE");
-  const client = blocker;
-  return {
-    release: async () => {
-      await client.query("COMMIT");
-      await client.end();
-      blocker = undefined;
-    },
-  };
-}
-
 test("in real seconds: skips a time while its run is still going, refuses a second scheduler's overlapping run, and SIGTERM stops cleanly", async () => {
   const stateBefore = await project.state(STATE_ID);
   expect(stateBefore).toBeDefined();
   await db.query(
     `INSERT INTO events SELECT g, md5(g::text) FROM generate_series(${ROWS + 1}, ${ROWS + 500}) g`,
   );
-  const lock = await lockSourceTable();
-  scheduler = startCli(["--log-format", "json", "scheduler", "--schedule", "fast"], {
-    projectDir: project.dir,
-    env: project.env,
+  lock = await lockTable(db, "events");
+  scheduler = project.start(["--log-format", "json", "scheduler", "--schedule", "fast"], {
     timeoutMs: 90_000,
   });
   const running = scheduler;
@@ -186,11 +166,8 @@ test("text logs say when each schedule runs next; an unknown --schedule is a usa
 });
 
 test("a second signal quits at once with 130; the run left behind is caught up by the next scheduler", async () => {
-  const lock = await lockSourceTable();
-  scheduler = startCli(["--log-format", "json", "scheduler", "--schedule", "fast"], {
-    projectDir: project.dir,
-    env: project.env,
-  });
+  lock = await lockTable(db, "events");
+  scheduler = project.start(["--log-format", "json", "scheduler", "--schedule", "fast"]);
   const running = scheduler;
   await expect.poll(() => running.output().stderr, { timeout: 30_000 }).toContain('"run-started"');
   // Back to back: the first stop cancels the held run within milliseconds, so waiting for its

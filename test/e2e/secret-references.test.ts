@@ -10,8 +10,8 @@ import {
   type GcpSecretManagerEmulator,
 } from "@sluice/emulators/gcp-secret-manager";
 import { createTestDatabase, type TestDatabase } from "../support/pg.js";
-import { jsonLines, projectSpec, TestProject, type ProjectSpec } from "./e2e-project.js";
-import { describeResult, type CliResult } from "./run-cli.js";
+import { projectSpec, TestProject, type ProjectSpec } from "../support/test-project.js";
+import { describeResult, jsonLines, type CliResult } from "../support/run-cli.js";
 
 /**
  * `sluice run tap-postgres target-duckdb` with the database password given by each kind of
@@ -47,7 +47,7 @@ let spec: ProjectSpec;
 const outputs: { command: string; result: CliResult }[] = [];
 
 async function sluice(args: string[], env: Record<string, string | undefined> = {}): Promise<CliResult> {
-  const result = await project.run(args, env);
+  const result = await project.run(args, { env });
   outputs.push({ command: args.join(" "), result });
   return result;
 }
@@ -73,17 +73,18 @@ beforeAll(async () => {
   // As `gcloud secrets versions add --data-file` stores a file written by an editor.
   gcp.addVersion("acme-data", "pg-password", `${PASSWORDS.gcp}\n`);
 
-  project = new TestProject({ prefix: "sluice-e2e-ref-" });
-  project.env = {
-    ...aws.clientEnv(),
-    SLUICE_GCP_SECRET_MANAGER_ENDPOINT: gcp.endpoint,
-    SLUICE_SPOOL_DIR: project.file("spool"),
-    // What a developer's shell or CI may hold must not reach the emulators.
-    AWS_PROFILE: undefined,
-    AWS_ENDPOINT_URL: undefined,
-    GOOGLE_APPLICATION_CREDENTIALS: undefined,
-  };
-  fs.mkdirSync(project.file("spool"));
+  project = new TestProject({
+    prefix: "sluice-e2e-ref-",
+    localSpool: true,
+    env: {
+      ...aws.clientEnv(),
+      SLUICE_GCP_SECRET_MANAGER_ENDPOINT: gcp.endpoint,
+      // What a developer's shell or CI may hold must not reach the emulators.
+      AWS_PROFILE: undefined,
+      AWS_ENDPOINT_URL: undefined,
+      GOOGLE_APPLICATION_CREDENTIALS: undefined,
+    },
+  });
   fs.mkdirSync(project.file("mounted"));
   // A Kubernetes Secret mounted as a volume: one file per key, the value with a newline from `echo`.
   fs.writeFileSync(project.file("mounted/pg-password"), `${PASSWORDS.file}\n`);

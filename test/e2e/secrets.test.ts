@@ -2,8 +2,8 @@ import fs from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, expect, test } from "vitest";
 import { createTestDatabase, type TestDatabase } from "../support/pg.js";
-import { jsonLines, projectSpec, TestProject } from "./e2e-project.js";
-import { describeResult, type CliResult } from "./run-cli.js";
+import { projectSpec, TestProject } from "../support/test-project.js";
+import { describeResult, jsonLines, type CliResult } from "../support/run-cli.js";
 
 /**
  * A password given to sluice never comes out again: not in any command's output, failing or not,
@@ -17,7 +17,7 @@ let project: TestProject;
 const outputs: { command: string; result: CliResult }[] = [];
 
 async function sluice(args: string[], env: Record<string, string> = {}): Promise<CliResult> {
-  const result = await project.run(args, env);
+  const result = await project.run(args, { env });
   outputs.push({ command: args.join(" "), result });
   return result;
 }
@@ -35,10 +35,8 @@ beforeAll(async () => {
     metadata: { "public-accounts": { "replication-method": "INCREMENTAL", "replication-key": "updated_at" } },
   });
   spec.plugins.extractors[0]!.config.user = role;
-  project = new TestProject({ env: { TAP_POSTGRES_PASSWORD: SECRET } });
-  // Spool files are written here too, so that the scan below covers them.
-  project.env.SLUICE_SPOOL_DIR = project.file("spool");
-  fs.mkdirSync(project.file("spool"));
+  // Spool files are written in the project too, so that the scan below covers them.
+  project = new TestProject({ env: { TAP_POSTGRES_PASSWORD: SECRET }, localSpool: true });
   project.write(spec);
 });
 

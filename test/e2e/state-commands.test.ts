@@ -1,8 +1,8 @@
 import fs from "node:fs";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { createTestDatabase, type TestDatabase } from "../support/pg.js";
-import { projectSpec, runFinished, TestProject } from "./e2e-project.js";
-import { describeResult } from "./run-cli.js";
+import { projectSpec, TestProject } from "../support/test-project.js";
+import { describeResult, runFinished } from "../support/run-cli.js";
 
 /** `sluice state list|get|set|clear`: reading and changing what the next run starts from. */
 

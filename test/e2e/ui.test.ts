@@ -2,8 +2,8 @@ import http from "node:http";
 import { chromium, type Browser, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { createTestDatabase, type TestDatabase } from "../support/pg.js";
-import { projectSpec, runFinished, TestProject, type ProjectSpec, type RunRecord } from "./e2e-project.js";
-import { describeResult, startCli, type RunningCli } from "./run-cli.js";
+import { projectSpec, TestProject, type ProjectSpec } from "../support/test-project.js";
+import { describeResult, runFinished, type RunningCli, type RunRecord } from "../support/run-cli.js";
 
 /**
  * `sluice ui` over a real project: two successful runs and a failed one recorded by `sluice run`,
@@ -63,7 +63,7 @@ beforeAll(async () => {
   expect(planted.code, describeResult(planted)).toBe(0);
   recorded = await project.runs();
 
-  ui = startCli(["ui", "--port", "0"], { projectDir: project.dir, env: project.env, timeoutMs: 300_000 });
+  ui = project.start(["ui", "--port", "0"], { timeoutMs: 300_000 });
   url = await urlOf(ui);
   browser = await chromium.launch({
     executablePath: CHROMIUM,
@@ -292,27 +292,20 @@ describe("sluice ui: the page in headless Chromium", () => {
 
 describe("sluice ui: stopping", () => {
   test("a port in use is a usage error naming --port", async () => {
-    const second = startCli(["--log-format", "text", "ui", "--port", new URL(url).port], {
-      projectDir: project.dir,
-      env: project.env,
-    });
-    const result = await second.done;
+    const result = await project.run(["--log-format", "text", "ui", "--port", new URL(url).port]);
     expect(result.code, describeResult(result)).toBe(2);
     expect(result.stderr).toContain(`--port ${new URL(url).port}: the port is already in use`);
   });
 
   test("an address this machine does not have is a usage error naming --host", async () => {
     // 203.0.113.0/24 is reserved for documentation: never an address of this machine.
-    const result = await startCli(["--log-format", "text", "ui", "--host", "203.0.113.7", "--port", "0"], {
-      projectDir: project.dir,
-      env: project.env,
-    }).done;
+    const result = await project.run(["--log-format", "text", "ui", "--host", "203.0.113.7", "--port", "0"]);
     expect(result.code, describeResult(result)).toBe(2);
     expect(result.stderr).toContain("--host 203.0.113.7: cannot listen on this address");
   });
 
   test("SIGTERM stops a server cleanly with exit code 0", async () => {
-    const other = startCli(["ui", "--port", "0"], { projectDir: project.dir, env: project.env });
+    const other = project.start(["ui", "--port", "0"]);
     const otherUrl = await urlOf(other);
     expect((await fetch(new URL("/api/state", otherUrl))).status).toBe(200);
     other.child.kill("SIGTERM");

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { createTestDatabase, type TestDatabase } from "../support/pg.js";
-import { TestProject } from "./e2e-project.js";
-import { describeResult } from "./run-cli.js";
+import { TestProject } from "../support/test-project.js";
+import { describeResult } from "../support/run-cli.js";
 
 /**
  * `sluice verify tap-postgres target-duckdb` as a user runs it after a load: exit 0 and "equal"

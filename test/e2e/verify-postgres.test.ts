@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { createTestDatabase, type TestDatabase } from "../support/pg.js";
-import { projectSpec, TestProject } from "./e2e-project.js";
-import { describeResult } from "./run-cli.js";
+import { projectSpec, TestProject } from "../support/test-project.js";
+import { describeResult } from "../support/run-cli.js";
 
 /**
  * `sluice verify tap-postgres target-postgres`: a PostgreSQL warehouse (a second database on the

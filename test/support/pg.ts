@@ -46,3 +46,41 @@ async function withClient<T>(url: string, fn: (client: pg.Client) => Promise<T>)
     await client.end();
   }
 }
+
+/** A table held by an open transaction of its own (see `lockTable`). */
+export interface TableLock {
+  /** Commits: whoever waits on the table goes on. */
+  release(): Promise<void>;
+  /** Ends the session without committing, unless `release` did (for an `afterAll`). */
+  close(): Promise<void>;
+}
+
+/**
+ * Locks `table` of `db` (ACCESS EXCLUSIVE) until `release`: a run reading it takes its state lock,
+ * records itself as running, then waits on its COPY, held mid-run without depending on timing.
+ */
+export async function lockTable(db: TestDatabase, table: string): Promise<TableLock> {
+  const client = new pg.Client({ connectionString: db.url });
+  await client.connect();
+  let open = true;
+  const close = async (): Promise<void> => {
+    if (!open) return;
+    open = false;
+    await client.end().catch(() => undefined);
+  };
+  try {
+    await client.query("BEGIN");
+    await client.query(`LOCK TABLE ${table} IN ACCESS EXCLUSIVE MODE`);
+  } catch (error) {
+    await close();
+    throw error;
+  }
+  return {
+    release: async () => {
+      await client.query("COMMIT");
+      open = false;
+      await client.end();
+    },
+    close,
+  };
+}

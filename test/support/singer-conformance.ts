@@ -9,7 +9,7 @@ import { runSingerTarget } from "../../src/connectors/singer/singer-target.js";
 import { DataError } from "../../src/errors.js";
 import type { JsonSchema } from "../../src/protocol/catalog.js";
 import { readSingerMessages } from "../../src/protocol/singer-reader.js";
-import { CLI_PATH } from "../e2e/run-cli.js";
+import { CLI_PATH } from "./run-cli.js";
 import { tempDir } from "./pipeline.js";
 
 /**

@@ -3,8 +3,8 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { TestProject } from "../../e2e/e2e-project.js";
-import { describeResult } from "../../e2e/run-cli.js";
+import { TestProject } from "../../support/test-project.js";
+import { describeResult } from "../../support/run-cli.js";
 import { inspectDag, pyCompile, type DagStructure } from "./python-dag.js";
 
 /**
@@ -59,7 +59,7 @@ const projectFile = {
 
 beforeAll(() => {
   project = new TestProject({ env: { TAP_POSTGRES_PASSWORD: PASSWORD }, prefix: "sluice-airflow-" });
-  project.write(projectFile as never);
+  project.write(projectFile);
   fs.mkdirSync(project.file("secrets"));
   fs.writeFileSync(project.file("secrets/sa.json"), SA_KEY);
   out = project.file("dags");
@@ -339,7 +339,7 @@ describe("overwriting", () => {
   test("a project without schedules is a usage error", async () => {
     const bare = new TestProject({ prefix: "sluice-airflow-bare-" });
     try {
-      bare.write({ plugins: projectFile.plugins } as never);
+      bare.write({ plugins: projectFile.plugins });
       const result = await bare.runText(["deploy", "airflow", "--image", IMAGE, "--out", bare.file("d")]);
       expect(result.code).toBe(2);
       expect(result.stderr).toContain("no `schedules:`");

@@ -2,8 +2,8 @@ import fs from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { parseAllDocuments } from "yaml";
-import { TestProject } from "../../e2e/e2e-project.js";
-import { describeResult } from "../../e2e/run-cli.js";
+import { TestProject } from "../../support/test-project.js";
+import { describeResult } from "../../support/run-cli.js";
 import { validateKubernetesObject } from "./kubernetes-schema.js";
 
 /** `sluice deploy kubernetes`: one CronJob per schedule, checked against the Kubernetes types. */
@@ -36,7 +36,7 @@ beforeAll(async () => {
       { name: "weekly", interval: "@weekly", job: "all" },
       { name: "initial", interval: "@once", extractor: "tap-postgres", loader: "target-jsonl" },
     ],
-  } as never);
+  });
   out = project.file("k8s");
   const result = await project.runText([
     "deploy",
@@ -199,7 +199,7 @@ describe("sluice deploy kubernetes", () => {
         schedules: [
           { name: "s", interval: "0 * * * * 30", extractor: "tap-postgres", loader: "target-jsonl" },
         ],
-      } as never);
+      });
       const result = await other.runText([
         "deploy",
         "kubernetes",

@@ -4,9 +4,8 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, expect, test } from "vitest";
-import { stringify } from "yaml";
-import { duckdbRows } from "../../e2e/e2e-project.js";
 import { createTestDatabase, type TestDatabase } from "../../support/pg.js";
+import { TestProject } from "../../support/test-project.js";
 
 /**
  * The image's layout without Docker: the package as `npm pack` ships it, with its production
@@ -28,6 +27,7 @@ const { version } = JSON.parse(fs.readFileSync(path.join(REPO, "package.json"), 
 
 let db: TestDatabase;
 let work: string;
+let project: TestProject | undefined;
 
 beforeAll(async () => {
   db = await createTestDatabase("deploy_pack");
@@ -40,6 +40,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   if (work) fs.rmSync(work, { recursive: true, force: true });
+  project?.remove();
   await db?.drop();
 });
 
@@ -129,43 +130,21 @@ test("the packed package, installed with production dependencies only, runs a pi
   expect(versionResult.stdout.trim()).toBe(version);
 
   // A project laid out as in the image: /project with the project file, state in .sluice/.
-  const project = path.join(work, "project");
-  fs.mkdirSync(project);
-  fs.writeFileSync(
-    path.join(project, "sluice.yml"),
-    stringify({
-      plugins: {
-        extractors: [
-          {
-            name: "tap-postgres",
-            config: {
-              host: db.host,
-              port: db.port,
-              user: db.user,
-              dbname: db.name,
-              filter_schemas: "public",
-            },
-          },
-        ],
-        loaders: [{ name: "target-duckdb", config: { path: "warehouse.duckdb" } }],
-      },
-    }),
-  );
+  project = TestProject.forDatabase(db);
   const env: NodeJS.ProcessEnv = {
     PATH: process.env.PATH,
     HOME: work,
     TAP_POSTGRES_PASSWORD: db.password,
-    SLUICE_PROJECT_ROOT: project,
+    SLUICE_PROJECT_ROOT: project.dir,
   };
   const pipeline = run(sluice, ["--log-format", "json", "run", "tap-postgres", "target-duckdb"], {
     cwd: work,
     env,
   });
   expect(pipeline.status, pipeline.output).toBe(0);
-  const rows = await duckdbRows(
-    path.join(project, "warehouse.duckdb"),
+  const rows = await project.duckdb(
     "SELECT count(*)::int AS n, sum(amount)::double AS total FROM public.orders",
   );
   expect(rows).toEqual([{ n: 40, total: 1025 }]);
-  expect(fs.existsSync(path.join(project, ".sluice/sluice.db"))).toBe(true);
+  expect(fs.existsSync(project.file(".sluice/sluice.db"))).toBe(true);
 }, 180_000);

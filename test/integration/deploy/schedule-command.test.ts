@@ -1,8 +1,8 @@
 import fs from "node:fs";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { createTestDatabase, type TestDatabase } from "../../support/pg.js";
-import { projectSpec, TestProject } from "../../e2e/e2e-project.js";
-import { describeResult } from "../../e2e/run-cli.js";
+import { projectSpec, TestProject } from "../../support/test-project.js";
+import { describeResult } from "../../support/run-cli.js";
 
 /**
  * `sluice schedule list` and `sluice schedule run` on a project with a schedule of one pipeline and
@@ -114,7 +114,9 @@ describe("sluice schedule run", () => {
   });
 
   test("a failing task stops the job with exit 1", async () => {
-    const result = await project.runText(["schedule", "run", "nightly"], { TAP_POSTGRES_PASSWORD: "wrong" });
+    const result = await project.runText(["schedule", "run", "nightly"], {
+      env: { TAP_POSTGRES_PASSWORD: "wrong" },
+    });
     expect(result.code, describeResult(result)).toBe(1);
     expect(result.stderr).toContain("target-duckdb (1 of 2)");
     expect(result.stderr).not.toContain("target-jsonl (2 of 2)");

@@ -1,9 +1,9 @@
 import fs from "node:fs";
-import path from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { DuckDBInstance } from "@duckdb/node-api";
 import type { TestDatabase } from "../../support/pg.js";
 import { duckdbRows } from "../../support/pipeline.js";
-import { sleep, type SluiceProcess } from "../../support/sluice-project.js";
+import type { RunningCli } from "../../support/run-cli.js";
 import type { RowTexts } from "../../support/table-diff.js";
 
 /**
@@ -27,14 +27,16 @@ export const randomBetween = (min: number, max: number): number =>
 
 /** Polls `ready` every 10 ms; fails naming `what` if the process ends first or after `timeoutMs`. */
 export async function waitFor(
-  run: SluiceProcess,
+  run: RunningCli,
   what: string,
   ready: () => boolean | Promise<boolean>,
   timeoutMs = 60_000,
 ): Promise<void> {
   const start = Date.now();
   let ended = false;
-  void run.exited.then(() => (ended = true));
+  // Ended either way: `done` rejects when the process outlived its time limit (and was killed).
+  const end = (): void => void (ended = true);
+  run.done.then(end, end);
   while (!(await ready())) {
     if (ended) throw new Error(`sluice ended before ${what}:\n${run.output().stderr.slice(-3000)}`);
     if (Date.now() - start > timeoutMs) {
@@ -129,13 +131,6 @@ export function randomChanges(table: string, ids: { last: number }, most: number
     else statements.push(`DELETE FROM ${table} WHERE id = ${id}`);
   }
   return statements;
-}
-
-/** Adds top-level keys (`database_uri`, ...) to a project written by `writeProject`. */
-export function addToProject(dir: string, keys: Record<string, unknown>): void {
-  const file = path.join(dir, "sluice.yml");
-  const project = JSON.parse(fs.readFileSync(file, "utf8")) as Record<string, unknown>;
-  fs.writeFileSync(file, JSON.stringify({ ...project, ...keys }, null, 2));
 }
 
 /** Counts of values, for a failure message or a log line: `a: 3, b: 1`. */

@@ -1,15 +1,7 @@
-import fs from "node:fs";
-import path from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { createTestDatabase, type TestDatabase } from "../../support/pg.js";
-import { tempDir } from "../../support/pipeline.js";
-import {
-  PROJECT_STATE_ID,
-  readStoredState,
-  runSluice,
-  startSluice,
-  writeProject,
-} from "../../support/sluice-project.js";
+import { describeResult } from "../../support/run-cli.js";
+import { DUCKDB_FILE, PROJECT_STATE_ID, projectSpec, TestProject } from "../../support/test-project.js";
 import { describeDifference, duckdbRowTexts, sourceRowTexts } from "../../support/table-diff.js";
 import { RUN_ARGS, duckdbTables, loadedRowTexts, randomChanges, startWriter } from "./fault-support.js";
 import { sigkillLoop } from "./sigkill-loop.js";
@@ -24,18 +16,23 @@ import { sigkillLoop } from "./sigkill-loop.js";
 const ROWS = 10_000;
 
 let db: TestDatabase;
-let dir: string;
+let project: TestProject;
 
 beforeAll(async () => {
   db = await createTestDatabase("killfull");
-  dir = tempDir("sluice-kill-full-");
   await db.query("CREATE TABLE items (id bigint PRIMARY KEY, v int NOT NULL, body text NOT NULL)");
   await db.query(`INSERT INTO items SELECT i, 0, repeat(md5(i::text), 3) FROM generate_series(1, ${ROWS}) i`);
+  const spec = projectSpec(db, {
+    select: ["public-items.*"],
+    metadata: { "public-items": { "replication-method": "FULL_TABLE" } },
+    tap: { batch_size_rows: 1000 },
+  });
+  project = TestProject.forDatabase(db, spec, { prefix: "sluice-kill-full-", localSpool: true });
 });
 
 afterAll(async () => {
   await db?.drop();
-  fs.rmSync(dir, { recursive: true, force: true });
+  project?.remove();
 });
 
 const sourceSql = "SELECT id::text AS k, v::text || '|' || body AS v FROM items";
@@ -44,21 +41,16 @@ const versionOf = (text: string): number => Number(text.slice(0, text.indexOf("|
 
 describe("FULL_TABLE killed with SIGKILL", () => {
   test("the table is always a whole copy, no key twice, and a rerun ends equal to the source", async () => {
-    writeProject(dir, db, {
-      select: ["public-items.*"],
-      metadata: { "public-items": { "replication-method": "FULL_TABLE" } },
-      tap: { batch_size_rows: 1000 },
-    });
-    const file = path.join(dir, "warehouse.duckdb");
+    const file = project.file(DUCKDB_FILE);
     const ids = { last: ROWS };
     const writer = startWriter(db, () => randomChanges("items", ids, 10));
 
     let transactions = 0;
     try {
       await sigkillLoop({
-        start: () => ({ run: startSluice(dir, db, RUN_ARGS), kind: "full copy" }),
+        start: () => ({ run: project.start(RUN_ARGS), kind: "full copy" }),
         check: async (_point, where) => {
-          const stored = readStoredState(dir, PROJECT_STATE_ID)?.bookmarks["public-items"];
+          const stored = project.storedState(PROJECT_STATE_ID)?.bookmarks["public-items"];
           const loaded = await loadedRowTexts(file, "public.items", duckdbSql);
           if (stored !== undefined) expect(loaded, `${where}: a state but no table`).toBeDefined();
           if (loaded === undefined) return;
@@ -78,7 +70,8 @@ describe("FULL_TABLE killed with SIGKILL", () => {
       transactions = await writer.stop();
     }
 
-    await runSluice(dir, db, RUN_ARGS, { timeoutMs: 90_000 });
+    const rerun = await project.run(RUN_ARGS, { timeoutMs: 90_000 });
+    expect(rerun.code, describeResult(rerun)).toBe(0);
     const source = await sourceRowTexts(db, sourceSql);
     const loaded = await duckdbRowTexts(file, duckdbSql);
     expect(loaded.duplicates).toEqual([]);

@@ -1,15 +1,7 @@
-import fs from "node:fs";
-import path from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { createTestDatabase, type TestDatabase } from "../../support/pg.js";
-import { tempDir } from "../../support/pipeline.js";
-import {
-  PROJECT_STATE_ID,
-  readStoredState,
-  runSluice,
-  startSluice,
-  writeProject,
-} from "../../support/sluice-project.js";
+import { describeResult } from "../../support/run-cli.js";
+import { DUCKDB_FILE, PROJECT_STATE_ID, projectSpec, TestProject } from "../../support/test-project.js";
 import { describeDifference, duckdbRowTexts, sourceRowTexts } from "../../support/table-diff.js";
 import { RUN_ARGS, duckdbTables, loadedRowTexts, randomBetween, startWriter } from "./fault-support.js";
 import { sigkillLoop } from "./sigkill-loop.js";
@@ -25,11 +17,10 @@ import { sigkillLoop } from "./sigkill-loop.js";
 const ROWS = 10_000;
 
 let db: TestDatabase;
-let dir: string;
+let project: TestProject;
 
 beforeAll(async () => {
   db = await createTestDatabase("killinc");
-  dir = tempDir("sluice-kill-incremental-");
   await db.query("CREATE SEQUENCE rev_seq");
   await db.query(
     "CREATE TABLE events (id bigint PRIMARY KEY, rev bigint NOT NULL DEFAULT nextval('rev_seq'), v int NOT NULL, body text NOT NULL)",
@@ -37,11 +28,17 @@ beforeAll(async () => {
   await db.query(
     `INSERT INTO events (id, v, body) SELECT i, 0, repeat(md5(i::text), 3) FROM generate_series(1, ${ROWS}) i`,
   );
+  const spec = projectSpec(db, {
+    select: ["public-events.*"],
+    metadata: { "public-events": { "replication-method": "INCREMENTAL", "replication-key": "rev" } },
+    tap: { batch_size_rows: 1000 },
+  });
+  project = TestProject.forDatabase(db, spec, { prefix: "sluice-kill-incremental-", localSpool: true });
 });
 
 afterAll(async () => {
   await db?.drop();
-  fs.rmSync(dir, { recursive: true, force: true });
+  project?.remove();
 });
 
 const sourceSql = "SELECT id::text AS k, rev::text || '|' || v::text || '|' || body AS v FROM events";
@@ -51,12 +48,7 @@ const revOf = (text: string): number => Number(text.slice(0, text.indexOf("|")))
 
 describe("INCREMENTAL killed with SIGKILL", () => {
   test("the bookmark never points past DuckDB, no key twice, and a rerun ends equal to the source", async () => {
-    writeProject(dir, db, {
-      select: ["public-events.*"],
-      metadata: { "public-events": { "replication-method": "INCREMENTAL", "replication-key": "rev" } },
-      tap: { batch_size_rows: 1000 },
-    });
-    const file = path.join(dir, "warehouse.duckdb");
+    const file = project.file(DUCKDB_FILE);
     let next = ROWS;
     const writer = startWriter(db, () => {
       const statements: string[] = [];
@@ -76,16 +68,16 @@ describe("INCREMENTAL killed with SIGKILL", () => {
     try {
       await sigkillLoop({
         start: () => {
-          const stored = readStoredState(dir, PROJECT_STATE_ID)?.bookmarks["public-events"];
+          const stored = project.storedState(PROJECT_STATE_ID)?.bookmarks["public-events"];
           // Some runs start over with --full-refresh, so that kills keep landing in long loads
           // (merged into the rows already there) and not only in short runs of recent changes.
           const refresh = stored === undefined || Math.random() < 0.35;
           const args = refresh && stored !== undefined ? [...RUN_ARGS, "--full-refresh"] : [...RUN_ARGS];
-          return { run: startSluice(dir, db, args), kind: refresh ? "all rows" : "from the bookmark" };
+          return { run: project.start(args), kind: refresh ? "all rows" : "from the bookmark" };
         },
         check: async (_point, where) => {
-          const value = readStoredState(dir, PROJECT_STATE_ID)?.bookmarks["public-events"]
-            ?.replication_key_value;
+          const value =
+            project.storedState(PROJECT_STATE_ID)?.bookmarks["public-events"]?.replication_key_value;
           const bookmark = value === undefined || value === null ? undefined : Number(value);
           const loaded = await loadedRowTexts(file, "public.events", duckdbSql);
           if (bookmark !== undefined) expect(loaded, `${where}: a bookmark but no table`).toBeDefined();
@@ -118,7 +110,8 @@ describe("INCREMENTAL killed with SIGKILL", () => {
       transactions = await writer.stop();
     }
 
-    await runSluice(dir, db, RUN_ARGS, { timeoutMs: 90_000 });
+    const rerun = await project.run(RUN_ARGS, { timeoutMs: 90_000 });
+    expect(rerun.code, describeResult(rerun)).toBe(0);
     const source = await sourceRowTexts(db, sourceSql);
     const loaded = await duckdbRowTexts(file, duckdbSql);
     expect(loaded.duplicates).toEqual([]);

@@ -1,18 +1,15 @@
-import fs from "node:fs";
-import path from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { parseLsn } from "../../../src/connectors/tap-postgres/cdc/replication-message.js";
 import { createTestDatabase, type TestDatabase } from "../../support/pg.js";
-import { tempDir } from "../../support/pipeline.js";
+import { describeResult, type RunningCli } from "../../support/run-cli.js";
 import {
+  DUCKDB_FILE,
   PROJECT_STATE_ID,
-  readStoredState,
-  runSluice,
-  sleep,
-  startSluice,
-  writeProject,
-  type SluiceProcess,
-} from "../../support/sluice-project.js";
+  projectSpec,
+  TestProject,
+  type ProjectSpecOptions,
+} from "../../support/test-project.js";
 import { describeDifference, duckdbRowTexts, sourceRowTexts } from "../../support/table-diff.js";
 import { RUN_ARGS, keysHeldTwice, randomChanges, startWriter } from "./fault-support.js";
 import { sigkillLoop } from "./sigkill-loop.js";
@@ -27,19 +24,28 @@ import { sigkillLoop } from "./sigkill-loop.js";
 const ROWS = 10_000;
 
 let db: TestDatabase;
-let dir: string;
-const children: SluiceProcess[] = [];
+let project: TestProject;
+const children: RunningCli[] = [];
+const projectOptions: ProjectSpecOptions = {
+  select: ["public-events.*"],
+  metadata: { "public-events": { "replication-method": "LOG_BASED" } },
+  tap: { batch_size_rows: 1000, logical_commit_seconds: 0, tap_id: "kill" },
+  target: { add_metadata_columns: true },
+};
 
 beforeAll(async () => {
   db = await createTestDatabase("killcdc");
-  dir = tempDir("sluice-kill-cdc-");
   await db.query("CREATE TABLE events (id bigint PRIMARY KEY, v int NOT NULL, body text NOT NULL)");
   await db.query(`INSERT INTO events SELECT i, 0, md5(i::text) FROM generate_series(1, ${ROWS}) i`);
+  project = TestProject.forDatabase(db, projectSpec(db, projectOptions), {
+    prefix: "sluice-kill-cdc-",
+    localSpool: true,
+  });
 });
 
 afterAll(async () => {
   for (const child of children) child.child.kill("SIGKILL");
-  await Promise.all(children.map((c) => c.exited));
+  await Promise.allSettled(children.map((c) => c.done));
   // A killed run's walsender lets go of the slot a moment after the process is gone.
   for (let i = 0; i < 50; i++) {
     const active = await db.query(
@@ -52,7 +58,7 @@ afterAll(async () => {
     "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = current_database() AND NOT active",
   );
   await db.drop();
-  fs.rmSync(dir, { recursive: true, force: true });
+  project?.remove();
 });
 
 async function slotConfirmed(): Promise<bigint | undefined> {
@@ -68,14 +74,7 @@ const duckdbSql = (where: string): string =>
 
 describe("LOG_BASED killed with SIGKILL", () => {
   test("no change lost or applied twice, and the slot never acknowledged past the state", async () => {
-    const project = {
-      select: ["public-events.*"],
-      metadata: { "public-events": { "replication-method": "LOG_BASED" } },
-      tap: { batch_size_rows: 1000, logical_commit_seconds: 0, tap_id: "kill" },
-      target: { add_metadata_columns: true },
-    };
-    writeProject(dir, db, project);
-    const file = path.join(dir, "warehouse.duckdb");
+    const file = project.file(DUCKDB_FILE);
     const ids = { last: ROWS };
     const writer = startWriter(db, () => randomChanges("events", ids, 20), 40);
 
@@ -83,11 +82,12 @@ describe("LOG_BASED killed with SIGKILL", () => {
     try {
       await sigkillLoop({
         start: async (iteration) => {
-          let positioned = readStoredState(dir, PROJECT_STATE_ID)?.bookmarks["public-events"]?.lsn;
+          let positioned = project.storedState(PROJECT_STATE_ID)?.bookmarks["public-events"]?.lsn;
           if (positioned === undefined && iteration > 3) {
             // Three kills landed in the first copy; one whole copy, so the rest stream.
-            await runSluice(dir, db, RUN_ARGS, { timeoutMs: 90_000 });
-            positioned = readStoredState(dir, PROJECT_STATE_ID)?.bookmarks["public-events"]?.lsn;
+            const copy = await project.run(RUN_ARGS, { timeoutMs: 90_000 });
+            expect(copy.code, describeResult(copy)).toBe(0);
+            positioned = project.storedState(PROJECT_STATE_ID)?.bookmarks["public-events"]?.lsn;
           }
           const draw = Math.random();
           let kind: string;
@@ -96,7 +96,7 @@ describe("LOG_BASED killed with SIGKILL", () => {
           else if (draw < 0.2) [kind, args] = ["copy again, then streaming", ["--full-refresh", "--follow"]];
           else if (draw < 0.4) [kind, args] = ["to the WAL end", []];
           else [kind, args] = ["streaming", ["--follow"]];
-          const run = startSluice(dir, db, [...RUN_ARGS, ...args]);
+          const run = project.start([...RUN_ARGS, ...args]);
           children.push(run);
           return {
             run,
@@ -106,7 +106,7 @@ describe("LOG_BASED killed with SIGKILL", () => {
           };
         },
         check: async (_point, where) => {
-          const lsn = readStoredState(dir, PROJECT_STATE_ID)?.bookmarks["public-events"]?.lsn;
+          const lsn = project.storedState(PROJECT_STATE_ID)?.bookmarks["public-events"]?.lsn;
           // Acknowledged only after the state: the slot is never ahead of the stored position.
           const confirmed = await slotConfirmed();
           if (confirmed !== undefined && lsn !== undefined) {
@@ -125,8 +125,11 @@ describe("LOG_BASED killed with SIGKILL", () => {
 
     // The last run only catches up: checkpoints every second rather than after every one of the
     // writer's small transactions.
-    writeProject(dir, db, { ...project, tap: { ...project.tap, logical_commit_seconds: 1 } });
-    await runSluice(dir, db, RUN_ARGS, { timeoutMs: 180_000 });
+    project.write(
+      projectSpec(db, { ...projectOptions, tap: { ...projectOptions.tap, logical_commit_seconds: 1 } }),
+    );
+    const rerun = await project.run(RUN_ARGS, { timeoutMs: 180_000 });
+    expect(rerun.code, describeResult(rerun)).toBe(0);
     const source = await sourceRowTexts(db, sourceSql);
     const loaded = await duckdbRowTexts(file, duckdbSql("WHERE _sdc_deleted_at IS NULL"));
     expect(loaded.duplicates).toEqual([]);

@@ -1,10 +1,11 @@
+import { setTimeout as sleep } from "node:timers/promises";
 import { expect } from "vitest";
-import { sleep, type SluiceProcess } from "../../support/sluice-project.js";
+import type { RunningCli } from "../../support/run-cli.js";
 import { FAULT_ITERATIONS, lastEvent, logLines, randomBetween, tally, waitFor } from "./fault-support.js";
 
 /** One run of the loop, as a scenario starts it. */
 export interface LoopRun {
-  run: SluiceProcess;
+  run: RunningCli;
   /** Runs of one kind take about as long as each other (a full copy, a few changes...). */
   kind: string;
   /** A run that never ends by itself (`--follow`). */
@@ -67,11 +68,13 @@ export async function sigkillLoop(options: {
     }
     const delayMs = randomBetween(0, from === "spawn" ? horizon.spawn : horizon.started);
     let ended = false;
-    void run.exited.then(() => (ended = true));
+    // Ended either way: `done` rejects when the process outlived its time limit (and was killed).
+    const end = (): void => void (ended = true);
+    run.done.then(end, end);
     const until = Date.now() + delayMs;
     while (!ended && Date.now() < until) await sleep(Math.min(5, until - Date.now()));
     run.child.kill("SIGKILL");
-    const result = await run.exited;
+    const result = await run.done;
     const point: KillPoint = { iteration, kind, delayMs, from, reached: lastEvent(result.stderr) };
     const describe = `run ${iteration} (${kind}) killed ${delayMs} ms after ${from}, having reached ${point.reached}`;
     if (result.signal === "SIGKILL") {

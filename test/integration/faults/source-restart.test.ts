@@ -1,5 +1,4 @@
 import fs from "node:fs";
-import path from "node:path";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { startEmbeddedPostgres, type EmbeddedServer } from "@sluice/postgres-server";
@@ -7,15 +6,17 @@ import { freePort } from "@sluice/postgres-server/free-port";
 import { parseLsn } from "../../../src/connectors/tap-postgres/cdc/replication-message.js";
 import type { TestDatabase } from "../../support/pg.js";
 import { tempDir } from "../../support/pipeline.js";
+import { describeResult } from "../../support/run-cli.js";
 import {
+  DUCKDB_FILE,
   PROJECT_STATE_ID,
-  readStoredState,
-  runSluice,
-  startSluice,
-  writeProject,
-} from "../../support/sluice-project.js";
+  projectSpec,
+  TestProject,
+  TestProjects,
+  type ProjectSpec,
+} from "../../support/test-project.js";
 import { describeDifference, duckdbRowTexts, sourceRowTexts } from "../../support/table-diff.js";
-import { RUN_ARGS, addToProject, errorMessages, logLines, waitFor } from "./fault-support.js";
+import { RUN_ARGS, errorMessages, logLines, waitFor } from "./fault-support.js";
 
 /**
  * The source PostgreSQL (a server of this test's own, with a persistent data folder) goes away
@@ -34,7 +35,7 @@ let server: EmbeddedServer | undefined;
 let dataDir: string;
 let port: number;
 let db: TestDatabase;
-const dirs: string[] = [];
+const projects = new TestProjects();
 
 async function query<R extends pg.QueryResultRow>(sql: string, database = "src"): Promise<R[]> {
   const client = new pg.Client({ connectionString: server!.url(database) });
@@ -72,13 +73,13 @@ beforeAll(async () => {
 afterAll(async () => {
   await server?.stop();
   fs.rmSync(dataDir, { recursive: true, force: true });
-  for (const dir of dirs) fs.rmSync(dir, { recursive: true, force: true });
+  projects.removeAll();
 });
 
-function newDir(): string {
-  const dir = tempDir("sluice-source-restart-");
-  dirs.push(dir);
-  return dir;
+function newProject(spec: ProjectSpec): TestProject {
+  return projects.add(
+    TestProject.forDatabase(db, spec, { prefix: "sluice-source-restart-", localSpool: true }),
+  );
 }
 
 async function stopSource(): Promise<void> {
@@ -95,8 +96,8 @@ function retryingEvents(stderr: string): Record<string, unknown>[] {
 }
 
 /** One INCREMENTAL and one FULL_TABLE table, read at once, in batches of 500 rows. */
-function writeCopyProject(dir: string, retries: { max_retries: number; retry_delay_seconds: number }): void {
-  writeProject(dir, db, {
+function copyProject(retries: { max_retries: number; retry_delay_seconds: number }): TestProject {
+  const spec = projectSpec(db, {
     select: ["public-big.*", "public-big_full.*"],
     metadata: {
       "public-big": { "replication-method": "INCREMENTAL", "replication-key": "id" },
@@ -104,7 +105,7 @@ function writeCopyProject(dir: string, retries: { max_retries: number; retry_del
     },
     tap: { batch_size_rows: 500, max_parallel_streams: 2 },
   });
-  addToProject(dir, retries);
+  return newProject({ ...spec, ...retries });
 }
 
 async function expectWarehouseEqualsSource(file: string): Promise<void> {
@@ -126,10 +127,9 @@ async function expectWarehouseEqualsSource(file: string): Promise<void> {
 
 describe("the source PostgreSQL goes away mid-run", () => {
   test("restarted within the retry budget: the unfinished streams start again and the run succeeds, exact", async () => {
-    const dir = newDir();
-    const file = path.join(dir, "warehouse.duckdb");
-    writeCopyProject(dir, { max_retries: 6, retry_delay_seconds: 0.5 });
-    const run = startSluice(dir, db, RUN_ARGS);
+    const project = copyProject({ max_retries: 6, retry_delay_seconds: 0.5 });
+    const file = project.file(DUCKDB_FILE);
+    const run = project.start(RUN_ARGS);
     await waitFor(
       run,
       "three state commits",
@@ -137,7 +137,7 @@ describe("the source PostgreSQL goes away mid-run", () => {
     );
     await stopSource();
     await startSource();
-    const ended = await run.exited;
+    const ended = await run.done;
     expect(ended.code, ended.stderr).toBe(0);
 
     const retries = retryingEvents(ended.stderr);
@@ -146,25 +146,24 @@ describe("the source PostgreSQL goes away mid-run", () => {
     expect(String(retries[0]!.error)).toMatch(/PostgreSQL|connection/);
     // The INCREMENTAL stream went on from its bookmark; the FULL_TABLE one was copied again whole.
     await expectWarehouseEqualsSource(file);
-    const bookmark = readStoredState(dir, PROJECT_STATE_ID)?.bookmarks["public-big"];
+    const bookmark = project.storedState(PROJECT_STATE_ID)?.bookmarks["public-big"];
     expect(Number(bookmark?.replication_key_value)).toBe(ROWS);
-    expect(readStoredState(dir, PROJECT_STATE_ID)?.bookmarks["public-big_full"]).toMatchObject({
+    expect(project.storedState(PROJECT_STATE_ID)?.bookmarks["public-big_full"]).toMatchObject({
       last_replication_method: "FULL_TABLE",
     });
   });
 
   test("not back within the budget: exit 75 after max_retries, state not past DuckDB; the rerun recovers", async () => {
-    const dir = newDir();
-    const file = path.join(dir, "warehouse.duckdb");
-    writeCopyProject(dir, { max_retries: 2, retry_delay_seconds: 0.2 });
-    const run = startSluice(dir, db, RUN_ARGS);
+    const project = copyProject({ max_retries: 2, retry_delay_seconds: 0.2 });
+    const file = project.file(DUCKDB_FILE);
+    const run = project.start(RUN_ARGS);
     await waitFor(
       run,
       "three state commits",
       () => (run.output().stderr.match(/"event":"state-committed"/g) ?? []).length >= 3,
     );
     await stopSource();
-    const ended = await run.exited;
+    const ended = await run.done;
     expect(ended.code, ended.stderr).toBe(75);
     expect(retryingEvents(ended.stderr).map((e) => e.retry)).toEqual([1, 2]);
     const final = logLines(ended.stderr).at(-1);
@@ -176,7 +175,7 @@ describe("the source PostgreSQL goes away mid-run", () => {
 
     await startSource();
     const bookmark = Number(
-      readStoredState(dir, PROJECT_STATE_ID)?.bookmarks["public-big"]?.replication_key_value,
+      project.storedState(PROJECT_STATE_ID)?.bookmarks["public-big"]?.replication_key_value,
     );
     const loaded = await duckdbRowTexts(file, "SELECT CAST(id AS VARCHAR) AS k, body AS v FROM public.big");
     expect(loaded.duplicates).toEqual([]);
@@ -185,21 +184,21 @@ describe("the source PostgreSQL goes away mid-run", () => {
       bookmark,
     );
 
-    await runSluice(dir, db, RUN_ARGS, { timeoutMs: 90_000 });
+    const rerun = await project.run(RUN_ARGS, { timeoutMs: 90_000 });
+    expect(rerun.code, describeResult(rerun)).toBe(0);
     await expectWarehouseEqualsSource(file);
   });
 
   test("LOG_BASED --follow: the replication stream resumes from the committed position; nothing lost or twice", async () => {
-    const dir = newDir();
-    const file = path.join(dir, "warehouse.duckdb");
-    writeProject(dir, db, {
+    const spec = projectSpec(db, {
       select: ["public-events.*"],
       metadata: { "public-events": { "replication-method": "LOG_BASED" } },
       tap: { logical_commit_seconds: 0, tap_id: "restart" },
       target: { add_metadata_columns: true },
     });
-    addToProject(dir, { max_retries: 6, retry_delay_seconds: 0.5 });
-    const run = startSluice(dir, db, [...RUN_ARGS, "--follow"]);
+    const project = newProject({ ...spec, max_retries: 6, retry_delay_seconds: 0.5 });
+    const file = project.file(DUCKDB_FILE);
+    const run = project.start([...RUN_ARGS, "--follow"]);
     await waitFor(run, "streaming", () => run.output().stderr.includes('"mode":"incremental"'));
     await query("UPDATE events SET v = v + 1 WHERE id % 10 = 0");
     await waitFor(run, "a change committed", () =>
@@ -222,11 +221,11 @@ describe("the source PostgreSQL goes away mid-run", () => {
       ),
     );
     run.child.kill("SIGTERM");
-    const ended = await run.exited;
+    const ended = await run.done;
     expect(ended.code, ended.stderr).toBe(0);
     expect(retryingEvents(ended.stderr)[0]).toMatchObject({ scope: "streams", streamIds: ["public-events"] });
 
-    const lsn = readStoredState(dir, PROJECT_STATE_ID)?.bookmarks["public-events"]?.lsn;
+    const lsn = project.storedState(PROJECT_STATE_ID)?.bookmarks["public-events"]?.lsn;
     const [slot] = await query<{ lsn: string }>(
       "SELECT confirmed_flush_lsn::text AS lsn FROM pg_replication_slots WHERE NOT temporary",
     );

@@ -1,5 +1,4 @@
 import fs from "node:fs";
-import path from "node:path";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { startEmbeddedPostgres, type EmbeddedServer } from "@sluice/postgres-server";
@@ -8,9 +7,10 @@ import type { SingerState } from "../../../src/protocol/state.js";
 import { postgresStateError } from "../../../src/state/postgres-system-database.js";
 import { createTestDatabase, type TestDatabase } from "../../support/pg.js";
 import { tempDir } from "../../support/pipeline.js";
-import { PROJECT_STATE_ID, runSluice, startSluice, writeProject } from "../../support/sluice-project.js";
+import { describeResult } from "../../support/run-cli.js";
+import { DUCKDB_FILE, PROJECT_STATE_ID, projectSpec, TestProject } from "../../support/test-project.js";
 import { describeDifference, duckdbRowTexts, sourceRowTexts } from "../../support/table-diff.js";
-import { RUN_ARGS, addToProject, errorMessages, logLines, waitFor } from "./fault-support.js";
+import { RUN_ARGS, errorMessages, logLines, waitFor } from "./fault-support.js";
 
 /**
  * The state lives in a PostgreSQL system database (`database_uri`) on a server of this test's own,
@@ -26,25 +26,34 @@ const ROWS = 40_000;
 const BATCH = 500;
 
 let db: TestDatabase;
-let dir: string;
+let project: TestProject;
 let stateDir: string;
 let statePort: number;
 let stateServer: EmbeddedServer | undefined;
 
 beforeAll(async () => {
   db = await createTestDatabase("statedown");
-  dir = tempDir("sluice-state-down-");
   stateDir = tempDir("sluice-state-pg-");
   statePort = await freePort();
   stateServer = await startEmbeddedPostgres({ dataDir: stateDir, port: statePort });
   await db.query("CREATE TABLE big (id bigint PRIMARY KEY, body text NOT NULL)");
   await db.query(`INSERT INTO big SELECT i, repeat(md5(i::text), 3) FROM generate_series(1, ${ROWS}) i`);
+  const spec = projectSpec(db, {
+    select: ["public-big.*"],
+    metadata: { "public-big": { "replication-method": "INCREMENTAL", "replication-key": "id" } },
+    tap: { batch_size_rows: BATCH },
+  });
+  project = TestProject.forDatabase(
+    db,
+    { ...spec, database_uri: stateServer.url("postgres") },
+    { prefix: "sluice-state-down-", localSpool: true },
+  );
 });
 
 afterAll(async () => {
   await stateServer?.stop();
   await db?.drop();
-  fs.rmSync(dir, { recursive: true, force: true });
+  project?.remove();
   fs.rmSync(stateDir, { recursive: true, force: true });
 });
 
@@ -83,16 +92,10 @@ const duckdbSql = "SELECT CAST(id AS VARCHAR) AS k, body AS v FROM public.big";
 
 describe("the state database is unavailable at commit time", () => {
   test("stopped mid-run: exit 75 naming it, state at the last commit; the rerun recovers", async () => {
-    writeProject(dir, db, {
-      select: ["public-big.*"],
-      metadata: { "public-big": { "replication-method": "INCREMENTAL", "replication-key": "id" } },
-      tap: { batch_size_rows: BATCH },
-    });
-    addToProject(dir, { database_uri: stateServer!.url("postgres") });
-    const file = path.join(dir, "warehouse.duckdb");
+    const file = project.file(DUCKDB_FILE);
     const where = `127.0.0.1:${statePort}/postgres`;
 
-    const run = startSluice(dir, db, RUN_ARGS);
+    const run = project.start(RUN_ARGS);
     await waitFor(
       run,
       "three state commits",
@@ -100,7 +103,7 @@ describe("the state database is unavailable at commit time", () => {
     );
     await stateServer!.stop();
     stateServer = undefined;
-    const ended = await run.exited;
+    const ended = await run.done;
     expect(ended.code, ended.stderr).toBe(75);
     expect(ended.stderr).toContain('"transient":true');
     const message = errorMessages(ended.stderr);
@@ -122,7 +125,8 @@ describe("the state database is unavailable at commit time", () => {
       stored!,
     );
 
-    await runSluice(dir, db, RUN_ARGS, { timeoutMs: 90_000 });
+    const rerun = await project.run(RUN_ARGS, { timeoutMs: 90_000 });
+    expect(rerun.code, describeResult(rerun)).toBe(0);
     const after = await duckdbRowTexts(file, duckdbSql);
     expect(after.duplicates).toEqual([]);
     expect(describeDifference(await sourceRowTexts(db, sourceSql), after.rows)).toBe("");
@@ -130,7 +134,7 @@ describe("the state database is unavailable at commit time", () => {
   });
 
   test("refusing the write: exit 1 naming it, state unmoved; the rerun recovers", async () => {
-    const file = path.join(dir, "warehouse.duckdb");
+    const file = project.file(DUCKDB_FILE);
     const before = await storedBookmark();
     expect(before).toBe(ROWS);
     await withStateDb((c) =>
@@ -143,7 +147,8 @@ describe("the state database is unavailable at commit time", () => {
     await db.query(
       `INSERT INTO big SELECT i, 'later ' || i FROM generate_series(${ROWS + 1}, ${ROWS + 5 * BATCH}) i`,
     );
-    const failed = await runSluice(dir, db, RUN_ARGS, { expectCode: 1 });
+    const failed = await project.run(RUN_ARGS);
+    expect(failed.code, describeResult(failed)).toBe(1);
     const message = errorMessages(failed.stderr);
     expect(message, failed.stderr).toContain(
       `the state database at 127.0.0.1:${statePort}/postgres refused to store the state of "${PROJECT_STATE_ID}"`,
@@ -155,7 +160,8 @@ describe("the state database is unavailable at commit time", () => {
     expect(loaded.duplicates).toEqual([]);
 
     await withStateDb((c) => c.query("DROP TRIGGER refuse ON sluice.state"));
-    await runSluice(dir, db, RUN_ARGS, { timeoutMs: 90_000 });
+    const rerun = await project.run(RUN_ARGS, { timeoutMs: 90_000 });
+    expect(rerun.code, describeResult(rerun)).toBe(0);
     const after = await duckdbRowTexts(file, duckdbSql);
     expect(after.duplicates).toEqual([]);
     expect(describeDifference(await sourceRowTexts(db, sourceSql), after.rows)).toBe("");
@@ -163,9 +169,9 @@ describe("the state database is unavailable at commit time", () => {
   });
 
   test("the lock's session ended mid-run (a failover, pg_terminate_backend): the run stops with 75, state at its last commit", async () => {
-    const file = path.join(dir, "warehouse.duckdb");
+    const file = project.file(DUCKDB_FILE);
     // --full-refresh reads every row again, batch by batch, merging into the rows DuckDB has.
-    const run = startSluice(dir, db, [...RUN_ARGS, "--full-refresh"]);
+    const run = project.start([...RUN_ARGS, "--full-refresh"]);
     await waitFor(
       run,
       "three state commits",
@@ -180,7 +186,7 @@ describe("the state database is unavailable at commit time", () => {
         ).rowCount,
     );
     expect(terminated, "the run's lock session").toBe(1);
-    const ended = await run.exited;
+    const ended = await run.done;
     expect(ended.code, ended.stderr).toBe(75);
     expect(errorMessages(ended.stderr), ended.stderr).toContain(
       `cannot store the state of "${PROJECT_STATE_ID}": this run's lock on it was lost`,
@@ -189,7 +195,8 @@ describe("the state database is unavailable at commit time", () => {
       lastCommitted(ended.stderr),
     );
 
-    await runSluice(dir, db, RUN_ARGS, { timeoutMs: 90_000 });
+    const rerun = await project.run(RUN_ARGS, { timeoutMs: 90_000 });
+    expect(rerun.code, describeResult(rerun)).toBe(0);
     const after = await duckdbRowTexts(file, duckdbSql);
     expect(after.duplicates).toEqual([]);
     expect(describeDifference(await sourceRowTexts(db, sourceSql), after.rows)).toBe("");

@@ -1,12 +1,11 @@
 import fs from "node:fs";
-import path from "node:path";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { startEmbeddedPostgres, type EmbeddedServer } from "@sluice/postgres-server";
 import { freePort } from "@sluice/postgres-server/free-port";
 import { createTestDatabase, type TestDatabase } from "../../support/pg.js";
 import { tempDir } from "../../support/pipeline.js";
-import { readStoredState, startSluice } from "../../support/sluice-project.js";
+import { projectSpec, TestProject } from "../../support/test-project.js";
 import { describeDifference, sourceRowTexts, type RowTexts } from "../../support/table-diff.js";
 import { logLines, waitFor } from "./fault-support.js";
 
@@ -19,13 +18,13 @@ import { logLines, waitFor } from "./fault-support.js";
  * table equal to the source.
  */
 const ROWS = 40_000;
-const STATE_ID = "tap-postgres-to-target-postgres";
+const STATE_ID = "dev:tap-postgres-to-target-postgres";
 
 let db: TestDatabase;
 let warehouse: EmbeddedServer | undefined;
 let dataDir: string;
 let port: number;
-let dir: string;
+let project: TestProject | undefined;
 
 async function warehouseQuery<R extends pg.QueryResultRow>(sql: string): Promise<R[]> {
   const client = new pg.Client({ connectionString: warehouse!.url("postgres") });
@@ -48,58 +47,44 @@ beforeAll(async () => {
   dataDir = tempDir("sluice-warehouse-pg-");
   port = await freePort();
   warehouse = await startEmbeddedPostgres({ dataDir, port });
-  dir = tempDir("sluice-warehouse-restart-");
 });
 
 afterAll(async () => {
   await warehouse?.stop();
   await db?.drop();
   fs.rmSync(dataDir, { recursive: true, force: true });
-  fs.rmSync(dir, { recursive: true, force: true });
+  project?.remove();
 });
 
 describe("the target-postgres warehouse restarts mid-run", () => {
   test("the unfinished streams start again with new connections; the run succeeds, each table exact", async () => {
-    const project = {
-      max_retries: 6,
-      retry_delay_seconds: 0.5,
-      plugins: {
-        extractors: [
-          {
-            name: "tap-postgres",
-            config: {
-              host: db.host,
-              port: db.port,
-              user: db.user,
-              dbname: db.name,
-              filter_schemas: "public",
-              batch_size_rows: 500,
-              max_parallel_streams: 2,
-            },
-            select: ["public-big.*", "public-big_full.*"],
-            metadata: {
-              "public-big": { "replication-method": "INCREMENTAL", "replication-key": "id" },
-              "public-big_full": { "replication-method": "FULL_TABLE" },
-            },
-          },
-        ],
-        loaders: [
-          {
-            name: "target-postgres",
-            config: {
-              host: warehouse!.host,
-              port,
-              user: warehouse!.user,
-              password: warehouse!.password,
-              dbname: "postgres",
-              default_target_schema: "raw",
-            },
-          },
-        ],
+    const spec = projectSpec(db, {
+      select: ["public-big.*", "public-big_full.*"],
+      metadata: {
+        "public-big": { "replication-method": "INCREMENTAL", "replication-key": "id" },
+        "public-big_full": { "replication-method": "FULL_TABLE" },
       },
-    };
-    fs.writeFileSync(path.join(dir, "sluice.yml"), JSON.stringify(project, null, 2));
-    const run = startSluice(dir, db, ["--log-format", "json", "run", "tap-postgres", "target-postgres"]);
+      tap: { batch_size_rows: 500, max_parallel_streams: 2 },
+    });
+    spec.plugins.loaders = [
+      {
+        name: "target-postgres",
+        config: {
+          host: warehouse!.host,
+          port,
+          user: warehouse!.user,
+          password: warehouse!.password,
+          dbname: "postgres",
+          default_target_schema: "raw",
+        },
+      },
+    ];
+    project = TestProject.forDatabase(
+      db,
+      { ...spec, max_retries: 6, retry_delay_seconds: 0.5 },
+      { prefix: "sluice-warehouse-restart-", localSpool: true },
+    );
+    const run = project.start(["--log-format", "json", "run", "tap-postgres", "target-postgres"]);
     await waitFor(
       run,
       "three state commits",
@@ -107,7 +92,7 @@ describe("the target-postgres warehouse restarts mid-run", () => {
     );
     await warehouse!.stop();
     warehouse = await startEmbeddedPostgres({ dataDir, port });
-    const ended = await run.exited;
+    const ended = await run.done;
     expect(ended.code, ended.stderr).toBe(0);
 
     const retries = logLines(ended.stderr).filter((l) => l.event === "retrying");
@@ -129,6 +114,6 @@ describe("the target-postgres warehouse restarts mid-run", () => {
       ).toBe("");
     }
     expect(await warehouseQuery("SELECT 1 FROM pg_tables WHERE tablename LIKE '%sluice_new'")).toEqual([]);
-    expect(Number(readStoredState(dir, STATE_ID)?.bookmarks["public-big"]?.replication_key_value)).toBe(ROWS);
+    expect(Number(project.storedState(STATE_ID)?.bookmarks["public-big"]?.replication_key_value)).toBe(ROWS);
   });
 });

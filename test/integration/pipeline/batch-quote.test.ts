@@ -1,9 +1,8 @@
-import fs from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { createTestDatabase, type TestDatabase } from "../../support/pg.js";
-import { duckdbRows, runToDuckdb, tempDir } from "../../support/pipeline.js";
-import { readStoredState } from "../../support/sluice-project.js";
+import { duckdbRows, runToDuckdb } from "../../support/pipeline.js";
+import { TestProject, TestProjects } from "../../support/test-project.js";
 
 /**
  * Into DuckDB, tap-postgres writes copies in COPY text format (no quoting; backslash escapes,
@@ -24,7 +23,7 @@ const VALUES = [
 ];
 
 let db: TestDatabase;
-const dirs: string[] = [];
+const projects = new TestProjects();
 
 beforeAll(async () => {
   db = await createTestDatabase("quote");
@@ -41,15 +40,15 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await db?.drop();
-  for (const dir of dirs) fs.rmSync(dir, { recursive: true, force: true });
+  projects.removeAll();
 });
 
 describe("batches in COPY text format", () => {
   test.each(["FULL_TABLE", "INCREMENTAL"])(
     "%s: text with escapes, quotes and \\x01 arrives unchanged",
     async (method) => {
-      const workDir = tempDir("sluice-quote-");
-      dirs.push(workDir);
+      const project = projects.add(new TestProject({ prefix: "sluice-quote-" }));
+      const workDir = project.dir;
       const summary = await runToDuckdb({
         db,
         workDir,
@@ -88,7 +87,7 @@ describe("batches in COPY text format", () => {
       if (method === "INCREMENTAL") {
         // The last key in the order PostgreSQL reads them (the database's collation).
         const last = (await db.query<{ last: string }>("SELECT max(k) AS last FROM notes"))[0]?.last;
-        const state = readStoredState(workDir, "test:tap-postgres-to-target-duckdb");
+        const state = project.storedState("test:tap-postgres-to-target-duckdb");
         expect(state?.bookmarks["public-notes"]?.replication_key_value).toBe(last);
       }
     },

@@ -1,9 +1,7 @@
-import fs from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { createTestDatabase, type TestDatabase } from "../../support/pg.js";
-import { duckdbRows, runToDuckdb, tempDir } from "../../support/pipeline.js";
-import { readRuns, readStoredState } from "../../support/sluice-project.js";
+import { duckdbRows, runToDuckdb } from "../../support/pipeline.js";
 import {
   describeDifference,
   duckdbRowTexts,
@@ -11,6 +9,7 @@ import {
   sourceRowTexts,
   type RowTexts,
 } from "../../support/table-diff.js";
+import { TestProject, TestProjects } from "../../support/test-project.js";
 
 /**
  * FULL_TABLE into DuckDB replaces the table as a whole: deleted source rows disappear, and a run
@@ -20,6 +19,7 @@ import {
 const STATE_ID = "test:tap-postgres-to-target-duckdb";
 
 let db: TestDatabase;
+const projects = new TestProjects();
 
 beforeAll(async () => {
   db = await createTestDatabase("full");
@@ -27,16 +27,8 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await db?.drop();
-  for (const dir of dirs) fs.rmSync(dir, { recursive: true, force: true });
+  projects.removeAll();
 });
-
-const dirs: string[] = [];
-/** A project folder of this test's own, removed when the file's tests are done. */
-function newDir(prefix?: string): string {
-  const dir = tempDir(prefix);
-  dirs.push(dir);
-  return dir;
-}
 
 async function expectRows(file: string, expected: RowTexts, duckdbSql: string): Promise<void> {
   const loaded = await duckdbRowTexts(file, duckdbSql);
@@ -52,7 +44,7 @@ async function tablesOf(file: string): Promise<string[]> {
 
 describe("FULL_TABLE", () => {
   test("a second run after deletes, updates and inserts leaves DuckDB equal to the source", async () => {
-    const workDir = newDir();
+    const workDir = projects.add(new TestProject()).dir;
     const file = path.join(workDir, "warehouse.duckdb");
     const streams = { "public-accounts": { "replication-method": "FULL_TABLE" } };
     await db.query(
@@ -82,7 +74,8 @@ describe("FULL_TABLE", () => {
   });
 
   test("a run that fails half-way leaves the previous table complete, no staging table, and the state unmoved", async () => {
-    const workDir = newDir();
+    const project = projects.add(new TestProject());
+    const workDir = project.dir;
     const file = path.join(workDir, "warehouse.duckdb");
     const streams = { "public-items": { "replication-method": "FULL_TABLE" } };
     const tap = { batch_size_mb: 1 };
@@ -97,7 +90,7 @@ describe("FULL_TABLE", () => {
     await runToDuckdb({ db, workDir, streams, tap });
     const before = await sourceRowTexts(db, sourceSql);
     await expectRows(file, before, duckdbSql);
-    const stateBefore = readStoredState(workDir, STATE_ID);
+    const stateBefore = project.storedState(STATE_ID);
     expect(stateBefore?.bookmarks["public-items"]?.last_replication_method).toBe("FULL_TABLE");
 
     // Changed rows (so the new copy differs from the old table), then a value DECIMAL(12,2)
@@ -120,8 +113,8 @@ describe("FULL_TABLE", () => {
 
     await expectRows(file, before, duckdbSql);
     expect(await tablesOf(file)).toEqual(["items"]);
-    expect(readStoredState(workDir, STATE_ID)).toEqual(stateBefore);
-    const runs = readRuns(workDir);
+    expect(project.storedState(STATE_ID)).toEqual(stateBefore);
+    const runs = project.storedRuns();
     expect(runs.at(-1)?.status).toBe("failed");
     expect(runs.at(-1)?.error).toMatch(/amount/);
 
@@ -135,7 +128,7 @@ describe("FULL_TABLE", () => {
 
 describe("schema evolution", () => {
   test("a column added to the source is added to the DuckDB table; rows loaded before hold NULL there", async () => {
-    const workDir = newDir();
+    const workDir = projects.add(new TestProject()).dir;
     const file = path.join(workDir, "warehouse.duckdb");
     const streams = {
       "public-profiles": { "replication-method": "INCREMENTAL", "replication-key": "updated_at" },

@@ -1,16 +1,15 @@
-import fs from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import type { RunEvent } from "../../../src/runner/run-events.js";
 import { createTestDatabase, type TestDatabase } from "../../support/pg.js";
-import { duckdbRows, runToDuckdb, tempDir } from "../../support/pipeline.js";
-import { readStoredState } from "../../support/sluice-project.js";
+import { duckdbRows, runToDuckdb } from "../../support/pipeline.js";
 import {
   describeDifference,
   duckdbRowTexts,
   runToDuckdbObserved,
   sourceRowTexts,
 } from "../../support/table-diff.js";
+import { TestProject, TestProjects } from "../../support/test-project.js";
 
 /**
  * INCREMENTAL replication into DuckDB: a second run after inserts and updates (some of them on
@@ -20,6 +19,7 @@ import {
 const STATE_ID = "test:tap-postgres-to-target-duckdb";
 
 let db: TestDatabase;
+const projects = new TestProjects();
 
 beforeAll(async () => {
   db = await createTestDatabase("incr");
@@ -27,16 +27,8 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await db?.drop();
-  for (const dir of dirs) fs.rmSync(dir, { recursive: true, force: true });
+  projects.removeAll();
 });
-
-const dirs: string[] = [];
-/** A project folder of this test's own, removed when the file's tests are done. */
-function newDir(prefix?: string): string {
-  const dir = tempDir(prefix);
-  dirs.push(dir);
-  return dir;
-}
 
 /** `id|updated_at in µs|name|amount`, the same text from PostgreSQL and from DuckDB. */
 const sourceEvents = (table: string): string =>
@@ -74,8 +66,8 @@ async function changeEvents(table: string, bookmark: string): Promise<void> {
   );
 }
 
-function bookmarkOf(workDir: string, streamId: string): { replication_key?: string; value: string } {
-  const state = readStoredState(workDir, STATE_ID);
+function bookmarkOf(project: TestProject, streamId: string): { replication_key?: string; value: string } {
+  const state = project.storedState(STATE_ID);
   const bookmark = state?.bookmarks[streamId];
   if (!bookmark) throw new Error(`no bookmark stored for ${streamId}: ${JSON.stringify(state)}`);
   return { replication_key: bookmark.replication_key, value: String(bookmark.replication_key_value) };
@@ -100,7 +92,8 @@ async function expectDuckdbEqualsSource(file: string, sourceSql: string, duckdbS
 
 describe("INCREMENTAL by a timestamptz key", () => {
   test("upsert: after inserts, updates and rows at the bookmark's value, DuckDB equals the source", async () => {
-    const workDir = newDir();
+    const project = projects.add(new TestProject());
+    const workDir = project.dir;
     const file = path.join(workDir, "warehouse.duckdb");
     const streams = {
       "public-events": { "replication-method": "INCREMENTAL", "replication-key": "updated_at" },
@@ -110,7 +103,7 @@ describe("INCREMENTAL by a timestamptz key", () => {
     const first = await runToDuckdb({ db, workDir, streams });
     expect(first.streams["public-events"]?.rows).toBe(1000);
     await expectDuckdbEqualsSource(file, sourceEvents("events"), duckdbEvents("events"));
-    const bookmark = bookmarkOf(workDir, "public-events");
+    const bookmark = bookmarkOf(project, "public-events");
     expect(bookmark.replication_key).toBe("updated_at");
     expect(bookmark.value).toMatch(/^2024-03-01T10:01:39\.123456\+00:00$/);
     expect(await isMaxOf("events", "updated_at", "timestamptz", bookmark.value)).toBe(true);
@@ -127,18 +120,19 @@ describe("INCREMENTAL by a timestamptz key", () => {
     await expectDuckdbEqualsSource(file, sourceEvents("events"), duckdbEvents("events"));
     const [boundary] = await duckdbRows(file, "SELECT name FROM public.events WHERE id = 995");
     expect(boundary?.name).toBe("changed at the bookmark");
-    const after = bookmarkOf(workDir, "public-events");
+    const after = bookmarkOf(project, "public-events");
     expect(await isMaxOf("events", "updated_at", "timestamptz", after.value)).toBe(true);
 
     // Nothing changed: the boundary rows are read again and DuckDB stays equal, state stays put.
     const third = await runToDuckdb({ db, workDir, streams });
     expect(third.streams["public-events"]?.rows).toBe(1);
     await expectDuckdbEqualsSource(file, sourceEvents("events"), duckdbEvents("events"));
-    expect(bookmarkOf(workDir, "public-events").value).toBe(after.value);
+    expect(bookmarkOf(project, "public-events").value).toBe(after.value);
   });
 
   test("append-only: the rows at the bookmark's value are appended again, and nothing is lost", async () => {
-    const workDir = newDir();
+    const project = projects.add(new TestProject());
+    const workDir = project.dir;
     const file = path.join(workDir, "warehouse.duckdb");
     const streams = {
       "public-events_append": { "replication-method": "INCREMENTAL", "replication-key": "updated_at" },
@@ -147,7 +141,7 @@ describe("INCREMENTAL by a timestamptz key", () => {
     await createEvents("events_append");
     await runToDuckdb({ db, workDir, streams, target });
     const firstRun = await sourceRowTexts(db, sourceEvents("events_append"));
-    const bookmark = bookmarkOf(workDir, "public-events_append");
+    const bookmark = bookmarkOf(project, "public-events_append");
 
     await changeEvents("events_append", bookmark.value);
     await runToDuckdb({ db, workDir, streams, target });
@@ -178,14 +172,15 @@ describe("INCREMENTAL by an integer key", () => {
   const duckdbLedger = `SELECT CAST(id AS VARCHAR) AS k, concat_ws('|', id, seq, note) AS v FROM public.ledger`;
 
   test("rows sharing the bookmark's value are not lost and updates replace their rows", async () => {
-    const workDir = newDir();
+    const project = projects.add(new TestProject());
+    const workDir = project.dir;
     const file = path.join(workDir, "warehouse.duckdb");
     const streams = { "public-ledger": { "replication-method": "INCREMENTAL", "replication-key": "seq" } };
     await db.query("CREATE TABLE ledger (id integer PRIMARY KEY, seq bigint NOT NULL, note text NOT NULL)");
     await db.query("INSERT INTO ledger SELECT i, i / 5, 'n' || i FROM generate_series(1, 500) i");
 
     await runToDuckdb({ db, workDir, streams });
-    const bookmark = bookmarkOf(workDir, "public-ledger");
+    const bookmark = bookmarkOf(project, "public-ledger");
     expect(bookmark).toEqual({ replication_key: "seq", value: "100" });
     await expectDuckdbEqualsSource(file, sourceLedger, duckdbLedger);
 
@@ -197,13 +192,14 @@ describe("INCREMENTAL by an integer key", () => {
     // seq = 100 held ids 500 (i / 5 = 100) plus the three new ones; then 3 bumped and 10 new.
     expect(second.streams["public-ledger"]?.rows).toBe(1 + 3 + 3 + 10);
     await expectDuckdbEqualsSource(file, sourceLedger, duckdbLedger);
-    expect(bookmarkOf(workDir, "public-ledger").value).toBe("2110");
+    expect(bookmarkOf(project, "public-ledger").value).toBe("2110");
   });
 });
 
 describe("a bookmark of another replication key", () => {
   test("is not used: the stream is read from the start and the bookmark takes the new key", async () => {
-    const workDir = newDir();
+    const project = projects.add(new TestProject());
+    const workDir = project.dir;
     const file = path.join(workDir, "warehouse.duckdb");
     await db.query(
       "CREATE TABLE switched (id integer PRIMARY KEY, updated_at timestamptz NOT NULL, seq bigint NOT NULL, name text NOT NULL)",
@@ -218,7 +214,7 @@ describe("a bookmark of another replication key", () => {
         "public-switched": { "replication-method": "INCREMENTAL", "replication-key": "updated_at" },
       },
     });
-    expect(bookmarkOf(workDir, "public-switched").replication_key).toBe("updated_at");
+    expect(bookmarkOf(project, "public-switched").replication_key).toBe("updated_at");
 
     // Changes invisible to updated_at: only a read from scratch by seq brings them.
     await db.query("UPDATE switched SET name = 'v2', seq = seq + 1000 WHERE id % 3 = 0");
@@ -228,7 +224,7 @@ describe("a bookmark of another replication key", () => {
       streams: { "public-switched": { "replication-method": "INCREMENTAL", "replication-key": "seq" } },
     });
     expect(second.streams["public-switched"]?.rows).toBe(300);
-    expect(bookmarkOf(workDir, "public-switched")).toEqual({ replication_key: "seq", value: "1300" });
+    expect(bookmarkOf(project, "public-switched")).toEqual({ replication_key: "seq", value: "1300" });
     await expectDuckdbEqualsSource(
       file,
       "SELECT id::text AS k, concat_ws('|', id, seq, name) AS v FROM switched",
@@ -239,7 +235,8 @@ describe("a bookmark of another replication key", () => {
 
 describe("several batches in one run", () => {
   test("the bookmark is committed after each batch and equals the last key loaded", async () => {
-    const workDir = newDir();
+    const project = projects.add(new TestProject());
+    const workDir = project.dir;
     const file = path.join(workDir, "warehouse.duckdb");
     const streams = {
       "public-wide": { "replication-method": "INCREMENTAL", "replication-key": "updated_at" },
@@ -270,7 +267,7 @@ describe("several batches in one run", () => {
         if (event.type === "batch-loaded") totalRows = event.totalRows;
         if (event.type === "state-committed") {
           const value = String((event.bookmark as { replication_key_value?: unknown }).replication_key_value);
-          commits.push({ totalRows, value, stored: bookmarkOf(workDir, "public-wide").value });
+          commits.push({ totalRows, value, stored: bookmarkOf(project, "public-wide").value });
         }
       };
       const summary = await runToDuckdbObserved({ db, workDir, streams, tap, observer });
@@ -285,7 +282,7 @@ describe("several batches in one run", () => {
         );
         expect(row?.same, `bookmark ${commit.value} after ${commit.totalRows} rows`).toBe(true);
       }
-      const final = bookmarkOf(workDir, "public-wide").value;
+      const final = bookmarkOf(project, "public-wide").value;
       expect(await isMaxOf("wide", "updated_at", "timestamptz", final)).toBe(true);
       return rows;
     };
@@ -293,7 +290,7 @@ describe("several batches in one run", () => {
     expect(await runAndCheckBookmarks(undefined)).toBe(50_000);
     await expectDuckdbEqualsSource(file, sourceWide, duckdbWide);
 
-    const before = bookmarkOf(workDir, "public-wide").value;
+    const before = bookmarkOf(project, "public-wide").value;
     await insert(50_001, 80_000);
     await db.query("UPDATE wide SET body = 'changed', updated_at = now() WHERE id % 1000 = 0");
     const [expected] = await db.query<{ n: string }>(

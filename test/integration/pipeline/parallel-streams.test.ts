@@ -1,11 +1,10 @@
-import fs from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import type { RunEvent } from "../../../src/runner/run-events.js";
 import { createTestDatabase, type TestDatabase } from "../../support/pg.js";
-import { runToDuckdb, tempDir } from "../../support/pipeline.js";
-import { readStoredState } from "../../support/sluice-project.js";
+import { runToDuckdb } from "../../support/pipeline.js";
 import { describeDifference, duckdbRowTexts, sourceRowTexts } from "../../support/table-diff.js";
+import { TestProject, TestProjects } from "../../support/test-project.js";
 
 /**
  * Streams of one run read and load at once (`max_parallel_streams`), and a large table is read
@@ -16,7 +15,7 @@ const STATE_ID = "test:tap-postgres-to-target-duckdb";
 const TABLES = ["t1", "t2", "t3", "t4", "t5"];
 
 let db: TestDatabase;
-const dirs: string[] = [];
+const projects = new TestProjects();
 
 beforeAll(async () => {
   db = await createTestDatabase("parallel");
@@ -46,13 +45,11 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await db?.drop();
-  for (const dir of dirs) fs.rmSync(dir, { recursive: true, force: true });
+  projects.removeAll();
 });
 
-function newDir(): string {
-  const dir = tempDir("sluice-parallel-");
-  dirs.push(dir);
-  return dir;
+function newProject(): TestProject {
+  return projects.add(new TestProject({ prefix: "sluice-parallel-" }));
 }
 
 async function expectEqual(file: string, table: string): Promise<void> {
@@ -70,7 +67,8 @@ async function expectEqual(file: string, table: string): Promise<void> {
 
 describe("parallel streams", () => {
   test("five tables with max_parallel_streams 3 load at once, each equal to the source", async () => {
-    const workDir = newDir();
+    const project = newProject();
+    const workDir = project.dir;
     const events: { event: RunEvent; at: number }[] = [];
     const streams = Object.fromEntries(
       TABLES.map((t) => [`public-${t}`, { "replication-method": "FULL_TABLE" }]),
@@ -96,12 +94,12 @@ describe("parallel streams", () => {
     expect(most).toBeGreaterThan(1);
     expect(most).toBeLessThanOrEqual(3);
 
-    const state = readStoredState(workDir, STATE_ID);
+    const state = project.storedState(STATE_ID);
     expect(Object.keys(state?.bookmarks ?? {}).sort()).toEqual(TABLES.map((t) => `public-${t}`).sort());
   });
 
   test("a large table is read in parts of one snapshot, and lands whole and once", async () => {
-    const workDir = newDir();
+    const workDir = newProject().dir;
     const started: RunEvent[] = [];
     const summary = await runToDuckdb({
       db,
@@ -118,7 +116,7 @@ describe("parallel streams", () => {
   });
 
   test("a table copied whole loads up to parallel_batches batches at once, and lands whole and once", async () => {
-    const workDir = newDir();
+    const workDir = newProject().dir;
     const loads: { start: number; end: number }[] = [];
     const summary = await runToDuckdb({
       db,
@@ -146,7 +144,7 @@ describe("parallel streams", () => {
   });
 
   test("a table below split_table_min_mb is read whole", async () => {
-    const workDir = newDir();
+    const workDir = newProject().dir;
     const started: RunEvent[] = [];
     await runToDuckdb({
       db,
@@ -162,7 +160,8 @@ describe("parallel streams", () => {
   });
 
   test("one stream failing fails the run naming its table; no committed state points past loaded rows", async () => {
-    const workDir = newDir();
+    const project = newProject();
+    const workDir = project.dir;
     // DuckDB's DECIMAL cannot hold PostgreSQL's numeric NaN, so `broken` fails to load.
     await db.query("CREATE TABLE broken (id bigint PRIMARY KEY, amount numeric(12,2))");
     await db.query("INSERT INTO broken VALUES (1, 1.5), (2, 'NaN')");
@@ -177,7 +176,7 @@ describe("parallel streams", () => {
     );
     expect(summary).toBeInstanceOf(Error);
     expect((summary as Error).message).toMatch(/broken/);
-    const state = readStoredState(workDir, STATE_ID);
+    const state = project.storedState(STATE_ID);
     // Whatever state a stream committed points at rows DuckDB holds.
     for (const table of ["t1", "t2", "t3"]) {
       const bookmark = state?.bookmarks[`public-${table}`];

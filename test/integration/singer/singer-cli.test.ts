@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import type { Catalog } from "../../../src/protocol/catalog.js";
 import { createTestDatabase, type TestDatabase } from "../../support/pg.js";
 import { duckdbConfig, duckdbRows, selectStreams, tapConfig, tempDir } from "../../support/pipeline.js";
-import { writeProject } from "../../support/sluice-project.js";
+import { DUCKDB_FILE, projectSpec, TestProject } from "../../support/test-project.js";
 import { describeFinished, runProcess, SLUICE, shellQuote, sluice } from "./singer-helpers.js";
 
 /**
@@ -14,6 +14,7 @@ import { describeFinished, runProcess, SLUICE, shellQuote, sluice } from "./sing
 let db: TestDatabase;
 let work: string;
 let tapConfigFile: string;
+let project: TestProject | undefined;
 
 const STREAMS = {
   "public-things": {},
@@ -41,6 +42,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  project?.remove();
   await db?.drop();
 });
 
@@ -113,19 +115,17 @@ describe("sluice tap / sluice target", () => {
     expect(piped.code, describeFinished(piped)).toBe(0);
 
     // The same data through `sluice run`.
-    const runDir = path.join(work, "run");
-    writeProject(runDir, db, {
+    const spec = projectSpec(db, {
       select: Object.keys(STREAMS).map((s) => `${s}.*`),
       metadata: STREAMS,
       tap: { batch_size_rows: 2 },
     });
-    const run = await sluice(["-C", runDir, "run", "tap-postgres", "target-duckdb"], {
-      env: { TAP_POSTGRES_PASSWORD: db.password },
-    });
+    project = TestProject.forDatabase(db, spec, { prefix: "sluice-singer-run-" });
+    const run = await project.run(["run", "tap-postgres", "target-duckdb"]);
     expect(run.code, describeFinished(run)).toBe(0);
 
     for (const table of ["public.things", "public.events"]) {
-      const expected = await tableText(path.join(runDir, "warehouse.duckdb"), table);
+      const expected = await tableText(project.file(DUCKDB_FILE), table);
       const actual = await tableText(path.join(pipeDir, "warehouse.duckdb"), table);
       expect(actual.length, table).toBeGreaterThan(0);
       expect(actual, table).toEqual(expected);
@@ -138,7 +138,7 @@ describe("sluice tap / sluice target", () => {
         file,
         "SELECT table_name, column_name, data_type FROM duckdb_columns() WHERE schema_name = 'public' ORDER BY table_name, column_index",
       );
-    const runTypes = await typesOf(path.join(runDir, "warehouse.duckdb"));
+    const runTypes = await typesOf(project.file(DUCKDB_FILE));
     const pipeTypes = await typesOf(path.join(pipeDir, "warehouse.duckdb"));
     expect(pipeTypes).toEqual(runTypes);
 

@@ -1,31 +1,14 @@
 import { spawn } from "node:child_process";
-import { CLI_PATH } from "../../e2e/run-cli.js";
-
-/** The test process's environment without variables that would change what sluice does. */
-export function cleanEnv(): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [name, value] of Object.entries(process.env)) {
-    if (!["TAP_", "TARGET_", "SLUICE_", "MELTANO_"].some((p) => name.startsWith(p))) env[name] = value;
-  }
-  env.NO_COLOR = "1";
-  return env;
-}
-
-export interface Finished {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-  stderr: string;
-}
+import { CLI_PATH, cliEnv, runCli, type CliResult } from "../../support/run-cli.js";
 
 /** A command run to its end; `stdin` is written and closed. */
 export function runProcess(
   command: string,
   args: readonly string[],
   options: { stdin?: string; cwd?: string; timeoutMs?: number; env?: Record<string, string> } = {},
-): Promise<Finished> {
+): Promise<CliResult> {
   const child = spawn(command, args, {
-    env: { ...cleanEnv(), ...options.env },
+    env: cliEnv(options.env),
     cwd: options.cwd,
     stdio: [options.stdin === undefined ? "ignore" : "pipe", "pipe", "pipe"],
   });
@@ -51,8 +34,8 @@ export function runProcess(
 export function sluice(
   args: readonly string[],
   options: { stdin?: string; cwd?: string; env?: Record<string, string> } = {},
-): Promise<Finished> {
-  return runProcess(process.execPath, [CLI_PATH, ...args], options);
+): Promise<CliResult> {
+  return runCli(args, { ...options, timeoutMs: 90_000 });
 }
 
 /** `sh -c` quoting of one argument. */
@@ -62,6 +45,6 @@ export function shellQuote(text: string): string {
 
 export const SLUICE = `${shellQuote(process.execPath)} ${shellQuote(CLI_PATH)}`;
 
-export function describeFinished(result: Finished): string {
+export function describeFinished(result: CliResult): string {
   return `exit ${result.code ?? result.signal}\n--- stdout\n${result.stdout.slice(0, 4000)}\n--- stderr\n${result.stderr.slice(0, 4000)}`;
 }

@@ -7,9 +7,9 @@ import { describe, expect, test } from "vitest";
 import { DuckdbLoader } from "../../../src/connectors/target-duckdb/duckdb-loader.js";
 import { runSingerTarget } from "../../../src/connectors/singer/singer-target.js";
 import { readSingerMessages, type ReadMessage } from "../../../src/protocol/singer-reader.js";
-import { CLI_PATH } from "../../e2e/run-cli.js";
+import { CLI_PATH, cliEnv } from "../../support/run-cli.js";
 import { duckdbConfig, duckdbRows, tempDir } from "../../support/pipeline.js";
-import { cleanEnv, describeFinished, sluice } from "./singer-helpers.js";
+import { describeFinished, sluice } from "./singer-helpers.js";
 
 const schema = (stream: string, extra: Record<string, unknown> = {}): string =>
   JSON.stringify({
@@ -84,7 +84,7 @@ describe("sluice target target-duckdb", () => {
       process.execPath,
       [CLI_PATH, "target", "target-duckdb", "--config", targetConfig(dir)],
       {
-        env: cleanEnv(),
+        env: cliEnv(),
         stdio: ["pipe", "pipe", "pipe"],
       },
     );

@@ -18,10 +18,12 @@ export interface CliOptions {
   projectDir?: string;
   /** Variables added to the child's environment (undefined removes one). */
   env?: Record<string, string | undefined>;
-  /** Kill the process after this long and fail. Default 60 s. */
+  /** Kill the process after this long and fail (`done` rejects, with what it printed). Default 60 s. */
   timeoutMs?: number;
   /** Working directory of the process (relative paths in arguments resolve against it). */
   cwd?: string;
+  /** Written to the process's standard input, which is then closed. Default: no input. */
+  stdin?: string;
 }
 
 /**
@@ -30,7 +32,8 @@ export interface CliOptions {
  */
 const ISOLATED_PREFIXES = ["TAP_", "TARGET_", "SLUICE_", "MELTANO_"];
 
-function childEnv(extra: Record<string, string | undefined> = {}): NodeJS.ProcessEnv {
+/** The environment a CLI the tests start gets: the test process's without ISOLATED_PREFIXES, plus `extra`. */
+export function cliEnv(extra: Record<string, string | undefined> = {}): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
   for (const [name, value] of Object.entries(process.env)) {
     if (!ISOLATED_PREFIXES.some((prefix) => name.startsWith(prefix))) env[name] = value;
@@ -43,25 +46,30 @@ function childEnv(extra: Record<string, string | undefined> = {}): NodeJS.Proces
   return env;
 }
 
+/** A CLI process started by `startCli`. */
 export interface RunningCli {
   child: ChildProcess;
   /** What the process has written so far. */
   output(): { stdout: string; stderr: string };
-  /** Resolves when the process ends (or rejects when it outlives `timeoutMs`). */
+  /** Resolves when the process ends, killed or not (or rejects when it outlives `timeoutMs`). */
   done: Promise<CliResult>;
 }
 
-/** Starts `sluice <args>` as a user would, without waiting for it. */
+/**
+ * Starts `sluice <args>` as a user would, without waiting for it: for a process the test stops
+ * (a kill test, `sluice ui`, the scheduler) or watches while it runs.
+ */
 export function startCli(args: readonly string[], options: CliOptions = {}): RunningCli {
   if (!fs.existsSync(CLI_PATH)) {
     throw new Error(`${CLI_PATH} does not exist: run \`npm run build\` first (npm test does)`);
   }
   const argv = [CLI_PATH, ...(options.projectDir ? ["-C", options.projectDir] : []), ...args];
   const child = spawn(process.execPath, argv, {
-    env: childEnv(options.env),
+    env: cliEnv(options.env),
     ...(options.cwd ? { cwd: options.cwd } : {}),
-    stdio: ["ignore", "pipe", "pipe"],
+    stdio: [options.stdin === undefined ? "ignore" : "pipe", "pipe", "pipe"],
   });
+  if (options.stdin !== undefined) child.stdin!.end(options.stdin);
   const timeoutMs = options.timeoutMs ?? 60_000;
   let stdout = "";
   let stderr = "";
@@ -96,4 +104,35 @@ export function runCli(args: readonly string[], options: CliOptions = {}): Promi
 /** Text for an assertion message: the command's whole output. */
 export function describeResult(result: CliResult): string {
   return `exit ${result.code ?? result.signal}\n--- stdout\n${result.stdout}\n--- stderr\n${result.stderr}`;
+}
+
+/** A run as `sluice runs --json` lists it, and as the `run-finished` event of a run's JSON log sums it up. */
+export interface RunRecord {
+  runId: string;
+  stateId: string;
+  status: string;
+  streams: Record<string, { rows: number }>;
+  error?: string;
+  pid?: number;
+}
+
+/** The JSON objects of JSON-lines output; throws on a line that is not JSON. */
+export function jsonLines(text: string): Record<string, unknown>[] {
+  return text
+    .split("\n")
+    .filter((line) => line.trim() !== "")
+    .map((line) => {
+      try {
+        return JSON.parse(line) as Record<string, unknown>;
+      } catch {
+        throw new Error(`not a JSON line: ${line}`);
+      }
+    });
+}
+
+/** The summary a run logs last with `--log-format json`: status and rows per stream. */
+export function runFinished(stderr: string): RunRecord {
+  const event = jsonLines(stderr).find((line) => line.event === "run-finished");
+  if (!event) throw new Error(`no run-finished event in:\n${stderr}`);
+  return event as unknown as RunRecord;
 }
