@@ -29,6 +29,14 @@ export type MetadataValue =
   | { name: "_sdc_batched_at"; value: "now" }
   | { name: "_sdc_table_version"; value: { integer: number } };
 
+/** The names `metadataValues` gives values for, in its order. */
+export const METADATA_VALUE_NAMES: readonly MetadataValue["name"][] = [
+  "_sdc_extracted_at",
+  "_sdc_received_at",
+  "_sdc_batched_at",
+  "_sdc_table_version",
+];
+
 export function metadataValues(options: {
   extractedAt: Date;
   receivedAt: Date;

@@ -81,12 +81,9 @@ export class StreamTable {
     const name = options.columnName ?? ((source: string) => source);
     this.replace = stream.mode === "replace" || settings.loadMethod === "overwrite";
     this.keys = settings.loadMethod === "append-only" ? [] : schema.keyProperties.map(name);
-    this.merging =
-      this.replace && !options.mergesWhileReplacing
-        ? []
-        : settings.loadMethod === "upsert" || this.replace
-          ? this.keys
-          : [];
+    // Upserts merge on the key; a replace merges only where its staging table keeps the key.
+    const merges = this.replace ? options.mergesWhileReplacing === true : settings.loadMethod === "upsert";
+    this.merging = merges ? this.keys : [];
   }
 
   /** The table rows go to while the stream runs. */

@@ -52,6 +52,15 @@ export function incrementalQueries(options: {
  */
 export type CopyDialect = { format: "copy-text" } | { quote: string } | Record<string, never>;
 
+/** Per kind, the values PostgreSQL sorts after (or before) every other and no `>=` continues from. */
+const NON_FINITE: Partial<Record<ColumnType["kind"], readonly string[]>> = {
+  date: ["infinity", "-infinity"],
+  timestamp: ["infinity", "-infinity"],
+  timestamptz: ["infinity", "-infinity"],
+  decimal: ["NaN", "Infinity", "-Infinity"],
+  float: ["NaN", "Infinity", "-Infinity"],
+};
+
 /**
  * The values of a replication key's type that sort but cannot be a bookmark (`key >= bookmark`
  * from them finds nothing new), as SQL literals; undefined for types without such values.
@@ -59,23 +68,14 @@ export type CopyDialect = { format: "copy-text" } | { quote: string } | Record<s
  * read would carry one into the state, and every later row would be skipped for good.
  */
 function nonFiniteKeyValues(type: ColumnType, sqlType: string): string | undefined {
-  const literals = (values: string[]): string =>
-    values.map((v) => `${quoteLiteral(v)}::${sqlType}`).join(", ");
-  switch (type.kind) {
-    case "date":
-    case "timestamp":
-    case "timestamptz":
-      return literals(["infinity", "-infinity"]);
-    case "decimal":
-    case "float":
-      return literals(["NaN", "Infinity", "-Infinity"]);
-    default:
-      return undefined;
-  }
+  const values = NON_FINITE[type.kind];
+  return values?.map((v) => `${quoteLiteral(v)}::${sqlType}`).join(", ");
 }
 
+/** A bookmark value that is one of those (PostgreSQL reads them without regard to case). */
 function isNonFiniteText(value: string): boolean {
-  return /^[+-]?(infinity|nan)$/i.test(value.trim());
+  const text = value.trim().toLowerCase().replace(/^\+/, "");
+  return Object.values(NON_FINITE).some((values) => values.some((v) => v.toLowerCase() === text));
 }
 
 /** The replication key of a batch's last row, as text PostgreSQL reads back; timestamps as RFC 3339. */

@@ -1,6 +1,6 @@
 import fs from "node:fs";
 import type { TableMetadata } from "@google-cloud/bigquery";
-import { ConfigError, DataError, SchemaError } from "../../errors.js";
+import { ConfigError, DataError } from "../../errors.js";
 import { DELETED_AT_COLUMN, SEQUENCE_COLUMN, UNCHANGED_COLUMN, type RecordBatch } from "../batch.js";
 import type { ColumnType, StreamSchema } from "../column-type.js";
 import type { Loader, OpenStreamOptions, PluginConfig, StreamWriter } from "../connector.js";
@@ -20,12 +20,14 @@ import {
   type NdjsonChunk,
   type NdjsonField,
 } from "./bigquery-ndjson.js";
-import { batchLayout } from "../loader-core/batch-layout.js";
+import { batchLayout, type BatchLayout } from "../loader-core/batch-layout.js";
 import { planMerge } from "../loader-core/merge-plan.js";
 import {
   DELETED_AT_TYPE as CORE_DELETED_AT_TYPE,
-  METADATA_COLUMNS,
+  METADATA_NAMES,
+  METADATA_VALUE_NAMES,
   metadataValues,
+  type MetadataValue,
 } from "../loader-core/metadata-columns.js";
 import { mergeSql } from "./bigquery-sql.js";
 import {
@@ -37,19 +39,7 @@ import {
   type TableField,
 } from "./bigquery-types.js";
 
-/** The metadata columns in BigQuery's types (see loader-core/metadata-columns.ts). */
-const METADATA_FIELDS: readonly { name: string; type: BigqueryColumnType }[] = METADATA_COLUMNS.map((c) => ({
-  name: c.name,
-  type: bigqueryType(c.type),
-}));
-const METADATA_NAMES = METADATA_FIELDS.map((f) => f.name);
 const DELETED_AT_TYPE: BigqueryColumnType = bigqueryType(CORE_DELETED_AT_TYPE);
-/** The metadata columns a batch writes values for (`_sdc_deleted_at` and `_sdc_sequence` come from the batch). */
-const METADATA_VALUE_NAMES = metadataValues({
-  extractedAt: new Date(0),
-  receivedAt: new Date(0),
-  version: 0,
-}).map((v) => v.name);
 
 /** Staging tables left by a crash expire by themselves after a day. */
 const STAGING_EXPIRATION_MS = 24 * 60 * 60 * 1000;
@@ -265,15 +255,15 @@ class BigqueryStreamWriter implements StreamWriter {
   async write(batch: RecordBatch): Promise<void> {
     if (batch.rowCount === 0) return;
     const merging = this.mergeKeys.length > 0;
-    const hasDeletes = batch.columns.includes(DELETED_AT_COLUMN);
+    const layout = batchLayout(batch, this.schema);
     // Soft deletes need somewhere to go, with or without metadata columns.
-    if (hasDeletes) await this.table.prepareForDeletes();
-    const fields = this.ndjsonFields(batch, merging);
+    if (layout.deletedAt !== undefined) await this.table.prepareForDeletes();
+    const fields = this.ndjsonFields(batch, layout, merging);
     let file: string | undefined;
     try {
       file = await this.convert(batch, fields);
       const chunks = await ndjsonChunks(file, this.config.maxCacheBytes);
-      if (merging) await this.merge(batch, fields, chunks);
+      if (merging) await this.merge(batch, layout, fields, chunks);
       else if (this.replace || chunks.length === 1) await this.loadChunks(batch, this.destination, chunks);
       else await this.appendAtomically(batch, chunks);
     } finally {
@@ -303,57 +293,51 @@ class BigqueryStreamWriter implements StreamWriter {
   }
 
   /** What each NDJSON line holds: the batch's columns converted, metadata, and the merge's own columns. */
-  private ndjsonFields(batch: RecordBatch, merging: boolean): NdjsonField[] {
-    const index = (name: string): number => batch.columns.indexOf(name);
-    const keyText = this.schema.keyProperties
-      .filter((k) => index(k) >= 0)
-      .map((k) => `'${k.replaceAll("'", "''")}=' || coalesce(c${index(k)}, 'NULL')`);
+  private ndjsonFields(batch: RecordBatch, layout: BatchLayout, merging: boolean): NdjsonField[] {
+    const field = (i: number): string => `c${i}`;
+    const keyText = this.schema.keyProperties.flatMap((k) => {
+      const key = layout.columns.find((c) => c.name === k);
+      return key ? [`'${k.replaceAll("'", "''")}=' || coalesce(${field(key.index)}, 'NULL')`] : [];
+    });
     const rowDescription = `'row ' || _sluice_row${keyText.length > 0 ? ` || ', ' || ${keyText.join(" || ', ' || ")}` : ""}`;
-    const fields: NdjsonField[] = [];
-    for (const [i, name] of batch.columns.entries()) {
-      if (name === DELETED_AT_COLUMN) {
-        if (merging || this.hasColumn(DELETED_AT_COLUMN))
-          fields.push({ name, sql: `regexp_replace(c${i}, '([+-][0-9]{2})$', '\\1:00')` });
-        continue;
-      }
-      if (name === SEQUENCE_COLUMN || name === UNCHANGED_COLUMN) continue;
-      const type = this.types.get(name);
-      if (!type)
-        throw new SchemaError(
-          `target-bigquery: ${batch.streamId}: batch column "${name}" is not in the stream's schema`,
-        );
+    const fields: NdjsonField[] = layout.columns.map(({ name, type, index }) => {
       const column = this.columnNames.get(name)!;
-      fields.push({
+      return {
         name: column,
-        sql: ndjsonConversion(`c${i}`, type, { policy: this.config.invalidValues, column, rowDescription }),
+        sql: ndjsonConversion(field(index), type, {
+          policy: this.config.invalidValues,
+          column,
+          rowDescription,
+        }),
+      };
+    });
+    const sequence =
+      layout.sequence !== undefined
+        ? `CAST(${field(layout.sequence)} AS BIGINT)`
+        : `${batch.sequenceBase} + _sluice_row - 1`;
+    if (merging || this.config.addMetadataColumns) fields.push({ name: SEQUENCE_COLUMN, sql: sequence });
+    if (this.config.addMetadataColumns) {
+      const now = new Date();
+      const values = metadataValues({
+        extractedAt: batch.extractedAt,
+        receivedAt: now,
+        version: this.options.version,
+      });
+      for (const { name, value } of values) fields.push({ name, sql: ndjsonMetadata(value, now) });
+    }
+    // Where the table has `_sdc_deleted_at` each line says: the batch's, else NULL, so a key
+    // re-inserted is live again (merge-plan.ts, rule 4). A hard-delete merge reads it too.
+    if (this.hasColumn(DELETED_AT_COLUMN) || (merging && layout.deletedAt !== undefined)) {
+      fields.push({
+        name: DELETED_AT_COLUMN,
+        sql:
+          layout.deletedAt !== undefined
+            ? `regexp_replace(${field(layout.deletedAt)}, '([+-][0-9]{2})$', '\\1:00')`
+            : "CAST(NULL AS VARCHAR)",
       });
     }
-    const sequence =
-      index(SEQUENCE_COLUMN) >= 0
-        ? `CAST(c${index(SEQUENCE_COLUMN)} AS BIGINT)`
-        : `${batch.sequenceBase} + _sluice_row - 1`;
-    if (this.config.addMetadataColumns) {
-      const ts = (d: Date): string => `'${d.toISOString()}'`;
-      const now = new Date();
-      fields.push(
-        { name: "_sdc_extracted_at", sql: ts(batch.extractedAt) },
-        { name: "_sdc_received_at", sql: ts(now) },
-        { name: "_sdc_batched_at", sql: ts(now) },
-        { name: SEQUENCE_COLUMN, sql: sequence },
-        { name: "_sdc_table_version", sql: String(this.options.version) },
-      );
-    } else if (merging) {
-      fields.push({ name: SEQUENCE_COLUMN, sql: sequence });
-    }
-    // A batch without deletes writes `_sdc_deleted_at` NULL where the table has it: a key
-    // re-inserted is live again (merge-plan.ts, rule 4).
-    if (
-      index(DELETED_AT_COLUMN) < 0 &&
-      (this.config.addMetadataColumns || (merging && this.hasColumn(DELETED_AT_COLUMN)))
-    )
-      fields.push({ name: DELETED_AT_COLUMN, sql: "CAST(NULL AS VARCHAR)" });
-    if (merging && index(UNCHANGED_COLUMN) >= 0)
-      fields.push({ name: UNCHANGED_COLUMN, sql: `c${index(UNCHANGED_COLUMN)}` });
+    if (merging && layout.unchanged !== undefined)
+      fields.push({ name: UNCHANGED_COLUMN, sql: field(layout.unchanged) });
     return fields;
   }
 
@@ -393,6 +377,7 @@ class BigqueryStreamWriter implements StreamWriter {
 
   private async merge(
     batch: RecordBatch,
+    layout: BatchLayout,
     fields: readonly NdjsonField[],
     chunks: readonly NdjsonChunk[],
   ): Promise<void> {
@@ -404,7 +389,6 @@ class BigqueryStreamWriter implements StreamWriter {
     });
     try {
       await this.loadChunks(batch, staging, chunks);
-      const layout = batchLayout(batch, this.schema);
       const plan = planMerge({
         keys: this.mergeKeys,
         columns: layout.columns.map((c) => ({ name: this.columnNames.get(c.name)!, index: c.index })),
@@ -477,6 +461,13 @@ class BigqueryStreamWriter implements StreamWriter {
   async truncate(at: Date): Promise<void> {
     await this.table.truncate(at);
   }
+}
+
+/** A metadata value as the text BigQuery loads (`"now"`: the time the batch was written). */
+function ndjsonMetadata(value: MetadataValue["value"], now: Date): string {
+  if (value === "now") return `'${now.toISOString()}'`;
+  if ("instant" in value) return `'${value.instant.toISOString()}'`;
+  return String(value.integer);
 }
 
 /** The 0-based line `index` of a file (a row of NDJSON), or undefined. */

@@ -15,7 +15,7 @@ import { planMerge } from "../loader-core/merge-plan.js";
 import type { TargetTable } from "../loader-core/distinct-tables.js";
 import { StreamTable } from "../loader-core/stream-table.js";
 import { batchField, isConversionError, readCsvCall } from "./duckdb-batch-read.js";
-import { diskFullError, firstLine } from "./duckdb-errors.js";
+import { classifyDuckdbError, firstLine } from "./duckdb-errors.js";
 import { duckdbMergeStatements, type BatchSelect, type DuckdbMerge } from "./duckdb-merge.js";
 import { InsertionOrder } from "./insertion-order.js";
 import { DuckdbTables } from "./duckdb-tables.js";
@@ -498,8 +498,10 @@ class DuckdbStreamWriter implements StreamWriter {
   ): Promise<Error> {
     const message = (error as Error).message ?? String(error);
     const where = `${this.schemaName}.${this.tableName}`;
-    const full = diskFullError(this.file, `loading ${batch.streamId} into ${where}`, error);
-    if (full) return full;
+    const action = `loading ${batch.streamId} into ${where}`;
+    // A full disk is not a value to diagnose (and the diagnosis would read the batch again).
+    if (classifyDuckdbError(error, this.file).kind === "disk-full")
+      return duckdbError(error, { file: this.file, action });
     if (/Conversion Error|Could not convert|Invalid Input Error|out of range/i.test(message)) {
       const types = new Map(this.schema.columns.map((c) => [c.name, c.type]));
       for (const [i, name] of batch.columns.entries()) {
@@ -526,7 +528,7 @@ class DuckdbStreamWriter implements StreamWriter {
         }
       }
     }
-    return duckdbError(error, { file: this.file, action: `loading ${batch.streamId} into ${where}` });
+    return duckdbError(error, { file: this.file, action });
   }
 
   async finish(): Promise<void> {
