@@ -312,7 +312,7 @@ class PostgresExtractSession implements ExtractSession {
       keyIndex = columns.findIndex((c) => c.name === key.name);
       const queries = incrementalQueries({ streamId: plan.schema.streamId, key, bookmark, select, from });
       sql = queries.ordered;
-      unplaceable = { sql: queries.unplaceable, key: key.name };
+      if (queries.unplaceable) unplaceable = { sql: queries.unplaceable, key: key.name };
       warnings.push(...queries.warnings);
       version = bookmark?.version ?? Date.now();
     } else {

@@ -14,12 +14,12 @@ import { quoteIdent, quoteLiteral } from "./postgres-connection.js";
  */
 export function incrementalQueries(options: {
   streamId: string;
-  key: { name: string; type: ColumnType; pg: { formatted: string } };
+  key: { name: string; type: ColumnType; nullable: boolean; pg: { formatted: string } };
   bookmark: StreamBookmark | undefined;
   /** The select list and the quoted table. */
   select: string;
   from: string;
-}): { ordered: string; unplaceable: string; warnings: string[] } {
+}): { ordered: string; unplaceable: string | undefined; warnings: string[] } {
   const { key, bookmark, select, from } = options;
   const k = quoteIdent(key.name);
   const warnings: string[] = [];
@@ -34,14 +34,24 @@ export function incrementalQueries(options: {
     fromValue = undefined;
   }
   const finite = nonFinite ? ` AND ${k} NOT IN (${nonFinite})` : "";
+  // Equality and IS NULL lookups, which an index on the key serves as it serves the range; none
+  // at all for a NOT NULL key of a type without such values (an integer id): nothing to read twice.
+  const unplaceableQuery = (): string | undefined => {
+    const conditions = [
+      ...(key.nullable ? [`${k} IS NULL`] : []),
+      ...(nonFinite ? [`${k} IN (${nonFinite})`] : []),
+    ];
+    return conditions.length > 0
+      ? `SELECT ${select} FROM ${from} WHERE ${conditions.join(" OR ")}`
+      : undefined;
+  };
   const where =
     fromValue === undefined || fromValue === null
       ? `${k} IS NOT NULL${finite}`
       : `${k} >= ${quoteLiteral(String(fromValue))}::${key.pg.formatted}${finite}`;
   return {
     ordered: `SELECT ${select} FROM ${from} WHERE ${where} ORDER BY ${k}`,
-    // Equality and IS NULL lookups: an index on the key serves them as it serves the range.
-    unplaceable: `SELECT ${select} FROM ${from} WHERE ${k} IS NULL${nonFinite ? ` OR ${k} IN (${nonFinite})` : ""}`,
+    unplaceable: unplaceableQuery(),
     warnings,
   };
 }

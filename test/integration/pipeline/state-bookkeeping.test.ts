@@ -6,6 +6,7 @@ import type { SingerState } from "../../../src/protocol/state.js";
 import type { RunEvent } from "../../../src/runner/run-events.js";
 import { createTestDatabase, type TestDatabase } from "../../support/pg.js";
 import { duckdbRows, runToDuckdb, tempDir } from "../../support/pipeline.js";
+import { recordSql } from "../../support/sql-recorder.js";
 
 // What a run does to the state of streams it does not run (issue 16, item 9).
 
@@ -144,4 +145,25 @@ test("INCREMENTAL: a bookmark an earlier version stored as infinity is read from
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test("INCREMENTAL on a NOT NULL integer key reads the table once: no query for unplaceable rows", async () => {
+  const dir = tempDir("sluice-not-null-");
+  const recorder = recordSql();
+  try {
+    await runToDuckdb({
+      db,
+      workDir: dir,
+      stateId: "test:not-null-key",
+      streams: { "public-events": INCREMENTAL },
+    });
+  } finally {
+    recorder.stop();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+  const copies = recorder
+    .take()
+    .filter((sql) => sql.startsWith("COPY (SELECT") && sql.includes('FROM "public"."events"'));
+  expect(copies).toHaveLength(1);
+  expect(copies[0]).toMatch(/WHERE "id" IS NOT NULL ORDER BY "id"/);
 });
