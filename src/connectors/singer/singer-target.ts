@@ -7,6 +7,7 @@ import { JsonObject, parseExactJson, sourceOf, type JsonValue } from "../../prot
 import { excerpt, readLines, type ReadMessage } from "../../protocol/singer-reader.js";
 import type { BatchMessage, SchemaMessage } from "../../protocol/singer-messages.js";
 import type { RecordBatch } from "../batch.js";
+import { assertDistinctTables } from "../loader-core/distinct-tables.js";
 import type { StreamSchema } from "../column-type.js";
 import type { LoadMode, Loader, StreamWriter } from "../connector.js";
 import { columnsOfJsonSchema } from "./singer-column-types.js";
@@ -155,6 +156,16 @@ class SingerTarget {
       columns,
       keyProperties: message.keyProperties,
     };
+    const loader = this.options.loader;
+    if (!this.streams.has(message.stream) && loader.tableOf) {
+      // The same rule as a run's (loader-core/distinct-tables.ts), for the streams seen so far:
+      // a Singer tap names its streams one SCHEMA at a time.
+      assertDistinctTables(
+        this.options.inputName,
+        [...[...this.streams.values()].map((s) => s.schema), schema],
+        (each) => loader.tableOf!(each),
+      );
+    }
     const signature = JSON.stringify([columns, message.keyProperties]);
     const existing = this.streams.get(message.stream);
     if (existing?.signature === signature) return;

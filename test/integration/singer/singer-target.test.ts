@@ -279,6 +279,35 @@ describe("sluice target target-duckdb", () => {
     expect(result.stdout.trim().split("\n")).toEqual(['{"bookmarks":{"s":{"n":1}}}']);
   });
 
+  test("two streams that would land in one table are refused at the second's SCHEMA, naming both", async () => {
+    const dir = tempDir("sluice-target-collision-");
+    const config = path.join(dir, "target.json");
+    fs.writeFileSync(
+      config,
+      JSON.stringify(
+        duckdbConfig(path.join(dir, "warehouse.duckdb"), { default_target_schema: "analytics" }),
+      ),
+    );
+    const input = [
+      schema("s1-orders"),
+      record("s1-orders", 1, "one"),
+      state(1),
+      schema("s2-orders"),
+      record("s2-orders", 2, "two"),
+    ];
+    const result = await sluice(["--log-format", "text", "target", "target-duckdb", "--config", config], {
+      stdin: input.join("\n") + "\n",
+    });
+    expect(result.code, describeFinished(result)).toBe(2);
+    expect(result.stderr).toMatch(
+      /streams s1-orders and s2-orders would both be loaded into analytics\.orders/,
+    );
+    // The first stream's rows are there; the second's never replaced or merged into them.
+    expect(
+      await duckdbRows(path.join(dir, "warehouse.duckdb"), "SELECT id, v FROM analytics.orders"),
+    ).toEqual([{ id: "1", v: "one" }]);
+  });
+
   test("a malformed line fails with its number and an excerpt, with no state printed after it", async () => {
     const dir = tempDir("sluice-target-malformed-");
     const input = [
