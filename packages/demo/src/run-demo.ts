@@ -118,12 +118,13 @@ export async function runDemo(options: DemoOptions): Promise<void> {
         summaryLine("incremental", second),
         "",
         `DuckDB file: ${warehouse}`,
-        `Try it (with the DuckDB CLI or any DuckDB client):`,
+        // The table below is that query's result: no DuckDB CLI needed to see it.
+        `The same query with the DuckDB CLI, if you have it (any DuckDB client reads the file):`,
         `  duckdb ${path.relative(process.cwd(), warehouse)} "${query}"`,
         "",
         await queryTable(warehouse, query),
         "",
-        `Project file: ${path.join(dir, "sluice.yml")} (run history: sluice -C ${path.relative(process.cwd(), dir) || "."} runs)`,
+        `Project file: ${path.join(dir, "sluice.yml")} (run history: npx sluice -C ${path.relative(process.cwd(), dir) || "."} runs, from this checkout)`,
       ].join("\n"),
     );
   } finally {
