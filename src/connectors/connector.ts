@@ -30,6 +30,11 @@ export interface SettingDefinition {
   aliases?: readonly string[];
   /** A string is accepted for an array setting and split on commas (`filter_schemas: a,b`). */
   commaSeparated?: boolean;
+  /**
+   * A file or folder the plugin writes on the machine that runs sluice: what lands there is gone
+   * with a pod's disk (`sluice deploy` warns).
+   */
+  localPath?: boolean;
 }
 
 /** Settings after the project file, environment overrides and defaults were merged and typed. */

@@ -16,6 +16,12 @@ export interface AirflowOptions extends PodOptions {
 
 export const DEFAULT_SECRET_NAME = "sluice-credentials";
 
+/**
+ * The oldest apache-airflow-providers-cncf-kubernetes the DAGs run on: the first with
+ * `airflow.providers.cncf.kubernetes.secret` (before it, Secret lived in Airflow core).
+ */
+export const CNCF_KUBERNETES_PROVIDER = "7.4.0";
+
 /** A Python literal for a JSON-like value; JSON string escapes are valid Python escapes. */
 export function py(value: unknown, indent = ""): string {
   if (value === null || value === undefined) return "None";
@@ -104,9 +110,18 @@ export function airflowDag(plan: DeploymentPlan, options: AirflowOptions): strin
     );
   }
   emit(
-    "from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator",
-    "from airflow.providers.cncf.kubernetes.secret import Secret",
     "from kubernetes.client import models as k8s",
+    "",
+    "# Needs apache-airflow-providers-cncf-kubernetes 7.4.0 or later: the provider's own Secret",
+    "# class (`airflow.providers.cncf.kubernetes.secret`) and the `container_resources` argument",
+    "# are not in older ones.",
+    "try:",
+    "    from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator",
+    "    from airflow.providers.cncf.kubernetes.secret import Secret",
+    "except ImportError as error:",
+    "    raise ImportError(",
+    `        ${py(`this DAG needs the Airflow provider apache-airflow-providers-cncf-kubernetes>=${CNCF_KUBERNETES_PROVIDER} (on Cloud Composer: add it under PyPI packages, or use an image that has it)`)}`,
+    "    ) from error",
     "",
     `IMAGE = ${py(options.image)}`,
     `NAMESPACE = ${py(namespace)}`,
@@ -280,6 +295,9 @@ export function airflowDag(plan: DeploymentPlan, options: AirflowOptions): strin
       "        secrets=SECRETS,",
       "        affinity=AFFINITY,",
       "        container_resources=RESOURCES,",
+      ...(options.serviceAccount !== undefined
+        ? [`        service_account_name=${py(options.serviceAccount)},`]
+        : []),
       "        get_logs=True,",
       // Retries happen only on exit 75 (see SluicePodOperator).
       `        retries=${retries},`,

@@ -62,6 +62,11 @@ export interface PodOptions {
   /** Resource requests, Kubernetes quantities (`500m`, `1Gi`). */
   cpu?: string;
   memory?: string;
+  /**
+   * The Kubernetes service account the pods run as: with GKE Workload Identity it is bound to a
+   * Google service account, so the pods reach BigQuery and Secret Manager without a key file.
+   */
+  serviceAccount?: string;
   /** Retries of a failed run; default 2. */
   retries?: number;
   /** The project file name, for the header. */
@@ -152,6 +157,13 @@ function planSchedule(
     for (const setting of settings) {
       const value = configured.get(setting.name);
       const settingVar = envVarName(envPrefix, setting.name);
+      const where = value ?? setting.default;
+      // NOTE: `md:warehouse` (MotherDuck) or `s3://...` is not on the pod's disk; a plain path is.
+      if (setting.localPath && typeof where === "string" && !/^[a-z][a-z0-9+.-]+:/i.test(where)) {
+        warnings.push(
+          `${entry.location}.config.${setting.name}: "${where}" is on the pod's own disk, which is gone when the pod ends (schedule "${schedule.name}"); mount a persistent volume there, or load into a warehouse that outlives the pod`,
+        );
+      }
       if (CREDENTIAL_FILE_SETTING.test(setting.name)) {
         // Only files the project uses: a mount for every optional TLS file would be noise.
         if (value === undefined && !setting.required) continue;

@@ -115,6 +115,7 @@ export function kubernetesManifest(
       seccompProfile: { type: "RuntimeDefault" },
     },
     containers: [container],
+    ...(options.serviceAccount !== undefined ? { serviceAccountName: options.serviceAccount } : {}),
   };
   if (plan.credentialFiles.length > 0) {
     container.volumeMounts = [{ name: "credentials", mountPath: SECRETS_MOUNT_PATH, readOnly: true }];

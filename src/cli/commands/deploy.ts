@@ -4,6 +4,7 @@ import { airflowDagFile, DEFAULT_SECRET_NAME } from "../../deploy/airflow-dag.js
 import { planDeployments } from "../../deploy/deployment-plan.js";
 import { writeGeneratedFiles } from "../../deploy/generated-files.js";
 import { kubernetesManifestFile } from "../../deploy/kubernetes-cronjob.js";
+import { checkPodOptions } from "../../deploy/pod-options.js";
 import { ConfigError } from "../../errors.js";
 import type { CliContext } from "../cli-context.js";
 import type { Wrap } from "../program.js";
@@ -17,6 +18,7 @@ interface CommonOptions {
   nodePoolLabel?: string;
   cpu?: string;
   memory?: string;
+  serviceAccount?: string;
   retries: string;
   variablePrefix: string;
 }
@@ -39,6 +41,10 @@ function addCommonOptions(command: Command): Command {
     .option("--node-pool-label <label>", "node label --node-pool matches", "cloud.google.com/gke-nodepool")
     .option("--cpu <quantity>", "CPU request of the pod, e.g. 500m")
     .option("--memory <quantity>", "memory request of the pod, e.g. 512Mi")
+    .option(
+      "--service-account <name>",
+      "Kubernetes service account of the pods (GKE Workload Identity: reach Google APIs without a key file)",
+    )
     .option(
       "--retries <n>",
       "retries of a run that failed transiently (exit code 75); other failures are final",
@@ -104,9 +110,10 @@ export function registerDeployCommand(program: Command, wrap: Wrap): void {
 }
 
 function plan(context: CliContext, options: CommonOptions) {
-  const project = context.openProject();
   if (!/^\d+$/.test(options.retries))
     throw new ConfigError(`--retries: expected a number, got ${options.retries}`);
+  checkPodOptions(kubernetesOptions(options));
+  const project = context.openProject();
   const result = planDeployments(project.loaded.project, {
     variablePrefix: options.variablePrefix,
     ...(context.options.environment !== undefined ? { environment: context.options.environment } : {}),
@@ -125,6 +132,7 @@ function kubernetesOptions(options: CommonOptions) {
     ...(options.nodePoolLabel !== undefined ? { nodePoolLabel: options.nodePoolLabel } : {}),
     ...(options.cpu !== undefined ? { cpu: options.cpu } : {}),
     ...(options.memory !== undefined ? { memory: options.memory } : {}),
+    ...(options.serviceAccount !== undefined ? { serviceAccount: options.serviceAccount } : {}),
   };
 }
 

@@ -8,6 +8,7 @@ export const targetDuckdbSettings: readonly SettingDefinition[] = [
     kind: "string",
     required: true,
     aliases: ["filepath"],
+    localPath: true,
     description: "DuckDB database file, relative to the project folder",
   },
   {

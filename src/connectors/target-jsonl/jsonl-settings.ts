@@ -6,6 +6,7 @@ export const targetJsonlSettings: readonly SettingDefinition[] = [
     name: "destination_path",
     kind: "string",
     default: "output",
+    localPath: true,
     description: "Folder for the files, relative to the project folder",
   },
   {

@@ -85,6 +85,7 @@ function dagCall(dag: DagStructure) {
 describe("sluice deploy airflow", () => {
   let daily: DagStructure;
   let nightly: DagStructure;
+  let stderr: string;
 
   beforeAll(async () => {
     const result = await deploy([
@@ -98,8 +99,11 @@ describe("sluice deploy airflow", () => {
       "1Gi",
       "--retries",
       "3",
+      "--service-account",
+      "sluice-runner",
     ]);
     expect(result.code, describeResult(result)).toBe(0);
+    stderr = result.stderr;
     expect(fs.readdirSync(out).sort()).toEqual(["sluice_daily_duckdb.py", "sluice_nightly.py"]);
     daily = inspectDag(path.join(out, "sluice_daily_duckdb.py"));
     nightly = inspectDag(path.join(out, "sluice_nightly.py"));
@@ -123,6 +127,23 @@ describe("sluice deploy airflow", () => {
       ]),
     );
     expect(daily.withCount).toBe(1);
+  });
+
+  test("says which provider version it needs, when the provider is older", () => {
+    const text = fs.readFileSync(path.join(out, "sluice_daily_duckdb.py"), "utf8");
+    expect(text).toContain("apache-airflow-providers-cncf-kubernetes 7.4.0 or later");
+    // A provider without airflow.providers.cncf.kubernetes.secret (before 7.4.0): the DAG fails
+    // to import with a message naming the version, not a bare ModuleNotFoundError.
+    const failure = runWithStandIns(path.join(out, "sluice_daily_duckdb.py"), "old-provider");
+    expect(failure).toEqual([
+      "ImportError: this DAG needs the Airflow provider apache-airflow-providers-cncf-kubernetes>=7.4.0 (on Cloud Composer: add it under PyPI packages, or use an image that has it)",
+    ]);
+  });
+
+  test("a DuckDB file inside the pod is a warning: it is gone when the pod ends", () => {
+    expect(stderr).toContain(
+      'plugins.loaders[0].config.path: "output/warehouse.duckdb" is on the pod\'s own disk, which is gone when the pod ends (schedule "daily_duckdb"); mount a persistent volume there',
+    );
   });
 
   test("the DAG has the project's schedule, no catchup, one run at a time, retries", () => {
@@ -154,6 +175,8 @@ describe("sluice deploy airflow", () => {
       secrets: { name: "SECRETS" },
       affinity: { name: "AFFINITY" },
       container_resources: { name: "RESOURCES" },
+      // GKE Workload Identity: the pod's service account is bound to a Google one.
+      service_account_name: "sluice-runner",
       retries: 3,
     });
     expect(daily.constants.IMAGE).toBe(IMAGE);
@@ -356,7 +379,7 @@ describe("overwriting", () => {
  * the pod operator's `cleanup` (on a stand-in provider class that fails as the provider does) for
  * pods whose container ended with each exit code, and returns what Airflow would be told.
  */
-function runWithStandIns(file: string, callTasks: boolean | "cleanup" = false): string[] {
+function runWithStandIns(file: string, callTasks: boolean | "cleanup" | "old-provider" = false): string[] {
   const script = String.raw`
 import runpy, sys, types
 from unittest import mock
@@ -439,6 +462,13 @@ module("kubernetes.client", models=k8s)
 sys.modules["kubernetes.client.exceptions"].ApiException = ApiException
 module("pendulum", datetime=lambda *a, **kw: a)
 
+if sys.argv[2] == "old-provider":
+    del sys.modules["airflow.providers.cncf.kubernetes.secret"]
+    try:
+        runpy.run_path(sys.argv[1])
+    except ImportError as error:
+        print(f"ImportError: {error}")
+    sys.exit(0)
 namespace = runpy.run_path(sys.argv[1])
 if sys.argv[2] == "cleanup":
     import json
@@ -473,7 +503,8 @@ elif sys.argv[2] == "call":
 else:
     print("\n".join(op.kwargs["task_id"] for op in operators))
 `;
-  const mode = callTasks === "cleanup" ? "cleanup" : callTasks ? "call" : "load";
+  const mode =
+    callTasks === "cleanup" || callTasks === "old-provider" ? callTasks : callTasks ? "call" : "load";
   const output = execFileSync("python3", ["-c", script, file, mode], {
     encoding: "utf8",
   });

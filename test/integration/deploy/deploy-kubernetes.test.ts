@@ -53,8 +53,11 @@ beforeAll(async () => {
     "batch",
     "--memory",
     "512Mi",
+    "--service-account",
+    "sluice-runner",
   ]);
   expect(result.code, describeResult(result)).toBe(0);
+  warnings = result.stderr;
   for (const name of fs.readdirSync(out)) {
     const documents = parseAllDocuments(fs.readFileSync(path.join(out, name), "utf8"));
     expect(Array.isArray(documents) ? documents.length : 1).toBe(1);
@@ -63,6 +66,7 @@ beforeAll(async () => {
 });
 
 afterAll(() => project?.remove());
+let warnings = "";
 
 describe("sluice deploy kubernetes", () => {
   test("one manifest per schedule, each valid against the Kubernetes types", () => {
@@ -104,6 +108,8 @@ describe("sluice deploy kubernetes", () => {
       capabilities: { drop: ["ALL"] },
     });
     expect(container.resources).toEqual({ requests: { memory: "512Mi" } });
+    // GKE Workload Identity: the pod's service account is bound to a Google one.
+    expect(pod.serviceAccountName).toBe("sluice-runner");
     expect(
       pod.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms,
     ).toEqual([
@@ -214,6 +220,45 @@ describe("sluice deploy kubernetes", () => {
     } finally {
       other.remove();
     }
+  });
+
+  test("a warehouse file on the pod's own disk is a warning naming the setting and the schedule", () => {
+    // target-duckdb's path (out.duckdb) and target-jsonl's default folder (output) vanish with the pod.
+    expect(warnings).toContain(
+      'plugins.loaders[0].config.path: "out.duckdb" is on the pod\'s own disk, which is gone when the pod ends (schedule "every_15")',
+    );
+    expect(warnings).toContain('config.destination_path: "output" is on the pod\'s own disk');
+  });
+
+  test("resources, names and the service account are checked before anything is written", async () => {
+    const dir = project.file("k8s-invalid");
+    const result = await project.runText([
+      "deploy",
+      "kubernetes",
+      "--image",
+      IMAGE,
+      "--out",
+      dir,
+      "--cpu",
+      "lots",
+      "--memory",
+      "512",
+      "--namespace",
+      "ETL_Prod",
+      "--service-account",
+      "Sluice Runner",
+    ]);
+    expect(result.code, describeResult(result)).toBe(2);
+    expect(result.stderr).toContain(
+      `--cpu: "lots" is not a Kubernetes quantity; write cores (1, 0.5) or millicores (500m)`,
+    );
+    expect(result.stderr).toContain("--memory: 512 is 512 bytes, too little for sluice");
+    expect(result.stderr).toContain("did you mean 512Mi?");
+    expect(result.stderr).toContain(`--namespace: "ETL_Prod" is not a valid Kubernetes namespace`);
+    expect(result.stderr).toContain(
+      `--service-account: "Sluice Runner" is not a valid Kubernetes service account name`,
+    );
+    expect(fs.existsSync(dir)).toBe(false);
   });
 });
 

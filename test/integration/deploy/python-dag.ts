@@ -21,7 +21,9 @@ def value(node):
 imports = []
 constants = {}
 functions = []
-for node in tree.body:
+# Imports guarded by try/except at the top level count as the module's imports too.
+top = [n for node in tree.body for n in ([node] + (node.body if isinstance(node, ast.Try) else []))]
+for node in top:
     if isinstance(node, ast.ImportFrom):
         imports += [node.module + "." + alias.name for alias in node.names]
     elif isinstance(node, ast.Import):

@@ -73,6 +73,7 @@ schedules: [{ name: s, interval: "0 * * * *", extractor: tap-postgres, loader: t
     expect(plans[0]!.env).toEqual({ SLUICE_ENVIRONMENT: "prod" });
     expect(warnings).toEqual([
       "plugins.extractors[0].config.password: a secret written in the project file goes into the image; use $TAP_POSTGRES_PASSWORD instead",
+      'plugins.loaders[0].config.path: "w.duckdb" is on the pod\'s own disk, which is gone when the pod ends (schedule "s"); mount a persistent volume there, or load into a warehouse that outlives the pod',
     ]);
     const dag = airflowDag(plans[0]!, { image: "i" });
     expect(dag).not.toContain("hunter2");
@@ -86,7 +87,7 @@ plugins:
       config: { host: db, user: etl, dbname: shop, password: "aws-sm://prod/rds/sluice#password" }
     - { name: tap-replica, inherit_from: tap-postgres, config: { password: "env:REPLICA_PW" } }
   loaders:
-    - { name: target-duckdb, config: { path: w.duckdb } }
+    - { name: target-duckdb, config: { path: "md:shop" } }
 schedules:
   - { name: s, interval: "@daily", extractor: tap-postgres, loader: target-duckdb }
   - { name: r, interval: "@daily", extractor: tap-replica, loader: target-duckdb }`);
@@ -95,6 +96,7 @@ schedules:
       ["SLUICE_DATABASE_URI"],
       ["SLUICE_DATABASE_URI", "REPLICA_PW"],
     ]);
+    // A MotherDuck database (md:) is not on the pod's disk: no warning.
     expect(warnings).toEqual([]);
   });
 
