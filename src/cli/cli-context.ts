@@ -1,12 +1,13 @@
 import { SecretRedactor } from "../project/redaction.js";
 import { openProject, type ProjectContext } from "../runner/project-context.js";
-import { Output, type LogFormat } from "./output.js";
+import { Output, type LogFormat, type LogLevel } from "./output.js";
 
 /** Options every command accepts. */
 export interface GlobalOptions {
   projectDir?: string;
   environment?: string;
   logFormat?: LogFormat;
+  logLevel?: LogLevel;
 }
 
 /** What a command gets: output with secrets scrubbed, and the project opened on demand. */
@@ -18,6 +19,7 @@ export class CliContext {
   constructor(readonly options: GlobalOptions) {
     this.output = new Output({
       ...(options.logFormat ? { format: options.logFormat } : {}),
+      ...(options.logLevel ? { level: options.logLevel } : {}),
       redact: (text) => this.redactor.redact(text),
     });
   }

@@ -2,6 +2,10 @@ import type { RunEvent } from "../runner/run-events.js";
 
 export type LogFormat = "text" | "json";
 
+/** Meltano's `--log-level` names; a message below the chosen level is not printed. */
+export const LOG_LEVELS = ["debug", "info", "warning", "error", "critical"] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
 /**
  * Everything sluice says while it works goes through here, to stderr, with secrets scrubbed:
  * a live progress line on a terminal, JSON lines otherwise (or with `--log-format json`).
@@ -15,14 +19,19 @@ export class Output {
   private lastProgress = 0;
   private readonly streamStarted = new Map<string, number>();
 
+  /** Messages below this level are dropped (`--log-level`); the live progress line is info. */
+  readonly level: LogLevel;
+
   constructor(options: {
     format?: LogFormat;
+    level?: LogLevel;
     redact?: (text: string) => string;
     stream?: NodeJS.WriteStream;
   }) {
     this.stream = options.stream ?? process.stderr;
     this.tty = Boolean(this.stream.isTTY);
     this.format = options.format ?? (this.tty ? "text" : "json");
+    this.level = options.level ?? "info";
     this.color = this.tty && !process.env.NO_COLOR;
     this.redact = options.redact ?? ((t) => t);
   }
@@ -47,7 +56,13 @@ export class Output {
     this.log("error", message, fields);
   }
 
+  /** Whether a message of `level` is printed under `--log-level`. */
+  shows(level: LogLevel): boolean {
+    return LOG_LEVELS.indexOf(level) >= LOG_LEVELS.indexOf(this.level);
+  }
+
   log(level: "info" | "warning" | "error", message: string, fields: Record<string, unknown> = {}): void {
+    if (!this.shows(level)) return;
     this.clearProgress();
     if (this.format === "json") {
       const line = JSON.stringify({ timestamp: new Date().toISOString(), level, message, ...fields });
@@ -85,7 +100,7 @@ export class Output {
         break;
       case "batch-loaded": {
         const now = Date.now();
-        if (this.tty && now - this.lastProgress > 200) {
+        if (this.tty && this.shows("info") && now - this.lastProgress > 200) {
           this.lastProgress = now;
           const seconds = (now - (this.streamStarted.get(event.streamId) ?? now)) / 1000;
           this.stream.write(
@@ -112,7 +127,7 @@ export class Output {
       case "state-committed":
         break;
       case "changes-committed":
-        if (this.tty) {
+        if (this.tty && this.shows("info")) {
           this.stream.write(
             `\r  changes committed up to WAL ${event.position}${event.lagBytes !== undefined ? `, slot lag ${formatBytes(event.lagBytes)}` : ""}\x1b[K`,
           );

@@ -2,10 +2,13 @@ import { Command, CommanderError, Option } from "commander";
 import { createRequire } from "node:module";
 import { ConfigError, exitCodeOf, isTransient, messageOf } from "../errors.js";
 import { CliContext, type GlobalOptions } from "./cli-context.js";
+import { LOG_LEVELS } from "./output.js";
+import { registerAddCommand } from "./commands/add.js";
 import { registerCdcCommand } from "./commands/cdc.js";
 import { registerConfigCommand } from "./commands/config.js";
 import { registerDeployCommand } from "./commands/deploy.js";
 import { registerDiscoverCommand } from "./commands/discover.js";
+import { registerEnvironmentCommand } from "./commands/environment.js";
 import { registerInitCommand } from "./commands/init.js";
 import { registerInstallCommand } from "./commands/install.js";
 import { registerRunCommand } from "./commands/run.js";
@@ -42,6 +45,14 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
     .addOption(
       new Option("--log-format <format>", "text on a terminal, json otherwise").choices(["text", "json"]),
     )
+    .addOption(
+      new Option(
+        "--log-level <level>",
+        "least important messages printed (debug adds stack traces to errors)",
+      )
+        .choices(LOG_LEVELS)
+        .default("info"),
+    )
     .showHelpAfterError()
     .exitOverride();
 
@@ -66,6 +77,8 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
   registerStateCommand(program, wrap);
   registerRunsCommand(program, wrap);
   registerInitCommand(program, wrap);
+  registerAddCommand(program, wrap);
+  registerEnvironmentCommand(program, wrap);
   registerInstallCommand(program, wrap);
   registerScheduleCommand(program, wrap);
   registerSchedulerCommand(program, wrap);
@@ -91,8 +104,12 @@ function reportError(context: CliContext, error: unknown): void {
   const fields: Record<string, unknown> = { error: error instanceof Error ? error.name : "Error" };
   // For whoever reads JSON logs to decide on a retry, as the exit code (75) does.
   if (isTransient(error)) fields.transient = true;
-  if (process.env.SLUICE_DEBUG && error instanceof Error && error.stack) fields.stack = error.stack;
+  const debug = Boolean(process.env.SLUICE_DEBUG) || context.output.level === "debug";
+  if (debug && error instanceof Error && error.stack) fields.stack = error.stack;
   context.output.error(messageOf(error), fields);
+  if (fields.stack !== undefined && context.output.format === "text") {
+    process.stderr.write(`${context.redactor.redact(String(fields.stack))}\n`);
+  }
 }
 
 /** Runs the CLI and returns the process exit code. */

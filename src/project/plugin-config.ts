@@ -44,6 +44,12 @@ export interface ResolvePluginConfigOptions {
   /** The variables of `.env`; default: read from `projectDir`. */
   dotEnv?: Readonly<Record<string, string>>;
   lookup: PluginLookup;
+  /**
+   * Given, problems with values (a missing required setting, a wrong type) are passed here and
+   * the plugin is resolved as far as it can be, for `config list`, which shows what is set so that
+   * the rest can be; without it they are one ConfigError.
+   */
+  onProblems?: (problems: readonly string[]) => void;
 }
 
 export interface ResolvedPlugin {
@@ -104,36 +110,9 @@ export function resolvePluginConfig(options: ResolvePluginConfigOptions): Resolv
     projectEnv({ projectDir, processEnv, dotEnv }),
   );
 
-  const found = findPlugin(project, pluginName);
-  const problems = new ProblemList();
-  const chain = inheritanceChain(project, found.entry, found.type, problems);
-  problems.throwIfAny();
+  const { found, chain, baseName, builtin, settings } = pluginShape(project, pluginName, lookup);
   const child = chain[chain.length - 1]!;
-  const root = chain[0]!;
-  const baseName = root.inherit_from ?? root.name;
-  const definition = lookup(baseName);
-
-  const builtinFlag = [...chain].reverse().find((entry) => entry.builtin !== undefined);
-  // An `executable` names a program to run: the plugin is external even under a built-in name.
-  const hasExecutable = chain.some((entry) => entry.executable !== undefined);
-  const builtin = builtinFlag?.builtin ?? (definition !== undefined && !hasExecutable);
-  if (builtin && definition === undefined) {
-    problems.add(
-      joinPath(builtinFlag!.location, "builtin"),
-      `"${baseName}" is not a built-in plugin; remove \`builtin: true\` to run it as an external Singer plugin`,
-    );
-  } else if (builtin && definition !== undefined && definition.type !== found.type) {
-    problems.add(
-      joinPath(root.location, "name"),
-      `"${baseName}" is a built-in ${definition.type}, not ${found.type === "extractor" ? "an" : "a"} ${found.type}; move it to plugins.${definition.type}s`,
-    );
-  }
-  problems.throwIfAny();
-
-  const settings: readonly SettingDefinition[] =
-    builtin && definition
-      ? definition.settings
-      : declaredSettings(chain.flatMap((entry) => entry.settings ?? []));
+  const problems = new ProblemList();
 
   const overrides = chain.map((entry) => environmentOverride(environment, found.type, entry.name));
   const fileEnvLayers: EnvLayer[] = [
@@ -208,8 +187,6 @@ export function resolvePluginConfig(options: ResolvePluginConfigOptions): Resolv
       );
     }
   }
-  problems.throwIfAny();
-
   if (builtin) {
     chain.forEach((entry, index) => {
       for (const layer of [entry, overrides[index]]) {
@@ -217,8 +194,9 @@ export function resolvePluginConfig(options: ResolvePluginConfigOptions): Resolv
           checkMetadataKeys(layer.metadata, joinPath(layer.location, "metadata"), problems);
       }
     });
-    problems.throwIfAny();
   }
+  if (options.onProblems && problems.size > 0) options.onProblems(problems.all);
+  else problems.throwIfAny();
 
   let select: string[] | undefined;
   const metadata: Record<string, Record<string, unknown>> = {};
@@ -260,6 +238,54 @@ export function resolvePluginConfig(options: ResolvePluginConfigOptions): Resolv
 }
 
 /** The extractor or loader named `name`; a ConfigError listing the plugins when there is none. */
+/** A plugin of the project as its settings are declared: what `config set` and the resolver check against. */
+export interface PluginShape {
+  found: { entry: PluginEntry; type: PluginType };
+  /** The plugin and the project plugins it inherits from, root first. */
+  chain: PluginEntry[];
+  baseName: string;
+  builtin: boolean;
+  settings: readonly SettingDefinition[];
+}
+
+/**
+ * Finds a plugin, its `inherit_from` chain and the settings it has (the built-in's, or those an
+ * external plugin declares), without reading any value: a project missing a required setting can
+ * still be told about it, or have it set.
+ */
+export function pluginShape(project: ProjectFile, pluginName: string, lookup: PluginLookup): PluginShape {
+  const found = findPlugin(project, pluginName);
+  const problems = new ProblemList();
+  const chain = inheritanceChain(project, found.entry, found.type, problems);
+  problems.throwIfAny();
+  const root = chain[0]!;
+  const baseName = root.inherit_from ?? root.name;
+  const definition = lookup(baseName);
+
+  const builtinFlag = [...chain].reverse().find((entry) => entry.builtin !== undefined);
+  // An `executable` names a program to run: the plugin is external even under a built-in name.
+  const hasExecutable = chain.some((entry) => entry.executable !== undefined);
+  const builtin = builtinFlag?.builtin ?? (definition !== undefined && !hasExecutable);
+  if (builtin && definition === undefined) {
+    problems.add(
+      joinPath(builtinFlag!.location, "builtin"),
+      `"${baseName}" is not a built-in plugin; remove \`builtin: true\` to run it as an external Singer plugin`,
+    );
+  } else if (builtin && definition !== undefined && definition.type !== found.type) {
+    problems.add(
+      joinPath(root.location, "name"),
+      `"${baseName}" is a built-in ${definition.type}, not ${found.type === "extractor" ? "an" : "a"} ${found.type}; move it to plugins.${definition.type}s`,
+    );
+  }
+  problems.throwIfAny();
+
+  const settings: readonly SettingDefinition[] =
+    builtin && definition
+      ? definition.settings
+      : declaredSettings(chain.flatMap((entry) => entry.settings ?? []));
+  return { found, chain, baseName, builtin, settings };
+}
+
 export function findPlugin(project: ProjectFile, name: string): { entry: PluginEntry; type: PluginType } {
   const extractor = project.plugins.extractors.find((plugin) => plugin.name === name);
   if (extractor) return { entry: extractor, type: "extractor" };

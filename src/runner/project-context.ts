@@ -52,6 +52,7 @@ export function resolvePlugin(
   context: ProjectContext,
   name: string,
   expected?: "extractor" | "loader",
+  onProblems?: (problems: readonly string[]) => void,
 ): ResolvedPlugin {
   const declared = resolvePluginConfig({
     project: context.loaded.project,
@@ -59,6 +60,7 @@ export function resolvePlugin(
     pluginName: name,
     ...(context.environment !== undefined ? { environment: context.environment } : {}),
     lookup: (n) => findBuiltinPlugin(n),
+    ...(onProblems ? { onProblems } : {}),
   });
   // A reference is not secret (it is in the project file): registered, it would blank out messages naming it.
   const plain = Object.entries(declared.config).filter(([key]) => !(key in declared.references));

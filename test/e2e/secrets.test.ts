@@ -96,7 +96,7 @@ test("successful runs, run history, state, discovery and connection test", async
     ]);
     expect(run.code, describeResult(run)).toBe(0);
   }
-  const runs = await sluice(["runs", "--json"]);
+  const runs = await sluice(["runs", "--format", "json"]);
   expect(runs.code, describeResult(runs)).toBe(0);
   const history = JSON.parse(runs.stdout) as { status: string; error?: string }[];
   // Both failures are recorded: the unreachable database and the value DuckDB refused.

@@ -106,7 +106,7 @@ export function describeResult(result: CliResult): string {
   return `exit ${result.code ?? result.signal}\n--- stdout\n${result.stdout}\n--- stderr\n${result.stderr}`;
 }
 
-/** A run as `sluice runs --json` lists it, and as the `run-finished` event of a run's JSON log sums it up. */
+/** A run as `sluice runs --format json` lists it, and as the `run-finished` event of a run's JSON log sums it up. */
 export interface RunRecord {
   runId: string;
   stateId: string;

@@ -188,9 +188,9 @@ export class TestProject {
     return JSON.parse(result.stdout) as unknown;
   }
 
-  /** `sluice runs --json`, newest first. */
+  /** `sluice runs --format json`, newest first. */
   async runs(): Promise<RunRecord[]> {
-    const result = await this.runText(["runs", "--json"]);
+    const result = await this.runText(["runs", "--format", "json"]);
     if (result.code !== 0) throw new Error(`runs --json failed: ${result.stderr}`);
     return JSON.parse(result.stdout) as RunRecord[];
   }

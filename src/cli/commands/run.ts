@@ -1,19 +1,64 @@
-import { InvalidArgumentError, type Command } from "commander";
+import { InvalidArgumentError, Option, type Command } from "commander";
 import { ConfigError } from "../../errors.js";
 import { runProjectPipeline } from "../../runner/project-pipeline.js";
 import { resolveRunBlocks } from "../../runner/run-blocks.js";
+import type { CliContext } from "../cli-context.js";
 import type { Wrap } from "../program.js";
 
 export function registerRunCommand(program: Command, wrap: Wrap): void {
-  program
-    .command("run")
-    .description(
-      "Run an extractor into a loader, or a job's tasks, continuing from the stored state (`run tap-postgres target-duckdb`, `run <job>`, or a sequence of both)",
-    )
-    .argument(
-      "<blocks...>",
-      "a job name, or an extractor followed by a loader (e.g. tap-postgres target-duckdb); several run in order",
-    )
+  addRunOptions(
+    program
+      .command("run")
+      .description(
+        "Run an extractor into a loader, or a job's tasks, continuing from the stored state (`run tap-postgres target-duckdb`, `run <job>`, or a sequence of both)",
+      )
+      .argument(
+        "<blocks...>",
+        "a job name, or an extractor followed by a loader (e.g. tap-postgres target-duckdb); several run in order",
+      ),
+  ).action(
+    wrap(async (context, blocks: string[], options: RunOptions) => runBlocks(context, blocks, options)),
+  );
+
+  // Meltano's older spelling of one pipeline: `meltano el <extractor> <loader> --state-id ...`.
+  addRunOptions(
+    program
+      .command("el")
+      .description(
+        "Run one extractor into one loader (as `meltano el`; the same as `sluice run <extractor> <loader>`)",
+      )
+      .argument("<extractor>")
+      .argument("<loader>"),
+  ).action(
+    wrap(async (context, extractor: string, loader: string, options: RunOptions) =>
+      runBlocks(context, [extractor, loader], options),
+    ),
+  );
+  addRunOptions(
+    program
+      .command("elt")
+      .description(
+        "As `el`: sluice has no transform step, so `--transform` may only be skip (run dbt after it)",
+      )
+      .argument("<extractor>")
+      .argument("<loader>")
+      .addOption(
+        new Option("--transform <when>", "run | skip | only (meltano elt)").choices(["run", "skip", "only"]),
+      ),
+  ).action(
+    wrap(async (context, extractor: string, loader: string, options: RunOptions & { transform?: string }) => {
+      if (options.transform !== undefined && options.transform !== "skip") {
+        throw new ConfigError(
+          `--transform ${options.transform}: sluice runs no transformers; drop the option (or use skip) and run dbt (or your transform tool) after the load`,
+        );
+      }
+      return runBlocks(context, [extractor, loader], options);
+    }),
+  );
+}
+
+function addRunOptions(command: Command): Command {
+  return command
     .option(
       "--full-refresh",
       "reload every stream of this run from the start (with --select, only those: the others keep their bookmarks)",
@@ -29,72 +74,69 @@ export function registerRunCommand(program: Command, wrap: Wrap): void {
     .option(
       "--follow",
       "LOG_BASED: keep streaming changes until stopped (SIGTERM/Ctrl-C stops cleanly) instead of stopping at the WAL end",
-    )
-    .action(
-      wrap(async (context, blocks: string[], options: RunOptions) => {
-        const project = context.openProject();
-        const steps = resolveRunBlocks(project.loaded.project, blocks);
-        if (steps.length === 0) throw new ConfigError(`sluice run ${blocks.join(" ")}: nothing to run`);
-        if (steps.length > 1 && options.stateId) {
-          throw new ConfigError(
-            `--state-id names one pipeline's state, but ${blocks.join(" ")} runs ${steps.length}`,
-          );
-        }
-        if (steps.length > 1 && options.follow) {
-          throw new ConfigError(
-            `--follow runs until stopped, so only one pipeline; ${blocks.join(" ")} runs ${steps.length}`,
-          );
-        }
-        const controller = new AbortController();
-        const stop = (signal: NodeJS.Signals): void => {
-          if (controller.signal.aborted) process.exit(130);
-          context.output.warn(
-            `${signal} received: stopping after the current batch (send again to quit now)`,
-          );
-          controller.abort();
-        };
-        process.on("SIGINT", stop);
-        process.on("SIGTERM", stop);
-        try {
-          for (const [index, { extractor, loader, job }] of steps.entries()) {
-            if (controller.signal.aborted) break;
-            if (steps.length > 1 || job !== undefined) {
-              context.output.info(
-                `${job !== undefined ? `job ${job}: ` : ""}${extractor} → ${loader}${steps.length > 1 ? ` (${index + 1} of ${steps.length})` : ""}`,
-              );
-            }
-            const result = await runProjectPipeline(project, {
-              extractor,
-              loader,
-              fullRefresh: options.fullRefresh ?? false,
-              ...(options.select ? { select: options.select } : {}),
-              ...(options.stateId ? { stateId: options.stateId } : {}),
-              dryRun: options.dryRun ?? false,
-              follow: options.follow ?? false,
-              ...(options.maxRetries !== undefined ? { maxRetries: options.maxRetries } : {}),
-              observer: (event) => context.output.runEvent(event),
-              warn: (message) => context.output.warn(message),
-              log: (message) => context.output.info(message),
-              signal: controller.signal,
-            });
-            if (options.dryRun) {
-              context.output.result(
-                result.plans
-                  .map(
-                    (p) =>
-                      `${p.schema.streamId}\t${p.replicationMethod}${p.replicationKey ? ` by ${p.replicationKey}` : ""}\t${p.schema.columns.length} columns`,
-                  )
-                  .join("\n"),
-              );
-            }
-          }
-          return 0;
-        } finally {
-          process.off("SIGINT", stop);
-          process.off("SIGTERM", stop);
-        }
-      }),
     );
+}
+
+async function runBlocks(context: CliContext, blocks: string[], options: RunOptions): Promise<number> {
+  const project = context.openProject();
+  const steps = resolveRunBlocks(project.loaded.project, blocks);
+  if (steps.length === 0) throw new ConfigError(`sluice run ${blocks.join(" ")}: nothing to run`);
+  if (steps.length > 1 && options.stateId) {
+    throw new ConfigError(
+      `--state-id names one pipeline's state, but ${blocks.join(" ")} runs ${steps.length}`,
+    );
+  }
+  if (steps.length > 1 && options.follow) {
+    throw new ConfigError(
+      `--follow runs until stopped, so only one pipeline; ${blocks.join(" ")} runs ${steps.length}`,
+    );
+  }
+  const controller = new AbortController();
+  const stop = (signal: NodeJS.Signals): void => {
+    if (controller.signal.aborted) process.exit(130);
+    context.output.warn(`${signal} received: stopping after the current batch (send again to quit now)`);
+    controller.abort();
+  };
+  process.on("SIGINT", stop);
+  process.on("SIGTERM", stop);
+  try {
+    for (const [index, { extractor, loader, job }] of steps.entries()) {
+      if (controller.signal.aborted) break;
+      if (steps.length > 1 || job !== undefined) {
+        context.output.info(
+          `${job !== undefined ? `job ${job}: ` : ""}${extractor} → ${loader}${steps.length > 1 ? ` (${index + 1} of ${steps.length})` : ""}`,
+        );
+      }
+      const result = await runProjectPipeline(project, {
+        extractor,
+        loader,
+        fullRefresh: options.fullRefresh ?? false,
+        ...(options.select ? { select: options.select } : {}),
+        ...(options.stateId ? { stateId: options.stateId } : {}),
+        dryRun: options.dryRun ?? false,
+        follow: options.follow ?? false,
+        ...(options.maxRetries !== undefined ? { maxRetries: options.maxRetries } : {}),
+        observer: (event) => context.output.runEvent(event),
+        warn: (message) => context.output.warn(message),
+        log: (message) => context.output.info(message),
+        signal: controller.signal,
+      });
+      if (options.dryRun) {
+        context.output.result(
+          result.plans
+            .map(
+              (p) =>
+                `${p.schema.streamId}\t${p.replicationMethod}${p.replicationKey ? ` by ${p.replicationKey}` : ""}\t${p.schema.columns.length} columns`,
+            )
+            .join("\n"),
+        );
+      }
+    }
+    return 0;
+  } finally {
+    process.off("SIGINT", stop);
+    process.off("SIGTERM", stop);
+  }
 }
 
 function parseRetries(text: string): number {
