@@ -50,6 +50,9 @@ export function registerSelectCommand(program: Command, wrap: Wrap): void {
         }
         const project = context.openProject();
         const shape = pluginShape(project.loaded.project, name, findBuiltinPlugin);
+        if (shape.found.type !== "extractor") {
+          throw new ConfigError(`${name} is a loader; select rules belong to an extractor`);
+        }
         const rule = `${options.exclude ? "!" : ""}${entity}.${attribute ?? "*"}`;
         const environment = context.options.environment;
         const editor = ProjectFileEditor.open(project.loaded.path);

@@ -1,0 +1,243 @@
+import fs from "node:fs";
+import { parse } from "yaml";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { createTestDatabase, type TestDatabase } from "../support/pg.js";
+import { describeResult } from "../support/run-cli.js";
+import { TestProject, TestProjects } from "../support/test-project.js";
+
+/**
+ * Meltano's everyday verbs, spelled as Meltano spells them, on a meltano.yml a person wrote (with
+ * comments): `add`, `config <plugin> set|unset|list`, `select <extractor> <entity> <attribute>`,
+ * `environment list`, `el`/`elt`, `--log-level`, `--format json`, and `runs` with its header.
+ */
+
+const MELTANO_YML = `# Our pipelines. Keep this comment.
+version: 1
+default_environment: dev
+environments:
+  - name: dev
+  - name: prod # production: the replica
+plugins:
+  extractors:
+    - name: tap-postgres # the shop database
+      variant: transferwise
+      pip_url: pipelinewise-tap-postgres
+      config:
+        host: localhost # only on a laptop
+        dbname: shop
+  loaders:
+    - name: target-duckdb
+      variant: jwills
+      config:
+        path: warehouse.duckdb
+`;
+
+const projects = new TestProjects();
+afterAll(() => projects.removeAll());
+
+function fresh(): TestProject {
+  const project = projects.add(new TestProject({ prefix: "sluice-meltano-verbs-" }));
+  project.writeText(MELTANO_YML, "meltano.yml");
+  return project;
+}
+
+function fileOf(project: TestProject): string {
+  return fs.readFileSync(project.file("meltano.yml"), "utf8");
+}
+
+describe("config <plugin> set | unset | list", () => {
+  test("set writes the project file, keeping its comments and order; a secret goes to .env (0600)", async () => {
+    const project = fresh();
+    const port = await project.runText(["config", "tap-postgres", "set", "port", "6543"]);
+    expect(port.code, describeResult(port)).toBe(0);
+    expect(port.stdout).toContain("extractor tap-postgres setting port was set in meltano.yml: 6543");
+    const password = await project.runText(["config", "tap-postgres", "set", "password", "pa'ss word"]);
+    expect(password.code, describeResult(password)).toBe(0);
+    expect(password.stdout).toContain("set in .env (TAP_POSTGRES_PASSWORD): ********");
+    expect(password.stdout + password.stderr).not.toContain("pa'ss word");
+
+    const text = fileOf(project);
+    expect(text.startsWith("# Our pipelines. Keep this comment.\n")).toBe(true);
+    expect(text).toContain("- name: prod # production: the replica");
+    expect(text).toContain("host: localhost # only on a laptop");
+    expect(text).not.toContain("pa'ss word");
+    const file = parse(text) as { plugins: { extractors: { config: Record<string, unknown> }[] } };
+    // A number, as the setting's kind says, not the text "6543".
+    expect(file.plugins.extractors[0]!.config).toEqual({ host: "localhost", dbname: "shop", port: 6543 });
+    expect(fs.statSync(project.file(".env")).mode & 0o777).toBe(0o600);
+
+    // What was written is what the project now resolves to, the secret read back exactly.
+    const shown = await project.run(["config", "tap-postgres", "list", "--format", "json"]);
+    expect(shown.code, describeResult(shown)).toBe(0);
+    const rows = JSON.parse(shown.stdout) as { name: string; value: unknown; source: string | null }[];
+    expect(rows.find((r) => r.name === "port")).toMatchObject({ value: 6543 });
+    expect(rows.find((r) => r.name === "password")).toMatchObject({
+      value: "********",
+      source: "environment variable TAP_POSTGRES_PASSWORD",
+    });
+    expect(shown.stdout).not.toContain("pa'ss word");
+  });
+
+  test("with --environment the value goes into that environment's override", async () => {
+    const project = fresh();
+    const result = await project.runText([
+      "-e",
+      "prod",
+      "config",
+      "tap-postgres",
+      "set",
+      "host",
+      "replica.internal",
+    ]);
+    expect(result.code, describeResult(result)).toBe(0);
+    const file = parse(fileOf(project)) as {
+      environments: {
+        name: string;
+        config?: { plugins: { extractors: { name: string; config: unknown }[] } };
+      }[];
+      plugins: { extractors: { config: { host: string } }[] };
+    };
+    expect(file.environments[1]!.config!.plugins.extractors).toEqual([
+      { name: "tap-postgres", config: { host: "replica.internal" } },
+    ]);
+    expect(file.plugins.extractors[0]!.config.host).toBe("localhost");
+    const prod = await project.run(["-e", "prod", "config", "tap-postgres", "list", "--format", "json"]);
+    const rows = JSON.parse(prod.stdout) as { name: string; value: unknown }[];
+    expect(rows.find((r) => r.name === "host")!.value).toBe("replica.internal");
+  });
+
+  test("a value of the wrong kind, an unknown setting and an unknown verb change nothing", async () => {
+    const project = fresh();
+    const before = fileOf(project);
+    const kind = await project.runText(["config", "tap-postgres", "set", "port", "lots"]);
+    expect(kind.code).toBe(2);
+    expect(kind.stderr).toContain('tap-postgres.port: expected integer, got "lots"');
+    const unknown = await project.runText(["config", "tap-postgres", "set", "hots", "db"]);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toContain('tap-postgres has no setting "hots" (did you mean `host`?)');
+    const verb = await project.runText(["config", "tap-postgres", "sett", "host", "db"]);
+    expect(verb.code).toBe(2);
+    expect(verb.stderr).toContain('unknown action "sett"');
+    expect(fileOf(project)).toBe(before);
+    expect(fs.existsSync(project.file(".env"))).toBe(false);
+  });
+
+  test("unset removes the value from the file and from .env; list still lists with a required setting missing", async () => {
+    const project = fresh();
+    await project.runText(["config", "tap-postgres", "set", "password", "x"]);
+    const unsetHost = await project.runText(["config", "tap-postgres", "unset", "host"]);
+    expect(unsetHost.code, describeResult(unsetHost)).toBe(0);
+    expect(fileOf(project)).not.toContain("host: localhost");
+    const unsetPassword = await project.runText(["config", "tap-postgres", "unset", "password"]);
+    expect(unsetPassword.stdout).toContain("was unset from .env (TAP_POSTGRES_PASSWORD)");
+    expect(fs.readFileSync(project.file(".env"), "utf8")).toBe("");
+    const list = await project.runText(["config", "tap-postgres", "list"]);
+    expect(list.code, describeResult(list)).toBe(0);
+    expect(list.stderr).toContain("required setting `user` is not set");
+    expect(list.stdout).toMatch(/^user \(required\) \[env: TAP_POSTGRES_USER\] current value: \(not set\)$/m);
+    expect(list.stdout).toMatch(/^dbname \(required\) \[env: TAP_POSTGRES_DBNAME\] current value: "shop"/m);
+  });
+});
+
+describe("add, select, environment list", () => {
+  test("add writes the plugin as meltano add does; a name the file has is refused", async () => {
+    const project = fresh();
+    const builtin = await project.runText(["add", "loader", "target-postgres", "--variant", "meltanolabs"]);
+    expect(builtin.code, describeResult(builtin)).toBe(0);
+    expect(builtin.stdout).toContain("it is built in");
+    const external = await project.runText(["add", "extractor", "tap-github"]);
+    expect(external.code, describeResult(external)).toBe(0);
+    expect(external.stdout).toContain("`sluice install`");
+    const inherited = await project.runText(["add", "extractor", "tap-postgres", "--as", "tap-replica"]);
+    expect(inherited.code, describeResult(inherited)).toBe(0);
+    const file = parse(fileOf(project)) as { plugins: Record<string, Record<string, unknown>[]> };
+    expect(file.plugins.loaders![1]).toEqual({ name: "target-postgres", variant: "meltanolabs" });
+    expect(file.plugins.extractors!.slice(1)).toEqual([
+      { name: "tap-github", pip_url: "tap-github", namespace: "tap_github" },
+      { name: "tap-replica", inherit_from: "tap-postgres" },
+    ]);
+    expect(fileOf(project)).toContain("# the shop database");
+    const twice = await project.runText(["add", "extractor", "tap-github"]);
+    expect(twice.code).toBe(2);
+    expect(twice.stderr).toContain("already has a plugin named tap-github");
+    const wrongType = await project.runText(["add", "extractor", "target-jsonl"]);
+    expect(wrongType.code).toBe(2);
+    expect(wrongType.stderr).toContain("target-jsonl is a built-in loader, not an extractor");
+  });
+
+  test("select <extractor> <entity> <attribute> adds a rule; --exclude adds its negation and drops the rule", async () => {
+    const project = fresh();
+    const add = await project.runText(["select", "tap-postgres", "public-accounts", "email"]);
+    expect(add.code, describeResult(add)).toBe(0);
+    const exclude = await project.runText([
+      "select",
+      "tap-postgres",
+      "public-accounts",
+      "email",
+      "--exclude",
+    ]);
+    expect(exclude.code, describeResult(exclude)).toBe(0);
+    const events = await project.runText(["select", "tap-postgres", "public-events"]);
+    expect(events.code, describeResult(events)).toBe(0);
+    const again = await project.runText(["select", "tap-postgres", "public-events"]);
+    expect(again.stdout).toContain("already has select rule public-events.*");
+    const file = parse(fileOf(project)) as { plugins: { extractors: { select: string[] }[] } };
+    expect(file.plugins.extractors[0]!.select).toEqual(["!public-accounts.email", "public-events.*"]);
+  });
+
+  test("environment list marks the default and the active environment", async () => {
+    const project = fresh();
+    const list = await project.runText(["environment", "list"]);
+    expect(list.stdout.trim().split("\n")).toEqual(["dev (default) (active)", "prod"]);
+    const prod = await project.run(["-e", "prod", "environment", "list", "--format", "json"]);
+    expect(JSON.parse(prod.stdout)).toEqual([
+      { name: "dev", default: true, active: false },
+      { name: "prod", default: false, active: true },
+    ]);
+  });
+});
+
+describe("el, elt, --log-level, runs", () => {
+  let db: TestDatabase;
+  let project: TestProject;
+
+  beforeAll(async () => {
+    db = await createTestDatabase("verbs");
+    await db.query(
+      "CREATE TABLE items (id int PRIMARY KEY, name text); INSERT INTO items VALUES (1, 'a'), (2, 'b')",
+    );
+    project = projects.add(TestProject.forDatabase(db));
+  });
+  afterAll(() => db?.drop());
+
+  test("el runs one pipeline under the state id given; elt refuses a transform it cannot run", async () => {
+    const el = await project.runText(["el", "tap-postgres", "target-duckdb", "--state-id", "dev:my-el"]);
+    expect(el.code, describeResult(el)).toBe(0);
+    expect(await project.duckdb("SELECT id, name FROM public.items ORDER BY id")).toEqual([
+      { id: 1, name: "a" },
+      { id: 2, name: "b" },
+    ]);
+    expect(await project.stateIds()).toContain("dev:my-el");
+    const elt = await project.runText(["elt", "tap-postgres", "target-duckdb", "--transform", "run"]);
+    expect(elt.code).toBe(2);
+    expect(elt.stderr).toContain("sluice runs no transformers");
+  });
+
+  test("--log-level warning keeps a run's info lines out; runs has a header and each run's id", async () => {
+    const quiet = await project.runText(["--log-level", "warning", "el", "tap-postgres", "target-duckdb"]);
+    expect(quiet.code, describeResult(quiet)).toBe(0);
+    expect(quiet.stderr).toBe("");
+    const runs = await project.runText(["runs"]);
+    expect(runs.code, describeResult(runs)).toBe(0);
+    const [header, ...lines] = runs.stdout.trim().split("\n");
+    expect(header).toMatch(
+      /^RUN ID\s+STARTED \(UTC\)\s+STATUS\s+STATE ID\s+DURATION\s+ROWS\s+ROWS\/S\s+STREAMS$/,
+    );
+    const recorded = await project.runs();
+    expect(lines).toHaveLength(recorded.length);
+    expect(lines[0]!.startsWith(recorded[0]!.runId)).toBe(true);
+    const deprecated = await project.runText(["runs", "--json"]);
+    expect(JSON.parse(deprecated.stdout)).toHaveLength(recorded.length);
+    expect(deprecated.stderr).toContain("--json is deprecated: use --format json");
+  });
+});
