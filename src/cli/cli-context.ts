@@ -1,5 +1,6 @@
 import { SecretRedactor } from "../project/redaction.js";
-import { openProject, type ProjectContext } from "../runner/project-context.js";
+import type { ProjectContext } from "../runner/project-context.js";
+import type * as Runtime from "./runtime.js";
 import { Output, type LogFormat, type LogLevel } from "./output.js";
 
 /** Options every command accepts. */
@@ -28,7 +29,13 @@ export class CliContext {
     return this.options.projectDir ?? process.env.SLUICE_PROJECT_ROOT ?? process.cwd();
   }
 
-  openProject(): ProjectContext {
+  /** What the commands use when they run, loaded on first use (see runtime.ts). */
+  runtime(): Promise<typeof Runtime> {
+    return import("./runtime.js");
+  }
+
+  async openProject(): Promise<ProjectContext> {
+    const { openProject } = await this.runtime();
     this.project ??= openProject(this.projectDir, {
       redactor: this.redactor,
       ...(this.options.environment !== undefined ? { environment: this.options.environment } : {}),

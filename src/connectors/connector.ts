@@ -307,13 +307,14 @@ interface PluginDefinitionBase {
 
 export interface ExtractorDefinition extends PluginDefinitionBase {
   type: "extractor";
-  create(config: PluginConfig): Extractor;
+  /** Imports the connector's code on first use: listing or checking settings loads no driver. */
+  create(config: PluginConfig): Promise<Extractor>;
 }
 
 export interface LoaderDefinition extends PluginDefinitionBase {
   type: "loader";
   /** `projectDir` resolves relative paths in settings. */
-  create(config: PluginConfig, context: { projectDir: string }): Loader;
+  create(config: PluginConfig, context: { projectDir: string }): Promise<Loader>;
 }
 
 export type PluginDefinition = ExtractorDefinition | LoaderDefinition;

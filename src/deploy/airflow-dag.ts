@@ -2,6 +2,7 @@ import { EXIT_TEMPFAIL } from "../errors.js";
 import { GENERATED_MARKER, type GeneratedFile } from "./generated-files.js";
 import type { DeploymentPlan, PodOptions } from "./deployment-plan.js";
 import { SECRETS_MOUNT_PATH } from "./deployment-plan.js";
+import { DEFAULT_SECRET_NAME } from "./pod-options.js";
 
 /** How the DAGs run the image; the CLI's `deploy airflow` options. */
 export interface AirflowOptions extends PodOptions {
@@ -13,8 +14,6 @@ export interface AirflowOptions extends PodOptions {
    */
   ephemeralSecret?: boolean;
 }
-
-export const DEFAULT_SECRET_NAME = "sluice-credentials";
 
 /**
  * The oldest apache-airflow-providers-cncf-kubernetes the DAGs run on: the first with

@@ -1,6 +1,7 @@
 import { stringify } from "yaml";
 import { ConfigError, EXIT_TEMPFAIL } from "../errors.js";
-import { DEFAULT_SECRET_NAME, kubernetesName } from "./airflow-dag.js";
+import { kubernetesName } from "./airflow-dag.js";
+import { DEFAULT_SECRET_NAME } from "./pod-options.js";
 import { SECRETS_MOUNT_PATH, type DeploymentPlan, type PodOptions } from "./deployment-plan.js";
 import { GENERATED_MARKER, type GeneratedFile } from "./generated-files.js";
 

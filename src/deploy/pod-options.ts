@@ -1,6 +1,9 @@
 import { ConfigError } from "../errors.js";
 import type { PodOptions } from "./deployment-plan.js";
 
+/** The Kubernetes Secret the pods read secret variables and credential files from, by default. */
+export const DEFAULT_SECRET_NAME = "sluice-credentials";
+
 /**
  * A Kubernetes resource quantity, as the API server parses it (k8s.io/apimachinery's
  * `resource.Quantity`): a decimal number and a binary (Ki..Ei) or decimal (n, u, m, k, M..E)

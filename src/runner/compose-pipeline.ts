@@ -78,8 +78,8 @@ export async function composePipeline(
     ...(options.log ? { log: options.log } : {}),
     ...(options.warn ? { warn: options.warn } : {}),
   };
-  const extractor = createExtractor(context, extractorPlugin, output);
-  const loader = createLoader(context, loaderPlugin, output);
+  const extractor = await createExtractor(context, extractorPlugin, output);
+  const loader = await createLoader(context, loaderPlugin, output);
   noteUnusedPipUrls([extractorPlugin, loaderPlugin], options.log);
   const stateId =
     options.stateId ??
@@ -104,30 +104,30 @@ export async function composePipeline(
  * The extractor a resolved plugin names: the built-in of its name, else (not built in, or
  * `builtin: false`) its program run as an external Singer tap. Not connected yet.
  */
-export function createExtractor(
+export async function createExtractor(
   context: ProjectContext,
   resolved: ResolvedPlugin,
   output: PluginOutput = {},
-): Extractor {
+): Promise<Extractor> {
   const definition = builtinFor(resolved);
   if (!definition) return new SingerTapProcess(externalPlugin(context, resolved, output));
   if (definition.type !== "extractor") throw new ConfigError(`${resolved.name} is not an extractor`);
-  return definition.create(resolved.config);
+  return await definition.create(resolved.config);
 }
 
 /**
  * The loader a resolved plugin names: the built-in of its name (relative paths in its settings
  * taken from the project's folder), else its program run as an external Singer target.
  */
-export function createLoader(
+export async function createLoader(
   context: ProjectContext,
   resolved: ResolvedPlugin,
   output: PluginOutput = {},
-): Loader {
+): Promise<Loader> {
   const definition = builtinFor(resolved);
   if (!definition) return new SingerTargetProcess(externalPlugin(context, resolved, output));
   if (definition.type !== "loader") throw new ConfigError(`${resolved.name} is not a loader`);
-  return definition.create(resolved.config, { projectDir: context.loaded.dir });
+  return await definition.create(resolved.config, { projectDir: context.loaded.dir });
 }
 
 function builtinFor(resolved: ResolvedPlugin) {

@@ -1,10 +1,8 @@
 import type { Command } from "commander";
 import { basename } from "node:path";
-import { findBuiltinPlugin } from "../../connectors/registry.js";
 import { ConfigError } from "../../errors.js";
 import { suggestionSuffix } from "../../project/did-you-mean.js";
-import { ProjectFileEditor } from "../../project/project-file-editor.js";
-import { findProjectFile, type PluginType } from "../../project/project-file.js";
+import type { PluginType } from "../../project/project-file.js";
 import type { Wrap } from "../program.js";
 
 const TYPES: Record<string, PluginType> = {
@@ -50,6 +48,7 @@ export function registerAddCommand(program: Command, wrap: Wrap): void {
               : `use extractor or loader${suggestionSuffix(typeText, Object.keys(TYPES))}`;
           throw new ConfigError(`sluice add ${typeText}: unknown plugin type "${typeText}"; ${hint}`);
         }
+        const { findBuiltinPlugin, findProjectFile, ProjectFileEditor } = await context.runtime();
         const path = findProjectFile(context.projectDir);
         const inheritFrom = options.as !== undefined ? name : options.inheritFrom;
         const entryName = options.as ?? name;

@@ -1,7 +1,5 @@
 import type { Command } from "commander";
 import { ConfigError } from "../../errors.js";
-import { createExtractor } from "../../runner/compose-pipeline.js";
-import { resolvePluginForRun } from "../../runner/project-context.js";
 import type { Wrap } from "../program.js";
 
 /** `sluice cdc status|teardown <extractor>`: the replication slot LOG_BASED streams read. */
@@ -15,8 +13,12 @@ export function registerCdcCommand(program: Command, wrap: Wrap): void {
     .argument("<extractor>", "extractor plugin name, e.g. tap-postgres")
     .action(
       wrap(async (context, name: string) => {
-        const project = context.openProject();
-        const extractor = createExtractor(project, await resolvePluginForRun(project, name, "extractor"));
+        const project = await context.openProject();
+        const { createExtractor, resolvePluginForRun } = await context.runtime();
+        const extractor = await createExtractor(
+          project,
+          await resolvePluginForRun(project, name, "extractor"),
+        );
         if (!extractor.changeCaptureStatus) throw new ConfigError(`${name} has no change data capture`);
         try {
           const status = await extractor.changeCaptureStatus();
@@ -47,8 +49,12 @@ export function registerCdcCommand(program: Command, wrap: Wrap): void {
     .argument("<extractor>", "extractor plugin name, e.g. tap-postgres")
     .action(
       wrap(async (context, name: string) => {
-        const project = context.openProject();
-        const extractor = createExtractor(project, await resolvePluginForRun(project, name, "extractor"));
+        const project = await context.openProject();
+        const { createExtractor, resolvePluginForRun } = await context.runtime();
+        const extractor = await createExtractor(
+          project,
+          await resolvePluginForRun(project, name, "extractor"),
+        );
         if (!extractor.teardownChangeCapture) throw new ConfigError(`${name} has no change data capture`);
         try {
           const removed = await extractor.teardownChangeCapture();

@@ -1,18 +1,13 @@
 import { Option, type Command } from "commander";
 import { basename } from "node:path";
-import { parse as parseYaml } from "yaml";
 import type { SettingDefinition } from "../../connectors/connector.js";
-import { findBuiltinPlugin } from "../../connectors/registry.js";
 import { ConfigError } from "../../errors.js";
-import { coerceSetting } from "../../project/coerce-setting.js";
 import { suggestionSuffix } from "../../project/did-you-mean.js";
-import { pluginShape, type PluginShape } from "../../project/plugin-config.js";
-import { ProblemList } from "../../project/problem-list.js";
-import { ProjectFileEditor, setDotEnvVariable } from "../../project/project-file-editor.js";
-import { redactConfig, REDACTED } from "../../project/redaction.js";
-import { describeSource, envPrefixOf, envVarName } from "../../project/setting-values.js";
-import { resolvePlugin } from "../../runner/project-context.js";
+import type { PluginShape } from "../../project/plugin-config.js";
+import { REDACTED } from "../../project/redaction.js";
 import type { CliContext } from "../cli-context.js";
+
+type Runtime = Awaited<ReturnType<CliContext["runtime"]>>;
 import { addFormatOption, outputFormatOf, type FormatOptions } from "../output-format.js";
 import type { Wrap } from "../program.js";
 
@@ -69,8 +64,9 @@ export function registerConfigCommand(program: Command, wrap: Wrap): void {
   );
 }
 
-function showResolved(context: CliContext, name: string): void {
-  const plugin = resolvePlugin(context.openProject(), name);
+async function showResolved(context: CliContext, name: string): Promise<void> {
+  const { redactConfig, resolvePlugin } = await context.runtime();
+  const plugin = resolvePlugin(await context.openProject(), name);
   const shown = {
     name: plugin.name,
     type: plugin.type,
@@ -90,8 +86,17 @@ function showResolved(context: CliContext, name: string): void {
 }
 
 /** Every setting of the plugin, its variable and current value, as `meltano config <plugin> list`. */
-function listSettings(context: CliContext, name: string, json: boolean): void {
-  const project = context.openProject();
+async function listSettings(context: CliContext, name: string, json: boolean): Promise<void> {
+  const project = await context.openProject();
+  const {
+    describeSource,
+    envPrefixOf,
+    envVarName,
+    findBuiltinPlugin,
+    pluginShape,
+    redactConfig,
+    resolvePlugin,
+  } = await context.runtime();
   const shape = pluginShape(project.loaded.project, name, findBuiltinPlugin);
   // A missing required setting is exactly what a user lists settings to find: say it, list anyway.
   const resolved = resolvePlugin(project, name, undefined, (problems) => {
@@ -129,19 +134,22 @@ function listSettings(context: CliContext, name: string, json: boolean): void {
   context.output.result(rows.map((row) => row.text).join("\n") || `${name} declares no settings`);
 }
 
-function setSetting(context: CliContext, name: string, args: string[], store: Store): void {
+async function setSetting(context: CliContext, name: string, args: string[], store: Store): Promise<void> {
   if (args.length < 2) {
     throw new ConfigError(
       `sluice config ${name} set: expected <setting> [<nested key>...] <value>, e.g. sluice config ${name} set host db.example.com`,
     );
   }
-  const project = context.openProject();
+  const project = await context.openProject();
+  const rt = await context.runtime();
+  const { envPrefixOf, envVarName, findBuiltinPlugin, pluginShape, ProjectFileEditor, setDotEnvVariable } =
+    rt;
   const shape = pluginShape(project.loaded.project, name, findBuiltinPlugin);
   const path = args.slice(0, -1);
   const text = args.at(-1)!;
   const setting = settingNamed(shape, name, path[0]!);
   const canonical = [setting?.name ?? path[0]!, ...path.slice(1)];
-  const value = settingValue(setting, canonical, text, name);
+  const value = settingValue(rt, setting, canonical, text, name);
   const secret = setting?.secret === true;
   const target = store === "auto" ? (secret && canonical.length === 1 ? "dotenv" : "yml") : store;
   const shownValue = secret ? REDACTED : JSON.stringify(value);
@@ -180,10 +188,12 @@ function setSetting(context: CliContext, name: string, args: string[], store: St
   );
 }
 
-function unsetSetting(context: CliContext, name: string, args: string[], store: Store): void {
+async function unsetSetting(context: CliContext, name: string, args: string[], store: Store): Promise<void> {
   if (args.length < 1)
     throw new ConfigError(`sluice config ${name} unset: expected <setting> [<nested key>...]`);
-  const project = context.openProject();
+  const project = await context.openProject();
+  const { envPrefixOf, envVarName, findBuiltinPlugin, pluginShape, ProjectFileEditor, setDotEnvVariable } =
+    await context.runtime();
   const shape = pluginShape(project.loaded.project, name, findBuiltinPlugin);
   const setting = settingNamed(shape, name, args[0]!);
   const canonical = [setting?.name ?? args[0]!, ...args.slice(1)];
@@ -233,6 +243,7 @@ function settingNamed(shape: PluginShape, plugin: string, name: string): Setting
  * when it is clearly a number, boolean, list or mapping, else kept as text (`007` stays `007`).
  */
 function settingValue(
+  { coerceSetting, parseYaml, ProblemList }: Runtime,
   setting: SettingDefinition | undefined,
   path: string[],
   text: string,

@@ -1,11 +1,8 @@
 import { basename } from "node:path";
 import { Option, type Command } from "commander";
-import { airflowDagFile, DEFAULT_SECRET_NAME } from "../../deploy/airflow-dag.js";
-import { planDeployments } from "../../deploy/deployment-plan.js";
-import { writeGeneratedFiles } from "../../deploy/generated-files.js";
-import { kubernetesManifestFile } from "../../deploy/kubernetes-cronjob.js";
-import { checkPodOptions } from "../../deploy/pod-options.js";
+import { DEFAULT_SECRET_NAME } from "../../deploy/pod-options.js";
 import { ConfigError } from "../../errors.js";
+import type { DeploymentPlan } from "../../deploy/deployment-plan.js";
 import type { CliContext } from "../cli-context.js";
 import type { Wrap } from "../program.js";
 
@@ -75,7 +72,8 @@ export function registerDeployCommand(program: Command, wrap: Wrap): void {
     )
     .action(
       wrap(async (context, options: AirflowCliOptions) => {
-        const { plans, projectFile } = plan(context, options);
+        const { plans, projectFile } = await plan(context, options);
+        const { airflowDagFile, writeGeneratedFiles } = await context.runtime();
         if (options.ephemeralSecret && plans.every((p) => p.credentialFiles.length === 0)) {
           context.output.warn(
             "--ephemeral-secret: no schedule uses a credential file, so no Secret is created",
@@ -99,7 +97,8 @@ export function registerDeployCommand(program: Command, wrap: Wrap): void {
       .description("One Kubernetes CronJob manifest per schedule (a Job for @once)"),
   ).action(
     wrap(async (context, options: CommonOptions) => {
-      const { plans, projectFile } = plan(context, options);
+      const { plans, projectFile } = await plan(context, options);
+      const { kubernetesManifestFile, writeGeneratedFiles } = await context.runtime();
       const files = plans.map((p) =>
         kubernetesManifestFile(p, { ...kubernetesOptions(options), projectFile }),
       );
@@ -109,11 +108,12 @@ export function registerDeployCommand(program: Command, wrap: Wrap): void {
   );
 }
 
-function plan(context: CliContext, options: CommonOptions) {
+async function plan(context: CliContext, options: CommonOptions) {
+  const { checkPodOptions, planDeployments } = await context.runtime();
   if (!/^\d+$/.test(options.retries))
     throw new ConfigError(`--retries: expected a number, got ${options.retries}`);
   checkPodOptions(kubernetesOptions(options));
-  const project = context.openProject();
+  const project = await context.openProject();
   const result = planDeployments(project.loaded.project, {
     variablePrefix: options.variablePrefix,
     ...(context.options.environment !== undefined ? { environment: context.options.environment } : {}),
@@ -139,7 +139,7 @@ function kubernetesOptions(options: CommonOptions) {
 function report(
   context: CliContext,
   paths: string[],
-  plans: ReturnType<typeof planDeployments>["plans"],
+  plans: readonly DeploymentPlan[],
   target: "airflow" | "kubernetes",
   options: AirflowCliOptions,
 ): void {

@@ -1,6 +1,4 @@
 import type { Command } from "commander";
-import { createExtractor } from "../../runner/compose-pipeline.js";
-import { resolvePluginForRun } from "../../runner/project-context.js";
 import type { Wrap } from "../program.js";
 
 export function registerDiscoverCommand(program: Command, wrap: Wrap): void {
@@ -10,8 +8,12 @@ export function registerDiscoverCommand(program: Command, wrap: Wrap): void {
     .argument("<extractor>", "extractor plugin name")
     .action(
       wrap(async (context, name: string) => {
-        const project = context.openProject();
-        const extractor = createExtractor(project, await resolvePluginForRun(project, name, "extractor"));
+        const project = await context.openProject();
+        const { createExtractor, resolvePluginForRun } = await context.runtime();
+        const extractor = await createExtractor(
+          project,
+          await resolvePluginForRun(project, name, "extractor"),
+        );
         try {
           context.output.result(JSON.stringify(await extractor.discover(), null, 2));
         } finally {

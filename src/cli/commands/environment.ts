@@ -1,6 +1,4 @@
 import type { Command } from "commander";
-import { projectEnv } from "../../project/env-file.js";
-import { selectEnvironment } from "../../project/select-environment.js";
 import { addFormatOption, outputFormatOf, type FormatOptions } from "../output-format.js";
 import type { Wrap } from "../program.js";
 
@@ -15,7 +13,8 @@ export function registerEnvironmentCommand(program: Command, wrap: Wrap): void {
       .description("List the environments; the default and the active one are marked"),
   ).action(
     wrap(async (context, options: FormatOptions) => {
-      const project = context.openProject();
+      const project = await context.openProject();
+      const { projectEnv, selectEnvironment } = await context.runtime();
       const file = project.loaded.project;
       const active = selectEnvironment(
         file,

@@ -1,6 +1,5 @@
 import type { Command } from "commander";
 import path from "node:path";
-import { initProject } from "../../project/project-template.js";
 import type { Wrap } from "../program.js";
 
 export function registerInitCommand(program: Command, wrap: Wrap): void {
@@ -10,6 +9,7 @@ export function registerInitCommand(program: Command, wrap: Wrap): void {
     .argument("[dir]", "folder to create the project in")
     .action(
       wrap(async (context, dir: string | undefined) => {
+        const { initProject } = await context.runtime();
         const target = path.resolve(context.projectDir, dir ?? ".");
         const result = initProject(target);
         context.output.result(

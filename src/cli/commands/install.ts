@@ -1,8 +1,7 @@
 import path from "node:path";
 import type { Command } from "commander";
 import { ConfigError, PipelineError, messageOf } from "../../errors.js";
-import { findBuiltinPlugin } from "../../connectors/registry.js";
-import { installPlugin, type PluginKind } from "../../connectors/external-singer/plugin-installer.js";
+import type { PluginKind } from "../../connectors/external-singer/plugin-installer.js";
 import type { PluginEntry } from "../../project/project-file.js";
 import type { Wrap } from "../program.js";
 
@@ -27,8 +26,12 @@ export function registerInstallCommand(program: Command, wrap: Wrap): void {
     .argument("[plugins...]", "plugin names (default: every plugin that runs as an external process)")
     .action(
       wrap(async (context, names: string[]) => {
-        const project = context.openProject();
-        const candidates = installCandidates(project.loaded.project.plugins);
+        const project = await context.openProject();
+        const { findBuiltinPlugin, installPlugin } = await context.runtime();
+        const candidates = installCandidates(
+          project.loaded.project.plugins,
+          (name) => findBuiltinPlugin(name) !== undefined,
+        );
         const chosen = names.length > 0 ? names.map((name) => find(candidates, name)) : candidates;
         const failures: string[] = [];
         const installed = new Set<string>();
@@ -81,10 +84,10 @@ export function registerInstallCommand(program: Command, wrap: Wrap): void {
  * name, unless `builtin: false` or an `executable` on it or a parent) and its `pip_url` (its own
  * or a parent's).
  */
-function installCandidates(plugins: {
-  extractors: PluginEntry[];
-  loaders: PluginEntry[];
-}): InstallCandidate[] {
+function installCandidates(
+  plugins: { extractors: PluginEntry[]; loaders: PluginEntry[] },
+  isBuiltin: (name: string) => boolean,
+): InstallCandidate[] {
   const out: InstallCandidate[] = [];
   for (const [type, entries] of [
     ["extractor", plugins.extractors],
@@ -104,9 +107,7 @@ function installCandidates(plugins: {
       out.push({
         name: entry.name,
         type,
-        builtin:
-          builtinFlag ??
-          (findBuiltinPlugin(baseName) !== undefined && chain.every((e) => e.executable === undefined)),
+        builtin: builtinFlag ?? (isBuiltin(baseName) && chain.every((e) => e.executable === undefined)),
         pipUrl: chain.find((e) => e.pip_url !== undefined)?.pip_url,
         venvOwner: chain.find((e) => e.pip_url !== undefined)?.name ?? entry.name,
       });

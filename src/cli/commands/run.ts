@@ -1,7 +1,5 @@
 import { InvalidArgumentError, Option, type Command } from "commander";
 import { ConfigError } from "../../errors.js";
-import { runProjectPipeline } from "../../runner/project-pipeline.js";
-import { resolveRunBlocks } from "../../runner/run-blocks.js";
 import type { CliContext } from "../cli-context.js";
 import type { Wrap } from "../program.js";
 
@@ -78,7 +76,8 @@ function addRunOptions(command: Command): Command {
 }
 
 async function runBlocks(context: CliContext, blocks: string[], options: RunOptions): Promise<number> {
-  const project = context.openProject();
+  const project = await context.openProject();
+  const { resolveRunBlocks, runProjectPipeline } = await context.runtime();
   const steps = resolveRunBlocks(project.loaded.project, blocks);
   if (steps.length === 0) throw new ConfigError(`sluice run ${blocks.join(" ")}: nothing to run`);
   if (steps.length > 1 && options.stateId) {

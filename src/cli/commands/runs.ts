@@ -1,6 +1,5 @@
 import type { Command } from "commander";
 import { ConfigError } from "../../errors.js";
-import { openStores } from "../../runner/project-context.js";
 import type { RunRecord } from "../../state/run-history.js";
 import { formatCount, rate } from "../output.js";
 import { addFormatOption, outputFormatOf, type FormatOptions } from "../output-format.js";
@@ -23,7 +22,8 @@ export function registerRunsCommand(program: Command, wrap: Wrap): void {
         throw new ConfigError(`--limit: expected a whole number >= 1, got "${options.limit}"`);
       }
       const format = outputFormatOf(options, context.output);
-      const stores = await openStores(context.openProject());
+      const { openStores } = await context.runtime();
+      const stores = await openStores(await context.openProject());
       try {
         const runs = await stores.runHistory.list({
           ...(options.stateId ? { stateId: options.stateId } : {}),

@@ -1,7 +1,4 @@
 import { Option, type Command } from "commander";
-import { nextRunTime } from "../../deploy/cron.js";
-import { describeSteps, findSchedule, scheduleSteps } from "../../deploy/schedule-steps.js";
-import { runProjectPipeline } from "../../runner/project-pipeline.js";
 import type { Wrap } from "../program.js";
 
 export function registerScheduleCommand(program: Command, wrap: Wrap): void {
@@ -15,7 +12,8 @@ export function registerScheduleCommand(program: Command, wrap: Wrap): void {
     .addOption(new Option("--format <format>", "text or json").choices(["text", "json"]).default("text"))
     .action(
       wrap(async (context, options: { format: string }) => {
-        const { project } = context.openProject().loaded;
+        const { project } = (await context.openProject()).loaded;
+        const { describeSteps, nextRunTime, scheduleSteps } = await context.runtime();
         const now = new Date();
         const rows = project.schedules.map((entry) => {
           const plan = scheduleSteps(project, entry);
@@ -55,7 +53,8 @@ export function registerScheduleCommand(program: Command, wrap: Wrap): void {
     .option("--full-refresh", "ignore the stored state and reload every selected stream")
     .action(
       wrap(async (context, name: string, options: { fullRefresh?: boolean }) => {
-        const projectContext = context.openProject();
+        const projectContext = await context.openProject();
+        const { findSchedule, runProjectPipeline, scheduleSteps } = await context.runtime();
         const { project } = projectContext.loaded;
         const plan = scheduleSteps(project, findSchedule(project, name));
         const controller = new AbortController();

@@ -1,11 +1,10 @@
 import { Option, type Command } from "commander";
 import { ConfigError, EXIT_FAILURE, EXIT_TEMPFAIL } from "../../errors.js";
-import { stateIdFor } from "../../project/state-id.js";
-import { ABANDONED_RUN_ERROR } from "../../state/run-history.js";
-import { openStores, resolvePlugin, type ProjectContext } from "../../runner/project-context.js";
-import { runProjectPipeline } from "../../runner/project-pipeline.js";
-import { Scheduler, sleep, type ScheduleExecutor, type SchedulerEvent } from "../../runner/scheduler.js";
+import type { ProjectContext } from "../../runner/project-context.js";
+import type { ScheduleExecutor, SchedulerEvent } from "../../runner/scheduler.js";
 import type { CliContext } from "../cli-context.js";
+
+type Runtime = Awaited<ReturnType<CliContext["runtime"]>>;
 import type { Wrap } from "../program.js";
 
 interface SchedulerCommandOptions {
@@ -33,11 +32,13 @@ export function registerSchedulerCommand(program: Command, wrap: Wrap): void {
     )
     .action(
       wrap(async (context, options: SchedulerCommandOptions) => {
-        const projectContext = context.openProject();
+        const projectContext = await context.openProject();
+        const runtime = await context.runtime();
+        const { Scheduler, sleep } = runtime;
         const maxConcurrent = Number(options.maxConcurrent);
         const scheduler = new Scheduler({
           project: projectContext.loaded.project,
-          executor: projectExecutor(context, projectContext),
+          executor: projectExecutor(context, projectContext, runtime),
           now: clock(),
           sleep,
           maxConcurrent,
@@ -79,7 +80,11 @@ export function registerSchedulerCommand(program: Command, wrap: Wrap): void {
 }
 
 /** Runs each step as `sluice run` does, with the schedule's `env:` applied, as Meltano does. */
-function projectExecutor(context: CliContext, projectContext: ProjectContext): ScheduleExecutor {
+function projectExecutor(
+  context: CliContext,
+  projectContext: ProjectContext,
+  { ABANDONED_RUN_ERROR, openStores, resolvePlugin, runProjectPipeline, stateIdFor }: Runtime,
+): ScheduleExecutor {
   return {
     stateIdOf(step, schedule) {
       return withEnv(schedule.env, () => {

@@ -1,13 +1,6 @@
 import type { Command } from "commander";
 import { basename } from "node:path";
-import { findBuiltinPlugin } from "../../connectors/registry.js";
 import { ConfigError } from "../../errors.js";
-import { pluginShape } from "../../project/plugin-config.js";
-import { ProjectFileEditor } from "../../project/project-file-editor.js";
-import { listSelection } from "../../protocol/selection.js";
-import { createExtractor } from "../../runner/compose-pipeline.js";
-import { selectedCatalog } from "../../runner/plan-streams.js";
-import { resolvePluginForRun } from "../../runner/project-context.js";
 import type { CliContext } from "../cli-context.js";
 import { addFormatOption, outputFormatOf, type FormatOptions } from "../output-format.js";
 import type { Wrap } from "../program.js";
@@ -48,7 +41,8 @@ export function registerSelectCommand(program: Command, wrap: Wrap): void {
           await listSelected(context, name, options);
           return;
         }
-        const project = context.openProject();
+        const project = await context.openProject();
+        const { findBuiltinPlugin, pluginShape, ProjectFileEditor } = await context.runtime();
         const shape = pluginShape(project.loaded.project, name, findBuiltinPlugin);
         if (shape.found.type !== "extractor") {
           throw new ConfigError(`${name} is a loader; select rules belong to an extractor`);
@@ -72,9 +66,10 @@ export function registerSelectCommand(program: Command, wrap: Wrap): void {
 }
 
 async function listSelected(context: CliContext, name: string, options: SelectOptions): Promise<void> {
-  const project = context.openProject();
+  const project = await context.openProject();
+  const { createExtractor, listSelection, resolvePluginForRun, selectedCatalog } = await context.runtime();
   const plugin = await resolvePluginForRun(project, name, "extractor");
-  const extractor = createExtractor(project, plugin);
+  const extractor = await createExtractor(project, plugin);
   try {
     const { catalog, warnings } = await selectedCatalog(extractor, plugin);
     for (const warning of warnings) context.output.warn(warning);

@@ -1,9 +1,8 @@
 import type { Command } from "commander";
 import fs from "node:fs";
 import { ConfigError } from "../../errors.js";
-import { fromMeltanoExport, toMeltanoExport } from "../../protocol/meltano-state-export.js";
-import { toSingerState, type SingerState } from "../../protocol/state.js";
-import { openStores } from "../../runner/project-context.js";
+import type { SingerState } from "../../protocol/state.js";
+import type { StateAndRunHistory } from "../../state/open-system-database.js";
 import type { CliContext } from "../cli-context.js";
 import type { Wrap } from "../program.js";
 
@@ -69,6 +68,7 @@ export function registerStateCommand(program: Command, wrap: Wrap): void {
           } catch (error) {
             throw new ConfigError(`state set: the state is not valid JSON: ${(error as Error).message}`);
           }
+          const { toSingerState } = await context.runtime();
           let value;
           try {
             value = toSingerState(parsed);
@@ -112,6 +112,7 @@ export function registerStateCommand(program: Command, wrap: Wrap): void {
             const value = await stores.stateStore.get(stateId);
             if (value) states.set(stateId, value);
           }
+          const { toMeltanoExport } = await context.runtime();
           const text = JSON.stringify(toMeltanoExport(states), null, 2);
           if (options.output) {
             fs.writeFileSync(options.output, `${text}\n`);
@@ -130,6 +131,7 @@ export function registerStateCommand(program: Command, wrap: Wrap): void {
     .option("--force", "replace states that exist (required when any does)")
     .action(
       wrap(async (context, file: string, options: { force?: boolean }) => {
+        const { fromMeltanoExport } = await context.runtime();
         let states: Map<string, SingerState>;
         try {
           states = fromMeltanoExport(JSON.parse(readStateFile(file, "state import")));
@@ -166,9 +168,10 @@ function readStateFile(file: string, command = "state set"): string {
 
 async function withStores<T>(
   context: CliContext,
-  fn: (stores: Awaited<ReturnType<typeof openStores>>) => Promise<T>,
+  fn: (stores: StateAndRunHistory) => Promise<T>,
 ): Promise<T> {
-  const stores = await openStores(context.openProject());
+  const { openStores } = await context.runtime();
+  const stores = await openStores(await context.openProject());
   try {
     return await fn(stores);
   } finally {

@@ -1,18 +1,13 @@
 import type { Command } from "commander";
 import { randomUUID } from "node:crypto";
 import fs from "node:fs";
-import { aboutText, readSingerConfig } from "../../connectors/singer/singer-config.js";
-import { runSingerTap } from "../../connectors/singer/singer-tap.js";
-import { builtinPlugins, findBuiltinPlugin } from "../../connectors/registry.js";
 import type { ExtractorDefinition } from "../../connectors/connector.js";
 import { ConfigError } from "../../errors.js";
 import type { Catalog } from "../../protocol/catalog.js";
-import { parseExactJson, toPlain } from "../../protocol/exact-json.js";
-import { SingerWriter } from "../../protocol/singer-writer.js";
-import { toSingerState } from "../../protocol/state.js";
-import { secretValues } from "../../project/redaction.js";
-import { spoolBase, spoolDirFor, sweepAbandonedSpoolDirs } from "../../runner/spool-dir.js";
+import type { CliContext } from "../cli-context.js";
 import type { Wrap } from "../program.js";
+
+type Runtime = Awaited<ReturnType<CliContext["runtime"]>>;
 
 export const TAP_CAPABILITIES = ["about", "catalog", "discover", "properties", "state"] as const;
 
@@ -32,7 +27,19 @@ export function registerTapCommand(program: Command, wrap: Wrap): void {
     .option("--format <format>", "with --about: json (default) or markdown")
     .action(
       wrap(async (context, name: string, options: TapOptions) => {
-        const definition = builtinExtractor(name);
+        const runtime = await context.runtime();
+        const {
+          aboutText,
+          readSingerConfig,
+          runSingerTap,
+          secretValues,
+          SingerWriter,
+          spoolBase,
+          spoolDirFor,
+          sweepAbandonedSpoolDirs,
+          toSingerState,
+        } = runtime;
+        const definition = builtinExtractor(runtime, name);
         if (options.about) {
           context.output.result(aboutText(definition, TAP_CAPABILITIES, options.format));
           return 0;
@@ -40,7 +47,7 @@ export function registerTapCommand(program: Command, wrap: Wrap): void {
         if (!options.config) throw new ConfigError("--config <file> is required");
         const config = readSingerConfig(definition, options.config);
         context.redactor.addAll(secretValues(config, definition.settings));
-        const extractor = definition.create(config);
+        const extractor = await definition.create(config);
         if (options.discover) {
           try {
             context.output.result(JSON.stringify(await extractor.discover(), null, 2));
@@ -58,7 +65,7 @@ export function registerTapCommand(program: Command, wrap: Wrap): void {
             "--catalog <file> (or --properties <file>) is required to extract; --discover prints one",
           );
         }
-        const catalog = readJsonFile(catalogFile, "--catalog") as Catalog;
+        const catalog = readJsonFile(runtime, catalogFile, "--catalog") as Catalog;
         if (!Array.isArray((catalog as { streams?: unknown }).streams)) {
           throw new ConfigError(`--catalog ${catalogFile}: a catalog needs a "streams" list`);
         }
@@ -66,7 +73,7 @@ export function registerTapCommand(program: Command, wrap: Wrap): void {
         if (options.state) {
           try {
             // Exactly: a bookmark beyond double precision must not move.
-            state = toSingerState(readJsonFile(options.state, "--state", { keepDigits: true }));
+            state = toSingerState(readJsonFile(runtime, options.state, "--state", { keepDigits: true }));
           } catch (error) {
             if (error instanceof ConfigError) throw error;
             throw new ConfigError(`--state ${options.state}: ${(error as Error).message}`, { cause: error });
@@ -106,7 +113,7 @@ interface TapOptions {
   format?: string;
 }
 
-function builtinExtractor(name: string): ExtractorDefinition {
+function builtinExtractor({ builtinPlugins, findBuiltinPlugin }: Runtime, name: string): ExtractorDefinition {
   const definition = findBuiltinPlugin(name);
   if (definition?.type !== "extractor") {
     const names = builtinPlugins.filter((p) => p.type === "extractor").map((p) => p.name);
@@ -115,7 +122,12 @@ function builtinExtractor(name: string): ExtractorDefinition {
   return definition;
 }
 
-export function readJsonFile(file: string, option: string, exact?: { keepDigits: boolean }): unknown {
+function readJsonFile(
+  { parseExactJson, toPlain }: Runtime,
+  file: string,
+  option: string,
+  exact?: { keepDigits: boolean },
+): unknown {
   let text: string;
   try {
     text = fs.readFileSync(file, "utf8");

@@ -2,15 +2,11 @@ import type { Command } from "commander";
 import { randomUUID } from "node:crypto";
 import fs from "node:fs";
 import type { LoaderDefinition } from "../../connectors/connector.js";
-import { builtinPlugins, findBuiltinPlugin } from "../../connectors/registry.js";
-import { aboutText, readSingerConfig } from "../../connectors/singer/singer-config.js";
-import { runSingerTarget } from "../../connectors/singer/singer-target.js";
 import { ConfigError } from "../../errors.js";
-import { readSingerMessages } from "../../protocol/singer-reader.js";
-import { SingerWriter } from "../../protocol/singer-writer.js";
-import { secretValues } from "../../project/redaction.js";
-import { spoolBase, spoolDirFor, sweepAbandonedSpoolDirs } from "../../runner/spool-dir.js";
+import type { CliContext } from "../cli-context.js";
 import type { Wrap } from "../program.js";
+
+type Runtime = Awaited<ReturnType<CliContext["runtime"]>>;
 
 export const TARGET_CAPABILITIES = ["about", "activate-version"] as const;
 
@@ -28,7 +24,19 @@ export function registerTargetCommand(program: Command, wrap: Wrap): void {
     .option("--batch-size-mb <n>", "MB per batch handed to the loader", toPositiveInteger, 16)
     .action(
       wrap(async (context, name: string, options: TargetOptions) => {
-        const definition = builtinLoader(name);
+        const runtime = await context.runtime();
+        const {
+          aboutText,
+          readSingerConfig,
+          readSingerMessages,
+          runSingerTarget,
+          secretValues,
+          SingerWriter,
+          spoolBase,
+          spoolDirFor,
+          sweepAbandonedSpoolDirs,
+        } = runtime;
+        const definition = builtinLoader(runtime, name);
         if (options.about) {
           context.output.result(aboutText(definition, TARGET_CAPABILITIES, options.format));
           return 0;
@@ -36,7 +44,7 @@ export function registerTargetCommand(program: Command, wrap: Wrap): void {
         if (!options.config) throw new ConfigError("--config <file> is required");
         const config = readSingerConfig(definition, options.config);
         context.redactor.addAll(secretValues(config, definition.settings));
-        const loader = definition.create(config, { projectDir: process.cwd() });
+        const loader = await definition.create(config, { projectDir: process.cwd() });
         const base = spoolBase();
         sweepAbandonedSpoolDirs(base);
         const spoolDir = spoolDirFor(base, randomUUID());
@@ -85,7 +93,7 @@ function toPositiveInteger(value: string): number {
   return n;
 }
 
-function builtinLoader(name: string): LoaderDefinition {
+function builtinLoader({ builtinPlugins, findBuiltinPlugin }: Runtime, name: string): LoaderDefinition {
   const definition = findBuiltinPlugin(name);
   if (definition?.type !== "loader") {
     const names = builtinPlugins.filter((p) => p.type === "loader").map((p) => p.name);

@@ -1,7 +1,4 @@
 import type { Command } from "commander";
-import { createExtractor, createLoader } from "../../runner/compose-pipeline.js";
-import { planStreams } from "../../runner/plan-streams.js";
-import { resolvePluginForRun } from "../../runner/project-context.js";
 import type { Wrap } from "../program.js";
 
 export function registerTestCommand(program: Command, wrap: Wrap): void {
@@ -11,10 +8,11 @@ export function registerTestCommand(program: Command, wrap: Wrap): void {
     .argument("<plugin>", "plugin name")
     .action(
       wrap(async (context, name: string) => {
-        const project = context.openProject();
+        const project = await context.openProject();
+        const { createExtractor, createLoader, planStreams, resolvePluginForRun } = await context.runtime();
         const plugin = await resolvePluginForRun(project, name);
         if (plugin.type === "extractor") {
-          const extractor = createExtractor(project, plugin);
+          const extractor = await createExtractor(project, plugin);
           try {
             await extractor.test();
             // Then what the selected streams' replication methods need (LOG_BASED: wal_level,
@@ -25,7 +23,7 @@ export function registerTestCommand(program: Command, wrap: Wrap): void {
             await extractor.close();
           }
         } else {
-          const loader = createLoader(project, plugin);
+          const loader = await createLoader(project, plugin);
           try {
             await loader.test();
           } finally {

@@ -1,8 +1,6 @@
 import type { Command } from "commander";
 import { ConfigError } from "../../errors.js";
-import { openStores, resolvePlugin } from "../../runner/project-context.js";
-import { RunHistoryView } from "../../ui/run-history-view.js";
-import { UiServer } from "../../ui/ui-server.js";
+import type { UiServer } from "../../ui/ui-server.js";
 import type { CliContext } from "../cli-context.js";
 import type { Wrap } from "../program.js";
 
@@ -22,8 +20,9 @@ export function registerUiCommand(program: Command, wrap: Wrap): void {
     .action(
       wrap(async (context, options: { port: string; host: string }) => {
         const port = parsePort(options.port);
-        const project = context.openProject();
-        registerProjectSecrets(context);
+        const project = await context.openProject();
+        const { openStores, RunHistoryView, UiServer } = await context.runtime();
+        await registerProjectSecrets(context);
         const stores = await openStores(project);
         let server: UiServer;
         try {
@@ -76,11 +75,13 @@ function isLoopback(host: string): boolean {
  * ended up in run history or state (a hand-edited `state set`) is masked in the page like in logs.
  * A plugin whose settings do not resolve is skipped: the page should still open to show why runs failed.
  */
-function registerProjectSecrets(context: CliContext): void {
-  const { project } = context.openProject().loaded;
+async function registerProjectSecrets(context: CliContext): Promise<void> {
+  const projectContext = await context.openProject();
+  const { resolvePlugin } = await context.runtime();
+  const { project } = projectContext.loaded;
   for (const plugin of [...project.plugins.extractors, ...project.plugins.loaders]) {
     try {
-      resolvePlugin(context.openProject(), plugin.name);
+      resolvePlugin(projectContext, plugin.name);
     } catch {
       // Reported by `sluice config` and at run time; nothing of it can be shown here.
     }

@@ -1,9 +1,6 @@
 import type { Command } from "commander";
 import { ConfigError } from "../../errors.js";
-import { createExtractor, createLoader } from "../../runner/compose-pipeline.js";
-import { planStreams } from "../../runner/plan-streams.js";
-import { resolvePluginForRun } from "../../runner/project-context.js";
-import { verifyStream, type StreamVerification } from "../../verify/verify-streams.js";
+import type { StreamVerification } from "../../verify/verify-streams.js";
 import type { Wrap } from "../program.js";
 
 export function registerVerifyCommand(program: Command, wrap: Wrap): void {
@@ -26,11 +23,13 @@ export function registerVerifyCommand(program: Command, wrap: Wrap): void {
         if (!Number.isInteger(maxDifferences) || maxDifferences < 1) {
           throw new ConfigError(`--max-differences: "${options.maxDifferences}" is not a positive integer`);
         }
-        const project = context.openProject();
+        const project = await context.openProject();
+        const { createExtractor, createLoader, planStreams, resolvePluginForRun, verifyStream } =
+          await context.runtime();
         const extractorPlugin = await resolvePluginForRun(project, extractorName, "extractor");
         const loaderPlugin = await resolvePluginForRun(project, loaderName, "loader");
-        const extractor = createExtractor(project, extractorPlugin);
-        const loader = createLoader(project, loaderPlugin);
+        const extractor = await createExtractor(project, extractorPlugin);
+        const loader = await createLoader(project, loaderPlugin);
         try {
           if (!extractor.verifier)
             throw new ConfigError(`${extractorName}: this extractor cannot be verified`);

@@ -1,5 +1,4 @@
 import type { ExtractorDefinition } from "../connector.js";
-import { PostgresExtractor } from "./postgres-extractor.js";
 import { tapPostgresSettings } from "./postgres-settings.js";
 
 export const tapPostgres: ExtractorDefinition = {
@@ -7,5 +6,6 @@ export const tapPostgres: ExtractorDefinition = {
   name: "tap-postgres",
   description: "PostgreSQL: FULL_TABLE and INCREMENTAL through COPY (settings of pipelinewise-tap-postgres)",
   settings: tapPostgresSettings,
-  create: (config) => new PostgresExtractor(config),
+  // Loaded when used: `sluice --help` and the project commands never load the driver.
+  create: async (config) => new (await import("./postgres-extractor.js")).PostgresExtractor(config),
 };

@@ -1,5 +1,4 @@
 import type { LoaderDefinition } from "../connector.js";
-import { BigqueryLoader } from "./bigquery-loader.js";
 import { targetBigquerySettings } from "./bigquery-settings.js";
 
 export const targetBigquery: LoaderDefinition = {
@@ -8,5 +7,6 @@ export const targetBigquery: LoaderDefinition = {
   description:
     "BigQuery through load jobs: typed tables, deduplicated MERGE on the key, atomic full-table replace",
   settings: targetBigquerySettings,
-  create: (config, context) => new BigqueryLoader(config, context),
+  create: async (config, context) =>
+    new (await import("./bigquery-loader.js")).BigqueryLoader(config, context),
 };

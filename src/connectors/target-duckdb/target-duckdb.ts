@@ -1,5 +1,4 @@
 import type { LoaderDefinition } from "../connector.js";
-import { DuckdbLoader } from "./duckdb-loader.js";
 import { targetDuckdbSettings } from "./duckdb-settings.js";
 
 export const targetDuckdb: LoaderDefinition = {
@@ -7,5 +6,5 @@ export const targetDuckdb: LoaderDefinition = {
   name: "target-duckdb",
   description: "DuckDB file: typed tables, upsert on the key, atomic full-table replace",
   settings: targetDuckdbSettings,
-  create: (config, context) => new DuckdbLoader(config, context),
+  create: async (config, context) => new (await import("./duckdb-loader.js")).DuckdbLoader(config, context),
 };

@@ -1,5 +1,4 @@
 import type { LoaderDefinition } from "../connector.js";
-import { JsonlLoader } from "./jsonl-loader.js";
 import { targetJsonlSettings } from "./jsonl-settings.js";
 
 export const targetJsonl: LoaderDefinition = {
@@ -7,5 +6,5 @@ export const targetJsonl: LoaderDefinition = {
   name: "target-jsonl",
   description: "One JSON-lines file per stream, for inspection",
   settings: targetJsonlSettings,
-  create: (config, context) => new JsonlLoader(config, context),
+  create: async (config, context) => new (await import("./jsonl-loader.js")).JsonlLoader(config, context),
 };

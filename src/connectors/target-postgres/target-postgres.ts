@@ -1,5 +1,4 @@
 import type { LoaderDefinition } from "../connector.js";
-import { PostgresTargetLoader } from "./postgres-target-loader.js";
 import { targetPostgresSettings } from "./postgres-target-settings.js";
 
 export const targetPostgres: LoaderDefinition = {
@@ -8,5 +7,5 @@ export const targetPostgres: LoaderDefinition = {
   description:
     "PostgreSQL schema: COPY-loaded typed tables, INSERT ... ON CONFLICT upsert, atomic full-table replace",
   settings: targetPostgresSettings,
-  create: (config) => new PostgresTargetLoader(config),
+  create: async (config) => new (await import("./postgres-target-loader.js")).PostgresTargetLoader(config),
 };
