@@ -12,18 +12,20 @@ import { startEmbeddedPostgres, type EmbeddedServer } from "@sluice/postgres-ser
 import { formatBytes, formatCount } from "sluice/dist/cli/output.js";
 import { benchBigquery } from "./bigquery-bench.js";
 import { benchChangeCapture } from "./cdc-bench.js";
+import { benchStartup } from "./startup-bench.js";
 import { writeBenchProject } from "./bench-project.js";
 import { rowsOf, runSluiceCli, type RunFinished } from "./run-sluice-cli.js";
 
 /**
- * `npm run bench [-- --rows N] [--lines duckdb,tables,bigquery,cdc]`: the demo's `events` table
+ * `npm run bench [-- --rows N] [--lines help,duckdb,tables,bigquery,cdc]`: `sluice --help` beside
+ * `node -e 0` (start-up), then the demo's `events` table
  * with N rows, moved into DuckDB by a full load (`sluice run`, a separate process so its peak RSS
  * is its own), beside the ceiling: a bare `COPY (SELECT * FROM events) TO STDOUT` read and thrown
  * away, in the same run. Then, per line asked for: 50 tables of 20,000 rows in one run, the same
  * N rows into BigQuery's emulator, and a CDC burst. PostgreSQL is embedded unless
  * SLUICE_BENCH_DATABASE_URL names a server (its database is reused).
  */
-const LINES = ["duckdb", "tables", "bigquery", "cdc"] as const;
+const LINES = ["help", "duckdb", "tables", "bigquery", "cdc"] as const;
 const { values } = parseArgs({
   options: {
     rows: { type: "string", default: "1000000" },
@@ -53,6 +55,13 @@ function busyCoreSeconds(): number {
 }
 
 async function main(): Promise<void> {
+  if (lines.has("help")) {
+    const startup = benchStartup(cli);
+    console.log(
+      `  start-up sluice --help ${(startup.help * 1000).toFixed(0)} ms, node -e 0 ${(startup.node * 1000).toFixed(0)} ms: ${startup.ratio.toFixed(2)}x (goal: at most 1.7x)`,
+    );
+    if (lines.size === 1) return;
+  }
   let server: EmbeddedServer | undefined;
   let url = process.env.SLUICE_BENCH_DATABASE_URL;
   if (!url) {
