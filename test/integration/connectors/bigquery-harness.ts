@@ -48,7 +48,12 @@ export async function startBigqueryTarget(options: { requireAuth?: boolean } = {
       },
     };
   }
-  const emulator = await startBigQueryEmulator(options.requireAuth ? { requireAuth: true } : {});
+  // Jobs "take" a second on the emulator's clock, as the fastest BigQuery jobs do: rate limits
+  // (5 table updates per 10 s) then refuse what production would refuse, no more.
+  const emulator = await startBigQueryEmulator({
+    jobDurationMs: 1000,
+    ...(options.requireAuth ? { requireAuth: true } : {}),
+  });
   return {
     projectId: emulator.projectId,
     emulator,

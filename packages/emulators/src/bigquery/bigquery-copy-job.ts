@@ -43,6 +43,7 @@ export async function runCopyJob(
     }
   }
   const where = `${catalog.projectId}:${destination.datasetId}.${destination.tableId}`;
+  catalog.quotas.chargeTable(`${destination.datasetId}.${destination.tableId}`, "job-output");
   const writeDisposition = config.writeDisposition ?? "WRITE_EMPTY";
   const existing = catalog.findTable(destination.datasetId, destination.tableId);
   if (!existing && config.createDisposition === "CREATE_NEVER") throw notFound(`Table ${where}`);
@@ -103,7 +104,8 @@ export async function runCopyJob(
       copied += r.rowsChanged;
     }
     await c.run("COMMIT");
-    catalog.table(destination.datasetId, destination.tableId).lastModifiedTime = String(Date.now());
+    catalog.table(destination.datasetId, destination.tableId).lastModifiedTime = String(catalog.now());
+    catalog.quotas.recordJobOutput(`${destination.datasetId}.${destination.tableId}`);
     await catalog.persist(c);
     return { copiedRows: String(copied), copiedLogicalBytes: "0" };
   } catch (error) {

@@ -88,6 +88,9 @@ export async function runLoadJob(
   const { datasetId, tableId } = destination;
   catalog.dataset(datasetId);
   const where = `${projectId}:${datasetId}.${tableId}`;
+  // Counted before anything can fail: BigQuery counts failed load jobs too.
+  catalog.quotas.chargeLoadJob();
+  catalog.quotas.chargeTable(`${datasetId}.${tableId}`, "job-output");
   const format = (config.sourceFormat ?? "CSV").toUpperCase();
   if (!["NEWLINE_DELIMITED_JSON", "CSV", "PARQUET"].includes(format)) {
     throw new BigQueryApiError(501, "notImplemented", `The emulator cannot load ${format} data`);
@@ -162,7 +165,8 @@ export async function runLoadJob(
         ? await insertStaged(connection, name, schema, staging.file)
         : await insertParquet(connection, name, table, dataFile, config, where);
       await connection.run("COMMIT");
-      table.lastModifiedTime = String(Date.now());
+      table.lastModifiedTime = String(catalog.now());
+      catalog.quotas.recordJobOutput(`${datasetId}.${tableId}`);
       return {
         inputFiles: "1",
         inputFileBytes: String(fileBytes),
@@ -578,7 +582,7 @@ export async function insertRows(
     } finally {
       fs.rmSync(writer.file, { force: true });
     }
-    table.lastModifiedTime = String(Date.now());
+    table.lastModifiedTime = String(catalog.now());
   }
   return errors;
 }
