@@ -205,6 +205,31 @@ describe("quotas", () => {
     expect(results.filter((r) => r.status === "fulfilled").length).toBeGreaterThanOrEqual(2);
   });
 
+  test("partitions: a job modifying more than allowed, or leaving the table with too many, fails and changes nothing", async () => {
+    const { bq } = await start({ limits: { partitionsModifiedPerJob: 3, partitionsPerTable: 5 } });
+    await bq.query("CREATE TABLE main.daily (d DATE, v INT64) PARTITION BY d");
+    const table = bq.dataset("main").table("daily");
+    const days = (from: number, n: number) =>
+      Array.from({ length: n }, (_, i) => ({
+        d: `2026-02-${String(from + i).padStart(2, "0")}`,
+        v: from + i,
+      }));
+    const tooMany = await failure(load(table, ndjson("four-days.json", days(1, 4))));
+    expect(tooMany.message).toMatch(
+      /^Too many partitions produced by query, allowed 3, query produces at least 4 partitions/,
+    );
+    await load(table, ndjson("three-days.json", days(1, 3)));
+    // An UPDATE touching four partitions is refused too.
+    await load(table, ndjson("two-more.json", days(4, 2)));
+    expect((await failure(bq.query("UPDATE main.daily SET v = v + 1 WHERE v <= 4"))).message).toMatch(
+      /allowed 3, query produces at least 4 partitions/,
+    );
+    const full = await failure(load(table, ndjson("sixth.json", days(6, 1))));
+    expect(full.message).toMatch(/^Too many partitions in table .*allowed 5, the job would leave 6/);
+    const [rows] = await bq.query("SELECT v FROM main.daily ORDER BY v");
+    expect(rows.map((r: { v: number }) => r.v)).toEqual([1, 2, 3, 4, 5]);
+  });
+
   test("the clock is also moved over HTTP, for an emulator started on its own", async () => {
     const { emulator } = await start({ clockStart: Date.parse("2026-05-01T00:00:00Z") });
     const moved = await fetch(`${emulator.url}/emulator/clock`, {

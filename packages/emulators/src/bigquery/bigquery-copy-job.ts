@@ -1,5 +1,6 @@
 import type { DuckDBConnection } from "@duckdb/node-api";
 import { duplicate, invalid, notFound } from "./bigquery-api-error.js";
+import { checkPartitionLimits, partitionSnapshot } from "./bigquery-partition-limits.js";
 import type { BigQueryCatalog, TableEntry } from "./bigquery-catalog.js";
 import { duckdbSchema, findField, quoteIdent, sameType, type TableFieldSchema } from "./bigquery-types.js";
 
@@ -95,6 +96,7 @@ export async function runCopyJob(
         ...(source.clustering ? { clustering: source.clustering } : {}),
       });
     }
+    const partitions = await partitionSnapshot(catalog, c, destination.datasetId, destination.tableId);
     const columns = source.schema.map((f) => quoteIdent(f.name)).join(", ");
     let copied = 0;
     for (const s of sources) {
@@ -103,6 +105,7 @@ export async function runCopyJob(
       );
       copied += r.rowsChanged;
     }
+    await checkPartitionLimits(catalog, c, destination.datasetId, destination.tableId, partitions);
     await c.run("COMMIT");
     catalog.table(destination.datasetId, destination.tableId).lastModifiedTime = String(catalog.now());
     catalog.quotas.recordJobOutput(`${destination.datasetId}.${destination.tableId}`);

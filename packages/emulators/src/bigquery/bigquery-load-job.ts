@@ -9,6 +9,7 @@ import {
   parseExactJson,
   type JsonValue,
 } from "sluice/dist/protocol/exact-json.js";
+import { checkPartitionLimits, partitionSnapshot } from "./bigquery-partition-limits.js";
 import { BigQueryApiError, invalid, notFound, type BigQueryErrorProto } from "./bigquery-api-error.js";
 import type { BigQueryCatalog, TableEntry, TimePartitioning } from "./bigquery-catalog.js";
 import { schemaOfResource } from "./bigquery-catalog.js";
@@ -161,9 +162,11 @@ export async function runLoadJob(
       }
       if (existing && writeDisposition === "WRITE_TRUNCATE") await connection.run(`DELETE FROM ${name}`);
       const table = catalog.table(datasetId, tableId);
+      const partitions = await partitionSnapshot(catalog, connection, datasetId, tableId);
       const outputRows = staging
         ? await insertStaged(connection, name, schema, staging.file)
         : await insertParquet(connection, name, table, dataFile, config, where);
+      await checkPartitionLimits(catalog, connection, datasetId, tableId, partitions);
       await connection.run("COMMIT");
       table.lastModifiedTime = String(catalog.now());
       catalog.quotas.recordJobOutput(`${datasetId}.${tableId}`);

@@ -2,6 +2,7 @@ import { DuckDBTypeId, type DuckDBConnection, type DuckDBType, type DuckDBValue 
 import { BigQueryApiError, duplicate, invalid, invalidQuery, notFound } from "./bigquery-api-error.js";
 import { checkPartitioning, type BigQueryCatalog, type DatasetEntry } from "./bigquery-catalog.js";
 import { bytesBilled } from "./bigquery-billing.js";
+import { checkPartitionLimits, partitionSnapshot } from "./bigquery-partition-limits.js";
 import { fieldOfDuckdbType } from "./bigquery-rows.js";
 import { checkTypeRules } from "./bigquery-type-rules.js";
 import {
@@ -558,6 +559,8 @@ async function runStatement(
     }
     case "MERGE": {
       await checkAssignments(catalog, connection, statement);
+      const partitions =
+        target && (await partitionSnapshot(catalog, connection, target.datasetId, target.tableId));
       if (statement.mergeDuplicateCheck) {
         const check = await connection.runAndReadAll(statement.mergeDuplicateCheck);
         if (check.currentRowCount > 0) {
@@ -565,6 +568,8 @@ async function runStatement(
         }
       }
       const result = await connection.run(statement.sql);
+      if (target)
+        await checkPartitionLimits(catalog, connection, target.datasetId, target.tableId, partitions);
       outcome.numDmlAffectedRows = String(result.rowsChanged);
       return;
     }
@@ -573,6 +578,8 @@ async function runStatement(
     case "DELETE":
     case "TRUNCATE_TABLE": {
       await checkAssignments(catalog, connection, statement);
+      const partitions =
+        target?.datasetId && (await partitionSnapshot(catalog, connection, target.datasetId, target.tableId));
       if (statement.mergeDuplicateCheck) {
         const check = await connection.runAndReadAll(statement.mergeDuplicateCheck);
         if (check.currentRowCount > 0) {
@@ -580,6 +587,8 @@ async function runStatement(
         }
       }
       const result = await connection.run(statement.sql);
+      if (target?.datasetId && partitions)
+        await checkPartitionLimits(catalog, connection, target.datasetId, target.tableId, partitions);
       outcome.numDmlAffectedRows = String(result.rowsChanged);
       const n = String(result.rowsChanged);
       outcome.dmlStats = {
