@@ -50,9 +50,9 @@ export interface BigQueryLimits {
   /**
    * INSERT DML: "During any 24 hour period, the first 1500 INSERT statements run immediately
    * after they are submitted. After this limit is reached, the concurrency of INSERT statements
-   * that write to a table is limited to 10." Source: DML#insert_dml_concurrency. The emulator
-   * runs one job at a time, so past the threshold it reports the throttle in job statistics
-   * (`statistics.query.dmlStats` unchanged; `insertThrottled` in the job) rather than queueing.
+   * that write to a table is limited to 10", with up to 100 more queued. Source:
+   * DML#insert_dml_concurrency. Past the daily count, an INSERT finding 10 running and 100 queued
+   * on its table is refused (403 `quotaExceeded`).
    */
   insertDmlUnthrottledPerDay: number;
   /** INSERT DML statements queued per table past the throttle: 100. Source: DML#insert_dml_concurrency. */
@@ -60,9 +60,9 @@ export interface BigQueryLimits {
   /**
    * "Concurrent mutating DML (UPDATE, DELETE, and MERGE) statements per table": 2, and "Queued
    * mutating DML statements per table": 20. Source: QUOTAS#data-manipulation-language-statements
-   * and DML#update_delete_merge_dml_concurrency. Past the queue: 400 `invalidQuery`... reported
-   * by BigQuery as "Resources exceeded during query execution: Too many DML statements outstanding
-   * against table T, limit is 20."
+   * and DML#update_delete_merge_dml_concurrency. A statement submitted while its table has 22
+   * outstanding is refused: "Too many DML statements outstanding against table T, limit is 20"
+   * (403 `quotaExceeded` here). DML counts toward `tableModificationsPerDay` but is not limited by it.
    */
   concurrentMutatingDmlPerTable: number;
   queuedMutatingDmlPerTable: number;
