@@ -93,6 +93,7 @@ describe("quotas", () => {
       partitionsPerTable: 10_000,
       partitionsModifiedPerJob: 4_000,
       insertDmlUnthrottledPerDay: 1_500,
+      insertDmlConcurrentPerTable: 10,
       insertDmlQueuedPerTable: 100,
       concurrentMutatingDmlPerTable: 2,
       queuedMutatingDmlPerTable: 20,
@@ -203,6 +204,27 @@ describe("quotas", () => {
       /Too many DML statements outstanding against table main\.big, limit is 1/,
     );
     expect(results.filter((r) => r.status === "fulfilled").length).toBeGreaterThanOrEqual(2);
+  });
+
+  test("INSERT DML: the day's first statements all run however many at once; past them, a table takes only so many running and queued", async () => {
+    const { emulator, bq } = await start({
+      limits: { insertDmlUnthrottledPerDay: 12, insertDmlConcurrentPerTable: 1, insertDmlQueuedPerTable: 1 },
+    });
+    await bq.query("CREATE TABLE main.log (n INT64)");
+    const burst = (from: number) =>
+      Promise.allSettled(
+        Array.from({ length: 12 }, (_, i) => bq.query(`INSERT INTO main.log (n) VALUES (${from + i})`)),
+      );
+    expect((await burst(0)).every((r) => r.status === "fulfilled")).toBe(true);
+    const throttled = await burst(100);
+    const refused = throttled.flatMap((r) => (r.status === "rejected" ? [r.reason as ApiFailure] : []));
+    expect(refused.length).toBeGreaterThan(0);
+    expect(refused[0]!.errors?.[0]?.reason).toBe("quotaExceeded");
+    expect(refused[0]!.message).toMatch(
+      /Too many DML statements outstanding against table main\.log, limit is 1/,
+    );
+    emulator.clock.advance(DAY_MS);
+    expect((await burst(200)).every((r) => r.status === "fulfilled")).toBe(true);
   });
 
   test("partitions: a job modifying more than allowed, or leaving the table with too many, fails and changes nothing", async () => {

@@ -55,6 +55,8 @@ export interface BigQueryLimits {
    * on its table is refused (403 `quotaExceeded`).
    */
   insertDmlUnthrottledPerDay: number;
+  /** INSERT DML statements running at once per table past the throttle: 10. Source: DML#insert_dml_concurrency. */
+  insertDmlConcurrentPerTable: number;
   /** INSERT DML statements queued per table past the throttle: 100. Source: DML#insert_dml_concurrency. */
   insertDmlQueuedPerTable: number;
   /**
@@ -81,6 +83,7 @@ export const BIGQUERY_LIMITS: Readonly<BigQueryLimits> = Object.freeze({
   partitionsPerTable: 10_000,
   partitionsModifiedPerJob: 4_000,
   insertDmlUnthrottledPerDay: 1_500,
+  insertDmlConcurrentPerTable: 10,
   insertDmlQueuedPerTable: 100,
   concurrentMutatingDmlPerTable: 2,
   queuedMutatingDmlPerTable: 20,
@@ -95,6 +98,7 @@ export const BIGQUERY_LIMIT_SOURCES: Readonly<Record<keyof BigQueryLimits, strin
   partitionsPerTable: `${QUOTAS}#partitioned_tables`,
   partitionsModifiedPerJob: `${QUOTAS}#partitioned_tables`,
   insertDmlUnthrottledPerDay: `${DML}#insert_dml_concurrency`,
+  insertDmlConcurrentPerTable: `${DML}#insert_dml_concurrency`,
   insertDmlQueuedPerTable: `${DML}#insert_dml_concurrency`,
   concurrentMutatingDmlPerTable: `${QUOTAS}#data-manipulation-language-statements`,
   queuedMutatingDmlPerTable: `${QUOTAS}#data-manipulation-language-statements`,

@@ -140,10 +140,10 @@ export class BigQueryQuotas {
     if (insert) {
       const daily = this.window(this.inserts, table, DAY_MS);
       const throttled = daily.count(now) >= this.limits.insertDmlUnthrottledPerDay;
-      const bound = this.limits.insertDmlQueuedPerTable + 10;
+      const bound = this.limits.insertDmlConcurrentPerTable + this.limits.insertDmlQueuedPerTable;
       if (throttled && state.insert >= bound) {
         throw quotaExceeded(
-          `Quota exceeded: Too many DML statements outstanding against table ${table}, limit is ${this.limits.insertDmlQueuedPerTable} (INSERT statements past the first ${this.limits.insertDmlUnthrottledPerDay} in 24 hours run 10 at a time).`,
+          `Quota exceeded: Too many DML statements outstanding against table ${table}, limit is ${this.limits.insertDmlQueuedPerTable} (INSERT statements past the first ${this.limits.insertDmlUnthrottledPerDay} in 24 hours run ${this.limits.insertDmlConcurrentPerTable} at a time).`,
         );
       }
       daily.add(now);
