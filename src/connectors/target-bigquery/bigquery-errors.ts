@@ -232,7 +232,7 @@ function quotaMessage(error: unknown, fallback: string): string {
   const entry = list.find(
     (e) => e.reason === "quotaExceeded" || /RateLimitExceeded$|^rateLimitExceeded$/.test(e.reason ?? ""),
   );
-  return firstLine(entry?.message ?? fallback);
+  return firstLine(entry?.message ?? fallback).replace(/\.$/, "");
 }
 
 function firstLine(text: string): string {
