@@ -1,4 +1,4 @@
-import { ConnectionError, DataError, SluiceError } from "../../errors.js";
+import { ConnectionError, DataError, ResourceError, SluiceError } from "../../errors.js";
 
 /**
  * The one place that reads what the BigQuery client throws (as dlt does per destination):
@@ -22,10 +22,18 @@ interface ApiErrorLike {
   errors?: BigqueryErrorProto[];
 }
 
+/**
+ * Reasons worth retrying at once (with backoff): BigQuery's own failures and its short-term rate
+ * limits ("rateLimitExceeded ... retry the operation after a few seconds. Use exponential
+ * backoff", https://cloud.google.com/bigquery/docs/troubleshoot-quotas; `jobRateLimitExceeded`
+ * is the per-table job rate, https://cloud.google.com/bigquery/docs/error-messages).
+ * `quotaExceeded` is not: a longer-term quota ("wait 10 minutes or longer").
+ */
 const TRANSIENT_REASONS = new Set([
   "backendError",
   "internalError",
   "rateLimitExceeded",
+  "jobRateLimitExceeded",
   "backendErrorRetriable",
   "jobBackendError",
   "jobInternalError",
@@ -48,16 +56,33 @@ export function httpStatusOf(error: unknown): number | undefined {
   return typeof code === "number" ? code : undefined;
 }
 
+/** The reasons BigQuery gave (`errors[].reason`, a job's `errorResult.reason`). */
+export function reasonsOf(error: unknown): string[] {
+  const list =
+    error instanceof BigqueryJobError
+      ? [error.errorResult, ...error.errors]
+      : (asApiError(error).errors ?? []);
+  return list.flatMap((e) => (e.reason ? [e.reason] : []));
+}
+
+/** A quota or rate limit refused it (BigQuery's `quotaExceeded`, `rateLimitExceeded`, `jobRateLimitExceeded`). */
+export function isQuotaError(error: unknown): boolean {
+  return reasonsOf(error).some((r) => QUOTA_REASONS.has(r));
+}
+
+const QUOTA_REASONS = new Set(["quotaExceeded", "rateLimitExceeded", "jobRateLimitExceeded"]);
+
 /**
  * Rate limits (429, or 403 with `rateLimitExceeded`), 5xx and BigQuery's backend errors are worth
- * retrying; a dropped or refused connection too. A 400 (invalid), 401, 403 (access denied) or
- * 404 is not: the same request fails the same way.
+ * retrying; a dropped or refused connection too. A 400 (invalid), 401, 403 (access denied or a
+ * quota exceeded) or 404 is not: the same request fails the same way.
  */
 export function isTransientBigqueryError(error: unknown): boolean {
   if (error instanceof SluiceError) return error.transient;
   if (error instanceof BigqueryJobError) return error.transient;
   const api = asApiError(error);
   if (typeof api.code === "string" && TRANSIENT_NETWORK.has(api.code)) return true;
+  if (reasonsOf(error).includes("quotaExceeded")) return false;
   const status = httpStatusOf(error);
   if (status === 429 || (status !== undefined && status >= 500)) return true;
   if ((api.errors ?? []).some((e) => e.reason !== undefined && TRANSIENT_REASONS.has(e.reason))) return true;
@@ -148,6 +173,14 @@ export function bigqueryError(
       },
     );
   }
+  const reasons = reasonsOf(error);
+  if (reasons.includes("quotaExceeded")) {
+    // A quota, not a permission: 403 too, but the account may do this, just not this often.
+    return new ResourceError(
+      `target-bigquery: BigQuery quota exceeded while ${action}: ${quotaMessage(error, message)}. This is a quota, not a permission: daily quotas refill over 24 hours, so run again later; to use fewer, load bigger batches (batch_size_rows / batch_size_mb on the extractor, max_cache here) or fewer runs a day. See https://cloud.google.com/bigquery/docs/troubleshoot-quotas`,
+      { cause: error, transient: true },
+    );
+  }
   if (
     status === 401 ||
     /invalid_grant|invalid_client|Could not load the default credentials|unauthorized/i.test(message)
@@ -155,6 +188,12 @@ export function bigqueryError(
     return new ConnectionError(
       `target-bigquery: BigQuery refused the credentials from ${context.credentials} while ${action}: ${message}. Check setting credentials_path (a service-account key file) or GOOGLE_APPLICATION_CREDENTIALS.`,
       { cause: error },
+    );
+  }
+  if (reasons.includes("rateLimitExceeded") || reasons.includes("jobRateLimitExceeded")) {
+    return new ConnectionError(
+      `target-bigquery: BigQuery's rate limit still refused ${action} after retries with backoff: ${quotaMessage(error, message)}. Run again later, or load bigger batches so a table is written less often.`,
+      { cause: error, transient: true },
     );
   }
   if (status === 403 && !isTransientBigqueryError(error)) {
@@ -182,6 +221,18 @@ export function bigqueryError(
   return new DataError(`target-bigquery: ${action} failed${status ? ` (HTTP ${status})` : ""}: ${message}`, {
     cause: error,
   });
+}
+
+/** The quota's own words, as BigQuery names it ("Quota exceeded: Your table exceeded quota for ..."). */
+function quotaMessage(error: unknown, fallback: string): string {
+  const list =
+    error instanceof BigqueryJobError
+      ? [error.errorResult, ...error.errors]
+      : (asApiError(error).errors ?? []);
+  const entry = list.find(
+    (e) => e.reason === "quotaExceeded" || /RateLimitExceeded$|^rateLimitExceeded$/.test(e.reason ?? ""),
+  );
+  return firstLine(entry?.message ?? fallback).replace(/\.$/, "");
 }
 
 function firstLine(text: string): string {

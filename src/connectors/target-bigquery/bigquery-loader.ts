@@ -1,6 +1,6 @@
 import fs from "node:fs";
 import type { TableMetadata } from "@google-cloud/bigquery";
-import { ConfigError, DataError } from "../../errors.js";
+import { ConfigError, DataError, SchemaError } from "../../errors.js";
 import { DELETED_AT_COLUMN, SEQUENCE_COLUMN, UNCHANGED_COLUMN, type RecordBatch } from "../batch.js";
 import type { ColumnType, StreamSchema } from "../column-type.js";
 import type { Loader, OpenStreamOptions, PluginConfig, StreamWriter } from "../connector.js";
@@ -10,7 +10,7 @@ import { StreamTable } from "../loader-core/stream-table.js";
 import { BigqueryTables } from "./bigquery-tables.js";
 import { createBigqueryVerifier } from "./bigquery-verifier.js";
 import type { StreamVerifier } from "../../verify/stream-verifier.js";
-import { BigqueryJobError, type RetryOptions } from "./bigquery-errors.js";
+import { BigqueryJobError, isQuotaError, type RetryOptions } from "./bigquery-errors.js";
 import { type BigqueryTargetConfig, resolveBigqueryConfig } from "./bigquery-config.js";
 import { bigqueryColumnNames, bigqueryTableName, quoteTable } from "./bigquery-names.js";
 import {
@@ -245,7 +245,33 @@ class BigqueryStreamWriter implements StreamWriter {
   }
 
   async prepare(): Promise<void> {
-    await this.table.prepare();
+    this.checkMergeKeys();
+    await this.tables.evolving(() => this.table.prepare());
+  }
+
+  /**
+   * The MERGE reduces a batch to one row per key with `PARTITION BY <key>` and matches on
+   * `T.key = S.key`: GoogleSQL refuses FLOAT64 in a window's PARTITION BY, and JSON and ARRAY
+   * in both (https://cloud.google.com/bigquery/docs/reference/standard-sql/data-types, groupable
+   * and comparable types). Said here, before any table is made, rather than by a failed MERGE.
+   */
+  private checkMergeKeys(): void {
+    if (this.mergeKeys.length === 0) return;
+    for (const key of this.schema.keyProperties) {
+      const type = this.types.get(key);
+      if (!type) continue;
+      const bq = bigqueryType(type);
+      const refused =
+        bq.mode === "REPEATED"
+          ? `ARRAY<${bq.type}>`
+          : ["FLOAT64", "JSON"].includes(bq.type)
+            ? bq.type
+            : undefined;
+      if (refused === undefined) continue;
+      throw new SchemaError(
+        `target-bigquery: stream ${this.schema.streamId}: key column "${key}" would be ${refused} in BigQuery, which cannot ${refused === "FLOAT64" ? "partition (PARTITION BY)" : "group or compare"} it, so batches cannot be merged on it. Key the stream on other columns (key_properties, or the table's primary key), or set load_method: append-only.`,
+      );
+    }
   }
 
   private hasColumn(name: string): boolean {
@@ -423,7 +449,8 @@ class BigqueryStreamWriter implements StreamWriter {
   /** A load job's errors, with the batch row BigQuery pointed at and its NDJSON line. */
   private async describeLoadFailure(error: unknown, batch: RecordBatch, chunk: NdjsonChunk): Promise<Error> {
     const cause = error instanceof Error && error.cause instanceof BigqueryJobError ? error.cause : error;
-    if (!(cause instanceof BigqueryJobError) || cause.transient) return error as Error;
+    // A quota or rate limit is about the table's traffic, not this chunk's rows: kept as mapped.
+    if (!(cause instanceof BigqueryJobError) || cause.transient || isQuotaError(cause)) return error as Error;
     const messages = [cause.errorResult, ...cause.errors]
       .map((e) => `${e.message ?? ""} ${e.location ?? ""}`)
       .join("\n");

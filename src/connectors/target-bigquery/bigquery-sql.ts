@@ -9,7 +9,16 @@ import { ddlType, type BigqueryColumnType } from "./bigquery-types.js";
  */
 
 export function addColumnSql(table: string, column: string, type: BigqueryColumnType): string {
-  return `ALTER TABLE ${table} ADD COLUMN IF NOT EXISTS ${quoteColumn(column)} ${ddlType(type)}`;
+  return addColumnsSql(table, [{ name: column, type }]);
+}
+
+/** One statement for several columns: one table metadata update, not one per column. */
+export function addColumnsSql(
+  table: string,
+  columns: readonly { name: string; type: BigqueryColumnType }[],
+): string {
+  const clauses = columns.map((c) => `ADD COLUMN IF NOT EXISTS ${quoteColumn(c.name)} ${ddlType(c.type)}`);
+  return `ALTER TABLE ${table} ${clauses.join(", ")}`;
 }
 
 export function widenColumnSql(table: string, column: string, type: BigqueryColumnType): string {

@@ -3,7 +3,7 @@ import { SchemaError } from "../../errors.js";
 import { DELETED_AT_COLUMN } from "../batch.js";
 import type { WantedColumn, WarehouseTables } from "../loader-core/stream-table.js";
 import type { BigqueryClient } from "./bigquery-client.js";
-import { addColumnSql, anyRowSql, truncateSql, widenColumnSql } from "./bigquery-sql.js";
+import { addColumnsSql, anyRowSql, truncateSql, widenColumnSql } from "./bigquery-sql.js";
 import {
   apiField,
   bigqueryType,
@@ -42,13 +42,43 @@ export class BigqueryTables implements WarehouseTables {
     this.fields = fields;
   }
 
+  /** Columns `addColumn` was asked for while `evolving`, added by one ALTER TABLE at its end. */
+  private pending: { table: string; columns: WantedColumn[] } | undefined;
+
+  /**
+   * Runs `work` (the loader core preparing the table) with the columns it adds gathered into one
+   * `ALTER TABLE ... ADD COLUMN a, ADD COLUMN b, ...`: BigQuery allows 5 table metadata updates
+   * per table per 10 seconds (https://cloud.google.com/bigquery/quotas#standard_tables), so a
+   * statement per column would be refused from the sixth new column on.
+   */
+  async evolving(work: () => Promise<void>): Promise<void> {
+    this.pending = { table: "", columns: [] };
+    let pending: { table: string; columns: WantedColumn[] };
+    try {
+      await work();
+    } finally {
+      pending = this.pending;
+      this.pending = undefined;
+    }
+    if (pending.columns.length > 0) await this.addColumns(pending.table, pending.columns);
+  }
+
   async addColumn(table: string, column: WantedColumn): Promise<void> {
-    const type = bigqueryType(column.type);
+    if (this.pending && (this.pending.table === "" || this.pending.table === table)) {
+      this.pending.table = table;
+      this.pending.columns.push(column);
+      return;
+    }
+    await this.addColumns(table, [column]);
+  }
+
+  private async addColumns(table: string, columns: readonly WantedColumn[]): Promise<void> {
+    const typed = columns.map((c) => ({ name: c.name, type: bigqueryType(c.type) }));
     await this.api.query(
-      addColumnSql(this.quoted(table), column.name, type),
-      `adding column ${column.name} to ${this.api.qualified(table)}`,
+      addColumnsSql(this.quoted(table), typed),
+      `adding column${columns.length > 1 ? "s" : ""} ${columns.map((c) => c.name).join(", ")} to ${this.api.qualified(table)}`,
     );
-    this.fields.push(apiField(column.name, type));
+    for (const c of typed) this.fields.push(apiField(c.name, c.type));
   }
 
   /** Widens types BigQuery widens in place; anything else asks for a full refresh. */

@@ -1,7 +1,11 @@
 import fs from "node:fs";
 import path from "node:path";
 import { BigQuery } from "@google-cloud/bigquery";
-import { startBigQueryEmulator, type BigQueryEmulator } from "@sluice/emulators/bigquery";
+import {
+  startBigQueryEmulator,
+  type BigQueryEmulator,
+  type BigQueryEmulatorOptions,
+} from "@sluice/emulators/bigquery";
 import type { PluginConfig } from "../../../src/connectors/connector.js";
 import {
   BigqueryLoader,
@@ -30,7 +34,9 @@ export interface BigqueryTarget {
   close(): Promise<void>;
 }
 
-export async function startBigqueryTarget(options: { requireAuth?: boolean } = {}): Promise<BigqueryTarget> {
+export async function startBigqueryTarget(
+  options: { requireAuth?: boolean; emulator?: BigQueryEmulatorOptions } = {},
+): Promise<BigqueryTarget> {
   const real = process.env.SLUICE_BIGQUERY_PROJECT;
   if (real) {
     const client = new BigQuery({ projectId: real });
@@ -48,7 +54,13 @@ export async function startBigqueryTarget(options: { requireAuth?: boolean } = {
       },
     };
   }
-  const emulator = await startBigQueryEmulator(options.requireAuth ? { requireAuth: true } : {});
+  // Jobs "take" a second on the emulator's clock, as the fastest BigQuery jobs do: rate limits
+  // (5 table updates per 10 s) then refuse what production would refuse, no more.
+  const emulator = await startBigQueryEmulator({
+    jobDurationMs: 1000,
+    ...(options.requireAuth ? { requireAuth: true } : {}),
+    ...options.emulator,
+  });
   return {
     projectId: emulator.projectId,
     emulator,

@@ -9,7 +9,7 @@ import {
   withRetry,
 } from "../../../src/connectors/target-bigquery/bigquery-errors.js";
 import { ndjsonChunks, rowAtOffset } from "../../../src/connectors/target-bigquery/bigquery-ndjson.js";
-import { ConnectionError, DataError } from "../../../src/errors.js";
+import { ConnectionError, DataError, ResourceError } from "../../../src/errors.js";
 
 /** An error shaped as the client's ApiError. */
 function apiError(code: number | string, reason?: string, message = "boom"): Error {
@@ -31,6 +31,49 @@ describe("BigQuery errors", () => {
     expect(isTransientBigqueryError(apiError(403, "accessDenied"))).toBe(false);
     expect(isTransientBigqueryError(new BigqueryJobError("j1", { reason: "backendError" }, []))).toBe(true);
     expect(isTransientBigqueryError(new BigqueryJobError("j1", { reason: "invalid" }, []))).toBe(false);
+  });
+
+  test("every 403 by its reason: a quota is a quota (not retried now, a later run may pass), a rate limit is retried, the rest is a permission", () => {
+    const quota = apiError(
+      403,
+      "quotaExceeded",
+      "Quota exceeded: Your project exceeded quota for imports per project.",
+    );
+    expect(isTransientBigqueryError(quota)).toBe(false);
+    const mapped = bigqueryError(quota, "loading public-events", context);
+    expect(mapped).toBeInstanceOf(ResourceError);
+    expect(mapped.transient).toBe(true);
+    expect(mapped.message).toMatch(
+      /BigQuery quota exceeded while loading public-events: Quota exceeded: Your project exceeded quota for imports per project\. This is a quota, not a permission/,
+    );
+    expect(mapped.message).not.toMatch(/permission denied/);
+    const failedJob = new BigqueryJobError(
+      "j2",
+      { reason: "quotaExceeded", message: "Quota exceeded: Your table exceeded quota" },
+      [],
+    );
+    expect(bigqueryError(failedJob, "copying", context)).toBeInstanceOf(ResourceError);
+    expect(isTransientBigqueryError(apiError(403, "jobRateLimitExceeded"))).toBe(true);
+    expect(isTransientBigqueryError(new BigqueryJobError("j3", { reason: "rateLimitExceeded" }, []))).toBe(
+      true,
+    );
+    const rate = bigqueryError(
+      apiError(
+        403,
+        "rateLimitExceeded",
+        "Exceeded rate limits: too many table update operations for this table",
+      ),
+      "adding columns",
+      context,
+    );
+    expect(rate).toBeInstanceOf(ConnectionError);
+    expect(rate.transient).toBe(true);
+    expect(rate.message).toMatch(
+      /rate limit still refused adding columns after retries with backoff: Exceeded rate limits/,
+    );
+    expect(bigqueryError(apiError(403, "accessDenied"), "reading", context).message).toMatch(
+      /permission denied/,
+    );
   });
 
   test("withRetry retries transient failures a bounded number of times, with growing delays", async () => {

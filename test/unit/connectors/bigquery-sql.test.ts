@@ -1,6 +1,7 @@
 import { describe, expect, test } from "vitest";
 import {
   addColumnSql,
+  addColumnsSql,
   mergeSql,
   truncateSql,
   widenColumnSql,
@@ -98,6 +99,15 @@ describe("the GoogleSQL target-bigquery sends", () => {
   test("schema changes and truncates", () => {
     expect(addColumnSql(target, "note", { type: "STRING", mode: "NULLABLE" })).toBe(
       "ALTER TABLE `p.d.events` ADD COLUMN IF NOT EXISTS `note` STRING",
+    );
+    // The columns of one evolution in one statement: one table metadata update, not one per column.
+    expect(
+      addColumnsSql(target, [
+        { name: "a", type: { type: "INT64", mode: "NULLABLE" } },
+        { name: "b", type: { type: "STRING", mode: "REPEATED" } },
+      ]),
+    ).toBe(
+      "ALTER TABLE `p.d.events` ADD COLUMN IF NOT EXISTS `a` INT64, ADD COLUMN IF NOT EXISTS `b` ARRAY<STRING>",
     );
     expect(
       widenColumnSql(target, "amount", { type: "NUMERIC", mode: "NULLABLE", precision: 21, scale: 2 }),

@@ -1,6 +1,7 @@
 import { DuckDBInstance, type DuckDBConnection } from "@duckdb/node-api";
 import { BigQueryApiError, duplicate, invalid, notFound } from "./bigquery-api-error.js";
 import { validateDatasetId, validateTableId } from "./bigquery-names.js";
+import { BigQueryClock, BigQueryQuotas } from "./bigquery-quotas.js";
 import { fieldOfDuckdbType } from "./bigquery-rows.js";
 import {
   duckdbColumns,
@@ -71,6 +72,15 @@ const CLUSTERING_TYPES = new Set([
 export class BigQueryCatalog {
   readonly datasets = new Map<string, DatasetEntry>();
   private queue: Promise<unknown> = Promise.resolve();
+  /** The time the emulator lives in (table expiration, quotas): real time unless a test moves it. */
+  readonly clock = new BigQueryClock();
+  /** BigQuery's quotas, counted on `clock`; the emulator replaces them with the limits it was given. */
+  quotas = new BigQueryQuotas(this.clock);
+
+  /** Now, on the emulator's clock (ms since the epoch). */
+  now(): number {
+    return this.clock.now();
+  }
 
   private constructor(
     private readonly instance: DuckDBInstance,
@@ -93,6 +103,10 @@ export class BigQueryCatalog {
     );
     if (catalog.persistent) await catalog.load();
     return catalog;
+  }
+
+  private expired(table: TableEntry): boolean {
+    return table.expirationTime !== undefined && Number(table.expirationTime) <= this.now();
   }
 
   /** Runs `work` when every earlier piece of work has finished. */
@@ -128,25 +142,25 @@ export class BigQueryCatalog {
     const dataset = this.datasets.get(datasetId);
     if (!dataset) throw notFound(`Dataset ${this.projectId}:${datasetId}`);
     const table = dataset.tables.get(tableId);
-    if (!table || expired(table)) throw notFound(`Table ${this.projectId}:${datasetId}.${tableId}`);
+    if (!table || this.expired(table)) throw notFound(`Table ${this.projectId}:${datasetId}.${tableId}`);
     return table;
   }
 
   findTable(datasetId: string, tableId: string): TableEntry | undefined {
     const table = this.datasets.get(datasetId)?.tables.get(tableId);
-    return table && !expired(table) ? table : undefined;
+    return table && !this.expired(table) ? table : undefined;
   }
 
   /** The tables of a dataset that have not expired. */
   tables(datasetId: string): TableEntry[] {
-    return [...this.dataset(datasetId).tables.values()].filter((t) => !expired(t));
+    return [...this.dataset(datasetId).tables.values()].filter((t) => !this.expired(t));
   }
 
   /** Drops tables whose expirationTime has passed, as BigQuery deletes them. */
   private async dropExpired(connection: DuckDBConnection): Promise<void> {
     for (const dataset of this.datasets.values()) {
       for (const table of [...dataset.tables.values()]) {
-        if (!expired(table)) continue;
+        if (!this.expired(table)) continue;
         await connection.run(
           `DROP TABLE IF EXISTS ${quoteIdent(duckdbSchema(dataset.datasetId))}.${quoteIdent(table.tableId)}`,
         );
@@ -171,7 +185,7 @@ export class BigQueryCatalog {
       );
     }
     await connection.run(`CREATE SCHEMA ${quoteIdent(duckdbSchema(input.datasetId))}`);
-    const now = String(Date.now());
+    const now = String(this.now());
     const entry: DatasetEntry = { ...input, creationTime: now, lastModifiedTime: now, tables: new Map() };
     this.datasets.set(input.datasetId, entry);
     await this.persist(connection);
@@ -214,7 +228,7 @@ export class BigQueryCatalog {
     // A table without columns is legal in BigQuery (the schema comes with the first load).
     const ddl = columns ? columns : `"__emulator_no_columns" INTEGER`;
     await connection.run(`CREATE ${options.replace ? "OR REPLACE " : ""}TABLE ${name} (${ddl})`);
-    const now = String(Date.now());
+    const now = String(this.now());
     const entry: TableEntry = {
       ...input,
       creationTime: existing && options.replace ? now : now,
@@ -288,7 +302,7 @@ export class BigQueryCatalog {
       const description = findField(next, field.name)?.description;
       if (description !== undefined) field.description = description;
     }
-    table.lastModifiedTime = String(Date.now());
+    table.lastModifiedTime = String(this.now());
     await this.persist(connection);
   }
 
@@ -327,7 +341,7 @@ export class BigQueryCatalog {
       if (notNull.has(column.toLowerCase()) && field.mode === "NULLABLE") field.mode = "REQUIRED";
       schema.push(field);
     }
-    const now = String(Date.now());
+    const now = String(this.now());
     const entry: TableEntry = previous
       ? { ...previous, schema, lastModifiedTime: now }
       : { tableId, schema, creationTime: now, lastModifiedTime: now };
@@ -362,10 +376,6 @@ export class BigQueryCatalog {
       this.datasets.set(d.datasetId, { ...d, tables: new Map(d.tables.map((t) => [t.tableId, t])) });
     }
   }
-}
-
-function expired(table: TableEntry): boolean {
-  return table.expirationTime !== undefined && Number(table.expirationTime) <= Date.now();
 }
 
 /** BigQuery's checks of `timePartitioning` and `clustering` against the schema. */

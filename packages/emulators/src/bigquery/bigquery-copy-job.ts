@@ -1,5 +1,6 @@
 import type { DuckDBConnection } from "@duckdb/node-api";
 import { duplicate, invalid, notFound } from "./bigquery-api-error.js";
+import { checkPartitionLimits, partitionSnapshot } from "./bigquery-partition-limits.js";
 import type { BigQueryCatalog, TableEntry } from "./bigquery-catalog.js";
 import { duckdbSchema, findField, quoteIdent, sameType, type TableFieldSchema } from "./bigquery-types.js";
 
@@ -43,6 +44,7 @@ export async function runCopyJob(
     }
   }
   const where = `${catalog.projectId}:${destination.datasetId}.${destination.tableId}`;
+  catalog.quotas.chargeTable(`${destination.datasetId}.${destination.tableId}`, "job-output");
   const writeDisposition = config.writeDisposition ?? "WRITE_EMPTY";
   const existing = catalog.findTable(destination.datasetId, destination.tableId);
   if (!existing && config.createDisposition === "CREATE_NEVER") throw notFound(`Table ${where}`);
@@ -94,6 +96,7 @@ export async function runCopyJob(
         ...(source.clustering ? { clustering: source.clustering } : {}),
       });
     }
+    const partitions = await partitionSnapshot(catalog, c, destination.datasetId, destination.tableId);
     const columns = source.schema.map((f) => quoteIdent(f.name)).join(", ");
     let copied = 0;
     for (const s of sources) {
@@ -102,8 +105,10 @@ export async function runCopyJob(
       );
       copied += r.rowsChanged;
     }
+    await checkPartitionLimits(catalog, c, destination.datasetId, destination.tableId, partitions);
     await c.run("COMMIT");
-    catalog.table(destination.datasetId, destination.tableId).lastModifiedTime = String(Date.now());
+    catalog.table(destination.datasetId, destination.tableId).lastModifiedTime = String(catalog.now());
+    catalog.quotas.recordJobOutput(`${destination.datasetId}.${destination.tableId}`);
     await catalog.persist(c);
     return { copiedRows: String(copied), copiedLogicalBytes: "0" };
   } catch (error) {

@@ -28,8 +28,16 @@
  * a table column (by name); an expression yielding one (`CAST(x AS BIGNUMERIC)`) comes back as
  * STRING. Jobs run to completion before jobs.insert answers (state DONE), one at a time.
  *
+ * Quotas and limits are production's (bigquery-limits.ts cites each: table modifications per
+ * day, table metadata updates per 10 s, load jobs per day, outstanding DML per table), counted on
+ * a clock a test can move (`clock`, or `POST /emulator/clock` with `{"advanceMs": n}` or
+ * `{"time": "2026-01-01T00:00:00Z"}`); query jobs report on-demand bytes billed
+ * (bigquery-billing.ts); GoogleSQL's rules on what can be grouped, partitioned and compared are
+ * kept (bigquery-type-rules.ts).
+ *
  * Not emulated: gs:// sources, extract jobs, views, query destination tables, scripting
- * (DECLARE/IF/LOOP), the streaming buffer's limits on DML, quotas.
+ * (DECLARE/IF/LOOP), the streaming buffer's limits on DML, the Storage Write API (gRPC; `grpcUrl`
+ * is where its endpoint will be announced).
  *
  * This module is the HTTP server: routing, authentication, injected failures. The REST resources
  * are bigquery-{datasets,tables,tabledata,jobs}-resource.ts and bigquery-job-uploads.ts; what a job
@@ -37,13 +45,21 @@
  */
 import http, { type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import { asApiError, BigQueryApiError, notFound, type BigQueryErrorProto } from "./bigquery-api-error.js";
+import {
+  asApiError,
+  BigQueryApiError,
+  invalid,
+  notFound,
+  type BigQueryErrorProto,
+} from "./bigquery-api-error.js";
 import { BigQueryAuth, TokenError } from "./bigquery-auth.js";
 import { BigQueryCatalog } from "./bigquery-catalog.js";
 import { DatasetsResource } from "./bigquery-datasets-resource.js";
 import { drain, readBody, readJson, sendJson } from "./bigquery-http.js";
 import { JobUploads } from "./bigquery-job-uploads.js";
 import { JobsResource } from "./bigquery-jobs-resource.js";
+import type { BigQueryLimits } from "./bigquery-limits.js";
+import { BigQueryQuotas, type BigQueryClock } from "./bigquery-quotas.js";
 import { BIGQUERY_FUNCTION_MACROS } from "./bigquery-sql-translator.js";
 import { TabledataResource } from "./bigquery-tabledata-resource.js";
 import { TablesResource } from "./bigquery-tables-resource.js";
@@ -58,6 +74,12 @@ export interface BigQueryEmulator {
   createServiceAccountKey(): Record<string, string>;
   /** Requests seen, for asserting e.g. that load jobs (not streaming inserts) were used: "METHOD path?query". */
   requests: string[];
+  /** The time quotas and table expiration read; `set` or `advance` it to live through a day. */
+  clock: BigQueryClock;
+  /** The quotas in force (production's numbers unless `limits` lowered some) and their counters. */
+  quotas: BigQueryQuotas;
+  /** The Storage Write API's gRPC endpoint, once the emulator serves it; undefined today. */
+  grpcUrl: string | undefined;
   close(): Promise<void>;
 }
 
@@ -70,6 +92,16 @@ export interface BigQueryEmulatorOptions {
   requireAuth?: boolean;
   /** A DuckDB file to keep datasets in across restarts. Default: in memory. */
   dataFile?: string;
+  /** Lower quotas for a test (default: production's, bigquery-limits.ts). */
+  limits?: Partial<BigQueryLimits>;
+  /** Where the emulator's clock starts (default: now, at real speed). */
+  clockStart?: Date | number;
+  /**
+   * How far each job moves the clock (default 0): a test's jobs finish in milliseconds where
+   * BigQuery's take a second or more, so rate limits over seconds (5 table updates per 10 s)
+   * would refuse at a pace production never sees. 1000 models the fastest real jobs.
+   */
+  jobDurationMs?: number;
 }
 
 interface Failure {
@@ -122,6 +154,8 @@ export async function startBigQueryEmulator(
   await catalog.exclusive(async (connection) => {
     for (const macro of BIGQUERY_FUNCTION_MACROS) await connection.run(macro);
   });
+  if (options.clockStart !== undefined) catalog.clock.set(options.clockStart);
+  catalog.quotas = new BigQueryQuotas(catalog.clock, options.limits ?? {});
   const requests: string[] = [];
   const failures: Failure[] = [];
   let url = "";
@@ -130,7 +164,7 @@ export async function startBigQueryEmulator(
   const datasets = new DatasetsResource(catalog, emulatorUrl);
   const tables = new TablesResource(catalog, emulatorUrl);
   const tabledata = new TabledataResource(catalog);
-  const jobs = new JobsResource(catalog, emulatorUrl);
+  const jobs = new JobsResource(catalog, emulatorUrl, options.jobDurationMs ?? 0);
   const uploads = new JobUploads(catalog, jobs, emulatorUrl);
 
   const server = http.createServer((req, res) => {
@@ -161,6 +195,18 @@ export async function startBigQueryEmulator(
         if (!(error instanceof TokenError)) throw error;
         sendJson(res, error.status, { error: error.error, error_description: error.description });
       }
+      return;
+    }
+    if (parsed.pathname === "/emulator/clock") {
+      // Not BigQuery's: the test clock, for a user or a test outside this process.
+      if (method === "POST") {
+        const body = (await readJson(req)) as { advanceMs?: unknown; time?: unknown };
+        if (typeof body.advanceMs === "number") catalog.clock.advance(body.advanceMs);
+        else if (typeof body.time === "string" || typeof body.time === "number")
+          catalog.clock.set(new Date(body.time));
+        else throw invalid('Send {"advanceMs": <ms>} or {"time": "<ISO time>"}');
+      } else await drain(req);
+      sendJson(res, 200, { now: new Date(catalog.clock.now()).toISOString() });
       return;
     }
     if (options.requireAuth) {
@@ -253,6 +299,11 @@ export async function startBigQueryEmulator(
     url,
     projectId,
     requests,
+    clock: catalog.clock,
+    get quotas() {
+      return catalog.quotas;
+    },
+    grpcUrl: undefined,
     failNext(failure) {
       failures.push({
         pattern: failure.pattern,
@@ -271,4 +322,5 @@ export async function startBigQueryEmulator(
   };
 }
 
-export type { BigQueryErrorProto };
+export type { BigQueryErrorProto, BigQueryLimits, BigQueryClock };
+export { BIGQUERY_LIMITS, BIGQUERY_LIMIT_SOURCES } from "./bigquery-limits.js";

@@ -27,6 +27,7 @@ export class JobsResource {
   constructor(
     private readonly catalog: BigQueryCatalog,
     private readonly url: () => string,
+    private readonly jobDurationMs = 0,
   ) {}
 
   list(): Record<string, unknown> {
@@ -88,7 +89,10 @@ export class JobsResource {
       throw new BigQueryApiError(501, "notImplemented", "The emulator does not implement extract jobs");
     configuration.jobType = kind.toUpperCase();
     const location = reference.location ?? this.locationOf(configuration, kind);
-    const created = Date.now();
+    // A job takes time in BigQuery (about a second for the smallest): the emulator's clock
+    // moves by `jobDurationMs`, so rate windows see what a real run would.
+    if (this.jobDurationMs > 0) this.catalog.clock.advance(this.jobDurationMs);
+    const created = this.catalog.now();
     const resource: Record<string, unknown> = {
       kind: "bigquery#job",
       etag: etag(jobId),
@@ -137,16 +141,24 @@ export class JobsResource {
             "The emulator does not implement query destination tables; use CREATE TABLE AS or INSERT ... SELECT",
           );
         }
-        record.outcome = await this.catalog.exclusive((c) =>
-          runQuery(this.catalog, c, config, reference.location, { dryRun: configuration.dryRun === true }),
-        );
+        // A DML statement waits its turn from the moment it is submitted: BigQuery refuses one
+        // when the table already has as many running and queued as it allows.
+        const dml = configuration.dryRun === true ? undefined : dmlTarget(config);
+        const release = dml ? this.catalog.quotas.enterDml(dml.table, dml.insert) : undefined;
+        try {
+          record.outcome = await this.catalog.exclusive((c) =>
+            runQuery(this.catalog, c, config, reference.location, { dryRun: configuration.dryRun === true }),
+          );
+        } finally {
+          release?.();
+        }
         const ran = record.outcome.location;
         if (ran !== undefined && ran !== location) {
           resource.jobReference = { projectId: this.catalog.projectId, jobId, location: ran };
           resource.id = `${this.catalog.projectId}:${ran}.${jobId}`;
         }
-        statistics.query = this.queryStatistics(record.outcome);
-        statistics.totalBytesProcessed = "0";
+        statistics.query = this.queryStatistics(record.outcome, configuration.dryRun === true);
+        statistics.totalBytesProcessed = String(record.outcome.bytesProcessed);
         resource.status = { state: "DONE" };
       } else {
         statistics.copy = await this.catalog.exclusive((c) =>
@@ -163,7 +175,7 @@ export class JobsResource {
         errors: [apiError.proto, ...apiError.extraErrors],
       };
     }
-    statistics.endTime = String(Date.now());
+    statistics.endTime = String(this.catalog.now());
     return resource;
   }
 
@@ -232,11 +244,12 @@ export class JobsResource {
     return (datasetId && this.catalog.datasets.get(datasetId)?.location) || DEFAULT_LOCATION;
   }
 
-  private queryStatistics(outcome: QueryOutcome): Record<string, unknown> {
+  private queryStatistics(outcome: QueryOutcome, dryRun: boolean): Record<string, unknown> {
     return {
       statementType: outcome.statementType,
-      totalBytesProcessed: "0",
-      totalBytesBilled: "0",
+      totalBytesProcessed: String(outcome.bytesProcessed),
+      // A dry run is free; it reports what the query would process.
+      totalBytesBilled: dryRun ? "0" : String(outcome.bytesBilled),
       cacheHit: false,
       ...(outcome.numDmlAffectedRows !== undefined ? { numDmlAffectedRows: outcome.numDmlAffectedRows } : {}),
       ...(outcome.dmlStats !== undefined ? { dmlStats: outcome.dmlStats } : {}),
@@ -260,7 +273,7 @@ export class JobsResource {
       etag: etag(String(record.resource.id)),
       jobReference: record.resource.jobReference,
       jobComplete: true,
-      totalBytesProcessed: "0",
+      totalBytesProcessed: String(outcome.bytesProcessed),
       cacheHit: false,
     };
     if (outcome.numDmlAffectedRows !== undefined) response.numDmlAffectedRows = outcome.numDmlAffectedRows;
@@ -278,4 +291,24 @@ export class JobsResource {
     }
     return response;
   }
+}
+
+/**
+ * The table a single DML statement writes ("dataset.table") and whether it is an INSERT; read
+ * from the text before the job waits for its turn (scripts and other statements: undefined).
+ */
+function dmlTarget(config: QueryConfiguration): { table: string; insert: boolean } | undefined {
+  const m =
+    /^\s*(MERGE|UPDATE|DELETE|INSERT)\b(?:\s+(?:INTO|FROM))?\s+`?([A-Za-z0-9_.-]+?)`?(?:\s|\(|$)/i.exec(
+      config.query ?? "",
+    );
+  if (!m) return undefined;
+  const parts = m[2]!.replace(/`/g, "").split(".");
+  const table = parts.slice(-2);
+  if (table.length === 1) {
+    const dataset = config.defaultDataset?.datasetId;
+    if (!dataset) return undefined;
+    table.unshift(dataset);
+  }
+  return { table: table.join("."), insert: m[1]!.toUpperCase() === "INSERT" };
 }

@@ -9,6 +9,7 @@ import {
   parseExactJson,
   type JsonValue,
 } from "sluice/dist/protocol/exact-json.js";
+import { checkPartitionLimits, partitionSnapshot } from "./bigquery-partition-limits.js";
 import { BigQueryApiError, invalid, notFound, type BigQueryErrorProto } from "./bigquery-api-error.js";
 import type { BigQueryCatalog, TableEntry, TimePartitioning } from "./bigquery-catalog.js";
 import { schemaOfResource } from "./bigquery-catalog.js";
@@ -88,6 +89,9 @@ export async function runLoadJob(
   const { datasetId, tableId } = destination;
   catalog.dataset(datasetId);
   const where = `${projectId}:${datasetId}.${tableId}`;
+  // Counted before anything can fail: BigQuery counts failed load jobs too.
+  catalog.quotas.chargeLoadJob();
+  catalog.quotas.chargeTable(`${datasetId}.${tableId}`, "job-output");
   const format = (config.sourceFormat ?? "CSV").toUpperCase();
   if (!["NEWLINE_DELIMITED_JSON", "CSV", "PARQUET"].includes(format)) {
     throw new BigQueryApiError(501, "notImplemented", `The emulator cannot load ${format} data`);
@@ -158,11 +162,14 @@ export async function runLoadJob(
       }
       if (existing && writeDisposition === "WRITE_TRUNCATE") await connection.run(`DELETE FROM ${name}`);
       const table = catalog.table(datasetId, tableId);
+      const partitions = await partitionSnapshot(catalog, connection, datasetId, tableId);
       const outputRows = staging
         ? await insertStaged(connection, name, schema, staging.file)
         : await insertParquet(connection, name, table, dataFile, config, where);
+      await checkPartitionLimits(catalog, connection, datasetId, tableId, partitions);
       await connection.run("COMMIT");
-      table.lastModifiedTime = String(Date.now());
+      table.lastModifiedTime = String(catalog.now());
+      catalog.quotas.recordJobOutput(`${datasetId}.${tableId}`);
       return {
         inputFiles: "1",
         inputFileBytes: String(fileBytes),
@@ -578,7 +585,7 @@ export async function insertRows(
     } finally {
       fs.rmSync(writer.file, { force: true });
     }
-    table.lastModifiedTime = String(Date.now());
+    table.lastModifiedTime = String(catalog.now());
   }
   return errors;
 }

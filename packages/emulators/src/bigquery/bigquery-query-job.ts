@@ -1,7 +1,10 @@
 import { DuckDBTypeId, type DuckDBConnection, type DuckDBType, type DuckDBValue } from "@duckdb/node-api";
 import { BigQueryApiError, duplicate, invalid, invalidQuery, notFound } from "./bigquery-api-error.js";
 import { checkPartitioning, type BigQueryCatalog, type DatasetEntry } from "./bigquery-catalog.js";
+import { bytesBilled } from "./bigquery-billing.js";
+import { checkPartitionLimits, partitionSnapshot } from "./bigquery-partition-limits.js";
 import { fieldOfDuckdbType } from "./bigquery-rows.js";
+import { checkTypeRules } from "./bigquery-type-rules.js";
 import {
   translateScript,
   sqlString,
@@ -57,6 +60,9 @@ export interface QueryOutcome {
   ddlTargetTable?: { projectId: string; datasetId: string; tableId: string };
   /** The job's location: as requested, or that of the first dataset the query names. */
   location?: string;
+  /** On-demand bytes (bigquery-billing.ts), summed over the script's statements. */
+  bytesProcessed: number;
+  bytesBilled: number;
 }
 
 const ALLOWED_TYPE_CHANGES: Record<string, string[]> = {
@@ -248,6 +254,8 @@ export async function runQuery(
     positionalParameters: positional,
   });
   const outcome: QueryOutcome = {
+    bytesProcessed: 0,
+    bytesBilled: 0,
     statementType: statements.length === 1 ? statements[0]!.kind : "SCRIPT",
     ...(location !== undefined ? { location } : {}),
   };
@@ -261,7 +269,7 @@ export async function runQuery(
     try {
       for (const statement of statements) {
         if (statement.kind.endsWith("_TRANSACTION")) continue;
-        await runStatement(catalog, connection, statement, outcome, location, where);
+        await runStatement(catalog, connection, statement, outcome, location, where, config.query);
       }
     } catch (error) {
       throw queryError(error);
@@ -299,7 +307,7 @@ export async function runQuery(
       const snapshot = own ? cloneDatasets(catalog.datasets) : undefined;
       if (own) await connection.run("BEGIN TRANSACTION");
       try {
-        await runStatement(catalog, connection, statement, outcome, location, where);
+        await runStatement(catalog, connection, statement, outcome, location, where, config.query);
         if (own) await connection.run("COMMIT");
       } catch (error) {
         if (own) {
@@ -329,6 +337,7 @@ async function runStatement(
   outcome: QueryOutcome,
   location: string | undefined,
   where: (ref: TableRef) => string,
+  script: string,
 ): Promise<void> {
   // A job runs in one location: its own, or (not given) the location of the first dataset it names.
   const located = (datasetId: string): boolean => {
@@ -348,6 +357,26 @@ async function runStatement(
   }
   if (statement.target?.datasetId && !located(statement.target.datasetId)) throw missing(statement.target);
   const target = statement.target;
+  checkTypeRules(catalog, statement, script);
+  const targetName = target?.datasetId ? `${target.datasetId}.${target.tableId}` : undefined;
+  if (targetName && !statement.temporary) {
+    if (["CREATE_TABLE", "CREATE_TABLE_AS_SELECT", "ALTER_TABLE"].includes(statement.kind)) {
+      catalog.quotas.chargeTable(targetName, "metadata");
+    } else if (["INSERT", "UPDATE", "DELETE", "MERGE", "TRUNCATE_TABLE"].includes(statement.kind)) {
+      catalog.quotas.chargeTable(targetName, "dml");
+    }
+  }
+  if (["SELECT", "CREATE_TABLE_AS_SELECT", "INSERT", "UPDATE", "DELETE", "MERGE"].includes(statement.kind)) {
+    const bytes = await bytesBilled(
+      catalog,
+      connection,
+      statement,
+      script,
+      catalog.quotas.limits.minimumBytesBilledPerTable,
+    );
+    outcome.bytesProcessed += bytes.processed;
+    outcome.bytesBilled += bytes.billed;
+  }
   const ddlTarget = (ref: TableRef): void => {
     outcome.ddlTargetTable = { projectId: catalog.projectId, ...ref };
   };
@@ -530,6 +559,8 @@ async function runStatement(
     }
     case "MERGE": {
       await checkAssignments(catalog, connection, statement);
+      const partitions =
+        target && (await partitionSnapshot(catalog, connection, target.datasetId, target.tableId));
       if (statement.mergeDuplicateCheck) {
         const check = await connection.runAndReadAll(statement.mergeDuplicateCheck);
         if (check.currentRowCount > 0) {
@@ -537,6 +568,8 @@ async function runStatement(
         }
       }
       const result = await connection.run(statement.sql);
+      if (target)
+        await checkPartitionLimits(catalog, connection, target.datasetId, target.tableId, partitions);
       outcome.numDmlAffectedRows = String(result.rowsChanged);
       return;
     }
@@ -545,6 +578,8 @@ async function runStatement(
     case "DELETE":
     case "TRUNCATE_TABLE": {
       await checkAssignments(catalog, connection, statement);
+      const partitions =
+        target?.datasetId && (await partitionSnapshot(catalog, connection, target.datasetId, target.tableId));
       if (statement.mergeDuplicateCheck) {
         const check = await connection.runAndReadAll(statement.mergeDuplicateCheck);
         if (check.currentRowCount > 0) {
@@ -552,6 +587,8 @@ async function runStatement(
         }
       }
       const result = await connection.run(statement.sql);
+      if (target?.datasetId && partitions)
+        await checkPartitionLimits(catalog, connection, target.datasetId, target.tableId, partitions);
       outcome.numDmlAffectedRows = String(result.rowsChanged);
       const n = String(result.rowsChanged);
       outcome.dmlStats = {
@@ -560,7 +597,7 @@ async function runStatement(
         deletedRowCount: statement.kind === "DELETE" || statement.kind === "TRUNCATE_TABLE" ? n : "0",
       };
       const table = target && catalog.findTable(target.datasetId, target.tableId);
-      if (table) table.lastModifiedTime = String(Date.now());
+      if (table) table.lastModifiedTime = String(catalog.now());
       return;
     }
     default:

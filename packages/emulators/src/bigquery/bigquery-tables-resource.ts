@@ -49,6 +49,7 @@ export class TablesResource {
     }
     const where = `${this.catalog.projectId}:${datasetId}.${reference.tableId}`;
     const schema = schemaOfResource(body, where);
+    this.catalog.quotas.chargeTable(`${datasetId}.${reference.tableId}`, "metadata");
     const entry = await this.catalog.exclusive((c) =>
       this.catalog.createTable(c, datasetId, {
         tableId: reference.tableId!,
@@ -74,6 +75,7 @@ export class TablesResource {
   ): Promise<Record<string, unknown>> {
     await this.catalog.exclusive(async (c) => {
       const table = this.catalog.table(datasetId, tableId);
+      this.catalog.quotas.chargeTable(`${datasetId}.${tableId}`, "metadata");
       const where = `${this.catalog.projectId}:${datasetId}.${tableId}`;
       if (body.schema !== undefined) {
         const next = schemaOfResource(body, where);
@@ -118,7 +120,7 @@ export class TablesResource {
           delete table[key];
         }
       }
-      table.lastModifiedTime = String(Date.now());
+      table.lastModifiedTime = String(this.catalog.now());
       await this.catalog.persist(c);
     });
     return this.resource(datasetId, this.catalog.table(datasetId, tableId));
