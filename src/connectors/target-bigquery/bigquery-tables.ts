@@ -3,7 +3,15 @@ import { SchemaError } from "../../errors.js";
 import { DELETED_AT_COLUMN } from "../batch.js";
 import type { WantedColumn, WarehouseTables } from "../loader-core/stream-table.js";
 import type { BigqueryClient } from "./bigquery-client.js";
-import { addColumnSql, anyRowSql, truncateSql, widenColumnSql } from "./bigquery-sql.js";
+import { TABLE_VERSION_COLUMN } from "../loader-core/metadata-columns.js";
+import {
+  addColumnSql,
+  anyRowSql,
+  deleteOtherVersionsSql,
+  holdsVersionSql,
+  truncateSql,
+  widenColumnSql,
+} from "./bigquery-sql.js";
 import {
   apiField,
   bigqueryType,
@@ -106,6 +114,21 @@ export class BigqueryTables implements WarehouseTables {
 
   async markAllDeleted(table: string, at: Date): Promise<void> {
     await this.truncate(table, { hardDelete: false, at });
+  }
+
+  async holdsVersion(table: string, version: number): Promise<boolean> {
+    const rows = await this.api.query(
+      holdsVersionSql(this.quoted(table), TABLE_VERSION_COLUMN, version),
+      `checking whether ${this.api.qualified(table)} holds version ${version}`,
+    );
+    return rows.length > 0;
+  }
+
+  async deleteOtherVersions(table: string, version: number): Promise<void> {
+    await this.api.query(
+      deleteOtherVersionsSql(this.quoted(table), TABLE_VERSION_COLUMN, version),
+      `removing rows of versions other than ${version} from ${this.api.qualified(table)}`,
+    );
   }
 
   private async truncate(table: string, options: { hardDelete: boolean; at: Date }): Promise<void> {

@@ -1,6 +1,7 @@
 import type { DuckDBConnection } from "@duckdb/node-api";
 import { SchemaError } from "../../errors.js";
 import { DELETED_AT_COLUMN } from "../batch.js";
+import { TABLE_VERSION_COLUMN } from "../loader-core/metadata-columns.js";
 import type { WantedColumn, WarehouseTables } from "../loader-core/stream-table.js";
 import { duckdbLiteral, duckdbType, quoteDuckdb } from "./duckdb-types.js";
 
@@ -81,6 +82,19 @@ export class DuckdbTables implements WarehouseTables {
     const column = quoteDuckdb(DELETED_AT_COLUMN);
     await this.connection.run(
       `UPDATE ${this.quoted(table)} SET ${column} = TIMESTAMPTZ ${duckdbLiteral(at.toISOString())} WHERE ${column} IS NULL`,
+    );
+  }
+
+  async holdsVersion(table: string, version: number): Promise<boolean> {
+    const reader = await this.connection.runAndReadAll(
+      `SELECT 1 FROM ${this.quoted(table)} WHERE ${quoteDuckdb(TABLE_VERSION_COLUMN)} = ${version} LIMIT 1`,
+    );
+    return reader.currentRowCount > 0;
+  }
+
+  async deleteOtherVersions(table: string, version: number): Promise<void> {
+    await this.connection.run(
+      `DELETE FROM ${this.quoted(table)} WHERE ${quoteDuckdb(TABLE_VERSION_COLUMN)} IS DISTINCT FROM ${version}`,
     );
   }
 }

@@ -1,6 +1,7 @@
 import type pg from "pg";
 import { SchemaError } from "../../errors.js";
 import { DELETED_AT_COLUMN } from "../batch.js";
+import { TABLE_VERSION_COLUMN } from "../loader-core/metadata-columns.js";
 import type { WantedColumn, WarehouseTables } from "../loader-core/stream-table.js";
 import { quoteIdent, quoteLiteral } from "../tap-postgres/postgres-connection.js";
 import { classifyPostgresError, postgresError } from "../tap-postgres/postgres-errors.js";
@@ -154,6 +155,21 @@ export class PostgresTargetTables implements WarehouseTables {
     const column = quoteIdent(DELETED_AT_COLUMN);
     await this.client.query(
       `UPDATE ${this.quoted(table)} SET ${column} = ${quoteLiteral(at.toISOString())}::timestamptz WHERE ${column} IS NULL`,
+    );
+  }
+
+  async holdsVersion(table: string, version: number): Promise<boolean> {
+    const rows = await this.client.query(
+      `SELECT 1 FROM ${this.quoted(table)} WHERE ${quoteIdent(TABLE_VERSION_COLUMN)} = $1 LIMIT 1`,
+      [version],
+    );
+    return rows.rowCount !== 0;
+  }
+
+  async deleteOtherVersions(table: string, version: number): Promise<void> {
+    await this.client.query(
+      `DELETE FROM ${this.quoted(table)} WHERE ${quoteIdent(TABLE_VERSION_COLUMN)} IS DISTINCT FROM $1::bigint`,
+      [version],
     );
   }
 }
