@@ -1,3 +1,4 @@
+import { SchemaError } from "../../errors.js";
 import { DELETED_AT_COLUMN } from "../batch.js";
 import type { ColumnType, StreamSchema } from "../column-type.js";
 import type { OpenStreamOptions } from "../connector.js";
@@ -37,10 +38,13 @@ export interface WarehouseTables {
   create(table: string, columns: readonly WantedColumn[], keys: readonly string[]): Promise<void>;
   addColumn(table: string, column: WantedColumn): Promise<void>;
   /**
-   * Brings an existing column to the wanted type when they differ (`current` as `columns` gave
-   * it); throws a SchemaError that says what to do when the warehouse cannot convert it.
+   * Brings an existing table to the stream's shape, all or nothing: adds `add`, and converts each
+   * column of `convert` whose type differs from the wanted one (`current` as `columns` gave it).
+   * Every conversion is checked before any change is applied. When one cannot be made, nothing
+   * is applied and every such column is returned, with why (the table is as it was); else `[]`.
+   * Errors that are not about a column (a lost connection) are thrown.
    */
-  evolveColumn(table: string, column: WantedColumn, current: string): Promise<void>;
+  evolve(table: string, evolution: TableEvolution): Promise<ColumnRefusal[]>;
   /** After evolving: makes sure the table has a unique key on `keys` (warehouses that need one). */
   ensureKey?(table: string, keys: readonly string[]): Promise<void>;
   isEmpty(table: string): Promise<boolean>;
@@ -62,6 +66,19 @@ export interface WantedColumn {
   type: ColumnType;
 }
 
+export interface TableEvolution {
+  add: readonly WantedColumn[];
+  convert: readonly { column: WantedColumn; current: string }[];
+}
+
+/** A column the warehouse cannot convert: its type now, the type wanted (both as it spells them), why. */
+export interface ColumnRefusal {
+  column: string;
+  current: string;
+  wanted: string;
+  reason: string;
+}
+
 export interface StreamTableOptions {
   schema: StreamSchema;
   stream: OpenStreamOptions;
@@ -81,6 +98,8 @@ export interface StreamTableOptions {
   mergesWhileReplacing?: boolean;
   /** Soft deletes only: no `_sdc_deleted_at` column is added for a batch merged with `hard_delete`. */
   deletedAtOnlyWhenSoft?: boolean;
+  /** The table in messages (`target-duckdb: main.orders`); `target` by default. */
+  where?: string;
 }
 
 export class StreamTable {
@@ -194,11 +213,16 @@ export class StreamTable {
     } else {
       this.remember(existing.keys());
       const current = new Map([...existing].map(([name, type]) => [this.fold(name), { name, type }]));
+      const add: WantedColumn[] = [];
+      const convert: TableEvolution["convert"][number][] = [];
       for (const column of wanted) {
         const found = current.get(this.fold(column.name));
-        if (found === undefined) await this.addColumn(column);
-        else await tables.evolveColumn(this.target, { ...column, name: found.name }, found.type);
+        if (found === undefined) add.push(column);
+        else convert.push({ column: { ...column, name: found.name }, current: found.type });
       }
+      const refusals = await tables.evolve(this.target, { add, convert });
+      if (refusals.length > 0) throw this.refused(refusals);
+      this.remember(add.map((c) => c.name));
       if (this.keys.length > 0) await tables.ensureKey?.(this.target, this.keys);
     }
     if (this.merging.length > 0 && stream.distinctKeys && (await tables.isEmpty(this.target)))
@@ -252,6 +276,20 @@ export class StreamTable {
   /** The stream failed: what readers saw stays; a staging table goes (else the next run drops it). */
   async abort(): Promise<void> {
     if (this.replace) await this.options.tables.drop(this.staging).catch(() => undefined);
+  }
+
+  /** One message for every column that cannot be converted, and what to do. */
+  private refused(refusals: readonly ColumnRefusal[]): SchemaError {
+    const where = this.options.where ?? this.target;
+    const streamId = this.options.schema.streamId;
+    const columns = refusals
+      .map((r) => `  - ${r.column}: ${r.current} cannot be converted to ${r.wanted} (${r.reason})`)
+      .join("\n");
+    const which = refusals.length === 1 ? "1 column" : `${refusals.length} columns`;
+    return new SchemaError(
+      `${where}: stream ${streamId} needs column types the table cannot be converted to (${which}), so no change was made to the table (its columns are as they were):\n${columns}\n` +
+        `Rebuild the table from the source (\`sluice run ... --full-refresh --select ${streamId}\`, or drop the table), or convert or drop ${refusals.length === 1 ? "that column" : "those columns"} yourself.`,
+    );
   }
 
   private ensureDeletedAtColumn(): Promise<void> {

@@ -181,6 +181,7 @@ class BigqueryStreamWriter implements StreamWriter {
       },
       tables: this.tables,
       target: this.tableName,
+      where: `target-bigquery: ${api.qualified(this.tableName)}`,
       staging: bigqueryTableName(`${this.tableName}__sluice_new`),
       columnName: (source) => this.columnNames.get(source) ?? source,
       caseInsensitive: true,

@@ -1,7 +1,11 @@
 import type { TableMetadata } from "@google-cloud/bigquery";
-import { SchemaError } from "../../errors.js";
 import { DELETED_AT_COLUMN } from "../batch.js";
-import type { WantedColumn, WarehouseTables } from "../loader-core/stream-table.js";
+import type {
+  ColumnRefusal,
+  TableEvolution,
+  WantedColumn,
+  WarehouseTables,
+} from "../loader-core/stream-table.js";
 import type { BigqueryClient } from "./bigquery-client.js";
 import { TABLE_VERSION_COLUMN } from "../loader-core/metadata-columns.js";
 import {
@@ -15,6 +19,7 @@ import {
 import {
   apiField,
   bigqueryType,
+  type BigqueryColumnType,
   ddlType,
   evolveType,
   parseApiField,
@@ -59,27 +64,42 @@ export class BigqueryTables implements WarehouseTables {
     this.fields.push(apiField(column.name, type));
   }
 
-  /** Widens types BigQuery widens in place; anything else asks for a full refresh. */
-  async evolveColumn(table: string, column: WantedColumn): Promise<void> {
-    const current = this.fields.find((f) => f.name.toLowerCase() === column.name.toLowerCase());
-    if (!current) return;
-    const wanted = bigqueryType(column.type);
-    const have = parseApiField(current);
-    const evolution = have ? evolveType(have, wanted) : { action: "incompatible" as const };
-    const where = `${this.api.qualified(table)}.${current.name}`;
-    if (evolution.action === "widen") {
-      await this.api.query(
-        widenColumnSql(this.quoted(table), current.name, evolution.to),
-        `widening ${where} to ${ddlType(evolution.to)}`,
-      );
-      const { mode } = current;
-      Object.assign(current, apiField(current.name, evolution.to), mode ? { mode } : {});
-    } else if (evolution.action === "incompatible") {
-      const shown = have ? ddlType(have) : current.type;
-      throw new SchemaError(
-        `target-bigquery: ${where} is ${shown} but the source column now needs ${ddlType(wanted)}, which BigQuery cannot convert in place; run with --full-refresh to rebuild the table (or drop the column)`,
-      );
+  /**
+   * BigQuery converts only by widening, which no value can refuse: every column is planned
+   * (`evolveType`) before any statement is sent, and a column it cannot widen refuses them all.
+   * NOTE: BigQuery DDL is not transactional; a statement failing midway (a lost connection) can
+   * leave the columns before it changed, each of them only added or widened.
+   */
+  async evolve(table: string, evolution: TableEvolution): Promise<ColumnRefusal[]> {
+    const refusals: ColumnRefusal[] = [];
+    const widen: { field: TableField; to: BigqueryColumnType }[] = [];
+    for (const { column } of evolution.convert) {
+      const current = this.fields.find((f) => f.name.toLowerCase() === column.name.toLowerCase());
+      if (!current) continue;
+      const wanted = bigqueryType(column.type);
+      const have = parseApiField(current);
+      const change = have ? evolveType(have, wanted) : { action: "incompatible" as const };
+      if (change.action === "widen") widen.push({ field: current, to: change.to });
+      else if (change.action === "incompatible") {
+        refusals.push({
+          column: current.name,
+          current: have ? ddlType(have) : current.type,
+          wanted: ddlType(wanted),
+          reason: "BigQuery cannot convert it in place",
+        });
+      }
     }
+    if (refusals.length > 0) return refusals;
+    for (const column of evolution.add) await this.addColumn(table, column);
+    for (const { field, to } of widen) {
+      await this.api.query(
+        widenColumnSql(this.quoted(table), field.name, to),
+        `widening ${this.api.qualified(table)}.${field.name} to ${ddlType(to)}`,
+      );
+      const { mode } = field;
+      Object.assign(field, apiField(field.name, to), mode ? { mode } : {});
+    }
+    return [];
   }
 
   async isEmpty(table: string): Promise<boolean> {

@@ -243,6 +243,7 @@ class DuckdbStreamWriter implements StreamWriter {
       settings: config.loader,
       tables: this.tables,
       target: this.tableName,
+      where: `target-duckdb: ${this.schemaName}.${this.tableName}`,
       staging: `${this.tableName}__sluice_new`,
       caseInsensitive: true,
     });

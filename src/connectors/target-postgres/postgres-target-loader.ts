@@ -204,6 +204,7 @@ class PostgresTargetStreamWriter implements StreamWriter {
       settings: config.loader,
       tables: this.tables,
       target: this.tableName,
+      where: `target-postgres: ${this.schemaName}.${this.tableName}`,
       staging: stagingTableName(this.tableName),
       // The staging table has the key too: a replace that may see a key twice merges on it.
       mergesWhileReplacing: true,

@@ -2,7 +2,12 @@ import type pg from "pg";
 import { SchemaError } from "../../errors.js";
 import { DELETED_AT_COLUMN } from "../batch.js";
 import { TABLE_VERSION_COLUMN } from "../loader-core/metadata-columns.js";
-import type { WantedColumn, WarehouseTables } from "../loader-core/stream-table.js";
+import type {
+  ColumnRefusal,
+  TableEvolution,
+  WantedColumn,
+  WarehouseTables,
+} from "../loader-core/stream-table.js";
 import { quoteIdent, quoteLiteral } from "../tap-postgres/postgres-connection.js";
 import { classifyPostgresError, postgresError } from "../tap-postgres/postgres-errors.js";
 import { postgresTargetType, sameColumnType } from "./postgres-target-types.js";
@@ -50,21 +55,43 @@ export class PostgresTargetTables implements WarehouseTables {
     );
   }
 
-  async evolveColumn(table: string, column: WantedColumn, current: string): Promise<void> {
-    const type = postgresTargetType(column.type);
-    if (sameColumnType(current, type)) return;
-    const name = quoteIdent(column.name);
+  /**
+   * One transaction: the new columns, then each conversion under a savepoint, so that a column
+   * that cannot be converted is noted and the others still tried. Any refusal rolls all back.
+   */
+  async evolve(table: string, evolution: TableEvolution): Promise<ColumnRefusal[]> {
+    const changes = evolution.convert.flatMap(({ column, current }) => {
+      const wanted = postgresTargetType(column.type);
+      return sameColumnType(current, wanted) ? [] : [{ column, current, wanted }];
+    });
+    if (evolution.add.length === 0 && changes.length === 0) return [];
+    const refusals: ColumnRefusal[] = [];
     try {
-      await this.client.query(
-        `ALTER TABLE ${this.quoted(table)} ALTER COLUMN ${name} TYPE ${type} USING ${name}::${type}`,
-      );
+      await this.client.query("BEGIN");
+      for (const column of evolution.add) {
+        await this.client.query(
+          `ALTER TABLE ${this.quoted(table)} ADD COLUMN ${quoteIdent(column.name)} ${postgresTargetType(column.type)}`,
+        );
+      }
+      for (const { column, current, wanted } of changes) {
+        const name = quoteIdent(column.name);
+        await this.client.query("SAVEPOINT sluice_convert");
+        try {
+          await this.client.query(
+            `ALTER TABLE ${this.quoted(table)} ALTER COLUMN ${name} TYPE ${wanted} USING ${name}::${wanted}`,
+          );
+          await this.client.query("RELEASE SAVEPOINT sluice_convert");
+        } catch (error) {
+          if (classifyPostgresError(error).transient) throw error;
+          await this.client.query("ROLLBACK TO SAVEPOINT sluice_convert");
+          refusals.push({ column: column.name, current, wanted, reason: (error as Error).message });
+        }
+      }
+      await this.client.query(refusals.length > 0 ? "ROLLBACK" : "COMMIT");
+      return refusals;
     } catch (error) {
-      if (classifyPostgresError(error).transient)
-        throw postgresError(error, `target-postgres: converting ${this.where(table)}.${column.name}`);
-      throw new SchemaError(
-        `target-postgres: ${this.where(table)}.${column.name}: the source type changed to ${type} but the column is ${current} and cannot be converted (${(error as Error).message}); run with --full-refresh to rebuild the table`,
-        { cause: error },
-      );
+      await this.client.query("ROLLBACK").catch(() => undefined);
+      throw postgresError(error, `target-postgres: changing the columns of ${this.where(table)}`);
     }
   }
 
