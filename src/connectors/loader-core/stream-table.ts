@@ -42,11 +42,11 @@ export interface WarehouseTables {
    * column of `convert` whose type differs from the wanted one (`current` as `columns` gave it).
    * Every conversion is checked before any change is applied. When one cannot be made, nothing
    * is applied and every such column is returned, with why (the table is as it was); else `[]`.
-   * Errors that are not about a column (a lost connection) are thrown.
+   * Errors that are not about a column (a lost connection) are thrown. Warehouses that keep a
+   * unique key to upsert on make sure it is on `keys` in the same change (a SchemaError saying
+   * what to do when it cannot be made).
    */
   evolve(table: string, evolution: TableEvolution): Promise<ColumnRefusal[]>;
-  /** After evolving: makes sure the table has a unique key on `keys` (warehouses that need one). */
-  ensureKey?(table: string, keys: readonly string[]): Promise<void>;
   isEmpty(table: string): Promise<boolean>;
   drop(table: string): Promise<void>;
   /** Replaces `target` by `staging` atomically (readers see the old rows or the new, never none). */
@@ -69,6 +69,8 @@ export interface WantedColumn {
 export interface TableEvolution {
   add: readonly WantedColumn[];
   convert: readonly { column: WantedColumn; current: string }[];
+  /** The stream's key (empty: none, or `append-only`). */
+  keys: readonly string[];
 }
 
 /** A column the warehouse cannot convert: its type now, the type wanted (both as it spells them), why. */
@@ -220,10 +222,9 @@ export class StreamTable {
         if (found === undefined) add.push(column);
         else convert.push({ column: { ...column, name: found.name }, current: found.type });
       }
-      const refusals = await tables.evolve(this.target, { add, convert });
+      const refusals = await tables.evolve(this.target, { add, convert, keys: this.keys });
       if (refusals.length > 0) throw this.refused(refusals);
       this.remember(add.map((c) => c.name));
-      if (this.keys.length > 0) await tables.ensureKey?.(this.target, this.keys);
     }
     if (this.merging.length > 0 && stream.distinctKeys && (await tables.isEmpty(this.target)))
       this.merging = [];

@@ -56,16 +56,19 @@ export class PostgresTargetTables implements WarehouseTables {
   }
 
   /**
-   * One transaction: the new columns, then each conversion under a savepoint, so that a column
-   * that cannot be converted is noted and the others still tried. Any refusal rolls all back.
+   * One transaction: the new columns, each conversion under a savepoint (so that a column that
+   * cannot be converted is noted and the others still tried), then the key. Any refusal, or a key
+   * that cannot be made, rolls all of it back.
    */
   async evolve(table: string, evolution: TableEvolution): Promise<ColumnRefusal[]> {
     const changes = evolution.convert.flatMap(({ column, current }) => {
       const wanted = postgresTargetType(column.type);
       return sameColumnType(current, wanted) ? [] : [{ column, current, wanted }];
     });
-    if (evolution.add.length === 0 && changes.length === 0) return [];
+    const keyChanges = evolution.keys.length > 0 ? await this.keyStatements(table, evolution.keys) : [];
+    if (evolution.add.length === 0 && changes.length === 0 && keyChanges.length === 0) return [];
     const refusals: ColumnRefusal[] = [];
+    let making = "changing the columns of";
     try {
       await this.client.query("BEGIN");
       for (const column of evolution.add) {
@@ -87,19 +90,32 @@ export class PostgresTargetTables implements WarehouseTables {
           refusals.push({ column: column.name, current, wanted, reason: (error as Error).message });
         }
       }
-      await this.client.query(refusals.length > 0 ? "ROLLBACK" : "COMMIT");
-      return refusals;
+      if (refusals.length > 0) {
+        await this.client.query("ROLLBACK");
+        return refusals;
+      }
+      making = "adding the key of";
+      for (const statement of keyChanges) await this.client.query(statement);
+      await this.client.query("COMMIT");
+      return [];
     } catch (error) {
       await this.client.query("ROLLBACK").catch(() => undefined);
-      throw postgresError(error, `target-postgres: changing the columns of ${this.where(table)}`);
+      if (making === "adding the key of" && !classifyPostgresError(error).transient) {
+        throw new SchemaError(
+          `target-postgres: ${this.where(table)} has no unique key on (${evolution.keys.join(", ")}) to upsert on, and one cannot be made (${(error as Error).message}), so no change was made to the table; remove the duplicate or NULL keys, or run with --full-refresh`,
+          { cause: error },
+        );
+      }
+      throw postgresError(error, `target-postgres: ${making} ${this.where(table)}`);
     }
   }
 
   /**
-   * INSERT ... ON CONFLICT needs a unique index on exactly the key columns. A primary key on
-   * other columns (the stream's key changed, as Singer's `key_properties` may) is replaced.
+   * INSERT ... ON CONFLICT needs a unique index on exactly the key columns: the statements that
+   * make one, none when there is. A primary key on other columns (the stream's key changed, as
+   * Singer's `key_properties` may) is replaced.
    */
-  async ensureKey(table: string, keys: readonly string[]): Promise<void> {
+  private async keyStatements(table: string, keys: readonly string[]): Promise<string[]> {
     const target = this.quoted(table);
     const indexes = await this.client.query<{ columns: string[]; primary: string | null }>(
       `SELECT array(SELECT a.attname::text FROM pg_attribute a WHERE a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey)) AS columns,
@@ -108,22 +124,12 @@ export class PostgresTargetTables implements WarehouseTables {
       [target],
     );
     const wanted = [...keys].sort().join("\u0000");
-    if (indexes.rows.some((r) => [...r.columns].sort().join("\u0000") === wanted)) return;
+    if (indexes.rows.some((r) => [...r.columns].sort().join("\u0000") === wanted)) return [];
     const primary = indexes.rows.find((r) => r.primary !== null)?.primary;
-    try {
-      await this.client.query("BEGIN");
-      if (primary) await this.client.query(`ALTER TABLE ${target} DROP CONSTRAINT ${quoteIdent(primary)}`);
-      await this.client.query(`ALTER TABLE ${target} ADD PRIMARY KEY (${keys.map(quoteIdent).join(", ")})`);
-      await this.client.query("COMMIT");
-    } catch (error) {
-      await this.client.query("ROLLBACK").catch(() => undefined);
-      if (classifyPostgresError(error).transient)
-        throw postgresError(error, `target-postgres: adding the key of ${this.where(table)}`);
-      throw new SchemaError(
-        `target-postgres: ${this.where(table)} has no unique key on (${keys.join(", ")}) to upsert on, and one cannot be made (${(error as Error).message}); remove the duplicate or NULL keys, or run with --full-refresh`,
-        { cause: error },
-      );
-    }
+    return [
+      ...(primary ? [`ALTER TABLE ${target} DROP CONSTRAINT ${quoteIdent(primary)}`] : []),
+      `ALTER TABLE ${target} ADD PRIMARY KEY (${keys.map(quoteIdent).join(", ")})`,
+    ];
   }
 
   async isEmpty(table: string): Promise<boolean> {

@@ -104,6 +104,40 @@ describe("target-postgres", () => {
       { id: "2", price: 0.5, code: "42", tags: "[]" },
     ]);
   });
+
+  test("a key that cannot be made (duplicate keys) undoes the conversions before it too", async () => {
+    await utcQuery(
+      warehouse,
+      `CREATE TABLE shop.dupes (id integer, price double precision);
+       INSERT INTO shop.dupes VALUES (1, 1.5), (1, 2.5)`,
+    );
+    const columns = () =>
+      utcQuery<{ name: string; type: string }>(
+        warehouse,
+        `SELECT a.attname::text AS name, format_type(a.atttypid, a.atttypmod) AS type
+           FROM pg_attribute a WHERE a.attrelid = 'shop.dupes'::regclass AND a.attnum > 0 AND NOT a.attisdropped
+          ORDER BY a.attnum`,
+      );
+    const before = await columns();
+    const loader = new PostgresTargetLoader(
+      postgresTargetConfig(warehouse, { default_target_schema: "shop" }),
+    );
+    try {
+      const schema: StreamSchema = {
+        ...STREAM,
+        streamId: "shop-dupes",
+        sourceTable: "dupes",
+        columns: [column("id", int64), column("price", decimal)],
+      };
+      await expect(
+        loader.openStream(schema, { mode: "incremental", version: 1, distinctKeys: false }),
+      ).rejects.toThrow(/shop\.dupes has no unique key on \(id\).*so no change was made to the table/);
+    } finally {
+      await loader.close();
+    }
+    expect(await columns()).toEqual(before);
+    expect(before.map((c) => c.type)).toEqual(["integer", "double precision"]);
+  });
 });
 
 describe("target-duckdb", () => {
