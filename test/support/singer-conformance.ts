@@ -291,6 +291,20 @@ export const CONFORMANCE_CASES: readonly ConformanceCase[] = [
     visibleAtStates: [0, 4, 4, 5],
   },
   {
+    name: "log_based_truncate",
+    lines: fixture("log_based_truncate"),
+    tables: {
+      log_based_truncate: [
+        { id: 2, v: "b after" },
+        { id: 4, v: "d" },
+      ],
+    },
+    states: stateLines("log_based_truncate"),
+    // The tap's state with the new version comes before its ACTIVATE_VERSION, which removes the
+    // old rows in place, at once.
+    visibleAtStates: [3, 3, 2],
+  },
+  {
     name: "sdk_full_table",
     lines: fixture("sdk_full_table-run1"),
     laterRuns: [fixture("sdk_full_table-run2")],
