@@ -194,6 +194,18 @@ export interface Extractor {
 export interface StreamWriter {
   /** Resolves once the batch is durable (in `replace` mode: durable but not yet visible). */
   write(batch: RecordBatch): Promise<void>;
+  /**
+   * Whether rows go to a staging table swapped in at `finish` (known once opened: a
+   * `tableVersion: "activate"` stream decides it from the table). Absent: as `mode` said.
+   */
+  readonly replaces?: boolean;
+  /**
+   * Singer ACTIVATE_VERSION of this writer's `version` (opened with a `tableVersion`): removes
+   * every row of another version, or of none, from the table, durably before resolving; rows of
+   * `version` stay. A `replace` does it at `finish` (the swap). Called after the batches before it
+   * resolved.
+   */
+  activateVersion?(): Promise<void>;
   /** Called after the last batch; in `replace` mode swaps the new table in atomically. */
   finish(): Promise<void>;
   /** Called when the stream failed; leaves what was visible before untouched. */
@@ -217,6 +229,18 @@ export interface OpenStreamOptions {
   mode: LoadMode;
   version: number;
   distinctKeys: boolean;
+  /**
+   * Singer table versions (`sluice target`, ACTIVATE_VERSION). Absent (every run of sluice's own
+   * extractors): versions are not kept, but `add_metadata_columns` writes `_sdc_table_version`.
+   * - `"record"`: each row records `version` in `_sdc_table_version` (added to a table that lacks
+   *   it), so that rows of other versions can be told apart, in this run or a later one
+   *   (`StreamWriter.activateVersion`).
+   * - `"activate"`: as `"record"`, and the stream begins with ACTIVATE_VERSION(`version`). When the
+   *   table holds no row of `version` the stream is a `replace` (staged, swapped in at `finish`,
+   *   which removes the other versions' rows atomically); when it does (an INCREMENTAL run
+   *   continuing its version), rows go into the table and nothing it holds of `version` is lost.
+   */
+  tableVersion?: "record" | "activate";
 }
 
 export interface Loader {

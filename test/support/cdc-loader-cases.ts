@@ -135,6 +135,8 @@ export interface CdcTable {
   place: CdcPlace;
   write(rows: readonly string[], options?: CdcBatchOptions): Promise<void>;
   truncate(at: Date): Promise<void>;
+  /** Singer ACTIVATE_VERSION of the writer's version (opened with `tableVersion`). */
+  activateVersion(): Promise<void>;
   /** Closes the writer first (an engine may lock its file), then reads. */
   rows(columns?: readonly string[], orderBy?: string): Promise<Record<string, unknown>[]>;
   /** Finishes the stream and closes the loader (again later: nothing to do). */
@@ -148,7 +150,14 @@ let placeCounter = 0;
 export function openCdcTable(
   kit: Pick<CdcLoaderKit, "factory" | "readTable">,
   config: PluginConfig = {},
-  options: { place?: CdcPlace; schema?: StreamSchema; mode?: "replace" | "incremental" } = {},
+  options: {
+    place?: CdcPlace;
+    schema?: StreamSchema;
+    mode?: "replace" | "incremental";
+    /** Singer table versions (`OpenStreamOptions.tableVersion`), of `version` (7 by default). */
+    tableVersion?: "record" | "activate";
+    version?: number;
+  } = {},
 ): CdcTable {
   const place = options.place ?? { dir: tempDir("sluice-cdc-"), id: `cdc_${++placeCounter}` };
   let loader: Loader | undefined;
@@ -158,8 +167,9 @@ export function openCdcTable(
       loader = kit.factory(config, place);
       writer = await loader.openStream(structuredClone(options.schema ?? CDC_SCHEMA), {
         mode: options.mode ?? "incremental",
-        version: 7,
+        version: options.version ?? 7,
         distinctKeys: false,
+        ...(options.tableVersion ? { tableVersion: options.tableVersion } : {}),
       });
     }
     return writer;
@@ -179,6 +189,11 @@ export function openCdcTable(
       const w = await ensureWriter();
       expect(w.truncate).toBeDefined();
       await w.truncate!(at);
+    },
+    async activateVersion() {
+      const w = await ensureWriter();
+      expect(w.activateVersion).toBeDefined();
+      await w.activateVersion!();
     },
     async rows(columns = DEFAULT_COLUMNS, orderBy = "id") {
       await close();

@@ -87,8 +87,9 @@ export interface ConformanceSuiteOptions {
   jsonAsText?: boolean;
   /**
    * The loader as `sluice target <loader> --config <file>` (the built CLI, `dist/`): then
-   * `record_before_schema` and `multiple_state_messages` also run through the command, checking
-   * its exit status and the states on its stdout. The config is written to the case's folder.
+   * `record_before_schema`, `multiple_state_messages` and `pipelinewise_incremental` (two runs)
+   * also run through the command, checking its exit status and the states on its stdout. The
+   * config is written to the case's folder.
    */
   cli?: { loader: string; config: (context: ConformanceContext) => PluginConfig };
   timeoutMs?: number;
@@ -98,6 +99,11 @@ interface ConformanceCase {
   name: string;
   /** The message lines: the fixture file's, or generated. */
   lines: () => string[];
+  /**
+   * Later runs of the same tap into the same tables, each a process of its own (a fresh
+   * loader): their lines, in order. States and visibility are counted across all runs.
+   */
+  laterRuns?: (() => string[])[];
   /** Stream → expected rows (properties missing from a row are expected to be null). */
   tables?: Record<string, ConformanceRow[]>;
   /** The states printed, in order, as JSON text equal to the input's. */
@@ -115,8 +121,9 @@ const fixture = (name: string) => (): string[] =>
     .filter(Boolean);
 
 /** The `value` of each STATE line of a fixture, in order, as the target must print them. */
-const stateLines = (name: string): string[] =>
-  fixture(name)()
+const stateLines = (...names: string[]): string[] =>
+  names
+    .flatMap((name) => fixture(name)())
     .map((line) => JSON.parse(line) as { type: string; value?: unknown })
     .filter((m) => m.type === "STATE")
     .map((m) => JSON.stringify(m.value));
@@ -231,6 +238,84 @@ export const CONFORMANCE_CASES: readonly ConformanceCase[] = [
     // The state inside version 2 is held until version 2 is swapped in: the old rows are gone by then.
     states: stateLines("activate_version"),
     visibleAtStates: [3, 2, 2],
+  },
+  // Table versions as real taps send them (see each file): ACTIVATE_VERSION removes the rows of
+  // other versions, never those of its own, whichever run wrote them.
+  {
+    name: "pipelinewise_full_table",
+    lines: fixture("pipelinewise_full_table-run1"),
+    laterRuns: [fixture("pipelinewise_full_table-run2")],
+    tables: {
+      pw_full_table: [
+        { id: 1, name: "apple", price: 1.6 },
+        { id: 2, name: "pear", price: 2.25 },
+        { id: 4, name: "fig", price: 3 },
+        { id: 5, name: "kiwi", price: 0.5 },
+      ],
+    },
+    states: stateLines("pipelinewise_full_table-run1", "pipelinewise_full_table-run2"),
+    // Run 1 is staged (its states wait for the swap); run 2 merges into the table as it comes,
+    // and row 3 goes at its closing ACTIVATE_VERSION.
+    visibleAtStates: [0, 4, 4, 4, 4, 4],
+  },
+  {
+    name: "pipelinewise_full_table_resumed",
+    lines: fixture("pipelinewise_full_table_resumed-run1"),
+    laterRuns: [
+      fixture("pipelinewise_full_table_resumed-run2"),
+      fixture("pipelinewise_full_table_resumed-run3"),
+    ],
+    tables: {
+      pw_full_table_resumed: [
+        { id: 1, name: "apple", price: 1.6 },
+        { id: 2, name: "pear", price: 2.25 },
+        { id: 4, name: "fig", price: 3 },
+        { id: 5, name: "kiwi", price: 0.5 },
+      ],
+    },
+  },
+  {
+    name: "pipelinewise_incremental",
+    lines: fixture("pipelinewise_incremental-run1"),
+    laterRuns: [fixture("pipelinewise_incremental-run2")],
+    tables: {
+      pw_incremental: [
+        { id: 1, updated_at: "2026-12-01T00:00:01+00:00", v: "a" },
+        { id: 2, updated_at: "2026-12-02T00:00:00+00:00", v: "b2" },
+        { id: 3, updated_at: "2026-12-01T00:00:03+00:00", v: "c" },
+        { id: 4, updated_at: "2026-12-01T00:00:04+00:00", v: "d" },
+        { id: 5, updated_at: "2026-12-02T00:00:05+00:00", v: "e" },
+      ],
+    },
+    states: stateLines("pipelinewise_incremental-run1", "pipelinewise_incremental-run2"),
+    visibleAtStates: [0, 4, 4, 5],
+  },
+  {
+    name: "log_based_truncate",
+    lines: fixture("log_based_truncate"),
+    tables: {
+      log_based_truncate: [
+        { id: 2, v: "b after" },
+        { id: 4, v: "d" },
+      ],
+    },
+    states: stateLines("log_based_truncate"),
+    // The tap's state with the new version comes before its ACTIVATE_VERSION, which removes the
+    // old rows in place, at once.
+    visibleAtStates: [3, 3, 2],
+  },
+  {
+    name: "sdk_full_table",
+    lines: fixture("sdk_full_table-run1"),
+    laterRuns: [fixture("sdk_full_table-run2")],
+    tables: {
+      sdk_full_table: [
+        { id: 1, v: "one again" },
+        { id: 3, v: "three" },
+      ],
+    },
+    states: stateLines("sdk_full_table-run1", "sdk_full_table-run2"),
+    visibleAtStates: [3, 2],
   },
   {
     name: "very_wide",
@@ -412,23 +497,35 @@ async function runCase(
     caseName: conformanceCase.name,
     id: `${conformanceCase.name.toLowerCase()}_${Date.now().toString(36)}_${runCounter}`,
   };
-  const lines = conformanceCase.lines();
+  const runs = [conformanceCase.lines(), ...(conformanceCase.laterRuns ?? []).map((run) => run())];
+  const lines = runs.flat();
   const tables = tablesOf(lines);
   const printed: string[] = [];
   const visible: number[] = [];
   let failure: unknown;
-  if (cli) {
-    const result = await runTargetCommand(cli.loader, cli.config(context), lines, dir);
-    printed.push(...result.stdout.split("\n").filter(Boolean));
-    if (result.code !== 0) failure = new CommandFailure(result.code, result.stderr);
-    if (result.code === 0 && conformanceCase.fails) {
-      throw new Error(`sluice target exited 0 on ${conformanceCase.name}\n${result.stderr}`);
+  for (const runLines of runs) {
+    if (cli) {
+      const result = await runTargetCommand(cli.loader, cli.config(context), runLines, dir);
+      printed.push(...result.stdout.split("\n").filter(Boolean));
+      if (result.code !== 0) failure = new CommandFailure(result.code, result.stderr);
+      if (result.code === 0 && conformanceCase.fails) {
+        throw new Error(`sluice target exited 0 on ${conformanceCase.name}\n${result.stderr}`);
+      }
+    } else {
+      const run = await runInProcess(
+        conformanceCase,
+        runLines,
+        tables,
+        loaderFactory,
+        readTable,
+        options,
+        context,
+      );
+      printed.push(...run.printed);
+      visible.push(...run.visible);
+      failure = run.failure;
     }
-  } else {
-    const run = await runInProcess(conformanceCase, lines, loaderFactory, readTable, options, context);
-    printed.push(...run.printed);
-    visible.push(...run.visible);
-    failure = run.failure;
+    if (failure) break;
   }
   const checkVisible = !cli && (options.readsWhileLoading ?? true);
   try {
@@ -583,7 +680,7 @@ export function plainDecimal(text: string): string {
 }
 
 /** Cases also run through `sluice target` when a suite gives `cli`. */
-const CLI_CASES = ["record_before_schema", "multiple_state_messages"];
+const CLI_CASES = ["record_before_schema", "multiple_state_messages", "pipelinewise_incremental"];
 
 class CommandFailure extends Error {
   constructor(
@@ -597,12 +694,13 @@ class CommandFailure extends Error {
 async function runInProcess(
   conformanceCase: ConformanceCase,
   lines: string[],
+  /** Every run's tables, for what is visible. */
+  tables: Map<string, ConformanceTable>,
   loaderFactory: ConformanceLoaderFactory,
   readTable: ConformanceTableReader,
   options: ConformanceSuiteOptions,
   context: ConformanceContext,
 ): Promise<{ printed: string[]; visible: number[]; failure: unknown }> {
-  const tables = tablesOf(lines);
   const loader = await loaderFactory(context);
   const spoolDir = path.join(context.dir, "spool");
   fs.mkdirSync(spoolDir, { recursive: true });

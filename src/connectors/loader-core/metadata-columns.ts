@@ -14,6 +14,14 @@ export const METADATA_COLUMNS: readonly { name: string; type: ColumnType }[] = [
   { name: "_sdc_table_version", type: { kind: "integer", bits: 64, sqlType: "bigint" } },
 ];
 
+/**
+ * The Singer table version that wrote each row. Kept without `add_metadata_columns` too when the
+ * tap sends versions (`OpenStreamOptions.tableVersion`): ACTIVATE_VERSION removes the rows of
+ * other versions, which only this column can tell apart across runs.
+ */
+export const TABLE_VERSION_COLUMN = "_sdc_table_version";
+export const TABLE_VERSION_TYPE: ColumnType = { kind: "integer", bits: 64, sqlType: "bigint" };
+
 export const METADATA_NAMES: readonly string[] = METADATA_COLUMNS.map((c) => c.name);
 
 /** The type of `_sdc_deleted_at`, added on its own when a batch carries deletes. */
@@ -28,14 +36,6 @@ export type MetadataValue =
   | { name: "_sdc_received_at"; value: { instant: Date } }
   | { name: "_sdc_batched_at"; value: "now" }
   | { name: "_sdc_table_version"; value: { integer: number } };
-
-/** The names `metadataValues` gives values for, in its order. */
-export const METADATA_VALUE_NAMES: readonly MetadataValue["name"][] = [
-  "_sdc_extracted_at",
-  "_sdc_received_at",
-  "_sdc_batched_at",
-  "_sdc_table_version",
-];
 
 export function metadataValues(options: {
   extractedAt: Date;

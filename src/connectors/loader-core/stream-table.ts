@@ -1,8 +1,16 @@
+import { SchemaError } from "../../errors.js";
 import { DELETED_AT_COLUMN } from "../batch.js";
 import type { ColumnType, StreamSchema } from "../column-type.js";
 import type { OpenStreamOptions } from "../connector.js";
 import type { LoaderSettings } from "./loader-settings.js";
-import { DELETED_AT_TYPE, METADATA_COLUMNS } from "./metadata-columns.js";
+import {
+  DELETED_AT_TYPE,
+  METADATA_COLUMNS,
+  metadataValues,
+  TABLE_VERSION_COLUMN,
+  TABLE_VERSION_TYPE,
+  type MetadataValue,
+} from "./metadata-columns.js";
 
 /**
  * The table lifecycle every warehouse loader shares, written once: which table a stream's rows
@@ -17,6 +25,11 @@ import { DELETED_AT_TYPE, METADATA_COLUMNS } from "./metadata-columns.js";
  *   `load_method: upsert`, else append. A stream whose keys are distinct in this run
  *   (`distinctKeys`) into an empty table appends: there is nothing to merge with (a rerun after a
  *   crash finds rows and merges again).
+ * - Singer table versions (`OpenStreamOptions.tableVersion`): rows record their version in
+ *   `_sdc_table_version`, and ACTIVATE_VERSION(v) means one thing however it arrives: rows of
+ *   other versions go, rows of v stay. A stream that begins with it is a replace when the table
+ *   holds no row of v (the swap removes the rest at once), else it continues in the table and
+ *   `activateVersion` deletes the rest there.
  */
 export interface WarehouseTables {
   /** Columns of `table` (name → the warehouse's type text), or undefined when it does not exist. */
@@ -25,12 +38,15 @@ export interface WarehouseTables {
   create(table: string, columns: readonly WantedColumn[], keys: readonly string[]): Promise<void>;
   addColumn(table: string, column: WantedColumn): Promise<void>;
   /**
-   * Brings an existing column to the wanted type when they differ (`current` as `columns` gave
-   * it); throws a SchemaError that says what to do when the warehouse cannot convert it.
+   * Brings an existing table to the stream's shape, all or nothing: adds `add`, and converts each
+   * column of `convert` whose type differs from the wanted one (`current` as `columns` gave it).
+   * Every conversion is checked before any change is applied. When one cannot be made, nothing
+   * is applied and every such column is returned, with why (the table is as it was); else `[]`.
+   * Errors that are not about a column (a lost connection) are thrown. Warehouses that keep a
+   * unique key to upsert on make sure it is on `keys` in the same change (a SchemaError saying
+   * what to do when it cannot be made).
    */
-  evolveColumn(table: string, column: WantedColumn, current: string): Promise<void>;
-  /** After evolving: makes sure the table has a unique key on `keys` (warehouses that need one). */
-  ensureKey?(table: string, keys: readonly string[]): Promise<void>;
+  evolve(table: string, evolution: TableEvolution): Promise<ColumnRefusal[]>;
   isEmpty(table: string): Promise<boolean>;
   drop(table: string): Promise<void>;
   /** Replaces `target` by `staging` atomically (readers see the old rows or the new, never none). */
@@ -39,11 +55,30 @@ export interface WarehouseTables {
   deleteAll(table: string): Promise<void>;
   /** Source TRUNCATE otherwise: every row not yet deleted gets `_sdc_deleted_at = at`. */
   markAllDeleted(table: string, at: Date): Promise<void>;
+  /** Whether `table` (which has `_sdc_table_version`) holds a row of `version`. */
+  holdsVersion(table: string, version: number): Promise<boolean>;
+  /** ACTIVATE_VERSION: deletes the rows whose `_sdc_table_version` is not `version` (or NULL). */
+  deleteOtherVersions(table: string, version: number): Promise<void>;
 }
 
 export interface WantedColumn {
   name: string;
   type: ColumnType;
+}
+
+export interface TableEvolution {
+  add: readonly WantedColumn[];
+  convert: readonly { column: WantedColumn; current: string }[];
+  /** The stream's key (empty: none, or `append-only`). */
+  keys: readonly string[];
+}
+
+/** A column the warehouse cannot convert: its type now, the type wanted (both as it spells them), why. */
+export interface ColumnRefusal {
+  column: string;
+  current: string;
+  wanted: string;
+  reason: string;
 }
 
 export interface StreamTableOptions {
@@ -65,12 +100,14 @@ export interface StreamTableOptions {
   mergesWhileReplacing?: boolean;
   /** Soft deletes only: no `_sdc_deleted_at` column is added for a batch merged with `hard_delete`. */
   deletedAtOnlyWhenSoft?: boolean;
+  /** The table in messages (`target-duckdb: main.orders`); `target` by default. */
+  where?: string;
 }
 
 export class StreamTable {
-  readonly replace: boolean;
   /** Keys the warehouse keeps unique (upsert, or a replace that may see a key twice). */
   readonly keys: string[];
+  private replacing: boolean;
   private merging: string[];
   /** Columns the destination has: folded name → name. */
   private readonly known = new Map<string, string>();
@@ -79,11 +116,31 @@ export class StreamTable {
   constructor(private readonly options: StreamTableOptions) {
     const { settings, stream, schema } = options;
     const name = options.columnName ?? ((source: string) => source);
-    this.replace = stream.mode === "replace" || settings.loadMethod === "overwrite";
     this.keys = settings.loadMethod === "append-only" ? [] : schema.keyProperties.map(name);
+    this.replacing = false;
+    this.merging = [];
+    this.setReplace(stream.mode === "replace" || settings.loadMethod === "overwrite");
+  }
+
+  /**
+   * Whether the stream fills the staging table, swapped in at `finish`. Final once `prepare`
+   * resolved (a stream that begins with ACTIVATE_VERSION decides it from the table).
+   */
+  get replace(): boolean {
+    return this.replacing;
+  }
+
+  private setReplace(replace: boolean): void {
+    const { settings } = this.options;
+    this.replacing = replace;
     // Upserts merge on the key; a replace merges only where its staging table keeps the key.
-    const merges = this.replace ? options.mergesWhileReplacing === true : settings.loadMethod === "upsert";
+    const merges = replace ? this.options.mergesWhileReplacing === true : settings.loadMethod === "upsert";
     this.merging = merges ? this.keys : [];
+  }
+
+  /** Rows record their Singer table version (`_sdc_table_version`). */
+  private get versioned(): boolean {
+    return this.options.settings.addMetadataColumns || this.options.stream.tableVersion !== undefined;
   }
 
   /** The table rows go to while the stream runs. */
@@ -117,13 +174,33 @@ export class StreamTable {
   wanted(): WantedColumn[] {
     const name = this.options.columnName ?? ((source: string) => source);
     const data = this.options.schema.columns.map((c) => ({ name: name(c.name), type: c.type }));
-    return this.options.settings.addMetadataColumns ? [...data, ...METADATA_COLUMNS] : data;
+    if (this.options.settings.addMetadataColumns) return [...data, ...METADATA_COLUMNS];
+    if (this.versioned) return [...data, { name: TABLE_VERSION_COLUMN, type: TABLE_VERSION_TYPE }];
+    return data;
+  }
+
+  /**
+   * The metadata values each row of a batch gets, besides `_sdc_deleted_at` and `_sdc_sequence`:
+   * all of them with `add_metadata_columns`, else the table version when versions are kept.
+   */
+  metadataValues(batch: { extractedAt: Date; receivedAt: Date }): MetadataValue[] {
+    const values = metadataValues({ ...batch, version: this.options.stream.version });
+    if (this.options.settings.addMetadataColumns) return values;
+    return this.versioned ? values.filter((v) => v.name === TABLE_VERSION_COLUMN) : [];
+  }
+
+  /** The names `metadataValues` gives values for, in its order. */
+  get metadataNames(): string[] {
+    return this.metadataValues({ extractedAt: new Date(0), receivedAt: new Date(0) }).map((v) => v.name);
   }
 
   /** Creates the destination, or evolves the table that is there; decides merge or append. */
   async prepare(): Promise<void> {
     const { tables, stream } = this.options;
     const wanted = this.wanted();
+    if (stream.tableVersion === "activate" && !this.replace) {
+      this.setReplace(!(await this.holdsVersion(stream.version)));
+    }
     if (this.replace) {
       await tables.drop(this.staging);
       await tables.create(this.staging, wanted, this.keys);
@@ -138,12 +215,16 @@ export class StreamTable {
     } else {
       this.remember(existing.keys());
       const current = new Map([...existing].map(([name, type]) => [this.fold(name), { name, type }]));
+      const add: WantedColumn[] = [];
+      const convert: TableEvolution["convert"][number][] = [];
       for (const column of wanted) {
         const found = current.get(this.fold(column.name));
-        if (found === undefined) await this.addColumn(column);
-        else await tables.evolveColumn(this.target, { ...column, name: found.name }, found.type);
+        if (found === undefined) add.push(column);
+        else convert.push({ column: { ...column, name: found.name }, current: found.type });
       }
-      if (this.keys.length > 0) await tables.ensureKey?.(this.target, this.keys);
+      const refusals = await tables.evolve(this.target, { add, convert, keys: this.keys });
+      if (refusals.length > 0) throw this.refused(refusals);
+      this.remember(add.map((c) => c.name));
     }
     if (this.merging.length > 0 && stream.distinctKeys && (await tables.isEmpty(this.target)))
       this.merging = [];
@@ -171,6 +252,23 @@ export class StreamTable {
     await this.options.tables.markAllDeleted(this.destination, at);
   }
 
+  /**
+   * ACTIVATE_VERSION of the stream's version: rows of other versions leave the table. A replace
+   * leaves them at `finish`: the staging table holds only this version.
+   */
+  async activateVersion(): Promise<void> {
+    if (this.replace) return;
+    await this.options.tables.deleteOtherVersions(this.target, this.options.stream.version);
+  }
+
+  /** Whether the target table holds a row of `version` (false without the version column). */
+  private async holdsVersion(version: number): Promise<boolean> {
+    const columns = await this.options.tables.columns(this.target);
+    if (columns === undefined) return false;
+    const hasColumn = [...columns.keys()].some((c) => this.fold(c) === this.fold(TABLE_VERSION_COLUMN));
+    return hasColumn && (await this.options.tables.holdsVersion(this.target, version));
+  }
+
   /** After the last batch: a `replace` stream's staging table takes the target's place. */
   async finish(): Promise<void> {
     if (this.replace) await this.options.tables.swap(this.staging, this.target);
@@ -179,6 +277,20 @@ export class StreamTable {
   /** The stream failed: what readers saw stays; a staging table goes (else the next run drops it). */
   async abort(): Promise<void> {
     if (this.replace) await this.options.tables.drop(this.staging).catch(() => undefined);
+  }
+
+  /** One message for every column that cannot be converted, and what to do. */
+  private refused(refusals: readonly ColumnRefusal[]): SchemaError {
+    const where = this.options.where ?? this.target;
+    const streamId = this.options.schema.streamId;
+    const columns = refusals
+      .map((r) => `  - ${r.column}: ${r.current} cannot be converted to ${r.wanted} (${r.reason})`)
+      .join("\n");
+    const which = refusals.length === 1 ? "1 column" : `${refusals.length} columns`;
+    return new SchemaError(
+      `${where}: stream ${streamId} needs column types the table cannot be converted to (${which}), so no change was made to the table (its columns are as they were):\n${columns}\n` +
+        `Rebuild the table from the source (\`sluice run ... --full-refresh --select ${streamId}\`, or drop the table), or convert or drop ${refusals.length === 1 ? "that column" : "those columns"} yourself.`,
+    );
   }
 
   private ensureDeletedAtColumn(): Promise<void> {

@@ -9,7 +9,7 @@ import type { BatchMessage, SchemaMessage } from "../../protocol/singer-messages
 import type { RecordBatch } from "../batch.js";
 import { assertDistinctTables } from "../loader-core/distinct-tables.js";
 import type { StreamSchema } from "../column-type.js";
-import type { LoadMode, Loader, StreamWriter } from "../connector.js";
+import type { LoadMode, Loader, OpenStreamOptions, StreamWriter } from "../connector.js";
 import { columnsOfJsonSchema } from "./singer-column-types.js";
 import { csvField, fieldEncoderFor, FieldError, type FieldEncoder } from "./singer-record-encoder.js";
 
@@ -42,11 +42,15 @@ export interface SingerTargetOptions {
  *   batches of `maxBatchRows` / `maxBatchBytes`. A RECORD before its stream's SCHEMA is an error.
  *   A record whose key already appears in the pending batch starts a new batch, so that each batch
  *   the loader merges holds each key once and the last record of a key always wins.
- * - ACTIVATE_VERSION before a stream's first RECORD (as a FULL_TABLE tap sends it) makes the
- *   stream a `replace` load: rows go to a staging table that is swapped in atomically at the
- *   next ACTIVATE_VERSION of the stream, or at the end of the input. An ACTIVATE_VERSION after
- *   records were merged just ends that load (the stream was loaded in full); rows of older
- *   versions are then not deleted.
+ * - Table versions, as the Singer spec means them: once a stream has a version (an
+ *   ACTIVATE_VERSION, or a RECORD with `version`) its rows record it in `_sdc_table_version`, and
+ *   ACTIVATE_VERSION(v) removes the rows of other versions, never rows of v, whenever it comes
+ *   (the rule is the loader core's, `StreamTable`). Opening a load with it (pipelinewise-tap-postgres
+ *   and SDK taps send it first) stages the stream and swaps it in at the next ACTIVATE_VERSION(v)
+ *   or the end of the input, unless the table already holds rows of v (an INCREMENTAL tap keeps
+ *   its version across runs): then the rows merge into the table as they come. A RECORD of a
+ *   version other than the open load's ends that load first (pipelinewise's later FULL_TABLE
+ *   runs send the closing ACTIVATE_VERSION only).
  * - STATE: every pending batch is loaded first, then the state is printed. While a `replace`
  *   stream is open its rows are durable but not yet visible, so states are held back until it is
  *   swapped in, and the latest is printed then. The last state is printed at the end of input.
@@ -110,13 +114,12 @@ interface TargetStream {
   keyIndexes: number[];
   warnedExtra?: boolean;
   writer?: StreamWriter;
-  mode?: LoadMode;
+  /** The open load fills a staging table swapped in at its end (its states are held). */
+  replacing?: boolean;
+  /** The open load's version (`_sdc_table_version` of its rows when `versioned`). */
   version?: number;
-  /**
-   * The version of a `replace` load that was swapped in early because the SCHEMA changed: its
-   * closing ACTIVATE_VERSION must not start a new, empty, full load.
-   */
-  versionClosedEarly?: number;
+  /** The stream's latest version, from ACTIVATE_VERSION or a RECORD; kept across SCHEMA changes. */
+  activeVersion?: number;
   batch?: PendingBatch;
 }
 
@@ -169,13 +172,12 @@ class SingerTarget {
     const signature = JSON.stringify([columns, message.keyProperties]);
     const existing = this.streams.get(message.stream);
     if (existing?.signature === signature) return;
-    let versionClosedEarly = existing?.versionClosedEarly;
-    if (existing?.writer) {
-      if (existing.mode === "replace") versionClosedEarly = existing.version;
-      await this.finishStream(existing);
-    }
+    // What was written under the old SCHEMA is finished first; a staged load is swapped in early,
+    // and its closing ACTIVATE_VERSION then finds the table holding its version.
+    if (existing?.writer) await this.finishStream(existing);
+    const activeVersion = existing?.activeVersion;
     this.streams.set(message.stream, {
-      ...(versionClosedEarly !== undefined ? { versionClosedEarly } : {}),
+      ...(activeVersion !== undefined ? { activeVersion } : {}),
       schema,
       signature,
       encoders: columns.map((column) => fieldEncoderFor(column)),
@@ -189,7 +191,14 @@ class SingerTarget {
     version: number | undefined,
     line: number,
   ): Promise<void> {
-    if (!stream.writer) await this.open(stream, "incremental", version ?? Date.now());
+    if (version !== undefined) stream.activeVersion = version;
+    const wanted = stream.activeVersion;
+    // A new version without ACTIVATE_VERSION first: the load of the one before is complete.
+    if (stream.writer && wanted !== undefined && wanted !== stream.version) await this.finishStream(stream);
+    if (!stream.writer) {
+      if (wanted === undefined) await this.open(stream, Date.now());
+      else await this.open(stream, wanted, "record");
+    }
     const fields: (string | null)[] = [];
     const columns = stream.schema.columns;
     let present = 0;
@@ -222,7 +231,7 @@ class SingerTarget {
       );
     }
     let key: string | undefined;
-    if (stream.mode === "incremental" && stream.keyIndexes.length > 0) {
+    if (!stream.replacing && stream.keyIndexes.length > 0) {
       key = stream.keyIndexes.map((i) => (fields[i] === null ? "\u0000" : fields[i])).join("\u0001");
       if (stream.batch?.keys.has(key)) await this.flushStream(stream);
     }
@@ -287,23 +296,26 @@ class SingerTarget {
     await this.emitHeldState();
   }
 
+  /** Rows of other versions than `version` leave the stream's table; rows of `version` stay. */
   async activateVersion(stream: TargetStream, version: number): Promise<void> {
-    if (stream.versionClosedEarly === version) {
-      // The close of a full load whose first part was swapped in at a SCHEMA change; its rest
-      // was merged since.
-      stream.versionClosedEarly = undefined;
-      if (stream.writer) await this.finishStream(stream);
+    stream.activeVersion = version;
+    if (stream.writer && stream.version === version) {
+      // The close of the open load: a staged one is swapped in, else the rest is deleted.
+      await this.flushStream(stream);
+      await this.versionActivated(stream);
+      await this.finishStream(stream);
       return;
     }
-    if (!stream.writer) {
-      await this.open(stream, "replace", version);
+    if (stream.writer) {
+      // A new version while another's load is open (a source TRUNCATE in a change stream):
+      // that load is complete, and every row it wrote is of another version now.
+      await this.finishStream(stream);
+      await this.open(stream, version, "record");
+      await this.versionActivated(stream);
       return;
     }
-    await this.finishStream(stream);
-    if (stream.mode === "replace" && stream.version !== version) {
-      // A new version begins without the previous one having been closed: start it afresh.
-      await this.open(stream, "replace", version);
-    }
+    await this.open(stream, version, "activate");
+    if (!stream.replacing) await this.versionActivated(stream);
   }
 
   async finishAll(): Promise<void> {
@@ -322,14 +334,32 @@ class SingerTarget {
     }
   }
 
-  private async open(stream: TargetStream, mode: LoadMode, version: number): Promise<void> {
-    stream.writer = await this.options.loader.openStream(stream.schema, {
+  private async open(
+    stream: TargetStream,
+    version: number,
+    tableVersion?: OpenStreamOptions["tableVersion"],
+  ): Promise<void> {
+    const mode: LoadMode = "incremental";
+    const writer = await this.options.loader.openStream(stream.schema, {
       mode,
       version,
       distinctKeys: false,
+      ...(tableVersion ? { tableVersion } : {}),
     });
-    stream.mode = mode;
+    stream.writer = writer;
+    stream.replacing = writer.replaces ?? false;
     stream.version = version;
+  }
+
+  private async versionActivated(stream: TargetStream): Promise<void> {
+    const writer = stream.writer!;
+    if (!writer.activateVersion) {
+      if (stream.replacing) return;
+      throw new DataError(
+        `${this.options.inputName}: ACTIVATE_VERSION of "${stream.schema.streamId}": this loader cannot remove the rows of other versions`,
+      );
+    }
+    await writer.activateVersion();
   }
 
   private async finishStream(stream: TargetStream): Promise<void> {
@@ -344,7 +374,7 @@ class SingerTarget {
   private async emitHeldState(): Promise<void> {
     if (this.heldState === undefined) return;
     for (const stream of this.streams.values()) {
-      if (stream.writer && stream.mode === "replace") return;
+      if (stream.writer && stream.replacing) return;
     }
     const json = this.heldState;
     this.heldState = undefined;

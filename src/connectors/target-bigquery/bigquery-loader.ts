@@ -25,8 +25,6 @@ import { planMerge } from "../loader-core/merge-plan.js";
 import {
   DELETED_AT_TYPE as CORE_DELETED_AT_TYPE,
   METADATA_NAMES,
-  METADATA_VALUE_NAMES,
-  metadataValues,
   type MetadataValue,
 } from "../loader-core/metadata-columns.js";
 import { mergeSql } from "./bigquery-sql.js";
@@ -183,6 +181,7 @@ class BigqueryStreamWriter implements StreamWriter {
       },
       tables: this.tables,
       target: this.tableName,
+      where: `target-bigquery: ${api.qualified(this.tableName)}`,
       staging: bigqueryTableName(`${this.tableName}__sluice_new`),
       columnName: (source) => this.columnNames.get(source) ?? source,
       caseInsensitive: true,
@@ -246,7 +245,7 @@ class BigqueryStreamWriter implements StreamWriter {
 
   async prepare(): Promise<void> {
     this.checkMergeKeys();
-    await this.tables.evolving(() => this.table.prepare());
+    await this.table.prepare();
   }
 
   /**
@@ -342,15 +341,12 @@ class BigqueryStreamWriter implements StreamWriter {
         ? `CAST(${field(layout.sequence)} AS BIGINT)`
         : `${batch.sequenceBase} + _sluice_row - 1`;
     if (merging || this.config.addMetadataColumns) fields.push({ name: SEQUENCE_COLUMN, sql: sequence });
-    if (this.config.addMetadataColumns) {
-      const now = new Date();
-      const values = metadataValues({
-        extractedAt: batch.extractedAt,
-        receivedAt: now,
-        version: this.options.version,
-      });
-      for (const { name, value } of values) fields.push({ name, sql: ndjsonMetadata(value, now) });
-    }
+    const now = new Date();
+    for (const { name, value } of this.table.metadataValues({
+      extractedAt: batch.extractedAt,
+      receivedAt: now,
+    }))
+      fields.push({ name, sql: ndjsonMetadata(value, now) });
     // Where the table has `_sdc_deleted_at` each line says: the batch's, else NULL, so a key
     // re-inserted is live again (merge-plan.ts, rule 4). A hard-delete merge reads it too.
     if (this.hasColumn(DELETED_AT_COLUMN) || (merging && layout.deletedAt !== undefined)) {
@@ -418,7 +414,7 @@ class BigqueryStreamWriter implements StreamWriter {
       const plan = planMerge({
         keys: this.mergeKeys,
         columns: layout.columns.map((c) => ({ name: this.columnNames.get(c.name)!, index: c.index })),
-        metadata: this.config.addMetadataColumns ? METADATA_VALUE_NAMES : [],
+        metadata: this.table.metadataNames,
         tableColumns: this.table.columns,
         layout,
         hardDelete: this.config.hardDelete,
@@ -475,6 +471,14 @@ class BigqueryStreamWriter implements StreamWriter {
       `target-bigquery: load job ${cause.jobId} into ${this.api.qualified(this.destination)} failed (${batch.streamId}${column}${row}):\n${cause.describe()}`,
       { cause },
     );
+  }
+
+  get replaces(): boolean {
+    return this.table.replace;
+  }
+
+  async activateVersion(): Promise<void> {
+    await this.table.activateVersion();
   }
 
   async finish(): Promise<void> {

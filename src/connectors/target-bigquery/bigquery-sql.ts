@@ -37,6 +37,17 @@ export function truncateSql(
   return `UPDATE ${table} SET ${column} = TIMESTAMP '${at}' WHERE ${column} IS NULL`;
 }
 
+/** Whether `table` holds a row of Singer table `version`. */
+export function holdsVersionSql(table: string, versionColumn: string, version: number): string {
+  return `SELECT 1 FROM ${table} WHERE ${quoteColumn(versionColumn)} = ${version} LIMIT 1`;
+}
+
+/** ACTIVATE_VERSION: rows of another version, or of none, go. */
+export function deleteOtherVersionsSql(table: string, versionColumn: string, version: number): string {
+  const column = quoteColumn(versionColumn);
+  return `DELETE FROM ${table} WHERE ${column} IS NULL OR ${column} != ${version}`;
+}
+
 export interface MergeOptions {
   target: string;
   staging: string;

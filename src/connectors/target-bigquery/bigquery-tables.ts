@@ -1,12 +1,25 @@
 import type { TableMetadata } from "@google-cloud/bigquery";
-import { SchemaError } from "../../errors.js";
 import { DELETED_AT_COLUMN } from "../batch.js";
-import type { WantedColumn, WarehouseTables } from "../loader-core/stream-table.js";
+import type {
+  ColumnRefusal,
+  TableEvolution,
+  WantedColumn,
+  WarehouseTables,
+} from "../loader-core/stream-table.js";
 import type { BigqueryClient } from "./bigquery-client.js";
-import { addColumnsSql, anyRowSql, truncateSql, widenColumnSql } from "./bigquery-sql.js";
+import { TABLE_VERSION_COLUMN } from "../loader-core/metadata-columns.js";
+import {
+  addColumnsSql,
+  anyRowSql,
+  deleteOtherVersionsSql,
+  holdsVersionSql,
+  truncateSql,
+  widenColumnSql,
+} from "./bigquery-sql.js";
 import {
   apiField,
   bigqueryType,
+  type BigqueryColumnType,
   ddlType,
   evolveType,
   parseApiField,
@@ -42,36 +55,16 @@ export class BigqueryTables implements WarehouseTables {
     this.fields = fields;
   }
 
-  /** Columns `addColumn` was asked for while `evolving`, added by one ALTER TABLE at its end. */
-  private pending: { table: string; columns: WantedColumn[] } | undefined;
-
-  /**
-   * Runs `work` (the loader core preparing the table) with the columns it adds gathered into one
-   * `ALTER TABLE ... ADD COLUMN a, ADD COLUMN b, ...`: BigQuery allows 5 table metadata updates
-   * per table per 10 seconds (https://cloud.google.com/bigquery/quotas#standard_tables), so a
-   * statement per column would be refused from the sixth new column on.
-   */
-  async evolving(work: () => Promise<void>): Promise<void> {
-    this.pending = { table: "", columns: [] };
-    let pending: { table: string; columns: WantedColumn[] };
-    try {
-      await work();
-    } finally {
-      pending = this.pending;
-      this.pending = undefined;
-    }
-    if (pending.columns.length > 0) await this.addColumns(pending.table, pending.columns);
-  }
-
   async addColumn(table: string, column: WantedColumn): Promise<void> {
-    if (this.pending && (this.pending.table === "" || this.pending.table === table)) {
-      this.pending.table = table;
-      this.pending.columns.push(column);
-      return;
-    }
     await this.addColumns(table, [column]);
   }
 
+  /**
+   * Every column of an evolution in one `ALTER TABLE ... ADD COLUMN a, ADD COLUMN b, ...`:
+   * BigQuery allows 5 table metadata updates per table per 10 seconds
+   * (https://cloud.google.com/bigquery/quotas#standard_tables), so a statement per column would
+   * be refused from the sixth new column on.
+   */
   private async addColumns(table: string, columns: readonly WantedColumn[]): Promise<void> {
     const typed = columns.map((c) => ({ name: c.name, type: bigqueryType(c.type) }));
     await this.api.query(
@@ -81,27 +74,42 @@ export class BigqueryTables implements WarehouseTables {
     for (const c of typed) this.fields.push(apiField(c.name, c.type));
   }
 
-  /** Widens types BigQuery widens in place; anything else asks for a full refresh. */
-  async evolveColumn(table: string, column: WantedColumn): Promise<void> {
-    const current = this.fields.find((f) => f.name.toLowerCase() === column.name.toLowerCase());
-    if (!current) return;
-    const wanted = bigqueryType(column.type);
-    const have = parseApiField(current);
-    const evolution = have ? evolveType(have, wanted) : { action: "incompatible" as const };
-    const where = `${this.api.qualified(table)}.${current.name}`;
-    if (evolution.action === "widen") {
-      await this.api.query(
-        widenColumnSql(this.quoted(table), current.name, evolution.to),
-        `widening ${where} to ${ddlType(evolution.to)}`,
-      );
-      const { mode } = current;
-      Object.assign(current, apiField(current.name, evolution.to), mode ? { mode } : {});
-    } else if (evolution.action === "incompatible") {
-      const shown = have ? ddlType(have) : current.type;
-      throw new SchemaError(
-        `target-bigquery: ${where} is ${shown} but the source column now needs ${ddlType(wanted)}, which BigQuery cannot convert in place; run with --full-refresh to rebuild the table (or drop the column)`,
-      );
+  /**
+   * BigQuery converts only by widening, which no value can refuse: every column is planned
+   * (`evolveType`) before any statement is sent, and a column it cannot widen refuses them all.
+   * NOTE: BigQuery DDL is not transactional; a statement failing midway (a lost connection) can
+   * leave the columns before it changed, each of them only added or widened.
+   */
+  async evolve(table: string, evolution: TableEvolution): Promise<ColumnRefusal[]> {
+    const refusals: ColumnRefusal[] = [];
+    const widen: { field: TableField; to: BigqueryColumnType }[] = [];
+    for (const { column } of evolution.convert) {
+      const current = this.fields.find((f) => f.name.toLowerCase() === column.name.toLowerCase());
+      if (!current) continue;
+      const wanted = bigqueryType(column.type);
+      const have = parseApiField(current);
+      const change = have ? evolveType(have, wanted) : { action: "incompatible" as const };
+      if (change.action === "widen") widen.push({ field: current, to: change.to });
+      else if (change.action === "incompatible") {
+        refusals.push({
+          column: current.name,
+          current: have ? ddlType(have) : current.type,
+          wanted: ddlType(wanted),
+          reason: "BigQuery cannot convert it in place",
+        });
+      }
     }
+    if (refusals.length > 0) return refusals;
+    if (evolution.add.length > 0) await this.addColumns(table, evolution.add);
+    for (const { field, to } of widen) {
+      await this.api.query(
+        widenColumnSql(this.quoted(table), field.name, to),
+        `widening ${this.api.qualified(table)}.${field.name} to ${ddlType(to)}`,
+      );
+      const { mode } = field;
+      Object.assign(field, apiField(field.name, to), mode ? { mode } : {});
+    }
+    return [];
   }
 
   async isEmpty(table: string): Promise<boolean> {
@@ -136,6 +144,21 @@ export class BigqueryTables implements WarehouseTables {
 
   async markAllDeleted(table: string, at: Date): Promise<void> {
     await this.truncate(table, { hardDelete: false, at });
+  }
+
+  async holdsVersion(table: string, version: number): Promise<boolean> {
+    const rows = await this.api.query(
+      holdsVersionSql(this.quoted(table), TABLE_VERSION_COLUMN, version),
+      `checking whether ${this.api.qualified(table)} holds version ${version}`,
+    );
+    return rows.length > 0;
+  }
+
+  async deleteOtherVersions(table: string, version: number): Promise<void> {
+    await this.api.query(
+      deleteOtherVersionsSql(this.quoted(table), TABLE_VERSION_COLUMN, version),
+      `removing rows of versions other than ${version} from ${this.api.qualified(table)}`,
+    );
   }
 
   private async truncate(table: string, options: { hardDelete: boolean; at: Date }): Promise<void> {

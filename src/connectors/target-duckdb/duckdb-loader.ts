@@ -19,7 +19,7 @@ import { classifyDuckdbError, firstLine } from "./duckdb-errors.js";
 import { duckdbMergeStatements, type BatchSelect, type DuckdbMerge } from "./duckdb-merge.js";
 import { InsertionOrder } from "./insertion-order.js";
 import { DuckdbTables } from "./duckdb-tables.js";
-import { metadataValues, type MetadataValue } from "../loader-core/metadata-columns.js";
+import type { MetadataValue } from "../loader-core/metadata-columns.js";
 import type { ColumnType, StreamSchema } from "../column-type.js";
 import type { Loader, OpenStreamOptions, PluginConfig, StreamWriter } from "../connector.js";
 import { csvParseType, duckdbConversion, duckdbLiteral, duckdbType, quoteDuckdb } from "./duckdb-types.js";
@@ -243,6 +243,7 @@ class DuckdbStreamWriter implements StreamWriter {
       settings: config.loader,
       tables: this.tables,
       target: this.tableName,
+      where: `target-duckdb: ${this.schemaName}.${this.tableName}`,
       staging: `${this.tableName}__sluice_new`,
       caseInsensitive: true,
     });
@@ -472,14 +473,11 @@ class DuckdbStreamWriter implements StreamWriter {
         index,
       };
     });
-    if (this.config.loader.addMetadataColumns) {
-      const values = metadataValues({
-        extractedAt: batch.extractedAt,
-        receivedAt: new Date(),
-        version: this.options.version,
-      });
-      for (const { name, value } of values) columns.push({ name, sql: metadataSql(value) });
-    }
+    for (const { name, value } of this.table.metadataValues({
+      extractedAt: batch.extractedAt,
+      receivedAt: new Date(),
+    }))
+      columns.push({ name, sql: metadataSql(value) });
     return {
       layout,
       columns,
@@ -529,6 +527,22 @@ class DuckdbStreamWriter implements StreamWriter {
       }
     }
     return duckdbError(error, { file: this.file, action });
+  }
+
+  get replaces(): boolean {
+    return this.table.replace;
+  }
+
+  /** ACTIVATE_VERSION: one DELETE of the other versions' rows, durable when it resolves. */
+  async activateVersion(): Promise<void> {
+    try {
+      await this.table.activateVersion();
+    } catch (error) {
+      throw duckdbError(error, {
+        file: this.file,
+        action: `removing rows of other versions than ${this.options.version} from ${this.schemaName}.${this.tableName}`,
+      });
+    }
   }
 
   async finish(): Promise<void> {

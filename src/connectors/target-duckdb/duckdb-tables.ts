@@ -1,7 +1,12 @@
 import type { DuckDBConnection } from "@duckdb/node-api";
-import { SchemaError } from "../../errors.js";
 import { DELETED_AT_COLUMN } from "../batch.js";
-import type { WantedColumn, WarehouseTables } from "../loader-core/stream-table.js";
+import { TABLE_VERSION_COLUMN } from "../loader-core/metadata-columns.js";
+import type {
+  ColumnRefusal,
+  TableEvolution,
+  WantedColumn,
+  WarehouseTables,
+} from "../loader-core/stream-table.js";
 import { duckdbLiteral, duckdbType, quoteDuckdb } from "./duckdb-types.js";
 
 /** target-duckdb's DDL for the loader core's table lifecycle (stream-table.ts), in one schema. */
@@ -36,19 +41,55 @@ export class DuckdbTables implements WarehouseTables {
     );
   }
 
-  /** Widens types DuckDB can convert; anything else asks for a full refresh. */
-  async evolveColumn(table: string, column: WantedColumn, current: string): Promise<void> {
-    const type = duckdbType(column.type);
-    if (normaliseType(current) === normaliseType(type)) return;
+  /**
+   * Each conversion is checked first by reading the column (`TRY_CAST` of every value, which is
+   * the cast ALTER ... TYPE does), then every change is applied in one transaction.
+   */
+  async evolve(table: string, evolution: TableEvolution): Promise<ColumnRefusal[]> {
+    const changes = evolution.convert.flatMap(({ column, current }) => {
+      const wanted = duckdbType(column.type);
+      return normaliseType(current) === normaliseType(wanted) ? [] : [{ column, current, wanted }];
+    });
+    if (evolution.add.length === 0 && changes.length === 0) return [];
+    const refusals: ColumnRefusal[] = [];
+    for (const { column, current, wanted } of changes) {
+      const name = quoteDuckdb(column.name);
+      try {
+        const reader = await this.connection.runAndReadAll(
+          `SELECT count(*) AS n, min(${name}::VARCHAR) AS example FROM ${this.quoted(table)} WHERE ${name} IS NOT NULL AND TRY_CAST(${name} AS ${wanted}) IS NULL`,
+        );
+        const row = reader.getRowObjectsJS()[0];
+        const count = Number(row?.n ?? 0);
+        if (count > 0) {
+          const example = String(row?.example).slice(0, 60);
+          refusals.push({
+            column: column.name,
+            current,
+            wanted,
+            reason: `${count} value${count === 1 ? "" : "s"} cannot be, e.g. ${JSON.stringify(example)}`,
+          });
+        }
+      } catch (error) {
+        refusals.push({ column: column.name, current, wanted, reason: (error as Error).message });
+      }
+    }
+    if (refusals.length > 0) return refusals;
+    let applying: { column: string; current: string; wanted: string } | undefined;
     try {
-      await this.connection.run(
-        `ALTER TABLE ${this.quoted(table)} ALTER COLUMN ${quoteDuckdb(column.name)} TYPE ${type}`,
-      );
+      await this.connection.run("BEGIN TRANSACTION");
+      for (const column of evolution.add) await this.addColumn(table, column);
+      for (const { column, current, wanted } of changes) {
+        applying = { column: column.name, current, wanted };
+        await this.connection.run(
+          `ALTER TABLE ${this.quoted(table)} ALTER COLUMN ${quoteDuckdb(column.name)} TYPE ${wanted}`,
+        );
+      }
+      await this.connection.run("COMMIT");
+      return [];
     } catch (error) {
-      throw new SchemaError(
-        `${this.schemaName}.${table}.${column.name}: the source type changed to ${type} but the DuckDB column is ${current} and cannot be converted (${(error as Error).message}); run with --full-refresh to rebuild the table`,
-        { cause: error },
-      );
+      await this.connection.run("ROLLBACK").catch(() => undefined);
+      if (applying === undefined) throw error;
+      return [{ ...applying, reason: (error as Error).message }];
     }
   }
 
@@ -81,6 +122,19 @@ export class DuckdbTables implements WarehouseTables {
     const column = quoteDuckdb(DELETED_AT_COLUMN);
     await this.connection.run(
       `UPDATE ${this.quoted(table)} SET ${column} = TIMESTAMPTZ ${duckdbLiteral(at.toISOString())} WHERE ${column} IS NULL`,
+    );
+  }
+
+  async holdsVersion(table: string, version: number): Promise<boolean> {
+    const reader = await this.connection.runAndReadAll(
+      `SELECT 1 FROM ${this.quoted(table)} WHERE ${quoteDuckdb(TABLE_VERSION_COLUMN)} = ${version} LIMIT 1`,
+    );
+    return reader.currentRowCount > 0;
+  }
+
+  async deleteOtherVersions(table: string, version: number): Promise<void> {
+    await this.connection.run(
+      `DELETE FROM ${this.quoted(table)} WHERE ${quoteDuckdb(TABLE_VERSION_COLUMN)} IS DISTINCT FROM ${version}`,
     );
   }
 }

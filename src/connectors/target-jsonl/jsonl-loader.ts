@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
+import { createInterface } from "node:readline";
 import { z } from "zod";
 import { parseSettings } from "../parse-settings.js";
 import { SEQUENCE_COLUMN, type RecordBatch } from "../batch.js";
@@ -25,6 +26,10 @@ type TargetJsonlConfig = z.infer<typeof targetJsonlConfig>;
  * with its `_sdc_sequence`, `_sdc_deleted_at` when it is a delete, and without the fields the
  * change did not carry (see `batchRowsAsJson`). A truncate is a line of its own,
  * `{"_sdc_truncated_at":"<commit time>"}`: a reader replaying the file drops every row before it.
+ *
+ * Singer table versions (`tableVersion`): each line carries `_sdc_table_version`. A stream that
+ * begins with ACTIVATE_VERSION(v) rewrites the file (as FULL_TABLE does) unless it holds a line
+ * of v; ACTIVATE_VERSION in the file rewrites it without the lines of other versions.
  */
 export class JsonlLoader implements Loader {
   private readonly config: TargetJsonlConfig;
@@ -47,11 +52,16 @@ export class JsonlLoader implements Loader {
       ? `-${this.startedAt.toISOString().replace(/[:.]/g, "")}`
       : "";
     const file = path.join(this.dir, `${jsonlFileStem(schema.streamId)}${stamp}.jsonl`);
-    const target = options.mode === "replace" ? `${file}.tmp` : file;
-    const handle = await fs.promises.open(target, options.mode === "replace" ? "w" : "a");
+    const replace =
+      options.mode === "replace" ||
+      (options.tableVersion === "activate" && !(await holdsVersion(file, options.version)));
+    const target = replace ? `${file}.tmp` : file;
+    let handle = await fs.promises.open(target, replace ? "w" : "a");
     const types = new Map(schema.columns.map((c) => [c.name, c.type]));
     const metadata = this.config.add_metadata_columns;
+    const versioned = options.tableVersion !== undefined;
     return {
+      replaces: replace,
       write: async (batch: RecordBatch) => {
         const received = new Date().toISOString();
         // A CDC batch carries each row's `_sdc_sequence`; others get `sequenceBase` + position.
@@ -59,7 +69,9 @@ export class JsonlLoader implements Loader {
         const extra = metadata
           ? (i: number) =>
               `,"_sdc_extracted_at":"${batch.extractedAt.toISOString()}","_sdc_received_at":"${received}","_sdc_batched_at":"${received}"${ownSequence ? "" : `,"_sdc_sequence":${batch.sequenceBase + i}`},"_sdc_table_version":${options.version}`
-          : undefined;
+          : versioned
+            ? () => `,"_sdc_table_version":${options.version}`
+            : undefined;
         let buffer: string[] = [];
         for await (const line of batchRowsAsJson(batch, types, extra)) {
           buffer.push(line);
@@ -75,6 +87,13 @@ export class JsonlLoader implements Loader {
         await handle.write(`{"_sdc_truncated_at":"${at.toISOString()}"}\n`);
         await handle.sync();
       },
+      activateVersion: async () => {
+        if (replace) return;
+        // The file is replaced: later lines go to the new one.
+        await handle.close();
+        await keepOnlyVersion(file, options.version);
+        handle = await fs.promises.open(file, "a");
+      },
       finish: async () => {
         await handle.close();
         if (target !== file) await fs.promises.rename(target, file);
@@ -87,6 +106,50 @@ export class JsonlLoader implements Loader {
   }
 
   async close(): Promise<void> {}
+}
+
+/** The `_sdc_table_version` of a line, if it has one. */
+function versionOfLine(line: string): unknown {
+  try {
+    return (JSON.parse(line) as Record<string, unknown>)._sdc_table_version;
+  } catch {
+    return undefined;
+  }
+}
+
+async function holdsVersion(file: string, version: number): Promise<boolean> {
+  if (!fs.existsSync(file)) return false;
+  const lines = createInterface({ input: fs.createReadStream(file), crlfDelay: Infinity });
+  for await (const line of lines) {
+    if (line && versionOfLine(line) === version) {
+      lines.close();
+      return true;
+    }
+  }
+  return false;
+}
+
+/** Rewrites `file` without the lines of other versions (or of none), replacing it atomically. */
+async function keepOnlyVersion(file: string, version: number): Promise<void> {
+  const kept = `${file}.activate`;
+  const out = await fs.promises.open(kept, "w");
+  try {
+    const lines = createInterface({ input: fs.createReadStream(file), crlfDelay: Infinity });
+    let buffer: string[] = [];
+    for await (const line of lines) {
+      if (!line || versionOfLine(line) !== version) continue;
+      buffer.push(line);
+      if (buffer.length >= 1000) {
+        await out.write(buffer.join("\n") + "\n");
+        buffer = [];
+      }
+    }
+    if (buffer.length > 0) await out.write(buffer.join("\n") + "\n");
+    await out.sync();
+  } finally {
+    await out.close();
+  }
+  await fs.promises.rename(kept, file);
 }
 
 /** Longest file name stem, in bytes, that leaves room for the timestamp and `.jsonl.tmp` (255 in all). */

@@ -15,7 +15,7 @@ import { planMerge, trackedColumns } from "../loader-core/merge-plan.js";
 import type { TargetTable } from "../loader-core/distinct-tables.js";
 import { StreamTable } from "../loader-core/stream-table.js";
 import { PostgresTargetTables } from "./postgres-target-tables.js";
-import { metadataValues, type MetadataValue } from "../loader-core/metadata-columns.js";
+import type { MetadataValue } from "../loader-core/metadata-columns.js";
 import type { StreamSchema } from "../column-type.js";
 import type { Loader, OpenStreamOptions, PluginConfig, StreamWriter } from "../connector.js";
 import {
@@ -204,6 +204,7 @@ class PostgresTargetStreamWriter implements StreamWriter {
       settings: config.loader,
       tables: this.tables,
       target: this.tableName,
+      where: `target-postgres: ${this.schemaName}.${this.tableName}`,
       staging: stagingTableName(this.tableName),
       // The staging table has the key too: a replace that may see a key twice merges on it.
       mergesWhileReplacing: true,
@@ -286,7 +287,7 @@ class PostgresTargetStreamWriter implements StreamWriter {
   private copiesDirectly(layout: BatchLayout): boolean {
     return (
       this.mergeKeys.length === 0 &&
-      !this.config.loader.addMetadataColumns &&
+      this.table.metadataNames.length === 0 &&
       layout.deletedAt === undefined &&
       layout.sequence === undefined &&
       layout.unchanged === undefined &&
@@ -335,14 +336,11 @@ class PostgresTargetStreamWriter implements StreamWriter {
       sql: stagingConversion(`c${c.index}`, c.type),
       index: c.index,
     }));
-    if (this.config.loader.addMetadataColumns) {
-      const values = metadataValues({
-        extractedAt: batch.extractedAt,
-        receivedAt: new Date(),
-        version: this.options.version,
-      });
-      for (const { name, value } of values) columns.push({ name, sql: metadataSql(value) });
-    }
+    for (const { name, value } of this.table.metadataValues({
+      extractedAt: batch.extractedAt,
+      receivedAt: new Date(),
+    }))
+      columns.push({ name, sql: metadataSql(value) });
     return columns;
   }
 
@@ -472,6 +470,22 @@ class PostgresTargetStreamWriter implements StreamWriter {
       throw postgresError(
         error,
         `target-postgres: applying a truncate of ${this.schema.streamId} to ${this.where}`,
+      );
+    }
+  }
+
+  get replaces(): boolean {
+    return this.table.replace;
+  }
+
+  /** ACTIVATE_VERSION: one DELETE of the other versions' rows, committed on return. */
+  async activateVersion(): Promise<void> {
+    try {
+      await this.table.activateVersion();
+    } catch (error) {
+      throw postgresError(
+        error,
+        `target-postgres: removing rows of other versions than ${this.options.version} from ${this.where}`,
       );
     }
   }

@@ -1,7 +1,13 @@
 import type pg from "pg";
 import { SchemaError } from "../../errors.js";
 import { DELETED_AT_COLUMN } from "../batch.js";
-import type { WantedColumn, WarehouseTables } from "../loader-core/stream-table.js";
+import { TABLE_VERSION_COLUMN } from "../loader-core/metadata-columns.js";
+import type {
+  ColumnRefusal,
+  TableEvolution,
+  WantedColumn,
+  WarehouseTables,
+} from "../loader-core/stream-table.js";
 import { quoteIdent, quoteLiteral } from "../tap-postgres/postgres-connection.js";
 import { classifyPostgresError, postgresError } from "../tap-postgres/postgres-errors.js";
 import { postgresTargetType, sameColumnType } from "./postgres-target-types.js";
@@ -49,29 +55,67 @@ export class PostgresTargetTables implements WarehouseTables {
     );
   }
 
-  async evolveColumn(table: string, column: WantedColumn, current: string): Promise<void> {
-    const type = postgresTargetType(column.type);
-    if (sameColumnType(current, type)) return;
-    const name = quoteIdent(column.name);
+  /**
+   * One transaction: the new columns, each conversion under a savepoint (so that a column that
+   * cannot be converted is noted and the others still tried), then the key. Any refusal, or a key
+   * that cannot be made, rolls all of it back.
+   */
+  async evolve(table: string, evolution: TableEvolution): Promise<ColumnRefusal[]> {
+    const changes = evolution.convert.flatMap(({ column, current }) => {
+      const wanted = postgresTargetType(column.type);
+      return sameColumnType(current, wanted) ? [] : [{ column, current, wanted }];
+    });
+    const keyChanges = evolution.keys.length > 0 ? await this.keyStatements(table, evolution.keys) : [];
+    if (evolution.add.length === 0 && changes.length === 0 && keyChanges.length === 0) return [];
+    const refusals: ColumnRefusal[] = [];
+    let making = "changing the columns of";
     try {
-      await this.client.query(
-        `ALTER TABLE ${this.quoted(table)} ALTER COLUMN ${name} TYPE ${type} USING ${name}::${type}`,
-      );
+      await this.client.query("BEGIN");
+      for (const column of evolution.add) {
+        await this.client.query(
+          `ALTER TABLE ${this.quoted(table)} ADD COLUMN ${quoteIdent(column.name)} ${postgresTargetType(column.type)}`,
+        );
+      }
+      for (const { column, current, wanted } of changes) {
+        const name = quoteIdent(column.name);
+        await this.client.query("SAVEPOINT sluice_convert");
+        try {
+          await this.client.query(
+            `ALTER TABLE ${this.quoted(table)} ALTER COLUMN ${name} TYPE ${wanted} USING ${name}::${wanted}`,
+          );
+          await this.client.query("RELEASE SAVEPOINT sluice_convert");
+        } catch (error) {
+          if (classifyPostgresError(error).transient) throw error;
+          await this.client.query("ROLLBACK TO SAVEPOINT sluice_convert");
+          refusals.push({ column: column.name, current, wanted, reason: (error as Error).message });
+        }
+      }
+      if (refusals.length > 0) {
+        await this.client.query("ROLLBACK");
+        return refusals;
+      }
+      making = "adding the key of";
+      for (const statement of keyChanges) await this.client.query(statement);
+      await this.client.query("COMMIT");
+      return [];
     } catch (error) {
-      if (classifyPostgresError(error).transient)
-        throw postgresError(error, `target-postgres: converting ${this.where(table)}.${column.name}`);
-      throw new SchemaError(
-        `target-postgres: ${this.where(table)}.${column.name}: the source type changed to ${type} but the column is ${current} and cannot be converted (${(error as Error).message}); run with --full-refresh to rebuild the table`,
-        { cause: error },
-      );
+      await this.client.query("ROLLBACK").catch(() => undefined);
+      if (making === "adding the key of" && !classifyPostgresError(error).transient) {
+        throw new SchemaError(
+          `target-postgres: ${this.where(table)} has no unique key on (${evolution.keys.join(", ")}) to upsert on, and one cannot be made (${(error as Error).message}), so no change was made to the table; remove the duplicate or NULL keys, or run with --full-refresh`,
+          { cause: error },
+        );
+      }
+      throw postgresError(error, `target-postgres: ${making} ${this.where(table)}`);
     }
   }
 
   /**
-   * INSERT ... ON CONFLICT needs a unique index on exactly the key columns. A primary key on
-   * other columns (the stream's key changed, as Singer's `key_properties` may) is replaced.
+   * INSERT ... ON CONFLICT needs a unique index on exactly the key columns: the statements that
+   * make one, none when there is. A primary key on other columns (the stream's key changed, as
+   * Singer's `key_properties` may) is replaced.
    */
-  async ensureKey(table: string, keys: readonly string[]): Promise<void> {
+  private async keyStatements(table: string, keys: readonly string[]): Promise<string[]> {
     const target = this.quoted(table);
     const indexes = await this.client.query<{ columns: string[]; primary: string | null }>(
       `SELECT array(SELECT a.attname::text FROM pg_attribute a WHERE a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey)) AS columns,
@@ -80,22 +124,12 @@ export class PostgresTargetTables implements WarehouseTables {
       [target],
     );
     const wanted = [...keys].sort().join("\u0000");
-    if (indexes.rows.some((r) => [...r.columns].sort().join("\u0000") === wanted)) return;
+    if (indexes.rows.some((r) => [...r.columns].sort().join("\u0000") === wanted)) return [];
     const primary = indexes.rows.find((r) => r.primary !== null)?.primary;
-    try {
-      await this.client.query("BEGIN");
-      if (primary) await this.client.query(`ALTER TABLE ${target} DROP CONSTRAINT ${quoteIdent(primary)}`);
-      await this.client.query(`ALTER TABLE ${target} ADD PRIMARY KEY (${keys.map(quoteIdent).join(", ")})`);
-      await this.client.query("COMMIT");
-    } catch (error) {
-      await this.client.query("ROLLBACK").catch(() => undefined);
-      if (classifyPostgresError(error).transient)
-        throw postgresError(error, `target-postgres: adding the key of ${this.where(table)}`);
-      throw new SchemaError(
-        `target-postgres: ${this.where(table)} has no unique key on (${keys.join(", ")}) to upsert on, and one cannot be made (${(error as Error).message}); remove the duplicate or NULL keys, or run with --full-refresh`,
-        { cause: error },
-      );
-    }
+    return [
+      ...(primary ? [`ALTER TABLE ${target} DROP CONSTRAINT ${quoteIdent(primary)}`] : []),
+      `ALTER TABLE ${target} ADD PRIMARY KEY (${keys.map(quoteIdent).join(", ")})`,
+    ];
   }
 
   async isEmpty(table: string): Promise<boolean> {
@@ -154,6 +188,21 @@ export class PostgresTargetTables implements WarehouseTables {
     const column = quoteIdent(DELETED_AT_COLUMN);
     await this.client.query(
       `UPDATE ${this.quoted(table)} SET ${column} = ${quoteLiteral(at.toISOString())}::timestamptz WHERE ${column} IS NULL`,
+    );
+  }
+
+  async holdsVersion(table: string, version: number): Promise<boolean> {
+    const rows = await this.client.query(
+      `SELECT 1 FROM ${this.quoted(table)} WHERE ${quoteIdent(TABLE_VERSION_COLUMN)} = $1 LIMIT 1`,
+      [version],
+    );
+    return rows.rowCount !== 0;
+  }
+
+  async deleteOtherVersions(table: string, version: number): Promise<void> {
+    await this.client.query(
+      `DELETE FROM ${this.quoted(table)} WHERE ${quoteIdent(TABLE_VERSION_COLUMN)} IS DISTINCT FROM $1::bigint`,
+      [version],
     );
   }
 }

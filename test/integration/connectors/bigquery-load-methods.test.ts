@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { SchemaError } from "../../../src/errors.js";
 import { createTestDatabase, type TestDatabase } from "../../support/pg.js";
 import { tempDir } from "../../support/pipeline.js";
 import {
@@ -219,6 +220,41 @@ describe("PostgreSQL → target-bigquery", () => {
     ).toEqual([
       { id: 1, qty: "5", legacy: "old", note: null },
       { id: 2, qty: "2.125", legacy: null, note: "hello" },
+    ]);
+  });
+
+  test("schema evolution is all or nothing: a column it cannot convert stops the widening and the new column too", async () => {
+    const dataset = datasetName("evolve_refused");
+    await db.query(`
+      CREATE TABLE gadgets (id integer PRIMARY KEY, qty integer, code text);
+      INSERT INTO gadgets VALUES (1, 5, 'A-17');
+    `);
+    const workDir = tempDir();
+    const config = bigqueryConfig(target, dataset);
+    const streams = { "public-gadgets": { "replication-method": "INCREMENTAL", "replication-key": "id" } };
+    expect((await runToBigquery({ db, workDir, target: config, streams })).status).toBe("success");
+    const before = await fieldsOf(dataset, "gadgets");
+    await db.query(`
+      ALTER TABLE gadgets ALTER COLUMN qty TYPE numeric(12,3), ADD COLUMN note text;
+      ALTER TABLE gadgets ALTER COLUMN code TYPE bigint USING 17;
+      INSERT INTO gadgets VALUES (2, 2.125, 18, 'hello');
+    `);
+    const failure = await runToBigquery({ db, workDir, target: config, streams }).then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    expect(failure).toBeInstanceOf(SchemaError);
+    const message = (failure as Error).message;
+    expect(message).toContain(
+      "stream public-gadgets needs column types the table cannot be converted to (1 column)",
+    );
+    expect(message).toContain("- code: STRING cannot be converted to INT64");
+    expect(message).not.toContain("- qty");
+    expect(await fieldsOf(dataset, "gadgets")).toEqual(before);
+    expect(before).toEqual([
+      ["id", "INT64", "NULLABLE"],
+      ["qty", "INT64", "NULLABLE"],
+      ["code", "STRING", "NULLABLE"],
     ]);
   });
 

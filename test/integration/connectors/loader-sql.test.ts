@@ -56,6 +56,11 @@ interface Scenario {
   truncateAt?: Date;
   /** Opened again after the batches, with this schema, for one more batch. */
   reopen?: "same" | "column added";
+  /**
+   * Singer table versions: opened by ACTIVATE_VERSION(7) (staged: the table is new), then again
+   * with version 8 for one more batch, whose ACTIVATE_VERSION removes version 7's rows.
+   */
+  versions?: boolean;
 }
 
 const UPDATES = [
@@ -108,6 +113,12 @@ const SCENARIOS: Scenario[] = [
     batches: [{ rows: CDC_SEED }, { rows: UPDATES }],
   },
   { name: "a column added at the source", config: {}, batches: [{ rows: CDC_SEED }], reopen: "column added" },
+  {
+    name: "Singer table versions: a first version staged, a later one activated in place",
+    config: {},
+    batches: [{ rows: CDC_SEED.map(plain), columns: PLAIN_COLUMNS }],
+    versions: true,
+  },
   {
     name: "a second run into a table with metadata columns (nothing to alter)",
     config: { add_metadata_columns: true },
@@ -189,6 +200,7 @@ describe.each(LOADERS)("the SQL target-$name renders", ({ name, factory }) => {
       const table = openCdcTable(kit, scenario.config, {
         place,
         ...(scenario.mode ? { mode: scenario.mode } : {}),
+        ...(scenario.versions ? { tableVersion: "activate" as const } : {}),
       });
       for (const batch of scenario.batches) {
         await table.write(batch.rows, batch.columns ? { columns: batch.columns } : {});
@@ -202,6 +214,12 @@ describe.each(LOADERS)("the SQL target-$name renders", ({ name, factory }) => {
           columns: [...CDC_COLUMNS, ...(added ? ["added"] : [])],
         });
         await again.close();
+      }
+      if (scenario.versions) {
+        const later = openCdcTable(kit, scenario.config, { place, tableVersion: "record", version: 8 });
+        await later.write([`5,five,,`], { columns: PLAIN_COLUMNS });
+        await later.activateVersion();
+        await later.close();
       }
       sections.push(`-- ${scenario.name}\n${normalise(recorder.take(), place.id, dir)};`);
     }

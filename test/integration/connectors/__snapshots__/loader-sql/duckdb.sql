@@ -204,7 +204,9 @@ SELECT table_name FROM duckdb_tables() WHERE schema_name = 'public' AND lower(ta
 CREATE SCHEMA IF NOT EXISTS "public";
 SELECT column_name, data_type FROM duckdb_columns() WHERE schema_name = 'public' AND table_name = 'items';
 SELECT column_name, data_type FROM duckdb_columns() WHERE schema_name = 'public' AND table_name = 'items';
+BEGIN TRANSACTION;
 ALTER TABLE "public"."items" ADD COLUMN "added" VARCHAR;
+COMMIT;
 SET memory_limit = '96MiB';
 BEGIN TRANSACTION;
 CREATE OR REPLACE TEMP TABLE sluice_change AS SELECT *, (NOT sluice_carried_1 OR NOT sluice_carried_2 OR NOT sluice_carried_3 OR NOT sluice_carried_7) AS sluice_needs_stored FROM (SELECT "id", max("_sdc_sequence") AS "_sdc_sequence", arg_max_null("_sdc_deleted_at", "_sdc_sequence") AS "_sdc_deleted_at", arg_max_null("name", CASE WHEN (sluice_unchanged IS NULL OR NOT contains(sluice_unchanged, ',1,')) THEN "_sdc_sequence" END) AS "name", bool_or((sluice_unchanged IS NULL OR NOT contains(sluice_unchanged, ',1,'))) AS sluice_carried_1, arg_max_null("doc", CASE WHEN (sluice_unchanged IS NULL OR NOT contains(sluice_unchanged, ',2,')) THEN "_sdc_sequence" END) AS "doc", bool_or((sluice_unchanged IS NULL OR NOT contains(sluice_unchanged, ',2,'))) AS sluice_carried_2, arg_max_null("changed_at", CASE WHEN (sluice_unchanged IS NULL OR NOT contains(sluice_unchanged, ',3,')) THEN "_sdc_sequence" END) AS "changed_at", bool_or((sluice_unchanged IS NULL OR NOT contains(sluice_unchanged, ',3,'))) AS sluice_carried_3, arg_max_null("added", CASE WHEN (sluice_unchanged IS NULL OR NOT contains(sluice_unchanged, ',7,')) THEN "_sdc_sequence" END) AS "added", bool_or((sluice_unchanged IS NULL OR NOT contains(sluice_unchanged, ',7,'))) AS sluice_carried_7 FROM (SELECT c0 AS "id", c1 AS "name", CAST(c2 AS JSON) AS "doc", c3 AS "changed_at", c7 AS "added", CAST(CASE WHEN c4 LIKE '% BC' THEN regexp_replace(c4, '^(\S+) (.*) BC$', '\1 (BC) \2') ELSE c4 END AS TIMESTAMPTZ) AS "_sdc_deleted_at", c5 AS "_sdc_sequence", ',' || c6 || ',' AS sluice_unchanged FROM read_csv('<dir>/batch-<n>.csv', columns = {'c0': 'BIGINT', 'c1': 'VARCHAR', 'c2': 'VARCHAR', 'c3': 'TIMESTAMP', 'c4': 'VARCHAR', 'c5': 'BIGINT', 'c6': 'VARCHAR', 'c7': 'VARCHAR'}, header = false, auto_detect = false, delim = ',', quote = '"', escape = '"', allow_quoted_nulls = false, new_line = '\n', max_line_size = 4194304, buffer_size = 4194304)) GROUP BY "id");
@@ -215,6 +217,43 @@ INSERT INTO "public"."items" ("id", "name", "doc", "changed_at", "added", "_sdc_
 DROP TABLE IF EXISTS sluice_stored;
 DROP TABLE sluice_change;
 COMMIT;
+SET memory_limit = '64MB';
+CHECKPOINT;
+
+-- Singer table versions: a first version staged, a later one activated in place
+SELECT current_setting('memory_limit') AS v;
+SELECT current_setting('memory_limit') AS v;
+SELECT table_name FROM duckdb_tables() WHERE schema_name = 'public' AND lower(table_name) IN (lower('items'), lower('items__sluice_new')) AND table_name NOT IN ('items', 'items__sluice_new');
+SELECT table_name FROM duckdb_tables() WHERE schema_name = 'public' AND lower(table_name) IN (lower('items'), lower('items__sluice_new')) AND table_name NOT IN ('items', 'items__sluice_new');
+CREATE SCHEMA IF NOT EXISTS "public";
+SELECT column_name, data_type FROM duckdb_columns() WHERE schema_name = 'public' AND table_name = 'items';
+SELECT column_name, data_type FROM duckdb_columns() WHERE schema_name = 'public' AND table_name = 'items';
+DROP TABLE IF EXISTS "public"."items__sluice_new";
+CREATE TABLE "public"."items__sluice_new" ("id" BIGINT, "name" VARCHAR, "doc" JSON, "changed_at" TIMESTAMP, "_sdc_table_version" BIGINT);
+INSERT INTO "public"."items__sluice_new" ("id", "name", "doc", "changed_at", "_sdc_table_version") SELECT c0, c1, CAST(c2 AS JSON), c3, 7 FROM read_csv('<dir>/batch-<n>.csv', columns = {'c0': 'BIGINT', 'c1': 'VARCHAR', 'c2': 'VARCHAR', 'c3': 'TIMESTAMP'}, header = false, auto_detect = false, delim = ',', quote = '"', escape = '"', allow_quoted_nulls = false, new_line = '\n', max_line_size = 4194304, buffer_size = 4194304);
+BEGIN TRANSACTION;
+DROP TABLE IF EXISTS "public"."items";
+ALTER TABLE "public"."items__sluice_new" RENAME TO "items";
+COMMIT;
+CHECKPOINT;
+SELECT current_setting('memory_limit') AS v;
+SELECT current_setting('memory_limit') AS v;
+SELECT table_name FROM duckdb_tables() WHERE schema_name = 'public' AND lower(table_name) IN (lower('items'), lower('items__sluice_new')) AND table_name NOT IN ('items', 'items__sluice_new');
+SELECT table_name FROM duckdb_tables() WHERE schema_name = 'public' AND lower(table_name) IN (lower('items'), lower('items__sluice_new')) AND table_name NOT IN ('items', 'items__sluice_new');
+CREATE SCHEMA IF NOT EXISTS "public";
+SELECT column_name, data_type FROM duckdb_columns() WHERE schema_name = 'public' AND table_name = 'items';
+SELECT column_name, data_type FROM duckdb_columns() WHERE schema_name = 'public' AND table_name = 'items';
+SET memory_limit = '96MiB';
+BEGIN TRANSACTION;
+SET preserve_insertion_order = true;
+CREATE OR REPLACE TEMP TABLE sluice_change AS SELECT *, false AS sluice_needs_stored FROM (SELECT "id", max("_sdc_sequence") AS "_sdc_sequence", arg_max_null("_sdc_deleted_at", "_sdc_sequence") AS "_sdc_deleted_at", arg_max_null("name", "_sdc_sequence") AS "name", arg_max_null("doc", "_sdc_sequence") AS "doc", arg_max_null("changed_at", "_sdc_sequence") AS "changed_at", arg_max_null("_sdc_table_version", "_sdc_sequence") AS "_sdc_table_version" FROM (SELECT c0 AS "id", c1 AS "name", CAST(c2 AS JSON) AS "doc", c3 AS "changed_at", 8 AS "_sdc_table_version", CAST(NULL AS TIMESTAMPTZ) AS "_sdc_deleted_at", 0 + row_number() OVER () - 1 AS "_sdc_sequence" FROM read_csv('<dir>/batch-<n>.csv', columns = {'c0': 'BIGINT', 'c1': 'VARCHAR', 'c2': 'VARCHAR', 'c3': 'TIMESTAMP'}, header = false, auto_detect = false, delim = ',', quote = '"', escape = '"', allow_quoted_nulls = false, new_line = '\n', max_line_size = 4194304, buffer_size = 4194304)) GROUP BY "id");
+SET preserve_insertion_order = false;
+DELETE FROM "public"."items" AS t USING sluice_change AS s WHERE t."id" = s."id";
+INSERT INTO "public"."items" ("id", "name", "doc", "changed_at", "_sdc_table_version") SELECT s."id", s."name", s."doc", s."changed_at", s."_sdc_table_version" FROM sluice_change AS s;
+DROP TABLE IF EXISTS sluice_stored;
+DROP TABLE sluice_change;
+COMMIT;
+DELETE FROM "public"."items" WHERE "_sdc_table_version" IS DISTINCT FROM 8;
 SET memory_limit = '64MB';
 CHECKPOINT;
 
