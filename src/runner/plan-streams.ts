@@ -13,7 +13,7 @@ export async function selectedCatalog(
   extractor: Extractor,
   resolved: ResolvedPlugin,
   narrow: readonly string[] = [],
-): Promise<{ catalog: Catalog; warnings: string[] }> {
+): Promise<{ catalog: Catalog; warnings: string[]; beforeNarrowing: Catalog }> {
   const discovered = await extractor.discover();
   const result = applySelection(discovered, {
     select: resolved.select,
@@ -47,7 +47,7 @@ export async function selectedCatalog(
         `${resolved.location}: "${p.rule}" names column "${p.property}" that ${p.streamId} does not have`,
     ),
   ];
-  return { catalog, warnings };
+  return { catalog, warnings, beforeNarrowing: result.catalog };
 }
 
 /** Discovers, applies the project's selection and plans the streams of a run. */
@@ -60,32 +60,60 @@ export async function planStreams(
   return (await planCatalog(extractor, extractorPlugin, select, warn)).plans;
 }
 
-/** `planStreams`, with the selected catalog the plans came from (what an external tap is given). */
+/**
+ * `planStreams`, with the selected catalog the plans came from (what an external tap is given),
+ * and the LOG_BASED plans that `--select` left out (see `withSlotSharers` in run-pipeline.ts).
+ */
 export async function planCatalog(
   extractor: Extractor,
   extractorPlugin: ResolvedPlugin,
   select: string[],
   warn?: (message: string) => void,
-): Promise<{ catalog: Catalog; plans: StreamPlan[] }> {
-  const { catalog, warnings } = await selectedCatalog(extractor, extractorPlugin, select);
+): Promise<{ catalog: Catalog; plans: StreamPlan[]; unselectedLogBased: StreamPlan[] }> {
+  const { catalog, warnings, beforeNarrowing } = await selectedCatalog(extractor, extractorPlugin, select);
   for (const warning of warnings) warn?.(warning);
   let plans: StreamPlan[];
   try {
     plans = await extractor.plan(catalog);
   } catch (error) {
-    // The extractor names metadata by stream; say where in the project file it is.
-    if (error instanceof ConfigError) {
-      throw new ConfigError(
-        error.problems.map((p) => `${extractorPlugin.location}.${p}`),
-        { cause: error },
-      );
-    }
-    throw error;
+    throw inProjectFile(error, extractorPlugin);
   }
   if (plans.length === 0) {
     throw new ConfigError(
       `${extractorPlugin.location}: no stream is selected (check \`select\` and --select)`,
     );
   }
-  return { catalog, plans };
+  return { catalog, plans, unselectedLogBased: await unselectedLogBased(extractor, beforeNarrowing, plans) };
+}
+
+/**
+ * The project's LOG_BASED streams that `--select` left out: they read the same replication slot
+ * as the streams selected. Only built-in extractors read a slot sluice confirms; an external tap
+ * keeps its own. A stream left out that cannot be planned (a bad key) is no sharer to worry about.
+ */
+async function unselectedLogBased(
+  extractor: Extractor,
+  beforeNarrowing: Catalog,
+  plans: StreamPlan[],
+): Promise<StreamPlan[]> {
+  if (extractor.externalTap || !plans.some((p) => p.replicationMethod === "LOG_BASED")) return [];
+  const selected = new Set(plans.map((p) => p.schema.streamId));
+  const others: Catalog = {
+    ...beforeNarrowing,
+    streams: beforeNarrowing.streams.filter((s) => !selected.has(s.tap_stream_id)),
+  };
+  if (others.streams.length === 0) return [];
+  const planned = await extractor.plan(others).catch(() => []);
+  return planned.filter((p) => p.replicationMethod === "LOG_BASED");
+}
+
+function inProjectFile(error: unknown, extractorPlugin: ResolvedPlugin): unknown {
+  // The extractor names metadata by stream; say where in the project file it is.
+  if (error instanceof ConfigError) {
+    return new ConfigError(
+      error.problems.map((p) => `${extractorPlugin.location}.${p}`),
+      { cause: error },
+    );
+  }
+  return error;
 }

@@ -9,10 +9,10 @@ import {
   currentWalLsn,
   dropSlot,
   preparePublication,
-  slotNameOf,
   slotStatus,
   type LogicalReplicationSettings,
 } from "./logical-replication-setup.js";
+import { temporarySlotName } from "./replication-slot-name.js";
 import { ReplicationConnection } from "./replication-connection.js";
 import { formatLsn } from "./replication-message.js";
 
@@ -58,20 +58,19 @@ export interface LogicalSnapshot {
 export class LogicalReplicationSession {
   private replication: ReplicationConnection | undefined;
   private snapshotConnection: ReplicationConnection | undefined;
-  private readonly slotName: string;
   private publication: string | undefined;
   /** Said once the changes start (`readChanges`): what `prepare` decided that the user should know. */
   private readonly warnings: string[] = [];
   /** An ordinary connection outside any snapshot: setup, WAL position, types of new columns. */
   private controlClient: pg.Client | undefined;
 
+  /** `slotName`: the pipeline's slot (`slotNameFor`); created here when it does not exist. */
   constructor(
     private readonly settings: LogicalSessionSettings,
+    readonly slotName: string,
     private readonly allocateSequence: (rows: number) => number,
     private readonly spoolDir: string,
-  ) {
-    this.slotName = slotNameOf(settings);
-  }
+  ) {}
 
   private get client(): pg.Client {
     if (!this.controlClient) throw new Error("LogicalReplicationSession.prepare was not called");
@@ -87,6 +86,7 @@ export class LogicalReplicationSession {
     this.publication = await preparePublication(
       this.client,
       this.settings,
+      this.slotName,
       plans.map((p) => p.table),
     );
     let status = await slotStatus(this.client, this.slotName);
@@ -123,8 +123,10 @@ export class LogicalReplicationSession {
         toCopy.add(id);
       } else if (confirmed !== undefined && BigInt(lsn) < confirmed) {
         // NOTE: the slot was confirmed past this stream's position by a run that did not store
-        // its changes (a `--select` without it, another pipeline on the same slot): the server
-        // no longer has them, so streaming would skip them silently. The table is read again.
+        // its changes: another pipeline on a shared slot (a `logical_slot_name` or pipelinewise
+        // name used by two), a stream left out of the selection for a while, a state restored
+        // from a backup. The server no longer has them, so streaming would skip them silently.
+        // Slots per pipeline make this rare; this stays as the safety net. The table is read again.
         toCopy.add(id);
         this.warnings.push(
           `${id}: replication slot "${this.slotName}" was confirmed up to ${formatLsn(confirmed)}, past this stream's position ${formatLsn(BigInt(lsn))}, by a run that did not load its changes; copying the table again so none is lost`,
@@ -142,9 +144,10 @@ export class LogicalReplicationSession {
     }
     if (toCopy.size === 0) return undefined;
     this.snapshotConnection = await ReplicationConnection.open(this.settings);
-    const temporary = await this.snapshotConnection.createSlot(`${this.slotName}_copy_${process.pid}`, {
-      temporary: true,
-    });
+    const temporary = await this.snapshotConnection.createSlot(
+      temporarySlotName(this.slotName, process.pid),
+      { temporary: true },
+    );
     return {
       snapshotName: temporary.snapshotName!,
       position: temporary.consistentPoint,
