@@ -92,7 +92,7 @@ export class LogicalReplicationSession {
     let status = await slotStatus(this.client, this.slotName);
     if (status && status.plugin !== "pgoutput") {
       throw new ConfigError(
-        `replication slot "${this.slotName}" uses the ${status.plugin} plugin; sluice needs pgoutput: drop it (sluice cdc teardown) or set logical_slot_name to another name`,
+        `replication slot "${this.slotName}" uses the ${status.plugin} plugin; sluice needs pgoutput: drop it (sluice cdc teardown <extractor> <loader>) or set logical_slot_name to another name`,
       );
     }
     // NOTE: a run killed a moment ago leaves its walsender exiting for a little while; the

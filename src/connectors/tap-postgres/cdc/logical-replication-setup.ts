@@ -235,7 +235,7 @@ export async function checkLogicalReplication(
   const slot = await slotStatus(client, slotName);
   if (slot && slot.plugin !== "pgoutput") {
     problems.push(
-      `replication slot "${slotName}" exists but uses the ${slot.plugin} plugin; sluice needs pgoutput: drop it (sluice cdc teardown) or set logical_slot_name to another name`,
+      `replication slot "${slotName}" exists but uses the ${slot.plugin} plugin; sluice needs pgoutput: drop it (sluice cdc teardown <extractor> <loader>) or set logical_slot_name to another name`,
     );
   }
   if (!slot) {
