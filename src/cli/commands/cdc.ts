@@ -57,43 +57,58 @@ export function registerCdcCommand(program: Command, wrap: Wrap): void {
     .argument("<extractor>", "extractor plugin name, e.g. tap-postgres")
     .argument("[loader]", "the pipeline's loader: its state id is <environment>:<extractor>-to-<loader>")
     .option("--state-id <id>", "the pipeline's state id, instead of the one <loader> names")
+    .option("--force", "drop the slot even when other pipelines read it too (they copy their tables again)")
     .action(
-      wrap(async (context, name: string, loaderName: string | undefined, options: { stateId?: string }) => {
-        const project = context.openProject();
-        const plugin = await resolvePluginForRun(project, name, "extractor");
-        if (options.stateId === undefined && loaderName === undefined) {
-          throw new ConfigError(
-            `cdc teardown: name the pipeline whose slot to drop, as each pipeline has its own: sluice cdc teardown ${name} <loader> (or --state-id <id>); \`sluice cdc status ${name}\` lists the slots and their pipelines`,
-          );
-        }
-        const stateId =
-          options.stateId ??
-          stateIdFor(
-            plugin.environment,
-            plugin.name,
-            resolvePlugin(project, loaderName!, "loader").name,
-            plugin.stateIdSuffix,
-          );
-        const extractor = createExtractor(project, plugin);
-        if (!extractor.teardownChangeCapture) throw new ConfigError(`${name} has no change data capture`);
-        try {
-          const stores = await openStores(project);
-          let state: SingerState | undefined;
-          try {
-            state = await stores.stateStore.get(stateId);
-          } finally {
-            await stores.close();
+      wrap(
+        async (
+          context,
+          name: string,
+          loaderName: string | undefined,
+          options: { stateId?: string; force?: boolean },
+        ) => {
+          const project = context.openProject();
+          const plugin = await resolvePluginForRun(project, name, "extractor");
+          if (options.stateId === undefined && loaderName === undefined) {
+            throw new ConfigError(
+              `cdc teardown: name the pipeline whose slot to drop, as each pipeline has its own: sluice cdc teardown ${name} <loader> (or --state-id <id>); \`sluice cdc status ${name}\` lists the slots and their pipelines`,
+            );
           }
-          const removed = await extractor.teardownChangeCapture(pipelineOf(stateId, state));
-          context.output.result(
-            removed.length === 0
-              ? `nothing to remove for pipeline ${stateId}`
-              : `removed ${removed.join(" and ")} of pipeline ${stateId} (other pipelines' slots are left as they are); its next LOG_BASED run creates a new slot and copies its tables again`,
-          );
-        } finally {
-          await extractor.close();
-        }
-      }),
+          const stateId =
+            options.stateId ??
+            stateIdFor(
+              plugin.environment,
+              plugin.name,
+              resolvePlugin(project, loaderName!, "loader").name,
+              plugin.stateIdSuffix,
+            );
+          const extractor = createExtractor(project, plugin);
+          if (!extractor.teardownChangeCapture || !extractor.changeCaptureStatus)
+            throw new ConfigError(`${name} has no change data capture`);
+          try {
+            const stored = await storedPipelines(project, name, stateId);
+            const pipeline = stored.find((p) => p.stateId === stateId) ?? { stateId };
+            const others = [...stored.filter((p) => p.stateId !== stateId), pipeline];
+            // A slot shared by older pipelines (pipelinewise's name, one logical_slot_name):
+            // dropping it is not only this pipeline's business.
+            const { slots } = await extractor.changeCaptureStatus(others);
+            const shared = slots.find((s) => s.exists && s.stateIds.includes(stateId));
+            const alsoReading = shared?.stateIds.filter((id) => id !== stateId) ?? [];
+            if (shared && alsoReading.length > 0 && !options.force) {
+              throw new ConfigError(
+                `cdc teardown: replication slot "${shared.slot}" of pipeline ${stateId} is read by ${alsoReading.join(", ")} too; dropping it makes their next runs copy their LOG_BASED tables again. Add --force to drop it anyway`,
+              );
+            }
+            const removed = await extractor.teardownChangeCapture(pipeline);
+            context.output.result(
+              removed.length === 0
+                ? `nothing to remove for pipeline ${stateId}`
+                : `removed ${removed.join(" and ")} of pipeline ${stateId} (other pipelines' slots are left as they are); its next LOG_BASED run creates a new slot and copies its tables again`,
+            );
+          } finally {
+            await extractor.close();
+          }
+        },
+      ),
     );
 }
 
@@ -110,16 +125,21 @@ function pipelineOf(stateId: string, state: SingerState | undefined): ChangeCapt
  * The stored pipelines that may read a slot of `extractor`: any state that recorded its slot
  * (the name says which), and states named after the extractor (`...<extractor>-to-...`), whose
  * slot follows from the name rules. Others (another extractor's, unrecorded) would only be
- * guessed at.
+ * guessed at. `include`: a state id taken whatever its name (the one a command names).
  */
-async function storedPipelines(project: ProjectContext, extractor: string): Promise<ChangeCapturePipeline[]> {
+async function storedPipelines(
+  project: ProjectContext,
+  extractor: string,
+  include?: string,
+): Promise<ChangeCapturePipeline[]> {
   const stores = await openStores(project);
   try {
     const pipelines: ChangeCapturePipeline[] = [];
     for (const { stateId } of await stores.stateStore.list()) {
       const state = await stores.stateStore.get(stateId);
       const namedAfter = stateId.split(":").some((part) => part.startsWith(`${extractor}-to-`));
-      if (recordedSlotOf(state) !== undefined || namedAfter) pipelines.push(pipelineOf(stateId, state));
+      if (recordedSlotOf(state) !== undefined || namedAfter || stateId === include)
+        pipelines.push(pipelineOf(stateId, state));
     }
     return pipelines;
   } finally {

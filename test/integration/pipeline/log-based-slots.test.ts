@@ -165,10 +165,21 @@ describe("a replication slot per pipeline", () => {
     expect(Buffer.byteLength(`${slot}_pub`)).toBeLessThanOrEqual(63);
     expect(await slotNames()).toContain(slot);
     await db.query(`INSERT INTO orders VALUES (11, 'o11')`);
-    // Streams from the slot found again by its name (a later copy's temporary slot fits too).
-    const next = await sluice(["run", "tap-postgres", "target-duckdb--b", "--state-id", stateId]);
+    // Streams from the slot found again by its name; a re-copy takes a temporary slot's snapshot,
+    // `<slot>_copy_<pid>` cut to fit (PostgreSQL refuses a longer name).
+    const next = await sluice([
+      "run",
+      "tap-postgres",
+      "target-duckdb--b",
+      "--state-id",
+      stateId,
+      "--full-refresh",
+      "--select",
+      "public-orders",
+    ]);
     expect(next.stderr).not.toMatch(/copying the table again/);
     expect(await warehouseIds("output/b.duckdb", "orders")).toEqual(await sourceIds("orders"));
+    expect(await warehouseIds("output/b.duckdb", "refunds")).toEqual(await sourceIds("refunds"));
     await sluice(["cdc", "teardown", "tap-postgres", "--state-id", stateId]);
     expect(await slotNames()).not.toContain(slot);
   });
@@ -208,5 +219,32 @@ describe("a state imported from pipelinewise", () => {
       { id: "2", deleted: "true" },
       { id: "100", deleted: "false" },
     ]);
+  });
+
+  test("teardown will not drop a slot other pipelines read too, unless told to", async () => {
+    const legacy = `pipelinewise_${db.name}`;
+    // Another pipeline imported from the same pipelinewise tap: the same slot.
+    const bookmark = { lsn: 1, version: 1, last_replication_method: "LOG_BASED" };
+    const other = "prod:tap-postgres-to-target-duckdb--c";
+    await sluice([
+      "state",
+      "set",
+      other,
+      JSON.stringify({ bookmarks: { "public-orders": bookmark } }),
+      "--force",
+    ]);
+    const status = await sluice(["cdc", "status", "tap-postgres"]);
+    expect(status.stdout).toContain(
+      `slot ${legacy}: idle\n  pipeline: dev:tap-postgres-to-target-duckdb--c, ${other}\n`,
+    );
+
+    const refused = await project.runText(["cdc", "teardown", "tap-postgres", "target-duckdb--c"]);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toContain(
+      `replication slot "${legacy}" of pipeline dev:tap-postgres-to-target-duckdb--c is read by ${other} too`,
+    );
+    expect(await slotNames()).toContain(legacy);
+    await sluice(["cdc", "teardown", "tap-postgres", "target-duckdb--c", "--force"]);
+    expect(await slotNames()).not.toContain(legacy);
   });
 });
