@@ -62,7 +62,7 @@ export async function planStreams(
 
 /**
  * `planStreams`, with the selected catalog the plans came from (what an external tap is given),
- * and the LOG_BASED plans that `--select` left out (see `withSlotSharers` in run-pipeline.ts).
+ * and the LOG_BASED plans that `--select` left out (see `withSlotSharers`).
  */
 export async function planCatalog(
   extractor: Extractor,
@@ -76,20 +76,29 @@ export async function planCatalog(
   try {
     plans = await extractor.plan(catalog);
   } catch (error) {
-    throw inProjectFile(error, extractorPlugin);
+    // The extractor names metadata by stream; say where in the project file it is.
+    if (error instanceof ConfigError) {
+      throw new ConfigError(
+        error.problems.map((p) => `${extractorPlugin.location}.${p}`),
+        { cause: error },
+      );
+    }
+    throw error;
   }
   if (plans.length === 0) {
     throw new ConfigError(
       `${extractorPlugin.location}: no stream is selected (check \`select\` and --select)`,
     );
   }
-  return { catalog, plans, unselectedLogBased: await unselectedLogBased(extractor, beforeNarrowing, plans) };
+  const unselected = select.length > 0 ? await unselectedLogBased(extractor, beforeNarrowing, plans) : [];
+  return { catalog, plans, unselectedLogBased: unselected };
 }
 
 /**
  * The project's LOG_BASED streams that `--select` left out: they read the same replication slot
  * as the streams selected. Only built-in extractors read a slot sluice confirms; an external tap
- * keeps its own. A stream left out that cannot be planned (a bad key) is no sharer to worry about.
+ * keeps its own. Planned one by one: a stream left out that cannot be planned (its settings are
+ * wrong, as its own run would say) is no reader of the slot, and hides no other.
  */
 async function unselectedLogBased(
   extractor: Extractor,
@@ -98,22 +107,14 @@ async function unselectedLogBased(
 ): Promise<StreamPlan[]> {
   if (extractor.externalTap || !plans.some((p) => p.replicationMethod === "LOG_BASED")) return [];
   const selected = new Set(plans.map((p) => p.schema.streamId));
-  const others: Catalog = {
-    ...beforeNarrowing,
-    streams: beforeNarrowing.streams.filter((s) => !selected.has(s.tap_stream_id)),
-  };
-  if (others.streams.length === 0) return [];
-  const planned = await extractor.plan(others).catch(() => []);
-  return planned.filter((p) => p.replicationMethod === "LOG_BASED");
-}
-
-function inProjectFile(error: unknown, extractorPlugin: ResolvedPlugin): unknown {
-  // The extractor names metadata by stream; say where in the project file it is.
-  if (error instanceof ConfigError) {
-    return new ConfigError(
-      error.problems.map((p) => `${extractorPlugin.location}.${p}`),
-      { cause: error },
-    );
+  const found: StreamPlan[] = [];
+  for (const stream of beforeNarrowing.streams) {
+    if (selected.has(stream.tap_stream_id)) continue;
+    try {
+      found.push(...(await extractor.plan({ ...beforeNarrowing, streams: [stream] })));
+    } catch (error) {
+      if (!(error instanceof ConfigError)) throw error;
+    }
   }
-  return error;
+  return found.filter((p) => p.replicationMethod === "LOG_BASED");
 }

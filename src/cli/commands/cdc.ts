@@ -87,10 +87,10 @@ export function registerCdcCommand(program: Command, wrap: Wrap): void {
           try {
             const stored = await storedPipelines(project, name, stateId);
             const pipeline = stored.find((p) => p.stateId === stateId) ?? { stateId };
-            const others = [...stored.filter((p) => p.stateId !== stateId), pipeline];
+            const pipelines = [...stored.filter((p) => p.stateId !== stateId), pipeline];
             // A slot shared by older pipelines (pipelinewise's name, one logical_slot_name):
             // dropping it is not only this pipeline's business.
-            const { slots } = await extractor.changeCaptureStatus(others);
+            const { slots } = await extractor.changeCaptureStatus(pipelines);
             const shared = slots.find((s) => s.exists && s.stateIds.includes(stateId));
             const alsoReading = shared?.stateIds.filter((id) => id !== stateId) ?? [];
             if (shared && alsoReading.length > 0 && !options.force) {
