@@ -185,6 +185,35 @@ describe("a replication slot per pipeline", () => {
   });
 });
 
+test("a state naming a slot of another database of the server is refused, saying what to do", async () => {
+  const other = await createTestDatabase("slots_other");
+  try {
+    const slot = `elsewhere_${other.name}`;
+    await other.query(`SELECT pg_create_logical_replication_slot('${slot}', 'pgoutput')`);
+    // As a state copied from another environment would carry it.
+    const stateId = "dev:copied-from-elsewhere";
+    await sluice([
+      "state",
+      "set",
+      stateId,
+      JSON.stringify({ bookmarks: {}, replication_slot: slot }),
+      "--force",
+    ]);
+    const refused = await project.runText(["run", "tap-postgres", "target-duckdb--b", "--state-id", stateId]);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toContain(
+      `replication slot "${slot}" belongs to database "${other.name}" of this server (slot names are server-wide), not to "${db.name}": set logical_slot_name to a name of its own, or remove "replication_slot" from this pipeline's state`,
+    );
+    // Refused before anything was made for it in this database.
+    expect(await db.query("SELECT pubname FROM pg_publication WHERE pubname = $1", [`${slot}_pub`])).toEqual(
+      [],
+    );
+    await other.query(`SELECT pg_drop_replication_slot('${slot}')`);
+  } finally {
+    await other.drop();
+  }
+});
+
 describe("a state imported from pipelinewise", () => {
   test("keeps reading pipelinewise's slot from its positions; no new slot, no copy", async () => {
     const stateId = "dev:tap-postgres-to-target-duckdb--c";

@@ -83,6 +83,8 @@ export class LogicalReplicationSession {
   ): Promise<LogicalSnapshot | undefined> {
     // CDC's own connection, the one that writes: it creates and alters the publication and drops a lost slot.
     this.controlClient = await connectPostgres(this.settings, "sluice cdc control", { readOnly: false });
+    // Before a publication is made for a slot that cannot be this database's.
+    await this.refuseSlotOfAnotherDatabase();
     this.publication = await preparePublication(
       this.client,
       this.settings,
@@ -153,6 +155,23 @@ export class LogicalReplicationSession {
       position: temporary.consistentPoint,
       streamsToCopy: toCopy,
     };
+  }
+
+  /**
+   * Slot names are server-wide: a name this database has no slot of may be another database's
+   * (a state copied from another environment recorded it, or a `logical_slot_name` used twice).
+   * Said here, naming both ways out, rather than as the server's "already exists".
+   */
+  private async refuseSlotOfAnotherDatabase(): Promise<void> {
+    const elsewhere = await this.client.query<{ datname: string | null }>(
+      "SELECT database AS datname FROM pg_replication_slots WHERE slot_name = $1 AND database IS DISTINCT FROM current_database()",
+      [this.slotName],
+    );
+    const other = elsewhere.rows[0];
+    if (!other) return;
+    throw new ConfigError(
+      `replication slot "${this.slotName}" belongs to ${other.datname ? `database "${other.datname}"` : "a physical replica"} of this server (slot names are server-wide), not to "${this.settings.dbname}": set logical_slot_name to a name of its own, or remove "replication_slot" from this pipeline's state (sluice state get, then sluice state set --force) to let sluice name one`,
+    );
   }
 
   async *readChanges(
