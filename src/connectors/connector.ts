@@ -106,6 +106,12 @@ export interface ExtractSession {
    * state was committed, never before.
    */
   acknowledge?(position: string): Promise<void>;
+  /**
+   * The replication slot this session reads changes from (LOG_BASED streams planned), set once
+   * `open` resolves. The runner records it in the state (`replication_slot`) before any position
+   * is stored, so the pipeline's next run reads the same slot.
+   */
+  readonly replicationSlot?: string;
   close(): Promise<void>;
 }
 
@@ -135,15 +141,35 @@ export type ChangeEvent =
   | { type: "checkpoint"; position: string; lagBytes?: number }
   | { type: "warning"; message: string };
 
-export interface ChangeCaptureStatus {
+/**
+ * The pipeline change data capture works for: a slot belongs to one pipeline (one state id), so
+ * that no run confirms changes another has not stored. Absent fields: the extractor's default
+ * (tap-postgres: pipelinewise's slot name, as `sluice tap` without `--state-id` reads).
+ */
+export interface ChangeCapturePipeline {
+  stateId?: string;
+  /** The slot the pipeline's state recorded (`replication_slot`): it keeps reading that one. */
+  recordedSlot?: string;
+  /** The pipeline's stored bookmarks: positions already read tie it to the slot they came from. */
+  bookmarks?: Record<string, StreamBookmark>;
+}
+
+/** One replication slot as `sluice cdc status` shows it. */
+export interface ChangeCaptureSlotStatus {
   slot: string;
   exists: boolean;
+  /** The state ids whose pipelines read this slot, as far as the state store tells. */
+  stateIds: string[];
   active?: boolean;
   lost?: boolean;
   /** WAL the server keeps for the slot, in bytes. */
   retainedBytes?: number;
   confirmedPosition?: string;
   publication: string;
+}
+
+export interface ChangeCaptureStatus {
+  slots: ChangeCaptureSlotStatus[];
 }
 
 export interface Extractor {
@@ -169,11 +195,19 @@ export interface Extractor {
     csvQuote?: string;
     /** The loader's `readsCopyText`: copies may be written in COPY text format (wins over `csvQuote`). */
     copyText?: boolean;
+    /** The pipeline the session reads for: LOG_BASED reads its slot (its bookmarks are `bookmarks`). */
+    pipeline?: Omit<ChangeCapturePipeline, "bookmarks">;
   }): Promise<ExtractSession>;
-  /** Change data capture: the replication slot and how much WAL it holds back, if any. */
-  changeCaptureStatus?(): Promise<ChangeCaptureStatus>;
-  /** Removes what change data capture set up in the source (slot, publication); says what. */
-  teardownChangeCapture?(): Promise<string[]>;
+  /**
+   * Change data capture: every replication slot of the source that is sluice's (or pipelinewise's),
+   * which of `pipelines` reads each, and how much WAL each holds back.
+   */
+  changeCaptureStatus?(pipelines: ChangeCapturePipeline[]): Promise<ChangeCaptureStatus>;
+  /**
+   * Removes what change data capture set up in the source for `pipeline` (its slot, the
+   * publication managed for it) and nothing of other pipelines; says what it removed.
+   */
+  teardownChangeCapture?(pipeline?: ChangeCapturePipeline): Promise<string[]>;
   /** `sluice verify`: checksums of a stream's source table, computed in the source. Optional. */
   verifier?(): StreamVerifier;
   /**

@@ -17,7 +17,19 @@ export interface StreamBookmark {
 export interface SingerState {
   bookmarks: Record<string, StreamBookmark>;
   currently_syncing?: string | null;
+  /**
+   * sluice's own: the replication slot the LOG_BASED positions (`lsn`) of this state were read
+   * from, recorded before the first of them is stored, so the pipeline keeps reading that slot
+   * whatever its name rule says later. Other Singer tools keep unknown keys, and read none.
+   */
+  replication_slot?: string;
   [extra: string]: unknown;
+}
+
+/** The slot a state recorded (`replication_slot`), when it is a name. */
+export function recordedSlotOf(state: SingerState | undefined): string | undefined {
+  const slot = state?.replication_slot;
+  return typeof slot === "string" && slot !== "" ? slot : undefined;
 }
 
 /**

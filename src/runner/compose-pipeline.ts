@@ -52,9 +52,10 @@ export interface PipelineParts {
   stateId: string;
   /**
    * Discovery, the project's selection and `--select`, then the extractor's plans: the selected
-   * catalog (what an external tap is given) and the plans. A run calls it under the state lock.
+   * catalog (what an external tap is given), the plans, and the LOG_BASED plans `--select` left
+   * out (they share the pipeline's slot). A run calls it under the state lock.
    */
-  plan(): Promise<{ catalog: Catalog; plans: StreamPlan[] }>;
+  plan(): Promise<{ catalog: Catalog; plans: StreamPlan[]; unselectedLogBased: StreamPlan[] }>;
   /** The project's state store and run history (a dry run opens none); closed by the caller. */
   openStores(): Promise<StateAndRunHistory>;
 }

@@ -13,7 +13,7 @@ export async function selectedCatalog(
   extractor: Extractor,
   resolved: ResolvedPlugin,
   narrow: readonly string[] = [],
-): Promise<{ catalog: Catalog; warnings: string[] }> {
+): Promise<{ catalog: Catalog; warnings: string[]; beforeNarrowing: Catalog }> {
   const discovered = await extractor.discover();
   const result = applySelection(discovered, {
     select: resolved.select,
@@ -47,7 +47,7 @@ export async function selectedCatalog(
         `${resolved.location}: "${p.rule}" names column "${p.property}" that ${p.streamId} does not have`,
     ),
   ];
-  return { catalog, warnings };
+  return { catalog, warnings, beforeNarrowing: result.catalog };
 }
 
 /** Discovers, applies the project's selection and plans the streams of a run. */
@@ -60,14 +60,17 @@ export async function planStreams(
   return (await planCatalog(extractor, extractorPlugin, select, warn)).plans;
 }
 
-/** `planStreams`, with the selected catalog the plans came from (what an external tap is given). */
+/**
+ * `planStreams`, with the selected catalog the plans came from (what an external tap is given),
+ * and the LOG_BASED plans that `--select` left out (see `withSlotSharers`).
+ */
 export async function planCatalog(
   extractor: Extractor,
   extractorPlugin: ResolvedPlugin,
   select: string[],
   warn?: (message: string) => void,
-): Promise<{ catalog: Catalog; plans: StreamPlan[] }> {
-  const { catalog, warnings } = await selectedCatalog(extractor, extractorPlugin, select);
+): Promise<{ catalog: Catalog; plans: StreamPlan[]; unselectedLogBased: StreamPlan[] }> {
+  const { catalog, warnings, beforeNarrowing } = await selectedCatalog(extractor, extractorPlugin, select);
   for (const warning of warnings) warn?.(warning);
   let plans: StreamPlan[];
   try {
@@ -87,5 +90,31 @@ export async function planCatalog(
       `${extractorPlugin.location}: no stream is selected (check \`select\` and --select)`,
     );
   }
-  return { catalog, plans };
+  const unselected = select.length > 0 ? await unselectedLogBased(extractor, beforeNarrowing, plans) : [];
+  return { catalog, plans, unselectedLogBased: unselected };
+}
+
+/**
+ * The project's LOG_BASED streams that `--select` left out: they read the same replication slot
+ * as the streams selected. Only built-in extractors read a slot sluice confirms; an external tap
+ * keeps its own. Planned one by one: a stream left out that cannot be planned (its settings are
+ * wrong, as its own run would say) is no reader of the slot, and hides no other.
+ */
+async function unselectedLogBased(
+  extractor: Extractor,
+  beforeNarrowing: Catalog,
+  plans: StreamPlan[],
+): Promise<StreamPlan[]> {
+  if (extractor.externalTap || !plans.some((p) => p.replicationMethod === "LOG_BASED")) return [];
+  const selected = new Set(plans.map((p) => p.schema.streamId));
+  const found: StreamPlan[] = [];
+  for (const stream of beforeNarrowing.streams) {
+    if (selected.has(stream.tap_stream_id)) continue;
+    try {
+      found.push(...(await extractor.plan({ ...beforeNarrowing, streams: [stream] })));
+    } catch (error) {
+      if (!(error instanceof ConfigError)) throw error;
+    }
+  }
+  return found.filter((p) => p.replicationMethod === "LOG_BASED");
 }

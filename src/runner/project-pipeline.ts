@@ -79,7 +79,7 @@ export async function runProjectPipeline(
     }
     const summary = await runPipeline({
       ...run,
-      plan: async () => (await plan()).plans,
+      plan,
       follow: options.follow ?? false,
       retry: retryPolicyOf(
         context.loaded.project,

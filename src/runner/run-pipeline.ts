@@ -3,7 +3,13 @@ import { PipelineError, messageOf } from "../errors.js";
 import type { RecordBatch } from "../connectors/batch.js";
 import type { ExtractSession, Extractor, Loader, StreamPlan, StreamWriter } from "../connectors/connector.js";
 import { assertDistinctTables } from "../connectors/loader-core/distinct-tables.js";
-import { advanceLogPosition, emptyState, refreshedState, type SingerState } from "../protocol/state.js";
+import {
+  advanceLogPosition,
+  emptyState,
+  recordedSlotOf,
+  refreshedState,
+  type SingerState,
+} from "../protocol/state.js";
 import { forEachConcurrently } from "./for-each-concurrently.js";
 import { LoadWindow } from "./load-window.js";
 import { prefetch } from "./prefetch.js";
@@ -16,6 +22,7 @@ import {
   type RetryPolicy,
 } from "./retry-policy.js";
 import type { RunSummary, StreamStats } from "./run-events.js";
+import { withSlotSharers } from "./with-slot-sharers.js";
 
 export interface RunPipelineOptions extends RecordedRunOptions {
   extractor: Extractor;
@@ -23,8 +30,10 @@ export interface RunPipelineOptions extends RecordedRunOptions {
   /**
    * Decides the streams to run (discovery, selection, `extractor.plan`). Called under the state
    * lock after the run is recorded, so a source that cannot be reached is a failed run in history.
+   * With the LOG_BASED plans `--select` left out, those holding a position are read too
+   * (`withSlotSharers`).
    */
-  plan: () => Promise<StreamPlan[]>;
+  plan: () => Promise<StreamPlan[] | { plans: StreamPlan[]; unselectedLogBased: StreamPlan[] }>;
   /** Read this run's streams from the start (their bookmarks dropped); other streams keep theirs. */
   fullRefresh: boolean;
   /** LOG_BASED: keep streaming changes until `signal` aborts, instead of stopping at the WAL end. */
@@ -70,13 +79,19 @@ export async function runPipeline(options: RunPipelineOptions): Promise<RunSumma
   return recordedRun(
     options,
     async (streams) => {
-      const plans = await options.plan();
+      const planned = await options.plan();
+      const stored = await stateStore.get(options.stateId);
+      const shared = Array.isArray(planned)
+        ? { plans: planned }
+        : withSlotSharers(planned.plans, planned.unselectedLogBased, stored);
+      const { plans } = shared;
       observer({
         type: "run-started",
         runId: options.runId,
         stateId: options.stateId,
         streams: plans.map((p) => p.schema.streamId),
       });
+      if (shared.warning) observer({ type: "warning", message: shared.warning });
       const { loader } = options;
       if (loader.tableOf) {
         assertDistinctTables(
@@ -87,11 +102,12 @@ export async function runPipeline(options: RunPipelineOptions): Promise<RunSumma
       }
       // Fails now, naming the warehouse, rather than after the first batch was extracted.
       await options.loader.test();
-      const stored = await stateStore.get(options.stateId);
+      // Only the streams `--select` named start again; those read for their changes keep theirs.
+      const refreshed = Array.isArray(planned) ? planned : planned.plans;
       const state: SingerState = options.fullRefresh
         ? refreshedState(
             stored,
-            plans.map((p) => p.schema.streamId),
+            refreshed.map((p) => p.schema.streamId),
           )
         : structuredClone(stored ?? emptyState());
       fs.mkdirSync(options.spoolDir, { recursive: true });
@@ -104,6 +120,7 @@ export async function runPipeline(options: RunPipelineOptions): Promise<RunSumma
       let commitsAtLastFailure = 0;
       for (;;) {
         try {
+          const recordedSlot = recordedSlotOf(state);
           session = await options.extractor.open({
             spoolDir: options.spoolDir,
             plans,
@@ -112,7 +129,14 @@ export async function runPipeline(options: RunPipelineOptions): Promise<RunSumma
               ? { csvQuote: options.loader.preferredCsvQuote }
               : {}),
             ...(options.loader.readsCopyText === true ? { copyText: true } : {}),
+            pipeline: {
+              stateId: options.stateId,
+              ...(recordedSlot !== undefined ? { recordedSlot } : {}),
+            },
           });
+          // Recorded before any position is stored (every commit writes the whole state), so
+          // the next run reads the slot these positions come from.
+          if (session.replicationSlot !== undefined) state.replication_slot = session.replicationSlot;
           const opened = session;
           await forEachConcurrently(
             plans.filter((p) => !finished.has(p.schema.streamId)),

@@ -8,6 +8,7 @@ import type { ReadMessage } from "../protocol/singer-reader.js";
 import { SingerWriter } from "../protocol/singer-writer.js";
 import { refreshedState, toSingerState, type SingerState } from "../protocol/state.js";
 import { recordedRun, type RecordedRunOptions } from "./recorded-run.js";
+import { withSlotSharers } from "./with-slot-sharers.js";
 import type { RunSummary, StreamStats } from "./run-events.js";
 
 export interface RunSingerPipelineOptions extends RecordedRunOptions {
@@ -16,7 +17,7 @@ export interface RunSingerPipelineOptions extends RecordedRunOptions {
   /** A built-in loader or an external target (one with `externalTarget`); not both built in. */
   loader: Loader;
   /** Discovery and selection, called under the state lock: the catalog given to the tap and its plans. */
-  plan: () => Promise<{ catalog: Catalog; plans: StreamPlan[] }>;
+  plan: () => Promise<{ catalog: Catalog; plans: StreamPlan[]; unselectedLogBased?: StreamPlan[] }>;
   /** Start the run's streams without their stored bookmarks; other streams keep theirs. */
   fullRefresh: boolean;
   /** A folder of this run's own for spool files; removed when the run ends. */
@@ -43,15 +44,19 @@ export async function runSingerPipeline(options: RunSingerPipelineOptions): Prom
   return recordedRun(
     options,
     async (streams) => {
-      const { catalog, plans } = await options.plan();
+      const { catalog, plans, unselectedLogBased } = await options.plan();
+      const found = await stateStore.get(options.stateId);
+      // A built-in tap reads the pipeline's slot: the LOG_BASED streams `--select` left out too.
+      const shared = ends.tap ? { plans } : withSlotSharers(plans, unselectedLogBased ?? [], found);
+      const sharers = shared.plans.slice(plans.length);
       observer({
         type: "run-started",
         runId: options.runId,
         stateId: options.stateId,
-        streams: plans.map((p) => p.schema.streamId),
+        streams: shared.plans.map((p) => p.schema.streamId),
       });
+      if (shared.warning) observer({ type: "warning", message: shared.warning });
       await options.loader.test();
-      const found = await stateStore.get(options.stateId);
       // A tap hands back the bookmarks it was given for streams it does not sync, so the other
       // streams keep theirs through a refresh too.
       const stored = options.fullRefresh
@@ -66,7 +71,7 @@ export async function runSingerPipeline(options: RunSingerPipelineOptions): Prom
         await stateStore.set(options.stateId, state);
         observer({ type: "state-committed", streamId: "*", bookmark: state });
       };
-      await moveMessages(options, ends, catalog, stored, commit, streams);
+      await moveMessages(options, ends, catalog, stored, commit, streams, sharers);
       for (const [streamId, stats] of Object.entries(streams)) {
         observer({ type: "stream-finished", streamId, ...stats });
       }
@@ -98,6 +103,7 @@ async function moveMessages(
   state: SingerState | undefined,
   commit: (stateJson: string) => Promise<void>,
   streams: Record<string, StreamStats>,
+  sharers: StreamPlan[],
 ): Promise<void> {
   const { extractor, loader } = options;
   const started = Date.now();
@@ -131,6 +137,8 @@ async function moveMessages(
           state,
           writer: new CountingWriter(target.writer, count),
           spoolDir: options.spoolDir,
+          stateId: options.stateId,
+          sharers,
           ...(options.signal ? { signal: options.signal } : {}),
         });
       }

@@ -32,7 +32,8 @@ export async function benchChangeCapture(options: {
   const dir = path.join(options.workDir, "cdc");
   const env = writeBenchProject(dir, target, {
     select: ["public-cdc_bench.*"],
-    tapConfig: ["tap_id: bench"],
+    // Its own name, so that the slot a killed bench leaves is found and dropped by the next.
+    tapConfig: ["logical_slot_name: sluice_bench"],
     tapExtra: ["metadata:", "  public-cdc_bench:", "    replication-method: LOG_BASED"],
     loader: "target-duckdb",
     loaderConfig: ["path: cdc.duckdb"],
@@ -41,7 +42,7 @@ export async function benchChangeCapture(options: {
   await client.connect();
   try {
     await client.query(
-      "SELECT pg_drop_replication_slot('pipelinewise_' || current_database() || '_bench') FROM pg_replication_slots WHERE slot_name = 'pipelinewise_' || current_database() || '_bench'",
+      "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = 'sluice_bench'",
     );
     await client.query("DROP TABLE IF EXISTS cdc_bench");
     await client.query(
@@ -75,7 +76,7 @@ export async function benchChangeCapture(options: {
   } finally {
     await client
       .query(
-        "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = 'pipelinewise_' || current_database() || '_bench' AND NOT active",
+        "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = 'sluice_bench' AND NOT active",
       )
       .catch(() => undefined);
     await client.end();

@@ -23,6 +23,10 @@ export function registerTapCommand(program: Command, wrap: Wrap): void {
     .option("--catalog <file>", "catalog whose `selected` metadata chooses the streams")
     .option("--properties <file>", "the same, for tools that pass --properties")
     .option("--state <file>", "Singer state to continue from")
+    .option(
+      "--state-id <id>",
+      "LOG_BASED: name a new state's replication slot after this pipeline (default: the slot the state recorded, else pipelinewise_<dbname>[_<tap_id>])",
+    )
     .option("--about", "print the capabilities and settings as JSON")
     .option("--format <format>", "with --about: json (default) or markdown")
     .action(
@@ -93,6 +97,7 @@ export function registerTapCommand(program: Command, wrap: Wrap): void {
             writer: new SingerWriter(process.stdout),
             spoolDir: spoolDirFor(base, randomUUID()),
             signal: controller.signal,
+            ...(options.stateId !== undefined ? { stateId: options.stateId } : {}),
           });
         } finally {
           process.off("SIGINT", stop);
@@ -109,6 +114,7 @@ interface TapOptions {
   catalog?: string;
   properties?: string;
   state?: string;
+  stateId?: string;
   about?: boolean;
   format?: string;
 }

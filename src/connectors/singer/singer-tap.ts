@@ -7,7 +7,7 @@ import {
   formatStateMessage,
 } from "../../protocol/singer-messages.js";
 import type { SingerWriter } from "../../protocol/singer-writer.js";
-import { advanceLogPosition, emptyState, type SingerState } from "../../protocol/state.js";
+import { advanceLogPosition, emptyState, recordedSlotOf, type SingerState } from "../../protocol/state.js";
 import { batchRowsAsJson } from "../batch-rows.js";
 import { PipelineError } from "../../errors.js";
 import { DELETED_AT_COLUMN } from "../batch.js";
@@ -23,6 +23,14 @@ export interface SingerTapOptions {
   writer: SingerWriter;
   spoolDir: string;
   signal?: AbortSignal;
+  /**
+   * The pipeline's state id: LOG_BASED names the replication slot of a state without one after it
+   * (`sluice run`, `sluice tap --state-id`). Absent: the slot the state recorded
+   * (`replication_slot`), else pipelinewise's name, as pipelinewise-tap-postgres reads.
+   */
+  stateId?: string;
+  /** LOG_BASED streams left out of the catalog's selection, read for their changes too (`withSlotSharers`). */
+  sharers?: StreamPlan[];
 }
 
 /**
@@ -35,10 +43,21 @@ export interface SingerTapOptions {
  */
 export async function runSingerTap(options: SingerTapOptions): Promise<void> {
   const { extractor, writer } = options;
-  const plans = await extractor.plan(options.catalog);
+  const plans = [...(await extractor.plan(options.catalog)), ...(options.sharers ?? [])];
   const state: SingerState = structuredClone(options.state ?? emptyState());
   fs.mkdirSync(options.spoolDir, { recursive: true });
-  const session = await extractor.open({ spoolDir: options.spoolDir, plans, bookmarks: state.bookmarks });
+  const recordedSlot = recordedSlotOf(state);
+  const session = await extractor.open({
+    spoolDir: options.spoolDir,
+    plans,
+    bookmarks: state.bookmarks,
+    pipeline: {
+      ...(options.stateId !== undefined ? { stateId: options.stateId } : {}),
+      ...(recordedSlot !== undefined ? { recordedSlot } : {}),
+    },
+  });
+  // In every STATE from here on: the next run, given one back, reads the same slot.
+  if (session.replicationSlot !== undefined) state.replication_slot = session.replicationSlot;
   const signal = options.signal ?? new AbortController().signal;
   try {
     for (const plan of plans) {

@@ -7,6 +7,8 @@ import { ConfigError, ConnectionError, DataError, PipelineError, SluiceError } f
 import type { Catalog } from "../../protocol/catalog.js";
 import type { StreamBookmark } from "../../protocol/state.js";
 import type {
+  ChangeCapturePipeline,
+  ChangeCaptureSlotStatus,
   ChangeCaptureStatus,
   ChangeEvent,
   ChangeReadOptions,
@@ -31,12 +33,11 @@ import {
 import { catalogOf, discoverTables, type DiscoveredTable } from "./postgres-discovery.js";
 import { classifyPostgresError, postgresError } from "./postgres-errors.js";
 import {
+  changeCaptureSlots,
   checkLogicalReplication,
-  publicationNameOf,
-  slotNameOf,
-  slotStatus,
   teardownLogicalReplication,
 } from "./cdc/logical-replication-setup.js";
+import { publicationNameFor, slotNameFor, slotNameProblem } from "./cdc/replication-slot-name.js";
 import { formatLsn } from "./cdc/replication-message.js";
 import {
   LogicalReplicationSession,
@@ -65,7 +66,13 @@ const tapPostgresConfig = postgresConnectionSettings.extend({
   logical_truncate: z.enum(["apply", "fail"]),
   logical_slot_lag_warn_mb: z.number().int().nonnegative(),
   tap_id: z.string().optional(),
-  logical_slot_name: z.string().optional(),
+  logical_slot_name: z
+    .string()
+    .optional()
+    .superRefine((name, context) => {
+      const problem = name === undefined ? undefined : slotNameProblem(name);
+      if (problem) context.addIssue({ code: "custom", message: `${problem}; choose another name` });
+    }),
   logical_publication: z.string().optional(),
 });
 
@@ -106,10 +113,12 @@ export class PostgresExtractor implements Extractor {
       if (readable.length > 0) throw new ConfigError(readable);
       const logical = (plans ?? []).filter((p) => p.replicationMethod === "LOG_BASED") as LogicalPlan[];
       if (logical.length > 0) {
+        // Without a pipeline: the slot a run without a state id would read (see slotNameFor).
         const problems = await checkLogicalReplication(
           client,
           this.config,
           logical.map((p) => p.table),
+          slotNameFor(this.config).name,
         );
         if (problems.length > 0) throw new ConfigError(problems.map((p) => `LOG_BASED: ${p}`));
       }
@@ -146,6 +155,7 @@ export class PostgresExtractor implements Extractor {
     bookmarks?: Record<string, StreamBookmark>;
     csvQuote?: string;
     copyText?: boolean;
+    pipeline?: Omit<ChangeCapturePipeline, "bookmarks">;
   }): Promise<ExtractSession> {
     if (!this.tables) await this.discover();
     const session = new PostgresExtractSession(
@@ -162,6 +172,7 @@ export class PostgresExtractor implements Extractor {
       await session.start(
         (options.plans ?? []).filter((p) => p.replicationMethod === "LOG_BASED") as LogicalPlan[],
         options.bookmarks ?? {},
+        slotNameFor(this.config, { ...options.pipeline, bookmarks: options.bookmarks ?? {} }).name,
       );
     } catch (error) {
       await session.close();
@@ -172,35 +183,51 @@ export class PostgresExtractor implements Extractor {
     return session;
   }
 
-  async changeCaptureStatus(): Promise<ChangeCaptureStatus> {
+  async changeCaptureStatus(pipelines: ChangeCapturePipeline[]): Promise<ChangeCaptureStatus> {
     const client = await connectPostgres(this.config, "sluice cdc status");
     try {
-      const slot = slotNameOf(this.config);
-      const status = await slotStatus(client, slot);
-      return {
-        slot,
-        exists: status !== undefined,
-        publication: publicationNameOf(this.config).name,
-        ...(status
-          ? {
-              active: status.active,
-              lost: status.lost,
-              retainedBytes: status.retainedBytes,
-              ...(status.confirmedFlush !== undefined
-                ? { confirmedPosition: formatLsn(status.confirmedFlush) }
-                : {}),
-            }
-          : {}),
-      };
+      // Which pipeline reads which slot, by the rule a run of each would follow.
+      const readers = new Map<string, string[]>();
+      for (const pipeline of pipelines) {
+        const { name } = slotNameFor(this.config, pipeline);
+        readers.set(name, [...(readers.get(name) ?? []), ...(pipeline.stateId ? [pipeline.stateId] : [])]);
+      }
+      const configured = this.config.logical_slot_name;
+      const found = await changeCaptureSlots(client, [
+        ...readers.keys(),
+        ...(configured ? [configured] : []),
+      ]);
+      // Slots that exist, and the configured one even when it does not (the next run creates it).
+      const names = [...new Set([...found.keys(), ...(configured ? [configured] : [])])].sort();
+      const slots = names.map((slot): ChangeCaptureSlotStatus => {
+        const status = found.get(slot);
+        return {
+          slot,
+          exists: status !== undefined,
+          stateIds: readers.get(slot) ?? [],
+          publication: publicationNameFor(this.config, slot).name,
+          ...(status
+            ? {
+                active: status.active,
+                lost: status.lost,
+                retainedBytes: status.retainedBytes,
+                ...(status.confirmedFlush !== undefined
+                  ? { confirmedPosition: formatLsn(status.confirmedFlush) }
+                  : {}),
+              }
+            : {}),
+        };
+      });
+      return { slots };
     } finally {
       await client.end();
     }
   }
 
-  async teardownChangeCapture(): Promise<string[]> {
+  async teardownChangeCapture(pipeline: ChangeCapturePipeline = {}): Promise<string[]> {
     const client = await connectPostgres(this.config, "sluice cdc teardown");
     try {
-      return await teardownLogicalReplication(client, this.config);
+      return await teardownLogicalReplication(client, this.config, slotNameFor(this.config, pipeline).name);
     } finally {
       await client.end();
     }
@@ -222,6 +249,8 @@ class PostgresExtractSession implements ExtractSession {
   private snapshotId: string | undefined;
   private nextSequence = 0;
   private logical: LogicalReplicationSession | undefined;
+  /** Set by `start` when LOG_BASED streams are planned (see `ExtractSession.replicationSlot`). */
+  replicationSlot: string | undefined;
   private logicalSnapshot: LogicalSnapshot | undefined;
   /** One place per COPY running at once, whether of whole tables or parts of one. */
   private readonly copySlots: Semaphore;
@@ -239,9 +268,19 @@ class PostgresExtractSession implements ExtractSession {
    * Takes the run's snapshot: the replication slot's when LOG_BASED streams need an initial
    * copy (so copy and changes meet exactly), else one exported from a fresh transaction.
    */
-  async start(logicalPlans: LogicalPlan[], bookmarks: Record<string, StreamBookmark>): Promise<void> {
+  async start(
+    logicalPlans: LogicalPlan[],
+    bookmarks: Record<string, StreamBookmark>,
+    slotName: string,
+  ): Promise<void> {
     if (logicalPlans.length > 0) {
-      this.logical = new LogicalReplicationSession(this.config, this.allocateSequence, this.spoolDir);
+      this.logical = new LogicalReplicationSession(
+        this.config,
+        slotName,
+        this.allocateSequence,
+        this.spoolDir,
+      );
+      this.replicationSlot = slotName;
       this.logicalSnapshot = await this.logical.prepare(logicalPlans, bookmarks);
       if (this.logicalSnapshot) {
         this.snapshotId = this.logicalSnapshot.snapshotName;

@@ -89,11 +89,17 @@ export const tapPostgresSettings: readonly SettingDefinition[] = [
     default: true,
     description: "LOG_BASED: stop once the WAL position current at the run's start is read",
   },
-  { name: "tap_id", kind: "string", description: "Names the replication slot with `dbname`" },
+  {
+    name: "tap_id",
+    kind: "string",
+    description:
+      "With `dbname`, names pipelinewise's slot (pipelinewise_<dbname>_<tap_id>), read by states from pipelinewise",
+  },
   {
     name: "logical_slot_name",
     kind: "string",
-    description: "LOG_BASED: the replication slot's name (default pipelinewise_<dbname>[_<tap_id>])",
+    description:
+      "LOG_BASED: the replication slot's name (default: one per pipeline, sluice_<dbname>_<state id>_<hash>; see the README)",
   },
   {
     name: "logical_publication",

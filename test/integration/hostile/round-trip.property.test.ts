@@ -2,6 +2,7 @@ import path from "node:path";
 import fc from "fast-check";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { pipelineSlotName } from "../../../src/connectors/tap-postgres/cdc/replication-slot-name.js";
 import { createTestDatabase, type TestDatabase } from "../../support/pg.js";
 import { runToDuckdb, tempDir } from "../../support/pipeline.js";
 import { describeDifference, type RowTexts } from "../../support/table-diff.js";
@@ -521,11 +522,13 @@ async function roundTrip(c: TableCase): Promise<void> {
     }
     await expectWarehouseEqualsSource(schema, c, file);
   } finally {
+    // The pipeline's own slot and publication (its state id is the schema's name).
+    const slot = pipelineSlotName(db.name, schema);
     await client.query(
-      "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name LIKE $1 AND NOT active",
-      [`%${schema}`],
+      "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1 AND NOT active",
+      [slot],
     );
-    await client.query(`DROP PUBLICATION IF EXISTS ${q(`pipelinewise_${db.name}_${schema}_pub`)}`);
+    await client.query(`DROP PUBLICATION IF EXISTS ${q(`${slot}_pub`)}`);
     await client.query(`DROP SCHEMA ${q(schema)} CASCADE`);
   }
 }

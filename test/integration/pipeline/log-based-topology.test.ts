@@ -6,10 +6,12 @@ import { createTestDatabase, type TestDatabase } from "../../support/pg.js";
 import { duckdbRows, runToDuckdb, tempDir } from "../../support/pipeline.js";
 
 /**
- * Change data capture when the slot is read by a run that does not load every stream whose
- * position it holds (issue 16): the stream left out must never lose the changes the slot was
- * confirmed past. Here a `--select` run of one stream moves the slot; the next full run finds the
- * other stream behind the slot and copies its table again instead of streaming from a gap.
+ * The safety net under slots per pipeline (issue 16): when a slot is confirmed past a stream's
+ * position anyway (a shared `logical_slot_name`, a stream left out of the plans, a state restored
+ * from a backup), the stream must never lose those changes. Here a run planned with one stream
+ * only (as no `sluice run --select` does any more: it reads the others' changes too, see
+ * log-based-slots.test.ts) moves the slot; the next full run finds the other stream behind the
+ * slot and copies its table again instead of streaming from a gap.
  */
 let db: TestDatabase;
 let workDir: string;

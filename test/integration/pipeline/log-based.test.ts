@@ -247,13 +247,22 @@ describe("LOG_BASED into DuckDB", () => {
       await extractor.close();
     }
     const owner = new PostgresExtractor(tapConfig(db));
-    const status = await owner.changeCaptureStatus();
-    expect(status.exists).toBe(true);
-    expect(await owner.teardownChangeCapture()).toEqual([
-      `replication slot "${status.slot}"`,
-      `publication "${status.publication}"`,
+    // The state recorded the pipeline's own slot, named after its state id.
+    const system = await SqliteSystemDatabase.open({ path: path.join(workDir, ".sluice", "sluice.db") });
+    const state = await system.stateStore.get(STATE_ID).finally(() => system.close());
+    expect(state?.replication_slot).toMatch(new RegExp(`^sluice_${db.name}_test_log_based_[0-9a-f]{8}$`));
+    const pipeline = {
+      stateId: STATE_ID,
+      recordedSlot: state!.replication_slot!,
+      bookmarks: state!.bookmarks,
+    };
+    const [status] = (await owner.changeCaptureStatus([pipeline])).slots;
+    expect(status).toMatchObject({ slot: state!.replication_slot, exists: true, stateIds: [STATE_ID] });
+    expect(await owner.teardownChangeCapture(pipeline)).toEqual([
+      `replication slot "${status!.slot}"`,
+      `publication "${status!.publication}"`,
     ]);
-    expect((await owner.changeCaptureStatus()).exists).toBe(false);
+    expect((await owner.changeCaptureStatus([pipeline])).slots).toEqual([]);
   });
 
   test("on a server without logical decoding, sluice test names wal_level and the missing slot", async () => {

@@ -141,7 +141,10 @@ describe("sslmode=verify-full with the server's CA in sslrootcert", () => {
     );
     expect(rows).toEqual([{ live: "250", late: "1" }]);
     const extractor = new PostgresExtractor(tapConfig(source(), tap));
-    expect(await extractor.teardownChangeCapture()).toHaveLength(2);
+    // The pipeline's own slot and publication (runToDuckdb's default state id).
+    expect(
+      await extractor.teardownChangeCapture({ stateId: "test:tap-postgres-to-target-duckdb" }),
+    ).toHaveLength(2);
   });
 
   test("refused when the certificate is not for the host: cert for localhost, connecting to 127.0.0.1", async () => {

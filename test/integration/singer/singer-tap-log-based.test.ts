@@ -1,6 +1,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { pipelineSlotName } from "../../../src/connectors/tap-postgres/cdc/replication-slot-name.js";
 import type { Catalog } from "../../../src/protocol/catalog.js";
 import { createTestDatabase, type TestDatabase } from "../../support/pg.js";
 import { selectStreams, tapConfig, tempDir } from "../../support/pipeline.js";
@@ -19,7 +20,10 @@ interface Message {
   stream?: string;
   record?: Record<string, unknown>;
   schema?: { properties: Record<string, unknown> };
-  value?: { bookmarks: Record<string, { lsn?: number; last_replication_method?: string }> };
+  value?: {
+    bookmarks: Record<string, { lsn?: number; last_replication_method?: string }>;
+    replication_slot?: string;
+  };
 }
 
 beforeAll(async () => {
@@ -40,7 +44,7 @@ afterAll(async () => {
   fs.rmSync(work, { recursive: true, force: true });
 });
 
-async function tap(state?: object): Promise<Message[] & { raw: string }> {
+async function tap(state?: object, extra: string[] = []): Promise<Message[] & { raw: string }> {
   const args = [
     "tap",
     "tap-postgres",
@@ -48,6 +52,7 @@ async function tap(state?: object): Promise<Message[] & { raw: string }> {
     path.join(work, "tap.json"),
     "--catalog",
     path.join(work, "catalog.json"),
+    ...extra,
   ];
   if (state) {
     fs.writeFileSync(path.join(work, "state.json"), JSON.stringify(state));
@@ -83,6 +88,8 @@ describe("sluice tap tap-postgres, LOG_BASED", () => {
     const startLsn = firstState.bookmarks["public-orders"]?.lsn;
     expect(startLsn).toBeGreaterThan(0);
     expect(firstState.bookmarks["public-orders"]?.last_replication_method).toBe("LOG_BASED");
+    // No state id: pipelinewise's slot, as pipelinewise-tap-postgres reads; the STATE says which.
+    expect(firstState.replication_slot).toBe(`pipelinewise_${db.name}_singer`);
 
     await db.query(
       "UPDATE orders SET amount = 98765432109876543210.9876543210, note = 'changed' WHERE id = 2",
@@ -106,5 +113,19 @@ describe("sluice tap tap-postgres, LOG_BASED", () => {
     // Nothing new: no records, and the position is kept.
     const third = await tap(lastState);
     expect(third.filter((m) => m.type === "RECORD")).toEqual([]);
+  });
+
+  test("--state-id gives a new state a slot of its own, which the state then keeps", async () => {
+    const stateId = "meltano:tap-postgres-to-target-x";
+    const first = await tap(undefined, ["--state-id", stateId]);
+    const state = first.filter((m) => m.type === "STATE").at(-1)!.value!;
+    expect(state.replication_slot).toBe(pipelineSlotName(db.name, stateId));
+    await db.query("INSERT INTO orders VALUES (5, 5, 'five')");
+    // Given back without --state-id, it reads the slot it recorded (no copy: only the change).
+    const second = await tap(state);
+    expect(second.filter((m) => m.type === "RECORD").map((m) => m.record?.id)).toEqual([5]);
+    expect(second.filter((m) => m.type === "STATE").at(-1)!.value!.replication_slot).toBe(
+      state.replication_slot,
+    );
   });
 });

@@ -9,10 +9,10 @@ import {
   currentWalLsn,
   dropSlot,
   preparePublication,
-  slotNameOf,
   slotStatus,
   type LogicalReplicationSettings,
 } from "./logical-replication-setup.js";
+import { temporarySlotName } from "./replication-slot-name.js";
 import { ReplicationConnection } from "./replication-connection.js";
 import { formatLsn } from "./replication-message.js";
 
@@ -58,20 +58,19 @@ export interface LogicalSnapshot {
 export class LogicalReplicationSession {
   private replication: ReplicationConnection | undefined;
   private snapshotConnection: ReplicationConnection | undefined;
-  private readonly slotName: string;
   private publication: string | undefined;
   /** Said once the changes start (`readChanges`): what `prepare` decided that the user should know. */
   private readonly warnings: string[] = [];
   /** An ordinary connection outside any snapshot: setup, WAL position, types of new columns. */
   private controlClient: pg.Client | undefined;
 
+  /** `slotName`: the pipeline's slot (`slotNameFor`); created here when it does not exist. */
   constructor(
     private readonly settings: LogicalSessionSettings,
+    readonly slotName: string,
     private readonly allocateSequence: (rows: number) => number,
     private readonly spoolDir: string,
-  ) {
-    this.slotName = slotNameOf(settings);
-  }
+  ) {}
 
   private get client(): pg.Client {
     if (!this.controlClient) throw new Error("LogicalReplicationSession.prepare was not called");
@@ -84,15 +83,18 @@ export class LogicalReplicationSession {
   ): Promise<LogicalSnapshot | undefined> {
     // CDC's own connection, the one that writes: it creates and alters the publication and drops a lost slot.
     this.controlClient = await connectPostgres(this.settings, "sluice cdc control", { readOnly: false });
+    // Before a publication is made for a slot that cannot be this database's.
+    await this.refuseSlotOfAnotherDatabase();
     this.publication = await preparePublication(
       this.client,
       this.settings,
+      this.slotName,
       plans.map((p) => p.table),
     );
     let status = await slotStatus(this.client, this.slotName);
     if (status && status.plugin !== "pgoutput") {
       throw new ConfigError(
-        `replication slot "${this.slotName}" uses the ${status.plugin} plugin; sluice needs pgoutput: drop it (sluice cdc teardown) or set logical_slot_name to another name`,
+        `replication slot "${this.slotName}" uses the ${status.plugin} plugin; sluice needs pgoutput: drop it (sluice cdc teardown <extractor> <loader>) or set logical_slot_name to another name`,
       );
     }
     // NOTE: a run killed a moment ago leaves its walsender exiting for a little while; the
@@ -123,8 +125,10 @@ export class LogicalReplicationSession {
         toCopy.add(id);
       } else if (confirmed !== undefined && BigInt(lsn) < confirmed) {
         // NOTE: the slot was confirmed past this stream's position by a run that did not store
-        // its changes (a `--select` without it, another pipeline on the same slot): the server
-        // no longer has them, so streaming would skip them silently. The table is read again.
+        // its changes: another pipeline on a shared slot (a `logical_slot_name` or pipelinewise
+        // name used by two), a stream left out of the selection for a while, a state restored
+        // from a backup. The server no longer has them, so streaming would skip them silently.
+        // Slots per pipeline make this rare; this stays as the safety net. The table is read again.
         toCopy.add(id);
         this.warnings.push(
           `${id}: replication slot "${this.slotName}" was confirmed up to ${formatLsn(confirmed)}, past this stream's position ${formatLsn(BigInt(lsn))}, by a run that did not load its changes; copying the table again so none is lost`,
@@ -142,14 +146,32 @@ export class LogicalReplicationSession {
     }
     if (toCopy.size === 0) return undefined;
     this.snapshotConnection = await ReplicationConnection.open(this.settings);
-    const temporary = await this.snapshotConnection.createSlot(`${this.slotName}_copy_${process.pid}`, {
-      temporary: true,
-    });
+    const temporary = await this.snapshotConnection.createSlot(
+      temporarySlotName(this.slotName, process.pid),
+      { temporary: true },
+    );
     return {
       snapshotName: temporary.snapshotName!,
       position: temporary.consistentPoint,
       streamsToCopy: toCopy,
     };
+  }
+
+  /**
+   * Slot names are server-wide: a name this database has no slot of may be another database's
+   * (a state copied from another environment recorded it, or a `logical_slot_name` used twice).
+   * Said here, naming both ways out, rather than as the server's "already exists".
+   */
+  private async refuseSlotOfAnotherDatabase(): Promise<void> {
+    const elsewhere = await this.client.query<{ datname: string | null }>(
+      "SELECT database AS datname FROM pg_replication_slots WHERE slot_name = $1 AND database IS DISTINCT FROM current_database()",
+      [this.slotName],
+    );
+    const other = elsewhere.rows[0];
+    if (!other) return;
+    throw new ConfigError(
+      `replication slot "${this.slotName}" belongs to ${other.datname ? `database "${other.datname}"` : "a physical replica"} of this server (slot names are server-wide), not to "${this.settings.dbname}": set logical_slot_name to a name of its own, or remove "replication_slot" from this pipeline's state (sluice state get, then sluice state set --force) to let sluice name one`,
+    );
   }
 
   async *readChanges(

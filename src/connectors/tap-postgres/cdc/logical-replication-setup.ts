@@ -3,12 +3,10 @@ import { ConfigError, ConnectionError } from "../../../errors.js";
 import { classifyPostgresError, postgresError } from "../postgres-errors.js";
 import { quoteIdent, quoteLiteral, readPrivilegeProblems } from "../postgres-connection.js";
 import { parseLsn } from "./replication-message.js";
+import { publicationNameFor, type SlotNameSettings } from "./replication-slot-name.js";
 
 /** The settings of tap-postgres that name and tune change data capture. */
-export interface LogicalReplicationSettings {
-  dbname: string;
-  tap_id?: string;
-  logical_slot_name?: string;
+export interface LogicalReplicationSettings extends SlotNameSettings {
   logical_publication?: string;
 }
 
@@ -16,26 +14,6 @@ export interface LogicalReplicationSettings {
 export interface LogicalTable {
   schemaName: string;
   tableName: string;
-}
-
-/**
- * The slot's name: `logical_slot_name`, else pipelinewise-tap-postgres's rule,
- * `pipelinewise_<dbname>[_<tap_id>]` lowercased with every other character made `_`, so a
- * project moving from pipelinewise finds the name it knows.
- */
-export function slotNameOf(settings: LogicalReplicationSettings): string {
-  if (settings.logical_slot_name) return settings.logical_slot_name;
-  const suffix = settings.tap_id ? `_${settings.tap_id}` : "";
-  return `pipelinewise_${settings.dbname}${suffix}`.toLowerCase().replace(/[^a-z0-9_]/g, "_");
-}
-
-/** `logical_publication` when set (the user's own), else one sluice manages: `<slot>_pub`. */
-export function publicationNameOf(settings: LogicalReplicationSettings): {
-  name: string;
-  managed: boolean;
-} {
-  if (settings.logical_publication) return { name: settings.logical_publication, managed: false };
-  return { name: `${slotNameOf(settings)}_pub`, managed: true };
 }
 
 function qualified(table: LogicalTable): string {
@@ -50,9 +28,10 @@ function qualified(table: LogicalTable): string {
 export async function preparePublication(
   client: pg.Client,
   settings: LogicalReplicationSettings,
+  slotName: string,
   tables: LogicalTable[],
 ): Promise<string> {
-  const { name, managed } = publicationNameOf(settings);
+  const { name, managed } = publicationNameFor(settings, slotName);
   const exists =
     (await client.query("SELECT 1 FROM pg_publication WHERE pubname = $1", [name])).rowCount === 1;
   if (!managed) {
@@ -124,27 +103,55 @@ export interface SlotStatus {
 }
 
 export async function slotStatus(client: pg.Client, slotName: string): Promise<SlotStatus | undefined> {
+  return (await readSlots(client, "slot_name = $1", [slotName])).get(slotName);
+}
+
+/**
+ * The slots of this database that may be sluice's: every `sluice_*` (a pipeline's own),
+ * every `pipelinewise_*` (the name pipelinewise and sluice before per-pipeline slots used) and
+ * those in `names` (a configured `logical_slot_name`, slots states recorded). By name.
+ */
+export async function changeCaptureSlots(
+  client: pg.Client,
+  names: string[],
+): Promise<Map<string, SlotStatus>> {
+  return readSlots(
+    client,
+    "(slot_name LIKE 'sluice\\_%' OR slot_name LIKE 'pipelinewise\\_%' OR slot_name = ANY($1::text[]))",
+    [names],
+  );
+}
+
+async function readSlots(
+  client: pg.Client,
+  where: string,
+  params: unknown[],
+): Promise<Map<string, SlotStatus>> {
   const result = await client.query<{
+    slot_name: string;
     plugin: string;
     active: boolean;
     wal_status: string | null;
     confirmed_flush_lsn: string | null;
     retained: string | null;
   }>(
-    `SELECT plugin, active, wal_status, confirmed_flush_lsn::text,
+    `SELECT slot_name, plugin, active, wal_status, confirmed_flush_lsn::text,
             pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::bigint::text AS retained
-     FROM pg_replication_slots WHERE slot_name = $1 AND database = current_database()`,
-    [slotName],
+     FROM pg_replication_slots WHERE ${where} AND database = current_database() ORDER BY slot_name`,
+    params,
   );
-  const row = result.rows[0];
-  if (!row) return undefined;
-  return {
-    plugin: row.plugin,
-    active: row.active,
-    lost: row.wal_status === "lost",
-    confirmedFlush: row.confirmed_flush_lsn ? parseLsn(row.confirmed_flush_lsn) : undefined,
-    retainedBytes: Number(row.retained ?? 0),
-  };
+  return new Map(
+    result.rows.map((row) => [
+      row.slot_name,
+      {
+        plugin: row.plugin,
+        active: row.active,
+        lost: row.wal_status === "lost",
+        confirmedFlush: row.confirmed_flush_lsn ? parseLsn(row.confirmed_flush_lsn) : undefined,
+        retainedBytes: Number(row.retained ?? 0),
+      },
+    ]),
+  );
 }
 
 export async function currentWalLsn(client: pg.Client): Promise<bigint> {
@@ -161,15 +168,16 @@ export async function dropSlot(client: pg.Client, slotName: string): Promise<boo
 }
 
 /**
- * Removes what LOG_BASED set up in the source: the slot (so the server stops keeping WAL for
- * it) and the publication sluice manages (never a user's own). Returns what it removed.
+ * Removes what LOG_BASED set up in the source for one pipeline: its slot (so the server stops
+ * keeping WAL for it) and the publication sluice manages for that slot (never a user's own).
+ * Other pipelines' slots are left alone. Returns what it removed.
  */
 export async function teardownLogicalReplication(
   client: pg.Client,
   settings: LogicalReplicationSettings,
+  slotName: string,
 ): Promise<string[]> {
   const removed: string[] = [];
-  const slotName = slotNameOf(settings);
   const status = await slotStatus(client, slotName);
   if (status?.active) {
     throw new ConnectionError(
@@ -181,7 +189,7 @@ export async function teardownLogicalReplication(
   await client.query("BEGIN READ WRITE");
   try {
     if (await dropSlot(client, slotName)) removed.push(`replication slot "${slotName}"`);
-    const publication = publicationNameOf(settings);
+    const publication = publicationNameFor(settings, slotName);
     if (publication.managed) {
       const found = await client.query("SELECT 1 FROM pg_publication WHERE pubname = $1", [publication.name]);
       if (found.rowCount === 1) {
@@ -205,6 +213,7 @@ export async function checkLogicalReplication(
   client: pg.Client,
   settings: LogicalReplicationSettings & { user: string },
   tables: LogicalTable[],
+  slotName: string,
 ): Promise<string[]> {
   const problems: string[] = [];
   const walLevel = (await client.query<{ wal_level: string }>("SHOW wal_level")).rows[0]?.wal_level;
@@ -223,11 +232,10 @@ export async function checkLogicalReplication(
       `user "${settings.user}" has no REPLICATION privilege: ALTER ROLE ${quoteIdent(settings.user)} REPLICATION (on RDS: GRANT rds_replication TO ${quoteIdent(settings.user)})`,
     );
   }
-  const slotName = slotNameOf(settings);
   const slot = await slotStatus(client, slotName);
   if (slot && slot.plugin !== "pgoutput") {
     problems.push(
-      `replication slot "${slotName}" exists but uses the ${slot.plugin} plugin; sluice needs pgoutput: drop it (sluice cdc teardown) or set logical_slot_name to another name`,
+      `replication slot "${slotName}" exists but uses the ${slot.plugin} plugin; sluice needs pgoutput: drop it (sluice cdc teardown <extractor> <loader>) or set logical_slot_name to another name`,
     );
   }
   if (!slot) {
@@ -243,7 +251,7 @@ export async function checkLogicalReplication(
     }
   }
   problems.push(...(await readPrivilegeProblems(client, settings.user, tables)));
-  problems.push(...(await publicationPrivilegeProblems(client, settings, tables)));
+  problems.push(...(await publicationPrivilegeProblems(client, settings, slotName, tables)));
   if (tables.length > 0) {
     const identities = await client.query<{ schema_name: string; table_name: string; ok: boolean }>(
       `SELECT n.nspname AS schema_name, c.relname AS table_name,
@@ -271,9 +279,10 @@ export async function checkLogicalReplication(
 async function publicationPrivilegeProblems(
   client: pg.Client,
   settings: LogicalReplicationSettings & { user: string },
+  slotName: string,
   tables: LogicalTable[],
 ): Promise<string[]> {
-  const { name, managed } = publicationNameOf(settings);
+  const { name, managed } = publicationNameFor(settings, slotName);
   if (!managed || tables.length === 0) return [];
   const result = await client.query<{ can_create: boolean; not_owned: string[] | null }>(
     `SELECT has_database_privilege(current_database(), 'CREATE') AS can_create,
