@@ -67,6 +67,14 @@ export interface StreamTableOptions {
   deletedAtOnlyWhenSoft?: boolean;
 }
 
+/** Whether a stream fills a staging table swapped in at `finish` (`replace`, or `overwrite`). */
+export function fillsStaging(
+  stream: Pick<OpenStreamOptions, "mode">,
+  settings: Pick<LoaderSettings, "loadMethod">,
+): boolean {
+  return stream.mode === "replace" || settings.loadMethod === "overwrite";
+}
+
 export class StreamTable {
   readonly replace: boolean;
   /** Keys the warehouse keeps unique (upsert, or a replace that may see a key twice). */
@@ -79,7 +87,7 @@ export class StreamTable {
   constructor(private readonly options: StreamTableOptions) {
     const { settings, stream, schema } = options;
     const name = options.columnName ?? ((source: string) => source);
-    this.replace = stream.mode === "replace" || settings.loadMethod === "overwrite";
+    this.replace = fillsStaging(stream, settings);
     this.keys = settings.loadMethod === "append-only" ? [] : schema.keyProperties.map(name);
     // Upserts merge on the key; a replace merges only where its staging table keeps the key.
     const merges = this.replace ? options.mergesWhileReplacing === true : settings.loadMethod === "upsert";
