@@ -103,7 +103,7 @@ export async function runPipeline(options: RunPipelineOptions): Promise<RunSumma
           )
         : structuredClone(stored ?? emptyState());
       fs.mkdirSync(options.spoolDir, { recursive: true });
-      const commits = new CommitQueue(options, state);
+      const commits = new CommitQueue(options, state, stored);
       await dropLeftStaging(options, commits);
       /** Streams whose read ended (and its last bookmark committed): a retry leaves them be. */
       const finished = new Set<string>();
@@ -236,7 +236,7 @@ async function dropLeftStaging(options: RunPipelineOptions, commits: CommitQueue
       });
       continue;
     }
-    await commits.update((state) => forgetStaging(state, streamId));
+    await commits.updateStaging((state) => forgetStaging(state, streamId));
   }
 }
 
@@ -252,6 +252,8 @@ class CommitQueue {
   constructor(
     private readonly options: RunPipelineOptions,
     readonly state: SingerState,
+    /** The state stored when the run began. */
+    private readonly stored: SingerState | undefined,
   ) {}
 
   /** Stores `bookmark`; `swapped`: the stream's staging table was swapped in, forget it. */
@@ -269,11 +271,28 @@ class CommitQueue {
     });
   }
 
-  /** Changes the state and stores it, after every write before it. */
-  update(change: (state: SingerState) => void): Promise<void> {
+  /**
+   * Records or forgets a staging table (`staging-record.ts`) and stores that alone: bookmarks a
+   * `--full-refresh` dropped from the run's state stay stored until the run commits new ones.
+   */
+  updateStaging(change: (state: SingerState) => void): Promise<void> {
+    return this.update(change, (state) => {
+      const stored = structuredClone(state);
+      for (const [id, bookmark] of Object.entries(this.stored?.bookmarks ?? {})) {
+        if (!(id in stored.bookmarks)) stored.bookmarks[id] = bookmark;
+      }
+      return stored;
+    });
+  }
+
+  /** Changes the state and stores it (or what `toStore` makes of it), after every write before it. */
+  private update(
+    change: (state: SingerState) => void,
+    toStore: (state: SingerState) => SingerState = (state) => state,
+  ): Promise<void> {
     const next = this.last.then(async () => {
       change(this.state);
-      await this.options.stateStore.set(this.options.stateId, this.state);
+      await this.options.stateStore.set(this.options.stateId, toStore(this.state));
     });
     // A failed write fails its own stream; the queue goes on for the others' rollback paths.
     this.last = next.catch(() => undefined);
@@ -327,7 +346,7 @@ async function runStream(
           staging = options.loader.stagingOf?.(plan.schema, opening);
           if (staging) {
             const table = staging;
-            await commits.update((state) => recordStaging(state, streamId, table));
+            await commits.updateStaging((state) => recordStaging(state, streamId, table));
           }
           writer = await options.loader.openStream(plan.schema, opening);
           loads = new LoadWindow(writer.concurrentWrites ?? 1, stop);
@@ -395,7 +414,7 @@ async function runStream(
       const table = staging;
       await options.loader
         .dropStaging?.(table)
-        .then(() => commits.update((state) => forgetStaging(state, streamId)))
+        .then(() => commits.updateStaging((state) => forgetStaging(state, streamId)))
         .catch(() => undefined);
     }
     // The reader stopped because a load failed: that failure is what went wrong.
