@@ -239,7 +239,12 @@ export function rowHashExpression(
       dialect === "bigquery"
         ? `CONCAT(CAST(LENGTH(${value}) AS STRING), ':', ${value})`
         : `${text(dialect, `length(${value})`)} || ':' || ${value}`;
-    return `CASE WHEN ${value} IS NULL THEN ${nullMarker} ELSE ${field} END`;
+    // Concatenation with a NULL is NULL in all three engines, so a NULL value becomes the marker;
+    // the value is computed twice. NOTE: DuckDB binds 1,600 such coalesces many times slower
+    // than the same CASE (which computes it three times).
+    return dialect === "duckdb"
+      ? `CASE WHEN ${value} IS NULL THEN ${nullMarker} ELSE ${field} END`
+      : `coalesce(${field}, ${nullMarker})`;
   });
   switch (dialect) {
     case "bigquery":
