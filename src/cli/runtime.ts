@@ -44,4 +44,4 @@ export { spoolBase, spoolDirFor, sweepAbandonedSpoolDirs } from "../runner/spool
 export { ABANDONED_RUN_ERROR } from "../state/run-history.js";
 export { RunHistoryView } from "../ui/run-history-view.js";
 export { UiServer } from "../ui/ui-server.js";
-export { verifyStream } from "../verify/verify-streams.js";
+export { verifyStreams } from "../verify/verify-streams.js";

@@ -259,6 +259,12 @@ export interface StreamWriter {
   readonly concurrentWrites?: number;
 }
 
+/** A staging table as the loader named it: its schema (BigQuery: dataset) and table. */
+export interface StagingTable {
+  schema: string;
+  table: string;
+}
+
 export interface OpenStreamOptions {
   mode: LoadMode;
   version: number;
@@ -293,6 +299,16 @@ export interface Loader {
    * (files) leave it out.
    */
   tableOf?(schema: StreamSchema): TargetTable;
+  /**
+   * The staging table (`<table>__sluice_new`) a stream opened with `options` fills before it is
+   * swapped in, or undefined when it loads into its table directly. The runner records it in the
+   * state before `openStream`, so that a run stopped before the swap (SIGKILL, a second Ctrl-C)
+   * leaves a record the next run of the same state id removes with `dropStaging`, whatever that
+   * run selects. Optional, with `dropStaging`: loaders without tables leave both out.
+   */
+  stagingOf?(schema: StreamSchema, options: OpenStreamOptions): StagingTable | undefined;
+  /** Drops a staging table `stagingOf` named, if it is still there. */
+  dropStaging?(table: StagingTable): Promise<void>;
   /**
    * A CSV quote character this loader reads faster than `"` (see `RecordBatch.quote`). The
    * runner asks the extractor to write batches with it; batches may still come with `"`.

@@ -1,5 +1,5 @@
 import { PipelineError, messageOf } from "../errors.js";
-import type { RunHistory } from "../state/run-history.js";
+import type { RunHistory, RunStreamStats } from "../state/run-history.js";
 import type { StateStore } from "../state/state-store.js";
 import type { RunObserver, RunSummary, StreamStats } from "./run-events.js";
 
@@ -57,7 +57,7 @@ export async function recordedRun(
         await runHistory.finish(options.runId, {
           status: "success",
           endedAt: new Date(),
-          streams,
+          streams: await withBookmarks(options, streams),
           peakRssBytes: done.peakRssBytes,
         });
         observer({ type: "run-finished", summary: done });
@@ -74,7 +74,7 @@ export async function recordedRun(
           .finish(options.runId, {
             status,
             endedAt: new Date(),
-            streams,
+            streams: await withBookmarks(options, streams).catch(() => streams),
             error: message,
             peakRssBytes: failed.peakRssBytes,
           })
@@ -86,6 +86,23 @@ export async function recordedRun(
       }
     },
     { waitSeconds: options.lockWaitSeconds ?? 0, runId: options.runId },
+  );
+}
+
+/**
+ * The run's streams, each with its bookmark as the state holds it at the end: what a stopped
+ * run committed is in its record, not only in the state that later runs move on.
+ */
+async function withBookmarks(
+  options: RecordedRunOptions,
+  streams: Record<string, StreamStats>,
+): Promise<Record<string, RunStreamStats>> {
+  const state = await options.stateStore.get(options.stateId);
+  return Object.fromEntries(
+    Object.entries(streams).map(([id, stats]) => {
+      const bookmark = state?.bookmarks[id];
+      return [id, bookmark !== undefined ? { ...stats, bookmark } : stats];
+    }),
   );
 }
 

@@ -1,7 +1,14 @@
 import fs from "node:fs";
 import { PipelineError, messageOf } from "../errors.js";
 import type { RecordBatch } from "../connectors/batch.js";
-import type { ExtractSession, Extractor, Loader, StreamPlan, StreamWriter } from "../connectors/connector.js";
+import type {
+  ExtractSession,
+  Extractor,
+  Loader,
+  StagingTable,
+  StreamPlan,
+  StreamWriter,
+} from "../connectors/connector.js";
 import { assertDistinctTables } from "../connectors/loader-core/distinct-tables.js";
 import {
   advanceLogPosition,
@@ -14,6 +21,7 @@ import { forEachConcurrently } from "./for-each-concurrently.js";
 import { LoadWindow } from "./load-window.js";
 import { prefetch } from "./prefetch.js";
 import { recordedRun, type RecordedRunOptions } from "./recorded-run.js";
+import { forgetStaging, recordStaging, recordedStaging } from "./staging-record.js";
 import {
   NO_RETRIES,
   retriableInRun,
@@ -111,7 +119,8 @@ export async function runPipeline(options: RunPipelineOptions): Promise<RunSumma
           )
         : structuredClone(stored ?? emptyState());
       fs.mkdirSync(options.spoolDir, { recursive: true });
-      const commits = new CommitQueue(options, state);
+      const commits = new CommitQueue(options, state, stored);
+      await dropLeftStaging(options, commits);
       /** Streams whose read ended (and its last bookmark committed): a retry leaves them be. */
       const finished = new Set<string>();
       /** Rows loaded by tries of a stream that failed, carried into its next try's stats. */
@@ -145,8 +154,9 @@ export async function runPipeline(options: RunPipelineOptions): Promise<RunSumma
             async (plan, signal) => {
               const id = plan.schema.streamId;
               const stats = (carried[id] ??= { rows: 0, bytes: 0, seconds: 0 });
-              await runStream(options, opened, plan, commits, signal, stats);
+              // In the run's record from the start: a run stopped midway records what it committed.
               streams[id] = stats;
+              await runStream(options, opened, plan, commits, signal, stats);
               finished.add(id);
             },
           );
@@ -234,6 +244,27 @@ async function writeBatch(
 }
 
 /**
+ * Drops the staging tables a stopped run of this state id left (see `staging-record.ts`), before
+ * any stream starts. One that cannot be dropped now stays recorded, with a warning, for the next.
+ */
+async function dropLeftStaging(options: RunPipelineOptions, commits: CommitQueue): Promise<void> {
+  const { loader } = options;
+  if (!loader.dropStaging) return;
+  for (const [streamId, table] of recordedStaging(commits.state)) {
+    try {
+      await loader.dropStaging(table);
+    } catch (error) {
+      options.observer({
+        type: "warning",
+        message: `${streamId}: could not drop ${table.schema}.${table.table}, left by a stopped run (the next run tries again): ${messageOf(error)}`,
+      });
+      continue;
+    }
+    await commits.updateStaging((state) => forgetStaging(state, streamId));
+  }
+}
+
+/**
  * Commits bookmarks of streams running at once one after another: each write stores the whole
  * state, so two in flight could land out of order and the older one would hide the newer.
  */
@@ -245,14 +276,47 @@ class CommitQueue {
   constructor(
     private readonly options: RunPipelineOptions,
     readonly state: SingerState,
+    /** The state stored when the run began. */
+    private readonly stored: SingerState | undefined,
   ) {}
 
-  commit(streamId: string, bookmark: SingerState["bookmarks"][string]): Promise<void> {
-    const next = this.last.then(async () => {
-      this.state.bookmarks[streamId] = bookmark;
-      await this.options.stateStore.set(this.options.stateId, this.state);
+  /** Stores `bookmark`; `swapped`: the stream's staging table was swapped in, forget it. */
+  commit(
+    streamId: string,
+    bookmark: SingerState["bookmarks"][string],
+    options: { swapped?: boolean } = {},
+  ): Promise<void> {
+    return this.update((state) => {
+      state.bookmarks[streamId] = bookmark;
+      if (options.swapped === true) forgetStaging(state, streamId);
+    }).then(() => {
       this.count += 1;
       this.options.observer({ type: "state-committed", streamId, bookmark });
+    });
+  }
+
+  /**
+   * Records or forgets a staging table (`staging-record.ts`) and stores that alone: bookmarks a
+   * `--full-refresh` dropped from the run's state stay stored until the run commits new ones.
+   */
+  updateStaging(change: (state: SingerState) => void): Promise<void> {
+    return this.update(change, (state) => {
+      const stored = structuredClone(state);
+      for (const [id, bookmark] of Object.entries(this.stored?.bookmarks ?? {})) {
+        if (!(id in stored.bookmarks)) stored.bookmarks[id] = bookmark;
+      }
+      return stored;
+    });
+  }
+
+  /** Changes the state and stores it (or what `toStore` makes of it), after every write before it. */
+  private update(
+    change: (state: SingerState) => void,
+    toStore: (state: SingerState) => SingerState = (state) => state,
+  ): Promise<void> {
+    const next = this.last.then(async () => {
+      change(this.state);
+      await this.options.stateStore.set(this.options.stateId, toStore(this.state));
     });
     // A failed write fails its own stream; the queue goes on for the others' rollback paths.
     this.last = next.catch(() => undefined);
@@ -283,8 +347,10 @@ async function runStream(
   let writer: StreamWriter | undefined;
   let loads: LoadWindow | undefined;
   let began = false;
-  const commit = (bookmark: SingerState["bookmarks"][string]): Promise<void> =>
-    commits.commit(streamId, bookmark);
+  const commit = (bookmark: SingerState["bookmarks"][string], swapped = false): Promise<void> =>
+    commits.commit(streamId, bookmark, { swapped });
+  /** The staging table this stream fills, recorded in the state until it is swapped in or dropped. */
+  let staging: StagingTable | undefined;
   try {
     const events = prefetch(
       session.read(plan, commits.state.bookmarks[streamId], controller.signal),
@@ -292,18 +358,21 @@ async function runStream(
     );
     for await (const event of events) {
       switch (event.type) {
-        case "begin":
+        case "begin": {
           began = true;
           if (event.mode === "replace") {
             // A new copy into a new staging table: what earlier tries loaded is gone with theirs.
             stats.rows = 0;
             stats.bytes = 0;
           }
-          writer = await options.loader.openStream(plan.schema, {
-            mode: event.mode,
-            version: event.version,
-            distinctKeys: event.distinctKeys,
-          });
+          const opening = { mode: event.mode, version: event.version, distinctKeys: event.distinctKeys };
+          // Recorded before it exists: a run killed from here on leaves it to the next run to drop.
+          staging = options.loader.stagingOf?.(plan.schema, opening);
+          if (staging) {
+            const table = staging;
+            await commits.updateStaging((state) => recordStaging(state, streamId, table));
+          }
+          writer = await options.loader.openStream(plan.schema, opening);
           loads = new LoadWindow(writer.concurrentWrites ?? 1, stop);
           options.observer({
             type: "stream-started",
@@ -313,6 +382,7 @@ async function runStream(
             ...(event.parts !== undefined && event.parts > 1 ? { parts: event.parts } : {}),
           });
           break;
+        }
         case "batch": {
           if (!writer || !loads)
             throw new PipelineError(`${streamId}: the extractor sent a batch before the stream began`);
@@ -349,7 +419,8 @@ async function runStream(
           await loads.drain();
           await writer.finish();
           writer = undefined;
-          await commit(event.bookmark);
+          staging = undefined;
+          await commit(event.bookmark, true);
           break;
       }
     }
@@ -359,6 +430,17 @@ async function runStream(
     controller.abort();
     await loads?.settle();
     await writer?.abort().catch(() => undefined);
+    if (staging) {
+      // None of the copy was kept. Dropped again to know it is gone (`abort` does not say), then
+      // forgotten; if that fails too, the record stays for the next run.
+      stats.rows = 0;
+      stats.bytes = 0;
+      const table = staging;
+      await options.loader
+        .dropStaging?.(table)
+        .then(() => commits.updateStaging((state) => forgetStaging(state, streamId)))
+        .catch(() => undefined);
+    }
     // The reader stopped because a load failed: that failure is what went wrong.
     throw loads?.failed?.error ?? error;
   } finally {

@@ -1,4 +1,5 @@
 import { ConfigError, StateError } from "../errors.js";
+import type { StreamBookmark } from "../protocol/state.js";
 import { isProcessGone } from "./process-identity.js";
 
 export type RunStatus = "running" | "success" | "failed" | "cancelled";
@@ -9,6 +10,8 @@ export interface RunStreamStats {
   seconds: number;
   /** LOG_BASED: WAL the source kept for the replication slot at the run's last checkpoint. */
   slotLagBytes?: number;
+  /** The stream's bookmark in the state when the run ended (also a failed or cancelled one). */
+  bookmark?: StreamBookmark;
 }
 
 export interface RunRecord {
@@ -94,6 +97,9 @@ export function parseRunStreams(runId: string, stored: unknown): Record<string, 
       bytes: numberOr0(s.bytes),
       seconds: numberOr0(s.seconds),
       ...(typeof s.slotLagBytes === "number" ? { slotLagBytes: s.slotLagBytes } : {}),
+      ...(typeof s.bookmark === "object" && s.bookmark !== null && !Array.isArray(s.bookmark)
+        ? { bookmark: s.bookmark as StreamBookmark }
+        : {}),
     };
   }
   return streams;

@@ -11,6 +11,7 @@ import {
   asText,
   canonicalExpression,
   hashBitsExpression,
+  notHeldExpressions,
   rowHashExpression,
   type VerifyDialect,
 } from "./row-hash.js";
@@ -45,6 +46,11 @@ export interface StreamVerifier {
   checksums(schema: StreamSchema, range: KeyRange, boundaries: readonly string[]): Promise<RangeChecksum[]>;
   /** Every `step`-th key of `range` in key order (not the first): where to cut it. */
   boundaries(schema: StreamSchema, range: KeyRange, step: number): Promise<string[]>;
+  /**
+   * Facts about values this side holds that no warehouse can hold, one text per column (see
+   * `notHeldExpressions`); called for the source. Empty when there are none.
+   */
+  notHeld(schema: StreamSchema): Promise<string[]>;
   /** The keys and row hashes of `range`; called only for small ranges. */
   rows(schema: StreamSchema, range: KeyRange): Promise<RowDigest[]>;
   close(): Promise<void>;
@@ -118,6 +124,20 @@ export class SqlStreamVerifier implements StreamVerifier {
         `WHERE rn > 1 AND mod(rn - 1, ${Math.max(1, Math.floor(step))}) = 0 ORDER BY rn`,
     );
     return rows.map((r) => String(r.k));
+  }
+
+  async notHeld(schema: StreamSchema): Promise<string[]> {
+    const { dialect, quote } = this.options;
+    const checks = notHeldExpressions(dialect, schema.columns, quote);
+    if (checks.length === 0) return [];
+    const { from, where } = await this.parts(schema, {});
+    const [row] = await this.options.query(
+      `SELECT ${checks.map((c, i) => `${asText(dialect, c.count)} AS n${i}`).join(", ")} FROM ${from}${where}`,
+    );
+    return checks.flatMap((c, i) => {
+      const n = Number(row?.[`n${i}`] ?? 0);
+      return n > 0 ? [c.describe(n)] : [];
+    });
   }
 
   async rows(schema: StreamSchema, range: KeyRange): Promise<RowDigest[]> {

@@ -24,8 +24,15 @@ export interface StreamVerification {
   rowsFetched: number;
   /** Columns whose comparison is weaker than their value (see row-hash.ts). */
   inexactColumns: string[];
+  /**
+   * Values the source holds that no warehouse can (arrays whose subscripts do not start at 1):
+   * loaded as their elements and compared so, reported here rather than as changed rows.
+   */
+  notHeld: string[];
   /** Why the differences could not be named (a stream without a key). */
   note?: string;
+  /** Why the stream could not be verified; the other streams still were. */
+  error?: string;
 }
 
 export interface VerifyOptions {
@@ -65,11 +72,13 @@ export async function verifyStream(
     rangesCompared: 0,
     rowsFetched: 0,
     inexactColumns: inexactKinds(schema.columns, [source.dialect, warehouse.dialect]),
+    notHeld: [],
   };
   source.pairWith(warehouse.dialect);
   warehouse.pairWith(source.dialect);
   const [sourceTotal] = await source.checksums(schema, {}, []);
   result.sourceRows = sourceTotal!.rows;
+  result.notHeld = await source.notHeld(schema);
   const table = await warehouse.locate(schema);
   if (table === undefined) {
     result.note = "the warehouse has no table for this stream";
@@ -137,6 +146,42 @@ export async function verifyStream(
   }
   result.equal = differences() === 0 && !result.truncated && result.sourceRows === result.warehouseRows;
   return result;
+}
+
+/**
+ * `verifyStream` for each stream in turn. A stream that cannot be verified (a query fails: a
+ * warehouse column dropped by hand, a type changed) is reported with its error, and the streams
+ * after it are still verified.
+ */
+export async function verifyStreams(
+  schemas: readonly StreamSchema[],
+  source: StreamVerifier,
+  warehouse: StreamVerifier,
+  options: VerifyOptions = {},
+): Promise<StreamVerification[]> {
+  const results: StreamVerification[] = [];
+  for (const schema of schemas) {
+    try {
+      results.push(await verifyStream(schema, source, warehouse, options));
+    } catch (error) {
+      results.push({
+        stream: schema.streamId,
+        sourceRows: 0,
+        warehouseRows: 0,
+        equal: false,
+        missing: [],
+        extra: [],
+        changed: [],
+        truncated: false,
+        rangesCompared: 0,
+        rowsFetched: 0,
+        inexactColumns: [],
+        notHeld: [],
+        error: error instanceof Error ? error.message : String(error),
+      });
+    }
+  }
+  return results;
 }
 
 function same(a: RangeChecksum, b: RangeChecksum): boolean {

@@ -77,4 +77,12 @@ describe("sluice verify", () => {
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain('--format: "xml" is not one of text, json');
   });
+
+  test("a stream that cannot be verified is named with its error, and the others are still verified: exit 1", async () => {
+    await project.duckdb("ALTER TABLE public.items DROP COLUMN price");
+    const result = await project.runText(["verify", "tap-postgres", "target-duckdb"]);
+    expect(result.code, describeResult(result)).toBe(1);
+    expect(result.stdout).toMatch(/^public-items: NOT VERIFIED: .*price/m);
+    expect(result.stdout).toContain("public-notes: DIFFERENT (source 2 rows, warehouse public.notes 2 rows)");
+  });
 });

@@ -7,7 +7,7 @@ export function registerVerifyCommand(program: Command, wrap: Wrap): void {
   program
     .command("verify")
     .description(
-      "Compare each selected stream in the source and the warehouse (counts, key-range checksums) and name the keys that differ; exit 1 when they differ",
+      "Compare each selected stream in the source and the warehouse (counts, key-range checksums) and name the keys that differ; exit 1 when they differ or a stream could not be verified",
     )
     .argument("<extractor>", "extractor plugin name, e.g. tap-postgres")
     .argument("<loader>", "loader plugin name, e.g. target-duckdb")
@@ -24,7 +24,7 @@ export function registerVerifyCommand(program: Command, wrap: Wrap): void {
           throw new ConfigError(`--max-differences: "${options.maxDifferences}" is not a positive integer`);
         }
         const project = await context.openProject();
-        const { createExtractor, createLoader, planStreams, resolvePluginForRun, verifyStream } =
+        const { createExtractor, createLoader, planStreams, resolvePluginForRun, verifyStreams } =
           await context.runtime();
         const extractorPlugin = await resolvePluginForRun(project, extractorName, "extractor");
         const loaderPlugin = await resolvePluginForRun(project, loaderName, "loader");
@@ -39,11 +39,14 @@ export function registerVerifyCommand(program: Command, wrap: Wrap): void {
           );
           const source = extractor.verifier();
           const warehouse = loader.verifier();
-          const results: StreamVerification[] = [];
+          let results: StreamVerification[];
           try {
-            for (const plan of plans) {
-              results.push(await verifyStream(plan.schema, source, warehouse, { maxDifferences }));
-            }
+            results = await verifyStreams(
+              plans.map((p) => p.schema),
+              source,
+              warehouse,
+              { maxDifferences },
+            );
           } finally {
             await source.close();
             await warehouse.close();
@@ -70,6 +73,7 @@ interface VerifyCliOptions {
 }
 
 function describe(r: StreamVerification): string {
+  if (r.error !== undefined) return `${r.stream}: NOT VERIFIED: ${r.error}`;
   const lines = [
     `${r.stream}: ${r.equal ? "equal" : "DIFFERENT"} (source ${r.sourceRows} rows, warehouse ${r.table ?? "(no table)"} ${r.warehouseRows} rows)`,
   ];
@@ -82,6 +86,7 @@ function describe(r: StreamVerification): string {
   for (const k of r.changed) lines.push(`  changed:              ${key(k)}`);
   if (r.truncated) lines.push("  (more differences not listed: --max-differences)");
   if (r.note) lines.push(`  ${r.note}`);
+  for (const fact of r.notHeld) lines.push(`  not held by the warehouse: ${fact}`);
   if (r.inexactColumns.length > 0) lines.push(`  compared loosely: ${r.inexactColumns.join(", ")}`);
   return lines.join("\n");
 }

@@ -104,6 +104,14 @@ export interface StreamTableOptions {
   where?: string;
 }
 
+/** Whether a stream fills a staging table swapped in at `finish` (`replace`, or `overwrite`). */
+export function fillsStaging(
+  stream: Pick<OpenStreamOptions, "mode">,
+  settings: Pick<LoaderSettings, "loadMethod">,
+): boolean {
+  return stream.mode === "replace" || settings.loadMethod === "overwrite";
+}
+
 export class StreamTable {
   /** Keys the warehouse keeps unique (upsert, or a replace that may see a key twice). */
   readonly keys: string[];
@@ -119,7 +127,7 @@ export class StreamTable {
     this.keys = settings.loadMethod === "append-only" ? [] : schema.keyProperties.map(name);
     this.replacing = false;
     this.merging = [];
-    this.setReplace(stream.mode === "replace" || settings.loadMethod === "overwrite");
+    this.setReplace(fillsStaging(stream, settings));
   }
 
   /**

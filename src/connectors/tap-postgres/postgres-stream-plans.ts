@@ -38,6 +38,12 @@ export function planStreams(
       );
       continue;
     }
+    const key = keyPropertiesOf(stream.tap_stream_id, table, meta["view-key-properties"]);
+    if ("problem" in key) {
+      problems.push(key.problem);
+      continue;
+    }
+    const keyProperties = key.keys;
     const replicationKey =
       meta["replication-key"] === undefined ? undefined : String(meta["replication-key"]);
     if (method === "LOG_BASED") {
@@ -74,17 +80,19 @@ export function planStreams(
         );
         continue;
       }
+      if (isView(table) && keyProperties.length === 0 && !key.declared) {
+        problems.push(
+          `metadata.${stream.tap_stream_id}.view-key-properties: INCREMENTAL reads ${table.schemaName}.${table.tableName} from its bookmark on (${replicationKey} >= the last value read), so the rows at the bookmark are read again on every run, and a view has no key to replace them by: they would be appended again each time. Set view-key-properties to the view's unique column(s) (e.g. [id]), or to [] to append them knowingly, or use FULL_TABLE`,
+        );
+        continue;
+      }
     }
     const wanted = new Set(
       table.columns
         .filter((c) => {
           const pm = propertyMetadata(stream, c.name);
           if (pm.inclusion === "unsupported") return false;
-          if (
-            pm.inclusion === "automatic" ||
-            table.keyProperties.includes(c.name) ||
-            c.name === replicationKey
-          ) {
+          if (pm.inclusion === "automatic" || keyProperties.includes(c.name) || c.name === replicationKey) {
             return true;
           }
           return pm.selected === undefined ? pm["selected-by-default"] !== false : pm.selected === true;
@@ -112,7 +120,7 @@ export function planStreams(
         sourceSchema: table.schemaName,
         sourceTable: table.tableName,
         columns,
-        keyProperties: table.keyProperties,
+        keyProperties,
       },
     });
   }
@@ -121,6 +129,37 @@ export function planStreams(
 }
 
 const RESERVED_COLUMNS = new Set([DELETED_AT_COLUMN, SEQUENCE_COLUMN, UNCHANGED_COLUMN]);
+
+function isView(table: DiscoveredTable): boolean {
+  return table.kind === "view" || table.kind === "materialized view";
+}
+
+/**
+ * The stream's key: a table's primary key; for a view, its `view-key-properties` metadata (as
+ * pipelinewise-tap-postgres reads it), which loaders then upsert by as by a primary key. On a
+ * table the setting is ignored, as pipelinewise does, so that one rule for every stream (`"*"`)
+ * can give the views among them a key. `declared` says the metadata was set, even to `[]`.
+ */
+function keyPropertiesOf(
+  streamId: string,
+  table: DiscoveredTable,
+  setting: unknown,
+): { keys: string[]; declared: boolean } | { problem: string } {
+  if (!isView(table)) return { keys: table.keyProperties, declared: false };
+  if (setting === undefined || setting === null) return { keys: [], declared: false };
+  const names = typeof setting === "string" ? [setting] : setting;
+  const where = `metadata.${streamId}.view-key-properties`;
+  if (!Array.isArray(names) || !names.every((n): n is string => typeof n === "string")) {
+    return { problem: `${where}: expected a list of column names of the view, e.g. [id]` };
+  }
+  const unknown = names.filter((n) => !table.columns.some((c) => c.name === n));
+  if (unknown.length > 0) {
+    return {
+      problem: `${where}: ${unknown.map((n) => `"${n}"`).join(", ")} not a column of ${table.schemaName}.${table.tableName} (columns: ${table.columns.map((c) => c.name).join(", ")})`,
+    };
+  }
+  return { keys: [...new Set(names)], declared: true };
+}
 
 function validKeys(table: DiscoveredTable): string {
   return table.columns

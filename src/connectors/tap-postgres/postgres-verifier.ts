@@ -1,4 +1,3 @@
-import type pg from "pg";
 import { SqlStreamVerifier, type StreamVerifier } from "../../verify/stream-verifier.js";
 import {
   connectPostgres,
@@ -7,6 +6,7 @@ import {
   quoteLiteral,
   type PostgresConnectionSettings,
 } from "./postgres-connection.js";
+import { openSnapshotQueries } from "./postgres-snapshot.js";
 
 /**
  * The source side of `sluice verify`: checksums computed in PostgreSQL, in one read-only
@@ -14,33 +14,26 @@ import {
  * so canonical texts match what was extracted.
  */
 export function createPostgresVerifier(settings: PostgresConnectionSettings): StreamVerifier {
-  let client: Promise<pg.Client> | undefined;
-  const connect = (): Promise<pg.Client> =>
-    (client ??= (async () => {
-      const c = await connectPostgres(settings, "sluice verify");
-      await c.query(EXTRACT_SESSION_SETTINGS);
-      // One snapshot for the whole comparison: every range is checked against the same rows.
-      await c.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
-      return c;
-    })());
+  const snapshot = openSnapshotQueries(async () => {
+    const c = await connectPostgres(settings, "sluice verify");
+    await c.query(EXTRACT_SESSION_SETTINGS);
+    return c;
+  });
   return new SqlStreamVerifier({
     dialect: "postgres",
     quote: quoteIdent,
-    query: async (sql) => (await (await connect()).query<Record<string, unknown>>(sql)).rows,
+    query: (sql) => snapshot.query(sql),
     table: async (schema) => {
-      const c = await connect();
-      const found = await c.query(
+      const found = await snapshot.query(
         `SELECT 1 FROM pg_class r JOIN pg_namespace n ON n.oid = r.relnamespace WHERE n.nspname = ${quoteLiteral(schema.sourceSchema)} AND r.relname = ${quoteLiteral(schema.sourceTable)}`,
       );
-      if (found.rowCount === 0) return undefined;
+      if (found.length === 0) return undefined;
       return {
         name: `${schema.sourceSchema}.${schema.sourceTable}`,
         quoted: `${quoteIdent(schema.sourceSchema)}.${quoteIdent(schema.sourceTable)}`,
         softDeletes: false,
       };
     },
-    close: async () => {
-      if (client) await (await client).end();
-    },
+    close: () => snapshot.close(),
   });
 }

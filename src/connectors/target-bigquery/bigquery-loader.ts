@@ -3,10 +3,10 @@ import type { TableMetadata } from "@google-cloud/bigquery";
 import { ConfigError, DataError, SchemaError } from "../../errors.js";
 import { DELETED_AT_COLUMN, SEQUENCE_COLUMN, UNCHANGED_COLUMN, type RecordBatch } from "../batch.js";
 import type { ColumnType, StreamSchema } from "../column-type.js";
-import type { Loader, OpenStreamOptions, PluginConfig, StreamWriter } from "../connector.js";
+import type { Loader, OpenStreamOptions, PluginConfig, StagingTable, StreamWriter } from "../connector.js";
 import { BigqueryClient } from "./bigquery-client.js";
 import type { TargetTable } from "../loader-core/distinct-tables.js";
-import { StreamTable } from "../loader-core/stream-table.js";
+import { fillsStaging, StreamTable } from "../loader-core/stream-table.js";
 import { BigqueryTables } from "./bigquery-tables.js";
 import { createBigqueryVerifier } from "./bigquery-verifier.js";
 import type { StreamVerifier } from "../../verify/stream-verifier.js";
@@ -107,6 +107,18 @@ export class BigqueryLoader implements Loader {
   tableOf(schema: StreamSchema): TargetTable {
     const table = bigqueryTableName(schema.sourceTable, this.config.tablePrefix, this.config.tableSuffix);
     return { name: `${this.config.datasetId}.${table}`, key: table };
+  }
+
+  stagingOf(schema: StreamSchema, options: OpenStreamOptions): StagingTable | undefined {
+    if (!fillsStaging(options, { loadMethod: this.config.loadMethod })) return undefined;
+    const table = bigqueryTableName(schema.sourceTable, this.config.tablePrefix, this.config.tableSuffix);
+    return { schema: this.config.datasetId, table: bigqueryTableName(`${table}__sluice_new`) };
+  }
+
+  /** A staging table of another dataset (the setting changed since) expires within a day by itself. */
+  async dropStaging(staging: StagingTable): Promise<void> {
+    if (staging.schema !== this.config.datasetId) return;
+    await (await this.api()).deleteTable(staging.table);
   }
 
   verifier(): StreamVerifier {

@@ -13,7 +13,7 @@ import { DELETED_AT_COLUMN, SEQUENCE_COLUMN } from "../batch.js";
 import { batchLayout } from "../loader-core/batch-layout.js";
 import { planMerge } from "../loader-core/merge-plan.js";
 import type { TargetTable } from "../loader-core/distinct-tables.js";
-import { StreamTable } from "../loader-core/stream-table.js";
+import { fillsStaging, StreamTable } from "../loader-core/stream-table.js";
 import { batchField, isConversionError, readCsvCall } from "./duckdb-batch-read.js";
 import { classifyDuckdbError, firstLine } from "./duckdb-errors.js";
 import { duckdbMergeStatements, type BatchSelect, type DuckdbMerge } from "./duckdb-merge.js";
@@ -21,7 +21,7 @@ import { InsertionOrder } from "./insertion-order.js";
 import { DuckdbTables } from "./duckdb-tables.js";
 import type { MetadataValue } from "../loader-core/metadata-columns.js";
 import type { ColumnType, StreamSchema } from "../column-type.js";
-import type { Loader, OpenStreamOptions, PluginConfig, StreamWriter } from "../connector.js";
+import type { Loader, OpenStreamOptions, PluginConfig, StagingTable, StreamWriter } from "../connector.js";
 import { csvParseType, duckdbConversion, duckdbLiteral, duckdbType, quoteDuckdb } from "./duckdb-types.js";
 import { duckdbError, duckdbOpenError } from "./duckdb-errors.js";
 import { batchMemoryExtra, connectionMemory, SharedMemoryLimit } from "./shared-memory-limit.js";
@@ -151,6 +151,26 @@ export class DuckdbLoader implements Loader {
     const target = this.targetOf(schema);
     const name = `${target.schema}.${target.table}`;
     return { name, key: JSON.stringify([target.schema.toLowerCase(), target.table.toLowerCase()]) };
+  }
+
+  stagingOf(schema: StreamSchema, options: OpenStreamOptions): StagingTable | undefined {
+    if (!fillsStaging(options, this.config.loader)) return undefined;
+    const target = this.targetOf(schema);
+    return { schema: target.schema, table: `${target.table}__sluice_new` };
+  }
+
+  async dropStaging(staging: StagingTable): Promise<void> {
+    const connection = await this.connect();
+    try {
+      await new DuckdbTables(connection, staging.schema).drop(staging.table);
+    } catch (error) {
+      throw duckdbError(error, {
+        file: this.file,
+        action: `dropping ${staging.schema}.${staging.table}, left by a stopped run`,
+      });
+    } finally {
+      connection.closeSync();
+    }
   }
 
   verifier(): StreamVerifier {

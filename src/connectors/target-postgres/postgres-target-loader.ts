@@ -13,11 +13,11 @@ import { DELETED_AT_COLUMN, SEQUENCE_COLUMN } from "../batch.js";
 import { batchLayout, type BatchLayout } from "../loader-core/batch-layout.js";
 import { planMerge, trackedColumns } from "../loader-core/merge-plan.js";
 import type { TargetTable } from "../loader-core/distinct-tables.js";
-import { StreamTable } from "../loader-core/stream-table.js";
+import { fillsStaging, StreamTable } from "../loader-core/stream-table.js";
 import { PostgresTargetTables } from "./postgres-target-tables.js";
 import type { MetadataValue } from "../loader-core/metadata-columns.js";
 import type { StreamSchema } from "../column-type.js";
-import type { Loader, OpenStreamOptions, PluginConfig, StreamWriter } from "../connector.js";
+import type { Loader, OpenStreamOptions, PluginConfig, StagingTable, StreamWriter } from "../connector.js";
 import {
   connectPostgres,
   EXTRACT_SESSION_SETTINGS,
@@ -140,6 +140,26 @@ export class PostgresTargetLoader implements Loader {
   tableOf(schema: StreamSchema): TargetTable {
     const target = targetTableOf(this.config, schema);
     return { name: `${target.schema}.${target.table}`, key: JSON.stringify([target.schema, target.table]) };
+  }
+
+  stagingOf(schema: StreamSchema, options: OpenStreamOptions): StagingTable | undefined {
+    if (!fillsStaging(options, this.config.loader)) return undefined;
+    const target = targetTableOf(this.config, schema);
+    return { schema: target.schema, table: stagingTableName(target.table) };
+  }
+
+  async dropStaging(staging: StagingTable): Promise<void> {
+    const client = await this.connect("cleanup");
+    try {
+      await new PostgresTargetTables(client, staging.schema).drop(staging.table);
+    } catch (error) {
+      throw postgresError(
+        error,
+        `target-postgres: dropping ${staging.schema}.${staging.table}, left by a stopped run`,
+      );
+    } finally {
+      await client.end().catch(() => undefined);
+    }
   }
 
   verifier(): StreamVerifier {

@@ -2,6 +2,7 @@ import type pg from "pg";
 import type { StreamSchema } from "../column-type.js";
 import { SqlStreamVerifier, type StreamVerifier } from "../../verify/stream-verifier.js";
 import { quoteIdent } from "../tap-postgres/postgres-connection.js";
+import { openSnapshotQueries } from "../tap-postgres/postgres-snapshot.js";
 
 /**
  * The warehouse side of `sluice verify` for target-postgres: the table the loader writes
@@ -15,15 +16,7 @@ export function createPostgresTargetVerifier(options: {
   connect: () => Promise<pg.Client>;
   tableOf: (schema: StreamSchema) => { schema: string; table: string };
 }): StreamVerifier {
-  let client: Promise<pg.Client> | undefined;
-  const connection = (): Promise<pg.Client> =>
-    (client ??= (async () => {
-      const c = await options.connect();
-      await c.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
-      return c;
-    })());
-  const query = async (sql: string, params?: unknown[]): Promise<Record<string, unknown>[]> =>
-    (await (await connection()).query<Record<string, unknown>>(sql, params)).rows;
+  const { query, close } = openSnapshotQueries(options.connect);
   return new SqlStreamVerifier({
     dialect: "postgres",
     quote: quoteIdent,
@@ -42,8 +35,6 @@ export function createPostgresTargetVerifier(options: {
         softDeletes: columns.some((c) => c.c === "_sdc_deleted_at"),
       };
     },
-    close: async () => {
-      if (client) await (await client).end();
-    },
+    close,
   });
 }

@@ -41,13 +41,16 @@ beforeAll(async () => {
     CREATE TABLE events (id bigint PRIMARY KEY, kind text NOT NULL, happened timestamptz NOT NULL);
     INSERT INTO events SELECT g, 'kind ' || (g % 7), timestamptz '2024-01-01 00:00:00+00' + g * interval '1 second'
       FROM generate_series(1, 5000) g;
+    CREATE TYPE pair AS (x integer, y text);
+    CREATE TABLE odd (id integer PRIMARY KEY, p pair, a text, b text);
+    INSERT INTO odd VALUES (1, ROW(NULL, NULL), 'x' || chr(30), 'y'), (2, NULL, chr(31), ''), (3, ROW(1, 'a'), NULL, NULL);
     CREATE TABLE tagged (tag text PRIMARY KEY, n integer);
     INSERT INTO tagged SELECT 'it''s \\ ' || g, g FROM generate_series(1, 300) g;`);
   const summary = await runToBigquery({
     db,
     workDir,
     target: bigqueryConfig(target, dataset),
-    streams: { "public-typed": {}, "public-events": {}, "public-tagged": {} },
+    streams: { "public-typed": {}, "public-events": {}, "public-tagged": {}, "public-odd": {} },
   });
   expect(summary.status).toBe("success");
 });
@@ -110,5 +113,14 @@ describe("verify against target-bigquery", () => {
       changed: [{ tag: "it's \\ 150" }],
     });
     expect(result.rangesCompared).toBeGreaterThan(1);
+  });
+
+  test("an all-NULL composite is a value, and a separator moved between columns or a NULL marker is a change", async () => {
+    expect(await verify("public-odd")).toMatchObject({ equal: true, sourceRows: 3 });
+    await bigquery(`UPDATE \`${dataset}.odd\` SET a = 'x', b = CONCAT(CODE_POINTS_TO_STRING([30]), 'y') WHERE id = 1;
+      UPDATE \`${dataset}.odd\` SET a = CAST(NULL AS STRING) WHERE id = 2;
+      UPDATE \`${dataset}.odd\` SET p = CAST(NULL AS STRING) WHERE id = 3`);
+    const result = await verify("public-odd");
+    expect(result).toMatchObject({ equal: false, changed: [{ id: "1" }, { id: "2" }, { id: "3" }] });
   });
 });
