@@ -134,7 +134,11 @@ export async function runPipeline(options: RunPipelineOptions): Promise<RunSumma
           if (logical.length === 0) return;
           const recopy = await runChanges(options, opened, logical, state, streams, commits);
           if (recopy.size === 0) return;
-          if (copyPasses >= MAX_COPY_PASSES || options.signal?.aborted === true) {
+          // A follow run copies each time a table changes under it; a batch run a few times at most.
+          if (
+            (copyPasses >= MAX_COPY_PASSES && options.follow !== true) ||
+            options.signal?.aborted === true
+          ) {
             options.observer({
               type: "warning",
               message: `${[...recopy].join(", ")}: the table changed again while it was copied; the next run copies it again`,
@@ -509,6 +513,9 @@ async function runChanges(
           const { lsn: _lsn, ...rest } = state.bookmarks[event.streamId] ?? {};
           state.bookmarks[event.streamId] = rest;
           await options.stateStore.set(options.stateId, state);
+          // The reader ends at its next transaction boundary, so that the copy comes soon (in
+          // follow mode, the stream would otherwise wait for the process to stop).
+          stop.abort();
           break;
         }
       }
