@@ -498,6 +498,11 @@ class PostgresExtractSession implements ExtractSession {
   ): AsyncIterable<ChangeEvent> {
     if (!this.logical)
       throw new PipelineError("readChanges: the session was opened without LOG_BASED streams");
+    // The copies are done: their snapshot's transactions would hold a lock on every table they
+    // read (a DROP or ALTER TABLE at the source waits on it) and the server's xmin, for as long as
+    // the changes are read (for ever, with --follow).
+    await Promise.all([...this.all].map((c) => this.discard(c)));
+    this.idle.length = 0;
     try {
       yield* this.logical.readChanges(plans as LogicalPlan[], bookmarks, options);
     } catch (error) {

@@ -274,7 +274,14 @@ describe("LOG_BASED under DDL", () => {
     const controller = new AbortController();
     const followers = [s.runs.duckdb, s.runs.postgres].map((run) => {
       const events: RunEvent[] = [];
-      const done = run({ follow: true, signal: controller.signal, observer: (e) => events.push(e) });
+      const done = run({
+        follow: true,
+        signal: controller.signal,
+        observer: (e) => {
+          if (process.env.DEBUG_DDL) console.log(JSON.stringify(e));
+          events.push(e);
+        },
+      });
       return { events, done };
     });
     const waitFor = async (what: string, found: (events: RunEvent[]) => boolean): Promise<void> => {
