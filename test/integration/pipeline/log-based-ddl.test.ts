@@ -347,4 +347,41 @@ describe("LOG_BASED under DDL", () => {
     }
     await s.expectEqual();
   });
+
+  test("a table renamed while it is streamed stops the run, naming it", async () => {
+    await source.query("CREATE TABLE rn (id int PRIMARY KEY, v text)");
+    await source.query("INSERT INTO rn SELECT i, 'v' || i FROM generate_series(1, 5) i");
+    const s = scenario("rn", { table: "rn", key: "id", pg: "v", duckdb: "v" });
+    await s.sync();
+    const controller = new AbortController();
+    let streaming = false;
+    const warnings: string[] = [];
+    const following = s.runs.duckdb({
+      follow: true,
+      signal: controller.signal,
+      observer: (e) => {
+        if (e.type === "changes-committed") streaming = true;
+        if (e.type === "warning") warnings.push(e.message);
+      },
+    });
+    try {
+      const deadline = Date.now() + 30_000;
+      while (!streaming && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+      await source.query("ALTER TABLE rn RENAME TO rn_renamed");
+      await source.query("INSERT INTO rn_renamed VALUES (6, 'lost?')");
+      // Either the Relation message under the new name or the next checkpoint's catalog check.
+      const error = await following.then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(String(error)).toMatch(
+        /public.rn was renamed to public.rn_renamed|public-rn: the source table no longer exists under its name/,
+      );
+      // Where the table went is said, whichever noticed first.
+      expect([String(error), ...warnings].join("\n")).toMatch(/public.rn_renamed/);
+    } finally {
+      controller.abort();
+      await following.catch(() => undefined);
+    }
+  });
 });

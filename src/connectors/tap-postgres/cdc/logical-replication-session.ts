@@ -194,20 +194,21 @@ export class LogicalReplicationSession {
       const { schemaName, tableName } = plan.table;
       if (identities.has(identityKey(schemaName, tableName))) continue;
       const oid = recordedIdentity(bookmarks[plan.schema.streamId])?.oid;
-      const moved =
-        oid === undefined
-          ? undefined
-          : (
-              await this.client.query<{ name: string }>(
-                "SELECT format('%I.%I', n.nspname, c.relname) AS name FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = $1",
-                [oid],
-              )
-            ).rows[0]?.name;
+      const moved = oid === undefined ? undefined : await this.nameOfRelation(oid);
       problems.push(
         `${plan.schema.streamId}: table ${schemaName}.${tableName} does not exist any more${moved ? ` (it is ${moved} now: renamed or moved)` : " (dropped, renamed or moved)"}; select the table under its new name (a new stream), or deselect this one`,
       );
     }
     if (problems.length > 0) throw new ConfigError(problems);
+  }
+
+  /** `schema.table` of the relation with this oid, if one exists (a table renamed or moved). */
+  private async nameOfRelation(oid: number): Promise<string | undefined> {
+    const result = await this.client.query<{ name: string }>(
+      "SELECT format('%I.%I', n.nspname, c.relname) AS name FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = $1",
+      [oid],
+    );
+    return result.rows[0]?.name;
   }
 
   /**
@@ -281,14 +282,20 @@ export class LogicalReplicationSession {
         this.client,
         watched.map((t) => t.plan.table),
       );
-      return watched.flatMap((t) => {
-        const current = now.get(identityKey(t.plan.table.schemaName, t.plan.table.tableName));
-        const reason =
-          current === undefined
-            ? `table ${t.plan.table.schemaName}.${t.plan.table.tableName} no longer exists (dropped, or renamed)`
-            : identityChange(t.identity!, current);
-        return reason ? [{ streamId: t.plan.schema.streamId, reason }] : [];
-      });
+      const changes: { streamId: string; reason: string }[] = [];
+      for (const t of watched) {
+        const { schemaName, tableName } = t.plan.table;
+        const current = now.get(identityKey(schemaName, tableName));
+        let reason: string | undefined;
+        if (current === undefined) {
+          const moved = await this.nameOfRelation(t.identity!.oid);
+          reason = `table ${schemaName}.${tableName} no longer exists${moved ? ` (it is ${moved} now: renamed or moved)` : " (dropped, renamed or moved)"}`;
+        } else {
+          reason = identityChange(t.identity!, current);
+        }
+        if (reason) changes.push({ streamId: t.plan.schema.streamId, reason });
+      }
+      return changes;
     };
     const startLsn = tables.reduce((min, t) => (t.fromLsn < min ? t.fromLsn : min), tables[0]!.fromLsn);
     const stopAt =
