@@ -205,6 +205,15 @@ describe("LOG_BASED under DDL", () => {
       duckdb: "concat_ws('|', v, status, coalesce(token::VARCHAR, '-'))",
     });
     expect((await s.sync()).join("\n")).toMatch(/column "token" was added with a default/);
+    // Dropped and added again: the rows that existed are NULL now, which the WAL never says.
+    await source.query("ALTER TABLE ad DROP COLUMN status");
+    await source.query("ALTER TABLE ad ADD COLUMN status text");
+    await source.query("UPDATE ad SET status = 'set again' WHERE id = 1");
+    s.compare({
+      pg: "concat_ws('|', v, coalesce(status, '-'), coalesce(token::text, '-'))",
+      duckdb: "concat_ws('|', v, coalesce(status, '-'), coalesce(token::VARCHAR, '-'))",
+    });
+    expect((await s.sync()).join("\n")).toMatch(/column "status" was dropped and added again/);
   });
 
   test("stored generated columns are published; virtual ones are refused", async () => {
@@ -228,6 +237,18 @@ describe("LOG_BASED under DDL", () => {
     );
     const v = scenario("gv", { table: "gv", key: "id", pg: "qty", duckdb: "qty" });
     await expect(v.runs.duckdb()).rejects.toThrow(/public-gv: column "twice" is a virtual generated column/);
+
+    // A publication of the user's own that leaves stored generated columns out: refused, saying how.
+    await source.query(
+      "CREATE TABLE gu (id int PRIMARY KEY, qty int, twice int GENERATED ALWAYS AS (qty * 2) STORED)",
+    );
+    await source.query("CREATE PUBLICATION gu_pub FOR TABLE gu");
+    const u = scenario("gu", { table: "gu", key: "id", pg: "qty", duckdb: "qty" });
+    await expect(
+      u.runs.duckdb({ tap: { tap_id: "gu_duckdb", logical_publication: "gu_pub" } }),
+    ).rejects.toThrow(
+      /public-gu: column "twice" is a stored generated column, which publication "gu_pub" does not publish; run ALTER PUBLICATION "gu_pub" SET \(publish_generated_columns = stored\)/,
+    );
   });
 
   test("partitions truncated, attached or detached reach the warehouse", async () => {

@@ -5,6 +5,8 @@ import type { RelationColumn } from "./pgoutput-decoder.js";
 /** A column as its table's identity records it. */
 export interface IdentityColumn {
   name: string;
+  /** attnum: a column dropped and added again under its name has another. */
+  attnum?: number;
   typeOid: number;
   /** atttypmod; -1 when the type has none. */
   typmod: number;
@@ -39,7 +41,7 @@ const BOOKMARK_KEY = "table_identity";
 const IDENTITY_SQL = `
 SELECT c.oid::int8 AS oid, n.nspname AS schema_name, c.relname AS table_name,
        coalesce((SELECT json_agg(json_build_object(
-                  'name', a.attname, 'typeOid', a.atttypid::int8, 'typmod', a.atttypmod,
+                  'name', a.attname, 'attnum', a.attnum, 'typeOid', a.atttypid::int8, 'typmod', a.atttypmod,
                   'type', format_type(a.atttypid, a.atttypmod), 'generated', a.attgenerated::text,
                   'hasDefault', a.atthasdef OR a.atthasmissing) ORDER BY a.attnum)
                  FROM pg_attribute a
@@ -113,7 +115,7 @@ export function withoutPosition(bookmark: StreamBookmark | undefined): StreamBoo
  * - another oid: dropped and created again (or another table renamed into its place);
  * - a column whose type changed (PostgreSQL converted the stored values in its session's time
  *   zone and rounding), except a varchar made longer, which changes no value;
- * - a column that became or stopped being generated;
+ * - a column that became or stopped being generated, or was dropped and added again;
  * - a column added with a default or generated: rows that existed have values the WAL never
  *   carried (a non-volatile default is only in the catalog; a volatile one rewrote the table);
  * - partitions attached, detached, or truncated (a new relfilenode).
@@ -132,6 +134,10 @@ export function identityChange(recorded: TableIdentity, now: TableIdentity): str
         return `column "${column.name}" was added with a ${column.generated !== "" ? "generation expression" : "default"}: the rows that existed have values the WAL does not carry`;
       }
       continue;
+    }
+    if (was.attnum !== undefined && column.attnum !== undefined && was.attnum !== column.attnum) {
+      // The rows that existed lost their values (NULL now, or the new default): the WAL says neither.
+      return `column "${column.name}" was dropped and added again: the rows that existed have values the WAL does not carry`;
     }
     const reason = columnChange(was, column);
     if (reason) return reason;
