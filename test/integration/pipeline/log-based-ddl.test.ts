@@ -59,11 +59,11 @@ function scenario(name: string, initial: Comparison) {
   /** What `expectEqual` compares; a test may widen it once the table has more columns. */
   let comparison = initial;
   const dir = path.join(root, name);
-  fs.mkdirSync(dir, { recursive: true });
+  for (const loader of ["duckdb", "pg"]) fs.mkdirSync(path.join(dir, loader), { recursive: true });
   const streams = { [`public-${comparison.table}`]: { "replication-method": "LOG_BASED" } };
   const options = (loader: string, extra: Partial<TestRunOptions>): TestRunOptions => ({
     db: source,
-    workDir: dir,
+    workDir: path.join(dir, loader),
     streams,
     stateId: `test:${name}:${loader}`,
     tap: { tap_id: `${name}_${loader}`, logical_poll_total_seconds: 1 },
@@ -89,7 +89,7 @@ function scenario(name: string, initial: Comparison) {
     const expected = await sourceRows();
     if (which !== "postgres") {
       const duck = await duckdbRowTexts(
-        path.join(dir, "warehouse.duckdb"),
+        path.join(dir, "duckdb", "warehouse.duckdb"),
         `SELECT (${comparison.key})::VARCHAR AS k, ${comparison.duckdb} AS v FROM public.${comparison.table} WHERE _sdc_deleted_at IS NULL`,
       );
       expect(duck.duplicates, `${name} duckdb: keys twice`).toEqual([]);
@@ -109,8 +109,9 @@ function scenario(name: string, initial: Comparison) {
     const observer = (e: RunEvent): void => {
       if (e.type === "warning") warnings.push(e.message);
     };
-    for (const run of [runs.duckdb, runs.postgres]) {
-      const summary = await run({ observer });
+    // At once: each has its own slot, state and warehouse.
+    const summaries = await Promise.all([runs.duckdb({ observer }), runs.postgres({ observer })]);
+    for (const summary of summaries) {
       expect(summary.status, `${name}: ${summary.error ?? ""}`).toBe("success");
     }
     await expectEqual();
