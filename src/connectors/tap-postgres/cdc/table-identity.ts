@@ -101,12 +101,6 @@ export function withIdentity(bookmark: StreamBookmark, identity: TableIdentity |
   return identity ? { ...bookmark, [BOOKMARK_KEY]: identity } : bookmark;
 }
 
-/** A bookmark that makes the next read copy the stream again: no position, no identity. */
-export function withoutPosition(bookmark: StreamBookmark | undefined): StreamBookmark {
-  const { lsn: _lsn, [BOOKMARK_KEY]: _identity, ...rest } = bookmark ?? {};
-  return rest;
-}
-
 /**
  * Why the warehouse table copied from `recorded` no longer equals what changes alone can make
  * of the table as it is `now`, or undefined when changes can carry on. A table that must be read
