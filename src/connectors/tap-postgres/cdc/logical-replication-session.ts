@@ -71,6 +71,8 @@ export class LogicalReplicationSession {
   private publication: string | undefined;
   /** Said once the changes start (`readChanges`): what `prepare` decided that the user should know. */
   private readonly warnings: string[] = [];
+  /** Identities of streams whose bookmark has none, read at `prepare`. */
+  private readonly adopted = new Map<string, TableIdentity>();
   /** An ordinary connection outside any snapshot: setup, WAL position, types of new columns. */
   private controlClient: pg.Client | undefined;
 
@@ -151,6 +153,9 @@ export class LogicalReplicationSession {
       if (toCopy.has(id)) continue;
       const recorded = recordedIdentity(bookmarks[id]);
       const now = identities.get(identityKey(plan.table.schemaName, plan.table.tableName));
+      // A bookmark of a version that recorded no identity: what the table is now is what this
+      // run's checkpoints and Relation messages are held to (until a copy records one).
+      if (recorded === undefined && now !== undefined) this.adopted.set(id, now);
       const reason = recorded && now ? identityChange(recorded, now) : undefined;
       if (reason) {
         // The change stream cannot make the warehouse equal the source: read the table again.
@@ -272,7 +277,7 @@ export class LogicalReplicationSession {
         pgTypes: new Map(plan.table.columns.map((c) => [c.name, c.pg])),
         knownColumns: plan.table.columns.map((c) => c.name),
         fromLsn: BigInt(lsn),
-        identity: recordedIdentity(bookmarks[plan.schema.streamId]),
+        identity: recordedIdentity(bookmarks[plan.schema.streamId]) ?? this.adopted.get(plan.schema.streamId),
       };
     });
     const checkIdentities = async (): Promise<{ streamId: string; reason: string }[]> => {
