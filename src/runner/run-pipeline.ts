@@ -107,6 +107,14 @@ export async function runPipeline(options: RunPipelineOptions): Promise<RunSumma
       let retries = 0;
       let commitsAtLastFailure = 0;
       for (;;) {
+        // A LOG_BASED stream without a position (its changes stopped for a copy: a `recopy`,
+        // whether a retry or a copy pass comes next) is read whole again.
+        for (const plan of plans) {
+          const id = plan.schema.streamId;
+          if (plan.replicationMethod === "LOG_BASED" && state.bookmarks[id]?.lsn === undefined) {
+            finished.delete(id);
+          }
+        }
         try {
           session = await options.extractor.open({
             spoolDir: options.spoolDir,
@@ -149,7 +157,6 @@ export async function runPipeline(options: RunPipelineOptions): Promise<RunSumma
           // snapshot, then every LOG_BASED stream reads on to the new end of the WAL: the run
           // ends with the warehouse equal to the source. Plans are made again: columns changed.
           copyPasses += 1;
-          for (const id of recopy) finished.delete(id);
           await opened.close();
           session = undefined;
           plans = await options.plan();
