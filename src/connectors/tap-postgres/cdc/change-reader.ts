@@ -116,6 +116,11 @@ export interface ChangeReaderOptions {
  * - A column added at the source: the stream's pending batch is yielded, then a `schema` event
  *   with the column appended; the rows after it carry the column.
  * - truncate: the pending batches of the truncated streams, then a `truncate` event.
+ * - An update that changes the key under a key-only replica identity, with TOAST values left
+ *   out: those values are read from the table by the new key (`fetchRow`).
+ * - A table its changes cannot follow (a Relation message with another relation oid or column
+ *   type than the table's `identity`, or `checkIdentities` before a checkpoint): its pending
+ *   batch is dropped, a `recopy` event yielded, and none of its changes follow.
  *
  * A `checkpoint` comes only at a transaction boundary: after a commit (every
  * `commitEveryChanges` changes or `commitEverySeconds`), at its end LSN; or, between

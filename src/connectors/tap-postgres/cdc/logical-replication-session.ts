@@ -63,6 +63,9 @@ export interface LogicalSnapshot {
  * to the selection, `--full-refresh`) reads a temporary slot's snapshot and skips the changes
  * committed before that slot's start (they are in its copy). A slot the server invalidated
  * (`wal_status = lost`) is recreated and every stream copied again: changes were lost with it.
+ * So is a stream whose table is no longer the one its copy recorded (`table-identity.ts`): created
+ * again, a column's type changed, a partition truncated, ...; during the run the change reader
+ * notices the same and the runner copies the stream again through this same path.
  */
 export class LogicalReplicationSession {
   private replication: ReplicationConnection | undefined;
