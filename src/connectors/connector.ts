@@ -133,13 +133,18 @@ export interface ChangeReadOptions {
  *   batches before it, it stores `position` as the `lsn` of every LOG_BASED stream, then calls
  *   `acknowledge(position)`. `lagBytes` is the WAL the source retains for the slot.
  * - `warning`: something the user should know that does not stop the run (slot lag).
+ * - `recopy`: the stream's changes can no longer make its table equal the source (the table was
+ *   created again, a column's type changed, ...: `reason`); none of its changes follow. The
+ *   runner drops the stream's position at once, so that the stream is copied again (in this run
+ *   when it can, else in the next) before changes apply to it again.
  */
 export type ChangeEvent =
   | { type: "batch"; batch: RecordBatch }
   | { type: "schema"; schema: StreamSchema }
   | { type: "truncate"; streamIds: string[]; at: Date }
   | { type: "checkpoint"; position: string; lagBytes?: number }
-  | { type: "warning"; message: string };
+  | { type: "warning"; message: string }
+  | { type: "recopy"; streamId: string; reason: string };
 
 /**
  * The pipeline change data capture works for: a slot belongs to one pipeline (one state id), so

@@ -1,5 +1,5 @@
 import fs from "node:fs";
-import { PipelineError, messageOf } from "../errors.js";
+import { PipelineError, SchemaError, messageOf } from "../errors.js";
 import type { RecordBatch } from "../connectors/batch.js";
 import type {
   ExtractSession,
@@ -57,6 +57,8 @@ const PREFETCH_BATCHES = 2;
 
 /** How long a retry waits for the failed read session to close before it opens the next. */
 const SESSION_CLOSE_MS = 10_000;
+/** Copy passes after the first within one run, for streams whose table changed under their changes. */
+const MAX_COPY_PASSES = 2;
 
 /**
  * One run of an extractor into a loader under the lock of its state id. For every batch, in
@@ -87,12 +89,20 @@ export async function runPipeline(options: RunPipelineOptions): Promise<RunSumma
   return recordedRun(
     options,
     async (streams) => {
-      const planned = await options.plan();
+      /** The run's plans: a `--select` subset reads its pipeline's other LOG_BASED streams too. */
+      const planShared = async (current: SingerState | undefined) => {
+        const planned = await options.plan();
+        const selected = Array.isArray(planned) ? planned : planned.plans;
+        const withSharers = Array.isArray(planned)
+          ? { plans: planned }
+          : withSlotSharers(planned.plans, planned.unselectedLogBased, current);
+        return { ...withSharers, selected };
+      };
       const stored = await stateStore.get(options.stateId);
-      const shared = Array.isArray(planned)
-        ? { plans: planned }
-        : withSlotSharers(planned.plans, planned.unselectedLogBased, stored);
-      const { plans } = shared;
+      const shared = await planShared(stored);
+      let { plans } = shared;
+      /** Passes that copied streams again after their changes stopped (a `recopy`). */
+      let copyPasses = 0;
       observer({
         type: "run-started",
         runId: options.runId,
@@ -111,7 +121,7 @@ export async function runPipeline(options: RunPipelineOptions): Promise<RunSumma
       // Fails now, naming the warehouse, rather than after the first batch was extracted.
       await options.loader.test();
       // Only the streams `--select` named start again; those read for their changes keep theirs.
-      const refreshed = Array.isArray(planned) ? planned : planned.plans;
+      const refreshed = shared.selected;
       const state: SingerState = options.fullRefresh
         ? refreshedState(
             stored,
@@ -128,6 +138,14 @@ export async function runPipeline(options: RunPipelineOptions): Promise<RunSumma
       let retries = 0;
       let commitsAtLastFailure = 0;
       for (;;) {
+        // A LOG_BASED stream without a position (its changes stopped for a copy: a `recopy`,
+        // whether a retry or a copy pass comes next) is read whole again.
+        for (const plan of plans) {
+          const id = plan.schema.streamId;
+          if (plan.replicationMethod === "LOG_BASED" && state.bookmarks[id]?.lsn === undefined) {
+            finished.delete(id);
+          }
+        }
         try {
           const recordedSlot = recordedSlotOf(state);
           session = await options.extractor.open({
@@ -161,8 +179,34 @@ export async function runPipeline(options: RunPipelineOptions): Promise<RunSumma
             },
           );
           const logical = plans.filter((p) => p.replicationMethod === "LOG_BASED");
-          if (logical.length > 0) await runChanges(options, opened, logical, state, streams, commits);
-          return;
+          if (logical.length === 0) return;
+          const recopy = await runChanges(options, opened, logical, state, streams, commits);
+          if (recopy.size === 0) return;
+          // A follow run copies each time a table changes under it; a batch run a few times at most.
+          if (
+            (copyPasses >= MAX_COPY_PASSES && options.follow !== true) ||
+            options.signal?.aborted === true
+          ) {
+            options.observer({
+              type: "warning",
+              message: `${[...recopy].join(", ")}: the table changed again while it was copied; the next run copies it again`,
+            });
+            return;
+          }
+          // Streams whose changes could not follow their table are copied again now, in a new
+          // snapshot, then every LOG_BASED stream reads on to the new end of the WAL: the run
+          // ends with the warehouse equal to the source. Plans are made again: columns changed.
+          copyPasses += 1;
+          await opened.close();
+          session = undefined;
+          plans = (await planShared(state)).plans;
+          const gone = [...recopy].filter((id) => !plans.some((p) => p.schema.streamId === id));
+          if (gone.length > 0) {
+            throw new SchemaError(
+              `${gone.join(", ")}: the source table no longer exists under its name (dropped, renamed or moved), so it cannot be copied again; select the table under its new name (a new stream), or deselect this one`,
+            );
+          }
+          continue;
         } catch (error) {
           if (!retriableInRun(error) || options.signal?.aborted === true) throw error;
           // A commit since the last failure: this is a new outage, with a budget of its own.
@@ -464,7 +508,9 @@ async function runChanges(
   state: SingerState,
   streams: Record<string, StreamStats>,
   commits: CommitQueue,
-): Promise<void> {
+): Promise<Set<string>> {
+  /** Streams whose changes stopped: copied again before any change applies to them again. */
+  const recopy = new Set<string>();
   if (!session.readChanges) {
     throw new PipelineError(`${options.extractorName} cannot read changes: LOG_BASED is not supported by it`);
   }
@@ -555,7 +601,7 @@ async function runChanges(
         case "checkpoint": {
           advanceLogPosition(
             state,
-            plans.map((plan) => plan.schema.streamId),
+            plans.map((plan) => plan.schema.streamId).filter((id) => !recopy.has(id)),
             event.position,
           );
           if (event.lagBytes !== undefined) {
@@ -574,6 +620,23 @@ async function runChanges(
         case "warning":
           options.observer({ type: "warning", message: event.message });
           break;
+        case "recopy": {
+          options.observer({
+            type: "warning",
+            message: `${event.streamId}: ${event.reason}; its changes stop here and the table is copied again`,
+          });
+          // Committed before any later checkpoint lets the source recycle the changes this
+          // stream did not apply: without a position, the stream is copied whole, whatever
+          // happens to this run.
+          recopy.add(event.streamId);
+          const { lsn: _lsn, ...rest } = state.bookmarks[event.streamId] ?? {};
+          state.bookmarks[event.streamId] = rest;
+          await options.stateStore.set(options.stateId, state);
+          // The reader ends at its next transaction boundary, so that the copy comes soon (in
+          // follow mode, the stream would otherwise wait for the process to stop).
+          stop.abort();
+          break;
+        }
       }
     }
     for (const writer of writers.values()) await writer.finish();
@@ -590,4 +653,5 @@ async function runChanges(
     stats.seconds += seconds;
     options.observer({ type: "stream-finished", streamId: plan.schema.streamId, ...stats });
   }
+  return recopy;
 }

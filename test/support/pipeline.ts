@@ -90,6 +90,7 @@ export async function runFromPostgres(
   const extractor = new PostgresExtractor(tapConfig(options.db, options.tap));
   const catalog = selectStreams(await extractor.discover(), options.streams);
   const plans = await extractor.plan(catalog);
+  let planned = false;
   const system = await SqliteSystemDatabase.open({
     path: path.join(options.workDir, ".sluice", "sluice.db"),
   });
@@ -101,7 +102,12 @@ export async function runFromPostgres(
       loaderName: options.loaderName,
       extractor,
       loader: options.loader,
-      plan: async () => plans,
+      // Later calls (a run copying a table again whose columns changed) discover again, as the CLI does.
+      plan: async () => {
+        if (planned) return extractor.plan(selectStreams(await extractor.discover(), options.streams));
+        planned = true;
+        return plans;
+      },
       stateStore: system.stateStore,
       runHistory: system.runHistory,
       fullRefresh: options.fullRefresh ?? false,

@@ -172,6 +172,8 @@ async function emitChanges(
   const bookmarks = Object.fromEntries(
     plans.map((p) => [p.schema.streamId, state.bookmarks[p.schema.streamId] ?? {}]),
   );
+  /** Streams whose changes stopped (a `recopy`): their position stays out of every STATE. */
+  const recopy = new Set<string>();
   for await (const event of session.readChanges(plans, bookmarks, { follow: false, signal })) {
     switch (event.type) {
       case "batch": {
@@ -209,7 +211,7 @@ async function emitChanges(
       case "checkpoint":
         advanceLogPosition(
           state,
-          plans.map((plan) => plan.schema.streamId),
+          plans.map((plan) => plan.schema.streamId).filter((id) => !recopy.has(id)),
           event.position,
         );
         await writer.line(formatStateMessage(state));
@@ -218,6 +220,19 @@ async function emitChanges(
       case "warning":
         process.stderr.write(`warning: ${event.message}\n`);
         break;
+      case "recopy": {
+        // A tap reads each stream once per run: the stream loses its position in the state it
+        // emits now, and the next run copies it (a new table version) before changes follow.
+        process.stderr.write(
+          `warning: ${event.streamId}: ${event.reason}; its changes stop here and the next run copies the table again\n`,
+        );
+        recopy.add(event.streamId);
+        const { lsn: _lsn, ...rest } = state.bookmarks[event.streamId] ?? {};
+        state.bookmarks[event.streamId] = rest;
+        await writer.line(formatStateMessage(state));
+        await writer.flush();
+        break;
+      }
     }
   }
 }

@@ -44,6 +44,7 @@ import {
   type LogicalPlan,
   type LogicalSnapshot,
 } from "./cdc/logical-replication-session.js";
+import { identityKey, readTableIdentities, withIdentity, type TableIdentity } from "./cdc/table-identity.js";
 import { tapPostgresSettings } from "./postgres-settings.js";
 import { createPostgresVerifier } from "./postgres-verifier.js";
 import type { StreamVerifier } from "../../verify/stream-verifier.js";
@@ -414,14 +415,18 @@ class PostgresExtractSession implements ExtractSession {
         bookmark: last ?? { ...bookmark, version, last_replication_method: "INCREMENTAL" },
       };
     } else if (logical) {
-      // Changes committed from the snapshot's position on are the stream's from now.
+      // Changes committed from the snapshot's position on are the stream's from now; the
+      // table's identity as the copy saw it tells later runs whether changes can still follow it.
       yield {
         type: "end",
-        bookmark: {
-          version,
-          lsn: Number(this.logicalSnapshot!.position),
-          last_replication_method: "LOG_BASED",
-        },
+        bookmark: withIdentity(
+          {
+            version,
+            lsn: Number(this.logicalSnapshot!.position),
+            last_replication_method: "LOG_BASED",
+          },
+          await this.identityInSnapshot(table),
+        ),
       };
     } else {
       yield { type: "end", bookmark: { version, last_replication_method: "FULL_TABLE" } };
@@ -465,6 +470,19 @@ class PostgresExtractSession implements ExtractSession {
       ...bounds.slice(1).map((page, i) => `${sql} WHERE ctid >= ${tid(bounds[i]!)} AND ctid < ${tid(page)}`),
       `${sql} WHERE ctid >= ${tid(bounds[bounds.length - 1]!)}`,
     ];
+  }
+
+  /** The table's identity (relation oid, column types, partitions) in the run's snapshot. */
+  private async identityInSnapshot(table: DiscoveredTable): Promise<TableIdentity | undefined> {
+    const client = await this.acquire();
+    try {
+      const identities = await readTableIdentities(client, [table]);
+      this.idle.push(client);
+      return identities.get(identityKey(table.schemaName, table.tableName));
+    } catch (error) {
+      await this.discard(client);
+      throw describeReadError(error, table, this.config.user);
+    }
   }
 
   /** One COPY of `sql` into spool files, holding a copy slot and a connection meanwhile. */
@@ -519,6 +537,11 @@ class PostgresExtractSession implements ExtractSession {
   ): AsyncIterable<ChangeEvent> {
     if (!this.logical)
       throw new PipelineError("readChanges: the session was opened without LOG_BASED streams");
+    // The copies are done: their snapshot's transactions would hold a lock on every table they
+    // read (a DROP or ALTER TABLE at the source waits on it) and the server's xmin, for as long as
+    // the changes are read (for ever, with --follow).
+    await Promise.all([...this.all].map((c) => this.discard(c)));
+    this.idle.length = 0;
     try {
       yield* this.logical.readChanges(plans as LogicalPlan[], bookmarks, options);
     } catch (error) {

@@ -12,6 +12,7 @@ import {
 } from "./pgoutput-decoder.js";
 import { formatLsn, type ReplicationMessage } from "./replication-message.js";
 import { StreamState, type SpoolSettings } from "./change-stream.js";
+import { relationColumnChange, type TableIdentity } from "./table-identity.js";
 
 /** A column of a Relation message: its table's oid (the relation id) and its name. */
 export interface ColumnRef {
@@ -34,6 +35,11 @@ export interface ChangeTable {
    * its snapshot came from): transactions that committed before it are in the table already.
    */
   fromLsn: bigint;
+  /**
+   * The table as the warehouse's copy saw it (the bookmark's `table_identity`): a Relation
+   * message with another relation oid or another column type ends the stream's changes.
+   */
+  identity?: TableIdentity;
 }
 
 export interface ChangeReaderOptions {
@@ -73,6 +79,23 @@ export interface ChangeReaderOptions {
   commitEverySeconds: number;
   /** The type of a column added mid-stream, from its Relation message's type oid and typmod. */
   describeType(oid: number, typmod: number, column: ColumnRef): Promise<PgTypeInfo>;
+  /**
+   * Called before every checkpoint: the streams whose table changed in a way their changes
+   * cannot follow (the catalog, compared with each `identity`). Read after the WAL up to the
+   * checkpoint, so a DDL committed before it is always seen.
+   */
+  checkIdentities?(): Promise<{ streamId: string; reason: string }[]>;
+  /**
+   * Reads rows of the table now, by key: the values of fields an update left out of the WAL
+   * that no warehouse row can supply (see `readChanges`). `keys` are the key properties' text,
+   * `columns` the stream columns wanted; returns their text by column (null: NULL), or
+   * undefined when no row has that key any more.
+   */
+  fetchRow?(
+    table: ChangeTable,
+    keys: Map<string, string>,
+    columns: string[],
+  ): Promise<Map<string, string | null> | undefined>;
   /** Clock in milliseconds (Date.now by default), for tests. */
   now?: () => number;
 }
@@ -93,6 +116,11 @@ export interface ChangeReaderOptions {
  * - A column added at the source: the stream's pending batch is yielded, then a `schema` event
  *   with the column appended; the rows after it carry the column.
  * - truncate: the pending batches of the truncated streams, then a `truncate` event.
+ * - An update that changes the key under a key-only replica identity, with TOAST values left
+ *   out: those values are read from the table by the new key (`fetchRow`).
+ * - A table its changes cannot follow (a Relation message with another relation oid or column
+ *   type than the table's `identity`, or `checkIdentities` before a checkpoint): its pending
+ *   batch is dropped, a `recopy` event yielded, and none of its changes follow.
  *
  * A `checkpoint` comes only at a transaction boundary: after a commit (every
  * `commitEveryChanges` changes or `commitEverySeconds`), at its end LSN; or, between
@@ -115,6 +143,16 @@ export async function* readChanges(
       new StreamState(table),
     );
   }
+  /** Streams whose changes stopped until a copy (a `recopy` event was yielded for each). */
+  const stopped = new Set<StreamState>();
+  const byStreamId = new Map([...streams.values()].map((s) => [s.schema.streamId, s]));
+  const stop = async function* (stream: StreamState, reason: string): AsyncGenerator<ChangeEvent> {
+    if (stopped.has(stream)) return;
+    stopped.add(stream);
+    // Its pending rows would be replaced by the copy anyway, and may not load (a type changed).
+    await stream.discardBatch();
+    yield { type: "recopy", streamId: stream.schema.streamId, reason };
+  };
   /** By relation id: the stream it feeds, or null for a relation we do not capture. */
   const relations = new Map<number, StreamState | null>();
   const spool: SpoolSettings = {
@@ -146,6 +184,10 @@ export async function* readChanges(
     }
   };
   const checkpoint = async function* (position: bigint): AsyncGenerator<ChangeEvent> {
+    for (const change of (await options.checkIdentities?.()) ?? []) {
+      const stream = byStreamId.get(change.streamId);
+      if (stream) yield* stop(stream, change.reason);
+    }
     yield* pendingBatches();
     if (position > checkpointed) {
       yield { type: "checkpoint", position: position.toString() };
@@ -235,14 +277,23 @@ export async function* readChanges(
             );
           }
           relations.set(m.relationId, stream);
-          if (stream) yield* stream.applyRelation(m, options.describeType);
+          if (stream === null || stopped.has(stream)) break;
+          const identity = stream.table.identity;
+          const reason =
+            identity === undefined
+              ? undefined
+              : identity.oid !== m.relationId
+                ? `the table was dropped and created again (relation oid ${identity.oid}, now ${m.relationId})`
+                : m.columns.map((c) => relationColumnChange(identity, c)).find((r) => r !== undefined);
+          if (reason) yield* stop(stream, reason);
+          else yield* stream.applyRelation(m, options.describeType);
           break;
         }
         case "insert":
         case "update":
         case "delete": {
           const stream = streamOf(relations, m.relationId);
-          if (stream === null || transaction === undefined) break;
+          if (stream === null || transaction === undefined || stopped.has(stream)) break;
           if (stream.table.fromLsn > transaction.begin.finalLsn) break; // in the table's snapshot
           if (m.type === "insert") {
             await stream.writeRow(spool, m.newTuple, "N", undefined);
@@ -252,8 +303,25 @@ export async function* readChanges(
               await stream.writeRow(spool, m.oldTuple, m.oldKind ?? "K", transaction.deletedAt);
             }
             // REPLICA IDENTITY FULL: the old row has the values TOAST left out of the new one.
-            const newTuple =
+            let newTuple =
               m.oldKind === "O" && m.oldTuple ? fillUnchanged(m.newTuple, m.oldTuple) : m.newTuple;
+            if (
+              m.oldKind === "K" &&
+              m.oldTuple &&
+              options.fetchRow &&
+              stream.keyChanged(m.oldTuple, newTuple)
+            ) {
+              // The key changed and TOAST left values out: the new key has no warehouse row to
+              // keep them from, and the old row (only its key here) does not carry them. They
+              // are read from the table by the new key. What is read may be newer than this
+              // change, which is still right at the end: a later update that changes such a
+              // value carries it in full (a changed TOAST value is always in the WAL) and
+              // applies after this one; one that leaves it out keeps what is stored, the value
+              // read now; a later delete or key change removes this row anyway.
+              const missing = stream.unchangedOf(newTuple);
+              const values = missing && (await options.fetchRow(stream.table, missing.keys, missing.columns));
+              if (values) newTuple = stream.fillUnchanged(newTuple, values);
+            }
             await stream.writeRow(spool, newTuple, "N", undefined);
           } else {
             transaction.deletedAt ??= pgTimestampText(transaction.begin.commitTime);
@@ -272,7 +340,9 @@ export async function* readChanges(
             ...new Set(
               m.relationIds
                 .map((id) => streamOf(relations, id))
-                .filter((s): s is StreamState => s !== null && s.table.fromLsn <= begin.finalLsn),
+                .filter(
+                  (s): s is StreamState => s !== null && !stopped.has(s) && s.table.fromLsn <= begin.finalLsn,
+                ),
             ),
           ];
           if (truncated.length === 0) break;

@@ -33,6 +33,8 @@ export class StreamState {
   private readonly typeOids = new Map<string, number>();
   /** Relation field index of each key property, when the relation has it. */
   private keyFields: number[] = [];
+  /** Per column of the Relation message: its name. */
+  private fieldNames: string[] = [];
   private writer: BatchFile | undefined;
   private described = false;
 
@@ -96,6 +98,7 @@ export class StreamState {
     const index = new Map(this.schema.columns.map((c, i) => [c.name, i]));
     this.fieldColumn = relation.columns.map((c) => index.get(c.name) ?? -1);
     this.fieldIsKey = relation.columns.map((c) => c.key);
+    this.fieldNames = relation.columns.map((c) => c.name);
     const present = new Set(relation.columns.map((c) => c.name));
     this.absent = this.schema.columns.flatMap((c, i) => (present.has(c.name) ? [] : [i]));
     const fieldOf = new Map(relation.columns.map((c, i) => [c.name, i]));
@@ -116,6 +119,33 @@ export class StreamState {
       const before = oldTuple[i];
       const after = newTuple[i];
       return typeof before === "string" && typeof after === "string" && before !== after;
+    });
+  }
+
+  /**
+   * The stream columns a new row left out as unchanged TOAST, and its key (by name, as text);
+   * undefined when it left none out or lacks a key property.
+   */
+  unchangedOf(tuple: TupleField[]): { keys: Map<string, string>; columns: string[] } | undefined {
+    const columns = tuple.flatMap((field, i) =>
+      field === UNCHANGED_TOAST && (this.fieldColumn[i] ?? -1) >= 0 ? [this.fieldNames[i]!] : [],
+    );
+    if (columns.length === 0 || this.keyFields.length !== this.schema.keyProperties.length) return undefined;
+    const keys = new Map<string, string>();
+    for (const i of this.keyFields) {
+      const value = tuple[i];
+      if (typeof value !== "string") return undefined;
+      keys.set(this.fieldNames[i]!, value);
+    }
+    return { keys, columns };
+  }
+
+  /** `tuple` with the unchanged TOAST fields named in `values` replaced by those values. */
+  fillUnchanged(tuple: TupleField[], values: Map<string, string | null>): TupleField[] {
+    return tuple.map((field, i) => {
+      if (field !== UNCHANGED_TOAST) return field;
+      const value = values.get(this.fieldNames[i]!);
+      return value === undefined ? field : value;
     });
   }
 

@@ -2,18 +2,27 @@ import type pg from "pg";
 import { ConfigError, ConnectionError } from "../../../errors.js";
 import type { StreamBookmark } from "../../../protocol/state.js";
 import type { ChangeEvent, ChangeReadOptions, StreamPlan } from "../../connector.js";
-import { connectPostgres, type PostgresConnectionSettings } from "../postgres-connection.js";
+import { connectPostgres, quoteIdent, type PostgresConnectionSettings } from "../postgres-connection.js";
 import type { DiscoveredTable } from "../postgres-discovery.js";
-import { describePgType, readChanges } from "./change-reader.js";
+import { describePgType, readChanges, type ChangeTable } from "./change-reader.js";
 import {
   currentWalLsn,
   dropSlot,
   preparePublication,
+  publishesStoredGenerated,
+  serverVersionNum,
   slotStatus,
   type LogicalReplicationSettings,
 } from "./logical-replication-setup.js";
 import { temporarySlotName } from "./replication-slot-name.js";
 import { ReplicationConnection } from "./replication-connection.js";
+import {
+  identityChange,
+  identityKey,
+  readTableIdentities,
+  recordedIdentity,
+  type TableIdentity,
+} from "./table-identity.js";
 import { formatLsn } from "./replication-message.js";
 
 /** How long a slot may stay busy after its previous reader died before we give up. */
@@ -54,6 +63,9 @@ export interface LogicalSnapshot {
  * to the selection, `--full-refresh`) reads a temporary slot's snapshot and skips the changes
  * committed before that slot's start (they are in its copy). A slot the server invalidated
  * (`wal_status = lost`) is recreated and every stream copied again: changes were lost with it.
+ * So is a stream whose table is no longer the one its copy recorded (`table-identity.ts`): created
+ * again, a column's type changed, a partition truncated, ...; during the run the change reader
+ * notices the same and the runner copies the stream again through this same path.
  */
 export class LogicalReplicationSession {
   private replication: ReplicationConnection | undefined;
@@ -61,6 +73,8 @@ export class LogicalReplicationSession {
   private publication: string | undefined;
   /** Said once the changes start (`readChanges`): what `prepare` decided that the user should know. */
   private readonly warnings: string[] = [];
+  /** Identities of streams whose bookmark has none, read at `prepare`. */
+  private readonly adopted = new Map<string, TableIdentity>();
   /** An ordinary connection outside any snapshot: setup, WAL position, types of new columns. */
   private controlClient: pg.Client | undefined;
 
@@ -135,6 +149,27 @@ export class LogicalReplicationSession {
         );
       }
     }
+    const identities = await readTableIdentities(
+      this.client,
+      plans.map((p) => p.table),
+    );
+    await this.refuseMissingTables(plans, bookmarks, identities);
+    await this.refuseUnpublishedColumns(plans, identities);
+    for (const plan of plans) {
+      const id = plan.schema.streamId;
+      if (toCopy.has(id)) continue;
+      const recorded = recordedIdentity(bookmarks[id]);
+      const now = identities.get(identityKey(plan.table.schemaName, plan.table.tableName));
+      // A bookmark of a version that recorded no identity: what the table is now is what this
+      // run's checkpoints and Relation messages are held to (until a copy records one).
+      if (recorded === undefined && now !== undefined) this.adopted.set(id, now);
+      const reason = recorded && now ? identityChange(recorded, now) : undefined;
+      if (reason) {
+        // The change stream cannot make the warehouse equal the source: read the table again.
+        toCopy.add(id);
+        this.warnings.push(`${id}: ${reason}; copying the table again`);
+      }
+    }
     this.replication = await ReplicationConnection.open(this.settings);
     if (!status) {
       const created = await this.replication.createSlot(this.slotName, { temporary: false });
@@ -174,6 +209,79 @@ export class LogicalReplicationSession {
     );
   }
 
+  /**
+   * A stream whose table is gone (dropped, or renamed or moved to another schema between
+   * discovery and now, or mid-run) would stream nothing, silently: refused, naming where a table
+   * with the oid its copy recorded is now.
+   */
+  private async refuseMissingTables(
+    plans: LogicalPlan[],
+    bookmarks: Record<string, StreamBookmark>,
+    identities: Map<string, TableIdentity>,
+  ): Promise<void> {
+    const problems: string[] = [];
+    for (const plan of plans) {
+      const { schemaName, tableName } = plan.table;
+      if (identities.has(identityKey(schemaName, tableName))) continue;
+      const oid = recordedIdentity(bookmarks[plan.schema.streamId])?.oid;
+      const moved = oid === undefined ? undefined : await this.nameOfRelation(oid);
+      problems.push(
+        `${plan.schema.streamId}: table ${schemaName}.${tableName} does not exist any more${moved ? ` (it is ${moved} now: renamed or moved)` : " (dropped, renamed or moved)"}; select the table under its new name (a new stream), or deselect this one`,
+      );
+    }
+    if (problems.length > 0) throw new ConfigError(problems);
+  }
+
+  /** `schema.table` of the relation with this oid, if one exists (a table renamed or moved). */
+  private async nameOfRelation(oid: number): Promise<string | undefined> {
+    const result = await this.client.query<{ name: string }>(
+      "SELECT format('%I.%I', n.nspname, c.relname) AS name FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = $1",
+      [oid],
+    );
+    return result.rows[0]?.name;
+  }
+
+  /**
+   * A generated column of a LOG_BASED stream must be in the change stream, or its warehouse
+   * value would go stale: PostgreSQL 18 publishes stored ones (sluice's publication asks for
+   * them), no version publishes virtual ones. Refused before anything is copied, naming the column.
+   */
+  private async refuseUnpublishedColumns(
+    plans: LogicalPlan[],
+    identities: Map<string, TableIdentity>,
+  ): Promise<void> {
+    const generated = plans.flatMap((plan) => {
+      const selected = new Set(plan.schema.columns.map((c) => c.name));
+      const identity = identities.get(identityKey(plan.table.schemaName, plan.table.tableName));
+      return (identity?.columns ?? [])
+        .filter((c) => c.generated !== "" && selected.has(c.name))
+        .map((c) => ({ plan, column: c }));
+    });
+    if (generated.length === 0) return;
+    const version = await serverVersionNum(this.client);
+    const publishesStored = await publishesStoredGenerated(this.client, this.publication!);
+    const problems = generated.flatMap(({ plan, column }) => {
+      const where = `${plan.schema.streamId}: column "${column.name}"`;
+      if (column.generated === "v") {
+        return [
+          `${where} is a virtual generated column, which PostgreSQL does not publish: LOG_BASED cannot keep it current; deselect it, or make it STORED (PostgreSQL 18)`,
+        ];
+      }
+      if (version < 180_000) {
+        return [
+          `${where} is a generated column, which PostgreSQL before 18 does not publish: LOG_BASED cannot keep it current; deselect it, compute it in the warehouse, or upgrade to PostgreSQL 18`,
+        ];
+      }
+      if (!publishesStored) {
+        return [
+          `${where} is a stored generated column, which publication "${this.publication!}" does not publish; run ALTER PUBLICATION ${quoteIdent(this.publication!)} SET (publish_generated_columns = stored), or deselect the column`,
+        ];
+      }
+      return [];
+    });
+    if (problems.length > 0) throw new ConfigError(problems);
+  }
+
   async *readChanges(
     plans: LogicalPlan[],
     bookmarks: Record<string, StreamBookmark>,
@@ -194,8 +302,31 @@ export class LogicalReplicationSession {
         pgTypes: new Map(plan.table.columns.map((c) => [c.name, c.pg])),
         knownColumns: plan.table.columns.map((c) => c.name),
         fromLsn: BigInt(lsn),
+        identity: recordedIdentity(bookmarks[plan.schema.streamId]) ?? this.adopted.get(plan.schema.streamId),
       };
     });
+    const checkIdentities = async (): Promise<{ streamId: string; reason: string }[]> => {
+      const watched = tables.filter((t) => t.identity !== undefined);
+      if (watched.length === 0) return [];
+      const now = await readTableIdentities(
+        this.client,
+        watched.map((t) => t.plan.table),
+      );
+      const changes: { streamId: string; reason: string }[] = [];
+      for (const t of watched) {
+        const { schemaName, tableName } = t.plan.table;
+        const current = now.get(identityKey(schemaName, tableName));
+        let reason: string | undefined;
+        if (current === undefined) {
+          const moved = await this.nameOfRelation(t.identity!.oid);
+          reason = `table ${schemaName}.${tableName} no longer exists${moved ? ` (it is ${moved} now: renamed or moved)` : " (dropped, renamed or moved)"}`;
+        } else {
+          reason = identityChange(t.identity!, current);
+        }
+        if (reason) changes.push({ streamId: t.plan.schema.streamId, reason });
+      }
+      return changes;
+    };
     const startLsn = tables.reduce((min, t) => (t.fromLsn < min ? t.fromLsn : min), tables[0]!.fromLsn);
     const stopAt =
       !options.follow && this.settings.break_at_end_lsn ? await currentWalLsn(this.client) : undefined;
@@ -219,6 +350,8 @@ export class LogicalReplicationSession {
       signal: options.signal,
       commitEveryChanges: Math.max(1, this.settings.batch_size_rows),
       commitEverySeconds: Math.max(0, this.settings.logical_commit_seconds),
+      checkIdentities,
+      fetchRow: (table, keys, columns) => this.fetchRow(table, keys, columns),
       describeType: (oid, typmod, column) =>
         describePgType(async (sql) => (await this.client.query(sql)).rows, oid, typmod, column),
     });
@@ -245,6 +378,32 @@ export class LogicalReplicationSession {
       }
       yield event;
     }
+  }
+
+  /** See `ChangeReaderOptions.fetchRow`: values as the type's output function prints them, as pgoutput does. */
+  private async fetchRow(
+    table: ChangeTable,
+    keys: Map<string, string>,
+    columns: string[],
+  ): Promise<Map<string, string | null> | undefined> {
+    const { schemaName, tableName } = (table.plan as LogicalPlan).table;
+    const select = columns
+      .map(
+        (c, i) =>
+          `CASE WHEN ${quoteIdent(c)} IS NULL THEN NULL ELSE format('%s', ${quoteIdent(c)}) END AS c${i}`,
+      )
+      .join(", ");
+    const keyNames = [...keys.keys()];
+    const where = keyNames
+      .map((k, i) => `${quoteIdent(k)} = $${i + 1}::${table.pgTypes.get(k)?.formatted ?? "text"}`)
+      .join(" AND ");
+    const result = await this.client.query<Record<string, string | null>>(
+      `SELECT ${select} FROM ${quoteIdent(schemaName)}.${quoteIdent(tableName)} WHERE ${where}`,
+      keyNames.map((k) => keys.get(k)!),
+    );
+    const row = result.rows[0];
+    if (row === undefined) return undefined;
+    return new Map(columns.map((c, i) => [c, row[`c${i}`] ?? null]));
   }
 
   acknowledge(position: string): void {

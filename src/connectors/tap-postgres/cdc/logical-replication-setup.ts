@@ -20,6 +20,22 @@ function qualified(table: LogicalTable): string {
   return `${quoteIdent(table.schemaName)}.${quoteIdent(table.tableName)}`;
 }
 
+/** `server_version_num`: 180000 for PostgreSQL 18.0. */
+export async function serverVersionNum(client: pg.Client): Promise<number> {
+  const result = await client.query<{ v: string }>("SELECT current_setting('server_version_num') AS v");
+  return Number(result.rows[0]?.v ?? 0);
+}
+
+/** Whether `publication` publishes stored generated columns (PostgreSQL 18's `pubgencols = 's'`). */
+export async function publishesStoredGenerated(client: pg.Client, publication: string): Promise<boolean> {
+  if ((await serverVersionNum(client)) < 180_000) return false;
+  const result = await client.query<{ gencols: string }>(
+    "SELECT pubgencols::text AS gencols FROM pg_publication WHERE pubname = $1",
+    [publication],
+  );
+  return result.rows[0]?.gencols === "s";
+}
+
 /**
  * Makes the publication cover the LOG_BASED tables (a managed one grows to include them and is
  * never narrowed), or checks that the user's own covers them all. Changes of a table added now are published from this commit on;
@@ -54,12 +70,12 @@ export async function preparePublication(
     return name;
   }
   const list = tables.map(qualified).join(", ");
+  // Partitioned tables: changes are published under the parent's name, the stream's. Stored
+  // generated columns: PostgreSQL 18 publishes them on request; the WAL of older ones lacks them.
+  const options = `publish_via_partition_root = true${(await serverVersionNum(client)) >= 180_000 ? ", publish_generated_columns = stored" : ""}`;
   try {
     if (!exists) {
-      // Partitioned tables: changes are published under the parent's name, the stream's.
-      await client.query(
-        `CREATE PUBLICATION ${quoteIdent(name)} FOR TABLE ${list} WITH (publish_via_partition_root = true)`,
-      );
+      await client.query(`CREATE PUBLICATION ${quoteIdent(name)} FOR TABLE ${list} WITH (${options})`);
     } else {
       // NOTE: only ever added to, never narrowed to this run's tables: pgoutput publishes a change
       // by the publication as it was when the change was written, so a table left out while a
@@ -76,7 +92,7 @@ export async function preparePublication(
           `ALTER PUBLICATION ${quoteIdent(name)} ADD TABLE ${missing.map(qualified).join(", ")}`,
         );
       }
-      await client.query(`ALTER PUBLICATION ${quoteIdent(name)} SET (publish_via_partition_root = true)`);
+      await client.query(`ALTER PUBLICATION ${quoteIdent(name)} SET (${options})`);
     }
   } catch (error) {
     const failure = classifyPostgresError(error);
