@@ -47,6 +47,10 @@ import { JobsResource } from "./bigquery-jobs-resource.js";
 import { BIGQUERY_FUNCTION_MACROS } from "./bigquery-sql-translator.js";
 import { TabledataResource } from "./bigquery-tabledata-resource.js";
 import { TablesResource } from "./bigquery-tables-resource.js";
+import { startStorageWriteServer, type StorageWriteServer } from "./storage-write/storage-write-server.js";
+
+/** Where the emulator says where its Storage Write API listens (not a BigQuery path). */
+export const STORAGE_WRITE_DISCOVERY_PATH = "/emulator/storage-write";
 
 export interface BigQueryEmulator {
   /** e.g. "http://127.0.0.1:43123" — pass as `apiEndpoint` to `new BigQuery({ projectId, apiEndpoint })`, or as BIGQUERY_EMULATOR_HOST. */
@@ -58,6 +62,12 @@ export interface BigQueryEmulator {
   createServiceAccountKey(): Record<string, string>;
   /** Requests seen, for asserting e.g. that load jobs (not streaming inserts) were used: "METHOD path?query". */
   requests: string[];
+  /**
+   * The Storage Write API on gRPC (storage-write/storage-write-server.ts), on the same tables.
+   * Its `endpoint` (`host:port`, plaintext) is also served at `GET <url>/emulator/storage-write`
+   * (`{ "endpoint": ... }`), so a client given only `url` finds it.
+   */
+  storageWrite: StorageWriteServer;
   close(): Promise<void>;
 }
 
@@ -70,6 +80,8 @@ export interface BigQueryEmulatorOptions {
   requireAuth?: boolean;
   /** A DuckDB file to keep datasets in across restarts. Default: in memory. */
   dataFile?: string;
+  /** The Storage Write API's gRPC port. Default 0: any free port. */
+  storageWritePort?: number;
 }
 
 interface Failure {
@@ -122,6 +134,12 @@ export async function startBigQueryEmulator(
   await catalog.exclusive(async (connection) => {
     for (const macro of BIGQUERY_FUNCTION_MACROS) await connection.run(macro);
   });
+  const storageWrite = await startStorageWriteServer({
+    catalog,
+    ...(options.storageWritePort !== undefined ? { port: options.storageWritePort } : {}),
+  });
+  catalog.hooks.beforeDml = (connection) => storageWrite.changes.applyAll(connection);
+  catalog.hooks.tableGone = (datasetId, tableId) => storageWrite.changes.forget(datasetId, tableId);
   const requests: string[] = [];
   const failures: Failure[] = [];
   let url = "";
@@ -161,6 +179,10 @@ export async function startBigQueryEmulator(
         if (!(error instanceof TokenError)) throw error;
         sendJson(res, error.status, { error: error.error, error_description: error.description });
       }
+      return;
+    }
+    if (method === "GET" && parsed.pathname === STORAGE_WRITE_DISCOVERY_PATH) {
+      sendJson(res, 200, { endpoint: storageWrite.endpoint });
       return;
     }
     if (options.requireAuth) {
@@ -262,7 +284,9 @@ export async function startBigQueryEmulator(
       });
     },
     createServiceAccountKey: () => auth.createServiceAccountKey(),
+    storageWrite,
     async close() {
+      await storageWrite.close();
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       uploads.close();
@@ -271,4 +295,4 @@ export async function startBigQueryEmulator(
   };
 }
 
-export type { BigQueryErrorProto };
+export type { BigQueryErrorProto, StorageWriteServer };
