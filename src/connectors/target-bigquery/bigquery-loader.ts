@@ -21,7 +21,7 @@ import {
   type NdjsonField,
 } from "./bigquery-ndjson.js";
 import { batchLayout, type BatchLayout } from "../loader-core/batch-layout.js";
-import { planMerge } from "../loader-core/merge-plan.js";
+import { planMerge, type MergePlan } from "../loader-core/merge-plan.js";
 import {
   DELETED_AT_TYPE as CORE_DELETED_AT_TYPE,
   METADATA_NAMES,
@@ -30,6 +30,8 @@ import {
   type MetadataValue,
 } from "../loader-core/metadata-columns.js";
 import { mergeSql } from "./bigquery-sql.js";
+import { appendChanges, openWriterClient, reduceChanges } from "./bigquery-storage-write.js";
+import type { managedwriter } from "@google-cloud/bigquery-storage";
 import {
   apiField,
   bigqueryType,
@@ -49,6 +51,18 @@ export interface BigqueryLoaderOptions {
   /** First retry delay (tests make it short). */
   retryBaseDelayMs?: number;
   onRetry?: RetryOptions["onRetry"];
+  /** Told of each batch sent through the Storage Write API (the bench counts rows and bytes). */
+  onStorageWrite?: (event: { rows: number; bytesSent?: number }) => void;
+}
+
+type ManagedWriterClient = managedwriter.WriterClient;
+
+/** Seconds as the REST API's IntervalValue text (`0-0 0 0:15:0`); null for none. */
+function intervalText(seconds: number): string | null {
+  if (seconds <= 0) return null;
+  const days = Math.floor(seconds / 86400);
+  const rest = seconds % 86400;
+  return `0-0 ${days} ${Math.floor(rest / 3600)}:${Math.floor((rest % 3600) / 60)}:${rest % 60}`;
 }
 
 /**
@@ -135,12 +149,34 @@ export class BigqueryLoader implements Loader {
       this.datasetReady = undefined;
       throw error;
     }
-    const writer = new BigqueryStreamWriter(api, this.converter, this.config, schema, options);
+    const writer = new BigqueryStreamWriter(api, this.converter, this.config, schema, options, {
+      client: () => this.storageWriteClient(),
+      ...(this.options.onStorageWrite ? { onStorageWrite: this.options.onStorageWrite } : {}),
+    });
     await writer.prepare();
     return writer;
   }
 
+  private writerClient: Promise<ManagedWriterClient> | undefined;
+
+  /** The Storage Write API's client, opened with the first change batch that goes through it. */
+  private storageWriteClient(): Promise<ManagedWriterClient> {
+    this.writerClient ??= openWriterClient({
+      projectId: this.config.projectId,
+      ...(this.config.apiEndpoint ? { apiEndpoint: this.config.apiEndpoint } : {}),
+      ...(this.config.storageWriteEndpoint ? { storageWriteEndpoint: this.config.storageWriteEndpoint } : {}),
+      ...(this.config.credentialsFile ? { credentialsFile: this.config.credentialsFile } : {}),
+    });
+    this.writerClient.catch(() => {
+      this.writerClient = undefined;
+    });
+    return this.writerClient;
+  }
+
   async close(): Promise<void> {
+    const writer = this.writerClient;
+    this.writerClient = undefined;
+    if (writer) (await writer.catch(() => undefined))?.close();
     await this.converter.close();
   }
 }
@@ -160,6 +196,10 @@ class BigqueryStreamWriter implements StreamWriter {
     private readonly config: BigqueryTargetConfig,
     private readonly schema: StreamSchema,
     private readonly options: OpenStreamOptions,
+    private readonly storage: {
+      client: () => Promise<ManagedWriterClient>;
+      onStorageWrite?: BigqueryLoaderOptions["onStorageWrite"];
+    },
   ) {
     this.tableName = bigqueryTableName(schema.sourceTable, config.tablePrefix, config.tableSuffix);
     this.columnNames = bigqueryColumnNames(
@@ -262,6 +302,14 @@ class BigqueryStreamWriter implements StreamWriter {
     let file: string | undefined;
     try {
       file = await this.convert(batch, fields);
+      if (
+        merging &&
+        layout.sequence !== undefined &&
+        this.config.cdcMethod === "storage_write" &&
+        !this.replace
+      ) {
+        if (await this.storageWrite(batch, layout, file)) return;
+      }
       const chunks = await ndjsonChunks(file, this.config.maxCacheBytes);
       if (merging) await this.merge(batch, layout, fields, chunks);
       else if (this.replace || chunks.length === 1) await this.loadChunks(batch, this.destination, chunks);
@@ -389,23 +437,100 @@ class BigqueryStreamWriter implements StreamWriter {
     });
     try {
       await this.loadChunks(batch, staging, chunks);
-      const plan = planMerge({
-        keys: this.mergeKeys,
-        columns: layout.columns.map((c) => ({ name: this.columnNames.get(c.name)!, index: c.index })),
-        metadata: this.config.addMetadataColumns ? METADATA_VALUE_NAMES : [],
-        tableColumns: this.table.columns,
-        layout,
-        hardDelete: this.config.hardDelete,
-        addMetadataColumns: this.config.addMetadataColumns,
-        // MERGE refuses a target row matched by several source rows: always one row per key.
-        distinctKeys: false,
-        caseInsensitive: true,
-      });
+      const plan = this.mergePlan(layout);
       const sql = mergeSql({ target: this.quoted(this.tableName), staging: this.quoted(staging), plan });
       await this.api.query(sql, `merging a batch of ${batch.streamId} into ${this.where}`);
     } finally {
       await this.api.deleteTable(staging).catch(() => undefined);
     }
+  }
+
+  private mergePlan(layout: BatchLayout): MergePlan {
+    return planMerge({
+      keys: this.mergeKeys,
+      columns: layout.columns.map((c) => ({ name: this.columnNames.get(c.name)!, index: c.index })),
+      metadata: this.config.addMetadataColumns ? METADATA_VALUE_NAMES : [],
+      tableColumns: this.table.columns,
+      layout,
+      hardDelete: this.config.hardDelete,
+      addMetadataColumns: this.config.addMetadataColumns,
+      // MERGE refuses a target row matched by several source rows: always one row per key.
+      distinctKeys: false,
+      caseInsensitive: true,
+    });
+  }
+
+  /**
+   * A change batch through the Storage Write API (bigquery-storage-write.ts): false when one of
+   * its changes is not complete, and the batch must be merged instead.
+   */
+  private async storageWrite(batch: RecordBatch, layout: BatchLayout, ndjson: string): Promise<boolean> {
+    const changes = await reduceChanges({
+      ndjson,
+      plan: this.mergePlan(layout),
+      columnsByIndex: new Map(layout.columns.map((c) => [c.index, this.columnNames.get(c.name)!])),
+      fields: this.destinationColumns,
+    });
+    if (!changes) return false;
+    await this.ensureCdcTable();
+    this.storage.onStorageWrite?.({ rows: changes.length });
+    const { bytesSent } = await appendChanges({
+      client: await this.storage.client(),
+      table: `projects/${this.config.projectId}/datasets/${this.config.datasetId}/tables/${this.tableName}`,
+      fields: this.destinationColumns,
+      changes,
+      where: this.where,
+    });
+    this.storage.onStorageWrite?.({ rows: 0, bytesSent });
+    return true;
+  }
+
+  private cdcTableReady = false;
+
+  /**
+   * What CDC on the default stream needs of the table, set once per stream: its primary key
+   * (`PRIMARY KEY (...) NOT ENFORCED`, the stream's key), `max_staleness`, and clustering on the
+   * key when `table_config` asks for none (a MERGE or an apply then reads only the key's blocks).
+   */
+  private async ensureCdcTable(): Promise<void> {
+    if (this.cdcTableReady) return;
+    const keys = this.mergeKeys;
+    if (keys.length > 16)
+      throw new ConfigError(
+        `target-bigquery: ${this.schema.streamId} has a key of ${keys.length} columns; BigQuery change data capture takes at most 16: set cdc_method: merge`,
+      );
+    const table = this.api.table(this.tableName);
+    await this.api.call(`setting the primary key and max_staleness of ${this.where}`, async () => {
+      const [metadata] = (await table.getMetadata()) as unknown as [Record<string, unknown>];
+      const patch: Record<string, unknown> = {};
+      const current = (metadata.tableConstraints as { primaryKey?: { columns?: string[] } } | undefined)
+        ?.primaryKey?.columns;
+      if (JSON.stringify(current ?? []) !== JSON.stringify(keys))
+        patch.tableConstraints = { primaryKey: { columns: keys } };
+      const staleness = intervalText(this.config.maxStalenessSeconds);
+      if ((metadata.maxStaleness ?? null) !== staleness) patch.maxStaleness = staleness;
+      const clusterable = new Set([
+        "STRING",
+        "INTEGER",
+        "INT64",
+        "NUMERIC",
+        "BIGNUMERIC",
+        "BOOLEAN",
+        "BOOL",
+        "DATE",
+        "DATETIME",
+        "TIMESTAMP",
+      ]);
+      const clusterKeys = keys.filter((k) =>
+        clusterable.has(
+          this.destinationColumns.find((f) => f.name.toLowerCase() === k.toLowerCase())?.type ?? "",
+        ),
+      );
+      if (!metadata.clustering && clusterKeys.length > 0)
+        patch.clustering = { fields: clusterKeys.slice(0, 4) };
+      if (Object.keys(patch).length > 0) await table.setMetadata(patch);
+    });
+    this.cdcTableReady = true;
   }
 
   /** A staging column's type: the target's where it has the column, else the merge's own. */

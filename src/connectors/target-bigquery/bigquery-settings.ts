@@ -83,6 +83,27 @@ export const targetBigquerySettings: readonly SettingDefinition[] = [
     description: "Retries of a request or job that failed transiently (429, 5xx, backendError), with backoff",
   },
   {
+    name: "cdc_method",
+    kind: "string",
+    default: "storage_write",
+    choices: ["storage_write", "merge"],
+    description:
+      "How change data capture lands: storage_write = UPSERT/DELETE rows on the table's default stream (Storage Write API, BigQuery applies them; priced per byte sent), merge = a load job and a MERGE per batch (priced per byte the MERGE scans)",
+  },
+  {
+    name: "max_staleness",
+    kind: "string",
+    default: "15m",
+    description:
+      "cdc_method storage_write: the table's max_staleness (30s, 15m, 1h, 0 = none): how old a query's view of the changes may be; longer means fewer, cheaper background apply jobs",
+  },
+  {
+    name: "storage_write_endpoint",
+    kind: "string",
+    description:
+      "host:port of the Storage Write API (gRPC) when api_endpoint is an emulator that does not say where it is; plaintext",
+  },
+  {
     name: "api_endpoint",
     kind: "string",
     description:
