@@ -225,13 +225,20 @@ export async function openWriterClient(target: StorageWriteTarget): Promise<Mana
     }
   }
   if (endpoint) {
-    const grpc = await import("@grpc/grpc-js");
+    const [grpc, { OAuth2Client }] = await Promise.all([
+      import("@grpc/grpc-js"),
+      import("google-auth-library"),
+    ]);
     const [host, port] = endpoint.split(":") as [string, string];
     return new managedwriter.WriterClient({
       projectId: target.projectId,
       apiEndpoint: host,
       port: Number(port),
       sslCreds: grpc.credentials.createInsecure(),
+      // NOTE: without an auth client google-auth-library probes the GCE metadata server and
+      // prints a MetadataLookupWarning; plaintext to an emulator sends no credentials anyway.
+      // google-gax types its own copy of google-auth-library; the object is the same kind.
+      authClient: new OAuth2Client({ credentials: { access_token: "emulator" } }) as never,
     });
   }
   return new managedwriter.WriterClient({
@@ -274,6 +281,9 @@ export async function appendChanges(options: {
     throw storageWriteError(error, `opening the default stream of ${options.where}`);
   }
   const writer = new managedwriter.JSONWriter({ connection, protoDescriptor: descriptor });
+  // The client sends a request again itself when the answer says UNAVAILABLE, ABORTED, ...: on the
+  // default stream that may apply a change twice, which its sequence number makes harmless.
+  options.client.enableWriteRetries(true);
   let bytesSent = 0;
   try {
     const pending: { write: ReturnType<typeof writer.appendRows>; first: number; count: number }[] = [];

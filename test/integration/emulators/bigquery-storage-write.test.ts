@@ -25,7 +25,8 @@ beforeAll(async () => {
   bq = new BigQuery({
     projectId: PROJECT,
     apiEndpoint: emulator.url,
-    authClient: new OAuth2Client({ credentials: { access_token: "emulator" } }),
+    // google-gax types its own copy of google-auth-library; the object is the same kind.
+    authClient: new OAuth2Client({ credentials: { access_token: "emulator" } }) as never,
   });
   await bq.createDataset(DATASET, { location: "US" });
   const [host, port] = emulator.storageWrite.endpoint.split(":") as [string, string];
@@ -34,6 +35,8 @@ beforeAll(async () => {
     apiEndpoint: host,
     port: Number(port),
     sslCreds: grpc.credentials.createInsecure(),
+    // google-gax types its own copy of google-auth-library; the object is the same kind.
+    authClient: new OAuth2Client({ credentials: { access_token: "emulator" } }) as never,
   });
 });
 

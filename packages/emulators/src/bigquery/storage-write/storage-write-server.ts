@@ -48,6 +48,12 @@ export interface StorageWriteServer {
   applyPendingChanges(): Promise<void>;
   /** Called before a DML statement: it sees every change applied. */
   changes: CdcChanges;
+  /**
+   * Makes the next `times` (default 1) AppendRows requests answer with the gRPC status `code`
+   * (e.g. 14 UNAVAILABLE): before applying them, or with `afterApply` once they are applied (an
+   * answer lost on the way: the client sends the request again).
+   */
+  failNextAppend(options: { code: grpc.status; afterApply?: boolean; times?: number }): void;
   close(): Promise<void>;
 }
 
@@ -103,6 +109,13 @@ export async function startStorageWriteServer(options: {
   const changes = new CdcChanges(catalog);
   const streams = new Map<string, WriteStreamState>();
   let nextStream = 0;
+  const failures: { code: grpc.status; afterApply: boolean; remaining: number }[] = [];
+  const takeFailure = (afterApply: boolean): StatusError | undefined => {
+    const failure = failures.find((f) => f.afterApply === afterApply && f.remaining > 0);
+    if (!failure) return undefined;
+    if (--failure.remaining === 0) failures.splice(failures.indexOf(failure), 1);
+    return new StatusError(failure.code, `Injected failure (${grpc.status[failure.code]})`);
+  };
 
   const tableOf = (projectId: string, datasetId: string, tableId: string): TableEntry => {
     if (projectId !== catalog.projectId)
@@ -259,7 +272,11 @@ export async function startStorageWriteServer(options: {
             const protoRows = request.protoRows as Message | undefined;
             const schema = protoRows?.writerSchema as Message | undefined;
             if (schema?.protoDescriptor) type = writerType(schema.protoDescriptor);
+            const before = takeFailure(false);
+            if (before) throw before;
             const response = await append(streamName, type, request);
+            const after = takeFailure(true);
+            if (after) throw after;
             call.write({ ...response, writeStream: streamName });
           } catch (error) {
             const status = error instanceof StatusError ? error : asStatus(error);
@@ -466,6 +483,13 @@ export async function startStorageWriteServer(options: {
     stats: changes.stats,
     changes,
     applyPendingChanges: () => catalog.exclusive((c) => changes.applyAll(c)),
+    failNextAppend(options) {
+      failures.push({
+        code: options.code,
+        afterApply: options.afterApply ?? false,
+        remaining: options.times ?? 1,
+      });
+    },
     async close() {
       changes.close();
       await new Promise<void>((resolve) => {

@@ -1,0 +1,166 @@
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { BigqueryLoader } from "../../../src/connectors/target-bigquery/bigquery-loader.js";
+import { ConfigError } from "../../../src/errors.js";
+import { CDC_SCHEMA, cdcBatch } from "../../support/cdc-loader-cases.js";
+import { createTestDatabase, type TestDatabase } from "../../support/pg.js";
+import { tempDir } from "../../support/pipeline.js";
+import {
+  bigqueryConfig,
+  committedState,
+  datasetName,
+  plainRows,
+  runToBigquery,
+  startBigqueryTarget,
+  type BigqueryTarget,
+} from "./bigquery-harness.js";
+
+// Change data capture into BigQuery through the Storage Write API (cdc_method: storage_write, the
+// default): what goes through the default stream, what is merged instead, and what a lost answer
+// does. Needs the emulator (its counters and injected failures).
+
+let db: TestDatabase;
+let target: BigqueryTarget;
+
+beforeAll(async () => {
+  db = await createTestDatabase("bq_storage_write");
+  target = await startBigqueryTarget();
+});
+
+afterAll(async () => {
+  await target?.close();
+  await db?.query(
+    "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = current_database() AND NOT active",
+  );
+  await db?.drop();
+});
+
+const emulator = () => target.emulator!;
+const uploads = (): number => emulator().requests.filter((r) => r.startsWith("POST /upload/")).length;
+
+describe("target-bigquery, cdc_method: storage_write", () => {
+  test("LOG_BASED inserts, updates and hard deletes go through the default stream, one change per key, no load job nor MERGE", async () => {
+    const dataset = datasetName("sw");
+    await db.query(`
+      CREATE TABLE orders (id integer PRIMARY KEY, state text, total numeric(10,2), placed_at timestamptz, day date);
+      INSERT INTO orders VALUES (1, 'new', 1.50, '2024-01-01 10:00:00.123456+00', '2024-01-01'), (2, 'new', 2, NULL, NULL);
+    `);
+    const workDir = tempDir();
+    const config = bigqueryConfig(target, dataset, { hard_delete: true });
+    const streams = { "public-orders": { "replication-method": "LOG_BASED" } };
+    await runToBigquery({ db, workDir, target: config, streams });
+    const appended = emulator().storageWrite.stats.rowsAppended;
+    const uploadsBefore = uploads();
+    await db.query(`
+      UPDATE orders SET state = 'paid', placed_at = '2024-02-29 23:59:59.5-02' WHERE id = 1;
+      DELETE FROM orders WHERE id = 2;
+      INSERT INTO orders VALUES (3, 'new', 3.25, NULL, '1999-12-31');
+      UPDATE orders SET total = 4 WHERE id = 3;
+    `);
+    await runToBigquery({ db, workDir, target: config, streams });
+    expect(emulator().storageWrite.stats.rowsAppended - appended).toBe(3);
+    expect(uploads()).toBe(uploadsBefore);
+    await emulator().storageWrite.applyPendingChanges();
+    expect(
+      await plainRows(
+        target,
+        `SELECT id, state, CAST(total AS STRING) AS total, CAST(placed_at AS STRING) AS placed_at, CAST(day AS STRING) AS day FROM \`${dataset}.orders\` ORDER BY id`,
+      ),
+    ).toEqual([
+      { id: 1, state: "paid", total: "1.5", placed_at: "2024-03-01 01:59:59.5+00", day: "2024-01-01" },
+      { id: 3, state: "new", total: "4", placed_at: null, day: "1999-12-31" },
+    ]);
+    const [metadata] = await target.client.dataset(dataset).table("orders").getMetadata();
+    expect(metadata.tableConstraints).toEqual({ primaryKey: { columns: ["id"] } });
+    expect(metadata.maxStaleness).toBe("0-0 0 0:15:0");
+    expect(metadata.clustering).toEqual({ fields: ["id"] });
+    expect((await committedState(workDir))?.bookmarks["public-orders"]?.lsn).toBeDefined();
+  });
+
+  test("a batch with a change that is not complete (a soft delete carries only the key) is merged instead, exactly", async () => {
+    const dir = tempDir();
+    const dataset = datasetName("sw_soft");
+    const loader = new BigqueryLoader(bigqueryConfig(target, dataset), { projectDir: dir }, { env: {} });
+    const writer = await loader.openStream(structuredClone(CDC_SCHEMA), {
+      mode: "incremental",
+      version: 1,
+      distinctKeys: false,
+    });
+    await writer.write(cdcBatch(dir, [`1,one,"{""v"":1}",2024-01-01 00:00:00,,1,`, `2,two,,,,2,`]));
+    const appended = emulator().storageWrite.stats.rowsAppended;
+    // The delete of 1 needs its stored values (name, doc, ...): only a MERGE reads them.
+    await writer.write(cdcBatch(dir, [`1,,,,2024-06-01 00:00:00+00,3,"1,2,3"`, `2,deux,,,,4,`]));
+    expect(emulator().storageWrite.stats.rowsAppended).toBe(appended);
+    await writer.finish();
+    await loader.close();
+    await emulator().storageWrite.applyPendingChanges();
+    expect(
+      await plainRows(
+        target,
+        `SELECT id, name, _sdc_deleted_at IS NOT NULL AS deleted FROM \`${dataset}.items\` ORDER BY id`,
+      ),
+    ).toEqual([
+      { id: 1, name: "one", deleted: true },
+      { id: 2, name: "deux", deleted: false },
+    ]);
+  });
+
+  test("an answer lost after BigQuery applied the changes: the client sends them again, and the table is still exact", async () => {
+    const dir = tempDir();
+    const dataset = datasetName("sw_lost");
+    const loader = new BigqueryLoader(
+      bigqueryConfig(target, dataset, { hard_delete: true }),
+      { projectDir: dir },
+      { env: {} },
+    );
+    const writer = await loader.openStream(structuredClone(CDC_SCHEMA), {
+      mode: "incremental",
+      version: 1,
+      distinctKeys: false,
+    });
+    await writer.write(cdcBatch(dir, [`1,one,,,,1,`, `2,two,,,,2,`]));
+    const requests = emulator().storageWrite.stats.appendRequests;
+    emulator().storageWrite.failNextAppend({ code: 14, afterApply: true });
+    await writer.write(cdcBatch(dir, [`1,uno,,,,3,`, `2,,,,2024-06-01 00:00:00+00,4,"1,2,3"`]));
+    expect(emulator().storageWrite.stats.appendRequests - requests).toBe(2);
+    await writer.finish();
+    await loader.close();
+    await emulator().storageWrite.applyPendingChanges();
+    expect(await plainRows(target, `SELECT id, name FROM \`${dataset}.items\` ORDER BY id`)).toEqual([
+      { id: 1, name: "uno" },
+    ]);
+  });
+
+  test("an append BigQuery refuses fails the batch (nothing acknowledged), naming the table and the batch row", async () => {
+    const dir = tempDir();
+    const dataset = datasetName("sw_refused");
+    const loader = new BigqueryLoader(bigqueryConfig(target, dataset), { projectDir: dir }, { env: {} });
+    const writer = await loader.openStream(structuredClone(CDC_SCHEMA), {
+      mode: "incremental",
+      version: 1,
+      distinctKeys: false,
+    });
+    emulator().storageWrite.failNextAppend({ code: 3 });
+    await expect(writer.write(cdcBatch(dir, [`1,one,,,,1,`]))).rejects.toThrow(
+      /Storage Write API refused changes to .*sw_refused.*items.*Injected failure/,
+    );
+    await writer.abort();
+    await loader.close();
+  });
+
+  test("an api_endpoint that does not say where its Storage Write API is: a configuration error naming the settings", async () => {
+    const server = http.createServer((_req, res) => res.writeHead(404).end());
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const { openWriterClient } =
+      await import("../../../src/connectors/target-bigquery/bigquery-storage-write.js");
+    try {
+      const error = await openWriterClient({ projectId: "p", apiEndpoint: url }).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(ConfigError);
+      expect((error as Error).message).toMatch(/storage_write_endpoint.*cdc_method: merge/);
+    } finally {
+      server.close();
+    }
+  });
+});
