@@ -24,6 +24,8 @@ export interface BigqueryTargetConfig {
   cdcMethod: "storage_write" | "merge";
   /** `max_staleness` in seconds; 0: the table gets none (every query applies every change). */
   maxStalenessSeconds: number;
+  /** `maximum_bytes_billed`: every query job's cap; undefined for none. */
+  maximumBytesBilled?: number;
   /** `storage_write_endpoint`: host:port, plaintext. */
   storageWriteEndpoint?: string;
   addMetadataColumns: boolean;
@@ -102,6 +104,19 @@ export function resolveBigqueryConfig(
     problems.push(
       `max_staleness: expected a duration such as 30s, 15m, 1h or 0 (none), got "${stalenessText}"`,
     );
+  const maximumBytesBilled = config.maximum_bytes_billed;
+  if (
+    maximumBytesBilled !== undefined &&
+    maximumBytesBilled !== null &&
+    !(
+      typeof maximumBytesBilled === "number" &&
+      Number.isInteger(maximumBytesBilled) &&
+      maximumBytesBilled > 0
+    )
+  )
+    problems.push(
+      `maximum_bytes_billed: expected a positive number of bytes, got ${JSON.stringify(maximumBytesBilled)}`,
+    );
   const storageWriteEndpoint = text("storage_write_endpoint");
   if (storageWriteEndpoint !== undefined && !/^[^:/\s]+:\d+$/.test(storageWriteEndpoint))
     problems.push(`storage_write_endpoint: expected host:port, got "${storageWriteEndpoint}"`);
@@ -120,6 +135,7 @@ export function resolveBigqueryConfig(
     cdcMethod: cdcMethod as BigqueryTargetConfig["cdcMethod"],
     maxStalenessSeconds: maxStalenessSeconds ?? 0,
     ...(storageWriteEndpoint ? { storageWriteEndpoint } : {}),
+    ...(typeof maximumBytesBilled === "number" ? { maximumBytesBilled } : {}),
     addMetadataColumns: config.add_metadata_columns === true,
     tablePrefix: typeof config.table_prefix === "string" ? config.table_prefix : "",
     tableSuffix: typeof config.table_suffix === "string" ? config.table_suffix : "",

@@ -103,6 +103,9 @@ export class BigqueryLoader implements Loader {
       datasetId: this.config.datasetId,
       location: this.config.location,
       maxRetries: this.config.maxRetries,
+      ...(this.config.maximumBytesBilled !== undefined
+        ? { maximumBytesBilled: this.config.maximumBytesBilled }
+        : {}),
       ...(this.config.credentialsFile
         ? { credentialsFile: this.config.credentialsFile, credentialsSource: this.config.credentialsSource! }
         : {}),
@@ -310,6 +313,7 @@ class BigqueryStreamWriter implements StreamWriter {
       ) {
         if (await this.storageWrite(batch, layout, file)) return;
       }
+      if (merging && layout.sequence !== undefined && !this.replace) await this.ensureCdcTable(false);
       const chunks = await ndjsonChunks(file, this.config.maxCacheBytes);
       if (merging) await this.merge(batch, layout, fields, chunks);
       else if (this.replace || chunks.length === 1) await this.loadChunks(batch, this.destination, chunks);
@@ -472,7 +476,7 @@ class BigqueryStreamWriter implements StreamWriter {
       fields: this.destinationColumns,
     });
     if (!changes) return false;
-    await this.ensureCdcTable();
+    await this.ensureCdcTable(true);
     this.storage.onStorageWrite?.({ rows: changes.length });
     const { bytesSent } = await appendChanges({
       client: await this.storage.client(),
@@ -485,30 +489,32 @@ class BigqueryStreamWriter implements StreamWriter {
     return true;
   }
 
-  private cdcTableReady = false;
+  /** What `ensureCdcTable` has set: nothing, the merge path's clustering, or all of it. */
+  private cdcTableReady: "no" | "merge" | "storage_write" = "no";
 
   /**
-   * What CDC on the default stream needs of the table, set once per stream: its primary key
-   * (`PRIMARY KEY (...) NOT ENFORCED`, the stream's key), `max_staleness`, and clustering on the
-   * key when `table_config` asks for none (a MERGE or an apply then reads only the key's blocks).
+   * What change data capture needs of the table, set once per stream: clustering on the key when
+   * `table_config` asks for none (a MERGE or a background apply then reads the key's blocks, not
+   * the table), and for the default stream its primary key (`PRIMARY KEY (...) NOT ENFORCED`, the
+   * stream's key) and `max_staleness`.
    */
-  private async ensureCdcTable(): Promise<void> {
-    if (this.cdcTableReady) return;
+  private async ensureCdcTable(storageWrite: boolean): Promise<void> {
+    if (this.cdcTableReady === "storage_write" || (this.cdcTableReady === "merge" && !storageWrite)) return;
     const keys = this.mergeKeys;
-    if (keys.length > 16)
+    if (storageWrite && keys.length > 16)
       throw new ConfigError(
         `target-bigquery: ${this.schema.streamId} has a key of ${keys.length} columns; BigQuery change data capture takes at most 16: set cdc_method: merge`,
       );
     const table = this.api.table(this.tableName);
-    await this.api.call(`setting the primary key and max_staleness of ${this.where}`, async () => {
+    await this.api.call(`setting the key's clustering and constraints of ${this.where}`, async () => {
       const [metadata] = (await table.getMetadata()) as unknown as [Record<string, unknown>];
       const patch: Record<string, unknown> = {};
       const current = (metadata.tableConstraints as { primaryKey?: { columns?: string[] } } | undefined)
         ?.primaryKey?.columns;
-      if (JSON.stringify(current ?? []) !== JSON.stringify(keys))
+      if (storageWrite && JSON.stringify(current ?? []) !== JSON.stringify(keys))
         patch.tableConstraints = { primaryKey: { columns: keys } };
       const staleness = intervalText(this.config.maxStalenessSeconds);
-      if ((metadata.maxStaleness ?? null) !== staleness) patch.maxStaleness = staleness;
+      if (storageWrite && (metadata.maxStaleness ?? null) !== staleness) patch.maxStaleness = staleness;
       const clusterable = new Set([
         "STRING",
         "INTEGER",
@@ -530,7 +536,7 @@ class BigqueryStreamWriter implements StreamWriter {
         patch.clustering = { fields: clusterKeys.slice(0, 4) };
       if (Object.keys(patch).length > 0) await table.setMetadata(patch);
     });
-    this.cdcTableReady = true;
+    this.cdcTableReady = storageWrite ? "storage_write" : "merge";
   }
 
   /** A staging column's type: the target's where it has the column, else the merge's own. */

@@ -98,6 +98,12 @@ export const targetBigquerySettings: readonly SettingDefinition[] = [
       "cdc_method storage_write: the table's max_staleness (30s, 15m, 1h, 0 = none): how old a query's view of the changes may be; longer means fewer, cheaper background apply jobs",
   },
   {
+    name: "maximum_bytes_billed",
+    kind: "integer",
+    description:
+      "Every query sluice runs (MERGE, ALTER, ...) fails instead of billing more than this many bytes (BigQuery's maximumBytesBilled); none by default",
+  },
+  {
     name: "storage_write_endpoint",
     kind: "string",
     description:

@@ -149,6 +149,37 @@ describe("target-bigquery, cdc_method: storage_write", () => {
     await loader.close();
   });
 
+  test("cdc_method: merge clusters the table on the key, sets no primary key nor max_staleness, and caps every query with maximum_bytes_billed", async () => {
+    const dir = tempDir();
+    const dataset = datasetName("sw_merge");
+    const loader = new BigqueryLoader(
+      bigqueryConfig(target, dataset, { cdc_method: "merge", maximum_bytes_billed: 1_000_000_000 }),
+      { projectDir: dir },
+      { env: {} },
+    );
+    const writer = await loader.openStream(structuredClone(CDC_SCHEMA), {
+      mode: "incremental",
+      version: 1,
+      distinctKeys: false,
+    });
+    const appended = emulator().storageWrite.stats.rowsAppended;
+    await writer.write(cdcBatch(dir, [`1,one,,,,1,`, `2,two,,,,2,`]));
+    await writer.finish();
+    await loader.close();
+    expect(emulator().storageWrite.stats.rowsAppended).toBe(appended);
+    const [metadata] = await target.client.dataset(dataset).table("items").getMetadata();
+    expect(metadata.clustering).toEqual({ fields: ["id"] });
+    expect(metadata.tableConstraints).toBeUndefined();
+    expect(metadata.maxStaleness).toBeUndefined();
+    const [jobs] = await target.client.getJobs();
+    const merges = jobs
+      .map(
+        (j) => j.metadata.configuration?.query as { query?: string; maximumBytesBilled?: string } | undefined,
+      )
+      .filter((q) => q?.query?.startsWith("MERGE") && q.query.includes(dataset));
+    expect(merges.map((q) => q!.maximumBytesBilled)).toEqual(["1000000000"]);
+  });
+
   test("an api_endpoint that does not say where its Storage Write API is: a configuration error naming the settings", async () => {
     const server = http.createServer((_req, res) => res.writeHead(404).end());
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));

@@ -149,7 +149,8 @@ const LOADERS: { name: string; factory: () => CdcLoaderFactory }[] = [
       return (config, place) => {
         if (!datasets.has(place.id)) datasets.set(place.id, datasetName("sql"));
         return new BigqueryLoader(
-          bigqueryConfig(bigquery, datasets.get(place.id)!, config),
+          // The merge path's SQL; cdc_method storage_write sends change batches as rows, no SQL.
+          bigqueryConfig(bigquery, datasets.get(place.id)!, { cdc_method: "merge", ...config }),
           { projectDir: place.dir },
           { env: {} },
         );
