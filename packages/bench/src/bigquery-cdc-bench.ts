@@ -42,10 +42,8 @@ export async function benchBigqueryCdc(options: {
   const emulator = await startBigQueryEmulator({ projectId: "bench-project" });
   const upstream = new URL(emulator.url);
   let restBytes = 0;
-  let jobs = 0;
   let counting = false;
   const proxy = http.createServer((req, res) => {
-    if (counting && req.method === "POST" && /\/jobs(\?|$)/.test(req.url ?? "")) jobs++;
     const forward = http.request(
       {
         host: upstream.hostname,
@@ -128,6 +126,7 @@ export async function benchBigqueryCdc(options: {
       }
     };
     const changes = options.transactions * options.perTransaction;
+    const jobsBefore = new Set((await listJobs(emulator.url)).map((j) => j.jobReference?.jobId));
     let seconds: number;
     const sentBefore = emulator.storageWrite.stats.bytesReceived;
     try {
@@ -154,12 +153,15 @@ export async function benchBigqueryCdc(options: {
       await emulator.storageWrite.applyPendingChanges();
       bytesBilled = emulator.storageWrite.stats.applyBytesProcessed - before;
     } else {
-      const answer = await fetch(`${emulator.url}/bigquery/v2/projects/bench-project/jobs?allUsers=true`);
-      const list = (await answer.json()) as {
-        jobs?: { statistics?: { query?: { totalBytesBilled?: string } } }[];
-      };
-      for (const job of list.jobs ?? []) bytesBilled += Number(job.statistics?.query?.totalBytesBilled ?? 0);
+      for (const job of await listJobs(emulator.url)) {
+        if (!jobsBefore.has(job.jobReference?.jobId))
+          bytesBilled += Number(job.statistics?.query?.totalBytesBilled ?? 0);
+      }
     }
+    // After the run: its end merged what had accumulated (merge_interval).
+    const jobs = (await listJobs(emulator.url)).filter(
+      (j) => !jobsBefore.has(j.jobReference?.jobId) && modifies(j, table),
+    ).length;
     return {
       method: options.method,
       changes,
@@ -179,4 +181,28 @@ export async function benchBigqueryCdc(options: {
     await new Promise<void>((resolve) => proxy.close(() => resolve()));
     await emulator.close();
   }
+}
+
+interface JobResource {
+  jobReference?: { jobId?: string };
+  configuration?: {
+    load?: { destinationTable?: { tableId?: string } };
+    copy?: { destinationTable?: { tableId?: string } };
+    query?: { query?: string };
+  };
+  statistics?: { query?: { totalBytesBilled?: string } };
+}
+
+async function listJobs(url: string): Promise<JobResource[]> {
+  const answer = await fetch(`${url}/bigquery/v2/projects/bench-project/jobs?allUsers=true`);
+  return ((await answer.json()) as { jobs?: JobResource[] }).jobs ?? [];
+}
+
+/** A job BigQuery counts among the table's modifications: a load or copy into it, or DML on it. */
+function modifies(job: JobResource, table: string): boolean {
+  const c = job.configuration;
+  if (c?.load) return c.load.destinationTable?.tableId === table;
+  if (c?.copy) return c.copy.destinationTable?.tableId === table;
+  const query = c?.query?.query ?? "";
+  return /^\s*(MERGE|UPDATE|DELETE|INSERT|TRUNCATE)\b/i.test(query) && query.includes(`.${table}\``);
 }

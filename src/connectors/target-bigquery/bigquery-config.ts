@@ -22,6 +22,8 @@ export interface BigqueryTargetConfig {
   apiEndpoint?: string;
   /** How LOG_BASED change batches land (`cdc_method`). */
   cdcMethod: "storage_write" | "merge";
+  /** `merge_interval` in seconds: change batches merged at most this often; 0 merges each batch. */
+  mergeIntervalSeconds: number;
   /** `max_staleness` in seconds; 0: the table gets none (every query applies every change). */
   maxStalenessSeconds: number;
   /** `maximum_bytes_billed`: every query job's cap; undefined for none. */
@@ -117,6 +119,12 @@ export function resolveBigqueryConfig(
     problems.push(
       `maximum_bytes_billed: expected a positive number of bytes, got ${JSON.stringify(maximumBytesBilled)}`,
     );
+  const intervalText = text("merge_interval") ?? "5m";
+  const mergeIntervalSeconds = parseDuration(intervalText);
+  if (mergeIntervalSeconds === undefined)
+    problems.push(
+      `merge_interval: expected a duration such as 5m, 1h or 0 (each batch), got "${intervalText}"`,
+    );
   const storageWriteEndpoint = text("storage_write_endpoint");
   if (storageWriteEndpoint !== undefined && !/^[^:/\s]+:\d+$/.test(storageWriteEndpoint))
     problems.push(`storage_write_endpoint: expected host:port, got "${storageWriteEndpoint}"`);
@@ -134,6 +142,7 @@ export function resolveBigqueryConfig(
     ...(apiEndpoint ? { apiEndpoint } : {}),
     cdcMethod: cdcMethod as BigqueryTargetConfig["cdcMethod"],
     maxStalenessSeconds: maxStalenessSeconds ?? 0,
+    mergeIntervalSeconds: mergeIntervalSeconds ?? 0,
     ...(storageWriteEndpoint ? { storageWriteEndpoint } : {}),
     ...(typeof maximumBytesBilled === "number" ? { maximumBytesBilled } : {}),
     addMetadataColumns: config.add_metadata_columns === true,

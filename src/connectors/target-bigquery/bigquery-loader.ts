@@ -57,6 +57,27 @@ export interface BigqueryLoaderOptions {
 
 type ManagedWriterClient = managedwriter.WriterClient;
 
+/** `<table>__sluice_changes_<base-36 time>`: changes loaded, waiting for `merge_interval`. */
+const CHANGES_INFIX = "__sluice_changes_";
+
+/** What a merge of accumulated changes needs of the batches that brought them. */
+interface ChangesLayout {
+  /** Stream columns, BigQuery names, and their positions in the batches (`_sdc_unchanged`). */
+  columns: { name: string; index: number }[];
+  deletedAt?: number;
+  sequence?: number;
+  unchanged?: number;
+}
+
+function changesLayout(layout: BatchLayout, names: ReadonlyMap<string, string>): ChangesLayout {
+  return {
+    columns: layout.columns.map((c) => ({ name: names.get(c.name)!, index: c.index })),
+    ...(layout.deletedAt !== undefined ? { deletedAt: layout.deletedAt } : {}),
+    ...(layout.sequence !== undefined ? { sequence: layout.sequence } : {}),
+    ...(layout.unchanged !== undefined ? { unchanged: layout.unchanged } : {}),
+  };
+}
+
 /** Seconds as the REST API's IntervalValue text (`0-0 0 0:15:0`); null for none. */
 function intervalText(seconds: number): string | null {
   if (seconds <= 0) return null;
@@ -289,6 +310,7 @@ class BigqueryStreamWriter implements StreamWriter {
 
   async prepare(): Promise<void> {
     await this.table.prepare();
+    if (this.mergeKeys.length > 0 && !this.replace) await this.mergeLeftovers();
   }
 
   private hasColumn(name: string): boolean {
@@ -309,13 +331,18 @@ class BigqueryStreamWriter implements StreamWriter {
         merging &&
         layout.sequence !== undefined &&
         this.config.cdcMethod === "storage_write" &&
-        !this.replace
+        !this.replace &&
+        // Changes waiting to be merged come first: a key's newer change must not land before them.
+        !this.pending
       ) {
         if (await this.storageWrite(batch, layout, file)) return;
       }
-      if (merging && layout.sequence !== undefined && !this.replace) await this.ensureCdcTable(false);
+      const changeBatch = merging && layout.sequence !== undefined && !this.replace;
+      if (changeBatch) await this.ensureCdcTable(false);
       const chunks = await ndjsonChunks(file, this.config.maxCacheBytes);
-      if (merging) await this.merge(batch, layout, fields, chunks);
+      if (changeBatch && this.config.mergeIntervalSeconds > 0)
+        await this.accumulate(batch, layout, fields, chunks);
+      else if (merging) await this.merge(batch, layout, fields, chunks);
       else if (this.replace || chunks.length === 1) await this.loadChunks(batch, this.destination, chunks);
       else await this.appendAtomically(batch, chunks);
     } finally {
@@ -450,9 +477,13 @@ class BigqueryStreamWriter implements StreamWriter {
   }
 
   private mergePlan(layout: BatchLayout): MergePlan {
+    return this.mergePlanOf(changesLayout(layout, this.columnNames));
+  }
+
+  private mergePlanOf(layout: ChangesLayout): MergePlan {
     return planMerge({
       keys: this.mergeKeys,
-      columns: layout.columns.map((c) => ({ name: this.columnNames.get(c.name)!, index: c.index })),
+      columns: layout.columns,
       metadata: this.config.addMetadataColumns ? METADATA_VALUE_NAMES : [],
       tableColumns: this.table.columns,
       layout,
@@ -539,6 +570,79 @@ class BigqueryStreamWriter implements StreamWriter {
     this.cdcTableReady = storageWrite ? "storage_write" : "merge";
   }
 
+  /** Change batches loaded and not merged yet (`merge_interval`): their table and layout. */
+  private pending: { table: string; layout: ChangesLayout; key: string } | undefined;
+  /** When the last merge of accumulated changes ran (ms); the first waits a whole interval. */
+  private lastMerge = Date.now();
+
+  /**
+   * `merge_interval`: the batch is loaded (a load job: free, and into a table of its own, so not
+   * one of the target's table modifications) into `<table>__sluice_changes_<time>`, which outlives
+   * the run, and the changes accumulated there are merged into the table at most once per
+   * interval, and when the stream finishes. `write` resolves once the load is DONE, so the state
+   * moves only past changes BigQuery holds; a run that dies before the merge leaves the table,
+   * and the next one merges it first (`mergeLeftovers`).
+   */
+  private async accumulate(
+    batch: RecordBatch,
+    layout: BatchLayout,
+    fields: readonly NdjsonField[],
+    chunks: readonly NdjsonChunk[],
+  ): Promise<void> {
+    const stored = changesLayout(layout, this.columnNames);
+    const columns = fields.map((f) => ({ name: f.name, type: this.stagingType(f.name) }));
+    const key = JSON.stringify({ stored, columns });
+    if (this.pending && this.pending.key !== key) await this.mergePending();
+    if (!this.pending) {
+      const table = bigqueryTableName(`${this.tableName}${CHANGES_INFIX}${Date.now().toString(36)}`);
+      await this.api.createTable(table, {
+        schema: { fields: columns.map((c) => apiField(c.name, c.type)) },
+        // What the merge needs to know of these rows, for a later run too.
+        description: JSON.stringify(stored),
+      });
+      this.pending = { table, layout: stored, key };
+    }
+    await this.loadChunks(batch, this.pending.table, chunks);
+    if (Date.now() - this.lastMerge >= this.config.mergeIntervalSeconds * 1000) await this.mergePending();
+  }
+
+  /** Merges the accumulated changes into the table, then drops their table. */
+  private async mergePending(): Promise<void> {
+    const pending = this.pending;
+    if (!pending) return;
+    await this.mergeChangesTable(pending.table, pending.layout);
+    this.pending = undefined;
+    this.lastMerge = Date.now();
+  }
+
+  private async mergeChangesTable(table: string, layout: ChangesLayout): Promise<void> {
+    const plan = this.mergePlanOf(layout);
+    const sql = mergeSql({ target: this.quoted(this.tableName), staging: this.quoted(table), plan });
+    await this.api.query(
+      sql,
+      `merging the changes accumulated in ${this.api.qualified(table)} into ${this.where}`,
+    );
+    await this.api.deleteTable(table);
+  }
+
+  /** Changes a run loaded and did not merge (it died first): merged before anything else. */
+  private async mergeLeftovers(): Promise<void> {
+    const prefix = `${this.tableName}${CHANGES_INFIX}`.toLowerCase();
+    const names = await this.api.call(`listing tables of ${this.config.datasetId}`, async () => {
+      const [tables] = await this.api.bigquery.dataset(this.config.datasetId).getTables();
+      return tables.map((t) => t.id ?? "").filter((id) => id.toLowerCase().startsWith(prefix));
+    });
+    const ordered = names.sort(
+      (a, b) => parseInt(a.slice(prefix.length), 36) - parseInt(b.slice(prefix.length), 36),
+    );
+    for (const name of ordered) {
+      const [metadata] = (await this.api.call(`reading ${this.api.qualified(name)}`, () =>
+        this.api.table(name).getMetadata(),
+      )) as unknown as [{ description?: string }];
+      await this.mergeChangesTable(name, JSON.parse(metadata.description ?? "{}") as ChangesLayout);
+    }
+  }
+
   /** A staging column's type: the target's where it has the column, else the merge's own. */
   private stagingType(name: string): BigqueryColumnType {
     if (name === UNCHANGED_COLUMN) return { type: "STRING", mode: "NULLABLE" };
@@ -582,6 +686,7 @@ class BigqueryStreamWriter implements StreamWriter {
   }
 
   async finish(): Promise<void> {
+    await this.mergePending();
     await this.table.finish();
   }
 
@@ -590,6 +695,8 @@ class BigqueryStreamWriter implements StreamWriter {
   }
 
   async truncate(at: Date): Promise<void> {
+    // The TRUNCATE came after the changes waiting: they land first.
+    await this.mergePending();
     await this.table.truncate(at);
   }
 }

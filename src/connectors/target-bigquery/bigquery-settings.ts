@@ -98,6 +98,13 @@ export const targetBigquerySettings: readonly SettingDefinition[] = [
       "cdc_method storage_write: the table's max_staleness (30s, 15m, 1h, 0 = none): how old a query's view of the changes may be; longer means fewer, cheaper background apply jobs",
   },
   {
+    name: "merge_interval",
+    kind: "string",
+    default: "5m",
+    description:
+      "Change batches that are merged (cdc_method merge, or an incomplete change) are loaded into a changes table and merged at most this often (5m: under 300 MERGEs per table per day, a fifth of BigQuery's 1,500 table modifications), and when the stream ends; 0 merges each batch",
+  },
+  {
     name: "maximum_bytes_billed",
     kind: "integer",
     description:

@@ -39,6 +39,19 @@ afterAll(async () => {
 });
 
 const emulator = () => target.emulator!;
+async function mergesInto(dataset: string): Promise<number> {
+  const [jobs] = await target.client.getJobs();
+  return jobs.filter((j) => {
+    const query = (j.metadata.configuration?.query as { query?: string } | undefined)?.query;
+    return query?.startsWith("MERGE") && query.includes(dataset);
+  }).length;
+}
+
+async function changesTables(dataset: string): Promise<string[]> {
+  const [tables] = await target.client.dataset(dataset).getTables();
+  return tables.map((t) => t.id ?? "").filter((id) => id.includes("__sluice_changes_"));
+}
+
 const uploads = (): number => emulator().requests.filter((r) => r.startsWith("POST /upload/")).length;
 
 emulatorOnly("target-bigquery, cdc_method: storage_write", () => {
@@ -180,6 +193,101 @@ emulatorOnly("target-bigquery, cdc_method: storage_write", () => {
       )
       .filter((q) => q?.query?.startsWith("MERGE") && q.query.includes(dataset));
     expect(merges.map((q) => q!.maximumBytesBilled)).toEqual(["1000000000"]);
+  });
+
+  test("merge_interval: change batches accumulate in a changes table and are merged once, when the stream ends", async () => {
+    const dir = tempDir();
+    const dataset = datasetName("sw_interval");
+    const loader = new BigqueryLoader(
+      bigqueryConfig(target, dataset, { cdc_method: "merge", merge_interval: "1h" }),
+      { projectDir: dir },
+      { env: {} },
+    );
+    const writer = await loader.openStream(structuredClone(CDC_SCHEMA), {
+      mode: "incremental",
+      version: 1,
+      distinctKeys: false,
+    });
+    await writer.write(cdcBatch(dir, [`1,one,"{""v"":1}",,,1,`, `2,two,,,,2,`]));
+    await writer.write(cdcBatch(dir, [`1,uno,,,,3,"2"`]));
+    await writer.write(cdcBatch(dir, [`2,,,,2024-06-01 00:00:00+00,4,"1,2,3"`]));
+    expect(await mergesInto(dataset)).toBe(0);
+    expect(await changesTables(dataset)).toHaveLength(1);
+    await writer.finish();
+    await loader.close();
+    expect(await mergesInto(dataset)).toBe(1);
+    expect(await changesTables(dataset)).toEqual([]);
+    expect(
+      await plainRows(
+        target,
+        `SELECT id, name, TO_JSON_STRING(doc) AS doc, _sdc_deleted_at IS NOT NULL AS deleted FROM \`${dataset}.items\` ORDER BY id`,
+      ),
+    ).toEqual([
+      { id: 1, name: "uno", doc: '{"v":1}', deleted: false },
+      { id: 2, name: "two", doc: null, deleted: true },
+    ]);
+  });
+
+  test("changes a run loaded but did not merge (it died) are merged by the next run before anything else", async () => {
+    const dir = tempDir();
+    const dataset = datasetName("sw_leftover");
+    const open = async () => {
+      const loader = new BigqueryLoader(
+        bigqueryConfig(target, dataset, { cdc_method: "merge", merge_interval: "1h" }),
+        { projectDir: dir },
+        { env: {} },
+      );
+      const writer = await loader.openStream(structuredClone(CDC_SCHEMA), {
+        mode: "incremental",
+        version: 1,
+        distinctKeys: false,
+      });
+      return { loader, writer };
+    };
+    const first = await open();
+    await first.writer.write(cdcBatch(dir, [`1,one,,,,1,`, `2,two,,,,2,`]));
+    // The state moved past this batch; the run dies before its merge.
+    await first.writer.abort();
+    await first.loader.close();
+    expect(await changesTables(dataset)).toHaveLength(1);
+    const second = await open();
+    expect(await changesTables(dataset)).toEqual([]);
+    await second.writer.write(cdcBatch(dir, [`2,deux,,,,3,`]));
+    await second.writer.finish();
+    await second.loader.close();
+    expect(await plainRows(target, `SELECT id, name FROM \`${dataset}.items\` ORDER BY id`)).toEqual([
+      { id: 1, name: "one" },
+      { id: 2, name: "deux" },
+    ]);
+  });
+
+  test("storage_write: while a merged batch waits for merge_interval, later complete batches wait with it (a key's changes stay in order)", async () => {
+    const dir = tempDir();
+    const dataset = datasetName("sw_order");
+    const loader = new BigqueryLoader(
+      bigqueryConfig(target, dataset, { merge_interval: "1h" }),
+      { projectDir: dir },
+      { env: {} },
+    );
+    const writer = await loader.openStream(structuredClone(CDC_SCHEMA), {
+      mode: "incremental",
+      version: 1,
+      distinctKeys: false,
+    });
+    await writer.write(cdcBatch(dir, [`1,one,,,,1,`]));
+    const appended = emulator().storageWrite.stats.rowsAppended;
+    await writer.write(cdcBatch(dir, [`1,,,,2024-06-01 00:00:00+00,2,"1,2,3"`]));
+    await writer.write(cdcBatch(dir, [`1,again,,,,3,`]));
+    expect(emulator().storageWrite.stats.rowsAppended).toBe(appended);
+    await writer.finish();
+    await loader.close();
+    await emulator().storageWrite.applyPendingChanges();
+    expect(
+      await plainRows(
+        target,
+        `SELECT id, name, _sdc_deleted_at IS NOT NULL AS deleted FROM \`${dataset}.items\` ORDER BY id`,
+      ),
+    ).toEqual([{ id: 1, name: "again", deleted: false }]);
   });
 
   test("an api_endpoint that does not say where its Storage Write API is: a configuration error naming the settings", async () => {

@@ -55,12 +55,15 @@ describe("target-bigquery settings", () => {
     expect(resolve({}).apiEndpoint).toBeUndefined();
   });
 
-  test("cdc_method is storage_write by default; max_staleness is a duration (15m by default, 0 none); maximum_bytes_billed a positive integer", () => {
+  test("cdc_method is storage_write by default; max_staleness (15m by default, 0 none) and merge_interval (5m, 0 each batch) are durations; maximum_bytes_billed a positive integer", () => {
     expect(resolve({})).toMatchObject({ cdcMethod: "storage_write", maxStalenessSeconds: 900 });
     expect(
       resolve({ cdc_method: "merge", max_staleness: "1h", maximum_bytes_billed: 10_000_000 }),
     ).toMatchObject({ cdcMethod: "merge", maxStalenessSeconds: 3600, maximumBytesBilled: 10_000_000 });
     expect(resolve({ max_staleness: "0" }).maxStalenessSeconds).toBe(0);
+    expect(resolve({}).mergeIntervalSeconds).toBe(300);
+    expect(resolve({ merge_interval: "0" }).mergeIntervalSeconds).toBe(0);
+    expect(() => resolve({ merge_interval: "often" })).toThrow(/merge_interval: expected a duration/);
     expect(resolve({ max_staleness: "30s", storage_write_endpoint: "localhost:9060" })).toMatchObject({
       maxStalenessSeconds: 30,
       storageWriteEndpoint: "localhost:9060",
