@@ -138,7 +138,8 @@ export async function reduceChanges(input: ReduceInput): Promise<StorageWriteCha
  */
 export function protoValue(field: TableField, value: JsonValue, batchRow: number): unknown {
   if (value === null) return null;
-  if (value instanceof JsonArray) {
+  if (value instanceof JsonArray && field.type !== "JSON") {
+    if (field.mode !== "REPEATED") throw invalidValue(field, value, batchRow);
     const element = { ...field, mode: "NULLABLE" };
     return value.items.map((item) => protoValue(element, item, batchRow));
   }
@@ -160,7 +161,7 @@ export function protoValue(field: TableField, value: JsonValue, batchRow: number
     case "DATE": {
       const match = text !== undefined ? /^(\d{4})-(\d\d)-(\d\d)$/.exec(text) : null;
       if (!match) throw invalidValue(field, value, batchRow);
-      return Date.UTC(Number(match[1]), Number(match[2]) - 1, Number(match[3])) / 86_400_000;
+      return utcMillis(Number(match[1]), Number(match[2]), Number(match[3])) / 86_400_000;
     }
     default:
       if (text === undefined) throw invalidValue(field, value, batchRow);
@@ -183,7 +184,7 @@ export function timestampMicros(text: string): bigint | undefined {
   if (!match) return undefined;
   const [, y, mo, d, h, mi, s, fraction = "", zone = "Z"] = match;
   const seconds = BigInt(
-    Date.UTC(Number(y), Number(mo) - 1, Number(d), Number(h), Number(mi), Number(s)) / 1000,
+    utcMillis(Number(y), Number(mo), Number(d), Number(h), Number(mi), Number(s)) / 1000,
   );
   let offsetMinutes = 0n;
   if (!/^(z|utc)$/i.test(zone)) {
@@ -193,6 +194,14 @@ export function timestampMicros(text: string): bigint | undefined {
       sign * (BigInt(Number(digits.slice(0, 2))) * 60n + BigInt(Number(digits.slice(2) || "0")));
   }
   return (seconds - offsetMinutes * 60n) * 1_000_000n + BigInt(fraction.padEnd(6, "0"));
+}
+
+/** NOTE: `Date.UTC` reads years 0-99 as 1900-1999; setUTCFullYear takes the year as it is. */
+function utcMillis(year: number, month: number, day: number, hours = 0, minutes = 0, seconds = 0): number {
+  const date = new Date(0);
+  date.setUTCFullYear(year, month - 1, day);
+  date.setUTCHours(hours, minutes, seconds, 0);
+  return date.getTime();
 }
 
 /** Where the Storage Write API is, and how to reach it. */

@@ -7,6 +7,12 @@ import { CDC_SCHEMA, cdcBatch } from "../../support/cdc-loader-cases.js";
 import { createTestDatabase, type TestDatabase } from "../../support/pg.js";
 import { tempDir } from "../../support/pipeline.js";
 import {
+  typeFidelityCases,
+  typeFidelityInserts,
+  typeFidelityRowCount,
+  typeFidelitySchemaSql,
+} from "../../support/type-fidelity-cases.js";
+import {
   bigqueryConfig,
   committedState,
   datasetName,
@@ -91,6 +97,34 @@ emulatorOnly("target-bigquery, cdc_method: storage_write", () => {
     expect(metadata.maxStaleness).toBe("0-0 0 0:15:0");
     expect(metadata.clustering).toEqual({ fields: ["id"] });
     expect((await committedState(workDir))?.bookmarks["public-orders"]?.lsn).toBeDefined();
+  });
+
+  test("every type of the type-fidelity table lands through the default stream as load jobs land it", async () => {
+    const types = await createTestDatabase("bq_sw_types");
+    try {
+      const cases = typeFidelityCases({});
+      await types.query(typeFidelitySchemaSql(cases));
+      for (const insert of typeFidelityInserts(cases)) await types.query(insert);
+      const dataset = datasetName("sw_types");
+      const workDir = tempDir();
+      const config = bigqueryConfig(target, dataset, { invalid_values: "clamp", hard_delete: true });
+      const streams = { "public-all_types": { "replication-method": "LOG_BASED" } };
+      await runToBigquery({ db: types, workDir, target: config, streams });
+      const read = () => plainRows(target, `SELECT * FROM \`${dataset}.all_types\` ORDER BY id`);
+      const loaded = await read();
+      const appended = emulator().storageWrite.stats.rowsAppended;
+      // Every row changes (and comes back whole), every value stays.
+      await types.query("ALTER TABLE all_types REPLICA IDENTITY FULL; UPDATE all_types SET id = id");
+      await runToBigquery({ db: types, workDir, target: config, streams });
+      expect(emulator().storageWrite.stats.rowsAppended - appended).toBe(typeFidelityRowCount(cases));
+      await emulator().storageWrite.applyPendingChanges();
+      expect(await read()).toEqual(loaded);
+    } finally {
+      await types.query(
+        "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = current_database() AND NOT active",
+      );
+      await types.drop();
+    }
   });
 
   test("a batch with a change that is not complete (a soft delete carries only the key) is merged instead, exactly", async () => {
