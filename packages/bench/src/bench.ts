@@ -11,6 +11,7 @@ import { insertAccounts, insertEvents, DEMO_SCHEMA_SQL } from "@sluice/demo/demo
 import { startEmbeddedPostgres, type EmbeddedServer } from "@sluice/postgres-server";
 import { formatBytes, formatCount } from "sluice/dist/cli/output.js";
 import { benchBigquery } from "./bigquery-bench.js";
+import { benchBigqueryCdc } from "./bigquery-cdc-bench.js";
 import { benchChangeCapture } from "./cdc-bench.js";
 import { benchStartup } from "./startup-bench.js";
 import { writeBenchProject } from "./bench-project.js";
@@ -22,10 +23,11 @@ import { rowsOf, runSluiceCli, type RunFinished } from "./run-sluice-cli.js";
  * with N rows, moved into DuckDB by a full load (`sluice run`, a separate process so its peak RSS
  * is its own), beside the ceiling: a bare `COPY (SELECT * FROM events) TO STDOUT` read and thrown
  * away, in the same run. Then, per line asked for: 50 tables of 20,000 rows in one run, the same
- * N rows into BigQuery's emulator, and a CDC burst. PostgreSQL is embedded unless
+ * N rows into BigQuery's emulator, a CDC burst, and CDC into BigQuery's emulator in follow mode
+ * by each cdc_method. PostgreSQL is embedded unless
  * SLUICE_BENCH_DATABASE_URL names a server (its database is reused).
  */
-const LINES = ["help", "duckdb", "tables", "bigquery", "cdc"] as const;
+const LINES = ["help", "duckdb", "tables", "bigquery", "cdc", "bigquery-cdc"] as const;
 const { values } = parseArgs({
   options: {
     rows: { type: "string", default: "1000000" },
@@ -174,6 +176,22 @@ async function main(): Promise<void> {
         );
     }
 
+    if (lines.has("bigquery-cdc")) {
+      // The same changes by each cdc_method: what BigQuery's quotas and bill would see.
+      for (const method of ["storage_write", "merge"] as const) {
+        const f = await benchBigqueryCdc({
+          url,
+          cli,
+          workDir: work,
+          method,
+          transactions: 60,
+          perTransaction: 100,
+        });
+        console.log(
+          `  bq-cdc   --follow, ${formatCount(f.changes)} updates in ${f.changes / 100} transactions, cdc_method ${method.padEnd(13)} ${f.seconds.toFixed(1).padStart(6)} s  ${formatCount(Math.round(f.changes / f.seconds)).padStart(9)} changes/s  ${f.tableModifications} table modifications (${formatCount(Math.round(f.modificationsPerDay))}/day at most at this pace; quota 1,500)  ${(f.bytesSent / f.changes).toFixed(0)} bytes sent and ${(f.bytesBilled / f.changes).toFixed(0)} bytes billed per change${method === "storage_write" ? " (one background apply; BigQuery runs one per max_staleness)" : f.bytesBilled === 0 ? " (the emulator bills no query bytes)" : ""}`,
+        );
+      }
+    }
     if (!lines.has("bigquery") && !lines.has("cdc")) return;
     // target-bigquery through the local emulator: load jobs of NDJSON, bytes counted on the wire.
     const bq = lines.has("bigquery") ? await benchBigquery({ url, cli, workDir: work }) : undefined;

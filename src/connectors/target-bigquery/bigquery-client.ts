@@ -24,6 +24,8 @@ export interface BigqueryClientOptions {
   credentialsSource?: string;
   /** API root of an emulator (`api_endpoint` or BIGQUERY_EMULATOR_HOST); undefined for Google's. */
   apiEndpoint?: string;
+  /** Every query job's `maximumBytesBilled` (`maximum_bytes_billed`). */
+  maximumBytesBilled?: number;
   maxRetries: number;
   retryBaseDelayMs?: number;
   onRetry?: RetryOptions["onRetry"];
@@ -181,7 +183,16 @@ export class BigqueryClient {
   /** Runs a GoogleSQL statement to completion and returns its rows. */
   async query(sql: string, action: string): Promise<Record<string, unknown>[]> {
     const job = await this.runJob(action, undefined, (jobId) =>
-      this.bigquery.createQueryJob({ query: sql, location: this.options.location, jobId }).then(([j]) => j),
+      this.bigquery
+        .createQueryJob({
+          query: sql,
+          location: this.options.location,
+          jobId,
+          ...(this.options.maximumBytesBilled !== undefined
+            ? { maximumBytesBilled: String(this.options.maximumBytesBilled) }
+            : {}),
+        })
+        .then(([j]) => j),
     );
     return this.call(action, async () => (await job.getQueryResults())[0] as Record<string, unknown>[]);
   }

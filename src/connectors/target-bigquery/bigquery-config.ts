@@ -20,6 +20,16 @@ export interface BigqueryTargetConfig {
   credentialsFile?: string;
   credentialsSource?: string;
   apiEndpoint?: string;
+  /** How LOG_BASED change batches land (`cdc_method`). */
+  cdcMethod: "storage_write" | "merge";
+  /** `merge_interval` in seconds: change batches merged at most this often; 0 merges each batch. */
+  mergeIntervalSeconds: number;
+  /** `max_staleness` in seconds; 0: the table gets none (every query applies every change). */
+  maxStalenessSeconds: number;
+  /** `maximum_bytes_billed`: every query job's cap; undefined for none. */
+  maximumBytesBilled?: number;
+  /** `storage_write_endpoint`: host:port, plaintext. */
+  storageWriteEndpoint?: string;
   addMetadataColumns: boolean;
   tablePrefix: string;
   tableSuffix: string;
@@ -87,6 +97,38 @@ export function resolveBigqueryConfig(
   if (apiEndpoint && !/^https?:\/\//.test(apiEndpoint)) apiEndpoint = `http://${apiEndpoint}`;
   apiEndpoint = apiEndpoint?.replace(/\/+$/, "");
 
+  const cdcMethod = text("cdc_method") ?? "storage_write";
+  if (cdcMethod !== "storage_write" && cdcMethod !== "merge")
+    problems.push(`cdc_method: expected storage_write or merge, got "${cdcMethod}"`);
+  const stalenessText = text("max_staleness") ?? "15m";
+  const maxStalenessSeconds = parseDuration(stalenessText);
+  if (maxStalenessSeconds === undefined)
+    problems.push(
+      `max_staleness: expected a duration such as 30s, 15m, 1h or 0 (none), got "${stalenessText}"`,
+    );
+  const maximumBytesBilled = config.maximum_bytes_billed;
+  if (
+    maximumBytesBilled !== undefined &&
+    maximumBytesBilled !== null &&
+    !(
+      typeof maximumBytesBilled === "number" &&
+      Number.isInteger(maximumBytesBilled) &&
+      maximumBytesBilled > 0
+    )
+  )
+    problems.push(
+      `maximum_bytes_billed: expected a positive number of bytes, got ${JSON.stringify(maximumBytesBilled)}`,
+    );
+  const intervalText = text("merge_interval") ?? "5m";
+  const mergeIntervalSeconds = parseDuration(intervalText);
+  if (mergeIntervalSeconds === undefined)
+    problems.push(
+      `merge_interval: expected a duration such as 5m, 1h or 0 (each batch), got "${intervalText}"`,
+    );
+  const storageWriteEndpoint = text("storage_write_endpoint");
+  if (storageWriteEndpoint !== undefined && !/^[^:/\s]+:\d+$/.test(storageWriteEndpoint))
+    problems.push(`storage_write_endpoint: expected host:port, got "${storageWriteEndpoint}"`);
+
   const maxCache = typeof config.max_cache === "number" ? config.max_cache : 50;
   if (maxCache < 1) problems.push(`max_cache: expected at least 1 (MB), got ${maxCache}`);
   const tableConfig = parseTableConfig(config.table_config, problems);
@@ -98,6 +140,11 @@ export function resolveBigqueryConfig(
     location: text("location") ?? "US",
     ...(credentialsFile ? { credentialsFile, credentialsSource: credentialsSource! } : {}),
     ...(apiEndpoint ? { apiEndpoint } : {}),
+    cdcMethod: cdcMethod as BigqueryTargetConfig["cdcMethod"],
+    maxStalenessSeconds: maxStalenessSeconds ?? 0,
+    mergeIntervalSeconds: mergeIntervalSeconds ?? 0,
+    ...(storageWriteEndpoint ? { storageWriteEndpoint } : {}),
+    ...(typeof maximumBytesBilled === "number" ? { maximumBytesBilled } : {}),
     addMetadataColumns: config.add_metadata_columns === true,
     tablePrefix: typeof config.table_prefix === "string" ? config.table_prefix : "",
     tableSuffix: typeof config.table_suffix === "string" ? config.table_suffix : "",
@@ -166,4 +213,12 @@ function parseTableConfig(value: unknown, problems: string[]): Record<string, Ta
     result[stream] = options;
   }
   return result;
+}
+
+/** `30s`, `15m`, `1h`, `1d`, or a number of seconds; `0` is none. Undefined when unreadable. */
+function parseDuration(text: string): number | undefined {
+  const match = /^\s*(\d+)\s*(s|m|h|d)?\s*$/i.exec(text);
+  if (!match) return undefined;
+  const unit = { s: 1, m: 60, h: 3600, d: 86400 }[(match[2] ?? "s").toLowerCase() as "s" | "m" | "h" | "d"];
+  return Number(match[1]) * unit;
 }

@@ -21,13 +21,15 @@ import {
   type NdjsonField,
 } from "./bigquery-ndjson.js";
 import { batchLayout, type BatchLayout } from "../loader-core/batch-layout.js";
-import { planMerge } from "../loader-core/merge-plan.js";
+import { planMerge, type MergePlan } from "../loader-core/merge-plan.js";
 import {
   DELETED_AT_TYPE as CORE_DELETED_AT_TYPE,
   METADATA_NAMES,
   type MetadataValue,
 } from "../loader-core/metadata-columns.js";
 import { mergeSql } from "./bigquery-sql.js";
+import { appendChanges, openWriterClient, reduceChanges } from "./bigquery-storage-write.js";
+import type { managedwriter } from "@google-cloud/bigquery-storage";
 import {
   apiField,
   bigqueryType,
@@ -47,6 +49,39 @@ export interface BigqueryLoaderOptions {
   /** First retry delay (tests make it short). */
   retryBaseDelayMs?: number;
   onRetry?: RetryOptions["onRetry"];
+  /** Told of each batch sent through the Storage Write API (the bench counts rows and bytes). */
+  onStorageWrite?: (event: { rows: number; bytesSent?: number }) => void;
+}
+
+type ManagedWriterClient = managedwriter.WriterClient;
+
+/** `<table>__sluice_changes_<base-36 time>`: changes loaded, waiting for `merge_interval`. */
+const CHANGES_INFIX = "__sluice_changes_";
+
+/** What a merge of accumulated changes needs of the batches that brought them. */
+interface ChangesLayout {
+  /** Stream columns, BigQuery names, and their positions in the batches (`_sdc_unchanged`). */
+  columns: { name: string; index: number }[];
+  deletedAt?: number;
+  sequence?: number;
+  unchanged?: number;
+}
+
+function changesLayout(layout: BatchLayout, names: ReadonlyMap<string, string>): ChangesLayout {
+  return {
+    columns: layout.columns.map((c) => ({ name: names.get(c.name)!, index: c.index })),
+    ...(layout.deletedAt !== undefined ? { deletedAt: layout.deletedAt } : {}),
+    ...(layout.sequence !== undefined ? { sequence: layout.sequence } : {}),
+    ...(layout.unchanged !== undefined ? { unchanged: layout.unchanged } : {}),
+  };
+}
+
+/** Seconds as the REST API's IntervalValue text (`0-0 0 0:15:0`); null for none. */
+function intervalText(seconds: number): string | null {
+  if (seconds <= 0) return null;
+  const days = Math.floor(seconds / 86400);
+  const rest = seconds % 86400;
+  return `0-0 ${days} ${Math.floor(rest / 3600)}:${Math.floor((rest % 3600) / 60)}:${rest % 60}`;
 }
 
 /**
@@ -87,6 +122,9 @@ export class BigqueryLoader implements Loader {
       datasetId: this.config.datasetId,
       location: this.config.location,
       maxRetries: this.config.maxRetries,
+      ...(this.config.maximumBytesBilled !== undefined
+        ? { maximumBytesBilled: this.config.maximumBytesBilled }
+        : {}),
       ...(this.config.credentialsFile
         ? { credentialsFile: this.config.credentialsFile, credentialsSource: this.config.credentialsSource! }
         : {}),
@@ -145,12 +183,34 @@ export class BigqueryLoader implements Loader {
       this.datasetReady = undefined;
       throw error;
     }
-    const writer = new BigqueryStreamWriter(api, this.converter, this.config, schema, options);
+    const writer = new BigqueryStreamWriter(api, this.converter, this.config, schema, options, {
+      client: () => this.storageWriteClient(),
+      ...(this.options.onStorageWrite ? { onStorageWrite: this.options.onStorageWrite } : {}),
+    });
     await writer.prepare();
     return writer;
   }
 
+  private writerClient: Promise<ManagedWriterClient> | undefined;
+
+  /** The Storage Write API's client, opened with the first change batch that goes through it. */
+  private storageWriteClient(): Promise<ManagedWriterClient> {
+    this.writerClient ??= openWriterClient({
+      projectId: this.config.projectId,
+      ...(this.config.apiEndpoint ? { apiEndpoint: this.config.apiEndpoint } : {}),
+      ...(this.config.storageWriteEndpoint ? { storageWriteEndpoint: this.config.storageWriteEndpoint } : {}),
+      ...(this.config.credentialsFile ? { credentialsFile: this.config.credentialsFile } : {}),
+    });
+    this.writerClient.catch(() => {
+      this.writerClient = undefined;
+    });
+    return this.writerClient;
+  }
+
   async close(): Promise<void> {
+    const writer = this.writerClient;
+    this.writerClient = undefined;
+    if (writer) (await writer.catch(() => undefined))?.close();
     await this.converter.close();
   }
 }
@@ -170,6 +230,10 @@ class BigqueryStreamWriter implements StreamWriter {
     private readonly config: BigqueryTargetConfig,
     private readonly schema: StreamSchema,
     private readonly options: OpenStreamOptions,
+    private readonly storage: {
+      client: () => Promise<ManagedWriterClient>;
+      onStorageWrite?: BigqueryLoaderOptions["onStorageWrite"];
+    },
   ) {
     this.tableName = bigqueryTableName(schema.sourceTable, config.tablePrefix, config.tableSuffix);
     this.columnNames = bigqueryColumnNames(
@@ -258,6 +322,7 @@ class BigqueryStreamWriter implements StreamWriter {
   async prepare(): Promise<void> {
     this.checkMergeKeys();
     await this.table.prepare();
+    if (this.mergeKeys.length > 0 && !this.replace) await this.mergeLeftovers();
   }
 
   /**
@@ -299,8 +364,22 @@ class BigqueryStreamWriter implements StreamWriter {
     let file: string | undefined;
     try {
       file = await this.convert(batch, fields);
+      if (
+        merging &&
+        layout.sequence !== undefined &&
+        this.config.cdcMethod === "storage_write" &&
+        !this.replace &&
+        // Changes waiting to be merged come first: a key's newer change must not land before them.
+        !this.pending
+      ) {
+        if (await this.storageWrite(batch, layout, file)) return;
+      }
+      const changeBatch = merging && layout.sequence !== undefined && !this.replace;
+      if (changeBatch) await this.ensureCdcTable(false);
       const chunks = await ndjsonChunks(file, this.config.maxCacheBytes);
-      if (merging) await this.merge(batch, layout, fields, chunks);
+      if (changeBatch && this.config.mergeIntervalSeconds > 0)
+        await this.accumulate(batch, layout, fields, chunks);
+      else if (merging) await this.merge(batch, layout, fields, chunks);
       else if (this.replace || chunks.length === 1) await this.loadChunks(batch, this.destination, chunks);
       else await this.appendAtomically(batch, chunks);
     } finally {
@@ -423,22 +502,178 @@ class BigqueryStreamWriter implements StreamWriter {
     });
     try {
       await this.loadChunks(batch, staging, chunks);
-      const plan = planMerge({
-        keys: this.mergeKeys,
-        columns: layout.columns.map((c) => ({ name: this.columnNames.get(c.name)!, index: c.index })),
-        metadata: this.table.metadataNames,
-        tableColumns: this.table.columns,
-        layout,
-        hardDelete: this.config.hardDelete,
-        addMetadataColumns: this.config.addMetadataColumns,
-        // MERGE refuses a target row matched by several source rows: always one row per key.
-        distinctKeys: false,
-        caseInsensitive: true,
-      });
+      const plan = this.mergePlan(layout);
       const sql = mergeSql({ target: this.quoted(this.tableName), staging: this.quoted(staging), plan });
       await this.api.query(sql, `merging a batch of ${batch.streamId} into ${this.where}`);
     } finally {
       await this.api.deleteTable(staging).catch(() => undefined);
+    }
+  }
+
+  private mergePlan(layout: BatchLayout): MergePlan {
+    return this.mergePlanOf(changesLayout(layout, this.columnNames));
+  }
+
+  private mergePlanOf(layout: ChangesLayout): MergePlan {
+    return planMerge({
+      keys: this.mergeKeys,
+      columns: layout.columns,
+      metadata: this.table.metadataNames,
+      tableColumns: this.table.columns,
+      layout,
+      hardDelete: this.config.hardDelete,
+      addMetadataColumns: this.config.addMetadataColumns,
+      // MERGE refuses a target row matched by several source rows: always one row per key.
+      distinctKeys: false,
+      caseInsensitive: true,
+    });
+  }
+
+  /**
+   * A change batch through the Storage Write API (bigquery-storage-write.ts): false when one of
+   * its changes is not complete, and the batch must be merged instead.
+   */
+  private async storageWrite(batch: RecordBatch, layout: BatchLayout, ndjson: string): Promise<boolean> {
+    const changes = await reduceChanges({
+      ndjson,
+      plan: this.mergePlan(layout),
+      columnsByIndex: new Map(layout.columns.map((c) => [c.index, this.columnNames.get(c.name)!])),
+      fields: this.destinationColumns,
+    });
+    if (!changes) return false;
+    await this.ensureCdcTable(true);
+    this.storage.onStorageWrite?.({ rows: changes.length });
+    const { bytesSent } = await appendChanges({
+      client: await this.storage.client(),
+      table: `projects/${this.config.projectId}/datasets/${this.config.datasetId}/tables/${this.tableName}`,
+      fields: this.destinationColumns,
+      changes,
+      where: this.where,
+    });
+    this.storage.onStorageWrite?.({ rows: 0, bytesSent });
+    return true;
+  }
+
+  /** What `ensureCdcTable` has set: nothing, the merge path's clustering, or all of it. */
+  private cdcTableReady: "no" | "merge" | "storage_write" = "no";
+
+  /**
+   * What change data capture needs of the table, set once per stream: clustering on the key when
+   * `table_config` asks for none (a MERGE or a background apply then reads the key's blocks, not
+   * the table), and for the default stream its primary key (`PRIMARY KEY (...) NOT ENFORCED`, the
+   * stream's key) and `max_staleness`.
+   */
+  private async ensureCdcTable(storageWrite: boolean): Promise<void> {
+    if (this.cdcTableReady === "storage_write" || (this.cdcTableReady === "merge" && !storageWrite)) return;
+    const keys = this.mergeKeys;
+    if (storageWrite && keys.length > 16)
+      throw new ConfigError(
+        `target-bigquery: ${this.schema.streamId} has a key of ${keys.length} columns; BigQuery change data capture takes at most 16: set cdc_method: merge`,
+      );
+    const table = this.api.table(this.tableName);
+    await this.api.call(`setting the key's clustering and constraints of ${this.where}`, async () => {
+      const [metadata] = (await table.getMetadata()) as unknown as [Record<string, unknown>];
+      const patch: Record<string, unknown> = {};
+      const current = (metadata.tableConstraints as { primaryKey?: { columns?: string[] } } | undefined)
+        ?.primaryKey?.columns;
+      if (storageWrite && JSON.stringify(current ?? []) !== JSON.stringify(keys))
+        patch.tableConstraints = { primaryKey: { columns: keys } };
+      const staleness = intervalText(this.config.maxStalenessSeconds);
+      if (storageWrite && (metadata.maxStaleness ?? null) !== staleness) patch.maxStaleness = staleness;
+      const clusterable = new Set([
+        "STRING",
+        "INTEGER",
+        "INT64",
+        "NUMERIC",
+        "BIGNUMERIC",
+        "BOOLEAN",
+        "BOOL",
+        "DATE",
+        "DATETIME",
+        "TIMESTAMP",
+      ]);
+      const clusterKeys = keys.filter((k) =>
+        clusterable.has(
+          this.destinationColumns.find((f) => f.name.toLowerCase() === k.toLowerCase())?.type ?? "",
+        ),
+      );
+      if (!metadata.clustering && clusterKeys.length > 0)
+        patch.clustering = { fields: clusterKeys.slice(0, 4) };
+      if (Object.keys(patch).length > 0) await table.setMetadata(patch);
+    });
+    this.cdcTableReady = storageWrite ? "storage_write" : "merge";
+  }
+
+  /** Change batches loaded and not merged yet (`merge_interval`): their table and layout. */
+  private pending: { table: string; layout: ChangesLayout; key: string } | undefined;
+  /** When the last merge of accumulated changes ran (ms); the first waits a whole interval. */
+  private lastMerge = Date.now();
+
+  /**
+   * `merge_interval`: the batch is loaded (a load job: free, and into a table of its own, so not
+   * one of the target's table modifications) into `<table>__sluice_changes_<time>`, which outlives
+   * the run, and the changes accumulated there are merged into the table at most once per
+   * interval, and when the stream finishes. `write` resolves once the load is DONE, so the state
+   * moves only past changes BigQuery holds; a run that dies before the merge leaves the table,
+   * and the next one merges it first (`mergeLeftovers`).
+   */
+  private async accumulate(
+    batch: RecordBatch,
+    layout: BatchLayout,
+    fields: readonly NdjsonField[],
+    chunks: readonly NdjsonChunk[],
+  ): Promise<void> {
+    const stored = changesLayout(layout, this.columnNames);
+    const columns = fields.map((f) => ({ name: f.name, type: this.stagingType(f.name) }));
+    const key = JSON.stringify({ stored, columns });
+    if (this.pending && this.pending.key !== key) await this.mergePending();
+    if (!this.pending) {
+      const table = bigqueryTableName(`${this.tableName}${CHANGES_INFIX}${Date.now().toString(36)}`);
+      await this.api.createTable(table, {
+        schema: { fields: columns.map((c) => apiField(c.name, c.type)) },
+        // What the merge needs to know of these rows, for a later run too.
+        description: JSON.stringify(stored),
+      });
+      this.pending = { table, layout: stored, key };
+    }
+    await this.loadChunks(batch, this.pending.table, chunks);
+    if (Date.now() - this.lastMerge >= this.config.mergeIntervalSeconds * 1000) await this.mergePending();
+  }
+
+  /** Merges the accumulated changes into the table, then drops their table. */
+  private async mergePending(): Promise<void> {
+    const pending = this.pending;
+    if (!pending) return;
+    await this.mergeChangesTable(pending.table, pending.layout);
+    this.pending = undefined;
+    this.lastMerge = Date.now();
+  }
+
+  private async mergeChangesTable(table: string, layout: ChangesLayout): Promise<void> {
+    const plan = this.mergePlanOf(layout);
+    const sql = mergeSql({ target: this.quoted(this.tableName), staging: this.quoted(table), plan });
+    await this.api.query(
+      sql,
+      `merging the changes accumulated in ${this.api.qualified(table)} into ${this.where}`,
+    );
+    await this.api.deleteTable(table);
+  }
+
+  /** Changes a run loaded and did not merge (it died first): merged before anything else. */
+  private async mergeLeftovers(): Promise<void> {
+    const prefix = `${this.tableName}${CHANGES_INFIX}`.toLowerCase();
+    const names = await this.api.call(`listing tables of ${this.config.datasetId}`, async () => {
+      const [tables] = await this.api.bigquery.dataset(this.config.datasetId).getTables();
+      return tables.map((t) => t.id ?? "").filter((id) => id.toLowerCase().startsWith(prefix));
+    });
+    const ordered = names.sort(
+      (a, b) => parseInt(a.slice(prefix.length), 36) - parseInt(b.slice(prefix.length), 36),
+    );
+    for (const name of ordered) {
+      const [metadata] = (await this.api.call(`reading ${this.api.qualified(name)}`, () =>
+        this.api.table(name).getMetadata(),
+      )) as unknown as [{ description?: string }];
+      await this.mergeChangesTable(name, JSON.parse(metadata.description ?? "{}") as ChangesLayout);
     }
   }
 
@@ -494,6 +729,7 @@ class BigqueryStreamWriter implements StreamWriter {
   }
 
   async finish(): Promise<void> {
+    await this.mergePending();
     await this.table.finish();
   }
 
@@ -502,6 +738,8 @@ class BigqueryStreamWriter implements StreamWriter {
   }
 
   async truncate(at: Date): Promise<void> {
+    // The TRUNCATE came after the changes waiting: they land first.
+    await this.mergePending();
     await this.table.truncate(at);
   }
 }

@@ -83,6 +83,40 @@ export const targetBigquerySettings: readonly SettingDefinition[] = [
     description: "Retries of a request or job that failed transiently (429, 5xx, backendError), with backoff",
   },
   {
+    name: "cdc_method",
+    kind: "string",
+    default: "storage_write",
+    choices: ["storage_write", "merge"],
+    description:
+      "How change data capture lands: storage_write = UPSERT/DELETE rows on the table's default stream (Storage Write API, BigQuery applies them; priced per byte sent), merge = a load job and a MERGE per batch (priced per byte the MERGE scans)",
+  },
+  {
+    name: "max_staleness",
+    kind: "string",
+    default: "15m",
+    description:
+      "cdc_method storage_write: the table's max_staleness (30s, 15m, 1h, 0 = none): how old a query's view of the changes may be; longer means fewer, cheaper background apply jobs",
+  },
+  {
+    name: "merge_interval",
+    kind: "string",
+    default: "5m",
+    description:
+      "Change batches that are merged (cdc_method merge, or an incomplete change) are loaded into a changes table and merged at most this often (5m: under 300 MERGEs per table per day, a fifth of BigQuery's 1,500 table modifications), and when the stream ends; 0 merges each batch",
+  },
+  {
+    name: "maximum_bytes_billed",
+    kind: "integer",
+    description:
+      "Every query sluice runs (MERGE, ALTER, ...) fails instead of billing more than this many bytes (BigQuery's maximumBytesBilled); none by default",
+  },
+  {
+    name: "storage_write_endpoint",
+    kind: "string",
+    description:
+      "host:port of the Storage Write API (gRPC) when api_endpoint is an emulator that does not say where it is; plaintext",
+  },
+  {
     name: "api_endpoint",
     kind: "string",
     description:

@@ -160,7 +160,12 @@ const LOADERS: { name: string; factory: () => CdcLoaderFactory }[] = [
       return (config, place) => {
         if (!datasets.has(place.id)) datasets.set(place.id, datasetName("sql"));
         return new BigqueryLoader(
-          bigqueryConfig(bigquery, datasets.get(place.id)!, config),
+          // The merge path's SQL, a MERGE per batch (merge_interval 0); storage_write sends rows, no SQL.
+          bigqueryConfig(bigquery, datasets.get(place.id)!, {
+            cdc_method: "merge",
+            merge_interval: "0",
+            ...config,
+          }),
           { projectDir: place.dir },
           { env: {} },
         );

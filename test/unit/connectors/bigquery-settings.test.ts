@@ -55,6 +55,27 @@ describe("target-bigquery settings", () => {
     expect(resolve({}).apiEndpoint).toBeUndefined();
   });
 
+  test("cdc_method is storage_write by default; max_staleness (15m by default, 0 none) and merge_interval (5m, 0 each batch) are durations; maximum_bytes_billed a positive integer", () => {
+    expect(resolve({})).toMatchObject({ cdcMethod: "storage_write", maxStalenessSeconds: 900 });
+    expect(
+      resolve({ cdc_method: "merge", max_staleness: "1h", maximum_bytes_billed: 10_000_000 }),
+    ).toMatchObject({ cdcMethod: "merge", maxStalenessSeconds: 3600, maximumBytesBilled: 10_000_000 });
+    expect(resolve({ max_staleness: "0" }).maxStalenessSeconds).toBe(0);
+    expect(resolve({}).mergeIntervalSeconds).toBe(300);
+    expect(resolve({ merge_interval: "0" }).mergeIntervalSeconds).toBe(0);
+    expect(() => resolve({ merge_interval: "often" })).toThrow(/merge_interval: expected a duration/);
+    expect(resolve({ max_staleness: "30s", storage_write_endpoint: "localhost:9060" })).toMatchObject({
+      maxStalenessSeconds: 30,
+      storageWriteEndpoint: "localhost:9060",
+    });
+    expect(() => resolve({ cdc_method: "streaming" })).toThrow(/cdc_method: expected storage_write or merge/);
+    expect(() => resolve({ max_staleness: "quarter hour" })).toThrow(/max_staleness: expected a duration/);
+    expect(() => resolve({ maximum_bytes_billed: -1 })).toThrow(/maximum_bytes_billed: expected a positive/);
+    expect(() => resolve({ storage_write_endpoint: "http://x" })).toThrow(
+      /storage_write_endpoint: expected host:port/,
+    );
+  });
+
   test("max_cache is in MB; table_config is checked per stream", () => {
     expect(resolve({ max_cache: 5 }).maxCacheBytes).toBe(5 * 1024 * 1024);
     expect(

@@ -30,6 +30,10 @@ export interface TableEntry {
   labels?: Record<string, string>;
   friendlyName?: string;
   expirationTime?: string;
+  /** `PRIMARY KEY (...) NOT ENFORCED`: what change data capture on the default stream keys on. */
+  tableConstraints?: { primaryKey?: { columns: string[] } };
+  /** The REST API's IntervalValue text (`0-0 0 0:15:0`): how stale a query of CDC changes may be. */
+  maxStaleness?: string;
   creationTime: string;
   lastModifiedTime: string;
 }
@@ -81,6 +85,15 @@ export class BigQueryCatalog {
   now(): number {
     return this.clock.now();
   }
+
+  /**
+   * What the Storage Write API server (storage-write/) needs told: a DML statement is about to
+   * run (it must see pending CDC changes applied), a table was dropped or replaced.
+   */
+  readonly hooks: {
+    beforeDml?: (connection: DuckDBConnection) => Promise<void>;
+    tableGone?: (datasetId: string, tableId: string) => void;
+  } = {};
 
   private constructor(
     private readonly instance: DuckDBInstance,
@@ -228,6 +241,7 @@ export class BigQueryCatalog {
     // A table without columns is legal in BigQuery (the schema comes with the first load).
     const ddl = columns ? columns : `"__emulator_no_columns" INTEGER`;
     await connection.run(`CREATE ${options.replace ? "OR REPLACE " : ""}TABLE ${name} (${ddl})`);
+    if (existing) this.hooks.tableGone?.(datasetId, input.tableId);
     const now = String(this.now());
     const entry: TableEntry = {
       ...input,
@@ -243,6 +257,7 @@ export class BigQueryCatalog {
     this.table(datasetId, tableId);
     await connection.run(`DROP TABLE ${quoteIdent(duckdbSchema(datasetId))}.${quoteIdent(tableId)}`);
     this.dataset(datasetId).tables.delete(tableId);
+    this.hooks.tableGone?.(datasetId, tableId);
     await this.persist(connection);
   }
 

@@ -7,7 +7,7 @@
  *
  * It prints the REST endpoint to give target-bigquery as `api_endpoint` (or
  * BIGQUERY_EMULATOR_HOST), and the gRPC endpoint once the emulator serves the Storage Write API
- * (`grpcUrl`; not yet). Quotas are production's; `POST <rest>/emulator/clock` moves its clock.
+ * (`storageWrite.endpoint`). Quotas are production's; `POST <rest>/emulator/clock` moves its clock.
  */
 import { parseArgs } from "node:util";
 import { startBigQueryEmulator } from "./bigquery-emulator.js";
@@ -42,7 +42,7 @@ console.log(`BigQuery emulator for project ${emulator.projectId}`);
 console.log(
   `REST  ${emulator.url}  (target-bigquery: api_endpoint: ${emulator.url}, or BIGQUERY_EMULATOR_HOST=${emulator.url})`,
 );
-console.log(`gRPC  ${emulator.grpcUrl ?? "not served (the Storage Write API is not emulated yet)"}`);
+console.log(`gRPC  ${emulator.storageWrite.endpoint} (the Storage Write API; plaintext)`);
 console.log(
   `Clock POST ${emulator.url}/emulator/clock {"advanceMs": 86400000} moves it a day (quotas are production's)`,
 );

@@ -36,7 +36,7 @@
  * kept (bigquery-type-rules.ts).
  *
  * Not emulated: gs:// sources, extract jobs, views, query destination tables, scripting
- * (DECLARE/IF/LOOP), the streaming buffer's limits on DML, the Storage Write API (gRPC; `grpcUrl`
+ * (DECLARE/IF/LOOP), the streaming buffer's limits on DML, the Storage Write API (gRPC; `storageWrite`
  * is where its endpoint will be announced).
  *
  * This module is the HTTP server: routing, authentication, injected failures. The REST resources
@@ -63,6 +63,10 @@ import { BigQueryQuotas, type BigQueryClock } from "./bigquery-quotas.js";
 import { BIGQUERY_FUNCTION_MACROS } from "./bigquery-sql-translator.js";
 import { TabledataResource } from "./bigquery-tabledata-resource.js";
 import { TablesResource } from "./bigquery-tables-resource.js";
+import { startStorageWriteServer, type StorageWriteServer } from "./storage-write/storage-write-server.js";
+
+/** Where the emulator says where its Storage Write API listens (not a BigQuery path). */
+export const STORAGE_WRITE_DISCOVERY_PATH = "/emulator/storage-write";
 
 export interface BigQueryEmulator {
   /** e.g. "http://127.0.0.1:43123" — pass as `apiEndpoint` to `new BigQuery({ projectId, apiEndpoint })`, or as BIGQUERY_EMULATOR_HOST. */
@@ -78,8 +82,12 @@ export interface BigQueryEmulator {
   clock: BigQueryClock;
   /** The quotas in force (production's numbers unless `limits` lowered some) and their counters. */
   quotas: BigQueryQuotas;
-  /** The Storage Write API's gRPC endpoint, once the emulator serves it; undefined today. */
-  grpcUrl: string | undefined;
+  /**
+   * The Storage Write API on gRPC (storage-write/storage-write-server.ts), on the same tables.
+   * Its `endpoint` (`host:port`, plaintext) is also served at `GET <url>/emulator/storage-write`
+   * (`{ "endpoint": ... }`), so a client given only `url` finds it.
+   */
+  storageWrite: StorageWriteServer;
   close(): Promise<void>;
 }
 
@@ -102,6 +110,8 @@ export interface BigQueryEmulatorOptions {
    * would refuse at a pace production never sees. 1000 models the fastest real jobs.
    */
   jobDurationMs?: number;
+  /** The Storage Write API's gRPC port. Default 0: any free port. */
+  storageWritePort?: number;
 }
 
 interface Failure {
@@ -156,6 +166,12 @@ export async function startBigQueryEmulator(
   });
   if (options.clockStart !== undefined) catalog.clock.set(options.clockStart);
   catalog.quotas = new BigQueryQuotas(catalog.clock, options.limits ?? {});
+  const storageWrite = await startStorageWriteServer({
+    catalog,
+    ...(options.storageWritePort !== undefined ? { port: options.storageWritePort } : {}),
+  });
+  catalog.hooks.beforeDml = (connection) => storageWrite.changes.applyAll(connection);
+  catalog.hooks.tableGone = (datasetId, tableId) => storageWrite.changes.forget(datasetId, tableId);
   const requests: string[] = [];
   const failures: Failure[] = [];
   let url = "";
@@ -207,6 +223,10 @@ export async function startBigQueryEmulator(
         else throw invalid('Send {"advanceMs": <ms>} or {"time": "<ISO time>"}');
       } else await drain(req);
       sendJson(res, 200, { now: new Date(catalog.clock.now()).toISOString() });
+      return;
+    }
+    if (method === "GET" && parsed.pathname === STORAGE_WRITE_DISCOVERY_PATH) {
+      sendJson(res, 200, { endpoint: storageWrite.endpoint });
       return;
     }
     if (options.requireAuth) {
@@ -303,7 +323,6 @@ export async function startBigQueryEmulator(
     get quotas() {
       return catalog.quotas;
     },
-    grpcUrl: undefined,
     failNext(failure) {
       failures.push({
         pattern: failure.pattern,
@@ -313,7 +332,9 @@ export async function startBigQueryEmulator(
       });
     },
     createServiceAccountKey: () => auth.createServiceAccountKey(),
+    storageWrite,
     async close() {
+      await storageWrite.close();
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       uploads.close();
@@ -322,5 +343,5 @@ export async function startBigQueryEmulator(
   };
 }
 
-export type { BigQueryErrorProto, BigQueryLimits, BigQueryClock };
+export type { BigQueryErrorProto, BigQueryLimits, BigQueryClock, StorageWriteServer };
 export { BIGQUERY_LIMITS, BIGQUERY_LIMIT_SOURCES } from "./bigquery-limits.js";

@@ -225,6 +225,8 @@ function restoreDatasets(catalog: BigQueryCatalog, snapshot: Map<string, Dataset
  * fails (a MERGE matching a target row twice, a bad partitioning column) leaves no trace; within
  * BEGIN TRANSACTION ... COMMIT TRANSACTION a failure rolls the whole transaction back.
  */
+const DML_KINDS = new Set(["INSERT", "UPDATE", "DELETE", "MERGE", "TRUNCATE_TABLE"]);
+
 export async function runQuery(
   catalog: BigQueryCatalog,
   connection: DuckDBConnection,
@@ -282,6 +284,8 @@ export async function runQuery(
     delete outcome.dmlStats;
     return outcome;
   }
+  // Change data capture applied first: a DML statement must not write over a newer change.
+  if (statements.some((s) => DML_KINDS.has(s.kind))) await catalog.hooks.beforeDml?.(connection);
   try {
     for (const statement of statements) {
       if (statement.kind === "BEGIN_TRANSACTION") {

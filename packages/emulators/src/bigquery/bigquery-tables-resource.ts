@@ -6,7 +6,8 @@ import {
   type TableEntry,
 } from "./bigquery-catalog.js";
 import { etag } from "./bigquery-http.js";
-import { duckdbSchema, quoteIdent } from "./bigquery-types.js";
+import { duckdbSchema, findField, quoteIdent, type TableFieldSchema } from "./bigquery-types.js";
+import { maxStalenessMs } from "./storage-write/cdc-changes.js";
 
 /** The REST resource `tables`: get, list, insert, patch/update, delete. */
 export class TablesResource {
@@ -62,6 +63,7 @@ export class TablesResource {
         ...(typeof body.friendlyName === "string" ? { friendlyName: body.friendlyName } : {}),
         ...(body.labels !== undefined ? { labels: body.labels as Record<string, string> } : {}),
         ...(body.expirationTime !== undefined ? { expirationTime: String(body.expirationTime) } : {}),
+        ...tableCdcOptions(body, schema, where),
       }),
     );
     return this.resource(datasetId, entry);
@@ -102,6 +104,11 @@ export class TablesResource {
           throw invalid(`Cannot change partitioning spec for ${where}.`);
         }
         table.timePartitioning = { ...current, ...next };
+      }
+      if (body.tableConstraints !== undefined || body.maxStaleness !== undefined) {
+        const options = tableCdcOptions(body, table.schema, where);
+        if (body.tableConstraints !== undefined) table.tableConstraints = options.tableConstraints;
+        if (body.maxStaleness !== undefined) table.maxStaleness = options.maxStaleness;
       }
       if (body.clustering !== undefined) {
         const clustering = body.clustering === null ? undefined : (body.clustering as { fields: string[] });
@@ -163,6 +170,45 @@ export class TablesResource {
       ...(t.labels !== undefined ? { labels: t.labels } : {}),
       ...(t.friendlyName !== undefined ? { friendlyName: t.friendlyName } : {}),
       ...(t.expirationTime !== undefined ? { expirationTime: t.expirationTime } : {}),
+      ...(t.tableConstraints !== undefined ? { tableConstraints: t.tableConstraints } : {}),
+      ...(t.maxStaleness !== undefined ? { maxStaleness: t.maxStaleness } : {}),
     };
   }
+}
+
+/**
+ * `tableConstraints.primaryKey` (columns the table has, each once) and `maxStaleness` (an
+ * IntervalValue, `Y-M D H:M:S`), checked as tables.insert and tables.patch check them.
+ */
+function tableCdcOptions(
+  body: Record<string, unknown>,
+  schema: readonly TableFieldSchema[],
+  where: string,
+): Pick<TableEntry, "tableConstraints" | "maxStaleness"> {
+  const options: Pick<TableEntry, "tableConstraints" | "maxStaleness"> = {};
+  const constraints = body.tableConstraints as { primaryKey?: { columns?: unknown } } | null | undefined;
+  const columns = constraints?.primaryKey?.columns;
+  if (columns !== undefined) {
+    if (!Array.isArray(columns) || columns.length === 0 || columns.some((c) => typeof c !== "string")) {
+      throw invalid(`Invalid primary key for ${where}: columns must be a non-empty list of column names.`);
+    }
+    const names = columns as string[];
+    for (const name of names) {
+      if (!findField(schema, name)) throw invalid(`Primary key column ${name} not found in table ${where}.`);
+    }
+    if (new Set(names.map((n) => n.toLowerCase())).size !== names.length) {
+      throw invalid(`Primary key of ${where} names a column twice.`);
+    }
+    options.tableConstraints = { primaryKey: { columns: names.map((n) => findField(schema, n)!.name) } };
+  }
+  if (body.maxStaleness !== undefined && body.maxStaleness !== null) {
+    const text = String(body.maxStaleness as string);
+    if (maxStalenessMs(text) === undefined) {
+      throw invalid(
+        `Invalid maxStaleness '${text}' for ${where}: expected an interval such as '0-0 0 0:15:0'.`,
+      );
+    }
+    options.maxStaleness = text;
+  }
+  return options;
 }

@@ -1,0 +1,341 @@
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { BigqueryLoader } from "../../../src/connectors/target-bigquery/bigquery-loader.js";
+import { ConfigError } from "../../../src/errors.js";
+import { CDC_SCHEMA, cdcBatch } from "../../support/cdc-loader-cases.js";
+import { createTestDatabase, type TestDatabase } from "../../support/pg.js";
+import { tempDir } from "../../support/pipeline.js";
+import {
+  typeFidelityCases,
+  typeFidelityInserts,
+  typeFidelityRowCount,
+  typeFidelitySchemaSql,
+} from "../../support/type-fidelity-cases.js";
+import {
+  bigqueryConfig,
+  committedState,
+  datasetName,
+  plainRows,
+  runToBigquery,
+  startBigqueryTarget,
+  type BigqueryTarget,
+} from "./bigquery-harness.js";
+
+// Change data capture into BigQuery through the Storage Write API (cdc_method: storage_write, the
+// default): what goes through the default stream, what is merged instead, and what a lost answer
+// does. Needs the emulator (its counters and injected failures): against real BigQuery
+// (SLUICE_BIGQUERY_PROJECT) the CDC kit in bigquery-cdc.test.ts covers the method instead.
+const emulatorOnly = process.env.SLUICE_BIGQUERY_PROJECT ? describe.skip : describe;
+
+let db: TestDatabase;
+let target: BigqueryTarget;
+
+beforeAll(async () => {
+  db = await createTestDatabase("bq_storage_write");
+  target = await startBigqueryTarget();
+});
+
+afterAll(async () => {
+  await target?.close();
+  await db?.query(
+    "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = current_database() AND NOT active",
+  );
+  await db?.drop();
+});
+
+const emulator = () => target.emulator!;
+async function mergesInto(dataset: string): Promise<number> {
+  const [jobs] = await target.client.getJobs();
+  return jobs.filter((j) => {
+    const query = (j.metadata.configuration?.query as { query?: string } | undefined)?.query;
+    return query?.startsWith("MERGE") && query.includes(dataset);
+  }).length;
+}
+
+async function changesTables(dataset: string): Promise<string[]> {
+  const [tables] = await target.client.dataset(dataset).getTables();
+  return tables.map((t) => t.id ?? "").filter((id) => id.includes("__sluice_changes_"));
+}
+
+const uploads = (): number => emulator().requests.filter((r) => r.startsWith("POST /upload/")).length;
+
+emulatorOnly("target-bigquery, cdc_method: storage_write", () => {
+  test("LOG_BASED inserts, updates and hard deletes go through the default stream, one change per key, no load job nor MERGE", async () => {
+    const dataset = datasetName("sw");
+    await db.query(`
+      CREATE TABLE orders (id integer PRIMARY KEY, state text, total numeric(10,2), placed_at timestamptz, day date);
+      INSERT INTO orders VALUES (1, 'new', 1.50, '2024-01-01 10:00:00.123456+00', '2024-01-01'), (2, 'new', 2, NULL, NULL);
+    `);
+    const workDir = tempDir();
+    const config = bigqueryConfig(target, dataset, { hard_delete: true });
+    const streams = { "public-orders": { "replication-method": "LOG_BASED" } };
+    await runToBigquery({ db, workDir, target: config, streams });
+    const appended = emulator().storageWrite.stats.rowsAppended;
+    const uploadsBefore = uploads();
+    await db.query(`
+      UPDATE orders SET state = 'paid', placed_at = '2024-02-29 23:59:59.5-02' WHERE id = 1;
+      DELETE FROM orders WHERE id = 2;
+      INSERT INTO orders VALUES (3, 'new', 3.25, NULL, '1999-12-31');
+      UPDATE orders SET total = 4 WHERE id = 3;
+    `);
+    await runToBigquery({ db, workDir, target: config, streams });
+    expect(emulator().storageWrite.stats.rowsAppended - appended).toBe(3);
+    expect(uploads()).toBe(uploadsBefore);
+    await emulator().storageWrite.applyPendingChanges();
+    expect(
+      await plainRows(
+        target,
+        `SELECT id, state, CAST(total AS STRING) AS total, CAST(placed_at AS STRING) AS placed_at, CAST(day AS STRING) AS day FROM \`${dataset}.orders\` ORDER BY id`,
+      ),
+    ).toEqual([
+      { id: 1, state: "paid", total: "1.5", placed_at: "2024-03-01 01:59:59.5+00", day: "2024-01-01" },
+      { id: 3, state: "new", total: "4", placed_at: null, day: "1999-12-31" },
+    ]);
+    const [metadata] = await target.client.dataset(dataset).table("orders").getMetadata();
+    expect(metadata.tableConstraints).toEqual({ primaryKey: { columns: ["id"] } });
+    expect(metadata.maxStaleness).toBe("0-0 0 0:15:0");
+    expect(metadata.clustering).toEqual({ fields: ["id"] });
+    expect((await committedState(workDir))?.bookmarks["public-orders"]?.lsn).toBeDefined();
+  });
+
+  test("every type of the type-fidelity table lands through the default stream as load jobs land it", async () => {
+    const types = await createTestDatabase("bq_sw_types");
+    try {
+      const cases = typeFidelityCases({});
+      await types.query(typeFidelitySchemaSql(cases));
+      for (const insert of typeFidelityInserts(cases)) await types.query(insert);
+      const dataset = datasetName("sw_types");
+      const workDir = tempDir();
+      const config = bigqueryConfig(target, dataset, { invalid_values: "clamp", hard_delete: true });
+      const streams = { "public-all_types": { "replication-method": "LOG_BASED" } };
+      await runToBigquery({ db: types, workDir, target: config, streams });
+      const read = () => plainRows(target, `SELECT * FROM \`${dataset}.all_types\` ORDER BY id`);
+      const loaded = await read();
+      const appended = emulator().storageWrite.stats.rowsAppended;
+      // Every row changes (and comes back whole), every value stays.
+      await types.query("ALTER TABLE all_types REPLICA IDENTITY FULL; UPDATE all_types SET id = id");
+      await runToBigquery({ db: types, workDir, target: config, streams });
+      expect(emulator().storageWrite.stats.rowsAppended - appended).toBe(typeFidelityRowCount(cases));
+      await emulator().storageWrite.applyPendingChanges();
+      expect(await read()).toEqual(loaded);
+    } finally {
+      await types.query(
+        "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = current_database() AND NOT active",
+      );
+      await types.drop();
+    }
+  });
+
+  test("a batch with a change that is not complete (a soft delete carries only the key) is merged instead, exactly", async () => {
+    const dir = tempDir();
+    const dataset = datasetName("sw_soft");
+    const loader = new BigqueryLoader(bigqueryConfig(target, dataset), { projectDir: dir }, { env: {} });
+    const writer = await loader.openStream(structuredClone(CDC_SCHEMA), {
+      mode: "incremental",
+      version: 1,
+      distinctKeys: false,
+    });
+    await writer.write(cdcBatch(dir, [`1,one,"{""v"":1}",2024-01-01 00:00:00,,1,`, `2,two,,,,2,`]));
+    const appended = emulator().storageWrite.stats.rowsAppended;
+    // The delete of 1 needs its stored values (name, doc, ...): only a MERGE reads them.
+    await writer.write(cdcBatch(dir, [`1,,,,2024-06-01 00:00:00+00,3,"1,2,3"`, `2,deux,,,,4,`]));
+    expect(emulator().storageWrite.stats.rowsAppended).toBe(appended);
+    await writer.finish();
+    await loader.close();
+    await emulator().storageWrite.applyPendingChanges();
+    expect(
+      await plainRows(
+        target,
+        `SELECT id, name, _sdc_deleted_at IS NOT NULL AS deleted FROM \`${dataset}.items\` ORDER BY id`,
+      ),
+    ).toEqual([
+      { id: 1, name: "one", deleted: true },
+      { id: 2, name: "deux", deleted: false },
+    ]);
+  });
+
+  test("an answer lost after BigQuery applied the changes: the client sends them again, and the table is still exact", async () => {
+    const dir = tempDir();
+    const dataset = datasetName("sw_lost");
+    const loader = new BigqueryLoader(
+      bigqueryConfig(target, dataset, { hard_delete: true }),
+      { projectDir: dir },
+      { env: {} },
+    );
+    const writer = await loader.openStream(structuredClone(CDC_SCHEMA), {
+      mode: "incremental",
+      version: 1,
+      distinctKeys: false,
+    });
+    await writer.write(cdcBatch(dir, [`1,one,,,,1,`, `2,two,,,,2,`]));
+    const requests = emulator().storageWrite.stats.appendRequests;
+    emulator().storageWrite.failNextAppend({ code: 14, afterApply: true });
+    await writer.write(cdcBatch(dir, [`1,uno,,,,3,`, `2,,,,2024-06-01 00:00:00+00,4,"1,2,3"`]));
+    expect(emulator().storageWrite.stats.appendRequests - requests).toBe(2);
+    await writer.finish();
+    await loader.close();
+    await emulator().storageWrite.applyPendingChanges();
+    expect(await plainRows(target, `SELECT id, name FROM \`${dataset}.items\` ORDER BY id`)).toEqual([
+      { id: 1, name: "uno" },
+    ]);
+  });
+
+  test("an append BigQuery refuses fails the batch (nothing acknowledged), naming the table and the batch row", async () => {
+    const dir = tempDir();
+    const dataset = datasetName("sw_refused");
+    const loader = new BigqueryLoader(bigqueryConfig(target, dataset), { projectDir: dir }, { env: {} });
+    const writer = await loader.openStream(structuredClone(CDC_SCHEMA), {
+      mode: "incremental",
+      version: 1,
+      distinctKeys: false,
+    });
+    emulator().storageWrite.failNextAppend({ code: 3 });
+    await expect(writer.write(cdcBatch(dir, [`1,one,,,,1,`]))).rejects.toThrow(
+      /Storage Write API refused changes to .*sw_refused.*items.*Injected failure/,
+    );
+    await writer.abort();
+    await loader.close();
+  });
+
+  test("cdc_method: merge clusters the table on the key, sets no primary key nor max_staleness, and caps every query with maximum_bytes_billed", async () => {
+    const dir = tempDir();
+    const dataset = datasetName("sw_merge");
+    const loader = new BigqueryLoader(
+      bigqueryConfig(target, dataset, { cdc_method: "merge", maximum_bytes_billed: 1_000_000_000 }),
+      { projectDir: dir },
+      { env: {} },
+    );
+    const writer = await loader.openStream(structuredClone(CDC_SCHEMA), {
+      mode: "incremental",
+      version: 1,
+      distinctKeys: false,
+    });
+    const appended = emulator().storageWrite.stats.rowsAppended;
+    await writer.write(cdcBatch(dir, [`1,one,,,,1,`, `2,two,,,,2,`]));
+    await writer.finish();
+    await loader.close();
+    expect(emulator().storageWrite.stats.rowsAppended).toBe(appended);
+    const [metadata] = await target.client.dataset(dataset).table("items").getMetadata();
+    expect(metadata.clustering).toEqual({ fields: ["id"] });
+    expect(metadata.tableConstraints).toBeUndefined();
+    expect(metadata.maxStaleness).toBeUndefined();
+    const [jobs] = await target.client.getJobs();
+    const merges = jobs
+      .map(
+        (j) => j.metadata.configuration?.query as { query?: string; maximumBytesBilled?: string } | undefined,
+      )
+      .filter((q) => q?.query?.startsWith("MERGE") && q.query.includes(dataset));
+    expect(merges.map((q) => q!.maximumBytesBilled)).toEqual(["1000000000"]);
+  });
+
+  test("merge_interval: change batches accumulate in a changes table and are merged once, when the stream ends", async () => {
+    const dir = tempDir();
+    const dataset = datasetName("sw_interval");
+    const loader = new BigqueryLoader(
+      bigqueryConfig(target, dataset, { cdc_method: "merge", merge_interval: "1h" }),
+      { projectDir: dir },
+      { env: {} },
+    );
+    const writer = await loader.openStream(structuredClone(CDC_SCHEMA), {
+      mode: "incremental",
+      version: 1,
+      distinctKeys: false,
+    });
+    await writer.write(cdcBatch(dir, [`1,one,"{""v"":1}",,,1,`, `2,two,,,,2,`]));
+    await writer.write(cdcBatch(dir, [`1,uno,,,,3,"2"`]));
+    await writer.write(cdcBatch(dir, [`2,,,,2024-06-01 00:00:00+00,4,"1,2,3"`]));
+    expect(await mergesInto(dataset)).toBe(0);
+    expect(await changesTables(dataset)).toHaveLength(1);
+    await writer.finish();
+    await loader.close();
+    expect(await mergesInto(dataset)).toBe(1);
+    expect(await changesTables(dataset)).toEqual([]);
+    expect(
+      await plainRows(
+        target,
+        `SELECT id, name, TO_JSON_STRING(doc) AS doc, _sdc_deleted_at IS NOT NULL AS deleted FROM \`${dataset}.items\` ORDER BY id`,
+      ),
+    ).toEqual([
+      { id: 1, name: "uno", doc: '{"v":1}', deleted: false },
+      { id: 2, name: "two", doc: null, deleted: true },
+    ]);
+  });
+
+  test("changes a run loaded but did not merge (it died) are merged by the next run before anything else", async () => {
+    const dir = tempDir();
+    const dataset = datasetName("sw_leftover");
+    const open = async () => {
+      const loader = new BigqueryLoader(
+        bigqueryConfig(target, dataset, { cdc_method: "merge", merge_interval: "1h" }),
+        { projectDir: dir },
+        { env: {} },
+      );
+      const writer = await loader.openStream(structuredClone(CDC_SCHEMA), {
+        mode: "incremental",
+        version: 1,
+        distinctKeys: false,
+      });
+      return { loader, writer };
+    };
+    const first = await open();
+    await first.writer.write(cdcBatch(dir, [`1,one,,,,1,`, `2,two,,,,2,`]));
+    // The state moved past this batch; the run dies before its merge.
+    await first.writer.abort();
+    await first.loader.close();
+    expect(await changesTables(dataset)).toHaveLength(1);
+    const second = await open();
+    expect(await changesTables(dataset)).toEqual([]);
+    await second.writer.write(cdcBatch(dir, [`2,deux,,,,3,`]));
+    await second.writer.finish();
+    await second.loader.close();
+    expect(await plainRows(target, `SELECT id, name FROM \`${dataset}.items\` ORDER BY id`)).toEqual([
+      { id: 1, name: "one" },
+      { id: 2, name: "deux" },
+    ]);
+  });
+
+  test("storage_write: while a merged batch waits for merge_interval, later complete batches wait with it (a key's changes stay in order)", async () => {
+    const dir = tempDir();
+    const dataset = datasetName("sw_order");
+    const loader = new BigqueryLoader(
+      bigqueryConfig(target, dataset, { merge_interval: "1h" }),
+      { projectDir: dir },
+      { env: {} },
+    );
+    const writer = await loader.openStream(structuredClone(CDC_SCHEMA), {
+      mode: "incremental",
+      version: 1,
+      distinctKeys: false,
+    });
+    await writer.write(cdcBatch(dir, [`1,one,,,,1,`]));
+    const appended = emulator().storageWrite.stats.rowsAppended;
+    await writer.write(cdcBatch(dir, [`1,,,,2024-06-01 00:00:00+00,2,"1,2,3"`]));
+    await writer.write(cdcBatch(dir, [`1,again,,,,3,`]));
+    expect(emulator().storageWrite.stats.rowsAppended).toBe(appended);
+    await writer.finish();
+    await loader.close();
+    await emulator().storageWrite.applyPendingChanges();
+    expect(
+      await plainRows(
+        target,
+        `SELECT id, name, _sdc_deleted_at IS NOT NULL AS deleted FROM \`${dataset}.items\` ORDER BY id`,
+      ),
+    ).toEqual([{ id: 1, name: "again", deleted: false }]);
+  });
+
+  test("an api_endpoint that does not say where its Storage Write API is: a configuration error naming the settings", async () => {
+    const server = http.createServer((_req, res) => res.writeHead(404).end());
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const { openWriterClient } =
+      await import("../../../src/connectors/target-bigquery/bigquery-storage-write.js");
+    try {
+      const error = await openWriterClient({ projectId: "p", apiEndpoint: url }).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(ConfigError);
+      expect((error as Error).message).toMatch(/storage_write_endpoint.*cdc_method: merge/);
+    } finally {
+      server.close();
+    }
+  });
+});
