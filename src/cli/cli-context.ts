@@ -31,6 +31,7 @@ export class CliContext {
   openProject(): ProjectContext {
     this.project ??= openProject(this.projectDir, {
       redactor: this.redactor,
+      warn: (message) => this.output.warn(message),
       ...(this.options.environment !== undefined ? { environment: this.options.environment } : {}),
     });
     return this.project;
