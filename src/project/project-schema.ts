@@ -167,10 +167,13 @@ function pluginConfigSchema(
     const decision = item.decision;
     const variants = item.variants.join(", ");
     const target =
-      decision.kind === "sluice" || decision.kind === "mapped"
-        ? settings.find((setting) => setting.name === decision.setting)
-        : undefined;
-    const base = target ? settingSchema(target) : valueSchema(item.kind);
+      decision.kind === "sluice" ? settings.find((setting) => setting.name === decision.setting) : undefined;
+    // A mapped setting has its own kind (z3z1ma's `upsert` is a boolean or a list of patterns).
+    const base = target
+      ? settingSchema(target)
+      : decision.kind === "mapped"
+        ? { type: [...new Set([item.kind, "string", "array", "null"])] }
+        : valueSchema(item.kind);
     const meaning =
       decision.kind === "sluice"
         ? `same as sluice's \`${decision.setting}\``
