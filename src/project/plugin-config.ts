@@ -189,7 +189,7 @@ export function resolvePluginConfig(options: ResolvePluginConfigOptions): Resolv
       sources[name] = value.source;
     }
   }
-  const upstream = judgeUpstreamValues(baseName, values.upstreamValues());
+  const upstream = judgeUpstreamValues(baseName, values.upstreamValues(), config);
   for (const problem of upstream.problems) problems.add(problem.path, problem.message);
   for (const mapped of upstream.mapped) {
     const setting = settings.find((candidate) => candidate.name === mapped.setting);

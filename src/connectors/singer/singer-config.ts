@@ -85,7 +85,7 @@ export function checkSingerConfig(
     const typed = coerceSetting(setting, value, `${where}: ${key}`, problems);
     if (typed !== undefined) config[setting.name] = typed;
   }
-  const judged = judgeUpstreamValues(definition.name, upstreamValues);
+  const judged = judgeUpstreamValues(definition.name, upstreamValues, config);
   for (const problem of judged.problems) problems.add(problem.path, problem.message);
   for (const mapped of judged.mapped) {
     const setting = byName.get(mapped.setting);

@@ -1,5 +1,11 @@
 import { sdkTapSettings } from "./meltano-sdk-settings.js";
-import { onlyBoolean, onlyEmpty, pemFileOnly, type UpstreamInventory } from "./upstream-setting.js";
+import {
+  onlyBoolean,
+  onlyEmpty,
+  pemFileOnly,
+  sslModeWhenEnabled,
+  type UpstreamInventory,
+} from "./upstream-setting.js";
 
 const TW = ["transferwise"];
 const ML = ["meltanolabs"];
@@ -143,8 +149,8 @@ export const tapPostgresUpstream: UpstreamInventory = {
       variants: ML,
       kind: "string",
       default: "verify-full",
-      description: "libpq's sslmode",
-      decision: { kind: "sluice", setting: "sslmode" },
+      description: "libpq's sslmode, read when ssl_enable is true",
+      decision: { kind: "mapped", setting: "sslmode", map: sslModeWhenEnabled },
     },
     {
       name: "ssl_certificate_authority",
@@ -152,7 +158,7 @@ export const tapPostgresUpstream: UpstreamInventory = {
       kind: "string",
       default: "~/.postgresql/root.crl",
       description: "CA certificate (a file, or its text) to verify the server with",
-      decision: { kind: "mapped", setting: "sslrootcert", map: pemFileOnly("sslrootcert") },
+      decision: { kind: "mapped", setting: "sslrootcert", map: pemFileOnly("sslrootcert", "ssl") },
     },
     {
       name: "ssl_client_certificate_enable",
@@ -170,7 +176,11 @@ export const tapPostgresUpstream: UpstreamInventory = {
       variants: ML,
       kind: "string",
       description: "Client certificate (a file, or its text)",
-      decision: { kind: "mapped", setting: "sslcert", map: pemFileOnly("sslcert") },
+      decision: {
+        kind: "mapped",
+        setting: "sslcert",
+        map: pemFileOnly("sslcert", "ssl_client_certificate_enable"),
+      },
     },
     {
       name: "ssl_client_private_key",
@@ -178,7 +188,11 @@ export const tapPostgresUpstream: UpstreamInventory = {
       kind: "string",
       description: "Client private key (a file, or its text)",
       secret: true,
-      decision: { kind: "mapped", setting: "sslkey", map: pemFileOnly("sslkey") },
+      decision: {
+        kind: "mapped",
+        setting: "sslkey",
+        map: pemFileOnly("sslkey", "ssl_client_certificate_enable"),
+      },
     },
     {
       name: "ssl_storage_directory",

@@ -1,6 +1,12 @@
 import { sdkTargetSettings } from "./meltano-sdk-settings.js";
 import { pipelinewiseTargetSettings } from "./pipelinewise-target-settings.js";
-import { onlyBoolean, onlyEmpty, pemFileOnly, type UpstreamInventory } from "./upstream-setting.js";
+import {
+  onlyBoolean,
+  onlyEmpty,
+  pemFileOnly,
+  sslModeWhenEnabled,
+  type UpstreamInventory,
+} from "./upstream-setting.js";
 
 const TW = ["transferwise"];
 const ML = ["meltanolabs"];
@@ -56,8 +62,8 @@ export const targetPostgresUpstream: UpstreamInventory = {
       variants: ML,
       kind: "string",
       default: "verify-full",
-      description: "libpq's sslmode",
-      decision: { kind: "sluice", setting: "sslmode" },
+      description: "libpq's sslmode, read when ssl_enable is true",
+      decision: { kind: "mapped", setting: "sslmode", map: sslModeWhenEnabled },
     },
     {
       name: "load_method",
@@ -163,7 +169,11 @@ export const targetPostgresUpstream: UpstreamInventory = {
       kind: "string" as const,
       description: `${setting!} (a file, or its text)`,
       ...(setting === "sslkey" ? { secret: true } : {}),
-      decision: { kind: "mapped" as const, setting: setting!, map: pemFileOnly(setting!) },
+      decision: {
+        kind: "mapped" as const,
+        setting: setting!,
+        map: pemFileOnly(setting!, setting === "sslrootcert" ? "ssl" : "ssl_client_certificate_enable"),
+      },
     })),
     {
       name: "ssl_client_certificate_enable",

@@ -46,9 +46,14 @@ export function withUpstreamAliases(
  * the setting and its variant and saying what sluice does and what to do; mapped ones become
  * values of sluice settings. Values of secret settings are never quoted.
  */
-export function judgeUpstreamValues(plugin: string, values: readonly UpstreamValue[]): UpstreamOutcome {
+export function judgeUpstreamValues(
+  plugin: string,
+  values: readonly UpstreamValue[],
+  /** The plugin's sluice settings as given so far, by canonical name (what `map` may consult). */
+  settled: Readonly<Record<string, unknown>> = {},
+): UpstreamOutcome {
   const outcome: UpstreamOutcome = { notices: [], problems: [], mapped: [] };
-  const others = Object.fromEntries(values.map((item) => [item.setting.name, item.value]));
+  const others = { ...settled, ...Object.fromEntries(values.map((item) => [item.setting.name, item.value])) };
   for (const { setting, value, path } of values) {
     const named = `\`${setting.name}\` (${plugin} variant ${setting.variants.join(", ")})`;
     const decision = setting.decision;

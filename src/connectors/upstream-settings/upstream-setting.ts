@@ -42,6 +42,7 @@ export type UpstreamDecision =
   | {
       kind: "mapped";
       setting: string;
+      /** `others`: the plugin's other settings, sluice's by their names and upstream ones as given. */
       map: (value: unknown, others: Readonly<Record<string, unknown>>) => MappedValue;
     };
 
@@ -80,11 +81,18 @@ export function onlyBoolean(expected: boolean): (value: unknown) => boolean {
 }
 
 /**
- * `map` of a certificate or key setting of meltanolabs' variants: a file path is what sluice's
- * libpq-named `setting` takes; the PEM text itself (which they write to a file) is refused.
+ * `map` of a certificate or key setting of meltanolabs' variants. They read it only when
+ * `enabledBy` is true (`ssl`, which their ssl_enable is; ssl_client_certificate_enable), and so
+ * does sluice.
+ * A file path is what sluice's libpq-named `setting` takes; the PEM text itself (which they
+ * write to a file) is refused.
  */
-export function pemFileOnly(setting: string): (value: unknown) => MappedValue {
-  return (value) => {
+export function pemFileOnly(
+  setting: string,
+  enabledBy: string,
+): (value: unknown, others: Readonly<Record<string, unknown>>) => MappedValue {
+  return (value, others) => {
+    if (asBoolean(others[enabledBy]) !== true) return undefined;
     if (typeof value !== "string" || value === "") return undefined;
     if (value.includes("-----BEGIN"))
       return {
@@ -92,6 +100,14 @@ export function pemFileOnly(setting: string): (value: unknown) => MappedValue {
       };
     return { value };
   };
+}
+
+/**
+ * `map` of meltanolabs' `ssl_mode`: they read it only when ssl_enable (sluice's `ssl`) is true;
+ * without it they connect as libpq does by default, whatever ssl_mode says.
+ */
+export function sslModeWhenEnabled(value: unknown, others: Readonly<Record<string, unknown>>): MappedValue {
+  return asBoolean(others.ssl) === true && typeof value === "string" && value !== "" ? { value } : undefined;
 }
 
 /** `accepts` for a setting sluice behaves as only when it is empty (unset, `{}`, `[]`, `""`, 0). */

@@ -126,6 +126,10 @@ describe("settings of other variants in a project", () => {
       },
       { TAP_POSTGRES_DATABASE: "from_env" },
     );
+    // meltanolabs reads ssl_mode only with ssl_enable, and so does sluice.
+    expect(
+      resolveWith("tap-postgres", { user: "u", database: "d", ssl_mode: "verify-full" }).config,
+    ).not.toHaveProperty("sslmode");
     expect(tap.config).toMatchObject({
       dbname: "from_env",
       ssl: true,
@@ -159,12 +163,24 @@ describe("settings of other variants in a project", () => {
     const tap = resolveWith("tap-postgres", {
       user: "u",
       dbname: "d",
+      ssl_enable: true,
       ssl_certificate_authority: "certs/ca.pem",
     });
     expect(tap.config.sslrootcert).toBe("certs/ca.pem");
+    // As in meltanolabs' variant, it is read only with ssl_enable: its default path is no file sluice needs.
+    const off = resolveWith("tap-postgres", {
+      user: "u",
+      dbname: "d",
+      ssl_certificate_authority: "~/.postgresql/root.crl",
+    });
+    expect(off.config).not.toHaveProperty("sslrootcert");
     const pem = "-----BEGIN PRIVATE KEY-----\nMIIsecret\n-----END PRIVATE KEY-----";
     const problems = problemsOf(() =>
-      resolveWith("target-postgres", { ...PG_TARGET, ssl_client_private_key: pem }),
+      resolveWith("target-postgres", {
+        ...PG_TARGET,
+        ssl_client_certificate_enable: true,
+        ssl_client_private_key: pem,
+      }),
     );
     expect(problems[0]).toContain("sluice reads the certificate or key from a file");
     expect(problems.join("\n")).not.toContain("MIIsecret");
