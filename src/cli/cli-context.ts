@@ -38,6 +38,7 @@ export class CliContext {
     const { openProject } = await this.runtime();
     this.project ??= openProject(this.projectDir, {
       redactor: this.redactor,
+      warn: (message) => this.output.warn(message),
       ...(this.options.environment !== undefined ? { environment: this.options.environment } : {}),
     });
     return this.project;

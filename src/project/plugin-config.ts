@@ -1,4 +1,10 @@
+import { isDeepStrictEqual } from "node:util";
 import type { PluginConfig, SettingDefinition } from "../connectors/connector.js";
+import {
+  judgeUpstreamValues,
+  withUpstreamAliases,
+} from "../connectors/upstream-settings/upstream-decisions.js";
+import { upstreamSettingsOf } from "../connectors/upstream-settings/upstream-settings.js";
 import { ConfigError } from "../errors.js";
 import { coerceSetting } from "./coerce-setting.js";
 import { suggestionSuffix } from "./did-you-mean.js";
@@ -92,6 +98,11 @@ export interface ResolvedPlugin {
   inheritFrom: string | undefined;
   /** Where the plugin is in the file: `plugins.extractors[0]`. */
   location: string;
+  /**
+   * Warnings about settings another variant of the plugin documents that change nothing in
+   * sluice, one per setting (the command prints each once).
+   */
+  notices: string[];
 }
 
 /**
@@ -138,7 +149,11 @@ export function resolvePluginConfig(options: ResolvePluginConfigOptions): Resolv
     if (override) fileLayers.push({ config: override.config, path: joinPath(override.location, "config") });
   });
 
-  const values = new SettingValues(settings, builtin ? baseName : undefined);
+  const values = new SettingValues(
+    settings,
+    builtin ? baseName : undefined,
+    builtin ? upstreamSettingsOf(baseName) : [],
+  );
   for (const layer of fileLayers) values.applyFileLayer(layer.config, layer.path, problems);
   const prefixes = envPrefixes(chain, baseName);
   values.applyEnvOverrides(env, prefixes);
@@ -172,6 +187,24 @@ export function resolvePluginConfig(options: ResolvePluginConfigOptions): Resolv
     if (typed !== undefined) {
       config[name] = typed;
       sources[name] = value.source;
+    }
+  }
+  const upstream = judgeUpstreamValues(baseName, values.upstreamValues(), config);
+  for (const problem of upstream.problems) problems.add(problem.path, problem.message);
+  for (const mapped of upstream.mapped) {
+    const setting = settings.find((candidate) => candidate.name === mapped.setting);
+    if (!setting) continue;
+    const typed = coerceSetting(setting, mapped.value, mapped.path, problems);
+    if (typed === undefined) continue;
+    if (!(mapped.setting in config)) {
+      config[mapped.setting] = typed;
+      sources[mapped.setting] = { kind: "file", path: mapped.path };
+    } else if (!isDeepStrictEqual(config[mapped.setting], typed)) {
+      const current = sources[mapped.setting];
+      problems.add(
+        mapped.path,
+        `\`${mapped.name}\` means ${mapped.setting}${setting.secret ? "" : ` ${JSON.stringify(typed)}`}, but ${mapped.setting} is set to something else${current ? ` (${describeSource(current)})` : ""}; remove one of them`,
+      );
     }
   }
   for (const reference of unset) problems.addAll([unsetVariableProblem(reference)]);
@@ -234,6 +267,7 @@ export function resolvePluginConfig(options: ResolvePluginConfigOptions): Resolv
     namespace: lastDefined("namespace"),
     inheritFrom: child.inherit_from,
     location: child.location,
+    notices: upstream.notices,
   };
 }
 
@@ -281,7 +315,7 @@ export function pluginShape(project: ProjectFile, pluginName: string, lookup: Pl
 
   const settings: readonly SettingDefinition[] =
     builtin && definition
-      ? definition.settings
+      ? withUpstreamAliases(definition.settings, upstreamSettingsOf(baseName))
       : declaredSettings(chain.flatMap((entry) => entry.settings ?? []));
   return { found, chain, baseName, builtin, settings };
 }

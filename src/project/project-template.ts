@@ -1,8 +1,27 @@
 import { randomUUID } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import { basename, join, resolve } from "node:path";
+import { basename, dirname, join, relative, resolve, sep } from "node:path";
+import { fileURLToPath } from "node:url";
 import { ConfigError } from "../errors.js";
 import { PROJECT_FILE_NAMES } from "./project-file.js";
+import { PROJECT_SCHEMA_FILE } from "./project-schema.js";
+
+/** The project file's JSON Schema shipped with this installation of sluice (`schema/` of the package). */
+export function installedSchemaFile(): string {
+  // dist/project/ (or src/project/ under the tests) → the package root.
+  return resolve(dirname(fileURLToPath(import.meta.url)), "..", "..", PROJECT_SCHEMA_FILE);
+}
+
+/**
+ * The first line of a project file that points yaml-language-server (VS Code's YAML extension
+ * and other editors) at sluice's schema: without it an editor takes Meltano's own schema for a
+ * `meltano.yml`. The path is relative to the project folder (`node_modules/sluice/schema/...`
+ * when sluice is installed in the project).
+ */
+export function schemaModeline(projectDir: string): string {
+  const path = relative(projectDir, installedSchemaFile()).split(sep).join("/");
+  return `# yaml-language-server: $schema=${path}`;
+}
 
 export interface InitProjectResult {
   projectFile: string;
@@ -28,7 +47,8 @@ export function initProject(dir: string, options: { name?: string } = {}): InitP
   }
   mkdirSync(projectDir, { recursive: true });
   const projectFile = join(projectDir, "sluice.yml");
-  writeFileSync(projectFile, projectTemplate(options.name ?? basename(projectDir)), { flag: "wx" });
+  const text = `${schemaModeline(projectDir)}\n${projectTemplate(options.name ?? basename(projectDir))}`;
+  writeFileSync(projectFile, text, { flag: "wx" });
   const written = [projectFile];
 
   const gitignore = join(projectDir, ".gitignore");

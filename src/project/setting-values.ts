@@ -1,4 +1,6 @@
 import type { SettingDefinition, SettingKind } from "../connectors/connector.js";
+import type { UpstreamValue } from "../connectors/upstream-settings/upstream-decisions.js";
+import type { UpstreamSetting } from "../connectors/upstream-settings/upstream-setting.js";
 import { suggestionSuffix } from "./did-you-mean.js";
 import { joinPath, type ProblemList } from "./problem-list.js";
 import type { ConfigMap, DeclaredSetting, PluginEntry } from "./project-file.js";
@@ -20,17 +22,23 @@ export function describeSource(source: SettingSource): string {
 
 /**
  * The winning value of each setting as layers are applied, keyed by canonical name. Knows the
- * settings' aliases; reports unknown settings when it is given the built-in plugin's name.
+ * settings' aliases; reports unknown settings when it is given the built-in plugin's name. A name
+ * that only another variant of the plugin documents (`upstream`, the settings inventory) is kept
+ * apart, for `judgeUpstreamValues`; only a name no variant knows is a problem.
  */
 export class SettingValues {
   readonly #byName = new Map<string, SettingDefinition>();
   readonly #canonical = new Map<string, string>();
   readonly #values = new Map<string, { value: unknown; source: SettingSource }>();
+  readonly #upstream = new Map<string, UpstreamSetting>();
+  readonly #upstreamValues = new Map<string, UpstreamValue>();
 
   constructor(
     private readonly settings: readonly SettingDefinition[],
     private readonly validatedPlugin: string | undefined,
+    upstream: readonly UpstreamSetting[] = [],
   ) {
+    for (const setting of upstream) this.#upstream.set(setting.name, setting);
     for (const setting of settings) {
       this.#byName.set(setting.name, setting);
       this.#canonical.set(setting.name, setting.name);
@@ -48,6 +56,11 @@ export class SettingValues {
     return this.#values.entries();
   }
 
+  /** The upstream-only settings given, each with the value of the highest layer. */
+  upstreamValues(): UpstreamValue[] {
+    return [...this.#upstreamValues.values()];
+  }
+
   applyFileLayer(config: ConfigMap, path: string, problems: ProblemList): void {
     // Canonical names first, so that when a layer sets both `path` and its alias `filepath`, `path` wins.
     const keys = Object.keys(config).sort(
@@ -59,10 +72,16 @@ export class SettingValues {
       const keyPath = joinPath(path, key);
       const name = this.#canonical.get(key);
       if (name === undefined) {
+        const upstream = this.validatedPlugin !== undefined ? this.#upstream.get(key) : undefined;
+        if (upstream !== undefined) {
+          if (value === null || value === undefined) this.#upstreamValues.delete(key);
+          else this.#upstreamValues.set(key, { setting: upstream, value, path: keyPath });
+          continue;
+        }
         if (this.validatedPlugin !== undefined) {
           problems.add(
             keyPath,
-            `unknown setting of ${this.validatedPlugin}${suggestionSuffix(key, this.#canonical.keys())}`,
+            `unknown setting of ${this.validatedPlugin}${suggestionSuffix(key, [...this.#canonical.keys(), ...this.#upstream.keys()])}`,
           );
           continue;
         }

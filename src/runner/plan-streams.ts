@@ -2,12 +2,15 @@ import { ConfigError } from "../errors.js";
 import type { Extractor, StreamPlan } from "../connectors/connector.js";
 import type { Catalog } from "../protocol/catalog.js";
 import { applySelection, narrowToStreams } from "../protocol/selection.js";
+import { suggestionSuffix } from "../project/did-you-mean.js";
 import type { ResolvedPlugin } from "../project/plugin-config.js";
 
 /**
  * Discovers the extractor's catalog and applies the project's `select`, `metadata` and `schema`
- * (and `--select`), as Meltano does. A select pattern that names no stream is an error: a typo
- * there would silently move nothing.
+ * (and `--select`), as Meltano does. A `select` or `metadata` pattern of the project file that
+ * matches no stream is a warning, as Meltano ignores it (a project may name a table another
+ * environment has), saying the nearest stream in case it is a typo; a `--select` of the command
+ * line that matches none is an error.
  */
 export async function selectedCatalog(
   extractor: Extractor,
@@ -23,15 +26,17 @@ export async function selectedCatalog(
   const known = discovered.streams.map((s) => s.tap_stream_id);
   const listing =
     known.length > 0 ? known.slice(0, 20).join(", ") + (known.length > 20 ? ", ..." : "") : "none";
-  const problems = result.unmatchedSelect.map(
-    (pattern) => `${resolved.location}.select: "${pattern}" matches no stream (streams: ${listing})`,
-  );
-  // A mistyped stream under `metadata` would silently run that stream FULL_TABLE.
-  problems.push(
-    ...result.unmatchedMetadata.map(
-      (k) => `${resolved.location}.metadata: "${k}" matches no stream (streams: ${listing})`,
-    ),
-  );
+  const unmatched = (where: string, pattern: string): string => {
+    // `public-itmes.*` → compare `public-itmes` with the stream ids.
+    const stream = pattern.replace(/^!/, "").split(".")[0] ?? pattern;
+    return `${resolved.location}.${where}: "${pattern}" matches no stream, ignored${suggestionSuffix(stream, known)} (streams: ${listing})`;
+  };
+  const warnings = [
+    ...result.unmatchedSelect.map((pattern) => unmatched("select", pattern)),
+    // A mistyped stream under `metadata` runs that stream with the default method: say so.
+    ...result.unmatchedMetadata.map((key) => unmatched("metadata", key)),
+  ];
+  const problems: string[] = [];
   let catalog = result.catalog;
   if (narrow.length > 0) {
     const narrowed = narrowToStreams(catalog, narrow);
@@ -41,12 +46,12 @@ export async function selectedCatalog(
     catalog = narrowed.catalog;
   }
   if (problems.length > 0) throw new ConfigError(problems);
-  const warnings = [
+  warnings.push(
     ...result.unmatchedProperties.map(
       (p) =>
         `${resolved.location}: "${p.rule}" names column "${p.property}" that ${p.streamId} does not have`,
     ),
-  ];
+  );
   return { catalog, warnings, beforeNarrowing: result.catalog };
 }
 

@@ -20,16 +20,30 @@ export interface ProjectContext {
   /** `--environment`; undefined lets the resolver pick (SLUICE_ENVIRONMENT, default_environment). */
   environment: string | undefined;
   redactor: SecretRedactor;
+  /**
+   * Where a resolved plugin's notices go (a setting of another variant that changes nothing):
+   * each once per command, however often the plugin is resolved.
+   */
+  warn?: (message: string) => void;
+  /** The notices already given. */
+  noticed: Set<string>;
 }
 
 export function openProject(
   dir: string,
-  options: { environment?: string; redactor?: SecretRedactor } = {},
+  options: { environment?: string; redactor?: SecretRedactor; warn?: (message: string) => void } = {},
 ): ProjectContext {
   const loaded = loadProject(dir);
   const env = projectEnv({ projectDir: loaded.dir, fileLayers: [loaded.project.env] });
   const redactor = options.redactor ?? new SecretRedactor();
-  const context = { loaded, env, environment: options.environment, redactor };
+  const context: ProjectContext = {
+    loaded,
+    env,
+    environment: options.environment,
+    redactor,
+    noticed: new Set(),
+    ...(options.warn ? { warn: options.warn } : {}),
+  };
   // Passwords inside the system database URIs must never be printed either.
   for (const uri of [
     env.SLUICE_DATABASE_URI,
@@ -65,6 +79,11 @@ export function resolvePlugin(
   // A reference is not secret (it is in the project file): registered, it would blank out messages naming it.
   const plain = Object.entries(declared.config).filter(([key]) => !(key in declared.references));
   context.redactor.addAll(secretValues(Object.fromEntries(plain), declared.definitionSettings));
+  for (const notice of declared.notices) {
+    if (context.noticed.has(notice)) continue;
+    context.noticed.add(notice);
+    context.warn?.(notice);
+  }
   if (expected && declared.type !== expected) {
     throw new ConfigError(
       `${name} is ${declared.type === "extractor" ? "an extractor" : "a loader"}, not ${expected === "extractor" ? "an extractor" : "a loader"}`,

@@ -162,21 +162,6 @@ describe.concurrent("a run with bad input fails clearly and writes no state", ()
     await expectNothingWritten(target);
   });
 
-  test("an unknown stream in select: exit 2, names the pattern and the streams there are", async () => {
-    const target = project((_config, spec) => {
-      spec.plugins.extractors[0]!.select = ["public-items.*", "public-itmes.*"];
-    });
-    const result = await target.runText(RUN);
-    expectFailure(
-      result,
-      2,
-      "plugins.extractors[0].select",
-      '"public-itmes.*" matches no stream',
-      "public-items",
-    );
-    await expectNothingWritten(target);
-  });
-
   test("--select of an unknown stream: exit 2, names it", async () => {
     const target = project();
     const result = await target.runText([...RUN, "--select", "public-nope"]);
@@ -290,5 +275,27 @@ describe("sluice test tap-postgres", () => {
       env: { TAP_POSTGRES_PORT: String(port) },
     });
     expectFailure(result, 75, `:${port} is unreachable`);
+  });
+});
+
+describe("input Meltano accepts", () => {
+  test("a select or metadata pattern that matches no stream is ignored with a warning, as Meltano does", async () => {
+    const target = project((_config, spec) => {
+      spec.plugins.extractors[0]!.select = ["public-items.*", "public-itmes.*"];
+      spec.plugins.extractors[0]!.metadata = {
+        ...INCREMENTAL_ITEMS.metadata,
+        "public-gone": { "replication-method": "FULL_TABLE" },
+      };
+    });
+    const result = await target.runText(RUN);
+    expect(result.code, describeResult(result)).toBe(0);
+    expect(result.stderr).toContain(
+      'plugins.extractors[0].select: "public-itmes.*" matches no stream, ignored (did you mean `public-items`?)',
+    );
+    expect(result.stderr).toContain(
+      'plugins.extractors[0].metadata: "public-gone" matches no stream, ignored',
+    );
+    expect(result.stderr).toContain("streams: public-items, public-other");
+    expect(await target.stateIds()).toEqual([STATE_ID]);
   });
 });

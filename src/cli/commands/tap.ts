@@ -49,7 +49,9 @@ export function registerTapCommand(program: Command, wrap: Wrap): void {
           return 0;
         }
         if (!options.config) throw new ConfigError("--config <file> is required");
-        const config = readSingerConfig(definition, options.config);
+        const config = readSingerConfig(definition, options.config, (message) =>
+          context.output.warn(message),
+        );
         context.redactor.addAll(secretValues(config, definition.settings));
         const extractor = await definition.create(config);
         if (options.discover) {

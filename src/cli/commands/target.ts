@@ -42,7 +42,9 @@ export function registerTargetCommand(program: Command, wrap: Wrap): void {
           return 0;
         }
         if (!options.config) throw new ConfigError("--config <file> is required");
-        const config = readSingerConfig(definition, options.config);
+        const config = readSingerConfig(definition, options.config, (message) =>
+          context.output.warn(message),
+        );
         context.redactor.addAll(secretValues(config, definition.settings));
         const loader = await definition.create(config, { projectDir: process.cwd() });
         const base = spoolBase();

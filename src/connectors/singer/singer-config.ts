@@ -5,14 +5,26 @@ import { coerceSetting } from "../../project/coerce-setting.js";
 import { envPrefixOf } from "../../project/setting-values.js";
 import { ProblemList } from "../../project/problem-list.js";
 import type { PluginConfig, PluginDefinition } from "../connector.js";
+import {
+  judgeUpstreamValues,
+  withUpstreamAliases,
+  type UpstreamValue,
+} from "../upstream-settings/upstream-decisions.js";
+import { upstreamSettingsOf } from "../upstream-settings/upstream-settings.js";
 
 /**
  * Reads the `--config` JSON file of a built-in plugin run as a Singer executable and checks it
  * as the project file's `config` is checked: settings by name or alias, typed (strings accepted
  * for every kind), unknown names and missing required settings reported together, defaults
- * applied. Problems name the file and the setting.
+ * applied. Problems name the file and the setting. Settings another variant of the plugin
+ * documents are judged as in a project (the settings inventory): `warn` gets one notice for each
+ * that changes nothing.
  */
-export function readSingerConfig(definition: PluginDefinition, file: string): PluginConfig {
+export function readSingerConfig(
+  definition: PluginDefinition,
+  file: string,
+  warn: (message: string) => void = () => undefined,
+): PluginConfig {
   let text: string;
   try {
     text = fs.readFileSync(file, "utf8");
@@ -30,17 +42,21 @@ export function readSingerConfig(definition: PluginDefinition, file: string): Pl
   if (typeof raw !== "object" || raw === null || Array.isArray(raw)) {
     throw new ConfigError(`--config ${file}: must be a JSON object of ${definition.name} settings`);
   }
-  return checkSingerConfig(definition, raw as Record<string, unknown>, `--config ${file}`);
+  return checkSingerConfig(definition, raw as Record<string, unknown>, `--config ${file}`, warn);
 }
 
 export function checkSingerConfig(
   definition: PluginDefinition,
   raw: Record<string, unknown>,
   where: string,
+  warn: (message: string) => void = () => undefined,
 ): PluginConfig {
   const problems = new ProblemList();
+  const upstream = upstreamSettingsOf(definition.name);
+  const settings = withUpstreamAliases(definition.settings, upstream);
+  const upstreamValues: UpstreamValue[] = [];
   const byName = new Map<string, (typeof definition.settings)[number]>();
-  for (const setting of definition.settings) {
+  for (const setting of settings) {
     byName.set(setting.name, setting);
     for (const alias of setting.aliases ?? []) if (!byName.has(alias)) byName.set(alias, setting);
   }
@@ -52,9 +68,15 @@ export function checkSingerConfig(
   for (const key of keys) {
     const setting = byName.get(key);
     if (!setting) {
+      const other = upstream.find((item) => item.name === key);
+      if (other) {
+        if (raw[key] !== null && raw[key] !== undefined)
+          upstreamValues.push({ setting: other, value: raw[key], path: `${where}: ${key}` });
+        continue;
+      }
       problems.add(
         `${where}: ${key}`,
-        `unknown setting of ${definition.name}${suggestionSuffix(key, byName.keys())}`,
+        `unknown setting of ${definition.name}${suggestionSuffix(key, [...byName.keys(), ...upstream.map((item) => item.name)])}`,
       );
       continue;
     }
@@ -63,6 +85,15 @@ export function checkSingerConfig(
     const typed = coerceSetting(setting, value, `${where}: ${key}`, problems);
     if (typed !== undefined) config[setting.name] = typed;
   }
+  const judged = judgeUpstreamValues(definition.name, upstreamValues, config);
+  for (const problem of judged.problems) problems.add(problem.path, problem.message);
+  for (const mapped of judged.mapped) {
+    const setting = byName.get(mapped.setting);
+    if (!setting || mapped.setting in config) continue;
+    const typed = coerceSetting(setting, mapped.value, mapped.path, problems);
+    if (typed !== undefined) config[mapped.setting] = typed;
+  }
+  for (const notice of judged.notices) warn(notice);
   for (const setting of definition.settings) {
     if (setting.name in config) continue;
     // As in a project, an environment variable fills a secret left out of the file.

@@ -4,7 +4,7 @@ import { loaderSettings } from "../loader-core/loader-settings.js";
 /**
  * Settings of target-postgres, named as pipelinewise-target-postgres (variant transferwise) names
  * them, with the spellings of meltanolabs' variant as aliases (`database`, `add_record_metadata`,
- * `ssl_enable`, `ssl_mode`). TLS files as tap-postgres takes them (libpq's names).
+ * `ssl_enable`; its `ssl_mode` is in the settings inventory, read only with ssl_enable). TLS files as tap-postgres takes them (libpq's names).
  */
 export const targetPostgresSettings: readonly SettingDefinition[] = [
   { name: "host", kind: "string", default: "localhost", description: "Warehouse PostgreSQL host" },
@@ -34,7 +34,6 @@ export const targetPostgresSettings: readonly SettingDefinition[] = [
   {
     name: "sslmode",
     kind: "string",
-    aliases: ["ssl_mode"],
     choices: ["disable", "allow", "prefer", "require", "verify-ca", "verify-full"],
     description: "TLS mode, as libpq; overrides `ssl`",
   },

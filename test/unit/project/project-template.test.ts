@@ -1,5 +1,5 @@
-import { readFileSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { join, resolve as resolvePath } from "node:path";
 import { describe, expect, test } from "vitest";
 import { resolvePluginConfig } from "../../../src/project/plugin-config.js";
 import { loadProject } from "../../../src/project/project-file.js";
@@ -41,14 +41,21 @@ describe("initProject", () => {
       "environments[1].config.plugins.extractors[0].config.host: environment variable PROD_POSTGRES_HOST is not set (set it in the environment or in .env)",
       "plugins.extractors[0].config.password: environment variable TAP_POSTGRES_PASSWORD is not set (set it in the environment or in .env)",
     ]);
-    expect(readFileSync(result.projectFile, "utf8")).toMatch(/^# analytics: a sluice project/);
+    // The first line points editors at the schema this installation ships (yaml-language-server).
+    const [modeline, title] = readFileSync(result.projectFile, "utf8").split("\n");
+    const schemaPath = /^# yaml-language-server: \$schema=(\S+)$/.exec(modeline!)![1]!;
+    expect(existsSync(resolvePath(dir, schemaPath))).toBe(true);
+    expect(resolvePath(dir, schemaPath)).toBe(resolvePath("schema/sluice.schema.json"));
+    expect(title).toMatch(/^# analytics: a sluice project/);
   });
 
   test("uses the given name and appends to an existing .gitignore only what is missing", () => {
     const dir = projectDirWith({ ".gitignore": "node_modules/\n.env" });
     initProject(dir, { name: "orders-pipeline" });
     expect(readFileSync(join(dir, ".gitignore"), "utf8")).toBe("node_modules/\n.env\n.sluice/\n");
-    expect(readFileSync(join(dir, "sluice.yml"), "utf8")).toMatch(/^# orders-pipeline: /);
+    expect(readFileSync(join(dir, "sluice.yml"), "utf8")).toMatch(
+      /^# yaml-language-server: .*\n# orders-pipeline: /,
+    );
   });
 
   test("refuses to touch a folder that already has a project file", () => {

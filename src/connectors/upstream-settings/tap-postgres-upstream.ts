@@ -1,0 +1,250 @@
+import { sdkTapSettings } from "./meltano-sdk-settings.js";
+import {
+  onlyBoolean,
+  onlyEmpty,
+  pemFileOnly,
+  sslModeWhenEnabled,
+  type UpstreamInventory,
+} from "./upstream-setting.js";
+
+const TW = ["transferwise"];
+const ML = ["meltanolabs"];
+const BOTH = ["transferwise", "meltanolabs"];
+
+/** tap-postgres: pipelinewise-tap-postgres (the settings sluice is named after) and meltanolabs'. */
+export const tapPostgresUpstream: UpstreamInventory = {
+  plugin: "tap-postgres",
+  sources: [
+    {
+      variant: "transferwise",
+      package: "pipelinewise-tap-postgres",
+      docs: "https://github.com/transferwise/pipelinewise-tap-postgres#create-a-configjson",
+    },
+    {
+      variant: "meltanolabs",
+      package: "meltanolabs-tap-postgres",
+      docs: "https://github.com/MeltanoLabs/tap-postgres#settings",
+    },
+  ],
+  settings: [
+    ...["host", "port", "user", "password"].map((name) => ({
+      name,
+      variants: BOTH,
+      kind: name === "port" ? ("integer" as const) : ("string" as const),
+      ...(name === "port" ? { default: 5432 } : {}),
+      description: `PostgreSQL ${name}`,
+      decision: { kind: "sluice" as const, setting: name },
+    })),
+    {
+      name: "dbname",
+      variants: TW,
+      kind: "string",
+      description: "Database name",
+      decision: { kind: "sluice", setting: "dbname" },
+    },
+    {
+      name: "database",
+      variants: ML,
+      kind: "string",
+      description: "Database name",
+      decision: { kind: "sluice", setting: "dbname" },
+    },
+    {
+      name: "filter_schemas",
+      variants: BOTH,
+      kind: "array",
+      description: "Only these schemas (comma-separated in transferwise's, a list in meltanolabs')",
+      decision: { kind: "sluice", setting: "filter_schemas" },
+    },
+    {
+      name: "default_replication_method",
+      variants: BOTH,
+      kind: "string",
+      description: "Replication method of streams whose metadata sets none",
+      decision: { kind: "sluice", setting: "default_replication_method" },
+    },
+    ...[
+      "ssl",
+      "logical_poll_total_seconds",
+      "break_at_end_lsn",
+      "max_run_seconds",
+      "tap_id",
+      "itersize",
+      "use_secondary",
+      "secondary_host",
+      "secondary_port",
+    ].map((name) => ({
+      name,
+      variants: TW,
+      kind: "string" as const,
+      description: "pipelinewise-tap-postgres setting of the same name",
+      decision: { kind: "sluice" as const, setting: name },
+    })),
+    {
+      name: "debug_lsn",
+      variants: TW,
+      kind: "boolean",
+      description: "Add an _sdc_lsn property to every record",
+      decision: {
+        kind: "semantic",
+        accepts: onlyBoolean(false),
+        sluiceDoes: "orders changes with _sdc_sequence (add_metadata_columns) and adds no _sdc_lsn column",
+        instead: "remove it; set add_metadata_columns on the loader to keep each change's _sdc_sequence",
+      },
+    },
+    {
+      name: "wal2json_message_format",
+      variants: TW,
+      kind: "integer",
+      default: 1,
+      description: "Which wal2json format to decode",
+      decision: {
+        kind: "cosmetic",
+        why: "sluice decodes the built-in pgoutput plugin, not wal2json; the changes are the same",
+      },
+    },
+    {
+      name: "replication_slot_name",
+      variants: ML,
+      kind: "string",
+      default: "tappostgres",
+      description: "Name of the logical replication slot",
+      decision: { kind: "sluice", setting: "logical_slot_name" },
+    },
+    {
+      name: "sqlalchemy_url",
+      variants: ML,
+      kind: "string",
+      description: "A SQLAlchemy URL instead of host, port, user, password and database",
+      secret: true,
+      decision: {
+        kind: "semantic",
+        sluiceDoes: "connects with host, port, user, password and dbname",
+        instead: "set host, port, user, password and dbname (sslmode for TLS) instead of the URL",
+      },
+    },
+    {
+      name: "ssh_tunnel",
+      variants: ML,
+      kind: "object",
+      description: "Connect through an SSH bastion host (enable, host, port, username, private_key, ...)",
+      decision: {
+        kind: "semantic",
+        accepts: (value) => onlyEmpty(value) || isDisabledTunnel(value),
+        sluiceDoes: "connects to host and port directly",
+        instead:
+          "open the tunnel outside sluice (`ssh -N -L 15432:db.internal:5432 bastion`, or a sidecar in the pod) and point host and port at it",
+      },
+    },
+    {
+      name: "ssl_enable",
+      variants: ML,
+      kind: "boolean",
+      default: false,
+      description: "Use TLS, verified as ssl_mode says",
+      decision: { kind: "sluice", setting: "ssl" },
+    },
+    {
+      name: "ssl_mode",
+      variants: ML,
+      kind: "string",
+      default: "verify-full",
+      description: "libpq's sslmode, read when ssl_enable is true",
+      decision: { kind: "mapped", setting: "sslmode", map: sslModeWhenEnabled },
+    },
+    {
+      name: "ssl_certificate_authority",
+      variants: ML,
+      kind: "string",
+      default: "~/.postgresql/root.crl",
+      description: "CA certificate (a file, or its text) to verify the server with",
+      decision: { kind: "mapped", setting: "sslrootcert", map: pemFileOnly("sslrootcert", "ssl") },
+    },
+    {
+      name: "ssl_client_certificate_enable",
+      variants: ML,
+      kind: "boolean",
+      default: false,
+      description: "Present a client certificate",
+      decision: {
+        kind: "cosmetic",
+        why: "sluice presents a client certificate whenever sslcert and sslkey (ssl_client_certificate, ssl_client_private_key) are set",
+      },
+    },
+    {
+      name: "ssl_client_certificate",
+      variants: ML,
+      kind: "string",
+      description: "Client certificate (a file, or its text)",
+      decision: {
+        kind: "mapped",
+        setting: "sslcert",
+        map: pemFileOnly("sslcert", "ssl_client_certificate_enable"),
+      },
+    },
+    {
+      name: "ssl_client_private_key",
+      variants: ML,
+      kind: "string",
+      description: "Client private key (a file, or its text)",
+      secret: true,
+      decision: {
+        kind: "mapped",
+        setting: "sslkey",
+        map: pemFileOnly("sslkey", "ssl_client_certificate_enable"),
+      },
+    },
+    {
+      name: "ssl_storage_directory",
+      variants: ML,
+      kind: "string",
+      default: ".secrets",
+      description: "Where certificates given as text are written",
+      decision: { kind: "cosmetic", why: "sluice takes certificates as files only and writes none" },
+    },
+    {
+      name: "dates_as_string",
+      variants: ML,
+      kind: "boolean",
+      default: false,
+      description: "Emit date and timestamp columns as strings",
+      decision: {
+        kind: "semantic",
+        accepts: onlyBoolean(false),
+        sluiceDoes: "loads dates and timestamps as the warehouse's DATE and TIMESTAMP types",
+        instead:
+          "remove it; values a warehouse cannot hold (infinity, year 0) are handled by the loader's settings",
+      },
+    },
+    {
+      name: "json_as_object",
+      variants: ML,
+      kind: "boolean",
+      default: false,
+      description: "Emit json and jsonb columns as objects rather than strings",
+      decision: {
+        kind: "cosmetic",
+        why: "sluice loads json and jsonb into the warehouse's JSON type whichever way the Singer schema would say it",
+      },
+    },
+    {
+      name: "max_record_count",
+      variants: ML,
+      kind: "integer",
+      description: "Stop each stream after this many records",
+      decision: {
+        kind: "semantic",
+        accepts: onlyEmpty,
+        sluiceDoes: "copies every row of a selected stream",
+        instead: "remove it; to move fewer rows, select fewer streams or replicate INCREMENTAL",
+      },
+    },
+    ...sdkTapSettings,
+  ],
+};
+
+function isDisabledTunnel(value: unknown): boolean {
+  if (typeof value !== "object" || value === null) return false;
+  const enable = (value as Record<string, unknown>).enable;
+  return onlyBoolean(false)(enable ?? false);
+}

@@ -1,0 +1,216 @@
+import { sdkTargetSettings } from "./meltano-sdk-settings.js";
+import { pipelinewiseTargetSettings } from "./pipelinewise-target-settings.js";
+import {
+  onlyBoolean,
+  onlyEmpty,
+  pemFileOnly,
+  sslModeWhenEnabled,
+  type UpstreamInventory,
+} from "./upstream-setting.js";
+
+const TW = ["transferwise"];
+const ML = ["meltanolabs"];
+const BOTH = ["transferwise", "meltanolabs"];
+
+/** target-postgres: pipelinewise-target-postgres (the settings sluice is named after) and meltanolabs'. */
+export const targetPostgresUpstream: UpstreamInventory = {
+  plugin: "target-postgres",
+  sources: [
+    {
+      variant: "transferwise",
+      package: "pipelinewise-target-postgres",
+      docs: "https://github.com/transferwise/pipelinewise-target-postgres#configuration-settings",
+    },
+    {
+      variant: "meltanolabs",
+      package: "meltanolabs-target-postgres",
+      docs: "https://github.com/MeltanoLabs/target-postgres#settings",
+    },
+  ],
+  settings: [
+    ...["host", "port", "user", "password", "default_target_schema", "hard_delete"].map((name) => ({
+      name,
+      variants: BOTH,
+      kind: "string" as const,
+      description: "setting of the same name",
+      decision: { kind: "sluice" as const, setting: name },
+    })),
+    ...["dbname", "ssl", "add_metadata_columns"].map((name) => ({
+      name,
+      variants: TW,
+      kind: "string" as const,
+      description: "pipelinewise-target-postgres setting of the same name",
+      decision: { kind: "sluice" as const, setting: name },
+    })),
+    {
+      name: "database",
+      variants: ML,
+      kind: "string",
+      description: "Database name",
+      decision: { kind: "sluice", setting: "dbname" },
+    },
+    {
+      name: "ssl_enable",
+      variants: ML,
+      kind: "boolean",
+      default: false,
+      description: "Use TLS",
+      decision: { kind: "sluice", setting: "ssl" },
+    },
+    {
+      name: "ssl_mode",
+      variants: ML,
+      kind: "string",
+      default: "verify-full",
+      description: "libpq's sslmode, read when ssl_enable is true",
+      decision: { kind: "mapped", setting: "sslmode", map: sslModeWhenEnabled },
+    },
+    {
+      name: "load_method",
+      variants: ML,
+      kind: "string",
+      default: "append-only",
+      description: "append-only, upsert or overwrite",
+      decision: { kind: "sluice", setting: "load_method" },
+    },
+    {
+      name: "batch_size",
+      variants: TW,
+      kind: "integer",
+      default: 100000,
+      description: "Rows per batch (older releases' name of batch_size_rows)",
+      decision: {
+        kind: "cosmetic",
+        why: "the extractor cuts batches (tap-postgres batch_size_rows and batch_size_mb) and each is loaded whole",
+      },
+    },
+    {
+      name: "default_target_schema_select_permission",
+      variants: TW,
+      kind: "string",
+      description: "Grant USAGE and SELECT on created schemas and tables to these roles",
+      decision: {
+        kind: "semantic",
+        accepts: onlyEmpty,
+        sluiceDoes: "grants nothing: tables belong to the loading user",
+        instead:
+          "grant once in the warehouse: ALTER DEFAULT PRIVILEGES IN SCHEMA <schema> GRANT SELECT ON TABLES TO <role> (and GRANT USAGE ON SCHEMA)",
+      },
+    },
+    ...pipelinewiseTargetSettings("transferwise", "PostgreSQL"),
+    {
+      name: "sqlalchemy_url",
+      variants: ML,
+      kind: "string",
+      description: "A SQLAlchemy URL instead of host, port, user, password and database",
+      secret: true,
+      decision: {
+        kind: "semantic",
+        sluiceDoes: "connects with host, port, user, password and dbname",
+        instead: "set host, port, user, password and dbname (sslmode for TLS) instead of the URL",
+      },
+    },
+    {
+      name: "dialect+driver",
+      variants: ML,
+      kind: "string",
+      default: "postgresql+psycopg2",
+      description: "SQLAlchemy dialect and driver",
+      decision: {
+        kind: "cosmetic",
+        why: "sluice speaks PostgreSQL's protocol itself; there is no driver to choose",
+      },
+    },
+    {
+      name: "activate_version",
+      variants: ML,
+      kind: "boolean",
+      default: true,
+      description: "Handle ACTIVATE_VERSION messages (delete rows a full-table copy did not carry)",
+      decision: {
+        kind: "semantic",
+        accepts: onlyBoolean(true),
+        sluiceDoes:
+          "replaces a FULL_TABLE stream's table atomically at the end of its copy: rows the copy did not carry are gone",
+        instead: "remove it; to keep rows the source deleted, replicate the table INCREMENTAL or LOG_BASED",
+      },
+    },
+    {
+      name: "interpret_content_encoding",
+      variants: ML,
+      kind: "boolean",
+      default: false,
+      description: "Store base16-encoded strings (contentEncoding) as bytea",
+      decision: {
+        kind: "semantic",
+        accepts: onlyBoolean(false),
+        sluiceDoes: "stores each column in the type the source column has (bytea stays bytea)",
+        instead: "remove it",
+      },
+    },
+    {
+      name: "sanitize_null_text_characters",
+      variants: ML,
+      kind: "boolean",
+      default: false,
+      description: "Replace NUL characters in text with the replacement character",
+      decision: {
+        kind: "cosmetic",
+        why: "a PostgreSQL source cannot hold a NUL character in text, so there is none to replace",
+      },
+    },
+    ...[
+      ["ssl_certificate_authority", "sslrootcert"],
+      ["ssl_client_certificate", "sslcert"],
+      ["ssl_client_private_key", "sslkey"],
+    ].map(([name, setting]) => ({
+      name: name!,
+      variants: ML,
+      kind: "string" as const,
+      description: `${setting!} (a file, or its text)`,
+      ...(setting === "sslkey" ? { secret: true } : {}),
+      decision: {
+        kind: "mapped" as const,
+        setting: setting!,
+        map: pemFileOnly(setting!, setting === "sslrootcert" ? "ssl" : "ssl_client_certificate_enable"),
+      },
+    })),
+    {
+      name: "ssl_client_certificate_enable",
+      variants: ML,
+      kind: "boolean",
+      default: false,
+      description: "Present a client certificate",
+      decision: {
+        kind: "cosmetic",
+        why: "sluice presents a client certificate whenever sslcert and sslkey are set",
+      },
+    },
+    {
+      name: "ssl_storage_directory",
+      variants: ML,
+      kind: "string",
+      default: ".secrets",
+      description: "Where certificates given as text are written",
+      decision: { kind: "cosmetic", why: "sluice takes certificates as files only and writes none" },
+    },
+    {
+      name: "ssh_tunnel",
+      variants: ML,
+      kind: "object",
+      description: "Connect through an SSH bastion host",
+      decision: {
+        kind: "semantic",
+        accepts: (value) =>
+          onlyEmpty(value) ||
+          (typeof value === "object" &&
+            value !== null &&
+            onlyBoolean(false)((value as Record<string, unknown>).enable ?? false)),
+        sluiceDoes: "connects to host and port directly",
+        instead:
+          "open the tunnel outside sluice (`ssh -N -L 15432:db.internal:5432 bastion`, or a sidecar in the pod) and point host and port at it",
+      },
+    },
+    ...sdkTargetSettings,
+  ],
+};
