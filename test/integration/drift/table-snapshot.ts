@@ -256,6 +256,14 @@ export function bigqueryReader(target: BigqueryTarget, dataset: string): Warehou
   };
 }
 
+/** A value for a message: long ones (TOASTed texts) cut, with their length. */
+function shown(value: string | null | undefined): string {
+  if (value === undefined || value === null) return String(value ?? null);
+  return value.length > 40
+    ? `${JSON.stringify(value.slice(0, 12))}...(${value.length} characters)`
+    : JSON.stringify(value);
+}
+
 /**
  * What differs between a source table and the warehouse's, as lines a person can act on (empty
  * when equal): missing columns, missing, extra and different rows (the first few of each), keys
@@ -287,7 +295,7 @@ export function describeDrift(source: SourceTable, warehouse: WarehouseTable, li
     }
     const diffs = source.columns
       .filter((c) => c.name in got && got[c.name] !== row[c.name])
-      .map((c) => `${c.name}: ${JSON.stringify(row[c.name])} ≠ ${JSON.stringify(got[c.name])}`);
+      .map((c) => `${c.name}: ${shown(row[c.name])} ≠ ${shown(got[c.name])}`);
     if (diffs.length > 0) changed.push(`${key} (${diffs.join(", ")})`);
   }
   const extra = [...warehouse.rows.keys()].filter((key) => !source.rows.has(key));
