@@ -1,6 +1,6 @@
 import { describe, test } from "vitest";
 import type { BigqueryTarget } from "../connectors/bigquery-harness.js";
-import type { DriftLoader, DriftServer, Scenario } from "./drift-scenario.js";
+import type { DriftLoader, DriftServer, ReplicationMethod, Scenario } from "./drift-scenario.js";
 import { playScenario } from "./drift-runner.js";
 
 /**
@@ -24,6 +24,8 @@ export function driftTests(options: {
   loader: DriftLoader;
   server: DriftServer;
   scenarios: Scenario[];
+  /** Only these methods (a loader's scenarios split over files, for vitest's workers). */
+  methods?: ReplicationMethod[];
   bigquery?: () => BigqueryTarget;
 }): void {
   const { loader, server } = options;
@@ -32,8 +34,8 @@ export function driftTests(options: {
   );
   describe(`drift into ${loader} from ${server === "postgres" ? "PostgreSQL 18" : "PostgreSQL 15"}`, () => {
     for (const scenario of applies) {
-      for (const method of methodsFor(scenario, loader)) {
-        test(`${scenario.name} [${method}]`, async () => {
+      for (const method of methodsFor(scenario, loader).filter((m) => options.methods?.includes(m) ?? true)) {
+        test(`${scenario.name} [${method}]`, { timeout: 300_000 }, async () => {
           await playScenario(scenario, {
             method,
             loader,
