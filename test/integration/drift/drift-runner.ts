@@ -55,7 +55,7 @@ export interface DriftPlay {
  * step creates get their INCREMENTAL replication key.
  */
 export async function openDrift(
-  scenario: Pick<Scenario, "name" | "setup" | "replicationKeys" | "tap" | "timeZone">,
+  scenario: Pick<Scenario, "name" | "setup" | "replicationKeys" | "tap" | "timeZone" | "mayRefuse">,
   drift: DriftCase,
 ): Promise<DriftPlay> {
   const source = await createTestDatabase("drift", { server: drift.server });
@@ -179,6 +179,19 @@ export async function openDrift(
         const slotAfter = await slotPosition(source);
         expect(slotAfter, `${label}: a refused run must not move the slot`).toBe(slotBefore);
         return [];
+      }
+      if (result.code !== 0 && scenario.mayRefuse && !step.fullRefresh) {
+        const names = step.select ?? (await sourceTables(source.url));
+        const named = names.some((t) => new RegExp(`\\b${t}\\b`).test(result.stderr));
+        expect(
+          named,
+          `${label} refused without naming a table of ${names.join(", ")}\n${describeResult(result)}`,
+        ).toBe(true);
+        expect(project.storedState(stateId), `${label}: a refused run must not move the state`).toEqual(
+          stateBefore,
+        );
+        expect(await slotPosition(source), `${label}: a refused run must not move the slot`).toBe(slotBefore);
+        return run({ ...step, fullRefresh: true }, `${label}, refused, then --full-refresh`);
       }
       expect(result.code, `${label}\n${describeResult(result)}`).toBe(0);
       return compare(step.select);

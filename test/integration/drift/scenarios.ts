@@ -101,6 +101,7 @@ const MORE: Scenario[] = [
   },
   {
     name: "add a column NOT NULL DEFAULT",
+    mayRefuse: true,
     setup: ITEMS,
     methods: ["FULL_TABLE"],
     steps: [
@@ -126,6 +127,7 @@ const MORE: Scenario[] = [
   },
   {
     name: "rename a column",
+    mayRefuse: true,
     setup: ITEMS,
     methods: ["FULL_TABLE"],
     steps: [
@@ -138,6 +140,7 @@ const MORE: Scenario[] = [
   },
   {
     name: "timestamp to timestamptz with a non-UTC server TimeZone",
+    mayRefuse: true,
     timeZone: "America/New_York",
     setup: `
       CREATE TABLE ev (id int PRIMARY KEY, at timestamp, updated_at timestamptz NOT NULL DEFAULT clock_timestamp());
@@ -153,6 +156,7 @@ const MORE: Scenario[] = [
   },
   {
     name: "drop and recreate a table",
+    mayRefuse: true,
     setup: ITEMS,
     methods: ["FULL_TABLE"],
     steps: [
