@@ -36,24 +36,46 @@ function removeTemporaryRoot(): void {
  */
 let server: EmbeddedServer | undefined;
 let plainServer: EmbeddedServer | undefined;
+let server15: EmbeddedServer | undefined;
+
+/**
+ * Debian's PostgreSQL 15 (production runs it today), for the tests of what differs between
+ * versions (generated columns, pgoutput protocol versions): `apt-get install postgresql` on
+ * Debian 12, as `.ci/run` does. SLUICE_TEST_POSTGRES15_BIN points elsewhere.
+ */
+const POSTGRES15_BIN = process.env.SLUICE_TEST_POSTGRES15_BIN ?? "/usr/lib/postgresql/15/bin";
 
 export async function setup(project: TestProject): Promise<void> {
   useTemporaryRoot();
-  let url = process.env.SLUICE_TEST_DATABASE_URL;
-  if (!url) {
-    server = await startEmbeddedPostgres();
-    url = server.url("postgres");
+  // Started together: each spends most of its start-up in initdb, on one core.
+  const started = await Promise.allSettled([
+    process.env.SLUICE_TEST_DATABASE_URL ? Promise.resolve(undefined) : startEmbeddedPostgres(),
+    // A server as many are configured out of the box: no logical decoding, one replication slot
+    // (taken), so the checks LOG_BASED makes can be seen to fail.
+    startEmbeddedPostgres({
+      settings: { wal_level: "replica", max_replication_slots: "1", max_wal_senders: "2" },
+    }),
+    fs.existsSync(path.join(POSTGRES15_BIN, "postgres"))
+      ? startEmbeddedPostgres({ binDir: POSTGRES15_BIN })
+      : Promise.resolve(undefined),
+  ]);
+  const [main, plain, fifteen] = started.map((s) => (s.status === "fulfilled" ? s.value : undefined));
+  server = main;
+  plainServer = plain;
+  server15 = fifteen;
+  const failed = started.find((s): s is PromiseRejectedResult => s.status === "rejected");
+  if (failed) {
+    await teardown();
+    throw failed.reason;
   }
-  project.provide("postgresUrl", url);
-  // A server as many are configured out of the box: no logical decoding, one replication slot
-  // (taken), so the checks LOG_BASED makes can be seen to fail.
-  plainServer = await startEmbeddedPostgres({
-    settings: { wal_level: "replica", max_replication_slots: "1", max_wal_senders: "2" },
-  });
-  project.provide("plainPostgresUrl", plainServer.url("postgres"));
+  project.provide("postgresUrl", process.env.SLUICE_TEST_DATABASE_URL ?? server!.url("postgres"));
+  project.provide("plainPostgresUrl", plainServer!.url("postgres"));
+  // Empty when the programs are missing: only the tests that need it fail, saying what to install.
+  project.provide("postgres15Url", server15?.url("postgres") ?? "");
 }
 
 export async function teardown(): Promise<void> {
+  await server15?.stop();
   await plainServer?.stop();
   await server?.stop();
   removeTemporaryRoot();
@@ -64,5 +86,7 @@ declare module "vitest" {
     postgresUrl: string;
     /** A server with wal_level=replica and its only replication slot in use. */
     plainPostgresUrl: string;
+    /** Debian's PostgreSQL 15 with wal_level=logical; empty when it is not installed. */
+    postgres15Url: string;
   }
 }

