@@ -33,7 +33,7 @@ export { fromMeltanoExport, toMeltanoExport } from "../protocol/meltano-state-ex
 export { listSelection } from "../protocol/selection.js";
 export { readSingerMessages } from "../protocol/singer-reader.js";
 export { SingerWriter } from "../protocol/singer-writer.js";
-export { toSingerState } from "../protocol/state.js";
+export { mergedState, slotTieOf, toSingerState } from "../protocol/state.js";
 export { createExtractor, createLoader } from "../runner/compose-pipeline.js";
 export { planStreams, selectedCatalog } from "../runner/plan-streams.js";
 export { openProject, openStores, resolvePlugin, resolvePluginForRun } from "../runner/project-context.js";

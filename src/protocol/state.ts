@@ -61,6 +61,31 @@ export function refreshedState(stored: SingerState | undefined, streamIds: Itera
   return state;
 }
 
+/**
+ * The replication slot a state is tied to, if any: the one it recorded, or, for positions
+ * (`lsn`) with none recorded (pipelinewise's, an older sluice's), "unrecorded". Two state ids
+ * must never be tied to one slot: the first to run would confirm changes the other never loaded.
+ */
+export function slotTieOf(state: SingerState | undefined): string | "unrecorded" | undefined {
+  const recorded = recordedSlotOf(state);
+  if (recorded !== undefined) return recorded;
+  const positions = Object.values(state?.bookmarks ?? {}).some((b) => b.lsn !== undefined && b.lsn !== null);
+  return positions ? "unrecorded" : undefined;
+}
+
+/**
+ * `extra` merged into `base` as `meltano state merge` does: each stream's bookmark keys and the
+ * top-level keys of `extra` win, everything else of `base` stays.
+ */
+export function mergedState(base: SingerState | undefined, extra: SingerState): SingerState {
+  const merged: SingerState = { ...structuredClone(base ?? emptyState()), ...structuredClone(extra) };
+  merged.bookmarks = structuredClone(base?.bookmarks ?? {});
+  for (const [stream, bookmark] of Object.entries(extra.bookmarks)) {
+    merged.bookmarks[stream] = { ...merged.bookmarks[stream], ...structuredClone(bookmark) };
+  }
+  return merged;
+}
+
 export function emptyState(): SingerState {
   return { bookmarks: {} };
 }

@@ -138,3 +138,63 @@ describe("sluice state", () => {
     expect(runFinished(run.stderr).streams["public-items"]!.rows).toBe(5);
   });
 });
+
+describe("sluice state merge | copy | move (Meltano's spelling)", () => {
+  const LOG_BASED = {
+    bookmarks: { "public-items": { lsn: 123456, version: 1 } },
+    replication_slot: "sluice_shop_dev_abc_12345678",
+  };
+
+  test("merge adds the bookmark keys given and keeps the rest", async () => {
+    const id = "dev:merge-target";
+    await project.runText(["state", "set", id, JSON.stringify(BOOKMARKS), "--force"]);
+    const extra = {
+      bookmarks: {
+        "public-items": { replication_key_value: "2024-02-01T00:00:00+00:00" },
+        "public-other": { replication_key_value: 7 },
+      },
+    };
+    const merged = await project.runText(["state", "merge", id, JSON.stringify(extra)]);
+    expect(merged.code, describeResult(merged)).toBe(0);
+    expect(await project.state(id)).toEqual({
+      currently_syncing: null,
+      bookmarks: {
+        "public-items": {
+          ...BOOKMARKS.bookmarks["public-items"],
+          replication_key_value: "2024-02-01T00:00:00+00:00",
+        },
+        "public-other": { replication_key_value: 7 },
+      },
+    });
+  });
+
+  test("copy refuses a LOG_BASED state (two pipelines would share its slot); move takes the slot along", async () => {
+    const from = "dev:cdc-from";
+    const to = "dev:cdc-to";
+    await project.runText(["state", "set", from, JSON.stringify(LOG_BASED), "--force"]);
+    const copy = await project.runText(["state", "copy", from, to]);
+    expect(copy.code).toBe(2);
+    expect(copy.stderr).toContain(
+      'holds LOG_BASED positions of replication slot "sluice_shop_dev_abc_12345678"',
+    );
+    expect(copy.stderr).toContain(`sluice state move ${from} ${to}`);
+    expect(await project.stateIds()).not.toContain(to);
+    // Merging one pipeline's positions into another is the same sharing, refused too.
+    const merge = await project.runText(["state", "merge", "dev:merge-target", "--from-state-id", from]);
+    expect(merge.code).toBe(2);
+
+    const move = await project.runText(["state", "move", from, to]);
+    expect(move.code, describeResult(move)).toBe(0);
+    expect(await project.state(to)).toEqual(LOG_BASED);
+    expect(await project.stateIds()).not.toContain(from);
+  });
+
+  test("copy of a state without positions replaces the target's; move refuses to replace one without --force", async () => {
+    const copy = await project.runText(["state", "copy", "dev:merge-target", "dev:copied"]);
+    expect(copy.code, describeResult(copy)).toBe(0);
+    expect(await project.state("dev:copied")).toEqual(await project.state("dev:merge-target"));
+    const move = await project.runText(["state", "move", "dev:copied", "dev:merge-target"]);
+    expect(move.code).toBe(2);
+    expect(move.stderr).toContain("dev:merge-target has a state already; add --force");
+  });
+});

@@ -41,17 +41,11 @@ beforeAll(async () => {
   await db.query(`INSERT INTO items SELECT g, 'item ' || g FROM generate_series(1201, 2000) g`);
   const second = await project.run(["run", "tap-postgres", "target-duckdb"]);
   expect(second.code, describeResult(second)).toBe(0);
-  // A select pattern naming no table: the run is recorded, then fails with an error naming it.
-  const [extractor] = spec.plugins.extractors;
-  project.write({
-    ...spec,
-    plugins: { ...spec.plugins, extractors: [{ ...extractor!, select: [HOSTILE_SELECT] }] },
-  });
-  const failed = await project.run(["run", "tap-postgres", "target-duckdb"]);
+  // A --select pattern naming no table: the run is recorded, then fails with an error naming it.
+  const failed = await project.run(["run", "tap-postgres", "target-duckdb", "--select", HOSTILE_SELECT]);
   // A configuration mistake: exit code 2, and still a failed run in history.
   expect(failed.code, describeResult(failed)).toBe(2);
   expect(runFinished(failed.stderr).status).toBe("failed");
-  project.write(spec);
   // State holds no secret unless someone puts one there by hand: the page must still not show it.
   const planted = await project.run([
     "state",

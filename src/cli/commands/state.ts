@@ -55,26 +55,7 @@ export function registerStateCommand(program: Command, wrap: Wrap): void {
           json: string | undefined,
           options: { input?: string; force?: boolean },
         ) => {
-          if (options.input !== undefined && json !== undefined)
-            throw new ConfigError(
-              "state set: give the state as an argument or with --input <file>, not both",
-            );
-          const text = options.input !== undefined ? readStateFile(options.input) : json;
-          if (text === undefined)
-            throw new ConfigError("state set: give the state as an argument or with --input <file>");
-          let parsed: unknown;
-          try {
-            parsed = JSON.parse(text);
-          } catch (error) {
-            throw new ConfigError(`state set: the state is not valid JSON: ${(error as Error).message}`);
-          }
-          const { toSingerState } = await context.runtime();
-          let value;
-          try {
-            value = toSingerState(parsed);
-          } catch (error) {
-            throw new ConfigError(`state set: ${(error as Error).message}`);
-          }
+          const value = await stateArgument(context, "state set", json, options.input);
           if (!options.force) throw new ConfigError("state set: add --force to replace the stored state");
           await withStores(context, async (stores) => {
             await stores.stateStore.withLock(id, () => stores.stateStore.set(id, value));
@@ -82,6 +63,115 @@ export function registerStateCommand(program: Command, wrap: Wrap): void {
           });
         },
       ),
+    );
+
+  state
+    .command("merge")
+    .description(
+      "Merge a Singer state into a state id's (as meltano state merge): each stream's bookmark keys given win, the rest stays",
+    )
+    .argument("<state-id>")
+    .argument("[json]", "the state to merge in, as JSON text; or use --input or --from-state-id")
+    .option("--input <file>", "read the state to merge in from a file")
+    .option("--from-state-id <id>", "merge in the stored state of another state id")
+    .action(
+      wrap(
+        async (
+          context,
+          id: string,
+          json: string | undefined,
+          options: { input?: string; fromStateId?: string },
+        ) => {
+          const { mergedState, slotTieOf } = await context.runtime();
+          await withStores(context, async (stores) => {
+            let extra: SingerState;
+            if (options.fromStateId !== undefined) {
+              if (json !== undefined || options.input !== undefined)
+                throw new ConfigError("state merge: give one of <json>, --input and --from-state-id");
+              const found = await stores.stateStore.get(options.fromStateId);
+              if (!found)
+                throw new ConfigError(`state merge: no state is stored for "${options.fromStateId}"`);
+              extra = found;
+            } else {
+              extra = await stateArgument(context, "state merge", json, options.input);
+            }
+            await stores.stateStore.withLock(id, async () => {
+              const base = await stores.stateStore.get(id);
+              const [baseTie, extraTie] = [slotTieOf(base), slotTieOf(extra)];
+              if (extraTie !== undefined && baseTie !== undefined && extraTie !== baseTie) {
+                throw new ConfigError(
+                  `state merge: ${id} reads replication slot ${describeTie(baseTie)}, the state merged in holds positions of ${describeTie(extraTie)}; positions of one slot mean nothing in another. Merge only bookmarks without an lsn, or --full-refresh those streams`,
+                );
+              }
+              if (options.fromStateId !== undefined && extraTie !== undefined) {
+                throw new ConfigError(
+                  `state merge: ${options.fromStateId} holds LOG_BASED positions of replication slot ${describeTie(extraTie)}; merged into ${id}, two pipelines would read one slot and the first to run would confirm changes the other never loaded. Use \`sluice state move\` instead`,
+                );
+              }
+              await stores.stateStore.set(id, mergedState(base, extra));
+            });
+            context.output.result(`state of ${id} merged`);
+          });
+        },
+      ),
+    );
+
+  state
+    .command("copy")
+    .description("Copy the state of one state id to another (replacing it), as meltano state copy")
+    .argument("<from-state-id>")
+    .argument("<to-state-id>")
+    .action(
+      wrap(async (context, from: string, to: string) => {
+        const { slotTieOf } = await context.runtime();
+        if (from === to) throw new ConfigError(`state copy: the two state ids are the same`);
+        if (from === to) throw new ConfigError(`state move: the two state ids are the same`);
+        await withStores(context, async (stores) => {
+          await stores.stateStore.withLock(from, () =>
+            stores.stateStore.withLock(to, async () => {
+              const value = await stores.stateStore.get(from);
+              if (!value) throw new ConfigError(`state copy: no state is stored for "${from}"`);
+              const tie = slotTieOf(value);
+              if (tie !== undefined) {
+                throw new ConfigError(
+                  `state copy: ${from} holds LOG_BASED positions of replication slot ${describeTie(tie)}; a copy would make two pipelines read one slot, and the first to run would confirm changes the other never loaded. Use \`sluice state move ${from} ${to}\` (the slot goes with the state), or start ${to} with its own slot (--full-refresh)`,
+                );
+              }
+              await stores.stateStore.set(to, value);
+            }),
+          );
+          context.output.result(`state of ${from} copied to ${to}`);
+        });
+      }),
+    );
+
+  state
+    .command("move")
+    .description(
+      "Move the state of one state id to another, as meltano state move: a LOG_BASED state's replication slot goes with it",
+    )
+    .argument("<from-state-id>")
+    .argument("<to-state-id>")
+    .option("--force", "replace a state the target state id already has")
+    .action(
+      wrap(async (context, from: string, to: string, options: { force?: boolean }) => {
+        await withStores(context, async (stores) => {
+          await stores.stateStore.withLock(from, () =>
+            stores.stateStore.withLock(to, async () => {
+              const value = await stores.stateStore.get(from);
+              if (!value) throw new ConfigError(`state move: no state is stored for "${from}"`);
+              if (!options.force && (await stores.stateStore.get(to)) !== undefined) {
+                throw new ConfigError(`state move: ${to} has a state already; add --force to replace it`);
+              }
+              // NOTE: the state keeps its recorded `replication_slot` (or its pipelinewise-named
+              // positions), so the pipeline of `to` reads on from the very slot `from` read.
+              await stores.stateStore.set(to, value);
+              await stores.stateStore.clear(from);
+            }),
+          );
+          context.output.result(`state of ${from} moved to ${to}`);
+        });
+      }),
     );
 
   state
@@ -177,4 +267,36 @@ async function withStores<T>(
   } finally {
     await stores.close();
   }
+}
+
+/** A state given as JSON text or in a file (`--input`), parsed as a Singer state. */
+async function stateArgument(
+  context: CliContext,
+  command: string,
+  json: string | undefined,
+  input: string | undefined,
+): Promise<SingerState> {
+  if (input !== undefined && json !== undefined)
+    throw new ConfigError(`${command}: give the state as an argument or with --input <file>, not both`);
+  const text = input !== undefined ? readStateFile(input, command) : json;
+  if (text === undefined)
+    throw new ConfigError(`${command}: give the state as an argument or with --input <file>`);
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (error) {
+    throw new ConfigError(`${command}: the state is not valid JSON: ${(error as Error).message}`);
+  }
+  const { toSingerState } = await context.runtime();
+  try {
+    return toSingerState(parsed);
+  } catch (error) {
+    throw new ConfigError(`${command}: ${(error as Error).message}`);
+  }
+}
+
+function describeTie(tie: string): string {
+  return tie === "unrecorded"
+    ? "pipelinewise_<dbname>[_<tap_id>] (positions with no slot recorded)"
+    : `"${tie}"`;
 }

@@ -44,7 +44,14 @@ import {
   type LogicalPlan,
   type LogicalSnapshot,
 } from "./cdc/logical-replication-session.js";
-import { identityKey, readTableIdentities, withIdentity, type TableIdentity } from "./cdc/table-identity.js";
+import {
+  identityChange,
+  identityKey,
+  readTableIdentities,
+  recordedIdentity,
+  withIdentity,
+  type TableIdentity,
+} from "./cdc/table-identity.js";
 import { tapPostgresSettings } from "./postgres-settings.js";
 import { createPostgresVerifier } from "./postgres-verifier.js";
 import type { StreamVerifier } from "../../verify/stream-verifier.js";
@@ -347,10 +354,33 @@ class PostgresExtractSession implements ExtractSession {
     /** INCREMENTAL: the rows no bookmark can place, read after the ordered ones on every run. */
     let unplaceable: { sql: string; key: string } | undefined;
     const warnings: string[] = [];
+    /** INCREMENTAL: the table as this run sees it, recorded in its bookmarks. */
+    let identity: TableIdentity | undefined;
+    /** INCREMENTAL: the table changed so that rows read earlier no longer equal the source's. */
+    let rereading = false;
     if (plan.replicationMethod === "INCREMENTAL" && plan.replicationKey !== undefined) {
       const key = byName.get(plan.replicationKey)!;
       keyIndex = columns.findIndex((c) => c.name === key.name);
-      const queries = incrementalQueries({ streamId: plan.schema.streamId, key, bookmark, select, from });
+      // NOTE: a bookmark says which rows were read, not that they still hold what was read: a
+      // column retyped (values converted by the server's rules), renamed, or added with a default
+      // changed rows whose replication key did not move. Such a table is read again whole, into
+      // a table that replaces the warehouse's (the same rule as LOG_BASED's, table-identity.ts).
+      identity = await this.identityInSnapshot(table);
+      const recorded = recordedIdentity(bookmark);
+      const drift = recorded && identity ? identityChange(recorded, identity) : undefined;
+      if (drift !== undefined) {
+        rereading = true;
+        warnings.push(
+          `${plan.schema.streamId}: ${drift}; reading the whole table again (it replaces the warehouse table when the read ends)`,
+        );
+      }
+      const queries = incrementalQueries({
+        streamId: plan.schema.streamId,
+        key,
+        bookmark: rereading ? undefined : bookmark,
+        select,
+        from,
+      });
       sql = queries.ordered;
       if (queries.unplaceable) unplaceable = { sql: queries.unplaceable, key: key.name };
       warnings.push(...queries.warnings);
@@ -364,7 +394,7 @@ class PostgresExtractSession implements ExtractSession {
     const parts = keyIndex >= 0 ? [sql] : await this.splitIntoParts(table, sql);
     yield {
       type: "begin",
-      mode: keyIndex >= 0 ? "incremental" : "replace",
+      mode: keyIndex >= 0 && !rereading ? "incremental" : "replace",
       version,
       distinctKeys: true,
       parts: parts.length,
@@ -383,21 +413,26 @@ class PostgresExtractSession implements ExtractSession {
       );
       for await (const { batch, lastRow } of batches) {
         if (keyIndex >= 0) {
-          last = {
-            replication_key: plan.replicationKey,
-            replication_key_value: bookmarkValue(lastRow, keyIndex, plan, this.dialect),
-            version,
-            last_replication_method: "INCREMENTAL",
-          };
+          last = withIdentity(
+            {
+              replication_key: plan.replicationKey,
+              replication_key_value: bookmarkValue(lastRow, keyIndex, plan, this.dialect),
+              version,
+              last_replication_method: "INCREMENTAL",
+            },
+            identity,
+          );
         }
-        yield { type: "batch", batch, ...(last ? { bookmark: last } : {}) };
+        // A table read again fills a staging table: no bookmark before it is swapped in (a run
+        // stopped halfway must not leave a bookmark the warehouse table has not reached).
+        yield { type: "batch", batch, ...(last && !rereading ? { bookmark: last } : {}) };
       }
       if (unplaceable) {
         // After the ordered rows, so the bookmark only ever holds a value `>=` can continue from.
         let rows = 0;
         for await (const { batch } of this.copyPart(plan, table, unplaceable.sql, stopParts.signal)) {
           rows += batch.rowCount;
-          yield { type: "batch", batch, ...(last ? { bookmark: last } : {}) };
+          yield { type: "batch", batch, ...(last && !rereading ? { bookmark: last } : {}) };
         }
         if (rows > 0) {
           yield {
@@ -410,10 +445,10 @@ class PostgresExtractSession implements ExtractSession {
       signal.removeEventListener("abort", stop);
     }
     if (plan.replicationMethod === "INCREMENTAL") {
-      yield {
-        type: "end",
-        bookmark: last ?? { ...bookmark, version, last_replication_method: "INCREMENTAL" },
-      };
+      const unchanged = rereading
+        ? { version, last_replication_method: "INCREMENTAL" }
+        : { ...bookmark, version, last_replication_method: "INCREMENTAL" };
+      yield { type: "end", bookmark: last ?? withIdentity(unchanged, identity) };
     } else if (logical) {
       // Changes committed from the snapshot's position on are the stream's from now; the
       // table's identity as the copy saw it tells later runs whether changes can still follow it.

@@ -1,5 +1,6 @@
 import type { DuckDBConnection, DuckDBInstance } from "@duckdb/node-api";
 import { z } from "zod";
+import { valueRefusalAdvice } from "../loader-core/value-refusal.js";
 import { parseLoaderSettings, type LoaderSettings } from "../loader-core/loader-settings.js";
 import { parseSettings } from "../parse-settings.js";
 import type { StreamVerifier } from "../../verify/stream-verifier.js";
@@ -537,7 +538,7 @@ class DuckdbStreamWriter implements StreamWriter {
             const value = String(bad.v);
             const shown = value.length > 80 ? `${value.slice(0, 80)}…` : value;
             return new DataError(
-              `target-duckdb: column "${name}" of ${where} (${duckdbType(type)}) cannot hold the value "${shown}" from ${batch.streamId}: ${firstLine(message)}`,
+              `target-duckdb: column "${name}" of ${where} (${duckdbType(type)}) cannot hold the value "${shown}" from ${batch.streamId}: ${firstLine(message)}. ${valueRefusalAdvice(batch.streamId)}`,
               { cause: error },
             );
           }

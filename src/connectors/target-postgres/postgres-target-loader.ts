@@ -6,6 +6,7 @@ import { pipeline } from "node:stream/promises";
 import type pg from "pg";
 import { from as copyFrom } from "pg-copy-streams";
 import { ConnectionError, DataError, SchemaError } from "../../errors.js";
+import { valueRefusalAdvice } from "../loader-core/value-refusal.js";
 import { parseLoaderSettings, type LoaderSettings } from "../loader-core/loader-settings.js";
 import type { StreamVerifier } from "../../verify/stream-verifier.js";
 import type { RecordBatch } from "../batch.js";
@@ -557,7 +558,7 @@ class PostgresTargetStreamWriter implements StreamWriter {
       const shown = value.length > 80 ? `${value.slice(0, 80)}…` : value;
       const type = this.schema.columns.find((c) => c.name === name)?.type;
       return new DataError(
-        `target-postgres: column "${name}" of ${this.where}${type ? ` (${postgresTargetType(type)})` : ""} cannot hold the value "${shown}" (line ${context[1]} of a batch of ${batch.streamId}): ${e.message}`,
+        `target-postgres: column "${name}" of ${this.where}${type ? ` (${postgresTargetType(type)})` : ""} cannot hold the value "${shown}" (line ${context[1]} of a batch of ${batch.streamId}): ${e.message}. ${valueRefusalAdvice(batch.streamId)}`,
         { cause: error },
       );
     }

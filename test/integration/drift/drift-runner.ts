@@ -92,7 +92,12 @@ export async function openDrift(
       const target = drift.bigquery;
       if (!target) throw new Error("a bigquery drift case needs the emulator's target");
       const dataset = datasetName("drift");
-      loader = { name: "target-bigquery", config: { ...target.config, dataset_id: dataset, location: "US" } };
+      // max_staleness 0: every query sees every change sent (with a staleness, BigQuery may show
+      // a table up to that old, by design; the comparison after a run would see it so).
+      loader = {
+        name: "target-bigquery",
+        config: { ...target.config, dataset_id: dataset, location: "US", max_staleness: "0" },
+      };
       reader = bigqueryReader(target, dataset);
     }
     const stateId = `dev:tap-postgres-to-${LOADER_PLUGIN[drift.loader]}`;

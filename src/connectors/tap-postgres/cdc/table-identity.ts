@@ -124,6 +124,15 @@ export function identityChange(recorded: TableIdentity, now: TableIdentity): str
   for (const column of now.columns) {
     const was = before.get(column.name);
     if (was === undefined) {
+      // The same column number under a name the table had not: a RENAME COLUMN. Its values are
+      // in the warehouse under the old name; pgoutput only starts sending the new one.
+      const renamed = recorded.columns.find(
+        (c) =>
+          c.attnum !== undefined && c.attnum === column.attnum && !now.columns.some((n) => n.name === c.name),
+      );
+      if (renamed) {
+        return `column "${renamed.name}" was renamed to "${column.name}": the rows that existed have its values under the old name only`;
+      }
       if (column.hasDefault || column.generated !== "") {
         return `column "${column.name}" was added with a ${column.generated !== "" ? "generation expression" : "default"}: the rows that existed have values the WAL does not carry`;
       }
