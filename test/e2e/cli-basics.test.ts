@@ -1,8 +1,9 @@
+import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import { createRequire } from "node:module";
 import { afterEach, describe, expect, test } from "vitest";
 import { TestProject, TestProjects } from "../support/test-project.js";
-import { describeResult, runCli } from "../support/run-cli.js";
+import { CLI_PATH, describeResult, runCli } from "../support/run-cli.js";
 
 const { version } = createRequire(import.meta.url)("../../package.json") as { version: string };
 
@@ -23,6 +24,28 @@ describe("the command line", () => {
       expect(result.stdout).toMatch(new RegExp(`^  ${command}\\b`, "m"));
     }
     expect(result.stdout).toContain("--log-format");
+  });
+
+  test("--help loads commander and the command declarations only: no driver, connector or project code", () => {
+    // Start-up is paid by every command and every orchestrator task (issue: within 1.7x a bare
+    // `node -e 0`; `npm run bench -- --lines help` measures it). Each module Node loads is logged.
+    const hook = `data:text/javascript,${encodeURIComponent(
+      'export async function load(url, context, next) { process.stderr.write(url + "\\n"); return next(url, context); }',
+    )}`;
+    const register = `data:text/javascript,${encodeURIComponent(
+      `import { register } from "node:module"; register(${JSON.stringify(hook)});`,
+    )}`;
+    const result = spawnSync(process.execPath, ["--import", register, CLI_PATH, "--help"], {
+      encoding: "utf8",
+    });
+    expect(result.status, result.stderr).toBe(0);
+    const loaded = result.stderr.split("\n").filter((url) => url.startsWith("file:"));
+    const packages = new Set(
+      loaded.flatMap((url) => /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url)?.[1] ?? []),
+    );
+    expect([...packages]).toEqual(["commander"]);
+    const own = loaded.filter((url) => url.includes("/dist/")).map((url) => url.replace(/.*\/dist\//, ""));
+    expect(own.filter((file) => /^(connectors|runner|state|verify|ui)\//.test(file))).toEqual([]);
   });
 
   test("an unknown command exits 2 and says so", async () => {
