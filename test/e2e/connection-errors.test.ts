@@ -1,3 +1,6 @@
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { createTestDatabase, type TestDatabase } from "../support/pg.js";
 import { projectSpec, TestProject, TestProjects } from "../support/test-project.js";
@@ -93,5 +96,41 @@ describe.concurrent("a PostgreSQL plugin without its password", () => {
     expect(result.code, describeResult(result)).toBe(1);
     expect(result.stderr).toContain('tap-postgres: Database "no_such_db_e2e" does not exist');
     expect(result.stderr).toContain("`dbname` (TAP_POSTGRES_DBNAME)");
+  });
+});
+
+describe("target-bigquery without credentials", () => {
+  test("`sluice test` says so at once, naming credentials_path and its variables, without asking the metadata server", async () => {
+    const home = fs.mkdtempSync(path.join(os.tmpdir(), "sluice-no-gcloud-"));
+    try {
+      const spec = projectSpec(db);
+      spec.plugins.loaders = [
+        { name: "target-bigquery", config: { project_id: "my-project", dataset_id: "analytics" } },
+      ];
+      const project = projects.add(TestProject.forDatabase(db, spec));
+      const started = Date.now();
+      const result = await project.runText(["test", "target-bigquery"], {
+        env: {
+          HOME: home,
+          GOOGLE_APPLICATION_CREDENTIALS: undefined,
+          CLOUDSDK_CONFIG: undefined,
+          BIGQUERY_EMULATOR_HOST: undefined,
+          METADATA_SERVER_DETECTION: undefined,
+          GCE_METADATA_HOST: undefined,
+          GCE_METADATA_IP: undefined,
+        },
+      });
+      const seconds = (Date.now() - started) / 1000;
+      expect(result.code, describeResult(result)).toBe(2);
+      expect(seconds).toBeLessThan(3);
+      expect(result.stderr).toContain("target-bigquery: no Google Cloud credentials");
+      expect(result.stderr).toContain(
+        "`credentials_path` (TARGET_BIGQUERY_CREDENTIALS_PATH) or GOOGLE_APPLICATION_CREDENTIALS",
+      );
+      expect(result.stderr).toContain(path.join(home, ".config/gcloud/application_default_credentials.json"));
+      expect(result.stderr).not.toContain("MetadataLookupWarning");
+    } finally {
+      fs.rmSync(home, { recursive: true, force: true });
+    }
   });
 });
