@@ -6,6 +6,7 @@ import type { RecordBatch } from "./batch.js";
 import type { StreamSchema } from "./column-type.js";
 import type { TargetTable } from "./loader-core/distinct-tables.js";
 import type { StreamVerifier } from "../verify/stream-verifier.js";
+import type { PluginIdentity } from "./plugin-identity.js";
 
 /**
  * The contract every built-in connector implements. An extractor yields batches of a stream;
@@ -386,14 +387,20 @@ interface PluginDefinitionBase {
 
 export interface ExtractorDefinition extends PluginDefinitionBase {
   type: "extractor";
-  /** Imports the connector's code on first use: listing or checking settings loads no driver. */
-  create(config: PluginConfig): Promise<Extractor>;
+  /**
+   * Imports the connector's code on first use: listing or checking settings loads no driver.
+   * `plugin` is the project's plugin it runs as, named in its errors (default: its own name).
+   */
+  create(config: PluginConfig, context?: { plugin?: PluginIdentity }): Promise<Extractor>;
 }
 
 export interface LoaderDefinition extends PluginDefinitionBase {
   type: "loader";
-  /** `projectDir` resolves relative paths in settings. */
-  create(config: PluginConfig, context: { projectDir: string }): Promise<Loader>;
+  /**
+   * `projectDir` resolves relative paths in settings; `plugin` is the project's plugin it runs
+   * as, named in its errors (default: its own name).
+   */
+  create(config: PluginConfig, context: { projectDir: string; plugin?: PluginIdentity }): Promise<Loader>;
 }
 
 export type PluginDefinition = ExtractorDefinition | LoaderDefinition;

@@ -98,6 +98,8 @@ export interface ResolvedPlugin {
   inheritFrom: string | undefined;
   /** Where the plugin is in the file: `plugins.extractors[0]`. */
   location: string;
+  /** Prefixes of the variables that set its settings, first wins (`envPrefixes`): its own first. */
+  envPrefixes: string[];
   /**
    * Warnings about settings another variant of the plugin documents that change nothing in
    * sluice, one per setting (the command prints each once).
@@ -267,6 +269,7 @@ export function resolvePluginConfig(options: ResolvePluginConfigOptions): Resolv
     namespace: lastDefined("namespace"),
     inheritFrom: child.inherit_from,
     location: child.location,
+    envPrefixes: prefixes,
     notices: upstream.notices,
   };
 }

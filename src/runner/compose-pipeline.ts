@@ -1,6 +1,7 @@
 import { ConfigError, PipelineError } from "../errors.js";
 import type { Extractor, Loader, StreamPlan } from "../connectors/connector.js";
 import type { ExternalPlugin } from "../connectors/external-singer/external-plugin.js";
+import type { PluginIdentity } from "../connectors/plugin-identity.js";
 import { executableFor } from "../connectors/external-singer/plugin-installer.js";
 import { SingerTapProcess } from "../connectors/external-singer/singer-tap-process.js";
 import { SingerTargetProcess } from "../connectors/external-singer/singer-target-process.js";
@@ -113,7 +114,7 @@ export async function createExtractor(
   const definition = builtinFor(resolved);
   if (!definition) return new SingerTapProcess(externalPlugin(context, resolved, output));
   if (definition.type !== "extractor") throw new ConfigError(`${resolved.name} is not an extractor`);
-  return await definition.create(resolved.config);
+  return await definition.create(resolved.config, { plugin: identityOf(resolved) });
 }
 
 /**
@@ -128,7 +129,15 @@ export async function createLoader(
   const definition = builtinFor(resolved);
   if (!definition) return new SingerTargetProcess(externalPlugin(context, resolved, output));
   if (definition.type !== "loader") throw new ConfigError(`${resolved.name} is not a loader`);
-  return await definition.create(resolved.config, { projectDir: context.loaded.dir });
+  return await definition.create(resolved.config, {
+    projectDir: context.loaded.dir,
+    plugin: identityOf(resolved),
+  });
+}
+
+/** The plugin as its connector's errors name it: its name, its own variables first. */
+function identityOf(resolved: ResolvedPlugin): PluginIdentity {
+  return { name: resolved.name, envPrefixes: resolved.envPrefixes };
 }
 
 function builtinFor(resolved: ResolvedPlugin) {

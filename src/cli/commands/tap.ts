@@ -53,7 +53,8 @@ export function registerTapCommand(program: Command, wrap: Wrap): void {
           context.output.warn(message),
         );
         context.redactor.addAll(secretValues(config, definition.settings));
-        const extractor = await definition.create(config);
+        // Settings come from the --config file alone: no variable sets them.
+        const extractor = await definition.create(config, { plugin: { name, envPrefixes: [] } });
         if (options.discover) {
           try {
             context.output.result(JSON.stringify(await extractor.discover(), null, 2));

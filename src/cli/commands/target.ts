@@ -46,7 +46,11 @@ export function registerTargetCommand(program: Command, wrap: Wrap): void {
           context.output.warn(message),
         );
         context.redactor.addAll(secretValues(config, definition.settings));
-        const loader = await definition.create(config, { projectDir: process.cwd() });
+        // Settings come from the --config file alone: no variable sets them.
+        const loader = await definition.create(config, {
+          projectDir: process.cwd(),
+          plugin: { name, envPrefixes: [] },
+        });
         const base = spoolBase();
         sweepAbandonedSpoolDirs(base);
         const spoolDir = spoolDirFor(base, randomUUID());

@@ -2,7 +2,13 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import pg from "pg";
-import { ConfigError, ConnectionError } from "../../errors.js";
+import { ConfigError, ConnectionError, type SluiceError } from "../../errors.js";
+import {
+  builtinIdentity,
+  describeSetting,
+  describeSettings,
+  type PluginIdentity,
+} from "../plugin-identity.js";
 import { z } from "zod";
 import { classifyPostgresError, describePostgresMessage } from "./postgres-errors.js";
 
@@ -21,7 +27,10 @@ export const postgresConnectionSettings = z.object({
   connect_timeout: z.number().int().optional(),
 });
 
-export type PostgresConnectionSettings = z.infer<typeof postgresConnectionSettings>;
+export type PostgresConnectionSettings = z.infer<typeof postgresConnectionSettings> & {
+  /** The plugin connecting, named (with its variables) in every connection error; default tap-postgres. */
+  plugin?: PluginIdentity;
+};
 
 /**
  * Session settings that make PostgreSQL print every value in the wire form of `batch.ts`:
@@ -221,12 +230,18 @@ export async function connectPostgres(
 }
 
 /**
- * Maps a driver error from connecting to a ConnectionError naming host, port, user or database.
- * Whether it is transient is `classifyPostgresError`'s call, as for every PostgreSQL error.
+ * Maps a driver error from connecting to an error that starts with the plugin's name and names
+ * the settings to check with their variables (`host` (TAP_POSTGRES_HOST)). A server asking for a
+ * password that `password` does not give is a ConfigError: nothing but setting it can help.
+ * Whether the rest is transient is `classifyPostgresError`'s call, as for every PostgreSQL error.
  */
-export function describeConnectError(error: unknown, settings: PostgresConnectionSettings): ConnectionError {
-  const where = `${settings.host}:${settings.port}`;
-  const tls = describeTlsError(error, settings);
+export function describeConnectError(error: unknown, settings: PostgresConnectionSettings): SluiceError {
+  const plugin = settings.plugin ?? builtinIdentity("tap-postgres");
+  const named = (...names: string[]) => describeSettings(plugin, names);
+  const at = `${plugin.name}: PostgreSQL at ${settings.host}:${settings.port}`;
+  const missing = missingPasswordError(error, settings, plugin);
+  if (missing) return missing;
+  const tls = describeTlsError(error, settings, plugin);
   if (tls) return tls;
   const failure = classifyPostgresError(error);
   const code = (error as { code?: unknown }).code;
@@ -234,50 +249,74 @@ export function describeConnectError(error: unknown, settings: PostgresConnectio
   switch (failure.kind) {
     case "unknown-host":
       return new ConnectionError(
-        `PostgreSQL host "${settings.host}" could not be resolved (setting \`host\`).`,
+        `${plugin.name}: PostgreSQL host "${settings.host}" could not be resolved: check ${named("host")}.`,
         options,
       );
     case "unreachable":
     case "connection-lost":
       if (code === "EAI_AGAIN") {
         return new ConnectionError(
-          `PostgreSQL host "${settings.host}" could not be resolved (setting \`host\`): the name server did not answer (EAI_AGAIN).`,
+          `${plugin.name}: PostgreSQL host "${settings.host}" could not be resolved: the name server did not answer (EAI_AGAIN); check ${named("host")}.`,
           options,
         );
       }
       if (typeof code === "string" && UNREACHABLE_CODES.has(code)) {
         return new ConnectionError(
-          `PostgreSQL at ${where} is unreachable (${code}): check \`host\` and \`port\`, and that the server accepts TCP connections.`,
+          `${at} is unreachable (${code}): check ${named("host", "port")}, and that the server accepts TCP connections.`,
           options,
         );
       }
       if (failure.kind === "unreachable") {
         return new ConnectionError(
-          `PostgreSQL at ${where} did not answer within ${settings.connect_timeout ?? 10} s: check \`host\`, \`port\` and firewalls.`,
+          `${at} did not answer within ${settings.connect_timeout ?? 10} s: check ${named("host", "port")} and firewalls (or raise ${named("connect_timeout")}).`,
           options,
         );
       }
       // The server is there but not taking us now: starting up, shutting down, a failover.
-      return new ConnectionError(
-        `Could not connect to PostgreSQL at ${where}: ${describePostgresMessage(failure)}`,
-        options,
-      );
+      return new ConnectionError(`Could not connect to ${at}: ${describePostgresMessage(failure)}`, options);
     case "authentication":
       return new ConnectionError(
-        `PostgreSQL at ${where} refused user "${settings.user}": authentication failed (check \`user\` and \`password\`, e.g. TAP_POSTGRES_PASSWORD).`,
+        `${at} refused user "${settings.user}": authentication failed (${describePostgresMessage(failure)}): check ${named("user", "password")}.`,
         options,
       );
     case "no-database":
       return new ConnectionError(
-        `Database "${settings.dbname}" does not exist on ${where} (setting \`dbname\`).`,
+        `${plugin.name}: Database "${settings.dbname}" does not exist on ${settings.host}:${settings.port}: check ${named("dbname")}.`,
         options,
       );
     default:
       return new ConnectionError(
-        `Could not connect to PostgreSQL at ${where}: ${describePostgresMessage(failure)}`,
+        `Could not connect to ${at} as user "${settings.user}" (${named("host", "port", "user", "dbname")}): ${describePostgresMessage(failure)}`,
         options,
       );
   }
+}
+
+/**
+ * What the driver says when the server asks for a password and it has none: SCRAM refuses to
+ * start, a cleartext or MD5 exchange fails on a null password (or sends a hash of "null", which
+ * the server refuses as 28P01).
+ */
+const NO_PASSWORD_MESSAGES = /client password must be a (non-empty )?string|password must be a string/i;
+
+/**
+ * The server asked for a password, and neither `password` nor PGPASSWORD gave one (a ~/.pgpass
+ * entry, read by the driver, either did not exist or was refused). Undefined for any other error:
+ * a server that trusts the client, or authenticates it by certificate, needs no password.
+ */
+function missingPasswordError(
+  error: unknown,
+  settings: PostgresConnectionSettings,
+  plugin: PluginIdentity,
+): ConfigError | undefined {
+  if ((settings.password ?? "") !== "" || (process.env.PGPASSWORD ?? "") !== "") return undefined;
+  const e = error as { code?: unknown; message?: unknown };
+  const message = typeof e.message === "string" ? e.message : "";
+  if (e.code !== "28P01" && !NO_PASSWORD_MESSAGES.test(message)) return undefined;
+  return new ConfigError(
+    `${plugin.name}: PostgreSQL at ${settings.host}:${settings.port} asks user "${settings.user}" for a password, and setting ${describeSetting(plugin, "password")} is not set: set ${plugin.envPrefixes.length > 0 ? "the variable, or `password` in the project file" : "`password` in the config file"}.`,
+    { cause: error },
+  );
 }
 
 /** Node's codes for a TCP connection that could not be made. */
@@ -296,58 +335,67 @@ const UNTRUSTED_CERTIFICATE = new Set([
 ]);
 
 /** A TLS failure (either side refusing the other's certificate or encryption) said in sslmode's terms. */
-function describeTlsError(error: unknown, settings: PostgresConnectionSettings): ConnectionError | undefined {
+function describeTlsError(
+  error: unknown,
+  settings: PostgresConnectionSettings,
+  plugin: PluginIdentity,
+): ConnectionError | undefined {
   const e = error as { code?: string; message?: string };
   const where = `${settings.host}:${settings.port}`;
   const mode = `sslmode=${sslModeOf(settings)}`;
+  const sslmode = describeSetting(plugin, "sslmode");
+  const rootcert = describeSetting(plugin, "sslrootcert");
   const reason = e.message ?? String(error);
   const ca = settings.sslrootcert === undefined ? "the trusted CAs" : `sslrootcert (${settings.sslrootcert})`;
   if (e.code === "ERR_TLS_CERT_ALTNAME_INVALID") {
     return new ConnectionError(
-      `PostgreSQL at ${where}: the server's certificate is not for host "${settings.host}" (${reason}); ${mode} refuses it. Set \`host\` to a name the certificate holds, or use sslmode=verify-ca to check only that a CA in sslrootcert signed it.`,
+      `${plugin.name}: PostgreSQL at ${where}: the server's certificate is not for host "${settings.host}" (${reason}); ${mode} refuses it. Set \`host\` to a name the certificate holds, or set ${sslmode} to verify-ca to check only that a CA in sslrootcert signed it.`,
       { cause: error },
     );
   }
   if (e.code !== undefined && UNTRUSTED_CERTIFICATE.has(e.code)) {
     return new ConnectionError(
-      `PostgreSQL at ${where}: the server's certificate is not signed by a CA in ${ca} (${e.code}: ${reason}); ${mode} refuses it. Set sslrootcert to the CA that issued the server's certificate.`,
+      `${plugin.name}: PostgreSQL at ${where}: the server's certificate is not signed by a CA in ${ca} (${e.code}: ${reason}); ${mode} refuses it. Set ${rootcert} to the CA that issued the server's certificate.`,
       { cause: error },
     );
   }
   if (e.code === "CERT_HAS_EXPIRED" || e.code === "CERT_NOT_YET_VALID") {
     return new ConnectionError(
-      `PostgreSQL at ${where}: the server's certificate is ${e.code === "CERT_HAS_EXPIRED" ? "expired" : "not yet valid"}; ${mode} refuses it. Renew the server's certificate (ssl_cert_file).`,
+      `${plugin.name}: PostgreSQL at ${where}: the server's certificate is ${e.code === "CERT_HAS_EXPIRED" ? "expired" : "not yet valid"}; ${mode} refuses it. Renew the server's certificate (ssl_cert_file).`,
       { cause: error },
     );
   }
   if (reason === "The server does not support SSL connections") {
     return new ConnectionError(
-      `PostgreSQL at ${where} does not accept TLS connections, and ${mode} requires TLS: turn ssl on in the server's configuration, or set sslmode=prefer (or disable) to connect unencrypted.`,
+      `${plugin.name}: PostgreSQL at ${where} does not accept TLS connections, and ${mode} requires TLS: turn ssl on in the server's configuration, or set ${sslmode} to prefer (or disable) to connect unencrypted.`,
       { cause: error },
     );
   }
   if (e.code === "28000" && /(no pg_hba\.conf entry|pg_hba\.conf rejects).*no encryption/.test(reason)) {
     return new ConnectionError(
-      `PostgreSQL at ${where} accepts user "${settings.user}" only over TLS (pg_hba.conf: hostssl), and ${mode} connected without it: set sslmode=verify-full with sslrootcert (or sslmode=require).`,
+      `${plugin.name}: PostgreSQL at ${where} accepts user "${settings.user}" only over TLS (pg_hba.conf: hostssl), and ${mode} connected without it: set ${sslmode} to verify-full with ${rootcert} (or to require).`,
       { cause: error },
     );
   }
   if (e.code === "28000" && /(no pg_hba\.conf entry|pg_hba\.conf rejects).*SSL encryption/.test(reason)) {
     return new ConnectionError(
-      `PostgreSQL at ${where} accepts no TLS connection from user "${settings.user}" (pg_hba.conf), and ${mode} requires TLS: add a hostssl line for it on the server, or connect without TLS if it only accepts that (sslmode=prefer).`,
+      `${plugin.name}: PostgreSQL at ${where} accepts no TLS connection from user "${settings.user}" (pg_hba.conf), and ${mode} requires TLS: add a hostssl line for it on the server, or connect without TLS if it only accepts that (${sslmode}: prefer).`,
       { cause: error },
     );
   }
   if (e.code === "28000" && /certificate/i.test(reason)) {
     return new ConnectionError(
-      `PostgreSQL at ${where} refused user "${settings.user}": ${reason}. The server authenticates this user by a client certificate: set sslcert and sslkey to a certificate whose common name is "${settings.user}", signed by a CA the server trusts (ssl_ca_file).`,
+      `${plugin.name}: PostgreSQL at ${where} refused user "${settings.user}": ${reason}. The server authenticates this user by a client certificate: set ${describeSettings(plugin, ["sslcert", "sslkey"])} to a certificate whose common name is "${settings.user}", signed by a CA the server trusts (ssl_ca_file).`,
       { cause: error },
     );
   }
   if (/^ERR_(SSL|OSSL|TLS)_/.test(e.code ?? "") || /ssl|tls/i.test(e.code ?? "")) {
-    return new ConnectionError(`TLS with PostgreSQL at ${where} failed (${mode}): ${reason}`, {
-      cause: error,
-    });
+    return new ConnectionError(
+      `${plugin.name}: TLS with PostgreSQL at ${where} failed (${mode}, ${sslmode}): ${reason}`,
+      {
+        cause: error,
+      },
+    );
   }
   return undefined;
 }

@@ -1,6 +1,7 @@
 import os from "node:os";
 import { z } from "zod";
 import { parseSettings } from "../parse-settings.js";
+import { builtinIdentity, type PluginIdentity } from "../plugin-identity.js";
 import type pg from "pg";
 import { to as copyTo } from "pg-copy-streams";
 import { ConfigError, ConnectionError, DataError, PipelineError, SluiceError } from "../../errors.js";
@@ -84,7 +85,8 @@ const tapPostgresConfig = postgresConnectionSettings.extend({
   logical_publication: z.string().optional(),
 });
 
-type TapPostgresConfig = z.infer<typeof tapPostgresConfig>;
+/** The settings, and the plugin they belong to (named in connection errors). */
+type TapPostgresConfig = z.infer<typeof tapPostgresConfig> & { plugin: PluginIdentity };
 
 /**
  * tap-postgres, built in: discovery from pg_catalog, FULL_TABLE as one `COPY (SELECT ...) TO
@@ -95,12 +97,15 @@ export class PostgresExtractor implements Extractor {
   private readonly config: TapPostgresConfig;
   private tables: Map<string, DiscoveredTable> | undefined;
 
-  constructor(config: PluginConfig) {
+  constructor(config: PluginConfig, plugin: PluginIdentity = builtinIdentity("tap-postgres")) {
     // Defaults first, so a config built in code (tests, `sluice tap`) behaves as a project's.
     const defaults = Object.fromEntries(
       tapPostgresSettings.filter((s) => s.default !== undefined).map((s) => [s.name, s.default]),
     );
-    this.config = parseSettings("tap-postgres", tapPostgresConfig, { ...defaults, ...config });
+    this.config = {
+      ...parseSettings(plugin.name, tapPostgresConfig, { ...defaults, ...config }),
+      plugin,
+    };
   }
 
   get maxParallelStreams(): number {

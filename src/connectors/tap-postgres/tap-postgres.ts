@@ -7,5 +7,6 @@ export const tapPostgres: ExtractorDefinition = {
   description: "PostgreSQL: FULL_TABLE and INCREMENTAL through COPY (settings of pipelinewise-tap-postgres)",
   settings: tapPostgresSettings,
   // Loaded when used: `sluice --help` and the project commands never load the driver.
-  create: async (config) => new (await import("./postgres-extractor.js")).PostgresExtractor(config),
+  create: async (config, context) =>
+    new (await import("./postgres-extractor.js")).PostgresExtractor(config, context?.plugin),
 };

@@ -5,6 +5,8 @@ import { DELETED_AT_COLUMN, SEQUENCE_COLUMN, UNCHANGED_COLUMN, type RecordBatch 
 import type { ColumnType, StreamSchema } from "../column-type.js";
 import type { Loader, OpenStreamOptions, PluginConfig, StagingTable, StreamWriter } from "../connector.js";
 import { BigqueryClient } from "./bigquery-client.js";
+import { missingCredentialsError } from "./bigquery-credentials.js";
+import { builtinIdentity, type PluginIdentity } from "../plugin-identity.js";
 import type { TargetTable } from "../loader-core/distinct-tables.js";
 import { fillsStaging, StreamTable } from "../loader-core/stream-table.js";
 import { BigqueryTables } from "./bigquery-tables.js";
@@ -98,26 +100,44 @@ function intervalText(seconds: number): string | null {
  */
 export class BigqueryLoader implements Loader {
   readonly config: BigqueryTargetConfig;
+  /** The project's plugin this loader runs as, named in its errors. */
+  private readonly plugin: PluginIdentity;
+  private readonly env: NodeJS.ProcessEnv;
   private client: Promise<BigqueryClient> | undefined;
   private readonly converter = new NdjsonConverter({ memoryLimit: "256MB" });
   private datasetReady: Promise<void> | undefined;
 
   constructor(
     config: PluginConfig,
-    context: { projectDir: string },
+    context: { projectDir: string; plugin?: PluginIdentity },
     private readonly options: BigqueryLoaderOptions = {},
   ) {
-    this.config = resolveBigqueryConfig(config, {
-      projectDir: context.projectDir,
-      env: options.env ?? process.env,
-    });
+    this.env = options.env ?? process.env;
+    this.plugin = context.plugin ?? builtinIdentity("target-bigquery");
+    this.config = resolveBigqueryConfig(config, { projectDir: context.projectDir, env: this.env });
   }
 
   /** See `Loader.retryableWrites`: a batch's jobs that already ran are found again by their ids. */
   readonly retryableWrites = true;
 
   private api(): Promise<BigqueryClient> {
-    this.client ??= BigqueryClient.create({
+    if (!this.client) {
+      this.client = this.openClient();
+      // A failure to open (no credentials) is said again by the next call, not cached.
+      this.client.catch(() => {
+        this.client = undefined;
+      });
+    }
+    return this.client;
+  }
+
+  private async openClient(): Promise<BigqueryClient> {
+    // An emulator needs no credentials; a key file is read (and checked) by the client.
+    if (!this.config.apiEndpoint && !this.config.credentialsFile) {
+      const missing = await missingCredentialsError(this.plugin, this.env);
+      if (missing) throw missing;
+    }
+    return await BigqueryClient.create({
       projectId: this.config.projectId,
       datasetId: this.config.datasetId,
       location: this.config.location,
@@ -134,7 +154,6 @@ export class BigqueryLoader implements Loader {
         : {}),
       ...(this.options.onRetry ? { onRetry: this.options.onRetry } : {}),
     });
-    return this.client;
   }
 
   async test(): Promise<void> {

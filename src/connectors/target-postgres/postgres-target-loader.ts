@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import { z } from "zod";
 import { parseSettings } from "../parse-settings.js";
+import { builtinIdentity, type PluginIdentity } from "../plugin-identity.js";
 import fs from "node:fs";
 import { pipeline } from "node:stream/promises";
 import type pg from "pg";
@@ -34,7 +35,11 @@ const targetPostgresOwnSettings = postgresConnectionSettings.extend({
   default_target_schema: z.string().optional(),
 });
 
-export type TargetPostgresConfig = z.infer<typeof targetPostgresOwnSettings> & { loader: LoaderSettings };
+export type TargetPostgresConfig = z.infer<typeof targetPostgresOwnSettings> & {
+  loader: LoaderSettings;
+  /** The plugin these settings belong to, named in connection errors. */
+  plugin: PluginIdentity;
+};
 
 /** A metadata value as PostgreSQL SQL. */
 function metadataSql(value: MetadataValue["value"]): string {
@@ -88,30 +93,20 @@ export class PostgresTargetLoader implements Loader {
   private readonly config: TargetPostgresConfig;
   private preparing: Promise<unknown> = Promise.resolve();
 
-  constructor(config: PluginConfig) {
+  constructor(config: PluginConfig, plugin: PluginIdentity = builtinIdentity("target-postgres")) {
     this.config = {
-      ...parseSettings("target-postgres", targetPostgresOwnSettings, config),
-      loader: parseLoaderSettings("target-postgres", config),
+      ...parseSettings(plugin.name, targetPostgresOwnSettings, config),
+      loader: parseLoaderSettings(plugin.name, config),
+      plugin,
     };
   }
 
   private async connect(purpose: string): Promise<pg.Client> {
-    let client: pg.Client;
-    try {
-      // The warehouse is written to: not the extractor's read-only session (but for `verify`).
-      client = await connectPostgres(this.config, `sluice target-postgres ${purpose}`.slice(0, 63), {
-        readOnly: purpose === "verify",
-      });
-    } catch (error) {
-      // NOTE: the shared connection messages name the extractor's password variable.
-      if (error instanceof ConnectionError && error.message.includes("TAP_POSTGRES_PASSWORD")) {
-        throw new ConnectionError(
-          `target-postgres: ${error.message.replace("TAP_POSTGRES_PASSWORD", "TARGET_POSTGRES_PASSWORD")}`,
-          { cause: error.cause, transient: error.transient },
-        );
-      }
-      throw error;
-    }
+    // The warehouse is written to: not the extractor's read-only session (but for `verify`).
+    // Its errors name this plugin's settings and variables (this.config.plugin).
+    const client = await connectPostgres(this.config, `sluice target-postgres ${purpose}`.slice(0, 63), {
+      readOnly: purpose === "verify",
+    });
     try {
       await client.query(TARGET_SESSION_SETTINGS);
     } catch (error) {

@@ -7,5 +7,6 @@ export const targetPostgres: LoaderDefinition = {
   description:
     "PostgreSQL schema: COPY-loaded typed tables, INSERT ... ON CONFLICT upsert, atomic full-table replace",
   settings: targetPostgresSettings,
-  create: async (config) => new (await import("./postgres-target-loader.js")).PostgresTargetLoader(config),
+  create: async (config, context) =>
+    new (await import("./postgres-target-loader.js")).PostgresTargetLoader(config, context.plugin),
 };

@@ -154,7 +154,7 @@ describe("transient: a retry can get past these", () => {
     const settings = { host: "127.0.0.1", port, user: "u", dbname: "d" };
     const described = describeConnectError(error, settings);
     expect(described.message).toBe(
-      `PostgreSQL at 127.0.0.1:${port} is unreachable (ECONNREFUSED): check \`host\` and \`port\`, and that the server accepts TCP connections.`,
+      `tap-postgres: PostgreSQL at 127.0.0.1:${port} is unreachable (ECONNREFUSED): check \`host\` (TAP_POSTGRES_HOST) and \`port\` (TAP_POSTGRES_PORT), and that the server accepts TCP connections.`,
     );
     expect(described.exitCode).toBe(75);
   });

@@ -154,7 +154,7 @@ describe("sslmode=verify-full with the server's CA in sslrootcert", () => {
     expect(error).toBeInstanceOf(ConnectionError);
     expect(error.message).toContain('not for host "127.0.0.1"');
     expect(error.message).toContain("sslmode=verify-full refuses it");
-    expect(error.message).toContain("sslmode=verify-ca");
+    expect(error.message).toContain("set `sslmode` (TAP_POSTGRES_SSLMODE) to verify-ca");
   });
 
   test("refused when another CA signed the server's certificate, naming sslrootcert", async () => {
@@ -286,7 +286,7 @@ describe("client certificates (sslcert, sslkey)", () => {
   test("without a client certificate, or one from another CA, the refusal names sslcert and sslkey", async () => {
     const none = await refusal(asCertUser({}));
     expect(none).toBeInstanceOf(ConnectionError);
-    expect(none.message).toContain("set sslcert and sslkey");
+    expect(none.message).toContain("set `sslcert` (TAP_POSTGRES_SSLCERT) and `sslkey` (TAP_POSTGRES_SSLKEY)");
     const stranger = await refusal(
       asCertUser({ sslcert: tls.certificates.strangerCert, sslkey: tls.certificates.strangerKey }),
     );

@@ -2,6 +2,7 @@ import type pg from "pg";
 import pgCopyStreams from "pg-copy-streams";
 import type { Duplex, DuplexOptions } from "node:stream";
 import { ConnectionError, SluiceError } from "../../../errors.js";
+import { builtinIdentity, describeSetting } from "../../plugin-identity.js";
 import {
   clientConfigs,
   connectClient,
@@ -80,8 +81,9 @@ export class ReplicationConnection {
     } catch (error) {
       const e = error as { code?: string; message?: string };
       if (/WAL sender|replication/i.test(e.message ?? "") && (e.code === "28000" || e.code === "42501")) {
+        const plugin = settings.plugin ?? builtinIdentity("tap-postgres");
         throw new ConnectionError(
-          `PostgreSQL refused a replication connection for user "${settings.user}": ${e.message}. LOG_BASED needs a role with REPLICATION (ALTER ROLE ${quoteIdent(settings.user)} REPLICATION) and a pg_hba.conf entry allowing it.`,
+          `${plugin.name}: PostgreSQL refused a replication connection for user "${settings.user}" (${describeSetting(plugin, "user")}): ${e.message}. LOG_BASED needs a role with REPLICATION (ALTER ROLE ${quoteIdent(settings.user)} REPLICATION) and a pg_hba.conf entry allowing it.`,
           { cause: error },
         );
       }
