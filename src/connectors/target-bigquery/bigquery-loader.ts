@@ -4,7 +4,7 @@ import { ConfigError, DataError, SchemaError } from "../../errors.js";
 import { DELETED_AT_COLUMN, SEQUENCE_COLUMN, UNCHANGED_COLUMN, type RecordBatch } from "../batch.js";
 import type { ColumnType, StreamSchema } from "../column-type.js";
 import type { Loader, OpenStreamOptions, PluginConfig, StagingTable, StreamWriter } from "../connector.js";
-import { BigqueryClient } from "./bigquery-client.js";
+import { BigqueryClient, MAX_LOAD_RANGE_BYTES } from "./bigquery-client.js";
 import type { TargetTable } from "../loader-core/distinct-tables.js";
 import { fillsStaging, StreamTable } from "../loader-core/stream-table.js";
 import { BigqueryTables } from "./bigquery-tables.js";
@@ -376,7 +376,7 @@ class BigqueryStreamWriter implements StreamWriter {
       }
       const changeBatch = merging && layout.sequence !== undefined && !this.replace;
       if (changeBatch) await this.ensureCdcTable(false);
-      const chunks = await ndjsonChunks(file, this.config.maxCacheBytes);
+      const chunks = await ndjsonChunks(file, Math.min(this.config.maxCacheBytes, MAX_LOAD_RANGE_BYTES));
       if (changeBatch && this.config.mergeIntervalSeconds > 0)
         await this.accumulate(batch, layout, fields, chunks);
       else if (merging) await this.merge(batch, layout, fields, chunks);

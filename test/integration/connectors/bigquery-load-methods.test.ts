@@ -125,6 +125,38 @@ describe("PostgreSQL → target-bigquery", () => {
     expect(String(bookmark?.replication_key_value)).toMatch(/^2024-01-04/);
   });
 
+  test("load jobs upload gzipped NDJSON: the bytes sent are a fraction of the rows' JSON", async () => {
+    const dataset = datasetName("gzip");
+    await db.query(`
+      CREATE TABLE notes (id integer PRIMARY KEY, body text);
+      INSERT INTO notes SELECT i, repeat('sluice ', 40) FROM generate_series(1, 2000) i;
+    `);
+    const summary = await runToBigquery({
+      db,
+      workDir: tempDir(),
+      target: bigqueryConfig(target, dataset),
+      streams: { "public-notes": {} },
+    });
+    expect(summary.status).toBe("success");
+    expect(
+      await plainRows(target, `SELECT count(*) AS n, min(length(body)) AS len FROM \`${dataset}.notes\``),
+    ).toEqual([{ n: 2000, len: 280 }]);
+    const [jobs] = await target.client.getJobs({ allUsers: true });
+    const loads = jobs
+      .map(
+        (j) =>
+          j.metadata as {
+            configuration?: { load?: { destinationTable?: { datasetId?: string } } };
+            statistics?: { load?: { inputFileBytes?: string } };
+          },
+      )
+      .filter((m) => m.configuration?.load?.destinationTable?.datasetId === dataset);
+    expect(loads.length).toBeGreaterThan(0);
+    const sent = loads.reduce((sum, m) => sum + Number(m.statistics?.load?.inputFileBytes ?? NaN), 0);
+    // 2,000 lines of at least 280 bytes of JSON each: 560 KB as text, a few KB gzipped.
+    expect(sent).toBeLessThan((2000 * 280) / 20);
+  });
+
   test("truncate (overwrite): each run replaces the table whole", async () => {
     const dataset = datasetName("trunc");
     await db.query(`
