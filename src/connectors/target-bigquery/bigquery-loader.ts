@@ -41,8 +41,13 @@ import {
 
 const DELETED_AT_TYPE: BigqueryColumnType = bigqueryType(CORE_DELETED_AT_TYPE);
 
-/** Staging tables left by a crash expire by themselves after a day. */
-const STAGING_EXPIRATION_MS = 24 * 60 * 60 * 1000;
+/**
+ * Staging tables (`<table>__sluice_new`, a batch's `__sluice_batch_*`) expire by themselves, so
+ * one a crash left behind (abort could not drop it) is not stored and billed for ever. Seven
+ * days: longer than any full load a run makes into `__sluice_new` (whose expiration is set once,
+ * when it is made), and the copy that replaces the target does not carry it over.
+ */
+const STAGING_EXPIRATION_MS = 7 * 24 * 60 * 60 * 1000;
 
 export interface BigqueryLoaderOptions {
   env?: NodeJS.ProcessEnv;
@@ -244,7 +249,7 @@ class BigqueryStreamWriter implements StreamWriter {
     this.tables = new BigqueryTables(
       api,
       (table) => this.quoted(table),
-      (fields) => this.tableMetadata(fields),
+      (table, fields) => this.tableMetadata(table, fields),
     );
     this.table = new StreamTable({
       schema,
@@ -292,7 +297,7 @@ class BigqueryStreamWriter implements StreamWriter {
     return this.table.destination;
   }
 
-  private tableMetadata(fields: TableField[]): TableMetadata {
+  private tableMetadata(table: string, fields: TableField[]): TableMetadata {
     const options =
       this.config.tableConfig[this.schema.streamId] ??
       this.config.tableConfig[this.schema.sourceTable] ??
@@ -307,6 +312,7 @@ class BigqueryStreamWriter implements StreamWriter {
       return name;
     };
     const metadata: TableMetadata = { schema: { fields } };
+    if (table !== this.tableName) metadata.expirationTime = String(Date.now() + STAGING_EXPIRATION_MS);
     if (options.partitionField) {
       metadata.timePartitioning = {
         type: options.partitionType ?? "DAY",

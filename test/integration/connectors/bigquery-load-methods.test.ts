@@ -1,4 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import type { StreamSchema } from "../../../src/connectors/column-type.js";
+import { BigqueryLoader } from "../../../src/connectors/target-bigquery/bigquery-loader.js";
 import { SchemaError } from "../../../src/errors.js";
 import { createTestDatabase, type TestDatabase } from "../../support/pg.js";
 import { tempDir } from "../../support/pipeline.js";
@@ -155,6 +157,36 @@ describe("PostgreSQL → target-bigquery", () => {
     const sent = loads.reduce((sum, m) => sum + Number(m.statistics?.load?.inputFileBytes ?? NaN), 0);
     // 2,000 lines of at least 280 bytes of JSON each: 560 KB as text, a few KB gzipped.
     expect(sent).toBeLessThan((2000 * 280) / 20);
+  });
+
+  test("a replace stream's staging table expires in 7 days (a crash cannot leave it billed for ever); the table it replaces never expires", async () => {
+    const dataset = datasetName("expire");
+    const loader = new BigqueryLoader(bigqueryConfig(target, dataset), { projectDir: tempDir() });
+    const schema: StreamSchema = {
+      streamId: "public-orders",
+      sourceSchema: "public",
+      sourceTable: "orders",
+      columns: [{ name: "id", nullable: false, type: { kind: "integer", bits: 32, sqlType: "integer" } }],
+      keyProperties: ["id"],
+    };
+    const metadata = async (table: string) =>
+      (await target.client.dataset(dataset).table(table).getMetadata())[0] as { expirationTime?: string };
+    const week = 7 * 24 * 60 * 60 * 1000;
+    try {
+      for (const version of [1, 2]) {
+        const before = Date.now();
+        const writer = await loader.openStream(schema, { mode: "replace", version, distinctKeys: true });
+        const expires = Number((await metadata("orders__sluice_new")).expirationTime);
+        expect(expires).toBeGreaterThanOrEqual(before + week);
+        expect(expires).toBeLessThanOrEqual(Date.now() + week);
+        await writer.finish();
+        expect((await metadata("orders")).expirationTime).toBeUndefined();
+      }
+      const [tables] = await target.client.dataset(dataset).getTables();
+      expect(tables.map((t) => t.id)).toEqual(["orders"]);
+    } finally {
+      await loader.close();
+    }
   });
 
   test("truncate (overwrite): each run replaces the table whole", async () => {
