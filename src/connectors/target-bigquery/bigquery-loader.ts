@@ -4,7 +4,7 @@ import { ConfigError, DataError, SchemaError } from "../../errors.js";
 import { DELETED_AT_COLUMN, SEQUENCE_COLUMN, UNCHANGED_COLUMN, type RecordBatch } from "../batch.js";
 import type { ColumnType, StreamSchema } from "../column-type.js";
 import type { Loader, OpenStreamOptions, PluginConfig, StagingTable, StreamWriter } from "../connector.js";
-import { BigqueryClient } from "./bigquery-client.js";
+import { BigqueryClient, MAX_LOAD_RANGE_BYTES } from "./bigquery-client.js";
 import { missingCredentialsError } from "./bigquery-credentials.js";
 import { builtinIdentity, type PluginIdentity } from "../plugin-identity.js";
 import type { TargetTable } from "../loader-core/distinct-tables.js";
@@ -43,8 +43,13 @@ import {
 
 const DELETED_AT_TYPE: BigqueryColumnType = bigqueryType(CORE_DELETED_AT_TYPE);
 
-/** Staging tables left by a crash expire by themselves after a day. */
-const STAGING_EXPIRATION_MS = 24 * 60 * 60 * 1000;
+/**
+ * Staging tables (`<table>__sluice_new`, a batch's `__sluice_batch_*`) expire by themselves, so
+ * one a crash left behind (abort could not drop it) is not stored and billed for ever. Seven
+ * days: longer than any full load a run makes into `__sluice_new` (whose expiration is set once,
+ * when it is made), and the copy that replaces the target does not carry it over.
+ */
+const STAGING_EXPIRATION_MS = 7 * 24 * 60 * 60 * 1000;
 
 export interface BigqueryLoaderOptions {
   env?: NodeJS.ProcessEnv;
@@ -263,7 +268,7 @@ class BigqueryStreamWriter implements StreamWriter {
     this.tables = new BigqueryTables(
       api,
       (table) => this.quoted(table),
-      (fields) => this.tableMetadata(fields),
+      (table, fields) => this.tableMetadata(table, fields),
     );
     this.table = new StreamTable({
       schema,
@@ -311,7 +316,7 @@ class BigqueryStreamWriter implements StreamWriter {
     return this.table.destination;
   }
 
-  private tableMetadata(fields: TableField[]): TableMetadata {
+  private tableMetadata(table: string, fields: TableField[]): TableMetadata {
     const options =
       this.config.tableConfig[this.schema.streamId] ??
       this.config.tableConfig[this.schema.sourceTable] ??
@@ -326,6 +331,7 @@ class BigqueryStreamWriter implements StreamWriter {
       return name;
     };
     const metadata: TableMetadata = { schema: { fields } };
+    if (table !== this.tableName) metadata.expirationTime = String(Date.now() + STAGING_EXPIRATION_MS);
     if (options.partitionField) {
       metadata.timePartitioning = {
         type: options.partitionType ?? "DAY",
@@ -395,7 +401,7 @@ class BigqueryStreamWriter implements StreamWriter {
       }
       const changeBatch = merging && layout.sequence !== undefined && !this.replace;
       if (changeBatch) await this.ensureCdcTable(false);
-      const chunks = await ndjsonChunks(file, this.config.maxCacheBytes);
+      const chunks = await ndjsonChunks(file, Math.min(this.config.maxCacheBytes, MAX_LOAD_RANGE_BYTES));
       if (changeBatch && this.config.mergeIntervalSeconds > 0)
         await this.accumulate(batch, layout, fields, chunks);
       else if (merging) await this.merge(batch, layout, fields, chunks);

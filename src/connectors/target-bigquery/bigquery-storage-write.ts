@@ -138,11 +138,14 @@ export async function reduceChanges(input: ReduceInput): Promise<StorageWriteCha
  */
 export function protoValue(field: TableField, value: JsonValue, batchRow: number): unknown {
   if (value === null) return null;
-  if (value instanceof JsonArray && field.type !== "JSON") {
-    if (field.mode !== "REPEATED") throw invalidValue(field, value, batchRow);
+  // A REPEATED field takes its elements one by one, ARRAY<JSON> too (json[], jsonb[]): each
+  // element its own JSON text, not the whole array as one string.
+  if (field.mode === "REPEATED") {
+    if (!(value instanceof JsonArray)) throw invalidValue(field, value, batchRow);
     const element = { ...field, mode: "NULLABLE" };
     return value.items.map((item) => protoValue(element, item, batchRow));
   }
+  if (value instanceof JsonArray && field.type !== "JSON") throw invalidValue(field, value, batchRow);
   const text = value instanceof JsonNumber ? value.text : typeof value === "string" ? value : undefined;
   switch (field.type) {
     case "JSON":

@@ -38,8 +38,11 @@ export class BigqueryTables implements WarehouseTables {
   constructor(
     private readonly api: BigqueryClient,
     private readonly quoted: (table: string) => string,
-    /** The metadata of a new table: its schema, and the partitioning and clustering `table_config` asks for. */
-    private readonly metadataFor: (fields: TableField[]) => TableMetadata,
+    /**
+     * The metadata of a new table: its schema, the partitioning and clustering `table_config`
+     * asks for, and for a staging table its expiration.
+     */
+    private readonly metadataFor: (table: string, fields: TableField[]) => TableMetadata,
   ) {}
 
   async columns(table: string): Promise<Map<string, string> | undefined> {
@@ -51,7 +54,7 @@ export class BigqueryTables implements WarehouseTables {
 
   async create(table: string, columns: readonly WantedColumn[]): Promise<void> {
     const fields = columns.map((c) => apiField(c.name, bigqueryType(c.type)));
-    await this.api.createTable(table, this.metadataFor(fields));
+    await this.api.createTable(table, this.metadataFor(table, fields));
     this.fields = fields;
   }
 
@@ -124,7 +127,12 @@ export class BigqueryTables implements WarehouseTables {
     await this.api.deleteTable(table);
   }
 
-  /** One copy job (WRITE_TRUNCATE): readers see the old rows or the new ones, never a mix. */
+  /**
+   * One copy job (WRITE_TRUNCATE): readers see the old rows or the new ones, never a mix. The
+   * staging table's expiration stays with it: a copy job gives its destination only the rows and
+   * schema (an expiration would come from `destinationExpirationTime`, which is not set), so the
+   * table never expires.
+   */
   async swap(staging: string, target: string): Promise<void> {
     try {
       await this.api.copy(staging, target, "WRITE_TRUNCATE");

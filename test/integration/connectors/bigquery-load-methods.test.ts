@@ -1,5 +1,7 @@
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import type { StreamSchema } from "../../../src/connectors/column-type.js";
+import { BigqueryLoader } from "../../../src/connectors/target-bigquery/bigquery-loader.js";
 import { SchemaError } from "../../../src/errors.js";
 import { SqliteSystemDatabase } from "../../../src/state/sqlite-system-database.js";
 import { createTestDatabase, type TestDatabase } from "../../support/pg.js";
@@ -126,6 +128,68 @@ describe("PostgreSQL → target-bigquery", () => {
     ]);
     const bookmark = (await committedState(workDir))?.bookmarks["public-orders"];
     expect(String(bookmark?.replication_key_value)).toMatch(/^2024-01-04/);
+  });
+
+  test("load jobs upload gzipped NDJSON: the bytes sent are a fraction of the rows' JSON", async () => {
+    const dataset = datasetName("gzip");
+    await db.query(`
+      CREATE TABLE notes (id integer PRIMARY KEY, body text);
+      INSERT INTO notes SELECT i, repeat('sluice ', 40) FROM generate_series(1, 2000) i;
+    `);
+    const summary = await runToBigquery({
+      db,
+      workDir: tempDir(),
+      target: bigqueryConfig(target, dataset),
+      streams: { "public-notes": {} },
+    });
+    expect(summary.status).toBe("success");
+    expect(
+      await plainRows(target, `SELECT count(*) AS n, min(length(body)) AS len FROM \`${dataset}.notes\``),
+    ).toEqual([{ n: 2000, len: 280 }]);
+    const [jobs] = await target.client.getJobs({ allUsers: true });
+    const loads = jobs
+      .map(
+        (j) =>
+          j.metadata as {
+            configuration?: { load?: { destinationTable?: { datasetId?: string } } };
+            statistics?: { load?: { inputFileBytes?: string } };
+          },
+      )
+      .filter((m) => m.configuration?.load?.destinationTable?.datasetId === dataset);
+    expect(loads.length).toBeGreaterThan(0);
+    const sent = loads.reduce((sum, m) => sum + Number(m.statistics?.load?.inputFileBytes ?? NaN), 0);
+    // 2,000 lines of at least 280 bytes of JSON each: 560 KB as text, a few KB gzipped.
+    expect(sent).toBeLessThan((2000 * 280) / 20);
+  });
+
+  test("a replace stream's staging table expires in 7 days (a crash cannot leave it billed for ever); the table it replaces never expires", async () => {
+    const dataset = datasetName("expire");
+    const loader = new BigqueryLoader(bigqueryConfig(target, dataset), { projectDir: tempDir() });
+    const schema: StreamSchema = {
+      streamId: "public-orders",
+      sourceSchema: "public",
+      sourceTable: "orders",
+      columns: [{ name: "id", nullable: false, type: { kind: "integer", bits: 32, sqlType: "integer" } }],
+      keyProperties: ["id"],
+    };
+    const metadata = async (table: string) =>
+      (await target.client.dataset(dataset).table(table).getMetadata())[0] as { expirationTime?: string };
+    const week = 7 * 24 * 60 * 60 * 1000;
+    try {
+      for (const version of [1, 2]) {
+        const before = Date.now();
+        const writer = await loader.openStream(schema, { mode: "replace", version, distinctKeys: true });
+        const expires = Number((await metadata("orders__sluice_new")).expirationTime);
+        expect(expires).toBeGreaterThanOrEqual(before + week);
+        expect(expires).toBeLessThanOrEqual(Date.now() + week);
+        await writer.finish();
+        expect((await metadata("orders")).expirationTime).toBeUndefined();
+      }
+      const [tables] = await target.client.dataset(dataset).getTables();
+      expect(tables.map((t) => t.id)).toEqual(["orders"]);
+    } finally {
+      await loader.close();
+    }
   });
 
   test("truncate (overwrite): each run replaces the table whole", async () => {

@@ -102,7 +102,15 @@ emulatorOnly("target-bigquery, cdc_method: storage_write", () => {
   test("every type of the type-fidelity table lands through the default stream as load jobs land it", async () => {
     const types = await createTestDatabase("bq_sw_types");
     try {
-      const cases = typeFidelityCases({});
+      // json[] and jsonb[] too: ARRAY<JSON>, each element its own JSON value on the wire.
+      const cases = typeFidelityCases({
+        moreColumns: {
+          c_bytea_array: [
+            { column: "c_json_array", pgType: "json[]", values: [`ARRAY['{"x": 1}', '"text"']::json[]`] },
+            { column: "c_jsonb_array", pgType: "jsonb[]", values: [`ARRAY['{"x": "two"}', '[]']::jsonb[]`] },
+          ],
+        },
+      });
       await types.query(typeFidelitySchemaSql(cases));
       for (const insert of typeFidelityInserts(cases)) await types.query(insert);
       const dataset = datasetName("sw_types");
@@ -119,6 +127,12 @@ emulatorOnly("target-bigquery, cdc_method: storage_write", () => {
       expect(emulator().storageWrite.stats.rowsAppended - appended).toBe(typeFidelityRowCount(cases));
       await emulator().storageWrite.applyPendingChanges();
       expect(await read()).toEqual(loaded);
+      expect(
+        await plainRows(
+          target,
+          `SELECT JSON_VALUE(c_json_array[OFFSET(0)], '$.x') AS x, JSON_VALUE(c_jsonb_array[OFFSET(0)], '$.x') AS y FROM \`${dataset}.all_types\` WHERE id = 0`,
+        ),
+      ).toEqual([{ x: "1", y: "two" }]);
     } finally {
       await types.query(
         "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = current_database() AND NOT active",

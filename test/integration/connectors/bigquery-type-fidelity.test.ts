@@ -112,6 +112,15 @@ const expectations: Record<string, BigqueryExpectation> = {
   c_cidr: { bigqueryType: "STRING", expected: ["10.0.0.0/8"] },
   c_macaddr: { bigqueryType: "STRING", expected: ["08:00:2b:01:02:03"] },
   c_hstore: { bigqueryType: "JSON", expected: [{ a: "1", "b c": null }] },
+  // Elements are JSON values, not their text: arr[OFFSET(0)].x and JSON_VALUE(arr[OFFSET(0)], '$.x') work.
+  c_json_array: {
+    bigqueryType: "ARRAY<JSON>",
+    expected: [[{ x: 1, y: [true] }, "text", 2.5], [], [], [], []],
+  },
+  c_jsonb_array: {
+    bigqueryType: "ARRAY<JSON>",
+    expected: [[{ x: "two" }, null, []], [], [], [], []],
+  },
   c_bit: { bigqueryType: "STRING", expected: ["1010"] },
   c_varbit: { bigqueryType: "STRING", expected: ["101"] },
   c_int4range: { bigqueryType: "STRING", expected: ["[1,10)", "empty"] },
@@ -124,6 +133,20 @@ const cases = withExpectations(
   typeFidelityCases({
     moreValues: {
       c_numeric_free: ["-1.5"],
+    },
+    moreColumns: {
+      c_bytea_array: [
+        {
+          column: "c_json_array",
+          pgType: "json[]",
+          values: [`ARRAY['{"x": 1, "y": [true]}', '"text"', '2.5']::json[]`],
+        },
+        {
+          column: "c_jsonb_array",
+          pgType: "jsonb[]",
+          values: [`ARRAY['{"x": "two"}', 'null', '[]']::jsonb[]`],
+        },
+      ],
     },
   }),
   expectations,
@@ -173,11 +196,24 @@ describe("every PostgreSQL type arrives in BigQuery as documented, read back thr
     const expected = Array.from({ length: rowCount }, (_, i) =>
       i < c.expected.length ? c.expected[i] : repeated ? [] : null,
     );
+    const parse = (v: unknown) => (typeof v === "string" ? (JSON.parse(v) as unknown) : v);
     const actual = rows.map((r) => {
       const v = r[c.column];
-      return c.bigqueryType === "JSON" && typeof v === "string" ? (JSON.parse(v) as unknown) : v;
+      if (c.bigqueryType === "ARRAY<JSON>" && Array.isArray(v)) return v.map(parse);
+      return c.bigqueryType === "JSON" ? parse(v) : v;
     });
     expect(actual).toEqual(expected);
+  });
+});
+
+describe("json[] and jsonb[]", () => {
+  test("their elements are JSON: JSON_VALUE(arr[OFFSET(0)], '$.x') reads a field of the first", async () => {
+    expect(
+      await plainRows(
+        target,
+        `SELECT JSON_VALUE(c_json_array[OFFSET(0)], '$.x') AS json_x, JSON_VALUE(c_jsonb_array[OFFSET(0)], '$.x') AS jsonb_x, JSON_VALUE(c_json_array[OFFSET(1)], '$') AS scalar FROM \`${dataset}.all_types\` WHERE id = 0`,
+      ),
+    ).toEqual([{ json_x: "1", jsonb_x: "two", scalar: "text" }]);
   });
 });
 

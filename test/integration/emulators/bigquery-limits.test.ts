@@ -3,6 +3,7 @@ import { OAuth2Client } from "google-auth-library";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { gzipSync } from "node:zlib";
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest";
 import {
   BIGQUERY_LIMIT_SOURCES,
@@ -98,12 +99,48 @@ describe("quotas", () => {
       concurrentMutatingDmlPerTable: 2,
       queuedMutatingDmlPerTable: 20,
       minimumBytesBilledPerTable: 10 * 1024 * 1024,
+      gzipFileBytes: 4 * 1024 ** 3,
     });
     for (const source of Object.values(BIGQUERY_LIMIT_SOURCES)) {
       expect(source).toMatch(/^https:\/\/cloud\.google\.com\/bigquery\//);
     }
     const { emulator } = await start();
     expect(emulator.quotas.limits).toEqual(BIGQUERY_LIMITS);
+  });
+
+  test("a gzip-compressed NDJSON upload loads as its rows; one over the compressed-file cap fails as BigQuery's does", async () => {
+    const { bq } = await start({ limits: { gzipFileBytes: 2_000 } });
+    const [table] = await bq.dataset("main").createTable("events", {
+      schema: {
+        fields: [
+          { name: "id", type: "INT64" },
+          { name: "v", type: "STRING" },
+        ],
+      },
+    });
+    const rows = (n: number) => Array.from({ length: n }, (_, i) => ({ id: i, v: `value ${i}` }));
+    const gzipped = (name: string, n: number) => {
+      const file = path.join(dir, name);
+      fs.writeFileSync(
+        file,
+        gzipSync(
+          rows(n)
+            .map((r) => JSON.stringify(r))
+            .join("\n") + "\n",
+        ),
+      );
+      return file;
+    };
+    await load(table, gzipped("small.json.gz", 50));
+    const [loaded] = await bq.query("SELECT count(*) AS n, max(v) AS top FROM main.events");
+    expect(loaded).toEqual([{ n: 50, top: "value 9" }]);
+    const big = gzipped("big.json.gz", 2_000);
+    const refused = await failure(load(table, big));
+    expect(refused.message).toBe(
+      `Input JSON files are not splittable and at least one of the files is larger than the maximum allowed size. Size is: ${fs.statSync(big).size}. Max allowed size is: 2000.`,
+    );
+    const [after] = await bq.query("SELECT count(*) AS n FROM main.events");
+    expect(after).toEqual([{ n: 50 }]);
   });
 
   test("table modifications per day: load and copy jobs count and the next fails with quotaExceeded; DML counts but is never refused; a day later it passes", async () => {

@@ -107,6 +107,31 @@ export class ExpressionEmitter {
         if (t.text === "(") parens.push(pendingCast);
         if (t.text === ")") parens.pop();
         pendingCast = -1;
+        // `arr[OFFSET(i)]` (0-based) and `arr[ORDINAL(i)]` (1-based), SAFE_ or not: DuckDB's
+        // lists are 1-based. NOTE: out of range is NULL here; BigQuery fails OFFSET and ORDINAL.
+        const accessor = t.text === "[" ? p.peek(1) : undefined;
+        const accessorWord = accessor?.kind === "word" ? accessor.text.toUpperCase() : "";
+        if (
+          ["OFFSET", "SAFE_OFFSET", "ORDINAL", "SAFE_ORDINAL"].includes(accessorWord) &&
+          p.isOp(p.peek(2), "(")
+        ) {
+          const open = p.next(p.next(p.i + 1) + 1);
+          let depth = 0;
+          let close = open;
+          for (; close < tokens.length; close++) {
+            if (p.isOp(tokens[close], "(")) depth++;
+            if (p.isOp(tokens[close], ")")) depth--;
+            if (depth === 0) break;
+          }
+          const end = p.next(close + 1);
+          if (p.isOp(tokens[end], "]")) {
+            const index = this.emit(tokens.slice(open + 1, close));
+            out.push(accessorWord.endsWith("OFFSET") ? `[(${index}) + 1]` : `[(${index})]`);
+            p.i = end + 1;
+            lastWord = "";
+            continue;
+          }
+        }
         // `SELECT * EXCEPT (a)` is DuckDB's `* EXCLUDE (a)`.
         if (t.text === "*" && p.isWord(p.peek(1), "EXCEPT") && p.isOp(p.peek(2), "(")) {
           out.push("* EXCLUDE");

@@ -73,6 +73,14 @@ export interface BigQueryLimits {
    * referenced by the query, and with a minimum 10 MB data processed per query". Source: PRICING.
    */
   minimumBytesBilledPerTable: number;
+  /**
+   * A gzip-compressed CSV or JSON file of a load job: at most 4 GB ("a compressed file cannot be
+   * read in parallel"; uncompressed files may be 5 TB). Source: QUOTAS#load_jobs and
+   * https://cloud.google.com/bigquery/docs/loading-data-cloud-storage-json#limitations. Error:
+   * 400 `invalid`, "Input JSON files are not splittable and at least one of the files is larger
+   * than the maximum allowed size. Size is: N. Max allowed size is: 4294967296."
+   */
+  gzipFileBytes: number;
 }
 
 /** Production's numbers, as cited above. */
@@ -88,6 +96,7 @@ export const BIGQUERY_LIMITS: Readonly<BigQueryLimits> = Object.freeze({
   concurrentMutatingDmlPerTable: 2,
   queuedMutatingDmlPerTable: 20,
   minimumBytesBilledPerTable: 10 * 1024 * 1024,
+  gzipFileBytes: 4 * 1024 ** 3,
 });
 
 /** Where each limit is documented, for messages and the test that checks the defaults. */
@@ -103,6 +112,7 @@ export const BIGQUERY_LIMIT_SOURCES: Readonly<Record<keyof BigQueryLimits, strin
   concurrentMutatingDmlPerTable: `${QUOTAS}#data-manipulation-language-statements`,
   queuedMutatingDmlPerTable: `${QUOTAS}#data-manipulation-language-statements`,
   minimumBytesBilledPerTable: PRICING,
+  gzipFileBytes: `${QUOTAS}#load_jobs`,
 });
 
 export const DAY_MS = 24 * 60 * 60 * 1000;
