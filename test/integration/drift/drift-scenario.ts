@@ -54,6 +54,12 @@ export interface Scenario {
   replicationKeys?: Record<string, string>;
   /** Default every loader. */
   loaders?: DriftLoader[];
+  /**
+   * Played into BigQuery in CI too (the others only with SLUICE_DRIFT_MATRIX=full): the scenarios
+   * where BigQuery's path differs most (merge rules, DDL, key changes), as each of its runs costs
+   * seconds of load jobs on the emulator's clock.
+   */
+  core?: boolean;
   /** Default the embedded PostgreSQL 18 only; list both where behaviour differs. */
   servers?: DriftServer[];
   /** tap-postgres settings beside the defaults (`batch_size_rows` for a copy that can be killed). */

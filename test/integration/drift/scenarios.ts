@@ -71,6 +71,7 @@ const MORE: Scenario[] = [
   },
   {
     name: "a value the warehouse cannot hold: the run is refused, then a full refresh converges once it is gone",
+    core: true,
     setup: ITEMS,
     // NaN in a numeric(10,2): PostgreSQL holds it, DuckDB's DECIMAL and BigQuery's NUMERIC cannot.
     loaders: ["duckdb", "bigquery"],
@@ -107,6 +108,7 @@ const MORE: Scenario[] = [
   },
   {
     name: "key-changing updates of rows with TOASTed values",
+    core: true,
     setup: DOCS,
     methods: [...SEES_DELETES],
     steps: [
@@ -142,6 +144,7 @@ const MORE: Scenario[] = [
   },
   {
     name: "add a column NOT NULL DEFAULT",
+    core: true,
     mayRefuse: true,
     setup: ITEMS,
     methods: [...ALL],
@@ -168,6 +171,7 @@ const MORE: Scenario[] = [
   },
   {
     name: "rename a column",
+    core: true,
     mayRefuse: true,
     setup: ITEMS,
     methods: [...ALL],
@@ -181,6 +185,7 @@ const MORE: Scenario[] = [
   },
   {
     name: "timestamp to timestamptz with a non-UTC server TimeZone",
+    core: true,
     mayRefuse: true,
     timeZone: "America/New_York",
     setup: `
@@ -197,6 +202,7 @@ const MORE: Scenario[] = [
   },
   {
     name: "drop and recreate a table",
+    core: true,
     mayRefuse: true,
     setup: ITEMS,
     methods: [...SEES_DELETES],
@@ -216,6 +222,7 @@ const MORE: Scenario[] = [
   },
   {
     name: "TRUNCATE",
+    core: true,
     setup: ITEMS,
     methods: [...SEES_DELETES],
     steps: [
@@ -241,6 +248,7 @@ const MORE: Scenario[] = [
   },
   {
     name: "--select subsets",
+    core: true,
     setup: `${ITEMS}
       CREATE TABLE other (id int PRIMARY KEY, v text, updated_at timestamptz NOT NULL DEFAULT clock_timestamp());
       INSERT INTO other (id, v) SELECT g, 'v' || g FROM generate_series(1, 10) g;`,
@@ -389,6 +397,7 @@ const MORE: Scenario[] = [
 const BASICS: Scenario[] = [
   {
     name: "inserts, updates and deletes",
+    core: true,
     setup: ITEMS,
     servers: ["postgres", "postgres15"],
     methods: [...ALL],
