@@ -11,6 +11,7 @@ import { registerDiscoverCommand } from "./commands/discover.js";
 import { registerEnvironmentCommand } from "./commands/environment.js";
 import { registerInitCommand } from "./commands/init.js";
 import { registerInstallCommand } from "./commands/install.js";
+import { registerInvokeCommand } from "./commands/invoke.js";
 import { registerRunCommand } from "./commands/run.js";
 import { registerRunsCommand } from "./commands/runs.js";
 import { registerScheduleCommand } from "./commands/schedule.js";
@@ -85,6 +86,7 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
   registerDeployCommand(program, wrap);
   registerTapCommand(program, wrap);
   registerTargetCommand(program, wrap);
+  registerInvokeCommand(program, wrap);
   registerCdcCommand(program, wrap);
   registerVerifyCommand(program, wrap);
   registerUiCommand(program, wrap);

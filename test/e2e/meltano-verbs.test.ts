@@ -223,6 +223,37 @@ describe("el, elt, --log-level, runs", () => {
     expect(elt.stderr).toContain("sluice runs no transformers");
   });
 
+  test("invoke runs a built-in with the project's settings: the tap's --discover, the target on stdin", async () => {
+    const discover = await project.run(["invoke", "tap-postgres", "--discover"]);
+    expect(discover.code, describeResult(discover)).toBe(0);
+    const catalog = JSON.parse(discover.stdout) as { streams: { tap_stream_id: string }[] };
+    expect(catalog.streams.map((s) => s.tap_stream_id)).toContain("public-items");
+    // The password came from TAP_POSTGRES_PASSWORD, as for a run, and is never printed.
+    expect(discover.stdout + discover.stderr).not.toContain(db.password);
+    const messages = [
+      {
+        type: "SCHEMA",
+        stream: "notes",
+        schema: { properties: { id: { type: "integer" } } },
+        key_properties: ["id"],
+      },
+      { type: "RECORD", stream: "notes", record: { id: 7 } },
+      { type: "STATE", value: { done: true } },
+    ];
+    const target = await project.run(["invoke", "target-duckdb"], {
+      stdin: messages.map((m) => JSON.stringify(m)).join("\n") + "\n",
+    });
+    expect(target.code, describeResult(target)).toBe(0);
+    expect(JSON.parse(target.stdout.trim())).toEqual({ done: true });
+    // Into the project's DuckDB file (its path is relative to the project folder).
+    expect(
+      await project.duckdb("SELECT table_name FROM information_schema.tables WHERE table_name = 'notes'"),
+    ).toEqual([{ table_name: "notes" }]);
+    const wrong = await project.runText(["invoke", "tap-postgres", "--discovr"]);
+    expect(wrong.code).toBe(2);
+    expect(wrong.stderr).toContain("sluice invoke tap-postgres --discovr: unknown option '--discovr'");
+  });
+
   test("--log-level warning keeps a run's info lines out; runs has a header and each run's id", async () => {
     const quiet = await project.runText(["--log-level", "warning", "el", "tap-postgres", "target-duckdb"]);
     expect(quiet.code, describeResult(quiet)).toBe(0);

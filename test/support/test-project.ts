@@ -95,7 +95,7 @@ export interface TestProjectOptions {
 }
 
 /** What a command run in a project takes besides its arguments (see `CliOptions`). */
-export type ProjectRunOptions = Pick<CliOptions, "env" | "timeoutMs">;
+export type ProjectRunOptions = Pick<CliOptions, "env" | "timeoutMs" | "stdin">;
 
 /** A run as the system database's run history holds it. */
 export interface StoredRun {
