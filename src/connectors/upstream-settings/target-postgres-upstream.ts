@@ -1,12 +1,7 @@
 import { sdkTargetSettings } from "./meltano-sdk-settings.js";
+import { meltanolabsPostgresConnection } from "./meltanolabs-postgres-connection.js";
 import { pipelinewiseTargetSettings } from "./pipelinewise-target-settings.js";
-import {
-  onlyBoolean,
-  onlyEmpty,
-  pemFileOnly,
-  sslModeWhenEnabled,
-  type UpstreamInventory,
-} from "./upstream-setting.js";
+import { onlyBoolean, onlyEmpty, type UpstreamInventory } from "./upstream-setting.js";
 
 const TW = ["transferwise"];
 const ML = ["meltanolabs"];
@@ -50,22 +45,6 @@ export const targetPostgresUpstream: UpstreamInventory = {
       decision: { kind: "sluice", setting: "dbname" },
     },
     {
-      name: "ssl_enable",
-      variants: ML,
-      kind: "boolean",
-      default: false,
-      description: "Use TLS",
-      decision: { kind: "sluice", setting: "ssl" },
-    },
-    {
-      name: "ssl_mode",
-      variants: ML,
-      kind: "string",
-      default: "verify-full",
-      description: "libpq's sslmode, read when ssl_enable is true",
-      decision: { kind: "mapped", setting: "sslmode", map: sslModeWhenEnabled },
-    },
-    {
       name: "load_method",
       variants: ML,
       kind: "string",
@@ -98,18 +77,6 @@ export const targetPostgresUpstream: UpstreamInventory = {
       },
     },
     ...pipelinewiseTargetSettings("transferwise", "PostgreSQL"),
-    {
-      name: "sqlalchemy_url",
-      variants: ML,
-      kind: "string",
-      description: "A SQLAlchemy URL instead of host, port, user, password and database",
-      secret: true,
-      decision: {
-        kind: "semantic",
-        sluiceDoes: "connects with host, port, user, password and dbname",
-        instead: "set host, port, user, password and dbname (sslmode for TLS) instead of the URL",
-      },
-    },
     {
       name: "dialect+driver",
       variants: ML,
@@ -159,58 +126,7 @@ export const targetPostgresUpstream: UpstreamInventory = {
         why: "a PostgreSQL source cannot hold a NUL character in text, so there is none to replace",
       },
     },
-    ...[
-      ["ssl_certificate_authority", "sslrootcert"],
-      ["ssl_client_certificate", "sslcert"],
-      ["ssl_client_private_key", "sslkey"],
-    ].map(([name, setting]) => ({
-      name: name!,
-      variants: ML,
-      kind: "string" as const,
-      description: `${setting!} (a file, or its text)`,
-      ...(setting === "sslkey" ? { secret: true } : {}),
-      decision: {
-        kind: "mapped" as const,
-        setting: setting!,
-        map: pemFileOnly(setting!, setting === "sslrootcert" ? "ssl" : "ssl_client_certificate_enable"),
-      },
-    })),
-    {
-      name: "ssl_client_certificate_enable",
-      variants: ML,
-      kind: "boolean",
-      default: false,
-      description: "Present a client certificate",
-      decision: {
-        kind: "cosmetic",
-        why: "sluice presents a client certificate whenever sslcert and sslkey are set",
-      },
-    },
-    {
-      name: "ssl_storage_directory",
-      variants: ML,
-      kind: "string",
-      default: ".secrets",
-      description: "Where certificates given as text are written",
-      decision: { kind: "cosmetic", why: "sluice takes certificates as files only and writes none" },
-    },
-    {
-      name: "ssh_tunnel",
-      variants: ML,
-      kind: "object",
-      description: "Connect through an SSH bastion host",
-      decision: {
-        kind: "semantic",
-        accepts: (value) =>
-          onlyEmpty(value) ||
-          (typeof value === "object" &&
-            value !== null &&
-            onlyBoolean(false)((value as Record<string, unknown>).enable ?? false)),
-        sluiceDoes: "connects to host and port directly",
-        instead:
-          "open the tunnel outside sluice (`ssh -N -L 15432:db.internal:5432 bastion`, or a sidecar in the pod) and point host and port at it",
-      },
-    },
+    ...meltanolabsPostgresConnection,
     ...sdkTargetSettings,
   ],
 };
