@@ -1,6 +1,9 @@
 import { SecretRedactor } from "../project/redaction.js";
 import type { ProjectContext } from "../runner/project-context.js";
-import type * as Runtime from "./runtime.js";
+import type * as RuntimeModule from "./runtime.js";
+
+/** What `CliContext.runtime()` gives: the modules commands use when they run (runtime.ts). */
+export type Runtime = typeof RuntimeModule;
 import { Output, type LogFormat, type LogLevel } from "./output.js";
 
 /** Options every command accepts. */
@@ -30,7 +33,7 @@ export class CliContext {
   }
 
   /** What the commands use when they run, loaded on first use (see runtime.ts). */
-  runtime(): Promise<typeof Runtime> {
+  runtime(): Promise<Runtime> {
     return import("./runtime.js");
   }
 

@@ -115,6 +115,9 @@ describe("config <plugin> set | unset | list", () => {
     const unknown = await project.runText(["config", "tap-postgres", "set", "hots", "db"]);
     expect(unknown.code).toBe(2);
     expect(unknown.stderr).toContain('tap-postgres has no setting "hots" (did you mean `host`?)');
+    const choice = await project.runText(["config", "target-duckdb", "set", "load_method", "upsrt"]);
+    expect(choice.code).toBe(2);
+    expect(choice.stderr).toContain("expected one of append-only, upsert, overwrite");
     const verb = await project.runText(["config", "tap-postgres", "sett", "host", "db"]);
     expect(verb.code).toBe(2);
     expect(verb.stderr).toContain('unknown action "sett"');

@@ -4,10 +4,8 @@ import type { ChangeCapturePipeline, ChangeCaptureSlotStatus } from "../../conne
 import { recordedSlotOf, type SingerState } from "../../protocol/state.js";
 import { stateIdFor } from "../../project/state-id.js";
 import type { ProjectContext } from "../../runner/project-context.js";
-import type { CliContext } from "../cli-context.js";
+import type { Runtime } from "../cli-context.js";
 import type { Wrap } from "../program.js";
-
-type Runtime = Awaited<ReturnType<CliContext["runtime"]>>;
 
 /**
  * `sluice cdc status|teardown <extractor>`: the replication slots LOG_BASED streams read. Each

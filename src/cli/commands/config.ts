@@ -5,9 +5,7 @@ import { ConfigError } from "../../errors.js";
 import { suggestionSuffix } from "../../project/did-you-mean.js";
 import type { PluginShape } from "../../project/plugin-config.js";
 import { REDACTED } from "../../project/redaction.js";
-import type { CliContext } from "../cli-context.js";
-
-type Runtime = Awaited<ReturnType<CliContext["runtime"]>>;
+import type { CliContext, Runtime } from "../cli-context.js";
 import { addFormatOption, outputFormatOf, type FormatOptions } from "../output-format.js";
 import type { Wrap } from "../program.js";
 
@@ -250,14 +248,7 @@ function settingValue(
   plugin: string,
 ): unknown {
   if (setting && path.length === 1) {
-    if (setting.kind === "string") {
-      if (setting.choices && !setting.choices.includes(text)) {
-        throw new ConfigError(
-          `${plugin}.${setting.name}: expected one of ${setting.choices.join(", ")}, got "${text}"${suggestionSuffix(text, setting.choices)}`,
-        );
-      }
-      return text;
-    }
+    // The project file's own rule (choices, kinds), so what is written is what a run accepts.
     const problems = new ProblemList();
     const value = coerceSetting(setting, text, `${plugin}.${setting.name}`, problems);
     problems.throwIfAny();

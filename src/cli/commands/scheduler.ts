@@ -2,9 +2,7 @@ import { Option, type Command } from "commander";
 import { ConfigError, EXIT_FAILURE, EXIT_TEMPFAIL } from "../../errors.js";
 import type { ProjectContext } from "../../runner/project-context.js";
 import type { ScheduleExecutor, SchedulerEvent } from "../../runner/scheduler.js";
-import type { CliContext } from "../cli-context.js";
-
-type Runtime = Awaited<ReturnType<CliContext["runtime"]>>;
+import type { CliContext, Runtime } from "../cli-context.js";
 import type { Wrap } from "../program.js";
 
 interface SchedulerCommandOptions {

@@ -5,10 +5,8 @@ import type { ExtractorDefinition, PluginConfig } from "../../connectors/connect
 import type { PluginIdentity } from "../../connectors/plugin-identity.js";
 import { ConfigError } from "../../errors.js";
 import type { Catalog } from "../../protocol/catalog.js";
-import type { CliContext } from "../cli-context.js";
+import type { CliContext, Runtime } from "../cli-context.js";
 import type { Wrap } from "../program.js";
-
-type Runtime = Awaited<ReturnType<CliContext["runtime"]>>;
 
 export const TAP_CAPABILITIES = ["about", "catalog", "discover", "properties", "state"] as const;
 

@@ -3,11 +3,9 @@ import { randomUUID } from "node:crypto";
 import fs from "node:fs";
 import type { LoaderDefinition } from "../../connectors/connector.js";
 import { ConfigError } from "../../errors.js";
-import type { CliContext } from "../cli-context.js";
+import type { CliContext, Runtime } from "../cli-context.js";
 import type { ProjectPluginSettings } from "./tap.js";
 import type { Wrap } from "../program.js";
-
-type Runtime = Awaited<ReturnType<CliContext["runtime"]>>;
 
 export const TARGET_CAPABILITIES = ["about", "activate-version"] as const;
 
