@@ -4,6 +4,7 @@ import { ConfigError, DataError, SchemaError } from "../../errors.js";
 import { DELETED_AT_COLUMN, SEQUENCE_COLUMN, UNCHANGED_COLUMN, type RecordBatch } from "../batch.js";
 import type { ColumnType, StreamSchema } from "../column-type.js";
 import type { Loader, OpenStreamOptions, PluginConfig, StagingTable, StreamWriter } from "../connector.js";
+import { valueRefusalAdvice } from "../loader-core/value-refusal.js";
 import { BigqueryClient, MAX_LOAD_RANGE_BYTES } from "./bigquery-client.js";
 import { missingCredentialsError } from "./bigquery-credentials.js";
 import { builtinIdentity, type PluginIdentity } from "../plugin-identity.js";
@@ -420,9 +421,10 @@ class BigqueryStreamWriter implements StreamWriter {
       const message = (error as Error).message ?? String(error);
       const sluice = /sluice: (column .*)$/m.exec(message);
       if (sluice) {
-        throw new DataError(`target-bigquery: ${batch.streamId} into ${this.where}: ${sluice[1]}`, {
-          cause: error,
-        });
+        throw new DataError(
+          `target-bigquery: ${batch.streamId} into ${this.where}: ${sluice[1]}; or ${valueRefusalAdvice(batch.streamId)}`,
+          { cause: error },
+        );
       }
       throw new DataError(
         `target-bigquery: converting a batch of ${batch.streamId} for ${this.where} failed: ${message.split("\n")[0]}`,

@@ -58,7 +58,8 @@ const MORE: Scenario[] = [
     // says to copy the stream again (decided: a refusal naming the way out, not a skipped change).
     name: "a value the warehouse cannot hold under LOG_BASED: each run is refused, naming --full-refresh, until the stream is copied again",
     setup: ITEMS,
-    loaders: ["duckdb"],
+    loaders: ["duckdb", "bigquery"],
+    core: true,
     methods: ["LOG_BASED"],
     steps: [
       { run: {} },
