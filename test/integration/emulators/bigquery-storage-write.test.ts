@@ -212,12 +212,36 @@ describe("default stream, change data capture", () => {
     expect(await rows(table)).toEqual([{ id: 1, name: "a", amount: null }]);
   });
 
-  test("a DML statement sees pending changes applied first", async () => {
+  // https://cloud.google.com/bigquery/docs/change-data-capture#limitations: "CDC-enabled tables
+  // don't support ... mutating data manipulation language (DML) statements such as DELETE,
+  // UPDATE, and MERGE".
+  test("a table that received CDC changes refuses UPDATE, DELETE and MERGE; INSERT and TRUNCATE see pending changes applied first", async () => {
     const table = await createTable({ key: ["id"], maxStaleness: "0-0 0 1:0:0" });
     const { writer: w } = await jsonWriter(table, { cdc: true });
     await w.appendRows([{ id: 1, name: "a", _CHANGE_TYPE: "UPSERT" }]).getResult();
     w.close();
     const id = table.split("/").pop()!;
+    for (const sql of [
+      `UPDATE ${DATASET}.${id} SET amount = 7 WHERE id = 1`,
+      `DELETE FROM ${DATASET}.${id} WHERE id = 1`,
+      `MERGE ${DATASET}.${id} T USING (SELECT 1 AS id) S ON T.id = S.id WHEN MATCHED THEN DELETE`,
+    ]) {
+      await expect(bq.query(sql)).rejects.toThrow(/is not supported: the table receives change data capture/);
+    }
+    expect(await rows(table)).toEqual([]);
+    await bq.query(`INSERT INTO ${DATASET}.${id} (id, name) VALUES (2, 'b')`);
+    expect(await rows(table)).toEqual([
+      { id: 1, name: "a", amount: null },
+      { id: 2, name: "b", amount: null },
+    ]);
+    await bq.query(`TRUNCATE TABLE ${DATASET}.${id}`);
+    expect(await rows(table)).toEqual([]);
+  });
+
+  test("a table that received no CDC changes takes mutating DML", async () => {
+    const table = await createTable({ key: ["id"], maxStaleness: "0-0 0 1:0:0" });
+    const id = table.split("/").pop()!;
+    await bq.query(`INSERT INTO ${DATASET}.${id} (id, name) VALUES (1, 'a')`);
     await bq.query(`UPDATE ${DATASET}.${id} SET amount = 7 WHERE id = 1`);
     expect(await rows(table)).toEqual([{ id: 1, name: "a", amount: "7" }]);
   });

@@ -92,6 +92,8 @@ export class BigQueryCatalog {
    */
   readonly hooks: {
     beforeDml?: (connection: DuckDBConnection) => Promise<void>;
+    /** Whether the table received CDC changes on its default stream (mutating DML is refused there). */
+    isCdcTable?: (datasetId: string, tableId: string) => boolean;
     tableGone?: (datasetId: string, tableId: string) => void;
   } = {};
 

@@ -171,6 +171,7 @@ export async function startBigQueryEmulator(
     ...(options.storageWritePort !== undefined ? { port: options.storageWritePort } : {}),
   });
   catalog.hooks.beforeDml = (connection) => storageWrite.changes.applyAll(connection);
+  catalog.hooks.isCdcTable = (datasetId, tableId) => storageWrite.changes.isCdcTable(datasetId, tableId);
   catalog.hooks.tableGone = (datasetId, tableId) => storageWrite.changes.forget(datasetId, tableId);
   const requests: string[] = [];
   const failures: Failure[] = [];

@@ -226,6 +226,8 @@ function restoreDatasets(catalog: BigQueryCatalog, snapshot: Map<string, Dataset
  * BEGIN TRANSACTION ... COMMIT TRANSACTION a failure rolls the whole transaction back.
  */
 const DML_KINDS = new Set(["INSERT", "UPDATE", "DELETE", "MERGE", "TRUNCATE_TABLE"]);
+/** What a CDC-enabled table refuses (see runQuery). */
+const MUTATING_DML_KINDS = new Set(["UPDATE", "DELETE", "MERGE"]);
 
 export async function runQuery(
   catalog: BigQueryCatalog,
@@ -283,6 +285,18 @@ export async function runQuery(
     delete outcome.numDmlAffectedRows;
     delete outcome.dmlStats;
     return outcome;
+  }
+  // NOTE: BigQuery refuses UPDATE, DELETE and MERGE on a table that receives change data capture
+  // ("CDC-enabled tables don't support ... mutating data manipulation language (DML) statements
+  // such as DELETE, UPDATE, and MERGE", https://cloud.google.com/bigquery/docs/change-data-capture#limitations).
+  for (const statement of statements) {
+    if (!MUTATING_DML_KINDS.has(statement.kind) || !statement.target) continue;
+    const { datasetId, tableId } = statement.target;
+    if (catalog.hooks.isCdcTable?.(datasetId, tableId)) {
+      throw invalidQuery(
+        `${statement.kind} over table ${catalog.projectId}.${datasetId}.${tableId} is not supported: the table receives change data capture (UPSERT/DELETE) through the Storage Write API, and CDC-enabled tables do not support mutating DML statements`,
+      );
+    }
   }
   // Change data capture applied first: a DML statement must not write over a newer change.
   if (statements.some((s) => DML_KINDS.has(s.kind))) await catalog.hooks.beforeDml?.(connection);

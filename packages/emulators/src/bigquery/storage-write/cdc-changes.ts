@@ -42,8 +42,11 @@ export interface StorageWriteStats {
  * - a table with `max_staleness` may answer with data up to that old: background apply jobs run
  *   at that interval, and queries read the table as the last one left it. `applyPending()` runs
  *   one now (a test waiting for BigQuery's background job).
- * - a DML statement (a MERGE) sees every change applied first: it must not overwrite a row with
- *   one it read before a newer change.
+ * - a table that received changes is a CDC-enabled table, on which BigQuery refuses mutating DML
+ *   (UPDATE, DELETE, MERGE: "CDC-enabled tables don't support ... mutating data manipulation
+ *   language (DML) statements", https://cloud.google.com/bigquery/docs/change-data-capture#limitations);
+ *   the query job asks `isCdcTable` and refuses them. The other statements that may still run
+ *   (INSERT, TRUNCATE TABLE) see every change applied first.
  * Per key, the change with the greatest `_CHANGE_SEQUENCE_NUMBER` wins, also against the changes
  * already applied (so a change resent after a retry, at-least-once, cannot undo a newer one);
  * without sequence numbers the later arrival wins.
@@ -57,6 +60,8 @@ export class CdcChanges {
     applyBytesProcessed: 0,
   };
   private readonly pending = new Map<string, PendingChange[]>();
+  /** Tables that received changes (`dataset.table`): CDC-enabled, until dropped or replaced. */
+  private readonly cdcTables = new Set<string>();
   /** Per table, per key: the sequence number of the change applied last. */
   private readonly applied = new Map<string, Map<string, ChangeSequenceNumber | undefined>>();
   private readonly timers = new Map<string, NodeJS.Timeout>();
@@ -76,6 +81,7 @@ export class CdcChanges {
     changes: PendingChange[],
   ): Promise<void> {
     const id = `${datasetId}.${table.tableId}`;
+    this.cdcTables.add(id);
     const queue = this.pending.get(id) ?? [];
     queue.push(...changes);
     this.pending.set(id, queue);
@@ -108,8 +114,14 @@ export class CdcChanges {
     const id = `${datasetId}.${tableId}`;
     this.pending.delete(id);
     this.applied.delete(id);
+    this.cdcTables.delete(id);
     clearInterval(this.timers.get(id));
     this.timers.delete(id);
+  }
+
+  /** Whether the table received change data capture changes (and is still the same table). */
+  isCdcTable(datasetId: string, tableId: string): boolean {
+    return this.cdcTables.has(`${datasetId}.${tableId}`);
   }
 
   hasPending(): boolean {
