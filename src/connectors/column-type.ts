@@ -41,4 +41,12 @@ export interface StreamSchema {
   /** Selected columns, in batch column order. */
   columns: Column[];
   keyProperties: string[];
+  /**
+   * LOG_BASED: every change of the stream carries its whole row, so a loader never needs the
+   * stored row to apply one: PostgreSQL's REPLICA IDENTITY FULL (a delete carries the deleted row,
+   * an update the TOASTed values it left unchanged) on a plain table with no selected generated
+   * column (logical replication does not send those). Absent when the source does not say
+   * (Singer taps, other methods): a loader must not assume it.
+   */
+  wholeRowChanges?: boolean;
 }

@@ -92,6 +92,9 @@ export async function benchBigqueryCdc(options: {
     await client.query(
       `CREATE TABLE ${table} (id int PRIMARY KEY, amount numeric(12,2) NOT NULL, note text, updated_at timestamptz NOT NULL)`,
     );
+    // Whole rows in every change: what storage_write needs to send the table's changes to the
+    // default stream (without it they are merged, as cdc_method: merge does).
+    await client.query(`ALTER TABLE ${table} REPLICA IDENTITY FULL`);
     await client.query(
       `INSERT INTO ${table} SELECT i, i / 100.0, md5(i::text), now() FROM generate_series(1, ${rows}) i`,
     );

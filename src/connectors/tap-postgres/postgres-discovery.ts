@@ -14,6 +14,10 @@ export interface DiscoveredTable {
   rowCount: number;
   keyProperties: string[];
   columns: (Column & { pg: PgTypeInfo })[];
+  /** `relreplident`: d default (the key), n nothing, f full (the whole old row), i an index. */
+  replicaIdentity?: string;
+  /** Generated columns: logical replication does not send their values (PostgreSQL before 18). */
+  generatedColumns?: string[];
 }
 
 const RELKINDS: Record<string, DiscoveredTable["kind"]> = {
@@ -27,8 +31,8 @@ const RELKINDS: Record<string, DiscoveredTable["kind"]> = {
 // kind follows what it stores. Partitions are left out: their parent carries their rows.
 const COLUMNS_SQL = `
 SELECT n.nspname AS schema_name, c.relname AS table_name, c.relkind::text AS relkind,
-       greatest(c.reltuples, 0)::bigint AS row_count,
-       a.attname AS column_name, a.attnotnull AS not_null, a.attndims AS dimensions,
+       greatest(c.reltuples, 0)::bigint AS row_count, c.relreplident::text AS replica_identity,
+       a.attgenerated::text AS generated, a.attname AS column_name, a.attnotnull AS not_null, a.attndims AS dimensions,
        format_type(a.atttypid, a.atttypmod) AS formatted,
        CASE WHEN t.typtype = 'd' THEN t.typtypmod ELSE a.atttypmod END AS typmod,
        bt.typname AS typname, bt.typtype::text AS typtype, bt.typcategory::text AS typcategory,
@@ -61,6 +65,8 @@ interface ColumnRow {
   table_name: string;
   relkind: string;
   row_count: string;
+  replica_identity: string;
+  generated: string;
   column_name: string;
   not_null: boolean;
   dimensions: number;
@@ -96,9 +102,12 @@ export async function discoverTables(
         rowCount: Number(row.row_count),
         keyProperties: [],
         columns: [],
+        replicaIdentity: row.replica_identity,
+        generatedColumns: [],
       };
       tables.set(relation, table);
     }
+    if (row.generated !== "") table.generatedColumns?.push(row.column_name);
     const info: PgTypeInfo = {
       formatted: row.formatted,
       typname: row.typname,

@@ -121,6 +121,7 @@ export function planStreams(
         sourceTable: table.tableName,
         columns,
         keyProperties,
+        ...(method === "LOG_BASED" && wholeRowChanges(table, columns) ? { wholeRowChanges: true } : {}),
       },
     });
   }
@@ -129,6 +130,13 @@ export function planStreams(
 }
 
 const RESERVED_COLUMNS = new Set([DELETED_AT_COLUMN, SEQUENCE_COLUMN, UNCHANGED_COLUMN]);
+
+/** See `StreamSchema.wholeRowChanges`. */
+function wholeRowChanges(table: DiscoveredTable, columns: readonly Column[]): boolean {
+  if (table.kind !== "table" || table.replicaIdentity !== "f") return false;
+  const generated = new Set(table.generatedColumns ?? []);
+  return !columns.some((c) => generated.has(c.name));
+}
 
 function isView(table: DiscoveredTable): boolean {
   return table.kind === "view" || table.kind === "materialized view";

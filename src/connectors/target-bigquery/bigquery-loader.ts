@@ -393,12 +393,14 @@ class BigqueryStreamWriter implements StreamWriter {
       if (
         merging &&
         layout.sequence !== undefined &&
-        this.config.cdcMethod === "storage_write" &&
+        this.throughStorageWrite &&
         !this.replace &&
-        // Changes waiting to be merged come first: a key's newer change must not land before them.
+        // Changes waiting to be merged (from before the stream's changes came whole) come first:
+        // a key's newer change must not land before them.
         !this.pending
       ) {
-        if (await this.storageWrite(batch, layout, file)) return;
+        await this.storageWrite(batch, layout, file);
+        return;
       }
       const changeBatch = merging && layout.sequence !== undefined && !this.replace;
       if (changeBatch) await this.ensureCdcTable(false);
@@ -557,17 +559,32 @@ class BigqueryStreamWriter implements StreamWriter {
   }
 
   /**
-   * A change batch through the Storage Write API (bigquery-storage-write.ts): false when one of
-   * its changes is not complete, and the batch must be merged instead.
+   * Change batches go through the Storage Write API (`cdc_method: storage_write`) only when the
+   * source says each change carries its whole row (bigquery-storage-write.ts); others are merged.
    */
-  private async storageWrite(batch: RecordBatch, layout: BatchLayout, ndjson: string): Promise<boolean> {
-    const changes = await reduceChanges({
+  private get throughStorageWrite(): boolean {
+    return this.config.cdcMethod === "storage_write" && this.schema.wholeRowChanges === true;
+  }
+
+  /**
+   * A change batch through the Storage Write API (bigquery-storage-write.ts). A change that is
+   * not complete is refused before anything is sent: BigQuery refuses a MERGE on this table.
+   */
+  private async storageWrite(batch: RecordBatch, layout: BatchLayout, ndjson: string): Promise<void> {
+    const reduced = await reduceChanges({
       ndjson,
       plan: this.mergePlan(layout),
       columnsByIndex: new Map(layout.columns.map((c) => [c.index, this.columnNames.get(c.name)!])),
       fields: this.destinationColumns,
     });
-    if (!changes) return false;
+    if ("incomplete" in reduced) {
+      const { batchRow, columns, delete: isDelete } = reduced.incomplete;
+      const source = `${this.schema.sourceSchema}.${this.schema.sourceTable}`;
+      throw new ConfigError(
+        `target-bigquery: ${batch.streamId} into ${this.where}: batch row ${batchRow} is ${isDelete ? "a delete" : "an update"} that does not carry ${columns.map((c) => `"${c}"`).join(", ")}, and the table receives change data capture through the Storage Write API, where an UPSERT replaces the whole row and BigQuery refuses MERGE (https://cloud.google.com/bigquery/docs/change-data-capture#limitations). Make the source send whole rows again (ALTER TABLE ${source} REPLICA IDENTITY FULL) and run again${isDelete ? ", or set hard_delete: true" : ""}; or set cdc_method: merge and copy the table again (--full-refresh --select ${batch.streamId}).`,
+      );
+    }
+    const { changes } = reduced;
     await this.ensureCdcTable(true);
     this.storage.onStorageWrite?.({ rows: changes.length });
     const { bytesSent } = await appendChanges({
@@ -578,7 +595,17 @@ class BigqueryStreamWriter implements StreamWriter {
       where: this.where,
     });
     this.storage.onStorageWrite?.({ rows: 0, bytesSent });
-    return true;
+  }
+
+  /** Whether the table has the primary key that `ensureCdcTable` sets for the default stream. */
+  private async receivesChanges(): Promise<boolean> {
+    if (this.cdcTableReady === "storage_write") return true;
+    const table = this.api.table(this.tableName);
+    return this.api.call(`reading the constraints of ${this.where}`, async () => {
+      const [metadata] = (await table.getMetadata()) as unknown as [Record<string, unknown>];
+      const constraints = metadata.tableConstraints as { primaryKey?: { columns?: string[] } } | undefined;
+      return (constraints?.primaryKey?.columns ?? []).length > 0;
+    });
   }
 
   /** What `ensureCdcTable` has set: nothing, the merge path's clustering, or all of it. */
@@ -767,6 +794,14 @@ class BigqueryStreamWriter implements StreamWriter {
   async truncate(at: Date): Promise<void> {
     // The TRUNCATE came after the changes waiting: they land first.
     await this.mergePending();
+    if (this.throughStorageWrite && this.mergeKeys.length > 0 && (await this.receivesChanges())) {
+      // NOTE: BigQuery refuses UPDATE and DELETE on a table that receives change data capture, and
+      // documents nothing of TRUNCATE TABLE against changes sent and not applied yet; marking each
+      // key deleted through the stream needs every key, which a query with max_staleness may miss.
+      throw new ConfigError(
+        `target-bigquery: ${this.schema.streamId}: the source table was truncated, and ${this.where} receives change data capture through the Storage Write API, where BigQuery refuses UPDATE and DELETE (https://cloud.google.com/bigquery/docs/change-data-capture#limitations). Copy the table again: sluice run --full-refresh --select ${this.schema.streamId} (the copy replaces the table and the changes continue from it).`,
+      );
+    }
     await this.table.truncate(at);
   }
 }

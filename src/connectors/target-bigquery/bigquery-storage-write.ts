@@ -25,12 +25,19 @@ import type { TableField } from "./bigquery-types.js";
  * orders a key's changes as the core does, across batches and runs, and a batch sent twice (the
  * default stream is at-least-once: a write retried after a lost answer) changes nothing.
  *
- * An UPSERT replaces the whole row, so a change must be complete. One that is not (a TOASTed value
- * left out of the WAL whose value is not in the batch, a soft delete, which carries only the key,
- * or a table column the batch does not name) needs the stored row, which only a query can read,
- * and a query of a table with `max_staleness` may be older than the changes already sent. Such a
- * batch therefore goes through the MERGE path (`reduceChanges` returns undefined), which BigQuery
- * runs on the table with every change applied: exact, at the cost of one MERGE.
+ * An UPSERT replaces the whole row, so a change must be complete, and BigQuery refuses UPDATE,
+ * DELETE and MERGE on a table that receives these changes ("CDC-enabled tables don't support ...
+ * mutating data manipulation language (DML) statements such as DELETE, UPDATE, and MERGE",
+ * https://cloud.google.com/bigquery/docs/change-data-capture#limitations): a change that is not
+ * complete cannot be merged there instead, and reading the stored row with a query is not exact
+ * either (a query of a table with `max_staleness` may not see the changes already sent). So the
+ * loader sends a stream here only when its source says every change carries the whole row
+ * (`StreamSchema.wholeRowChanges`: PostgreSQL's REPLICA IDENTITY FULL, where a delete carries the
+ * deleted row, so a soft delete is an UPSERT of that row with `_sdc_deleted_at` set); other
+ * streams are merged. A change that still comes without a value (the replica identity changed
+ * since) is refused with what to do (`incomplete`), before anything is sent. A table column the
+ * stream no longer has (the source dropped it) is NULL in the rows an UPSERT replaces, as in new
+ * rows.
  */
 
 /** One change of a batch, ready for the default stream. */
@@ -50,12 +57,23 @@ interface ReduceInput {
   fields: readonly TableField[];
 }
 
+/** A change that does not carry a column's value: the first such of a batch. */
+export interface IncompleteChange {
+  /** The batch row (1-based) of the key's newest change. */
+  batchRow: number;
+  /** BigQuery column names whose value the change does not carry. */
+  columns: string[];
+  /** The change is a delete (carrying only the key, under a key-only replica identity). */
+  delete: boolean;
+}
+
 /**
- * The batch's changes, one per key, complete; undefined when one of them is not (see above).
+ * The batch's changes, one per key, complete; or the first change that is not (see above).
  */
-export async function reduceChanges(input: ReduceInput): Promise<StorageWriteChange[] | undefined> {
+export async function reduceChanges(
+  input: ReduceInput,
+): Promise<{ changes: StorageWriteChange[] } | { incomplete: IncompleteChange }> {
   const { plan } = input;
-  if (plan.kept.length > 0) return undefined;
   const keyNames = plan.keys;
   const valueNames = plan.values.map((c) => c.name);
   interface Folded {
@@ -117,7 +135,8 @@ export async function reduceChanges(input: ReduceInput): Promise<StorageWriteCha
     if (deleted && plan.hardDelete) {
       row._CHANGE_TYPE = "DELETE";
     } else {
-      if (folded.unknown.size > 0) return undefined;
+      if (folded.unknown.size > 0)
+        return { incomplete: { batchRow: folded.batchRow, columns: [...folded.unknown], delete: deleted } };
       for (const name of valueNames) put(name, folded.values.get(name) ?? null);
       if (plan.writesDeletedAt) put(DELETED_AT_COLUMN, folded.deletedAt);
       if (plan.writesSequence) put(SEQUENCE_COLUMN, new JsonNumber(String(folded.sequence)));
@@ -126,7 +145,7 @@ export async function reduceChanges(input: ReduceInput): Promise<StorageWriteCha
     row._CHANGE_SEQUENCE_NUMBER = folded.sequence.toString(16).toUpperCase();
     changes.push({ row, batchRow: folded.batchRow });
   }
-  return changes;
+  return { changes };
 }
 
 /**

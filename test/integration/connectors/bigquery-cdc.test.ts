@@ -51,8 +51,8 @@ async function tableColumns(place: CdcPlace): Promise<string[]> {
 function kitFor(cdcMethod: "storage_write" | "merge"): CdcLoaderKit {
   return {
     loader: `target-bigquery (cdc_method: ${cdcMethod})`,
-    factory: (config, place) =>
-      new BigqueryLoader(
+    factory: (config, place) => {
+      const loader = new BigqueryLoader(
         bigqueryConfig(target, datasetOf(place), {
           cdc_method: cdcMethod,
           ...(target.emulator ? {} : { max_staleness: "0" }),
@@ -60,7 +60,14 @@ function kitFor(cdcMethod: "storage_write" | "merge"): CdcLoaderKit {
         }),
         { projectDir: place.dir },
         { env: {} },
-      ),
+      );
+      if (cdcMethod === "merge") return loader;
+      // The stream as tap-postgres describes a REPLICA IDENTITY FULL table: its changes go to
+      // the default stream (others are merged, as the merge kit covers).
+      const openStream = loader.openStream.bind(loader);
+      loader.openStream = (schema, options) => openStream({ ...schema, wholeRowChanges: true }, options);
+      return loader;
+    },
     async readTable(place, columns, orderBy) {
       await target.emulator?.storageWrite.applyPendingChanges();
       const rows = await plainRows(
@@ -89,9 +96,26 @@ const storageWriteKit = kitFor("storage_write");
 const REINSERTED_HARD =
   "a key deleted then inserted again in one batch ends present and not deleted (hard_delete true)";
 
+/**
+ * Cases whose changes need the stored row (a field left out, a soft delete carrying only the key,
+ * a truncate): on the default stream they are refused before anything is sent (an UPSERT replaces
+ * the whole row, and BigQuery refuses MERGE, UPDATE and DELETE on the table), as
+ * bigquery-storage-write.test.ts checks; a source with REPLICA IDENTITY FULL never sends them, and
+ * streams of other sources are merged, as the merge kit below covers.
+ */
+const NEEDS_STORED_ROW = new Set([
+  "a field the change did not carry (an unchanged TOAST value) keeps the stored value",
+  "_sdc_unchanged counts positions in the batch's own column order",
+  "a soft delete keeps the row's values and sets _sdc_deleted_at (no metadata columns needed)",
+  "a later batch brings a soft-deleted key back",
+  "truncate marks every live row deleted at the truncate's commit time, or removes them with hard_delete",
+  "with add_metadata_columns, _sdc_sequence holds the batch's sequence; _sdc_unchanged is never stored",
+  "a column the stream no longer has keeps its stored values through merges",
+]);
+
 runCdcLoaderCases(storageWriteKit, {
-  upsertTitle: "UPSERT and DELETE on the default stream; an incomplete change merged",
-  only: CDC_CASE_NAMES.filter((name) => name !== REINSERTED_HARD),
+  upsertTitle: "UPSERT and DELETE on the default stream, whole rows",
+  only: CDC_CASE_NAMES.filter((name) => name !== REINSERTED_HARD && !NEEDS_STORED_ROW.has(name)),
 });
 
 runCdcLoaderCases(kit, {

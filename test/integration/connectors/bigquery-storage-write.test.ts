@@ -23,7 +23,8 @@ import {
 } from "./bigquery-harness.js";
 
 // Change data capture into BigQuery through the Storage Write API (cdc_method: storage_write, the
-// default): what goes through the default stream, what is merged instead, and what a lost answer
+// default): what goes through the default stream (streams whose changes carry whole rows: REPLICA
+// IDENTITY FULL), what is merged instead (the others), what is refused, and what a lost answer
 // does. Needs the emulator (its counters and injected failures): against real BigQuery
 // (SLUICE_BIGQUERY_PROJECT) the CDC kit in bigquery-cdc.test.ts covers the method instead.
 const emulatorOnly = process.env.SLUICE_BIGQUERY_PROJECT ? describe.skip : describe;
@@ -58,6 +59,9 @@ async function changesTables(dataset: string): Promise<string[]> {
   return tables.map((t) => t.id ?? "").filter((id) => id.includes("__sluice_changes_"));
 }
 
+/** CDC_SCHEMA as the tap describes a REPLICA IDENTITY FULL table: its changes carry whole rows. */
+const wholeRows = () => ({ ...structuredClone(CDC_SCHEMA), wholeRowChanges: true });
+
 const uploads = (): number => emulator().requests.filter((r) => r.startsWith("POST /upload/")).length;
 
 emulatorOnly("target-bigquery, cdc_method: storage_write", () => {
@@ -65,6 +69,7 @@ emulatorOnly("target-bigquery, cdc_method: storage_write", () => {
     const dataset = datasetName("sw");
     await db.query(`
       CREATE TABLE orders (id integer PRIMARY KEY, state text, total numeric(10,2), placed_at timestamptz, day date);
+      ALTER TABLE orders REPLICA IDENTITY FULL;
       INSERT INTO orders VALUES (1, 'new', 1.50, '2024-01-01 10:00:00.123456+00', '2024-01-01'), (2, 'new', 2, NULL, NULL);
     `);
     const workDir = tempDir();
@@ -141,7 +146,37 @@ emulatorOnly("target-bigquery, cdc_method: storage_write", () => {
     }
   });
 
-  test("a batch with a change that is not complete (a soft delete carries only the key) is merged instead, exactly", async () => {
+  test("REPLICA IDENTITY FULL: a soft delete lands as an UPSERT of the whole row with _sdc_deleted_at, an unchanged TOASTed value from the old row; no MERGE", async () => {
+    const dataset = datasetName("sw_full");
+    await db.query(`
+      CREATE TABLE notes (id integer PRIMARY KEY, title text, body text);
+      ALTER TABLE notes ALTER COLUMN body SET STORAGE EXTERNAL;
+      ALTER TABLE notes REPLICA IDENTITY FULL;
+      INSERT INTO notes VALUES (1, 'a', repeat('x', 10000)), (2, 'b', repeat('y', 10000));
+    `);
+    const workDir = tempDir();
+    const config = bigqueryConfig(target, dataset);
+    const streams = { "public-notes": { "replication-method": "LOG_BASED" } };
+    await runToBigquery({ db, workDir, target: config, streams });
+    const appended = emulator().storageWrite.stats.rowsAppended;
+    // The update leaves the TOASTed body out of the new row; the delete of 2 carries the old row.
+    await db.query(`UPDATE notes SET title = 'A' WHERE id = 1; DELETE FROM notes WHERE id = 2;`);
+    await runToBigquery({ db, workDir, target: config, streams });
+    expect(emulator().storageWrite.stats.rowsAppended - appended).toBe(2);
+    expect(await mergesInto(dataset)).toBe(0);
+    await emulator().storageWrite.applyPendingChanges();
+    expect(
+      await plainRows(
+        target,
+        `SELECT id, title, LENGTH(body) AS body, _sdc_deleted_at IS NOT NULL AS deleted FROM \`${dataset}.notes\` ORDER BY id`,
+      ),
+    ).toEqual([
+      { id: 1, title: "A", body: 10000, deleted: false },
+      { id: 2, title: "b", body: 10000, deleted: true },
+    ]);
+  });
+
+  test("a stream whose changes do not carry whole rows (no REPLICA IDENTITY FULL) is merged, never sent to the default stream", async () => {
     const dir = tempDir();
     const dataset = datasetName("sw_soft");
     const loader = new BigqueryLoader(bigqueryConfig(target, dataset), { projectDir: dir }, { env: {} });
@@ -150,14 +185,16 @@ emulatorOnly("target-bigquery, cdc_method: storage_write", () => {
       version: 1,
       distinctKeys: false,
     });
-    await writer.write(cdcBatch(dir, [`1,one,"{""v"":1}",2024-01-01 00:00:00,,1,`, `2,two,,,,2,`]));
     const appended = emulator().storageWrite.stats.rowsAppended;
+    await writer.write(cdcBatch(dir, [`1,one,"{""v"":1}",2024-01-01 00:00:00,,1,`, `2,two,,,,2,`]));
     // The delete of 1 needs its stored values (name, doc, ...): only a MERGE reads them.
     await writer.write(cdcBatch(dir, [`1,,,,2024-06-01 00:00:00+00,3,"1,2,3"`, `2,deux,,,,4,`]));
-    expect(emulator().storageWrite.stats.rowsAppended).toBe(appended);
     await writer.finish();
     await loader.close();
-    await emulator().storageWrite.applyPendingChanges();
+    expect(emulator().storageWrite.stats.rowsAppended).toBe(appended);
+    expect(await mergesInto(dataset)).toBe(1);
+    const [metadata] = await target.client.dataset(dataset).table("items").getMetadata();
+    expect(metadata.tableConstraints).toBeUndefined();
     expect(
       await plainRows(
         target,
@@ -169,6 +206,38 @@ emulatorOnly("target-bigquery, cdc_method: storage_write", () => {
     ]);
   });
 
+  test("a change that comes without a value on a default-stream table is refused before anything is sent, saying what to do", async () => {
+    const dir = tempDir();
+    const dataset = datasetName("sw_partial");
+    const loader = new BigqueryLoader(bigqueryConfig(target, dataset), { projectDir: dir }, { env: {} });
+    const writer = await loader.openStream(wholeRows(), {
+      mode: "incremental",
+      version: 1,
+      distinctKeys: false,
+    });
+    await writer.write(cdcBatch(dir, [`1,one,,,,1,`]));
+    const appended = emulator().storageWrite.stats.rowsAppended;
+    // The source's replica identity went back to the key: a delete carries only the key.
+    const error = await writer
+      .write(cdcBatch(dir, [`1,,,,2024-06-01 00:00:00+00,2,"1,2,3"`]))
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as Error).message).toMatch(
+      /batch row 1 is a delete that does not carry "name", "doc", "changed_at".*refuses MERGE.*REPLICA IDENTITY FULL.*hard_delete: true.*cdc_method: merge/,
+    );
+    expect(emulator().storageWrite.stats.rowsAppended).toBe(appended);
+    // A source TRUNCATE cannot be applied there either: UPDATE and DELETE are refused.
+    await expect(writer.truncate!(new Date())).rejects.toThrow(
+      /source table was truncated.*--full-refresh --select public-items/,
+    );
+    await writer.abort();
+    await loader.close();
+    await emulator().storageWrite.applyPendingChanges();
+    expect(await plainRows(target, `SELECT id, name FROM \`${dataset}.items\` ORDER BY id`)).toEqual([
+      { id: 1, name: "one" },
+    ]);
+  });
+
   test("an answer lost after BigQuery applied the changes: the client sends them again, and the table is still exact", async () => {
     const dir = tempDir();
     const dataset = datasetName("sw_lost");
@@ -177,7 +246,7 @@ emulatorOnly("target-bigquery, cdc_method: storage_write", () => {
       { projectDir: dir },
       { env: {} },
     );
-    const writer = await loader.openStream(structuredClone(CDC_SCHEMA), {
+    const writer = await loader.openStream(wholeRows(), {
       mode: "incremental",
       version: 1,
       distinctKeys: false,
@@ -199,7 +268,7 @@ emulatorOnly("target-bigquery, cdc_method: storage_write", () => {
     const dir = tempDir();
     const dataset = datasetName("sw_refused");
     const loader = new BigqueryLoader(bigqueryConfig(target, dataset), { projectDir: dir }, { env: {} });
-    const writer = await loader.openStream(structuredClone(CDC_SCHEMA), {
+    const writer = await loader.openStream(wholeRows(), {
       mode: "incremental",
       version: 1,
       distinctKeys: false,
@@ -309,26 +378,31 @@ emulatorOnly("target-bigquery, cdc_method: storage_write", () => {
     ]);
   });
 
-  test("storage_write: while a merged batch waits for merge_interval, later complete batches wait with it (a key's changes stay in order)", async () => {
+  test("storage_write: changes merged while the stream's changes did not come whole land before the first sent to the default stream", async () => {
     const dir = tempDir();
     const dataset = datasetName("sw_order");
-    const loader = new BigqueryLoader(
-      bigqueryConfig(target, dataset, { merge_interval: "1h" }),
-      { projectDir: dir },
-      { env: {} },
-    );
-    const writer = await loader.openStream(structuredClone(CDC_SCHEMA), {
-      mode: "incremental",
-      version: 1,
-      distinctKeys: false,
-    });
-    await writer.write(cdcBatch(dir, [`1,one,,,,1,`]));
-    const appended = emulator().storageWrite.stats.rowsAppended;
-    await writer.write(cdcBatch(dir, [`1,,,,2024-06-01 00:00:00+00,2,"1,2,3"`]));
-    await writer.write(cdcBatch(dir, [`1,again,,,,3,`]));
-    expect(emulator().storageWrite.stats.rowsAppended).toBe(appended);
-    await writer.finish();
-    await loader.close();
+    const open = async (schema: typeof CDC_SCHEMA) => {
+      const loader = new BigqueryLoader(
+        bigqueryConfig(target, dataset, { merge_interval: "1h" }),
+        { projectDir: dir },
+        { env: {} },
+      );
+      return {
+        loader,
+        writer: await loader.openStream(schema, { mode: "incremental", version: 1, distinctKeys: false }),
+      };
+    };
+    const first = await open(structuredClone(CDC_SCHEMA));
+    await first.writer.write(cdcBatch(dir, [`1,one,,,,1,`]));
+    await first.writer.write(cdcBatch(dir, [`1,,,,2024-06-01 00:00:00+00,2,"1,2,3"`]));
+    // The run dies before its merge; then the source table is made REPLICA IDENTITY FULL.
+    await first.writer.abort();
+    await first.loader.close();
+    expect(await changesTables(dataset)).toHaveLength(1);
+    const second = await open(wholeRows());
+    await second.writer.write(cdcBatch(dir, [`1,again,,,,3,`]));
+    await second.writer.finish();
+    await second.loader.close();
     await emulator().storageWrite.applyPendingChanges();
     expect(
       await plainRows(

@@ -120,6 +120,8 @@ const MORE: Scenario[] = [
   },
   {
     name: "replica identity FULL: updates, key changes and deletes of TOASTed rows",
+    // Into BigQuery the path of whole-row changes: the Storage Write API's default stream.
+    core: true,
     setup: `${DOCS} ALTER TABLE docs REPLICA IDENTITY FULL;`,
     methods: [...SEES_DELETES],
     steps: [
