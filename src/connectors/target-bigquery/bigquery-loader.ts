@@ -195,6 +195,7 @@ export class BigqueryLoader implements Loader {
         bigqueryColumnNames(
           schema.columns.map((c) => c.name),
           METADATA_NAMES,
+          schema.streamId,
         ),
     });
   }
@@ -264,6 +265,7 @@ class BigqueryStreamWriter implements StreamWriter {
     this.columnNames = bigqueryColumnNames(
       schema.columns.map((c) => c.name),
       METADATA_NAMES,
+      schema.streamId,
     );
     this.types = new Map(schema.columns.map((c) => [c.name, c.type]));
     this.tables = new BigqueryTables(

@@ -1,3 +1,5 @@
+import { SchemaError } from "../../errors.js";
+
 /**
  * How source names become BigQuery names. BigQuery refuses what it cannot name instead of
  * quoting it, so every name is rewritten by a fixed, documented rule (README "BigQuery"):
@@ -8,14 +10,28 @@
  *   `public-events` stays `public-events`; `Order "Items"` becomes `Order__Items_`.
  * - Columns: every character other than an ASCII letter, digit or `_` becomes `_`; a name
  *   starting with a digit, empty, or starting with a prefix BigQuery reserves (`_TABLE_`,
- *   `_FILE_`, `_PARTITION`, `_ROW_TIMESTAMP`, `__ROOT__`, `_COLON_`) gets a leading `_`; cut
- *   to 300 characters. BigQuery compares column names without case, so names that end up
- *   equal that way get `_2`, `_3`, ...: names that were already legal keep theirs first (in
- *   column order), then rewritten names take the next free suffix. A column thus keeps its
- *   name when another column is added or removed, unless both map to the same name.
+ *   `_FILE_`, `_PARTITION`, `_ROW_TIMESTAMP`, `__ROOT__`, `_COLON_`; and `_CHANGE_`, the change
+ *   data capture pseudocolumns') gets a leading `_`; cut to 300 characters; a name of a column sluice adds (`_sdc_...`) gets `_2`. A column's
+ *   name thus depends on its own source name only, so it never changes once the table exists,
+ *   whatever columns are added or dropped later. BigQuery compares column names without case:
+ *   two source columns whose names end up equal that way (`a-b` and `a_b`, `Name` and `name`,
+ *   two long names cut to the same 300 characters) are refused before anything is written, with
+ *   both named. (Suffixes by column order would be unstable: `a-b` alone is `a_b`, and becomes
+ *   another name, its data left behind, once a column `a_b` is added.)
  */
 
-const RESERVED_COLUMN_PREFIXES = ["_table_", "_file_", "_partition", "_row_timestamp", "__root__", "_colon_"];
+// The prefixes BigQuery reserves (https://cloud.google.com/bigquery/docs/schemas#column_names), and
+// `_CHANGE_`: the Storage Write API's rows carry the change data capture pseudocolumns
+// (`_CHANGE_TYPE`, `_CHANGE_SEQUENCE_NUMBER`) beside the table's columns.
+const RESERVED_COLUMN_PREFIXES = [
+  "_table_",
+  "_file_",
+  "_partition",
+  "_row_timestamp",
+  "__root__",
+  "_colon_",
+  "_change_",
+];
 const MAX_COLUMN_LENGTH = 300;
 const MAX_TABLE_BYTES = 1024;
 
@@ -39,27 +55,31 @@ export function isLegalColumnName(name: string): boolean {
 
 /**
  * BigQuery names for `names` (source column names, in column order), each unique without case
- * and distinct from `reserved` (metadata columns). Returns source name → BigQuery name.
+ * and distinct from `reserved` (metadata columns). Returns source name → BigQuery name; throws a
+ * SchemaError naming both source columns when two would have one BigQuery name.
  */
 export function bigqueryColumnNames(
   names: readonly string[],
   reserved: readonly string[] = [],
+  streamId?: string,
 ): Map<string, string> {
-  const taken = new Set(reserved.map((n) => n.toLowerCase()));
+  const metadata = new Set(reserved.map((n) => n.toLowerCase()));
+  const owners = new Map<string, string>();
   const result = new Map<string, string>();
-  const claim = (source: string, wanted: string): void => {
-    let candidate = wanted;
-    for (let n = 2; taken.has(candidate.toLowerCase()); n++) {
-      const suffix = `_${n}`;
-      candidate = `${wanted.slice(0, MAX_COLUMN_LENGTH - suffix.length)}${suffix}`;
+  for (const name of names) {
+    let column = legalColumnName(name);
+    if (metadata.has(column.toLowerCase())) column = `${column.slice(0, MAX_COLUMN_LENGTH - 2)}_2`;
+    const other = owners.get(column.toLowerCase());
+    if (other !== undefined) {
+      const stream = streamId ?? "<stream>";
+      throw new SchemaError(
+        `target-bigquery: ${streamId ? `stream ${streamId}: ` : ""}source columns "${other}" and "${name}" would both be BigQuery column "${column}" (a BigQuery column name keeps only ASCII letters, digits and _, at most 300 of them, and BigQuery compares names without case). Rename one of them at the source, or leave one out of the stream (metadata ${stream}.${name}: selected: false).`,
+      );
     }
-    taken.add(candidate.toLowerCase());
-    result.set(source, candidate);
-  };
-  // Names that are legal as they are claim first, so rewriting another name never moves them.
-  for (const name of names) if (isLegalColumnName(name) && !reserved.includes(name)) claim(name, name);
-  for (const name of names) if (!result.has(name)) claim(name, legalColumnName(name));
-  return new Map(names.map((n) => [n, result.get(n)!]));
+    owners.set(column.toLowerCase(), name);
+    result.set(name, column);
+  }
+  return result;
 }
 
 /** Dataset ids are not rewritten (the user chose them): an illegal one is a configuration error. */

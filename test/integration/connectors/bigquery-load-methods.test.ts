@@ -234,8 +234,8 @@ describe("PostgreSQL → target-bigquery", () => {
   test("a table named with a dash and mixed case, and columns BigQuery cannot name as they are", async () => {
     const dataset = datasetName("names");
     await db.query(`
-      CREATE TABLE "Public-Events" ("Event Id" integer PRIMARY KEY, "2nd-value" text, "order" text, "Order" text);
-      INSERT INTO "Public-Events" VALUES (1, 'x', 'lower', 'upper');
+      CREATE TABLE "Public-Events" ("Event Id" integer PRIMARY KEY, "2nd-value" text, "order" text);
+      INSERT INTO "Public-Events" VALUES (1, 'x', 'lower');
     `);
     const workDir = tempDir();
     const config = bigqueryConfig(target, dataset, { table_prefix: "meltano_extract_" });
@@ -244,10 +244,27 @@ describe("PostgreSQL → target-bigquery", () => {
       "Event_Id",
       "_2nd_value",
       "order",
-      "Order_2",
     ]);
     expect(await plainRows(target, `SELECT * FROM \`${dataset}.meltano_extract_Public-Events\``)).toEqual([
-      { Event_Id: 1, _2nd_value: "x", order: "lower", Order_2: "upper" },
+      { Event_Id: 1, _2nd_value: "x", order: "lower" },
+    ]);
+    // A column added later whose BigQuery name is taken: refused before anything is written, the
+    // existing columns and rows as they were.
+    await db.query(
+      `ALTER TABLE "Public-Events" ADD COLUMN "Order" text; UPDATE "Public-Events" SET "Order" = 'upper'`,
+    );
+    await expect(
+      runToBigquery({ db, workDir, target: config, streams: { "public-Public-Events": {} } }),
+    ).rejects.toThrow(
+      /source columns "order" and "Order" would both be BigQuery column "Order".*selected: false/,
+    );
+    expect((await fieldsOf(dataset, "meltano_extract_Public-Events")).map((f) => f[0])).toEqual([
+      "Event_Id",
+      "_2nd_value",
+      "order",
+    ]);
+    expect(await plainRows(target, `SELECT * FROM \`${dataset}.meltano_extract_Public-Events\``)).toEqual([
+      { Event_Id: 1, _2nd_value: "x", order: "lower" },
     ]);
   });
 

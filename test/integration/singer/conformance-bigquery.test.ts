@@ -37,7 +37,16 @@ describe("Singer conformance: target-bigquery (emulator)", () => {
         return out;
       });
     },
-    { cli: { loader: "target-bigquery", config: ({ id }) => bigqueryConfig(target, datasetOf(id)) } },
+    {
+      cli: { loader: "target-bigquery", config: ({ id }) => bigqueryConfig(target, datasetOf(id)) },
+      expectedFailures: {
+        names_differing_only_in_case: {
+          reason:
+            "BigQuery compares column names without case, and a column's name must not depend on the other columns (it could change when one is added), so `Name` and `name` are refused",
+          error: /source columns "Name" and "name" would both be BigQuery column "name"/,
+        },
+      },
+    },
   );
 });
 
