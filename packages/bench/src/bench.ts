@@ -188,7 +188,7 @@ async function main(): Promise<void> {
           perTransaction: 100,
         });
         console.log(
-          `  bq-cdc   --follow, ${formatCount(f.changes)} updates in ${f.changes / 100} transactions, cdc_method ${method.padEnd(13)} ${f.seconds.toFixed(1).padStart(6)} s  ${formatCount(Math.round(f.changes / f.seconds)).padStart(9)} changes/s  ${f.tableModifications} table modifications (${formatCount(Math.round(f.modificationsPerDay))}/day at most at this pace; quota 1,500)  ${(f.bytesSent / f.changes).toFixed(0)} bytes sent and ${(f.bytesBilled / f.changes).toFixed(0)} bytes billed per change${method === "storage_write" ? " (one background apply; BigQuery runs one per max_staleness)" : f.bytesBilled === 0 ? " (the emulator bills no query bytes)" : ""}`,
+          `  bq-cdc   --follow, ${formatCount(f.changes)} updates in ${f.changes / 100} transactions, cdc_method ${method.padEnd(13)} ${f.seconds.toFixed(1).padStart(6)} s  ${formatCount(Math.round(f.changes / f.seconds)).padStart(9)} changes/s  ${f.tableModifications} table modifications (${formatCount(Math.round(f.modificationsPerDay))}/day at this pace; quota 1,500), ${f.dmlStatements} DML statements  ${(f.bytesSent / f.changes).toFixed(0)} bytes sent and ${(f.bytesBilled / f.changes).toFixed(0)} bytes billed per change${method === "storage_write" ? " (one background apply; BigQuery runs one per max_staleness)" : f.bytesBilled === 0 ? " (the emulator bills no query bytes)" : ""}`,
         );
       }
     }

@@ -143,7 +143,7 @@ describe("quotas", () => {
     expect(after).toEqual([{ n: 50 }]);
   });
 
-  test("table modifications per day: load and copy jobs count and the next fails with quotaExceeded; DML counts but is never refused; a day later it passes", async () => {
+  test("table modifications per day: load and copy jobs count and the next fails with quotaExceeded; DML does not count and is never refused; a day later it passes", async () => {
     const { emulator, bq } = await start({
       limits: { tableModificationsPerDay: 3 },
       jobDurationMs: 2_000,
@@ -163,10 +163,11 @@ describe("quotas", () => {
       /^Quota exceeded: Your table exceeded quota for imports or query appends per table/,
     );
 
-    // DML is counted toward the day's figure, and runs anyway.
+    // DML is not a table modification (https://cloud.google.com/bigquery/quotas#standard_tables:
+    // "DML statements are excluded and don't count"), and runs past the quota.
     await bq.query("INSERT INTO main.t (n) VALUES (5)");
     await bq.query("UPDATE main.t SET n = n + 10 WHERE n = 5");
-    expect(emulator.quotas.modificationsToday("main.t")).toBe(5);
+    expect(emulator.quotas.modificationsToday("main.t")).toBe(3);
     expect(
       (await failure(source.copy(table, { writeDisposition: "WRITE_APPEND" }))).errors?.[0]?.reason,
     ).toBe("quotaExceeded");
@@ -175,6 +176,18 @@ describe("quotas", () => {
     await load(table, ndjson("five.json", [{ n: 6 }]));
     const [rows] = await bq.query("SELECT n FROM main.t ORDER BY n");
     expect(rows.map((r: { n: number }) => r.n)).toEqual([1, 2, 3, 6, 15]);
+  });
+
+  // https://cloud.google.com/bigquery/quotas#standard_tables: "while DML statements count toward
+  // this limit, they are not subject to it if it is reached".
+  test("DML statements count toward the table metadata update rate, and are never refused by it", async () => {
+    const { bq } = await start({ clockStart: new Date("2026-03-01T00:00:00Z") });
+    const [table] = await bq
+      .dataset("main")
+      .createTable("dml_meta", { schema: { fields: [{ name: "n", type: "INT64" }] } });
+    for (let i = 0; i < 5; i++) await bq.query(`INSERT INTO main.dml_meta (n) VALUES (${i})`);
+    const refused = await failure(table.setMetadata({ description: "after the DML" }));
+    expect(refused.errors?.[0]?.reason).toBe("rateLimitExceeded");
   });
 
   test("table metadata updates: the sixth within 10 seconds is rateLimitExceeded (production's 5), and passes once the window moves", async () => {

@@ -17,16 +17,18 @@ const PRICING = "https://cloud.google.com/bigquery/pricing#on_demand_pricing";
 export interface BigQueryLimits {
   /**
    * "Table modifications per day": 1,500 per table, the combined total of load jobs, copy jobs
-   * and query jobs that append to or overwrite a destination table. DML statements count toward
-   * it but are not limited by it. Source: QUOTAS#standard_tables ("Optimize load jobs" too:
+   * and query jobs that append to or overwrite a destination table. "DML statements are excluded
+   * and don't count toward the number of table modifications per day", nor does streaming (the
+   * Storage Write API). Source: QUOTAS#standard_tables ("Optimize load jobs" too:
    * https://cloud.google.com/bigquery/docs/optimize-load-jobs). Error: 403 `quotaExceeded`,
    * "Quota exceeded: Your table exceeded quota for imports or query appends per table."
    */
   tableModificationsPerDay: number;
   /**
    * "Maximum rate of table metadata update operations per table": 5 per 10 seconds; includes
-   * tables.insert/patch/update, ALTER TABLE and CREATE OR REPLACE TABLE, and job output (load,
-   * copy). Source: QUOTAS#standard_tables. Error: 403 `rateLimitExceeded`, "Exceeded rate limits:
+   * tables.insert/patch/update, DDL (ALTER TABLE, CREATE OR REPLACE TABLE), and job output (load,
+   * copy, query); "while DML statements count toward this limit, they are not subject to it".
+   * Source: QUOTAS#standard_tables. Error: 403 `rateLimitExceeded`, "Exceeded rate limits:
    * too many table update operations for this table."
    */
   tableMetadataUpdatesPer10s: number;
@@ -64,7 +66,7 @@ export interface BigQueryLimits {
    * mutating DML statements per table": 20. Source: QUOTAS#data-manipulation-language-statements
    * and DML#update_delete_merge_dml_concurrency. A statement submitted while its table has 22
    * outstanding is refused: "Too many DML statements outstanding against table T, limit is 20"
-   * (403 `quotaExceeded` here). DML counts toward `tableModificationsPerDay` but is not limited by it.
+   * (403 `quotaExceeded` here). DML is not a table modification (`tableModificationsPerDay`).
    */
   concurrentMutatingDmlPerTable: number;
   queuedMutatingDmlPerTable: number;

@@ -56,7 +56,11 @@ class SlidingCount {
 export type TableOperation =
   /** A load, copy or query job writing the table: a table modification and a metadata update. */
   | "job-output"
-  /** DML: counts toward the daily modifications but is never refused for them. */
+  /**
+   * DML: not a table modification ("DML statements are excluded and don't count toward the number
+   * of table modifications per day"); it counts toward the metadata update rate but is never
+   * refused by it ("while DML statements count toward this limit, they are not subject to it").
+   */
   | "dml"
   /** tables.insert/patch/update, CREATE/ALTER TABLE: a metadata update. */
   | "metadata";
@@ -110,8 +114,8 @@ export class BigQueryQuotas {
         `Exceeded rate limits: too many table update operations for this table (${table}: ${this.limits.tableMetadataUpdatesPer10s} per 10 seconds; retry in ${Math.ceil(wait / 1000)} s). For more information, see ${TROUBLESHOOT_QUOTAS}`,
       );
     }
-    if (operation !== "metadata") modifications.add(now);
-    if (operation === "metadata") metadata.add(now);
+    if (operation === "job-output") modifications.add(now);
+    else metadata.add(now);
   }
 
   /**
@@ -122,7 +126,7 @@ export class BigQueryQuotas {
     this.window(this.metadataUpdates, table, METADATA_WINDOW_MS).add(this.clock.now());
   }
 
-  /** Table modifications counted in the last 24 h (DML included), for tests and statistics. */
+  /** Table modifications (load, copy and query jobs writing it; not DML) in the last 24 h. */
   modificationsToday(table: string): number {
     return this.window(this.modifications, table, DAY_MS).count(this.clock.now());
   }
