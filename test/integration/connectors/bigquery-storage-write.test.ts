@@ -25,8 +25,9 @@ import {
 // Change data capture into BigQuery through the Storage Write API (cdc_method: storage_write, the
 // default): what goes through the default stream (streams whose changes carry whole rows: REPLICA
 // IDENTITY FULL), what is merged instead (the others), what is refused, and what a lost answer
-// does. Needs the emulator (its counters and injected failures): against real BigQuery
-// (SLUICE_BIGQUERY_PROJECT) the CDC kit in bigquery-cdc.test.ts covers the method instead.
+// does. Most tests need the emulator (its counters and injected failures); the first block runs
+// against real BigQuery too (SLUICE_BIGQUERY_PROJECT, README "Tests against BigQuery"), as does
+// the CDC kit in bigquery-cdc.test.ts.
 const emulatorOnly = process.env.SLUICE_BIGQUERY_PROJECT ? describe.skip : describe;
 
 let db: TestDatabase;
@@ -63,6 +64,63 @@ async function changesTables(dataset: string): Promise<string[]> {
 const wholeRows = () => ({ ...structuredClone(CDC_SCHEMA), wholeRowChanges: true });
 
 const uploads = (): number => emulator().requests.filter((r) => r.startsWith("POST /upload/")).length;
+
+describe("target-bigquery, cdc_method: storage_write, against the emulator or real BigQuery", () => {
+  for (const hardDelete of [false, true]) {
+    test(`a LOG_BASED run of inserts, updates (a TOASTed value left unchanged) and ${hardDelete ? "hard" : "soft"} deletes lands through the default stream; the table equals the source`, async () => {
+      const table = hardDelete ? "sw_real_hard" : "sw_real_soft";
+      const dataset = datasetName(hardDelete ? "sw_real_hard" : "sw_real_soft");
+      await db.query(`
+        CREATE TABLE ${table} (id integer PRIMARY KEY, title text, body text, amount numeric(12,2), at timestamptz);
+        ALTER TABLE ${table} ALTER COLUMN body SET STORAGE EXTERNAL;
+        ALTER TABLE ${table} REPLICA IDENTITY FULL;
+        INSERT INTO ${table} SELECT i, 't' || i, repeat(chr(96 + i), 5000), i * 1.25, '2024-01-01 00:00:00+00'::timestamptz + i * interval '1 hour'
+          FROM generate_series(1, 6) i;
+      `);
+      const workDir = tempDir();
+      // Real BigQuery: max_staleness 0, so that the comparison reads every change applied.
+      const config = bigqueryConfig(target, dataset, {
+        hard_delete: hardDelete,
+        ...(target.emulator ? {} : { max_staleness: "0" }),
+      });
+      const streams = { [`public-${table}`]: { "replication-method": "LOG_BASED" } };
+      await runToBigquery({ db, workDir, target: config, streams });
+      await db.query(`
+        UPDATE ${table} SET title = 'changed', amount = amount + 1 WHERE id IN (1, 2);
+        DELETE FROM ${table} WHERE id IN (3, 4);
+        INSERT INTO ${table} VALUES (7, 'new', repeat('z', 5000), 7.5, NULL);
+        UPDATE ${table} SET title = 'changed again' WHERE id = 1;
+        DELETE FROM ${table} WHERE id = 7;
+        INSERT INTO ${table} VALUES (3, 'back', 'short', 3, NULL);
+      `);
+      await runToBigquery({ db, workDir, target: config, streams });
+      await target.emulator?.storageWrite.applyPendingChanges();
+      const [metadata] = await target.client.dataset(dataset).table(table).getMetadata();
+      expect(metadata.tableConstraints).toEqual({ primaryKey: { columns: ["id"] } });
+      const source = await db.query<{ id: number; title: string; body: string; amount: string }>(
+        `SELECT id, title, md5(body) AS body, trim_scale(amount)::text AS amount FROM ${table} ORDER BY id`,
+      );
+      const live = hardDelete ? "" : "WHERE _sdc_deleted_at IS NULL";
+      expect(
+        await plainRows(
+          target,
+          `SELECT id, title, TO_HEX(MD5(body)) AS body, CAST(amount AS STRING) AS amount FROM \`${dataset}.${table}\` ${live} ORDER BY id`,
+        ),
+      ).toEqual(source);
+      if (!hardDelete) {
+        expect(
+          await plainRows(
+            target,
+            `SELECT id, title FROM \`${dataset}.${table}\` WHERE _sdc_deleted_at IS NOT NULL ORDER BY id`,
+          ),
+        ).toEqual([
+          { id: 4, title: "t4" },
+          { id: 7, title: "new" },
+        ]);
+      }
+    });
+  }
+});
 
 emulatorOnly("target-bigquery, cdc_method: storage_write", () => {
   test("LOG_BASED inserts, updates and hard deletes go through the default stream, one change per key, no load job nor MERGE", async () => {
