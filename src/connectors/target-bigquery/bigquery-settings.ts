@@ -88,7 +88,7 @@ export const targetBigquerySettings: readonly SettingDefinition[] = [
     default: "storage_write",
     choices: ["storage_write", "merge"],
     description:
-      "How change data capture lands: storage_write = UPSERT/DELETE rows on the table's default stream (Storage Write API, BigQuery applies them; priced per byte sent), merge = a load job and a MERGE per batch (priced per byte the MERGE scans)",
+      "How change data capture lands: storage_write = UPSERT/DELETE rows on the table's default stream (Storage Write API, BigQuery applies them; priced per byte sent) for source tables whose changes carry whole rows (PostgreSQL REPLICA IDENTITY FULL), other tables merged; merge = a load job and a MERGE per batch (priced per byte the MERGE scans)",
   },
   {
     name: "max_staleness",
@@ -102,7 +102,7 @@ export const targetBigquerySettings: readonly SettingDefinition[] = [
     kind: "string",
     default: "5m",
     description:
-      "Change batches that are merged (cdc_method merge, or an incomplete change) are loaded into a changes table and merged at most this often (5m: under 300 MERGEs per table per day, a fifth of BigQuery's 1,500 table modifications), and when the stream ends; 0 merges each batch",
+      "Change batches that are merged (cdc_method merge, or a source table without REPLICA IDENTITY FULL) are loaded into a changes table and merged at most this often (5m: under 300 MERGEs per table per day, each billed on what it reads), and when the stream ends; 0 merges each batch",
   },
   {
     name: "maximum_bytes_billed",
