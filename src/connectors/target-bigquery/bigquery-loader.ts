@@ -632,6 +632,14 @@ class BigqueryStreamWriter implements StreamWriter {
       const patch: Record<string, unknown> = {};
       const current = (metadata.tableConstraints as { primaryKey?: { columns?: string[] } } | undefined)
         ?.primaryKey?.columns;
+      if (!storageWrite && this.config.cdcMethod === "storage_write" && current && metadata.maxStaleness) {
+        // What ensureCdcTable(true) set: the table receives changes on its default stream, where
+        // BigQuery refuses the MERGE this batch needs. Said before any load, with what to do.
+        const source = `${this.schema.sourceSchema}.${this.schema.sourceTable}`;
+        throw new ConfigError(
+          `target-bigquery: ${this.schema.streamId}: ${this.where} receives change data capture through the Storage Write API (it has a primary key and max_staleness), but the changes of ${source} no longer carry whole rows, and BigQuery refuses MERGE on such a table (https://cloud.google.com/bigquery/docs/change-data-capture#limitations). ALTER TABLE ${source} REPLICA IDENTITY FULL and run again, or copy the table again (--full-refresh --select ${this.schema.streamId}; with cdc_method: merge its changes are merged from then on).`,
+        );
+      }
       if (storageWrite && JSON.stringify(current ?? []) !== JSON.stringify(keys))
         patch.tableConstraints = { primaryKey: { columns: keys } };
       const staleness = intervalText(this.config.maxStalenessSeconds);

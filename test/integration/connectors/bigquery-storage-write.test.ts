@@ -436,6 +436,31 @@ emulatorOnly("target-bigquery, cdc_method: storage_write", () => {
     ]);
   });
 
+  test("a table that receives changes on its default stream, whose source changes no longer come whole: refused before any load, saying what to do", async () => {
+    const dir = tempDir();
+    const dataset = datasetName("sw_identity");
+    const open = async (schema: typeof CDC_SCHEMA) => {
+      const loader = new BigqueryLoader(bigqueryConfig(target, dataset), { projectDir: dir }, { env: {} });
+      return {
+        loader,
+        writer: await loader.openStream(schema, { mode: "incremental", version: 1, distinctKeys: false }),
+      };
+    };
+    const first = await open(wholeRows());
+    await first.writer.write(cdcBatch(dir, [`1,one,,,,1,`]));
+    await first.writer.finish();
+    await first.loader.close();
+    // The source table's replica identity went back to the key (the tap no longer says wholeRowChanges).
+    const second = await open(structuredClone(CDC_SCHEMA));
+    const loads = uploads();
+    await expect(second.writer.write(cdcBatch(dir, [`1,uno,,,,2,`]))).rejects.toThrow(
+      /receives change data capture through the Storage Write API.*refuses MERGE.*REPLICA IDENTITY FULL.*--full-refresh --select public-items/,
+    );
+    expect(uploads()).toBe(loads);
+    await second.writer.abort();
+    await second.loader.close();
+  });
+
   test("storage_write: changes merged while the stream's changes did not come whole land before the first sent to the default stream", async () => {
     const dir = tempDir();
     const dataset = datasetName("sw_order");
