@@ -35,6 +35,7 @@ export { readSingerMessages } from "../protocol/singer-reader.js";
 export { SingerWriter } from "../protocol/singer-writer.js";
 export { mergedState, slotTieOf, toSingerState } from "../protocol/state.js";
 export { createExtractor, createLoader } from "../runner/compose-pipeline.js";
+export { invokeExternalPlugin } from "../runner/invoke-external-plugin.js";
 export { planStreams, selectedCatalog } from "../runner/plan-streams.js";
 export { openProject, openStores, resolvePlugin, resolvePluginForRun } from "../runner/project-context.js";
 export { runProjectPipeline } from "../runner/project-pipeline.js";

@@ -154,9 +154,9 @@ function builtinFor(resolved: ResolvedPlugin) {
 /**
  * An external Singer plugin (not built in, or `builtin: false`): its program found as
  * `executableFor` says (in the project's virtualenvs), run in the project's folder, its output
- * redacted with the project's secrets.
+ * redacted with the project's secrets. Also what `sluice invoke` starts.
  */
-function externalPlugin(
+export function externalPlugin(
   context: ProjectContext,
   resolved: ResolvedPlugin,
   output: PluginOutput,
