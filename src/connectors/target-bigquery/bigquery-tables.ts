@@ -6,7 +6,8 @@ import type {
   WantedColumn,
   WarehouseTables,
 } from "../loader-core/stream-table.js";
-import type { BigqueryClient } from "./bigquery-client.js";
+import type { BigqueryClient, TableResource } from "./bigquery-client.js";
+import { columnPartitioning, type ColumnPartitioning } from "./bigquery-partitions.js";
 import { TABLE_VERSION_COLUMN } from "../loader-core/metadata-columns.js";
 import {
   addColumnsSql,
@@ -45,17 +46,33 @@ export class BigqueryTables implements WarehouseTables {
     private readonly metadataFor: (table: string, fields: TableField[]) => TableMetadata,
   ) {}
 
+  /**
+   * The partitioning and clustering of the table last read or made (the destination's): a staging
+   * table a copy appends from must have the same (BigQuery refuses to copy between tables
+   * partitioned differently), and a MERGE is restricted to the partitions it touches.
+   */
+  layout: Pick<TableMetadata, "timePartitioning" | "clustering"> = {};
+
+  /** The destination's partitioning on a time column, if any (bigquery-partitions.ts). */
+  get partitioning(): ColumnPartitioning | undefined {
+    return columnPartitioning(this.layout.timePartitioning, this.fields);
+  }
+
   async columns(table: string): Promise<Map<string, string> | undefined> {
-    const fields = await this.api.tableFields(table);
-    if (fields === undefined) return undefined;
+    const metadata = await this.api.tableMetadata(table);
+    if (metadata === undefined) return undefined;
+    const fields = (metadata.schema?.fields ?? []) as TableField[];
     this.fields = fields;
+    this.layout = layoutOf(metadata);
     return new Map(fields.map((f) => [f.name, f.type]));
   }
 
   async create(table: string, columns: readonly WantedColumn[]): Promise<void> {
     const fields = columns.map((c) => apiField(c.name, bigqueryType(c.type)));
-    await this.api.createTable(table, this.metadataFor(table, fields));
+    const metadata = this.metadataFor(table, fields);
+    await this.api.createTable(table, metadata);
     this.fields = fields;
+    this.layout = layoutOf(metadata);
   }
 
   async addColumn(table: string, column: WantedColumn): Promise<void> {
@@ -115,7 +132,15 @@ export class BigqueryTables implements WarehouseTables {
     return [];
   }
 
+  /**
+   * `tables.get` first (free): a table it counts rows in holds some. Its `numRows` leaves out rows
+   * still in the streaming buffer and changes not applied yet (Storage Write API), so a count of
+   * 0 decides nothing: then a query looks (10 MB billed at least).
+   */
   async isEmpty(table: string): Promise<boolean> {
+    const metadata = await this.api.tableMetadata(table);
+    const counted = Number(metadata?.numRows ?? 0) + Number(metadata?.streamingBuffer?.estimatedRows ?? 0);
+    if (counted > 0) return false;
     const rows = await this.api.query(
       anyRowSql(this.quoted(table)),
       `checking whether ${this.api.qualified(table)} is empty`,
@@ -175,4 +200,13 @@ export class BigqueryTables implements WarehouseTables {
       `applying a source TRUNCATE to ${this.api.qualified(table)}`,
     );
   }
+}
+
+function layoutOf(
+  metadata: TableResource | TableMetadata,
+): Pick<TableMetadata, "timePartitioning" | "clustering"> {
+  return {
+    ...(metadata.timePartitioning ? { timePartitioning: metadata.timePartitioning } : {}),
+    ...(metadata.clustering ? { clustering: metadata.clustering } : {}),
+  };
 }
