@@ -412,7 +412,8 @@ class BigqueryStreamWriter implements StreamWriter {
         if (await this.storageWrite(batch, layout, file)) return;
       }
       const changeBatch = merging && layout.sequence !== undefined && !this.replace;
-      if (changeBatch) await this.ensureCdcTable(false);
+      // Every MERGE (an upsert's too) finds the key's blocks in a table clustered on it.
+      if (merging && !this.replace) await this.ensureCdcTable(false);
       const chunks = await ndjsonChunks(file, Math.min(this.config.maxCacheBytes, MAX_LOAD_RANGE_BYTES));
       if (changeBatch && this.config.mergeIntervalSeconds > 0)
         await this.accumulate(batch, layout, fields, chunks);

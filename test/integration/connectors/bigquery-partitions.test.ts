@@ -305,7 +305,7 @@ emulatorOnly("target-bigquery into partitioned tables", () => {
     await loader.close();
   });
 
-  test("opening an upsert stream on a table that holds rows runs no query (tables.get says so, free)", async () => {
+  test("opening an upsert stream on a table that holds rows runs no query (tables.get says so, free); its MERGEs run on a table clustered on the key", async () => {
     const dir = tempDir();
     const dataset = datasetName("open_free");
     const config = bigqueryConfig(target, dataset);
@@ -333,5 +333,8 @@ emulatorOnly("target-bigquery into partitioned tables", () => {
     expect(await plainRows(target, `SELECT id, name FROM \`${dataset}.items\``)).toEqual([
       { id: 1, name: "b" },
     ]);
+    // An upsert's MERGE, like a change batch's, runs on a table clustered on the key.
+    const [metadata] = await target.client.dataset(dataset).table("items").getMetadata();
+    expect(metadata.clustering).toEqual({ fields: ["id"] });
   });
 });
