@@ -14,7 +14,7 @@ import { BigqueryTables } from "./bigquery-tables.js";
 import { createBigqueryVerifier } from "./bigquery-verifier.js";
 import type { StreamVerifier } from "../../verify/stream-verifier.js";
 import { BigqueryJobError, isQuotaError, type RetryOptions } from "./bigquery-errors.js";
-import { type BigqueryTargetConfig, resolveBigqueryConfig } from "./bigquery-config.js";
+import { type BigqueryTargetConfig, resolveBigqueryConfig, type TableOptions } from "./bigquery-config.js";
 import { bigqueryColumnNames, bigqueryTableName, quoteColumn, quoteTable } from "./bigquery-names.js";
 import {
   ndjsonChunks,
@@ -328,12 +328,18 @@ class BigqueryStreamWriter implements StreamWriter {
     return this.table.destination;
   }
 
-  private tableMetadata(table: string, fields: TableField[]): TableMetadata {
-    const options =
+  /** The stream's `table_config` entry (by stream id, source table or table name). */
+  private get tableOptions(): TableOptions {
+    return (
       this.config.tableConfig[this.schema.streamId] ??
       this.config.tableConfig[this.schema.sourceTable] ??
       this.config.tableConfig[this.tableName] ??
-      {};
+      {}
+    );
+  }
+
+  private tableMetadata(table: string, fields: TableField[]): TableMetadata {
+    const options = this.tableOptions;
     const bqName = (source: string, setting: string): string => {
       const name = this.columnNames.get(source) ?? (METADATA_NAMES.includes(source) ? source : undefined);
       if (!name || !fields.some((c) => c.name === name))
@@ -608,12 +614,13 @@ class BigqueryStreamWriter implements StreamWriter {
    * partitions are merged in groups of 4,000 (BigQuery's limit per job), each its own MERGE.
    * NOTE: this relies on a row's partition value never changing (a creation date, the usual
    * choice): a change moving a key to another partition would not find its old row and would be
-   * inserted beside it. Changes that leave the column out (a delete carrying only the key) cannot
+   * inserted beside it; `table_config`'s `prune_merges: false` says it can, and every MERGE of the
+   * table then scans it whole. Changes that leave the column out (a delete carrying only the key) cannot
    * say their partition: the MERGE then scans every partition.
    */
   private async runMerge(staging: string, plan: MergePlan, action: string): Promise<void> {
     const target = this.quoted(this.tableName);
-    const partitioning = this.tables.partitioning;
+    const partitioning = this.tableOptions.pruneMerges === false ? undefined : this.tables.partitioning;
     const touched = partitioning ? await this.touchedPartitions(staging, plan, partitioning) : undefined;
     if (!partitioning || !touched) {
       await this.api.query(mergeSql({ target, staging: this.quoted(staging), plan }), action);

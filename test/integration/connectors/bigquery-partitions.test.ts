@@ -148,6 +148,40 @@ emulatorOnly("target-bigquery into partitioned tables", () => {
     expect(await plainRows(target, `SELECT id FROM \`${dataset}.items\` ORDER BY id`)).toEqual([{ id: 1 }]);
   });
 
+  test("prune_merges: false (a partition_field that changes): a row moving to another day is updated, not inserted beside itself", async () => {
+    const dir = tempDir();
+    const dataset = datasetName("prune_off");
+    const config = (prune: boolean): PluginConfig =>
+      bigqueryConfig(target, dataset, {
+        cdc_method: "merge",
+        merge_interval: "0",
+        table_config: {
+          "public-items": { partition_field: "changed_at", partition_type: "DAY", prune_merges: prune },
+        },
+      });
+    const loader = new BigqueryLoader(config(false), { projectDir: dir }, { env: {} });
+    const writer = await loader.openStream(structuredClone(CDC_SCHEMA), {
+      mode: "incremental",
+      version: 1,
+      distinctKeys: false,
+    });
+    await writer.write(cdcBatch(dir, [`1,a,,${day(1)} 10:00:00,,1,`, `2,b,,${day(2)} 10:00:00,,2,`]));
+    await writer.write(cdcBatch(dir, [`1,moved,,${day(9)} 10:00:00,,3,`]));
+    await writer.finish();
+    await loader.close();
+    const merges = (await queryJobs(dataset)).filter((j) => j.query.startsWith("MERGE"));
+    expect(merges.at(-1)!.query).not.toContain("T.`changed_at` >=");
+    expect(
+      await plainRows(
+        target,
+        `SELECT id, name, CAST(changed_at AS STRING) AS at FROM \`${dataset}.items\` ORDER BY id`,
+      ),
+    ).toEqual([
+      { id: 1, name: "moved", at: "2024-01-09 10:00:00" },
+      { id: 2, name: "b", at: "2024-01-02 10:00:00" },
+    ]);
+  });
+
   test("append: one load job, and a batch past max_cache staged in a table partitioned and clustered as the target, then copied", async () => {
     const dir = tempDir();
     const dataset = datasetName("part_append");
