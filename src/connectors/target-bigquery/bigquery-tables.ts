@@ -73,7 +73,11 @@ export class BigqueryTables implements WarehouseTables {
     await this.api.createTable(table, metadata);
     this.fields = fields;
     this.layout = layoutOf(metadata);
+    this.made.add(table);
   }
+
+  /** Tables this stream made (empty until it writes, which it does only once they are prepared). */
+  private readonly made = new Set<string>();
 
   async addColumn(table: string, column: WantedColumn): Promise<void> {
     await this.addColumns(table, [column]);
@@ -133,11 +137,13 @@ export class BigqueryTables implements WarehouseTables {
   }
 
   /**
-   * `tables.get` first (free): a table it counts rows in holds some. Its `numRows` leaves out rows
+   * A table this stream just made holds nothing; otherwise `tables.get` first (free): a table it
+   * counts rows in holds some. Its `numRows` leaves out rows
    * still in the streaming buffer and changes not applied yet (Storage Write API), so a count of
    * 0 decides nothing: then a query looks (10 MB billed at least).
    */
   async isEmpty(table: string): Promise<boolean> {
+    if (this.made.has(table)) return true;
     const metadata = await this.api.tableMetadata(table);
     const counted = Number(metadata?.numRows ?? 0) + Number(metadata?.streamingBuffer?.estimatedRows ?? 0);
     if (counted > 0) return false;
