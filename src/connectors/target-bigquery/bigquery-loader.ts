@@ -658,7 +658,7 @@ class BigqueryStreamWriter implements StreamWriter {
     const said = messages.find((m) => /too many partitions/i.test(m));
     if (!partitioning || !said) return undefined;
     return new ConfigError(
-      `target-bigquery: ${this.where} is partitioned by ${partitioning.unit} on ${partitioning.field}, and this write would pass BigQuery's partition limits (${PARTITIONS_PER_TABLE} partitions per table, ${PARTITIONS_PER_JOB} modified per job: https://cloud.google.com/bigquery/quotas#partitioned_tables): ${partitionAdvice(partitioning)}, then reload the table (--full-refresh). BigQuery said: ${said.split("\n")[0]}`,
+      `target-bigquery: ${this.where} is partitioned by ${partitioning.unit} on ${partitioning.field}, and this write would pass BigQuery's partition limits (${PARTITIONS_PER_TABLE} partitions per table, ${PARTITIONS_PER_JOB} modified per job: https://cloud.google.com/bigquery/quotas#partitioned_tables): ${partitionAdvice(partitioning)}, then reload the table (--full-refresh). BigQuery said: ${said.slice(said.search(/too many partitions/i)).split("\n")[0]}`,
       { cause: error },
     );
   }

@@ -339,6 +339,37 @@ emulatorOnly("target-bigquery into partitioned tables", () => {
     await loader.close();
   });
 
+  test("a job BigQuery refuses for the partitions a table may hold stops the run with the table, the column and the remedy", async () => {
+    // An emulator whose tables hold 5 partitions at most (BigQuery: 10,000).
+    const small = await startBigqueryTarget({
+      emulator: { jobDurationMs: 0, limits: { partitionsPerTable: 5 } },
+    });
+    try {
+      const dir = tempDir();
+      const dataset = datasetName("part_full");
+      const config = {
+        ...partitioned(dataset, { load_method: "append-only" }),
+        ...small.config,
+      };
+      const loader = new BigqueryLoader(config, { projectDir: dir }, { env: {} });
+      const writer = await loader.openStream(structuredClone(CDC_SCHEMA), {
+        mode: "incremental",
+        version: 1,
+        distinctKeys: false,
+      });
+      const rows = (from: number, to: number): string[] =>
+        Array.from({ length: to - from + 1 }, (_, i) => `${from + i},r,,${day(from + i)} 00:00:00`);
+      await writer.write(cdcBatch(dir, rows(1, 4), { columns: PLAIN_COLUMNS }));
+      await expect(writer.write(cdcBatch(dir, rows(5, 6), { columns: PLAIN_COLUMNS }))).rejects.toThrow(
+        /part_full.*items is partitioned by DAY on changed_at.*partition limits.*set table_config's partition_type to MONTH.*BigQuery said: Too many partitions/,
+      );
+      await writer.abort();
+      await loader.close();
+    } finally {
+      await small.close();
+    }
+  });
+
   test("opening an upsert stream runs no query: a table it makes is empty, one tables.get counts rows in is not (free); its MERGEs run on a table clustered on the key", async () => {
     const dir = tempDir();
     const dataset = datasetName("open_free");
