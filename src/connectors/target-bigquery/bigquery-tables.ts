@@ -7,6 +7,7 @@ import type {
   WarehouseTables,
 } from "../loader-core/stream-table.js";
 import type { BigqueryClient, TableResource } from "./bigquery-client.js";
+import { quoteColumn } from "./bigquery-names.js";
 import { columnPartitioning, type ColumnPartitioning } from "./bigquery-partitions.js";
 import { TABLE_VERSION_COLUMN } from "../loader-core/metadata-columns.js";
 import {
@@ -168,13 +169,36 @@ export class BigqueryTables implements WarehouseTables {
     try {
       await this.api.copy(staging, target, "WRITE_TRUNCATE");
     } catch (error) {
+      const message = messagesOf(error);
+      if (/too many partitions/i.test(message)) {
+        await this.renameOver(staging, target);
+        return;
+      }
       // NOTE: a copy cannot change a table's partitioning or clustering (table_config changed
       // since the table was made): the old table goes first, so readers briefly see none.
-      if (!/partition|cluster/i.test((error as Error).message)) throw error;
+      if (!/partition|cluster/i.test(message)) throw error;
       await this.api.deleteTable(target);
       await this.api.copy(staging, target, "WRITE_TRUNCATE");
     }
     await this.api.deleteTable(staging);
+  }
+
+  /**
+   * A copy that would write more partitions than one job may modify (4,000,
+   * https://cloud.google.com/bigquery/quotas#partitioned_tables) is refused: the staging table
+   * takes the target's name instead (`ALTER TABLE ... RENAME TO`, a metadata change that writes
+   * no partition), once the old table is gone, so readers briefly see none. Its expiration is
+   * cleared: it is the table now.
+   */
+  private async renameOver(staging: string, target: string): Promise<void> {
+    await this.api.deleteTable(target);
+    await this.api.query(
+      `ALTER TABLE ${this.quoted(staging)} RENAME TO ${quoteColumn(target)}`,
+      `renaming ${this.api.qualified(staging)} to ${target}`,
+    );
+    await this.api.call(`clearing the expiration of ${this.api.qualified(target)}`, () =>
+      this.api.table(target).setMetadata({ expirationTime: null } as unknown as TableMetadata),
+    );
   }
 
   async deleteAll(table: string): Promise<void> {
@@ -215,4 +239,11 @@ function layoutOf(
     ...(metadata.timePartitioning ? { timePartitioning: metadata.timePartitioning } : {}),
     ...(metadata.clustering ? { clustering: metadata.clustering } : {}),
   };
+}
+
+/** An error's message and its causes' (the client's ApiError under sluice's own). */
+function messagesOf(error: unknown): string {
+  const messages: string[] = [];
+  for (let e: unknown = error; e instanceof Error; e = e.cause) messages.push(e.message);
+  return messages.join("\n");
 }

@@ -266,7 +266,7 @@ emulatorOnly("target-bigquery into partitioned tables", () => {
     await expectLayout(dataset);
   });
 
-  test("a batch over more than 4,000 partitions: appended in jobs of at most 4,000, merged in MERGEs of at most 4,000", async () => {
+  test("a batch over more than 4,000 partitions: appended in jobs of at most 4,000, merged in MERGEs of at most 4,000, replaced by a rename", async () => {
     const dir = tempDir();
     // 4,100 hours: 4,100 HOUR partitions.
     const hour = (i: number): string =>
@@ -311,6 +311,31 @@ emulatorOnly("target-bigquery into partitioned tables", () => {
     await merger.close();
     expect(await plainRows(target, `SELECT count(*) AS n FROM \`${mergeSet}.items\``)).toEqual([{ n: 4100 }]);
     expect((await queryJobs(mergeSet)).filter((j) => j.query.startsWith("MERGE"))).toHaveLength(2);
+
+    // A replace (FULL_TABLE): loaded into __sluice_new in jobs of at most 4,000 partitions, which
+    // then takes the table's name (a copy would modify them all in one job), without expiration.
+    const replaceSet = datasetName("part_many_replace");
+    for (const run of [rows, rows.slice(0, 4050)]) {
+      const replacer = new BigqueryLoader(
+        partitioned(replaceSet, {}, "HOUR"),
+        { projectDir: dir },
+        { env: {} },
+      );
+      const replacing = await replacer.openStream(structuredClone(CDC_SCHEMA), {
+        mode: "replace",
+        version: 1,
+        distinctKeys: true,
+      });
+      await replacing.write(cdcBatch(dir, run, { columns: PLAIN_COLUMNS }));
+      await replacing.finish();
+      await replacer.close();
+      expect(await plainRows(target, `SELECT count(*) AS n FROM \`${replaceSet}.items\``)).toEqual([
+        { n: run.length },
+      ]);
+      const [metadata] = await target.client.dataset(replaceSet).table("items").getMetadata();
+      expect(metadata.expirationTime).toBeUndefined();
+    }
+    await expectLayout(replaceSet, "HOUR");
   });
 
   test("a batch over more partitions than a table may hold (10,000) is refused before any job, naming the table, column and remedy", async () => {
