@@ -614,9 +614,10 @@ class BigqueryStreamWriter implements StreamWriter {
    * partitions are merged in groups of 4,000 (BigQuery's limit per job), each its own MERGE.
    * NOTE: this relies on a row's partition value never changing (a creation date, the usual
    * choice): a change moving a key to another partition would not find its old row and would be
-   * inserted beside it; `table_config`'s `prune_merges: false` says it can, and every MERGE of the
-   * table then scans it whole. Changes that leave the column out (a delete carrying only the key) cannot
-   * say their partition: the MERGE then scans every partition.
+   * inserted beside it; `table_config`'s `prune_merges: false` says it can, and every MERGE of
+   * the table then scans it whole. Changes that leave the column out cannot say their partition
+   * (a delete carries only the key unless the source table has REPLICA IDENTITY FULL): a MERGE
+   * with one of them scans every partition.
    */
   private async runMerge(staging: string, plan: MergePlan, action: string): Promise<void> {
     const target = this.quoted(this.tableName);
