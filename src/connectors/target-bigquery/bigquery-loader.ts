@@ -442,7 +442,8 @@ class BigqueryStreamWriter implements StreamWriter {
    */
   private async loadByPartition(batch: RecordBatch, file: string): Promise<boolean> {
     const partitioning = this.tables.partitioning;
-    if (!partitioning) return false;
+    // Fewer rows than a job may modify partitions: no need to read them.
+    if (!partitioning || batch.rowCount <= PARTITIONS_PER_JOB) return false;
     const field = partitioning.field;
     const partitionsOf = async (each: (partition: string, line: string) => void): Promise<void> => {
       const { createInterface } = await import("node:readline");

@@ -148,9 +148,12 @@ export function partitionFilter(
   partitions: PartitionSet,
   partitioning: ColumnPartitioning,
 ): string {
-  const terms = runs(partitions.starts, partitioning.unit).map(
-    ([from, to]) =>
-      `${column} >= ${literal(from, partitioning)} AND ${column} < ${literal(to, partitioning)}`,
+  // The last partition (9999-12-31, where invalid_values: clamp puts the largest values) ends
+  // past any value BigQuery holds: its range has no upper bound.
+  const terms = runs(partitions.starts, partitioning.unit).map(([from, to]) =>
+    to.getUTCFullYear() > 9999
+      ? `${column} >= ${literal(from, partitioning)}`
+      : `${column} >= ${literal(from, partitioning)} AND ${column} < ${literal(to, partitioning)}`,
   );
   if (partitions.hasNull) terms.push(`${column} IS NULL`);
   return terms.length === 0 ? "FALSE" : `(${terms.join(" OR ")})`;

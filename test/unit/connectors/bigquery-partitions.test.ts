@@ -44,6 +44,10 @@ describe("target-bigquery partitions", () => {
       "(T.`at` >= TIMESTAMP '2024-01-01 23:00:00+00:00' AND T.`at` < TIMESTAMP '2024-01-02 00:00:00+00:00')",
     );
     expect(partitionFilter("T.`at`", { starts: [], hasNull: false }, byHour)).toBe("FALSE");
+    // The last day BigQuery holds has no upper bound (10000-01-01 is no DATE).
+    expect(partitionFilter("T.`day`", { starts: ["9999-12-31 00:00:00"], hasNull: false }, byDay)).toBe(
+      "(T.`day` >= DATE '9999-12-31')",
+    );
   });
 
   test("groups of at most 4,000 partitions, the NULL partition counted", () => {
