@@ -154,7 +154,11 @@ async function emitChanges(
           ...base,
           properties: {
             ...base.properties,
-            [DELETED_AT_COLUMN]: { type: ["null", "string"], format: "date-time" },
+            [DELETED_AT_COLUMN]: {
+              type: ["null", "string"],
+              format: "date-time",
+              "x-sql-datatype": "timestamp with time zone",
+            },
           },
         },
         keyProperties: schema.keyProperties,
@@ -237,15 +241,37 @@ async function emitChanges(
   }
 }
 
-/** The catalog's schema of the stream, narrowed to the selected columns in batch order. */
+/**
+ * The stream's schema of the selected columns, in batch order. Each column's is the tap's own
+ * (`jsonSchemaOf`: the JSON types, formats and `x-sql-datatype` that describe the values it
+ * writes), unless the catalog gives the column another JSON type or its own `x-sql-datatype`
+ * (a Meltano `schema` extra): that schema is passed on as given, for the target to decide by.
+ * A catalog from an earlier discovery, without the annotations, gets them.
+ */
 function streamSchema(catalog: Catalog, plan: StreamPlan): JsonSchema {
   const stream = catalog.streams.find((s) => s.tap_stream_id === plan.schema.streamId);
   const declared = stream?.schema.properties ?? {};
   const properties: Record<string, JsonSchema> = {};
   for (const column of plan.schema.columns) {
-    properties[column.name] =
-      declared[column.name] ??
-      jsonSchemaOf(column.type, column.nullable && !plan.schema.keyProperties.includes(column.name));
+    const own = jsonSchemaOf(
+      column.type,
+      column.nullable && !plan.schema.keyProperties.includes(column.name),
+    );
+    const given = declared[column.name];
+    properties[column.name] = given === undefined || isOwnSchema(given, own) ? own : given;
   }
   return { type: "object", properties };
+}
+
+/** Whether a catalog's property schema is the tap's own: the same JSON types, no SQL type of its own. */
+function isOwnSchema(given: JsonSchema, own: JsonSchema): boolean {
+  const sqlDatatype = given["x-sql-datatype"];
+  if (sqlDatatype !== undefined && sqlDatatype !== own["x-sql-datatype"]) return false;
+  const types = (schema: JsonSchema): string =>
+    [schema.type ?? []]
+      .flat()
+      .filter((t) => t !== "null")
+      .sort()
+      .join(",");
+  return types(given) === types(own);
 }
