@@ -132,11 +132,25 @@ export async function runFromPostgres(
  * catalog read back from its JSON text, as `--catalog` reads it), then that file is read into
  * `loader`, which is closed at the end. Returns the messages' file.
  */
-export async function runThroughSinger(options: TestRunOptions & { loader: Loader }): Promise<string> {
+export async function runThroughSinger(
+  options: TestRunOptions & {
+    loader: Loader;
+    /** Columns left out of the selection (`selected: false`), in every stream. */
+    leaveOut?: readonly string[];
+  },
+): Promise<string> {
   const extractor = new PostgresExtractor(tapConfig(options.db, options.tap));
   const catalog = JSON.parse(
     formatSchemaJson(selectStreams(await extractor.discover(), options.streams)),
   ) as Catalog;
+  for (const stream of catalog.streams) {
+    for (const entry of stream.metadata) {
+      const [kind, column] = entry.breadcrumb;
+      if (kind === "properties" && column !== undefined && options.leaveOut?.includes(column)) {
+        entry.metadata.selected = false;
+      }
+    }
+  }
   const messagesFile = path.join(options.workDir, `singer-${Date.now()}.jsonl`);
   const out = fs.createWriteStream(messagesFile);
   const writer = new SingerWriter(out, messagesFile);

@@ -87,9 +87,16 @@ export function fieldEncoderFor(column: Column, options: FieldEncoderOptions = {
       };
     case "array": {
       const element = fieldEncoderFor({ name: column.name, type: type.element, nullable: true }, options);
-      const walk = (value: JsonValue): unknown =>
-        value === null ? null : value instanceof JsonArray ? value.items.map(walk) : element(value);
-      return (v) => (v instanceof JsonArray ? JSON.stringify(walk(v)) : fail(v, "a JSON array"));
+      // A json element may itself be a JSON array: such arrays nest exactly their dimensions.
+      // Others nest as deep as the value does (PostgreSQL lets `integer[]` hold a matrix).
+      const exactDepth = type.element.kind === "json";
+      const walk = (value: JsonValue, depth: number): unknown =>
+        value === null
+          ? null
+          : value instanceof JsonArray && (!exactDepth || depth < type.dimensions)
+            ? value.items.map((item) => walk(item, depth + 1))
+            : element(value);
+      return (v) => (v instanceof JsonArray ? JSON.stringify(walk(v, 0)) : fail(v, "a JSON array"));
     }
     default:
       return (v) => (typeof v === "string" ? v : scalarText(v));
