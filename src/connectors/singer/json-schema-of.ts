@@ -7,7 +7,7 @@ import { sqlDatatypeOf } from "./sql-datatype.js";
  * messages of `sluice tap` say (`singer-column-types.ts` reads it back). Written for two readers:
  *
  * - Any Singer target: JSON types and formats as pipelinewise-tap-postgres and Meltano's SDK
- *   write them (`date-time`, `date`, `time`, `uuid`, `duration`), integers with their range
+ *   write them (`date-time`, `date`, `time`, `uuid`), integers with their range
  *   (`minimum`/`maximum`: pipelinewise-target-postgres makes `smallint`/`integer`/`bigint` from
  *   it, and `numeric` without it), `numeric(p,s)` as pipelinewise's bounds, bytea as hex with
  *   `contentEncoding: base16`.
@@ -70,8 +70,9 @@ function baseJsonSchema(type: ColumnType): JsonSchema {
     case "uuid":
       return { type: "string", format: "uuid" };
     case "interval":
-      // ISO 8601, each part with its own sign (`P-1DT2H`), as `batchRowsAsJson` writes it.
-      return { type: "string", format: "duration" };
+      // ISO 8601 with a sign per part (`P-1DT2H`, as `batchRowsAsJson` writes it), which the
+      // `duration` format does not allow: no format, as pipelinewise writes it.
+      return { type: "string" };
     case "bytes":
       return { type: "string", contentEncoding: "base16" };
     case "array":
