@@ -16,7 +16,7 @@ export { planDeployments } from "../deploy/deployment-plan.js";
 export { writeGeneratedFiles } from "../deploy/generated-files.js";
 export { kubernetesManifestFile } from "../deploy/kubernetes-cronjob.js";
 export { checkPodOptions } from "../deploy/pod-options.js";
-export { describeSteps, findSchedule, scheduleSteps } from "../deploy/schedule-steps.js";
+export { describeStep, describeSteps, findSchedule, scheduleSteps } from "../deploy/schedule-steps.js";
 export { coerceSetting } from "../project/coerce-setting.js";
 export { projectEnv } from "../project/env-file.js";
 export { pluginShape } from "../project/plugin-config.js";

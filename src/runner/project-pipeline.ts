@@ -28,9 +28,10 @@ export interface ProjectRunResult {
 }
 
 /**
- * `sluice run <extractor> <loader>`: the parts composed from the project (`composePipeline`), then
- * discovery, selection, planning and the run under the state lock: `runSingerPipeline` when either
- * end is an external Singer process, else `runPipeline`.
+ * `sluice run <extractor> [<mapping>...] <loader>`: the parts composed from the project
+ * (`composePipeline`), then discovery, selection, planning and the run under the state lock:
+ * `runSingerPipeline` when either end is an external Singer process or mappings run between,
+ * else `runPipeline`.
  */
 export async function runProjectPipeline(
   context: ProjectContext,
@@ -72,9 +73,10 @@ export async function runProjectPipeline(
     ...(options.signal ? { signal: options.signal } : {}),
   };
   try {
-    // An external Singer process on either end: the run moves Singer messages, not batches.
-    if (extractor.externalTap || loader.externalTarget) {
-      const summary = await runSingerPipeline({ ...run, plan });
+    // An external Singer process on either end, or mappings between: the run moves Singer
+    // messages, not batches.
+    if (extractor.externalTap || loader.externalTarget || parts.mappers.length > 0) {
+      const summary = await runSingerPipeline({ ...run, plan, mappers: parts.mappers });
       return { summary, plans, stateId, loader };
     }
     const summary = await runPipeline({
