@@ -41,6 +41,7 @@ export { planStreams, selectedCatalog } from "../runner/plan-streams.js";
 export { openProject, openStores, resolvePlugin, resolvePluginForRun } from "../runner/project-context.js";
 export { runProjectPipeline } from "../runner/project-pipeline.js";
 export { resolveRunBlocks } from "../runner/run-blocks.js";
+export { runsBuiltIn } from "../connectors/stream-maps/builtin-mapper.js";
 export { Scheduler, sleep } from "../runner/scheduler.js";
 export { spoolBase, spoolDirFor, sweepAbandonedSpoolDirs } from "../runner/spool-dir.js";
 export { readMeltanoStates } from "../state/meltano-system-database.js";

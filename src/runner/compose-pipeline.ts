@@ -7,7 +7,12 @@ import { SingerTapProcess } from "../connectors/external-singer/singer-tap-proce
 import { SingerMapperProcess } from "../connectors/external-singer/singer-mapper-process.js";
 import { SingerTargetProcess } from "../connectors/external-singer/singer-target-process.js";
 import { applyStreamMaps } from "../connectors/stream-maps/apply-stream-maps.js";
-import { findMapping, runsBuiltIn } from "../connectors/stream-maps/builtin-mapper.js";
+import {
+  BUILTIN_MAPPER,
+  BUILTIN_MAPPER_PROGRAM,
+  findMapping,
+  runsBuiltIn,
+} from "../connectors/stream-maps/builtin-mapper.js";
 import { compileMapping } from "../connectors/stream-maps/stream-maps-config.js";
 import { expandEnvVars, unsetVariableProblem, type UnsetVariable } from "../project/expand-env-vars.js";
 import { joinPath } from "../project/problem-list.js";
@@ -189,14 +194,16 @@ export function createMapper(context: ProjectContext, name: string, output: Plug
     return { name, map: (messages) => applyStreamMaps(stages, messages) };
   }
   const projectDir = context.loaded.dir;
+  const baseName = mapper.inherit_from ?? mapper.name;
   return new SingerMapperProcess({
     name,
     executable: executableFor({
       projectDir,
       type: "mapper",
       name: mapper.name,
-      baseName: mapper.inherit_from ?? mapper.name,
-      executable: mapper.executable,
+      baseName,
+      // meltano-map-transformer's package installs its program under another name.
+      executable: mapper.executable ?? (baseName === BUILTIN_MAPPER ? BUILTIN_MAPPER_PROGRAM : undefined),
     }),
     cwd: projectDir,
     config,

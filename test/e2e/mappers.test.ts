@@ -189,6 +189,14 @@ describe("sluice run tap-postgres <mapping> target-duckdb", () => {
   });
 });
 
+test("sluice install: meltano-map-transformer is built in, another mapper runs its executable", async () => {
+  const made = project();
+  const result = await made.runText(["install"]);
+  expect(result.code, describeResult(result)).toBe(0);
+  expect(result.stderr).toContain("meltano-map-transformer: built in, nothing to install");
+  expect(result.stderr).toContain("upper-mapper: no pip_url; it runs its `executable` (or its name on PATH)");
+});
+
 describe("mappings under LOG_BASED", () => {
   test("a row that stops matching the filter is deleted in the warehouse; a hashed key keeps upserts", async () => {
     const made = project({

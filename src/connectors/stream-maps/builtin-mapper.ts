@@ -4,16 +4,25 @@ import type { MapperEntry, MappingEntry, ProjectFile } from "../../project/proje
 export const BUILTIN_MAPPER = "meltano-map-transformer";
 
 /**
+ * The program meltano-map-transformer's package installs (Meltano's hub entry names it as the
+ * plugin's `executable`, so project files carry it): naming it does not ask for the package.
+ */
+export const BUILTIN_MAPPER_PROGRAM = "meltano-map-transform";
+
+/**
  * Whether a mapper's mappings run built in: meltano-map-transformer (by name, or a mapper that
- * inherits from it), unless `builtin: false` or an `executable` asks for the program itself.
- * Any other mapper runs as an external Singer process.
+ * inherits from it), unless `builtin: false` or an `executable` of another program asks for a
+ * process. Any other mapper runs as an external Singer process.
  */
 export function runsBuiltIn(project: ProjectFile, mapper: MapperEntry): boolean {
   const seen = new Set<string>();
   let current: MapperEntry | undefined = mapper;
   while (current && !seen.has(current.name)) {
     seen.add(current.name);
-    if (current.builtin === false || current.executable !== undefined) return false;
+    const program = current.executable?.split("/").pop();
+    const otherProgram =
+      program !== undefined && program !== BUILTIN_MAPPER_PROGRAM && program !== BUILTIN_MAPPER;
+    if (current.builtin === false || otherProgram) return false;
     if (current.builtin === true) return true;
     const base: string = current.inherit_from ?? current.name;
     if (base === BUILTIN_MAPPER) return true;

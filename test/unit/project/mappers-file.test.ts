@@ -64,6 +64,21 @@ describe("mappers in the project file", () => {
     );
   });
 
+  test("meltano-map-transformer's own program as `executable` (as Meltano's hub writes it) still runs built in", () => {
+    const withExecutable = (executable: string) => () =>
+      readYaml(`${PROJECT}
+    - name: hub-style
+      inherit_from: meltano-map-transformer
+      executable: ${executable}
+      mappings: [{ name: upper, config: { stream_maps: { s: { a: "a.upper()" } } } }]
+`);
+    expect(configErrorOf(withExecutable("meltano-map-transform")).problems[0]).toContain(
+      'plugins.mappers[2].mappings[0]: mapping "upper": stream_maps.s.a: `a.upper()`: methods and attributes',
+    );
+    // Another program is run as a Singer process: its mappings are its business.
+    expect(withExecutable("./bin/my-mapper")().plugins.mappers).toHaveLength(3);
+  });
+
   test("a built-in mapping outside the subset, and clashing names, are refused when the file is read", () => {
     const error = configErrorOf(() =>
       readYaml(`${PROJECT}
