@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
 import type { Loader, StreamPlan } from "../connectors/connector.js";
+import { ConfigError } from "../errors.js";
 import { composePipeline, type ComposePipelineOptions } from "./compose-pipeline.js";
 import type { ProjectContext } from "./project-context.js";
 import { retryPolicyOf } from "./retry-policy.js";
@@ -40,6 +41,13 @@ export async function runProjectPipeline(
   // Nothing awaited before: both plugins' settings are read as the call starts (see composePipeline).
   const parts = await composePipeline(context, options);
   const { extractor, loader, stateId } = parts;
+  if (options.follow && parts.mappers.length > 0) {
+    // A run through mappings moves Singer messages, which stop at the WAL's end.
+    await extractor.close();
+    throw new ConfigError(
+      `--follow does not run through mappings (${parts.mappers.map((m) => m.name).join(", ")}); run without --follow, on a schedule`,
+    );
+  }
   if (options.dryRun) {
     try {
       return { plans: (await parts.plan()).plans, stateId, loader };
