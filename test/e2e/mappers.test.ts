@@ -181,6 +181,9 @@ describe("sluice run tap-postgres <mapping> target-duckdb", () => {
     );
     expect(refused.stderr).toContain("set `builtin: false` on the mapper");
     made.write(spec());
+    const follow = await made.runText(["run", "tap-postgres", "hash-pii", "target-duckdb", "--follow"]);
+    expect(follow.code).toBe(2);
+    expect(follow.stderr).toContain("--follow does not run through mappings (hash-pii)");
     const typo = await made.runText(["run", "tap-postgres", "hahs-pii", "target-duckdb"]);
     expect(typo.code).toBe(2);
     expect(typo.stderr).toContain(
@@ -218,11 +221,11 @@ describe("mappings under LOG_BASED", () => {
         UPDATE customers SET country = 'XX' WHERE id = 1;           -- stops matching: deleted
         UPDATE customers SET email = 'cyd@new.example' WHERE id = 4; -- the hashed key: an upsert
         INSERT INTO customers VALUES (5, 'eve@example.com', '555', 'XX', 1); -- never matches
-        UPDATE customers SET country = 'FR' WHERE id = 2;           -- starts matching: inserted`);
+        UPDATE customers SET country = 'FR' WHERE id = 2;           -- starts matching: inserted
+        DELETE FROM customers WHERE id = 3;                         -- a delete finds the hashed key`);
       const second = await made.runText(["run", "tap-postgres", "cdc-pii", "target-duckdb"]);
       expect(second.code, describeResult(second)).toBe(0);
       expect(await rows()).toEqual([
-        { id: md5("3"), email: null, country: null },
         { id: md5("2"), email: md5("bob@example.com"), country: "FR" },
         { id: md5("4"), email: md5("cyd@new.example"), country: "de" },
       ]);
@@ -231,7 +234,8 @@ describe("mappings under LOG_BASED", () => {
         UPDATE customers SET country = 'FR' WHERE id = 1;
         UPDATE customers SET email = 'cyd@example.com' WHERE id = 4;
         DELETE FROM customers WHERE id = 5;
-        UPDATE customers SET country = 'XX' WHERE id = 2;`);
+        UPDATE customers SET country = 'XX' WHERE id = 2;
+        INSERT INTO customers VALUES (3, NULL, '333', NULL, NULL);`);
     }
   });
 });
