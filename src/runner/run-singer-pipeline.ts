@@ -40,12 +40,12 @@ export interface RunSingerPipelineOptions extends RecordedRunOptions {
 
 /**
  * A run with an external Singer tap or target on either side, or mappings between, as Meltano
- * runs one: Singer
- * messages flow from the tap (a process, or a built-in extractor speaking Singer) to the target
- * (a process, or a built-in loader reading Singer), and a state is committed only once the
- * target has said the data before it is durable: a built-in loader when its batches are
- * written, an external target when it prints the state back on its stdout. Whatever fails
- * (a tap or target exiting non-zero, a malformed line), the state stays at the last such point.
+ * runs one: Singer messages flow from the tap (a process, or a built-in extractor speaking
+ * Singer) through the mappings to the target (a process, or a built-in loader reading Singer),
+ * and a state is committed only once the target has said the data before it is durable: a
+ * built-in loader when its batches are written, an external target when it prints the state
+ * back on its stdout. Whatever fails (a tap, mapper or target exiting non-zero, a malformed
+ * line), the state stays at the last such point.
  *
  * Memory stays bounded whichever side is slower: the tap's stdout is read only when the target
  * side takes the next message, and writes to a target's stdin wait for the pipe to drain.
