@@ -409,9 +409,13 @@ export interface LoaderDefinition extends PluginDefinitionBase {
   type: "loader";
   /**
    * `projectDir` resolves relative paths in settings; `plugin` is the project's plugin it runs
-   * as, named in its errors (default: its own name).
+   * as, named in its errors (default: its own name); `warn` is where it says what the user should
+   * know that does not stop the run (the run's warnings; none when absent).
    */
-  create(config: PluginConfig, context: { projectDir: string; plugin?: PluginIdentity }): Promise<Loader>;
+  create(
+    config: PluginConfig,
+    context: { projectDir: string; plugin?: PluginIdentity; warn?: (message: string) => void },
+  ): Promise<Loader>;
 }
 
 export type PluginDefinition = ExtractorDefinition | LoaderDefinition;

@@ -38,7 +38,10 @@ import { openStores, resolvePluginForRun, type ProjectContext } from "./project-
 export interface PluginOutput {
   /** Notes worth logging: the stderr lines of external Singer plugins, a `pip_url` not used. */
   log?: (message: string) => void;
-  /** Warnings worth showing before the run starts, and odd output of an external plugin. */
+  /**
+   * Warnings worth showing before the run starts, odd output of an external plugin, and what a
+   * built-in loader warns of (a partitioned BigQuery table whose MERGEs scan it whole).
+   */
   warn?: (message: string) => void;
 }
 
@@ -149,6 +152,7 @@ export async function createLoader(
   return await definition.create(resolved.config, {
     projectDir: context.loaded.dir,
     plugin: identityOf(resolved),
+    ...(output.warn ? { warn: output.warn } : {}),
   });
 }
 

@@ -65,6 +65,7 @@ export async function targetAction(
     loader = await definition.create(fromProject.config, {
       projectDir: fromProject.projectDir,
       plugin: fromProject.plugin,
+      warn: (message) => context.output.warn(message),
     });
   } else {
     if (!options.config) throw new ConfigError("--config <file> is required");
@@ -74,6 +75,7 @@ export async function targetAction(
     loader = await definition.create(config, {
       projectDir: process.cwd(),
       plugin: { name, envPrefixes: [] },
+      warn: (message) => context.output.warn(message),
     });
   }
   const base = spoolBase();

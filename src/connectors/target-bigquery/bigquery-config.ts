@@ -11,8 +11,9 @@ export interface TableOptions {
   partitionType?: "DAY" | "HOUR" | "MONTH" | "YEAR";
   clusterFields?: string[];
   /**
-   * `prune_merges` (default true): a MERGE reads only the partitions its changes fall in, which
-   * assumes a row's `partition_field` never changes; false when it can (an `updated_at`).
+   * `prune_merges`: true, a MERGE reads only the partitions its changes fall in (the user's word
+   * that a row's `partition_field` never changes, a `created_at`); false, it scans the table.
+   * Unset: pruned only when the column is one of the merge keys (`prunesMerges`).
    */
   pruneMerges?: boolean;
 }

@@ -26,6 +26,8 @@ import {
 import { batchLayout, type BatchLayout } from "../loader-core/batch-layout.js";
 import { planMerge, trackedColumns, type MergePlan } from "../loader-core/merge-plan.js";
 import {
+  mergePruning,
+  mergeScanWarning,
   partitionAdvice,
   partitionFilter,
   partitionGroups,
@@ -123,12 +125,17 @@ export class BigqueryLoader implements Loader {
   private client: Promise<BigqueryClient> | undefined;
   private readonly converter = new NdjsonConverter({ memoryLimit: "256MB" });
   private datasetReady: Promise<void> | undefined;
+  /** The run's warnings (`LoaderDefinition.create`). */
+  private readonly warn: (message: string) => void;
+  /** Tables whose MERGEs scan them whole for want of `prune_merges`, already said this run. */
+  private readonly warnedScans = new Set<string>();
 
   constructor(
     config: PluginConfig,
-    context: { projectDir: string; plugin?: PluginIdentity },
+    context: { projectDir: string; plugin?: PluginIdentity; warn?: (message: string) => void },
     private readonly options: BigqueryLoaderOptions = {},
   ) {
+    this.warn = context.warn ?? (() => undefined);
     this.env = options.env ?? process.env;
     this.plugin = context.plugin ?? builtinIdentity("target-bigquery");
     this.config = resolveBigqueryConfig(config, { projectDir: context.projectDir, env: this.env });
@@ -225,6 +232,11 @@ export class BigqueryLoader implements Loader {
       ...(this.options.onStorageWrite ? { onStorageWrite: this.options.onStorageWrite } : {}),
     });
     await writer.prepare();
+    const scan = writer.scanWarning();
+    if (scan && !this.warnedScans.has(scan.table)) {
+      this.warnedScans.add(scan.table);
+      this.warn(scan.message);
+    }
     return writer;
   }
 
@@ -332,12 +344,34 @@ class BigqueryStreamWriter implements StreamWriter {
 
   /** The stream's `table_config` entry (by stream id, source table or table name). */
   private get tableOptions(): TableOptions {
+    return this.config.tableConfig[this.tableConfigName] ?? {};
+  }
+
+  /** The name the stream's `table_config` entry is under: the stream id when it has none. */
+  private get tableConfigName(): string {
     return (
-      this.config.tableConfig[this.schema.streamId] ??
-      this.config.tableConfig[this.schema.sourceTable] ??
-      this.config.tableConfig[this.tableName] ??
-      {}
+      [this.schema.streamId, this.schema.sourceTable, this.tableName].find(
+        (name) => this.config.tableConfig[name] !== undefined,
+      ) ?? this.schema.streamId
     );
+  }
+
+  /** Whether the table's MERGEs are restricted to the partitions their changes touch. */
+  private get pruning(): ReturnType<typeof mergePruning> {
+    return mergePruning(this.tables.partitioning, this.mergeKeys, this.tableOptions.pruneMerges);
+  }
+
+  /**
+   * What the loader says once per table and run (`BigqueryLoader.openStream`) when this stream
+   * merges into a table partitioned on a column that is not a key, without `prune_merges`: its
+   * MERGEs scan the whole table, and `prune_merges: true` would prune them if the column never
+   * changes for a row. Undefined when the stream does not merge, or prunes, or was told not to.
+   */
+  scanWarning(): { table: string; message: string } | undefined {
+    const partitioning = this.tables.partitioning;
+    if (this.mergeKeys.length === 0 || this.replace || !partitioning) return undefined;
+    if (this.pruning !== "scan-unsure") return undefined;
+    return { table: this.where, message: mergeScanWarning(this.where, this.tableConfigName, partitioning) };
   }
 
   private tableMetadata(table: string, fields: TableField[]): TableMetadata {
@@ -617,16 +651,17 @@ class BigqueryStreamWriter implements StreamWriter {
    * https://cloud.google.com/bigquery/docs/reference/standard-sql/dml-syntax#on-demand_query_size_calculation),
    * so a change to one day of a year-long table bills that day, not the year. More than 4,000
    * partitions are merged in groups of 4,000 (BigQuery's limit per job), each its own MERGE.
-   * NOTE: this relies on a row's partition value never changing (a creation date, the usual
-   * choice): a change moving a key to another partition would not find its old row and would be
-   * inserted beside it; `table_config`'s `prune_merges: false` says it can, and every MERGE of
-   * the table then scans it whole. Changes that leave the column out cannot say their partition
-   * (a delete carries only the key unless the source table has REPLICA IDENTITY FULL): a MERGE
-   * with one of them scans every partition.
+   * Pruning needs a row's partition value never to change: a change moving a key to another
+   * partition would not find its old row and would be inserted beside it. So a table is pruned
+   * only when that holds (`mergePruning`): the column is a key column, or `table_config`'s
+   * `prune_merges: true` says so; otherwise every MERGE of the table scans it whole, as
+   * `prune_merges: false` asks, and the loader warns once. Changes that leave the column out
+   * cannot say their partition (a delete carries only the key unless the source table has
+   * REPLICA IDENTITY FULL): a MERGE with one of them scans every partition.
    */
   private async runMerge(staging: string, plan: MergePlan, action: string): Promise<void> {
     const target = this.quoted(this.tableName);
-    const partitioning = this.tableOptions.pruneMerges === false ? undefined : this.tables.partitioning;
+    const partitioning = this.pruning === "prune" ? this.tables.partitioning : undefined;
     const touched = partitioning ? await this.touchedPartitions(staging, plan, partitioning) : undefined;
     if (!partitioning || !touched) {
       await this.api.query(mergeSql({ target, staging: this.quoted(staging), plan }), action);

@@ -50,6 +50,35 @@ export function columnPartitioning(
   };
 }
 
+/**
+ * Whether a MERGE into a table partitioned by `partitioning`, on `keys` (BigQuery's names), may be
+ * restricted to the partitions its changes touch, given `table_config`'s `prune_merges`:
+ * - `"prune"`: the column is a key column (the MERGE matches on it, so a row it finds is in the
+ *   partition of the change that finds it; a change of the column is a change of key, which
+ *   change data capture sends as a delete of the old key, carrying the old partition, plus an
+ *   insert: tap-postgres's `change-reader.ts`), or `prune_merges: true` (the user's word that the
+ *   column never changes for a row);
+ * - `"scan"`: not partitioned, or `prune_merges: false`;
+ * - `"scan-unsure"`: unset, and the column is not a key: a row whose value changes would move to
+ *   a partition a pruned MERGE does not read its old row from, and be inserted beside it (its key
+ *   twice), so the MERGE scans the whole table, and the loader says so once (`mergeScanWarning`).
+ */
+export function mergePruning(
+  partitioning: ColumnPartitioning | undefined,
+  keys: readonly string[],
+  pruneMerges: boolean | undefined,
+): "prune" | "scan" | "scan-unsure" {
+  if (!partitioning || pruneMerges === false) return "scan";
+  if (pruneMerges === true) return "prune";
+  const field = partitioning.field.toLowerCase();
+  return keys.some((k) => k.toLowerCase() === field) ? "prune" : "scan-unsure";
+}
+
+/** What the loader says, once per table and run, of a MERGE that scans the table (`"scan-unsure"`). */
+export function mergeScanWarning(table: string, stream: string, partitioning: ColumnPartitioning): string {
+  return `target-bigquery: ${table} is partitioned on ${partitioning.field}, which is not a key column, so its MERGEs scan the whole table (a row whose ${partitioning.field} changes would otherwise be inserted beside its old row): if ${partitioning.field} never changes for a row (a creation date), set table_config.${stream}.prune_merges: true and each MERGE reads only the partitions its changes touch`;
+}
+
 /** The start of the partition holding `value` (an NDJSON value: PostgreSQL's text), or null. */
 export function partitionOf(value: unknown, partitioning: ColumnPartitioning): string | null {
   if (value === null || value === undefined) return null;

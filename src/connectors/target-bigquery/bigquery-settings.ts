@@ -66,7 +66,7 @@ export const targetBigquerySettings: readonly SettingDefinition[] = [
     kind: "object",
     default: {},
     description:
-      'Per stream or table: {"public-events": {"partition_field": "created_at", "partition_type": "DAY", "cluster_fields": ["account_id"]}}; a MERGE reads only the partitions its changes fall in, which assumes a row\'s partition_field never changes: add "prune_merges": false when it can (an updated_at)',
+      'Per stream or table: {"public-events": {"partition_field": "created_at", "partition_type": "DAY", "cluster_fields": ["account_id"]}}; a MERGE reads only the partitions its changes fall in when partition_field is a key column; otherwise it scans the whole table unless you add "prune_merges": true, saying the column never changes for a row (a created_at: a row that moves partitions would then be inserted beside its old one); "prune_merges": false never prunes',
   },
   {
     name: "invalid_values",

@@ -25,11 +25,19 @@ afterAll(async () => {
   await target?.close();
 });
 
-/** `items` partitioned by day of `changed_at` (a DATETIME) and clustered on `name`. */
-function partitioned(dataset: string, extra: PluginConfig = {}, unit = "DAY"): PluginConfig {
+/**
+ * `items` partitioned by day of `changed_at` (a DATETIME) and clustered on `name`; `prune` sets
+ * `prune_merges` (the user's word that a row's `changed_at` never changes).
+ */
+function partitioned(dataset: string, extra: PluginConfig = {}, unit = "DAY", prune?: boolean): PluginConfig {
   return bigqueryConfig(target, dataset, {
     table_config: {
-      "public-items": { partition_field: "changed_at", partition_type: unit, cluster_fields: ["name"] },
+      "public-items": {
+        partition_field: "changed_at",
+        partition_type: unit,
+        cluster_fields: ["name"],
+        ...(prune === undefined ? {} : { prune_merges: prune }),
+      },
     },
     ...extra,
   });
@@ -76,11 +84,11 @@ async function expectLayout(dataset: string, unit = "DAY"): Promise<void> {
 const day = (d: number): string => `2024-01-${String(d).padStart(2, "0")}`;
 
 emulatorOnly("target-bigquery into partitioned tables", () => {
-  test("a MERGE scans only the partitions the changes touch: one day of thirty bills that day, not the table", async () => {
+  test("prune_merges: true: a MERGE scans only the partitions the changes touch: one day of thirty bills that day, not the table", async () => {
     const dir = tempDir();
     const dataset = datasetName("prune");
     const loader = new BigqueryLoader(
-      partitioned(dataset, { cdc_method: "merge", merge_interval: "0" }),
+      partitioned(dataset, { cdc_method: "merge", merge_interval: "0" }, "DAY", true),
       { projectDir: dir },
       { env: {} },
     );
@@ -130,7 +138,7 @@ emulatorOnly("target-bigquery into partitioned tables", () => {
     const dir = tempDir();
     const dataset = datasetName("prune_del");
     const loader = new BigqueryLoader(
-      partitioned(dataset, { cdc_method: "merge", merge_interval: "0", hard_delete: true }),
+      partitioned(dataset, { cdc_method: "merge", merge_interval: "0", hard_delete: true }, "DAY", true),
       { projectDir: dir },
       { env: {} },
     );
@@ -182,6 +190,99 @@ emulatorOnly("target-bigquery into partitioned tables", () => {
     ]);
   });
 
+  test("by default a partition column that is not a key is not pruned on: the MERGE bills the whole table, a row moving to another day stays one row, and the loader warns once per table", async () => {
+    const dir = tempDir();
+    const dataset = datasetName("prune_default");
+    const warnings: string[] = [];
+    const loader = new BigqueryLoader(
+      partitioned(dataset, { cdc_method: "merge", merge_interval: "0" }),
+      { projectDir: dir, warn: (message) => warnings.push(message) },
+      { env: {} },
+    );
+    const open = () =>
+      loader.openStream(structuredClone(CDC_SCHEMA), {
+        mode: "incremental",
+        version: 1,
+        distinctKeys: false,
+      });
+    const writer = await open();
+    // 10 days of 20 rows of about 1 KB each.
+    const payload = "x".repeat(1000);
+    const seed = Array.from({ length: 200 }, (_, i) => {
+      const d = Math.floor(i / 20) + 1;
+      return `${i + 1},${payload},,${day(d)} 10:00:00,,${i + 1},`;
+    });
+    await writer.write(cdcBatch(dir, seed));
+    const before = new Set((await queryJobs(dataset)).map((j) => j.id));
+    // Id 1 moves from day 1 to day 20.
+    await writer.write(cdcBatch(dir, [`1,moved,,${day(20)} 10:00:00,,1001,`]));
+    await writer.finish();
+    // The same table opened again in this run: said once.
+    const again = await open();
+    await again.finish();
+    await loader.close();
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatch(
+      /prune_default_\w+\.items is partitioned on changed_at, which is not a key column, so its MERGEs scan the whole table.*set table_config\.public-items\.prune_merges: true/,
+    );
+    expect(
+      await plainRows(
+        target,
+        `SELECT count(*) AS n, countif(id = 1) AS ones, max(IF(id = 1, CAST(changed_at AS STRING), NULL)) AS at FROM \`${dataset}.items\``,
+      ),
+    ).toEqual([{ n: 200, ones: 1, at: "2024-01-20 10:00:00" }]);
+    const merges = (await queryJobs(dataset)).filter((j) => !before.has(j.id) && j.query.startsWith("MERGE"));
+    expect(merges).toHaveLength(1);
+    expect(merges[0]!.query).not.toContain("T.`changed_at` >=");
+    const table = 200 * (1000 + 2 + 8 + 8);
+    expect(merges[0]!.processed).toBeGreaterThan(table);
+  });
+
+  test("a partition column that is a key column is pruned on by default, without a warning: a key change (old key deleted, new one inserted) leaves one row", async () => {
+    const dir = tempDir();
+    const dataset = datasetName("prune_key");
+    const warnings: string[] = [];
+    const loader = new BigqueryLoader(
+      partitioned(dataset, { cdc_method: "merge", merge_interval: "0", hard_delete: true }),
+      { projectDir: dir, warn: (message) => warnings.push(message) },
+      { env: {} },
+    );
+    const schema = { ...structuredClone(CDC_SCHEMA), keyProperties: ["id", "changed_at"] };
+    const writer = await loader.openStream(schema, { mode: "incremental", version: 1, distinctKeys: false });
+    await writer.write(
+      cdcBatch(dir, [
+        `1,a,,${day(1)} 10:00:00,,1,`,
+        `2,b,,${day(2)} 10:00:00,,2,`,
+        `3,c,,${day(3)} 10:00:00,,3,`,
+      ]),
+    );
+    // An update moving id 1 to day 9 changes the key: the old key's delete (carrying only the key),
+    // then the new key's row.
+    await writer.write(
+      cdcBatch(dir, [
+        `1,,,${day(1)} 10:00:00,2024-06-01 00:00:00+00,4,"1,2"`,
+        `1,moved,,${day(9)} 10:00:00,,5,`,
+      ]),
+    );
+    await writer.finish();
+    await loader.close();
+    expect(warnings).toEqual([]);
+    const merges = (await queryJobs(dataset)).filter((j) => j.query.startsWith("MERGE"));
+    expect(merges.at(-1)!.query).toMatch(
+      /T\.`changed_at` >= DATETIME '2024-01-01 00:00:00' AND T\.`changed_at` < DATETIME '2024-01-02 00:00:00' OR T\.`changed_at` >= DATETIME '2024-01-09 00:00:00'/,
+    );
+    expect(
+      await plainRows(
+        target,
+        `SELECT id, name, CAST(changed_at AS STRING) AS at FROM \`${dataset}.items\` ORDER BY id`,
+      ),
+    ).toEqual([
+      { id: 1, name: "moved", at: "2024-01-09 10:00:00" },
+      { id: 2, name: "b", at: "2024-01-02 10:00:00" },
+      { id: 3, name: "c", at: "2024-01-03 10:00:00" },
+    ]);
+  });
+
   test("append: one load job, and a batch past max_cache staged in a table partitioned and clustered as the target, then copied", async () => {
     const dir = tempDir();
     const dataset = datasetName("part_append");
@@ -215,7 +316,7 @@ emulatorOnly("target-bigquery into partitioned tables", () => {
   test("upsert and replace (FULL_TABLE through __sluice_new and a copy) keep the partitioning and clustering", async () => {
     const dir = tempDir();
     const dataset = datasetName("part_upsert");
-    const config = partitioned(dataset);
+    const config = partitioned(dataset, {}, "DAY", true);
     const rows = [`1,a,,${day(1)} 10:00:00`, `2,b,,${day(2)} 10:00:00`];
     for (const mode of ["replace", "incremental", "incremental"] as const) {
       const loader = new BigqueryLoader(config, { projectDir: dir }, { env: {} });
@@ -238,7 +339,7 @@ emulatorOnly("target-bigquery into partitioned tables", () => {
       { id: 2, name: "b2" },
       { id: 3, name: "c" },
     ]);
-    // The upserts merged the one or two days they touched.
+    // The upserts merged the one or two days they touched (prune_merges: true).
     const merges = (await queryJobs(dataset)).filter((j) => j.query.startsWith("MERGE"));
     expect(merges.length).toBeGreaterThanOrEqual(1);
     for (const merge of merges)
@@ -292,7 +393,7 @@ emulatorOnly("target-bigquery into partitioned tables", () => {
 
     const mergeSet = datasetName("part_many_merge");
     const merger = new BigqueryLoader(
-      partitioned(mergeSet, { cdc_method: "merge", merge_interval: "0" }, "HOUR"),
+      partitioned(mergeSet, { cdc_method: "merge", merge_interval: "0" }, "HOUR", true),
       { projectDir: dir },
       { env: {} },
     );

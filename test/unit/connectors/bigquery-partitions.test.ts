@@ -1,5 +1,7 @@
 import { describe, expect, test } from "vitest";
 import {
+  mergePruning,
+  mergeScanWarning,
   partitionFilter,
   partitionGroups,
   partitionOf,
@@ -11,6 +13,17 @@ const byHour: ColumnPartitioning = { field: "at", unit: "HOUR", columnType: "TIM
 const byMonth: ColumnPartitioning = { field: "at", unit: "MONTH", columnType: "DATETIME" };
 
 describe("target-bigquery partitions", () => {
+  test("a MERGE is pruned by default only when the partition column is a key column; prune_merges decides otherwise", () => {
+    expect(mergePruning(byDay, ["id"], undefined)).toBe("scan-unsure");
+    expect(mergePruning(byDay, ["id", "DAY"], undefined)).toBe("prune");
+    expect(mergePruning(byDay, ["id"], true)).toBe("prune");
+    expect(mergePruning(byDay, ["id", "day"], false)).toBe("scan");
+    expect(mergePruning(undefined, ["id"], true)).toBe("scan");
+    expect(mergeScanWarning("p.d.events", "public-events", byDay)).toMatch(
+      /p\.d\.events is partitioned on day, which is not a key column, so its MERGEs scan the whole table.*set table_config\.public-events\.prune_merges: true/,
+    );
+  });
+
   test("a value's partition: TIMESTAMP in UTC (its offset applied), DATE and DATETIME by their digits", () => {
     expect(partitionOf("2024-03-01 01:30:00+02:00", byHour)).toBe("2024-02-29 23:00:00");
     expect(partitionOf("2024-03-01 01:30:00+02", byHour)).toBe("2024-02-29 23:00:00");
