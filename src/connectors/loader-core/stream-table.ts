@@ -2,6 +2,13 @@ import { SchemaError } from "../../errors.js";
 import { DELETED_AT_COLUMN } from "../batch.js";
 import type { ColumnType, StreamSchema } from "../column-type.js";
 import type { OpenStreamOptions } from "../connector.js";
+import {
+  cannotHoldError,
+  keptColumnsWarning,
+  planExistingColumns,
+  rebuildNeedsFullRefreshError,
+  type ColumnFit,
+} from "./existing-columns.js";
 import type { LoaderSettings } from "./loader-settings.js";
 import {
   DELETED_AT_TYPE,
@@ -30,11 +37,19 @@ import {
  *   other versions go, rows of v stay. A stream that begins with it is a replace when the table
  *   holds no row of v (the swap removes the rest at once), else it continues in the table and
  *   `activateVersion` deletes the rest there.
+ * - A table sluice did not create (another target's, see existing-columns.ts), with a warehouse
+ *   that can tell (`createdBySluice`, `fit`): `existing_tables: continue` keeps its column types
+ *   where they hold the values, in place and in the staging table of a replace, and refuses the
+ *   stream before any change where one does not; `rebuild` replaces it with sluice's types when
+ *   the stream copies it whole (`--full-refresh`), and refuses to load into it in place.
  */
 export interface WarehouseTables {
   /** Columns of `table` (name → the warehouse's type text), or undefined when it does not exist. */
   columns(table: string): Promise<Map<string, string> | undefined>;
-  /** Creates `table` with `columns`; `keys` when the warehouse keeps a unique key on them. */
+  /**
+   * Creates `table` with `columns`; `keys` when the warehouse keeps a unique key on them. A table
+   * whose columns all have sluice's types (no `keep`) is marked as sluice's (`createdBySluice`).
+   */
   create(table: string, columns: readonly WantedColumn[], keys: readonly string[]): Promise<void>;
   addColumn(table: string, column: WantedColumn): Promise<void>;
   /**
@@ -47,6 +62,16 @@ export interface WarehouseTables {
    * what to do when it cannot be made).
    */
   evolve(table: string, evolution: TableEvolution): Promise<ColumnRefusal[]>;
+  /**
+   * Whether sluice created `table` with its own types (the mark `create` leaves). Optional, with
+   * `fit` and `spell`: a warehouse without them treats every table as sluice's (its columns are
+   * converted to sluice's types in place, all or nothing).
+   */
+  createdBySluice?(table: string): Promise<boolean>;
+  /** Whether an existing column of type `current` (as `columns` gave it) holds values of `type`. */
+  fit?(type: ColumnType, current: string): ColumnFit;
+  /** The warehouse's name for a sluice type, as `create` writes it. */
+  spell?(type: ColumnType): string;
   isEmpty(table: string): Promise<boolean>;
   drop(table: string): Promise<void>;
   /** Replaces `target` by `staging` atomically (readers see the old rows or the new, never none). */
@@ -64,6 +89,11 @@ export interface WarehouseTables {
 export interface WantedColumn {
   name: string;
   type: ColumnType;
+  /**
+   * The type to create the column with instead of sluice's, as the warehouse spells it: a column
+   * of another target's table kept by a replace (`existing_tables: continue`).
+   */
+  keep?: string;
 }
 
 export interface TableEvolution {
@@ -102,6 +132,11 @@ export interface StreamTableOptions {
   deletedAtOnlyWhenSoft?: boolean;
   /** The table in messages (`target-duckdb: main.orders`); `target` by default. */
   where?: string;
+  /**
+   * Tables already warned about in this run (the loader's), so that a table opened twice in one
+   * run (a LOG_BASED copy, then its changes) is warned about once.
+   */
+  warned?: Set<string>;
 }
 
 /** Whether a stream fills a staging table swapped in at `finish` (`replace`, or `overwrite`). */
@@ -120,6 +155,9 @@ export class StreamTable {
   /** Columns the destination has: folded name → name. */
   private readonly known = new Map<string, string>();
   private addingDeletedAt: Promise<void> | undefined;
+  /** Columns of another target's table kept with their own type: folded name → that type. */
+  private readonly kept = new Map<string, string>();
+  private readonly said: string[] = [];
 
   constructor(private readonly options: StreamTableOptions) {
     const { settings, stream, schema } = options;
@@ -178,6 +216,24 @@ export class StreamTable {
     return this.known.has(this.fold(column));
   }
 
+  /**
+   * The type of `column` when it is another target's column kept as it is (values must be
+   * converted to it as they load), else undefined (it has sluice's type).
+   */
+  keptType(column: string): string | undefined {
+    return this.kept.get(this.fold(column));
+  }
+
+  /** Whether any column keeps another target's type (see `keptType`). */
+  get keepsTypes(): boolean {
+    return this.kept.size > 0;
+  }
+
+  /** What the user should know about the table, once `prepare` resolved; said once per run. */
+  get warnings(): readonly string[] {
+    return this.said;
+  }
+
   /** The columns the stream needs: its own, then metadata columns when the settings ask. */
   wanted(): WantedColumn[] {
     const name = this.options.columnName ?? ((source: string) => source);
@@ -205,9 +261,22 @@ export class StreamTable {
   /** Creates the destination, or evolves the table that is there; decides merge or append. */
   async prepare(): Promise<void> {
     const { tables, stream } = this.options;
-    const wanted = this.wanted();
+    let wanted = this.wanted();
     if (stream.tableVersion === "activate" && !this.replace) {
       this.setReplace(!(await this.holdsVersion(stream.version)));
+    }
+    const existing = await tables.columns(this.target);
+    const foreign = existing !== undefined ? await this.foreignPlan(existing, wanted) : undefined;
+    if (foreign && this.replace && (foreign.kept || foreign.others.length > 0)) {
+      // The new table of a replace is the old one's shape: its types, and its columns the stream
+      // does not have (the other target's `_sdc_*`), which stay NULL.
+      wanted = [
+        ...wanted.map((c) => {
+          const current = this.keptType(c.name);
+          return current === undefined ? c : { ...c, name: this.nameIn(existing!, c.name), keep: current };
+        }),
+        ...foreign.others,
+      ];
     }
     if (this.replace) {
       await tables.drop(this.staging);
@@ -216,10 +285,15 @@ export class StreamTable {
       if (stream.distinctKeys) this.merging = [];
       return;
     }
-    const existing = await tables.columns(this.target);
     if (existing === undefined) {
       await tables.create(this.target, wanted, this.keys);
       this.remember(wanted.map((c) => c.name));
+    } else if (foreign) {
+      // Another target's table, decided column by column already: only new columns are added.
+      this.remember(existing.keys());
+      const refusals = await tables.evolve(this.target, { add: foreign.add, convert: [], keys: this.keys });
+      if (refusals.length > 0) throw this.refused(refusals);
+      this.remember(foreign.add.map((c) => c.name));
     } else {
       this.remember(existing.keys());
       const current = new Map([...existing].map(([name, type]) => [this.fold(name), { name, type }]));
@@ -236,6 +310,59 @@ export class StreamTable {
     }
     if (this.merging.length > 0 && stream.distinctKeys && (await tables.isEmpty(this.target)))
       this.merging = [];
+  }
+
+  /**
+   * For a table sluice did not create (where the warehouse can tell), decides every column before
+   * anything changes (existing-columns.ts) and returns the columns to add, with `kept` when
+   * columns keep their type; undefined for sluice's own tables and for a rebuild (a replace with
+   * sluice's types). Throws, changing nothing, where the table cannot be continued.
+   */
+  private async foreignPlan(
+    existing: Map<string, string>,
+    wanted: readonly WantedColumn[],
+  ): Promise<{ add: WantedColumn[]; kept: boolean; others: WantedColumn[] } | undefined> {
+    const { tables, settings, stream } = this.options;
+    if (!tables.fit || !tables.spell || !tables.createdBySluice) return undefined;
+    if (await tables.createdBySluice(this.target)) return undefined;
+    const fit = tables.fit.bind(tables);
+    const plan = planExistingColumns({
+      wanted,
+      existing,
+      fit,
+      spell: tables.spell.bind(tables),
+      ...(this.options.caseInsensitive ? { caseInsensitive: true } : {}),
+    });
+    const where = this.options.where ?? this.target;
+    const streamId = this.options.schema.streamId;
+    if (settings.existingTables === "rebuild" && plan.kept.length + plan.refused.length > 0) {
+      if (this.replace) return undefined;
+      // An INCREMENTAL stream read whole again (--full-refresh, distinct keys) replaces the table;
+      // anything else would load rows into columns of the wrong types.
+      if (stream.fullRefresh === true && stream.distinctKeys) {
+        this.setReplace(true);
+        return undefined;
+      }
+      throw rebuildNeedsFullRefreshError(where, streamId, [...plan.kept, ...plan.refused]);
+    }
+    if (plan.refused.length > 0) throw cannotHoldError(where, streamId, plan.refused);
+    for (const k of plan.kept) this.kept.set(this.fold(k.name), k.current);
+    const warning = keptColumnsWarning(where, plan.kept);
+    const warned = this.options.warned ?? new Set<string>();
+    if (warning !== undefined && !warned.has(where)) {
+      warned.add(where);
+      this.said.push(warning);
+    }
+    const named = new Set(wanted.map((c) => this.fold(c.name)));
+    const others = [...existing]
+      .filter(([name]) => !named.has(this.fold(name)))
+      .map(([name, type]): WantedColumn => ({ name, type: { kind: "string", sqlType: type }, keep: type }));
+    return { add: plan.add, kept: plan.kept.length > 0, others };
+  }
+
+  /** `name` as the table spells it (DuckDB, BigQuery: case-insensitive). */
+  private nameIn(existing: Map<string, string>, name: string): string {
+    return [...existing.keys()].find((n) => this.fold(n) === this.fold(name)) ?? name;
   }
 
   /**

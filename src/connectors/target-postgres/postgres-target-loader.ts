@@ -29,7 +29,12 @@ import {
 } from "../tap-postgres/postgres-connection.js";
 import { postgresError } from "../tap-postgres/postgres-errors.js";
 import { createPostgresTargetVerifier } from "./postgres-target-verifier.js";
-import { postgresTargetType, stagingConversion, stagingType } from "./postgres-target-types.js";
+import {
+  postgresKeptValue,
+  postgresTargetType,
+  stagingConversion,
+  stagingType,
+} from "./postgres-target-types.js";
 
 const targetPostgresOwnSettings = postgresConnectionSettings.extend({
   default_target_schema: z.string().optional(),
@@ -92,6 +97,8 @@ export function targetTableOf(
 export class PostgresTargetLoader implements Loader {
   private readonly config: TargetPostgresConfig;
   private preparing: Promise<unknown> = Promise.resolve();
+  /** Tables warned about in this run (see `StreamTableOptions.warned`). */
+  private readonly warned = new Set<string>();
 
   constructor(config: PluginConfig, plugin: PluginIdentity = builtinIdentity("target-postgres")) {
     this.config = {
@@ -168,7 +175,7 @@ export class PostgresTargetLoader implements Loader {
   async openStream(schema: StreamSchema, options: OpenStreamOptions): Promise<StreamWriter> {
     const client = await this.connect(schema.streamId);
     try {
-      const writer = new PostgresTargetStreamWriter(client, this.config, schema, options);
+      const writer = new PostgresTargetStreamWriter(client, this.config, schema, options, this.warned);
       // Streams preparing at once would race on CREATE SCHEMA IF NOT EXISTS (a unique violation
       // in pg_namespace); one at a time.
       const prepared = this.preparing.catch(() => undefined).then(() => writer.prepare());
@@ -199,6 +206,7 @@ class PostgresTargetStreamWriter implements StreamWriter {
     private readonly config: TargetPostgresConfig,
     private readonly schema: StreamSchema,
     private readonly options: OpenStreamOptions,
+    warned: Set<string>,
   ) {
     const target = targetTableOf(config, schema);
     this.schemaName = target.schema;
@@ -224,7 +232,12 @@ class PostgresTargetStreamWriter implements StreamWriter {
       staging: stagingTableName(this.tableName),
       // The staging table has the key too: a replace that may see a key twice merges on it.
       mergesWhileReplacing: true,
+      warned,
     });
+  }
+
+  get warnings(): readonly string[] {
+    return this.table.warnings;
   }
 
   /** Keys batches are merged on; empty when rows are appended. */
@@ -307,6 +320,7 @@ class PostgresTargetStreamWriter implements StreamWriter {
       layout.deletedAt === undefined &&
       layout.sequence === undefined &&
       layout.unchanged === undefined &&
+      !this.table.keepsTypes &&
       layout.columns.every((c) => stagingConversion("x", c.type) === "x")
     );
   }
@@ -347,11 +361,16 @@ class PostgresTargetStreamWriter implements StreamWriter {
     batch: RecordBatch,
     layout: BatchLayout,
   ): { name: string; sql: string; index?: number }[] {
-    const columns: { name: string; sql: string; index?: number }[] = layout.columns.map((c) => ({
-      name: c.name,
-      sql: stagingConversion(`c${c.index}`, c.type),
-      index: c.index,
-    }));
+    const columns: { name: string; sql: string; index?: number }[] = layout.columns.map((c) => {
+      const sql = stagingConversion(`c${c.index}`, c.type);
+      // Another target's column kept with its type: the value converted to it.
+      const kept = this.table.keptType(c.name);
+      return {
+        name: c.name,
+        sql: kept === undefined ? sql : postgresKeptValue(sql, c.type, kept),
+        index: c.index,
+      };
+    });
     for (const { name, value } of this.table.metadataValues({
       extractedAt: batch.extractedAt,
       receivedAt: new Date(),
