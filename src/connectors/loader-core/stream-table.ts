@@ -68,6 +68,12 @@ export interface WarehouseTables {
    * converted to sluice's types in place, all or nothing).
    */
   createdBySluice?(table: string): Promise<boolean>;
+  /**
+   * Marks `table` as sluice's, unless it has a comment of its own: a table whose columns all have
+   * sluice's types (one an earlier version of sluice created, before tables were marked) is
+   * continued as sluice's from then on, its columns following the source's.
+   */
+  adopt?(table: string): Promise<void>;
   /** Whether an existing column of type `current` (as `columns` gave it) holds values of `type`. */
   fit?(type: ColumnType, current: string): ColumnFit;
   /** The warehouse's name for a sluice type, as `create` writes it. */
@@ -346,6 +352,10 @@ export class StreamTable {
       throw rebuildNeedsFullRefreshError(where, streamId, [...plan.kept, ...plan.refused]);
     }
     if (plan.refused.length > 0) throw cannotHoldError(where, streamId, plan.refused);
+    if (plan.kept.length === 0 && !this.replace && tables.adopt) {
+      await tables.adopt(this.target);
+      return undefined;
+    }
     for (const k of plan.kept) this.kept.set(this.fold(k.name), k.current);
     const warning = keptColumnsWarning(where, plan.kept);
     const warned = this.options.warned ?? new Set<string>();

@@ -62,6 +62,17 @@ export class DuckdbTables implements WarehouseTables {
     return reader.getRowObjectsJS()[0]?.comment === SLUICE_TABLE_MARK;
   }
 
+  async adopt(table: string): Promise<void> {
+    const reader = await this.connection.runAndReadAll(
+      `SELECT comment FROM duckdb_tables() WHERE schema_name = ${duckdbLiteral(this.schemaName)} AND table_name = ${duckdbLiteral(table)}`,
+    );
+    const comment = reader.getRowObjectsJS()[0]?.comment;
+    if (comment !== null && comment !== undefined && comment !== "") return;
+    await this.connection.run(
+      `COMMENT ON TABLE ${this.quoted(table)} IS ${duckdbLiteral(SLUICE_TABLE_MARK)}`,
+    );
+  }
+
   fit(type: ColumnType, current: string): ColumnFit {
     return duckdbColumnFit(type, current);
   }

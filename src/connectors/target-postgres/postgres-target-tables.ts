@@ -69,6 +69,15 @@ export class PostgresTargetTables implements WarehouseTables {
     return result.rows[0]?.mark === SLUICE_TABLE_MARK;
   }
 
+  async adopt(table: string): Promise<void> {
+    const result = await this.client.query<{ mark: string | null }>(
+      "SELECT obj_description(to_regclass($1), 'pg_class') AS mark",
+      [this.quoted(table)],
+    );
+    if (result.rows[0]?.mark != null) return;
+    await this.client.query(`COMMENT ON TABLE ${this.quoted(table)} IS ${quoteLiteral(SLUICE_TABLE_MARK)}`);
+  }
+
   fit(type: ColumnType, current: string): ColumnFit {
     return postgresColumnFit(type, current);
   }

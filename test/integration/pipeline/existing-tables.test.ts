@@ -116,6 +116,10 @@ interface Warehouse {
   create(schema: string, table: string): Promise<void>;
   /** The table's columns and types, in order. */
   columns(schema: string, table: string): Promise<string[]>;
+  /** The table's comment (sluice's mark on its own tables). */
+  comment(schema: string, table: string): Promise<string | null>;
+  /** Runs SQL in the warehouse. */
+  exec(sql: string): Promise<void>;
   /** Every row, as text, in key order. */
   dump(schema: string, table: string): Promise<string[]>;
   /** Live rows as key → text (see `EXPECTED`). */
@@ -145,6 +149,16 @@ function postgresWarehouse(): Warehouse {
             WHERE a.attrelid = '${schema}.${table}'::regclass AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum`,
         )
       ).map((r) => r.c),
+    comment: async (schema, table) =>
+      (
+        await utcQuery<{ c: string | null }>(
+          warehouse,
+          `SELECT obj_description('${schema}.${table}'::regclass, 'pg_class') AS c`,
+        )
+      )[0]!.c,
+    exec: async (sql) => {
+      await utcQuery(warehouse, sql);
+    },
     dump: async (schema, table) =>
       (
         await utcQuery<{ t: string }>(warehouse, `SELECT t::text AS t FROM ${schema}.${table} t ORDER BY id`)
@@ -182,6 +196,17 @@ function duckdbWarehouse(): Warehouse {
           `SELECT column_name || ' ' || data_type AS c FROM duckdb_columns() WHERE schema_name = '${schema}' AND table_name = '${table}' ORDER BY column_index`,
         )
       ).map((r) => String(r.c)),
+    comment: async (schema, table) => {
+      const rows = await duckdb(
+        file(),
+        `SELECT comment FROM duckdb_tables() WHERE schema_name = '${schema}' AND table_name = '${table}'`,
+      );
+      return (rows[0]?.comment as string | null | undefined) ?? null;
+    },
+    exec: async (sql) => {
+      fs.mkdirSync(path.dirname(file()), { recursive: true });
+      await duckdb(file(), sql);
+    },
     dump: async (schema, table) =>
       (await duckdb(file(), `SELECT CAST(t AS VARCHAR) AS t FROM ${schema}.${table} t ORDER BY id`)).map(
         (r) => String(r.t),
@@ -344,5 +369,22 @@ describe.each([postgresWarehouse(), duckdbWarehouse()])("$name: another target's
     const rows = await w.dump(schema, table);
     expect(rows).toHaveLength(4);
     expect(rows[0]).toContain("99.99");
+  });
+
+  test("a table with sluice's own types and no comment (an earlier sluice's) is adopted as sluice's", async () => {
+    const table = `adopted_${w.name}`;
+    await source.query(`CREATE TABLE ${table} (id int PRIMARY KEY, name text, updated_at timestamptz NOT NULL);
+      INSERT INTO ${table} VALUES (1, 'one', now())`);
+    const types =
+      w.name === "postgres"
+        ? ["integer", "text", "timestamp with time zone"]
+        : ["INTEGER", "VARCHAR", "TIMESTAMPTZ"];
+    await w.exec(
+      `CREATE SCHEMA IF NOT EXISTS ${schema}; CREATE TABLE ${schema}.${table} (id ${types[0]} PRIMARY KEY, name ${types[1]}, updated_at ${types[2]})`,
+    );
+    expect(await w.comment(schema, table)).toBeNull();
+    const warnings = await runOk(w, { name: table, schema, streams: METHODS.INCREMENTAL });
+    expect(warnings.filter((m) => m.includes("was not created by sluice"))).toEqual([]);
+    expect(await w.comment(schema, table)).toBe("sluice: created with sluice's column types");
   });
 });
