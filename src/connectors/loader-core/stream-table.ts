@@ -274,15 +274,20 @@ export class StreamTable {
     const existing = await tables.columns(this.target);
     const foreign = existing !== undefined ? await this.foreignPlan(existing, wanted) : undefined;
     if (foreign && this.replace && (foreign.kept || foreign.others.length > 0)) {
-      // The new table of a replace is the old one's shape: its types, and its columns the stream
-      // does not have (the other target's `_sdc_*`), which stay NULL.
-      wanted = [
-        ...wanted.map((c) => {
-          const current = this.keptType(c.name);
-          return current === undefined ? c : { ...c, name: this.nameIn(existing!, c.name), keep: current };
-        }),
-        ...foreign.others,
-      ];
+      // The new table of a replace is the old one's shape: its columns in its order, with its
+      // types, those the stream does not have (the other target's `_sdc_*`) left NULL; then the
+      // stream's new columns.
+      const byName = new Map(wanted.map((c) => [this.fold(c.name), c]));
+      const others = new Map(foreign.others.map((c) => [this.fold(c.name), c]));
+      const shaped: WantedColumn[] = [];
+      for (const name of existing!.keys()) {
+        const column = byName.get(this.fold(name));
+        const current = this.keptType(name);
+        if (column === undefined) shaped.push(others.get(this.fold(name))!);
+        else shaped.push(current === undefined ? { ...column, name } : { ...column, name, keep: current });
+        byName.delete(this.fold(name));
+      }
+      wanted = [...shaped, ...byName.values()];
     }
     if (this.replace) {
       await tables.drop(this.staging);
@@ -368,11 +373,6 @@ export class StreamTable {
       .filter(([name]) => !named.has(this.fold(name)))
       .map(([name, type]): WantedColumn => ({ name, type: { kind: "string", sqlType: type }, keep: type }));
     return { add: plan.add, kept: plan.kept.length > 0, others };
-  }
-
-  /** `name` as the table spells it (DuckDB, BigQuery: case-insensitive). */
-  private nameIn(existing: Map<string, string>, name: string): string {
-    return [...existing.keys()].find((n) => this.fold(n) === this.fold(name)) ?? name;
   }
 
   /**

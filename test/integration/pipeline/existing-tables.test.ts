@@ -46,7 +46,8 @@ const PIPELINEWISE_TABLE = (schema: string, name: string) => `
   CREATE SCHEMA IF NOT EXISTS ${schema};
   CREATE TABLE ${schema}.${name} (id integer, ref character varying, price double precision, qty integer,
     tags jsonb, placed_at timestamp without time zone, note character varying, paid boolean,
-    updated_at timestamp without time zone, _sdc_deleted_at character varying, PRIMARY KEY (id));
+    updated_at timestamp without time zone, _sdc_extracted_at timestamp without time zone,
+    _sdc_batched_at timestamp without time zone, _sdc_deleted_at character varying, PRIMARY KEY (id));
   INSERT INTO ${schema}.${name} (id, ref, price, qty, tags, placed_at, note, paid, updated_at)
     VALUES (1, 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', 1.5, 1, '["old"]', '2023-01-01 00:00:00', 'old', false, '2023-01-01 00:00:00');`;
 
@@ -54,7 +55,8 @@ const PIPELINEWISE_TABLE = (schema: string, name: string) => `
 const JWILLS_TABLE = (schema: string, name: string) => `
   CREATE SCHEMA IF NOT EXISTS ${schema};
   CREATE TABLE ${schema}.${name} (id INTEGER, ref VARCHAR, price DOUBLE, qty INTEGER, tags JSON,
-    placed_at TIMESTAMP, note VARCHAR, paid BOOLEAN, updated_at TIMESTAMP, _sdc_deleted_at VARCHAR, PRIMARY KEY (id));
+    placed_at TIMESTAMP, note VARCHAR, paid BOOLEAN, updated_at TIMESTAMP, _sdc_extracted_at TIMESTAMP,
+    _sdc_batched_at TIMESTAMP, _sdc_deleted_at VARCHAR, PRIMARY KEY (id));
   INSERT INTO ${schema}.${name} (id, ref, price, qty, tags, placed_at, note, paid, updated_at)
     VALUES (1, 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', 1.5, 1, '["old"]', '2023-01-01 00:00:00', 'old', false, '2023-01-01 00:00:00');`;
 
@@ -293,9 +295,16 @@ describe.each([postgresWarehouse(), duckdbWarehouse()])("$name: another target's
       const shape = await w.columns(schema, table);
       for (const round of [1, 2]) {
         if (round === 2) await source.query(CHANGES(table, method !== "INCREMENTAL"));
-        const warnings = await runOk(w, { name: table, schema, streams: METHODS[method] });
+        // LOG_BASED with sluice's metadata columns: the other target's `_sdc_*` are kept too.
+        const target = method === "LOG_BASED" ? { add_metadata_columns: true } : {};
+        const warnings = await runOk(w, { name: table, schema, streams: METHODS[method], target });
         // Its types as the other target made them, the source's values in them.
-        expect(await w.columns(schema, table)).toEqual(shape);
+        const columns = await w.columns(schema, table);
+        expect(columns.slice(0, shape.length)).toEqual(shape);
+        // Only sluice's metadata columns the other target did not have are added.
+        expect(columns.slice(shape.length).map((c) => c.split(" ")[0])).toEqual(
+          method === "LOG_BASED" ? ["_sdc_received_at", "_sdc_sequence", "_sdc_table_version"] : [],
+        );
         await expectSourceRows(w, schema, table);
         const about = warnings.filter((m) => m.includes(`${schema}.${table} was not created by sluice`));
         expect(about, warnings.join("\n")).toHaveLength(1);
@@ -310,6 +319,12 @@ describe.each([postgresWarehouse(), duckdbWarehouse()])("$name: another target's
           /ref: (uuid|UUID) in a (character varying|VARCHAR) column: kept as its text/,
         );
         expect(about[0]).not.toMatch(/- (id|qty|paid):/);
+        if (method === "LOG_BASED") {
+          expect(about[0]).toMatch(
+            /_sdc_deleted_at: .+ in a (character varying|VARCHAR) column: kept as its text/,
+          );
+          expect(about[0]).toMatch(/_sdc_batched_at: .+ in a (timestamp without time zone|TIMESTAMP) column/);
+        }
         expect(about[0]).toContain("existing_tables: rebuild");
       }
     },
