@@ -271,7 +271,8 @@ export class StreamTable {
     if (stream.tableVersion === "activate" && !this.replace) {
       this.setReplace(!(await this.holdsVersion(stream.version)));
     }
-    const existing = await tables.columns(this.target);
+    // A replace reads the table only where it may be another target's (its shape is then kept).
+    const existing = this.replace && !tables.createdBySluice ? undefined : await tables.columns(this.target);
     const foreign = existing !== undefined ? await this.foreignPlan(existing, wanted) : undefined;
     if (foreign && this.replace && (foreign.kept || foreign.others.length > 0)) {
       // The new table of a replace is the old one's shape: its columns in its order, with its
