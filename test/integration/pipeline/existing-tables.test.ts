@@ -7,6 +7,7 @@ import type { RunEvent, RunSummary } from "../../../src/runner/run-events.js";
 import { createTestDatabase, type TestDatabase } from "../../support/pg.js";
 import { runToDuckdb, tempDir, type TestRunOptions } from "../../support/pipeline.js";
 import { describeDifference, duckdbRowTexts, sourceRowTexts } from "../../support/table-diff.js";
+import { SqliteSystemDatabase } from "../../../src/state/sqlite-system-database.js";
 import { runToPostgres, utcQuery } from "../connectors/postgres-target-support.js";
 
 /**
@@ -118,6 +119,8 @@ interface Warehouse {
   create(schema: string, table: string): Promise<void>;
   /** The table's columns and types, in order. */
   columns(schema: string, table: string): Promise<string[]>;
+  /** Where a run keeps its state (`.sluice/sluice.db`). */
+  workDir(schema: string): string;
   /** The table's comment (sluice's mark on its own tables). */
   comment(schema: string, table: string): Promise<string | null>;
   /** Runs SQL in the warehouse. */
@@ -140,6 +143,7 @@ interface Warehouse {
 function postgresWarehouse(): Warehouse {
   return {
     name: "postgres",
+    workDir: (schema) => path.join(root, schema),
     create: async (schema, table) => {
       await utcQuery(warehouse, PIPELINEWISE_TABLE(schema, table));
     },
@@ -187,6 +191,7 @@ function duckdbWarehouse(): Warehouse {
   const file = (): string => path.join(root, "duckdb", "warehouse.duckdb");
   return {
     name: "duckdb",
+    workDir: () => path.join(root, "duckdb"),
     create: async (schema, table) => {
       fs.mkdirSync(path.dirname(file()), { recursive: true });
       await duckdb(file(), JWILLS_TABLE(schema, table));
@@ -401,5 +406,51 @@ describe.each([postgresWarehouse(), duckdbWarehouse()])("$name: another target's
     const warnings = await runOk(w, { name: table, schema, streams: METHODS.INCREMENTAL });
     expect(warnings.filter((m) => m.includes("was not created by sluice"))).toEqual([]);
     expect(await w.comment(schema, table)).toBe("sluice: created with sluice's column types");
+  });
+
+  test("INCREMENTAL from a state imported from pipelinewise: its rows stay, the rest arrive, none lost", async () => {
+    const table = `imported_${w.name}`;
+    await source.query(SOURCE_TABLE(table));
+    // Row 1 as pipelinewise loaded it (the fixture's row), before its bookmark; rows 2 and 3 after.
+    await source.query(
+      `UPDATE ${table} SET price = 1.5, qty = 1, tags = '{old}', placed_at = '2023-01-01 00:00:00+00', note = 'old',
+         paid = false, updated_at = '2023-01-01 00:00:00+00' WHERE id = 1`,
+    );
+    await w.create(schema, table);
+    // The state pipelinewise-tap-postgres left, as `sluice state import` stores it.
+    const options = common({ name: table, schema, streams: METHODS.INCREMENTAL, observer: () => undefined });
+    const system = await SqliteSystemDatabase.open({
+      path: path.join(w.workDir(schema), ".sluice", "sluice.db"),
+    });
+    try {
+      await system.stateStore.set(options.stateId!, {
+        bookmarks: {
+          [`public-${table}`]: {
+            last_replication_method: "INCREMENTAL",
+            replication_key: "updated_at",
+            replication_key_value: "2023-06-01T00:00:00+00:00",
+            version: 1700000000000,
+          },
+        },
+      });
+    } finally {
+      await system.close();
+    }
+    const warnings: string[] = [];
+    let loaded = 0;
+    const summary = await w.run({
+      name: table,
+      schema,
+      streams: METHODS.INCREMENTAL,
+      observer: (e) => {
+        if (e.type === "warning") warnings.push(e.message);
+        if (e.type === "batch-loaded") loaded += e.rows;
+      },
+    });
+    expect(summary.status, summary.error ?? "").toBe("success");
+    // From the bookmark on: rows 2 and 3, into the table as pipelinewise made it.
+    expect(loaded).toBe(2);
+    expect(warnings.filter((m) => m.includes("was not created by sluice"))).toHaveLength(1);
+    await expectSourceRows(w, schema, table);
   });
 });
