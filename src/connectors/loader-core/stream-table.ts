@@ -153,6 +153,20 @@ export function fillsStaging(
   return stream.mode === "replace" || settings.loadMethod === "overwrite";
 }
 
+/**
+ * Whether a stream may fill a staging table, for the runner to record it before `openStream`
+ * (`Loader.stagingOf`): those that `fillsStaging`, and under `existing_tables: rebuild` a stream
+ * read whole again (`--full-refresh`), which replaces a table another target created. Recording
+ * one that is never made costs nothing: the next run drops it if it exists.
+ */
+export function mayFillStaging(
+  stream: Pick<OpenStreamOptions, "mode" | "fullRefresh" | "distinctKeys">,
+  settings: Pick<LoaderSettings, "loadMethod" | "existingTables">,
+): boolean {
+  if (fillsStaging(stream, settings)) return true;
+  return settings.existingTables === "rebuild" && stream.fullRefresh === true && stream.distinctKeys;
+}
+
 export class StreamTable {
   /** Keys the warehouse keeps unique (upsert, or a replace that may see a key twice). */
   readonly keys: string[];

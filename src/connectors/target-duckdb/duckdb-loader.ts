@@ -14,7 +14,7 @@ import { DELETED_AT_COLUMN, SEQUENCE_COLUMN } from "../batch.js";
 import { batchLayout } from "../loader-core/batch-layout.js";
 import { planMerge } from "../loader-core/merge-plan.js";
 import type { TargetTable } from "../loader-core/distinct-tables.js";
-import { fillsStaging, StreamTable } from "../loader-core/stream-table.js";
+import { mayFillStaging, StreamTable } from "../loader-core/stream-table.js";
 import { batchField, isConversionError, readCsvCall } from "./duckdb-batch-read.js";
 import { classifyDuckdbError, firstLine } from "./duckdb-errors.js";
 import { duckdbMergeStatements, type BatchSelect, type DuckdbMerge } from "./duckdb-merge.js";
@@ -164,7 +164,7 @@ export class DuckdbLoader implements Loader {
   }
 
   stagingOf(schema: StreamSchema, options: OpenStreamOptions): StagingTable | undefined {
-    if (!fillsStaging(options, this.config.loader)) return undefined;
+    if (!mayFillStaging(options, this.config.loader)) return undefined;
     const target = this.targetOf(schema);
     return { schema: target.schema, table: `${target.table}__sluice_new` };
   }
@@ -503,7 +503,7 @@ class DuckdbStreamWriter implements StreamWriter {
       const sql = fast && csvParseType(type) !== undefined ? text : duckdbConversion(text, type);
       // Another target's column kept with its type: the value converted to it.
       const kept = this.table.keptType(name);
-      return { name, sql: kept === undefined ? sql : duckdbKeptValue(sql, type, kept), index };
+      return { name, sql: kept === undefined ? sql : duckdbKeptValue(sql, type, kept, name), index };
     });
     for (const { name, value } of this.table.metadataValues({
       extractedAt: batch.extractedAt,
@@ -538,7 +538,12 @@ class DuckdbStreamWriter implements StreamWriter {
         const type = types.get(name);
         if (!type) continue;
         const text = batchField(batch, i, type);
-        const conversion = duckdbConversion(text, type);
+        // Another target's column kept with its type: the value is converted on to it.
+        const kept = this.table.keptType(name);
+        const conversion =
+          kept === undefined
+            ? duckdbConversion(text, type)
+            : duckdbKeptValue(duckdbConversion(text, type), type, kept, name);
         if (conversion === text) continue;
         try {
           const reader = await connection.runAndReadAll(
@@ -549,7 +554,7 @@ class DuckdbStreamWriter implements StreamWriter {
             const value = String(bad.v);
             const shown = value.length > 80 ? `${value.slice(0, 80)}…` : value;
             return new DataError(
-              `target-duckdb: column "${name}" of ${where} (${duckdbType(type)}) cannot hold the value "${shown}" from ${batch.streamId}: ${firstLine(message)}. ${valueRefusalAdvice(batch.streamId)}`,
+              `target-duckdb: column "${name}" of ${where} (${kept ?? duckdbType(type)}) cannot hold the value "${shown}" from ${batch.streamId}: ${firstLine(message)}. ${valueRefusalAdvice(batch.streamId)}`,
               { cause: error },
             );
           }

@@ -222,9 +222,15 @@ export function duckdbColumnFit(type: ColumnType, current: string): ColumnFit {
  * SQL turning `x` (a value of `type`, as the loader computes it) into a kept column of type
  * `current` (see `duckdbColumnFit`). Arrays become JSON arrays of their elements, instants UTC.
  */
-export function duckdbKeptValue(x: string, type: ColumnType, current: string): string {
+export function duckdbKeptValue(x: string, type: ColumnType, current: string, column = "?"): string {
   const c = normaliseDuckdbType(current);
   if (type.kind === "array") return c === "JSON" ? `to_json(${x})` : `CAST(to_json(${x}) AS ${current})`;
+  if (type.kind === "decimal" && duckdbType(type) === "VARCHAR" && (c === "DOUBLE" || c === "REAL")) {
+    // NOTE: DuckDB casts a decimal text beyond DOUBLE's range to infinity without a word.
+    const cast = `CAST(${x} AS ${c})`;
+    const what = duckdbLiteral(`column ${JSON.stringify(column)} (${current}) cannot hold the value `);
+    return `CASE WHEN isinf(${cast}) AND lower(${x}) NOT LIKE '%inf%' THEN error(${what} || left(${x}, 40) || ' (out of range)') ELSE ${cast} END`;
+  }
   if (
     (type.kind === "timestamptz" && c === "TIMESTAMP") ||
     (type.kind === "timestamp" && c === "TIMESTAMPTZ")

@@ -15,7 +15,7 @@ import { DELETED_AT_COLUMN, SEQUENCE_COLUMN } from "../batch.js";
 import { batchLayout, type BatchLayout } from "../loader-core/batch-layout.js";
 import { planMerge, trackedColumns } from "../loader-core/merge-plan.js";
 import type { TargetTable } from "../loader-core/distinct-tables.js";
-import { fillsStaging, StreamTable } from "../loader-core/stream-table.js";
+import { mayFillStaging, StreamTable } from "../loader-core/stream-table.js";
 import { PostgresTargetTables } from "./postgres-target-tables.js";
 import type { MetadataValue } from "../loader-core/metadata-columns.js";
 import type { StreamSchema } from "../column-type.js";
@@ -146,7 +146,7 @@ export class PostgresTargetLoader implements Loader {
   }
 
   stagingOf(schema: StreamSchema, options: OpenStreamOptions): StagingTable | undefined {
-    if (!fillsStaging(options, this.config.loader)) return undefined;
+    if (!mayFillStaging(options, this.config.loader)) return undefined;
     const target = targetTableOf(this.config, schema);
     return { schema: target.schema, table: stagingTableName(target.table) };
   }
@@ -571,8 +571,22 @@ class PostgresTargetStreamWriter implements StreamWriter {
       const value = (context[3] ?? "").replace(/"$/, "");
       const shown = value.length > 80 ? `${value.slice(0, 80)}…` : value;
       const type = this.schema.columns.find((c) => c.name === name)?.type;
+      const shownType = this.table.keptType(name) ?? (type ? postgresTargetType(type) : undefined);
       return new DataError(
-        `target-postgres: column "${name}" of ${this.where}${type ? ` (${postgresTargetType(type)})` : ""} cannot hold the value "${shown}" (line ${context[1]} of a batch of ${batch.streamId}): ${e.message}. ${valueRefusalAdvice(batch.streamId)}`,
+        `target-postgres: column "${name}" of ${this.where}${shownType ? ` (${shownType})` : ""} cannot hold the value "${shown}" (line ${context[1]} of a batch of ${batch.streamId}): ${e.message}. ${valueRefusalAdvice(batch.streamId)}`,
+        { cause: error },
+      );
+    }
+    // A data exception (class 22) converting into columns another target's table keeps: the
+    // statement does not say which column, so name every such column.
+    const kept = this.schema.columns.flatMap((c) => {
+      const type = this.table.keptType(c.name);
+      return type === undefined ? [] : [`${c.name} (${type})`];
+    });
+    if (kept.length > 0 && e.code?.startsWith("22")) {
+      return new DataError(
+        `target-postgres: a value of ${batch.streamId} cannot be converted to the type of a column ${this.where} keeps from the target that created it (${kept.join(", ")}): ${e.message}. ` +
+          `To rebuild the table with sluice's types, set \`existing_tables: rebuild\` and run with --full-refresh --select ${batch.streamId}; else ${valueRefusalAdvice(batch.streamId)}`,
         { cause: error },
       );
     }

@@ -453,4 +453,19 @@ describe.each([postgresWarehouse(), duckdbWarehouse()])("$name: another target's
     expect(warnings.filter((m) => m.includes("was not created by sluice"))).toHaveLength(1);
     await expectSourceRows(w, schema, table);
   });
+
+  test("a value the kept column cannot hold (a numeric beyond double precision) fails the run naming the column", async () => {
+    const table = `overflow_${w.name}`;
+    await source.query(SOURCE_TABLE(table));
+    await source.query(
+      `ALTER TABLE ${table} ALTER COLUMN price TYPE numeric; UPDATE ${table} SET price = 1e400 WHERE id = 3`,
+    );
+    await w.create(schema, table);
+    const before = await w.dump(schema, table);
+    const error = await runError(w, { name: table, schema, streams: METHODS.INCREMENTAL });
+    expect(error).toMatch(/price \(double precision\)|column "price" \(DOUBLE\) cannot hold the value 1000/);
+    expect(error).toContain(`public-${table}`);
+    // The batch is one transaction: nothing of it landed.
+    expect(await w.dump(schema, table)).toEqual(before);
+  });
 });
