@@ -178,6 +178,17 @@ export interface ChangeCaptureStatus {
   slots: ChangeCaptureSlotStatus[];
 }
 
+/**
+ * A mapping run between a tap and a target (Meltano's `mappers:`): Singer messages in, Singer
+ * messages out, in order. Built in (`stream-maps/`) or an external Singer mapper process.
+ * States pass through, so a state is still committed only once the target has the data before it.
+ */
+export interface Mapper {
+  /** The mapping's name in the project, in messages. */
+  readonly name: string;
+  map(messages: AsyncIterable<ReadMessage>, options: { signal?: AbortSignal }): AsyncIterable<ReadMessage>;
+}
+
 export interface Extractor {
   /**
    * Connects and checks access; throws a ConnectionError or ConfigError that says what is wrong.

@@ -3,6 +3,7 @@ import { GENERATED_MARKER, type GeneratedFile } from "./generated-files.js";
 import type { DeploymentPlan, PodOptions } from "./deployment-plan.js";
 import { SECRETS_MOUNT_PATH } from "./deployment-plan.js";
 import { DEFAULT_SECRET_NAME } from "./pod-options.js";
+import { describeStep, stepBlocks } from "./schedule-steps.js";
 
 /** How the DAGs run the image; the CLI's `deploy airflow` options. */
 export interface AirflowOptions extends PodOptions {
@@ -89,7 +90,7 @@ export function airflowDag(plan: DeploymentPlan, options: AirflowOptions): strin
   const emit = (...text: string[]): void => {
     lines.push(...text);
   };
-  const what = plan.steps.map((s) => `${s.extractor} → ${s.loader}`).join(", ");
+  const what = plan.steps.map(describeStep).join(", ");
   emit(
     `# ${GENERATED_MARKER} airflow from ${options.projectFile ?? "the project file"}, schedule "${plan.schedule.name}".`,
     "# Do not edit: change the project file and run `sluice deploy airflow` again (it overwrites only",
@@ -289,7 +290,7 @@ export function airflowDag(plan: DeploymentPlan, options: AirflowOptions): strin
       "        namespace=NAMESPACE,",
       "        image=IMAGE,",
       `        cmds=${py(["sluice"], "        ")},`,
-      `        arguments=${py(["--log-format", "json", "run", step.extractor, step.loader], "        ")},`,
+      `        arguments=${py(["--log-format", "json", "run", ...stepBlocks(step)], "        ")},`,
       "        env_vars=ENV_VARS,",
       "        secrets=SECRETS,",
       "        affinity=AFFINITY,",

@@ -2,6 +2,7 @@ import { stringify } from "yaml";
 import { ConfigError, EXIT_TEMPFAIL } from "../errors.js";
 import { kubernetesName } from "./airflow-dag.js";
 import { DEFAULT_SECRET_NAME } from "./pod-options.js";
+import { stepBlocks } from "./schedule-steps.js";
 import { SECRETS_MOUNT_PATH, type DeploymentPlan, type PodOptions } from "./deployment-plan.js";
 import { GENERATED_MARKER, type GeneratedFile } from "./generated-files.js";
 
@@ -83,7 +84,7 @@ export function kubernetesManifest(
   const args = [
     "--log-format",
     "json",
-    ...(step ? ["run", step.extractor, step.loader] : ["schedule", "run", plan.schedule.name]),
+    ...(step ? ["run", ...stepBlocks(step)] : ["schedule", "run", plan.schedule.name]),
   ];
   const env: Record<string, unknown>[] = [
     ...Object.entries(plan.env).map(([envName, value]) => ({ name: envName, value })),

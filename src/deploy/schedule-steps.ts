@@ -1,10 +1,22 @@
 import { ConfigError } from "../errors.js";
 import type { JobEntry, ProjectFile, ScheduleEntry } from "../project/project-file.js";
 
-/** One `sluice run <extractor> <loader>` of a schedule. */
+/** One `sluice run <extractor> [<mapping>...] <loader>` of a schedule. */
 export interface PipelineStep {
   extractor: string;
+  /** Mapping names (of `mappers:` plugins) run between them, in order. */
+  mappings?: string[];
   loader: string;
+}
+
+/** The `run` blocks of a step: `tap-postgres hash-pii target-duckdb`. */
+export function stepBlocks(step: PipelineStep): string[] {
+  return [step.extractor, ...(step.mappings ?? []), step.loader];
+}
+
+/** `tap-postgres → hash-pii → target-duckdb`, for listings. */
+export function describeStep(step: PipelineStep): string {
+  return stepBlocks(step).join(" → ");
 }
 
 /** What a schedule runs: one pipeline, or the pipelines of its job's tasks in order. */
@@ -25,9 +37,10 @@ export function findSchedule(project: ProjectFile, name: string): ScheduleEntry 
 
 /**
  * The pipelines a schedule runs. A job task is a list of plugin names read as consecutive
- * extractor → loader pairs (`[tap-a, target-b]`, or `[tap-a, target-b, tap-c, target-b]` for two
- * runs), as `meltano run` reads its blocks; anything else (a mapper, a transformer) is refused
- * with the task's path, since sluice runs only extractors into loaders.
+ * extractor → loader pairs, with mapping names between (`[tap-a, target-b]`,
+ * `[tap-a, hash-pii, target-b]`, or `[tap-a, target-b, tap-c, target-b]` for two runs), as
+ * `meltano run` reads its blocks; anything else (a transformer, a utility) is refused with the
+ * task's path, since sluice runs only extractors (through mappings) into loaders.
  */
 export function scheduleSteps(project: ProjectFile, schedule: ScheduleEntry): ScheduleSteps {
   if (schedule.job === undefined) {
@@ -39,30 +52,33 @@ export function scheduleSteps(project: ProjectFile, schedule: ScheduleEntry): Sc
   }
   const job = project.jobs.find((j) => j.name === schedule.job);
   if (!job) throw new ConfigError(`${schedule.location}.job: no job named "${schedule.job}"`);
-  const typeOf = (name: string): "extractor" | "loader" | undefined =>
+  const typeOf = (name: string): "extractor" | "loader" | "mapping" | undefined =>
     project.plugins.extractors.some((p) => p.name === name)
       ? "extractor"
       : project.plugins.loaders.some((p) => p.name === name)
         ? "loader"
-        : undefined;
+        : project.plugins.mappers.some((m) => m.mappings.some((mapping) => mapping.name === name))
+          ? "mapping"
+          : undefined;
   const steps: PipelineStep[] = [];
   const problems: string[] = [];
   job.tasks.forEach((task, index) => {
     const where = `${job.location}.tasks[${index}]`;
-    if (task.length % 2 !== 0) {
-      problems.push(`${where}: expected extractor and loader pairs, got ${task.join(" ")}`);
-      return;
-    }
-    for (let i = 0; i < task.length; i += 2) {
+    let i = 0;
+    while (i < task.length) {
       const extractor = task[i]!;
-      const loader = task[i + 1]!;
-      if (typeOf(extractor) !== "extractor" || typeOf(loader) !== "loader") {
+      let j = i + 1;
+      const mappings: string[] = [];
+      while (j < task.length && typeOf(task[j]!) === "mapping") mappings.push(task[j++]!);
+      const loader = task[j];
+      if (typeOf(extractor) !== "extractor" || loader === undefined || typeOf(loader) !== "loader") {
         problems.push(
-          `${where}: "${extractor} ${loader}" is not an extractor followed by a loader of plugins.extractors and plugins.loaders`,
+          `${where}: "${task.slice(i, j + 1).join(" ")}" is not an extractor followed by a loader of plugins.extractors and plugins.loaders (with mapping names of plugins.mappers between)`,
         );
-        continue;
+        return;
       }
-      steps.push({ extractor, loader });
+      steps.push({ extractor, ...(mappings.length > 0 ? { mappings } : {}), loader });
+      i = j + 1;
     }
   });
   if (problems.length > 0) throw new ConfigError(problems);
@@ -71,6 +87,6 @@ export function scheduleSteps(project: ProjectFile, schedule: ScheduleEntry): Sc
 
 /** `tap-postgres → target-duckdb`, or `job daily (2 tasks)`, for listings. */
 export function describeSteps(plan: ScheduleSteps): string {
-  if (!plan.job) return `${plan.steps[0]!.extractor} → ${plan.steps[0]!.loader}`;
-  return `job ${plan.job.name}: ${plan.steps.map((s) => `${s.extractor} → ${s.loader}`).join(", ")}`;
+  if (!plan.job) return describeStep(plan.steps[0]!);
+  return `job ${plan.job.name}: ${plan.steps.map(describeStep).join(", ")}`;
 }

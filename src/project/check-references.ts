@@ -1,11 +1,16 @@
+import { runsBuiltIn } from "../connectors/stream-maps/builtin-mapper.js";
+import { compileMapping } from "../connectors/stream-maps/stream-maps-config.js";
 import { suggestionSuffix } from "./did-you-mean.js";
 import { joinPath, type ProblemList } from "./problem-list.js";
 import type { ProjectFile } from "./project-file.js";
 
-/** Names must be unique, and what a schedule, environment or default names must exist. */
+/**
+ * Names must be unique, what a schedule, environment or default names must exist, and a mapping
+ * that runs built in must stay inside sluice's subset of stream maps.
+ */
 export function checkReferences(project: ProjectFile, problems: ProblemList): void {
   const pluginTypeByName = new Map<string, string>();
-  for (const type of ["extractors", "loaders"] as const) {
+  for (const type of ["extractors", "loaders", "mappers"] as const) {
     for (const plugin of project.plugins[type]) {
       const previous = pluginTypeByName.get(plugin.name);
       if (previous !== undefined) {
@@ -18,6 +23,7 @@ export function checkReferences(project: ProjectFile, problems: ProblemList): vo
       }
     }
   }
+  checkMappings(project, problems, pluginTypeByName);
   for (const [list, what] of [
     [project.environments, "environment"],
     [project.schedules, "schedule"],
@@ -69,6 +75,40 @@ export function checkReferences(project: ProjectFile, problems: ProblemList): vo
           joinPath(schedule.location, key),
           `no ${key} named "${name}" in plugins.${type}${suggestionSuffix(name, names(type))}`,
         );
+      }
+    }
+  }
+}
+
+/**
+ * A mapping's name is what `run` blocks and job tasks name, so it must not be a plugin's or another
+ * mapping's; a mapping of meltano-map-transformer that runs built in is compiled here, so that one
+ * outside the subset is refused by `sluice config` and before any run.
+ */
+function checkMappings(
+  project: ProjectFile,
+  problems: ProblemList,
+  pluginTypeByName: ReadonlyMap<string, string>,
+): void {
+  const mappingNames = new Set<string>();
+  for (const mapper of project.plugins.mappers) {
+    const builtIn = runsBuiltIn(project, mapper);
+    for (const mapping of mapper.mappings) {
+      const where = joinPath(mapping.location, "name");
+      const pluginType = pluginTypeByName.get(mapping.name);
+      if (pluginType !== undefined) {
+        problems.add(
+          where,
+          `mapping name "${mapping.name}" is also a plugin's (plugins.${pluginType}); run blocks name mappings and plugins alike, so names must be unique`,
+        );
+      } else if (mappingNames.has(mapping.name)) {
+        problems.add(where, `duplicate mapping name "${mapping.name}"; mapping names must be unique`);
+      }
+      mappingNames.add(mapping.name);
+      if (builtIn) {
+        const config = { ...mapper.config, ...mapping.config };
+        for (const problem of compileMapping(mapping.name, config).problems)
+          problems.add(mapping.location, problem);
       }
     }
   }

@@ -5,6 +5,8 @@ import type {
   EnvironmentEntry,
   EnvironmentPluginOverride,
   JobEntry,
+  MapperEntry,
+  MappingEntry,
   PluginEntry,
   ProjectFile,
   ScheduleEntry,
@@ -13,6 +15,8 @@ import type {
 import {
   DECLARED_SETTING_KEYS,
   ENVIRONMENT_PLUGIN_KEYS,
+  MAPPER_KEYS,
+  MAPPING_KEYS,
   PLUGIN_KEYS,
   PLUGIN_TYPES_IGNORED,
   PROJECT_KEYS,
@@ -106,10 +110,11 @@ class ProjectReader extends ValueReader {
   }
 
   private readPlugins(value: unknown): ProjectFile["plugins"] {
-    const plugins: ProjectFile["plugins"] = { extractors: [], loaders: [] };
+    const plugins: ProjectFile["plugins"] = { extractors: [], loaders: [], mappers: [] };
     const map = this.mapping(value, "plugins");
     if (!map) return plugins;
-    this.checkKeys(map, new Set(["extractors", "loaders", ...PLUGIN_TYPES_IGNORED]), "plugins");
+    this.checkKeys(map, new Set(["extractors", "loaders", "mappers", ...PLUGIN_TYPES_IGNORED]), "plugins");
+    plugins.mappers = this.list(map.mappers, "plugins.mappers", (item, path) => this.readMapper(item, path));
     plugins.extractors = this.list(map.extractors, "plugins.extractors", (item, path) =>
       this.readPlugin(item, path),
     );
@@ -182,6 +187,35 @@ class ProjectReader extends ValueReader {
     return read.named ? entry : undefined;
   }
 
+  private readMapper(raw: unknown, path: string): MapperEntry | undefined {
+    const read = this.readPluginBase(raw, path, MAPPER_KEYS);
+    if (!read) return undefined;
+    const { value } = read;
+    const entry: MapperEntry = { ...read.base, mappings: [] };
+    for (const key of ["variant", "pip_url", "namespace", "executable", "inherit_from"] as const) {
+      const text = this.optionalString(value, key, path);
+      if (text !== undefined) entry[key] = text;
+    }
+    const builtin = this.optionalBoolean(value, "builtin", path);
+    if (builtin !== undefined) entry.builtin = builtin;
+    const mappingsPath = joinPath(path, "mappings");
+    entry.mappings = this.list(value.mappings, mappingsPath, (item, itemPath) =>
+      this.readMapping(item, itemPath),
+    );
+    return read.named ? entry : undefined;
+  }
+
+  private readMapping(value: unknown, path: string): MappingEntry | undefined {
+    if (!isMapping(value)) {
+      this.add(path, `expected a mapping with a \`name\`, got ${describeValue(value)}`);
+      return undefined;
+    }
+    this.checkKeys(value, MAPPING_KEYS, path);
+    const name = this.requiredName(value, path);
+    const config = this.mapping(value.config, joinPath(path, "config")) ?? {};
+    return name === undefined ? undefined : { name, config, location: `${this.prefix}${path}` };
+  }
+
   private readDeclaredSetting(value: unknown, path: string): DeclaredSetting | undefined {
     if (!isMapping(value)) {
       this.add(path, `expected a mapping with a \`name\`, got ${describeValue(value)}`);
@@ -223,7 +257,12 @@ class ProjectReader extends ValueReader {
       const pluginsPath = joinPath(configPath, "plugins");
       const plugins = this.mapping(config.plugins, pluginsPath);
       if (plugins) {
-        this.checkKeys(plugins, new Set(["extractors", "loaders", ...PLUGIN_TYPES_IGNORED]), pluginsPath);
+        // A mapper's environment override is accepted and not applied yet (its mappings carry the config).
+        this.checkKeys(
+          plugins,
+          new Set(["extractors", "loaders", "mappers", ...PLUGIN_TYPES_IGNORED]),
+          pluginsPath,
+        );
         for (const type of ["extractors", "loaders"] as const) {
           environment.config.plugins[type] = this.list(
             plugins[type],

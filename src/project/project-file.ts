@@ -46,6 +46,35 @@ export interface PluginEntry {
   location: string;
 }
 
+/**
+ * One mapping of a mapper plugin (Meltano's `mappings:`): `sluice run tap <mapping> target` runs
+ * it between the two, its `config` over the mapper's (for meltano-map-transformer: `stream_maps`).
+ */
+export interface MappingEntry {
+  name: string;
+  config: ConfigMap;
+  location: string;
+}
+
+/**
+ * A `mappers:` plugin. meltano-map-transformer's mappings run built in when their `stream_maps`
+ * stay inside sluice's subset (`connectors/stream-maps/`); any other mapper, or one with
+ * `builtin: false`, runs as an external Singer process between tap and target.
+ */
+export interface MapperEntry {
+  name: string;
+  variant?: string;
+  pip_url?: string;
+  namespace?: string;
+  executable?: string;
+  inherit_from?: string;
+  builtin?: boolean;
+  config: ConfigMap;
+  env: Record<string, string>;
+  mappings: MappingEntry[];
+  location: string;
+}
+
 /** A plugin's override inside `environments[].config.plugins.<type>[]`. */
 export interface EnvironmentPluginOverride {
   name: string;
@@ -101,7 +130,7 @@ export interface ProjectFile {
   project_id?: string;
   send_anonymous_usage_stats?: boolean;
   default_environment?: string;
-  plugins: { extractors: PluginEntry[]; loaders: PluginEntry[] };
+  plugins: { extractors: PluginEntry[]; loaders: PluginEntry[]; mappers: MapperEntry[] };
   environments: EnvironmentEntry[];
   schedules: ScheduleEntry[];
   jobs: JobEntry[];
@@ -193,6 +222,7 @@ export function readProjectFile(path: string): ProjectFile {
 function mergeIncluded(project: ProjectFile, included: ProjectFile): void {
   project.plugins.extractors.push(...included.plugins.extractors);
   project.plugins.loaders.push(...included.plugins.loaders);
+  project.plugins.mappers.push(...included.plugins.mappers);
   project.environments.push(...included.environments);
   project.schedules.push(...included.schedules);
   project.jobs.push(...included.jobs);

@@ -35,14 +35,8 @@ export const PROJECT_KEYS = new Set([
   "ui",
 ]);
 
-export const PLUGIN_TYPES_IGNORED = [
-  "utilities",
-  "transformers",
-  "orchestrators",
-  "mappers",
-  "files",
-  "transforms",
-];
+/** Plugin types sluice runs itself does not run: their entries are only checked for a `name`. */
+export const PLUGIN_TYPES_IGNORED = ["utilities", "transformers", "orchestrators", "files", "transforms"];
 
 export const PLUGIN_KEYS = new Set([
   "name",
@@ -123,3 +117,9 @@ export const DECLARED_SETTING_KEYS = new Set([
   "options",
   "annotations",
 ]);
+
+/** A mapper's keys: a plugin's, and its `mappings`. */
+export const MAPPER_KEYS = new Set([...PLUGIN_KEYS, "mappings"]);
+
+/** A mapping's keys (Meltano's `mappings[]`). */
+export const MAPPING_KEYS = new Set(["name", "config", "annotations", "description"]);

@@ -5,6 +5,8 @@ import { upstreamSettingsOf } from "../connectors/upstream-settings/upstream-set
 import {
   DECLARED_SETTING_KEYS,
   ENVIRONMENT_PLUGIN_KEYS,
+  MAPPER_KEYS,
+  MAPPING_KEYS,
   PLUGIN_KEYS,
   PLUGIN_TYPES_IGNORED,
   PROJECT_KEYS,
@@ -64,6 +66,37 @@ export function projectSchema(): Schema {
     additionalProperties: false,
     allOf: [...byName, ...byInheritance],
   };
+  definitions.mapper = {
+    type: "object",
+    required: ["name"],
+    properties: {
+      ...anyOf(MAPPER_KEYS),
+      ...pluginCommonProperties(),
+      builtin: {
+        type: "boolean",
+        description:
+          "meltano-map-transformer runs built in (a subset of stream_maps); false: run its pip_url or executable as a Singer process",
+      },
+      executable: { type: "string", description: "Run this program as an external Singer mapper" },
+      mappings: {
+        type: ["array", "null"],
+        items: {
+          type: "object",
+          required: ["name"],
+          properties: {
+            ...anyOf(MAPPING_KEYS),
+            name: { type: "string", description: "What `sluice run <extractor> <mapping> <loader>` names" },
+            config: {
+              type: ["object", "null"],
+              description: "Over the mapper's config (stream_maps, stream_map_config)",
+            },
+          },
+          additionalProperties: false,
+        },
+      },
+    },
+    additionalProperties: false,
+  };
   definitions.environmentPlugin = {
     type: "object",
     required: ["name"],
@@ -77,11 +110,12 @@ export function projectSchema(): Schema {
     properties: anyOf(DECLARED_SETTING_KEYS),
     additionalProperties: false,
   };
-  const pluginLists = (item: string): Schema => ({
+  const pluginLists = (item: string, mapper: string | undefined): Schema => ({
     type: ["object", "null"],
     properties: {
       extractors: { type: ["array", "null"], items: { $ref: `#/definitions/${item}` } },
       loaders: { type: ["array", "null"], items: { $ref: `#/definitions/${item}` } },
+      mappers: mapper ? { type: ["array", "null"], items: { $ref: `#/definitions/${mapper}` } } : openList,
       ...Object.fromEntries(PLUGIN_TYPES_IGNORED.map((type) => [type, openList])),
     },
     additionalProperties: false,
@@ -97,7 +131,7 @@ export function projectSchema(): Schema {
       version: { const: 1 },
       default_environment: { type: "string" },
       env: envSchema(),
-      plugins: pluginLists("plugin"),
+      plugins: pluginLists("plugin", "mapper"),
       environments: {
         type: ["array", "null"],
         items: {
@@ -110,7 +144,7 @@ export function projectSchema(): Schema {
             env: envSchema(),
             config: {
               type: ["object", "null"],
-              properties: { plugins: pluginLists("environmentPlugin") },
+              properties: { plugins: pluginLists("environmentPlugin", undefined) },
               additionalProperties: false,
             },
           },

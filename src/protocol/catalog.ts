@@ -37,6 +37,35 @@ export interface Catalog {
   streams: CatalogStream[];
 }
 
+/**
+ * JSON text of a catalog, a SCHEMA message or any value holding JSON schemas, indented or not.
+ * An integer schema's `minimum`/`maximum` of -2^63/2^63 (bigint's bounds as a double holds them)
+ * is written as bigint's exact bound: `JSON.stringify` would write 9223372036854776000, past
+ * bigint, and pipelinewise-target-postgres would then make the column `character varying`
+ * instead of `bigint`.
+ */
+export function formatSchemaJson(value: unknown, indent?: number): string {
+  // A NUL and a random tag: no string of the value can be mistaken for a marker.
+  const tag = Math.random().toString(36).slice(2, 10);
+  const text = JSON.stringify(
+    value,
+    function (this: Record<string, unknown>, key: string, item: unknown) {
+      if ((key === "minimum" || key === "maximum") && isIntegerSchema(this)) {
+        if (item === -(2 ** 63)) return `\u0000${tag}:-9223372036854775808`;
+        if (item === 2 ** 63) return `\u0000${tag}:9223372036854775807`;
+      }
+      return item;
+    },
+    indent,
+  );
+  return text.replace(new RegExp(`"\\\\u0000${tag}:(-?\\d+)"`, "g"), "$1");
+}
+
+function isIntegerSchema(schema: Record<string, unknown>): boolean {
+  const type = schema.type;
+  return type === "integer" || (Array.isArray(type) && type.includes("integer") && !type.includes("number"));
+}
+
 export function streamMetadata(stream: CatalogStream): Record<string, unknown> {
   return stream.metadata.find((m) => m.breadcrumb.length === 0)?.metadata ?? {};
 }

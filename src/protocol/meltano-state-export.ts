@@ -1,4 +1,4 @@
-import { toSingerState, type SingerState } from "./state.js";
+import { mergedState, toSingerState, type SingerState } from "./state.js";
 
 /**
  * Meltano's state export format: one entry per state id, the state of the last completed run
@@ -17,13 +17,20 @@ export function toMeltanoExport(states: ReadonlyMap<string, SingerState>): Melta
 }
 
 /**
- * Reads an export back: for each state id, the completed state with the partial one's bookmarks
- * laid over it (what Meltano hands the next run). Also accepts `{"<id>": {"singer_state": ...}}`
- * and `{"<id>": {"bookmarks": ...}}`. Throws a TypeError naming the state id that is malformed.
+ * Reads an export back: for each state id, the completed state with the partial one's bookmark
+ * keys laid over it, stream by stream (what Meltano hands the next run). Also accepts
+ * `{"<id>": {"singer_state": ...}}` and `{"<id>": {"bookmarks": ...}}`. Throws a TypeError naming the state id that is malformed, or
+ * saying that the value is one state without its state id (`{"singer_state": ...}`).
  */
 export function fromMeltanoExport(value: unknown): Map<string, SingerState> {
   if (typeof value !== "object" || value === null || Array.isArray(value)) {
     throw new TypeError("a state export must be a JSON object keyed by state id");
+  }
+  if ("singer_state" in value || "bookmarks" in value) {
+    // One state, as `meltano state get <id>` prints it: its state id is not in it.
+    throw new TypeError(
+      "this is one state (as `meltano state get <id>` prints it), not states by state id: store it with `sluice state set <state id> --input <file> --force`",
+    );
   }
   const states = new Map<string, SingerState>();
   for (const [id, entry] of Object.entries(value as Record<string, unknown>)) {
@@ -32,13 +39,11 @@ export function fromMeltanoExport(value: unknown): Map<string, SingerState> {
         throw new TypeError("not an object");
       const record = entry as Record<string, unknown>;
       if ("completed" in record || "partial" in record) {
-        const completed = toSingerState(record.completed ?? {});
-        const partial = toSingerState(record.partial ?? {});
-        states.set(id, {
-          ...completed,
-          ...partial,
-          bookmarks: { ...completed.bookmarks, ...partial.bookmarks },
-        });
+        // As Meltano merges them: the partial state's keys win, stream by stream.
+        states.set(
+          id,
+          mergedState(toSingerState(record.completed ?? {}), toSingerState(record.partial ?? {})),
+        );
       } else {
         states.set(id, toSingerState(record));
       }

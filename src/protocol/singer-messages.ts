@@ -6,7 +6,7 @@
  * Values a message carries through (a RECORD's record, a STATE's value) stay as `exact-json`
  * values, so numbers beyond double precision and nested documents pass through unchanged.
  */
-import type { JsonSchema } from "./catalog.js";
+import { formatSchemaJson, type JsonSchema } from "./catalog.js";
 import { JsonArray, JsonNumber, JsonObject, sourceOf, toPlain, type JsonValue } from "./exact-json.js";
 
 export interface SchemaMessage {
@@ -147,8 +147,9 @@ function optionalVersion(message: JsonObject): number | undefined {
 
 // --- JSON-lines form -----------------------------------------------------------------------
 
+/** A SCHEMA line; bigint's bounds exact (`formatSchemaJson`). */
 export function formatSchemaMessage(message: Omit<SchemaMessage, "type">): string {
-  return JSON.stringify({
+  return formatSchemaJson({
     type: "SCHEMA",
     stream: message.stream,
     schema: message.schema,

@@ -1,10 +1,21 @@
 import { ConfigError, PipelineError } from "../errors.js";
-import type { Extractor, Loader, StreamPlan } from "../connectors/connector.js";
+import type { Extractor, Loader, Mapper, StreamPlan } from "../connectors/connector.js";
 import type { ExternalPlugin } from "../connectors/external-singer/external-plugin.js";
 import type { PluginIdentity } from "../connectors/plugin-identity.js";
 import { executableFor } from "../connectors/external-singer/plugin-installer.js";
 import { SingerTapProcess } from "../connectors/external-singer/singer-tap-process.js";
+import { SingerMapperProcess } from "../connectors/external-singer/singer-mapper-process.js";
 import { SingerTargetProcess } from "../connectors/external-singer/singer-target-process.js";
+import { applyStreamMaps } from "../connectors/stream-maps/apply-stream-maps.js";
+import {
+  BUILTIN_MAPPER,
+  BUILTIN_MAPPER_PROGRAM,
+  findMapping,
+  runsBuiltIn,
+} from "../connectors/stream-maps/builtin-mapper.js";
+import { compileMapping } from "../connectors/stream-maps/stream-maps-config.js";
+import { expandEnvVars, unsetVariableProblem, type UnsetVariable } from "../project/expand-env-vars.js";
+import { joinPath } from "../project/problem-list.js";
 import { findBuiltinPlugin } from "../connectors/registry.js";
 import type { Catalog } from "../protocol/catalog.js";
 import type { ResolvedPlugin } from "../project/plugin-config.js";
@@ -34,6 +45,8 @@ export interface PluginOutput {
 /** What a pipeline is made of: the plugins named, and what `composePipeline` should know. */
 export interface ComposePipelineOptions extends PluginOutput {
   extractor: string;
+  /** Mappings (names under a `mappers:` plugin's `mappings`) run between them, in order. */
+  mappings?: string[];
   loader: string;
   /** `--state-id`; default `<environment>:<extractor>-to-<loader>` and the environment's suffix. */
   stateId?: string;
@@ -50,6 +63,8 @@ export interface PipelineParts {
   loaderPlugin: ResolvedPlugin;
   extractor: Extractor;
   loader: Loader;
+  /** The mappings between them, in order (none: the tap's messages go to the target as they are). */
+  mappers: Mapper[];
   stateId: string;
   /**
    * Discovery, the project's selection and `--select`, then the extractor's plans: the selected
@@ -82,6 +97,7 @@ export async function composePipeline(
   };
   const extractor = await createExtractor(context, extractorPlugin, output);
   const loader = await createLoader(context, loaderPlugin, output);
+  const mappers = (options.mappings ?? []).map((name) => createMapper(context, name, output));
   noteUnusedPipUrls([extractorPlugin, loaderPlugin], options.log);
   const stateId =
     options.stateId ??
@@ -96,6 +112,7 @@ export async function composePipeline(
     loaderPlugin,
     extractor,
     loader,
+    mappers,
     stateId,
     plan: () => planCatalog(extractor, extractorPlugin, options.select ?? [], options.warn),
     openStores: () => openStores(context),
@@ -135,6 +152,68 @@ export async function createLoader(
   });
 }
 
+/**
+ * The mapper a mapping name stands for: meltano-map-transformer's `stream_maps` applied built in
+ * (`connectors/stream-maps/`), or any other mapper (or `builtin: false`) run as an external
+ * Singer process from the project's folder, with the mapper's config and the mapping's over it
+ * (`$VARIABLES` expanded as in any plugin's config).
+ */
+export function createMapper(context: ProjectContext, name: string, output: PluginOutput = {}): Mapper {
+  const project = context.loaded.project;
+  const found = findMapping(project, name);
+  if (!found) throw new ConfigError(`no mapping named "${name}" in plugins.mappers`);
+  const { mapper, mapping } = found;
+  const unset: UnsetVariable[] = [];
+  const env = { ...context.env } as Record<string, string | undefined>;
+  const mapperEnv = Object.fromEntries(
+    Object.entries(mapper.env).map(([key, value]) => [
+      key,
+      expandEnvVars(value, env, joinPath(joinPath(mapper.location, "env"), key), unset) as string,
+    ]),
+  );
+  const config = {
+    ...(expandEnvVars(
+      mapper.config,
+      { ...env, ...mapperEnv },
+      joinPath(mapper.location, "config"),
+      unset,
+    ) as object),
+    ...(expandEnvVars(
+      mapping.config,
+      { ...env, ...mapperEnv },
+      joinPath(mapping.location, "config"),
+      unset,
+    ) as object),
+  } as Record<string, unknown>;
+  if (unset.length > 0) throw new ConfigError(unset.map(unsetVariableProblem));
+  if (runsBuiltIn(project, mapper)) {
+    const compiled = compileMapping(mapping.name, config);
+    // The project check refused these already; a config from variables may still be out of the subset.
+    if (!compiled.mapping) throw new ConfigError(compiled.problems);
+    const stages = compiled.mapping;
+    return { name, map: (messages) => applyStreamMaps(stages, messages) };
+  }
+  const projectDir = context.loaded.dir;
+  const baseName = mapper.inherit_from ?? mapper.name;
+  return new SingerMapperProcess({
+    name,
+    executable: executableFor({
+      projectDir,
+      type: "mapper",
+      name: mapper.name,
+      baseName,
+      // meltano-map-transformer's package installs its program under another name.
+      executable: mapper.executable ?? (baseName === BUILTIN_MAPPER ? BUILTIN_MAPPER_PROGRAM : undefined),
+    }),
+    cwd: projectDir,
+    config,
+    env: mapperEnv,
+    redact: (text: string) => context.redactor.redact(text),
+    ...(output.log ? { log: output.log } : {}),
+    ...(output.warn ? { warn: output.warn } : {}),
+  });
+}
+
 /** The plugin as its connector's errors name it: its name, its own variables first. */
 function identityOf(resolved: ResolvedPlugin): PluginIdentity {
   return { name: resolved.name, envPrefixes: resolved.envPrefixes };
@@ -154,9 +233,9 @@ function builtinFor(resolved: ResolvedPlugin) {
 /**
  * An external Singer plugin (not built in, or `builtin: false`): its program found as
  * `executableFor` says (in the project's virtualenvs), run in the project's folder, its output
- * redacted with the project's secrets.
+ * redacted with the project's secrets. Also what `sluice invoke` starts.
  */
-function externalPlugin(
+export function externalPlugin(
   context: ProjectContext,
   resolved: ResolvedPlugin,
   output: PluginOutput,

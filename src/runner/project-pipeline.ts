@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
 import type { Loader, StreamPlan } from "../connectors/connector.js";
+import { ConfigError } from "../errors.js";
 import { composePipeline, type ComposePipelineOptions } from "./compose-pipeline.js";
 import type { ProjectContext } from "./project-context.js";
 import { retryPolicyOf } from "./retry-policy.js";
@@ -28,9 +29,10 @@ export interface ProjectRunResult {
 }
 
 /**
- * `sluice run <extractor> <loader>`: the parts composed from the project (`composePipeline`), then
- * discovery, selection, planning and the run under the state lock: `runSingerPipeline` when either
- * end is an external Singer process, else `runPipeline`.
+ * `sluice run <extractor> [<mapping>...] <loader>`: the parts composed from the project
+ * (`composePipeline`), then discovery, selection, planning and the run under the state lock:
+ * `runSingerPipeline` when either end is an external Singer process or mappings run between,
+ * else `runPipeline`.
  */
 export async function runProjectPipeline(
   context: ProjectContext,
@@ -39,6 +41,13 @@ export async function runProjectPipeline(
   // Nothing awaited before: both plugins' settings are read as the call starts (see composePipeline).
   const parts = await composePipeline(context, options);
   const { extractor, loader, stateId } = parts;
+  if (options.follow && parts.mappers.length > 0) {
+    // A run through mappings moves Singer messages, which stop at the WAL's end.
+    await extractor.close();
+    throw new ConfigError(
+      `--follow does not run through mappings (${parts.mappers.map((m) => m.name).join(", ")}); run without --follow, on a schedule`,
+    );
+  }
   if (options.dryRun) {
     try {
       return { plans: (await parts.plan()).plans, stateId, loader };
@@ -72,9 +81,10 @@ export async function runProjectPipeline(
     ...(options.signal ? { signal: options.signal } : {}),
   };
   try {
-    // An external Singer process on either end: the run moves Singer messages, not batches.
-    if (extractor.externalTap || loader.externalTarget) {
-      const summary = await runSingerPipeline({ ...run, plan });
+    // An external Singer process on either end, or mappings between: the run moves Singer
+    // messages, not batches.
+    if (extractor.externalTap || loader.externalTarget || parts.mappers.length > 0) {
+      const summary = await runSingerPipeline({ ...run, plan, mappers: parts.mappers });
       return { summary, plans, stateId, loader };
     }
     const summary = await runPipeline({

@@ -1,10 +1,19 @@
 import fs from "node:fs";
+import path from "node:path";
+import { PassThrough } from "node:stream";
 import { PipelineError } from "../errors.js";
-import type { ExternalTap, ExternalTarget, Extractor, Loader, StreamPlan } from "../connectors/connector.js";
+import type {
+  ExternalTap,
+  ExternalTarget,
+  Extractor,
+  Loader,
+  Mapper,
+  StreamPlan,
+} from "../connectors/connector.js";
 import { runSingerTap } from "../connectors/singer/singer-tap.js";
 import { runSingerTarget } from "../connectors/singer/singer-target.js";
 import type { Catalog } from "../protocol/catalog.js";
-import type { ReadMessage } from "../protocol/singer-reader.js";
+import { readSingerMessages, type ReadMessage } from "../protocol/singer-reader.js";
 import { SingerWriter } from "../protocol/singer-writer.js";
 import { refreshedState, toSingerState, type SingerState } from "../protocol/state.js";
 import { recordedRun, type RecordedRunOptions } from "./recorded-run.js";
@@ -14,8 +23,10 @@ import type { RunSummary, StreamStats } from "./run-events.js";
 export interface RunSingerPipelineOptions extends RecordedRunOptions {
   /** A built-in extractor or an external tap (one with `externalTap`). */
   extractor: Extractor;
-  /** A built-in loader or an external target (one with `externalTarget`); not both built in. */
+  /** A built-in loader or an external target (one with `externalTarget`); not both built in without mappers. */
   loader: Loader;
+  /** Mappings between the tap and the target, in order (Meltano's mappers). */
+  mappers?: Mapper[];
   /** Discovery and selection, called under the state lock: the catalog given to the tap and its plans. */
   plan: () => Promise<{ catalog: Catalog; plans: StreamPlan[]; unselectedLogBased?: StreamPlan[] }>;
   /** Start the run's streams without their stored bookmarks; other streams keep theirs. */
@@ -28,19 +39,20 @@ export interface RunSingerPipelineOptions extends RecordedRunOptions {
 }
 
 /**
- * A run with an external Singer tap or target on either side, as Meltano runs one: Singer
- * messages flow from the tap (a process, or a built-in extractor speaking Singer) to the target
- * (a process, or a built-in loader reading Singer), and a state is committed only once the
- * target has said the data before it is durable: a built-in loader when its batches are
- * written, an external target when it prints the state back on its stdout. Whatever fails
- * (a tap or target exiting non-zero, a malformed line), the state stays at the last such point.
+ * A run with an external Singer tap or target on either side, or mappings between, as Meltano
+ * runs one: Singer messages flow from the tap (a process, or a built-in extractor speaking
+ * Singer) through the mappings to the target (a process, or a built-in loader reading Singer),
+ * and a state is committed only once the target has said the data before it is durable: a
+ * built-in loader when its batches are written, an external target when it prints the state
+ * back on its stdout. Whatever fails (a tap, mapper or target exiting non-zero, a malformed
+ * line), the state stays at the last such point.
  *
  * Memory stays bounded whichever side is slower: the tap's stdout is read only when the target
  * side takes the next message, and writes to a target's stdin wait for the pipe to drain.
  */
 export async function runSingerPipeline(options: RunSingerPipelineOptions): Promise<RunSummary> {
   const { stateStore, observer } = options;
-  const ends = externalEnds(options.extractor, options.loader);
+  const ends = externalEnds(options.extractor, options.loader, (options.mappers ?? []).length > 0);
   return recordedRun(
     options,
     async (streams) => {
@@ -84,16 +96,21 @@ export async function runSingerPipeline(options: RunSingerPipelineOptions): Prom
   );
 }
 
-/** The external Singer processes of a run: a target, a tap, or both; never neither. */
-type ExternalEnds =
-  { target: ExternalTarget; tap: ExternalTap | undefined } | { target: undefined; tap: ExternalTap };
+/** The external Singer processes of a run: a target, a tap, both, or (with mappers) neither. */
+interface ExternalEnds {
+  target: ExternalTarget | undefined;
+  tap: ExternalTap | undefined;
+}
 
-function externalEnds(extractor: Extractor, loader: Loader): ExternalEnds {
+function externalEnds(extractor: Extractor, loader: Loader, mapped: boolean): ExternalEnds {
   const tap = extractor.externalTap;
   const target = loader.externalTarget;
-  if (target) return { target, tap };
-  if (tap) return { target: undefined, tap };
-  throw new PipelineError("runSingerPipeline needs an external tap or target; use runPipeline for built-ins");
+  if (!tap && !target && !mapped) {
+    throw new PipelineError(
+      "runSingerPipeline needs an external tap or target, or mappers; use runPipeline for built-ins",
+    );
+  }
+  return { target, tap };
 }
 
 async function moveMessages(
@@ -106,6 +123,7 @@ async function moveMessages(
   sharers: StreamPlan[],
 ): Promise<void> {
   const { extractor, loader } = options;
+  const mappers = options.mappers ?? [];
   const started = Date.now();
   const count = (streamId: string, bytes: number): void => {
     const stats = (streams[streamId] ??= { rows: 0, bytes: 0, seconds: 0 });
@@ -116,31 +134,49 @@ async function moveMessages(
   const stopped = (): void => {
     if (options.signal?.aborted) throw new PipelineError("the run was stopped before it finished");
   };
+  const signalOption = options.signal ? { signal: options.signal } : {};
+  const tapOptions = {
+    extractor,
+    catalog,
+    state,
+    // A folder of the tap's own: it removes it when it ends, while a built-in target may still
+    // be loading from the run's.
+    spoolDir: path.join(options.spoolDir, "tap"),
+    stateId: options.stateId,
+    sharers,
+    ...signalOption,
+  };
+
+  /** The tap's messages (rows counted as they leave it), through every mapping in order. */
+  const mappedMessages = (): AsyncIterable<ReadMessage> => {
+    const tap = ends.tap;
+    async function* counted(): AsyncGenerator<ReadMessage> {
+      const source = tap
+        ? tap.messages({ catalog, state, ...signalOption })
+        : builtinTapMessages(tapOptions, options.extractorName);
+      for await (const read of source) {
+        stopped();
+        if (read.message.type === "RECORD") count(read.message.stream, read.text.length);
+        yield read;
+      }
+    }
+    return mappers.reduce<AsyncIterable<ReadMessage>>(
+      (messages, mapper) => mapper.map(messages, signalOption),
+      counted(),
+    );
+  };
 
   if (ends.target) {
     const target = ends.target.start({ onState: commit });
     try {
-      if (ends.tap) {
-        for await (const { message, text } of ends.tap.messages({
-          catalog,
-          state,
-          ...(options.signal ? { signal: options.signal } : {}),
-        })) {
+      if (ends.tap || mappers.length > 0) {
+        for await (const { text } of mappedMessages()) {
           stopped();
-          if (message.type === "RECORD") count(message.stream, text.length);
           await target.writer.line(text);
         }
       } else {
-        await runSingerTap({
-          extractor,
-          catalog,
-          state,
-          writer: new CountingWriter(target.writer, count),
-          spoolDir: options.spoolDir,
-          stateId: options.stateId,
-          sharers,
-          ...(options.signal ? { signal: options.signal } : {}),
-        });
+        // A built-in tap writes straight into the target: nothing to parse on the way.
+        await runSingerTap({ ...tapOptions, writer: new CountingWriter(target.writer, count) });
       }
     } catch (error) {
       const explained = await target.explain(error);
@@ -151,27 +187,48 @@ async function moveMessages(
     return;
   }
 
-  const tap = ends.tap;
-  async function* counted(): AsyncGenerator<ReadMessage> {
-    for await (const read of tap.messages({
-      catalog,
-      state,
-      ...(options.signal ? { signal: options.signal } : {}),
-    })) {
-      stopped();
-      if (read.message.type === "RECORD") count(read.message.stream, read.text.length);
-      yield read;
-    }
-  }
-  await runSingerTarget(counted(), {
+  await runSingerTarget(mappedMessages(), {
     loader,
-    inputName: options.extractorName,
+    inputName: mappers.length > 0 ? `mapping ${mappers.at(-1)!.name}` : options.extractorName,
     spoolDir: options.spoolDir,
     emitState: commit,
     warn: (message) => options.observer({ type: "warning", message }),
     maxBatchRows: options.maxBatchRows ?? 100_000,
     maxBatchBytes: options.maxBatchBytes ?? 64 * 1024 * 1024,
   });
+}
+
+/**
+ * A built-in extractor's Singer messages as a stream to read (for the mappings after it): its
+ * lines go through a pipe, so the tap waits while the mappings and the target are busy.
+ */
+async function* builtinTapMessages(
+  options: Omit<Parameters<typeof runSingerTap>[0], "writer">,
+  pluginName: string,
+): AsyncGenerator<ReadMessage> {
+  const pipe = new PassThrough({ highWaterMark: 1024 * 1024 });
+  const stop = new AbortController();
+  const signal = options.signal ? AbortSignal.any([options.signal, stop.signal]) : stop.signal;
+  const tap = runSingerTap({
+    ...options,
+    signal,
+    writer: new SingerWriter(pipe, `${pluginName}'s output`),
+  }).then(
+    () => {
+      pipe.end();
+    },
+    (error: unknown) => {
+      pipe.destroy(error instanceof Error ? error : new Error(String(error)));
+    },
+  );
+  try {
+    yield* readSingerMessages(pipe, { pluginName });
+  } finally {
+    // Stopped early (a mapping or the target failed): the tap stops and its session closes.
+    stop.abort();
+    pipe.destroy();
+    await tap;
+  }
 }
 
 /**

@@ -1,7 +1,7 @@
 import Database from "better-sqlite3";
 import { mkdirSync } from "node:fs";
 import { dirname, resolve } from "node:path";
-import { StateError } from "../errors.js";
+import { ConfigError, StateError } from "../errors.js";
 import type { SingerState } from "../protocol/state.js";
 import { currentProcess } from "./process-identity.js";
 import { sqliteStateError } from "./sqlite-errors.js";
@@ -158,6 +158,7 @@ export class SqliteSystemDatabase implements SystemDatabase {
     try {
       mkdirSync(dirname(path), { recursive: true });
       db = new Database(path, { timeout: options.busyTimeoutMs ?? 5_000 });
+      refuseMeltanoDatabase(db, path);
       // NOTE: switching to WAL needs a moment of exclusive access; the busy timeout (set by the
       // constructor above) makes concurrent openers wait for it instead of failing with SQLITE_BUSY.
       db.pragma("journal_mode = WAL");
@@ -337,6 +338,29 @@ export class SqliteSystemDatabase implements SystemDatabase {
     } catch (error) {
       throw sqliteStateError(error, `could not ${action} in the system database at ${this.path}`);
     }
+  }
+}
+
+/**
+ * A meltano.yml's `database_uri` (or MELTANO_DATABASE_URI) may name Meltano's own SQLite
+ * meltano.db, whose `state` table is Meltano's. Refused before anything is changed in it (not
+ * even its journal mode), saying how to keep sluice's apart and bring Meltano's states over.
+ */
+function refuseMeltanoDatabase(db: Database.Database, path: string): void {
+  const meltano = db
+    .prepare<[], { name: string }>(
+      "SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'alembic_version'",
+    )
+    .get();
+  const sluice = db
+    .prepare<[], { name: string }>(
+      "SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'",
+    )
+    .get();
+  if (meltano && !sluice) {
+    throw new ConfigError(
+      `the system database at ${path} is Meltano's (it has Meltano's tables): sluice keeps its own. Set SLUICE_DATABASE_URI=sqlite:///.sluice/sluice.db (it wins over database_uri and MELTANO_DATABASE_URI), then bring Meltano's states over with \`sluice state import sqlite:///${path}\``,
+    );
   }
 }
 

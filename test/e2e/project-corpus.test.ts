@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import fs from "node:fs";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
@@ -36,6 +37,7 @@ afterAll(async () => {
 
 interface CorpusFile {
   plugins: { extractors: { name: string }[]; loaders: { name: string; config?: Record<string, unknown> }[] };
+  jobs?: { name: string }[];
 }
 
 /** The variables that point a corpus project at the test database, for the tap and target-postgres. */
@@ -75,6 +77,37 @@ describe.concurrent("the project corpus", () => {
         .filter((line) => line.includes("is accepted and changes nothing"));
       expect(new Set(notices).size).toBe(notices.length);
     }
+    // A job runs its tasks, mappings between extractor and loader included.
+    for (const job of file.jobs ?? []) {
+      const dryRun = await project.runText(["run", job.name, "--dry-run"]);
+      expect(dryRun.code, `${name}: dry run of job ${job.name}\n${describeResult(dryRun)}`).toBe(0);
+    }
+  });
+
+  test("the mappers file runs its job through meltano-map-transformer's mapping, built in", async () => {
+    const text = fs.readFileSync(`${corpusDir}/mappers-meltano-map-transformer.yml`, "utf8");
+    const project = projects.add(new TestProject({ env: databaseEnv(), prefix: "sluice-corpus-map-" }));
+    project.writeText(text, "meltano.yml");
+    const run = await project.runText(["run", "load-masked"]);
+    expect(run.code, describeResult(run)).toBe(0);
+    const lines = (file: string): Record<string, unknown>[] =>
+      fs
+        .readFileSync(project.file(`output/${file}`), "utf8")
+        .trim()
+        .split("\n")
+        .map((line) => JSON.parse(line) as Record<string, unknown>);
+    const events = lines("public-events.jsonl");
+    const kept = await db.query<{ id: string; kind: string }>(
+      "SELECT id::text AS id, kind FROM events WHERE kind <> 'k0' ORDER BY events.id",
+    );
+    expect(events.map((e) => [String(e.id), e.kind, e.kind_upper])).toEqual(
+      kept.map((row) => [row.id, row.kind, `${row.kind}!`]),
+    );
+    const md5 = (value: string): string => createHash("md5").update(value, "utf8").digest("hex");
+    expect(lines("public-customers.jsonl").map((c) => [c.id, c.name])).toEqual([
+      [1, md5("ada")],
+      [2, md5("bob")],
+    ]);
   });
 
   test("the variants' local targets load the test database for real", async () => {

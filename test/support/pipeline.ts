@@ -2,7 +2,11 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { DuckDBInstance } from "@duckdb/node-api";
-import { streamMetadata, type Catalog } from "../../src/protocol/catalog.js";
+import { formatSchemaJson, streamMetadata, type Catalog } from "../../src/protocol/catalog.js";
+import { readSingerMessages } from "../../src/protocol/singer-reader.js";
+import { SingerWriter } from "../../src/protocol/singer-writer.js";
+import { runSingerTap } from "../../src/connectors/singer/singer-tap.js";
+import { runSingerTarget } from "../../src/connectors/singer/singer-target.js";
 import type { Loader, PluginConfig } from "../../src/connectors/connector.js";
 import { DuckdbLoader } from "../../src/connectors/target-duckdb/duckdb-loader.js";
 import { PostgresExtractor } from "../../src/connectors/tap-postgres/postgres-extractor.js";
@@ -120,6 +124,63 @@ export async function runFromPostgres(
   } finally {
     await system.close();
   }
+}
+
+/**
+ * The same copy as Meltano makes it with sluice's Singer executables, `sluice tap tap-postgres
+ * --catalog ... | sluice target ...`, in-process: the tap's messages are written to a file (the
+ * catalog read back from its JSON text, as `--catalog` reads it), then that file is read into
+ * `loader`, which is closed at the end. Returns the messages' file.
+ */
+export async function runThroughSinger(
+  options: TestRunOptions & {
+    loader: Loader;
+    /** Columns left out of the selection (`selected: false`), in every stream. */
+    leaveOut?: readonly string[];
+  },
+): Promise<string> {
+  const extractor = new PostgresExtractor(tapConfig(options.db, options.tap));
+  const catalog = JSON.parse(
+    formatSchemaJson(selectStreams(await extractor.discover(), options.streams)),
+  ) as Catalog;
+  for (const stream of catalog.streams) {
+    for (const entry of stream.metadata) {
+      const [kind, column] = entry.breadcrumb;
+      if (kind === "properties" && column !== undefined && options.leaveOut?.includes(column)) {
+        entry.metadata.selected = false;
+      }
+    }
+  }
+  const messagesFile = path.join(options.workDir, `singer-${Date.now()}.jsonl`);
+  const out = fs.createWriteStream(messagesFile);
+  const writer = new SingerWriter(out, messagesFile);
+  await runSingerTap({
+    extractor,
+    catalog,
+    state: undefined,
+    writer,
+    spoolDir: path.join(options.workDir, ".sluice", "tap-spool", String(Date.now())),
+  });
+  await writer.flush();
+  await new Promise<void>((resolve, reject) =>
+    out.end((error?: Error | null) => (error ? reject(error) : resolve())),
+  );
+  const spoolDir = path.join(options.workDir, ".sluice", "target-spool", String(Date.now()));
+  fs.mkdirSync(spoolDir, { recursive: true });
+  try {
+    await options.loader.test();
+    await runSingerTarget(readSingerMessages(fs.createReadStream(messagesFile), { pluginName: "test tap" }), {
+      loader: options.loader,
+      inputName: "test target",
+      spoolDir,
+      emitState: async () => undefined,
+      maxBatchRows: 100_000,
+      maxBatchBytes: 64 * 1024 * 1024,
+    });
+  } finally {
+    await options.loader.close();
+  }
+  return messagesFile;
 }
 
 /** Runs tap-postgres into target-duckdb (`warehouse.duckdb` in `workDir`) in-process. */

@@ -15,7 +15,9 @@ export function registerDiscoverCommand(program: Command, wrap: Wrap): void {
           await resolvePluginForRun(project, name, "extractor"),
         );
         try {
-          context.output.result(JSON.stringify(await extractor.discover(), null, 2));
+          // bigint's bounds written exactly.
+          const { formatSchemaJson } = await import("../../protocol/catalog.js");
+          context.output.result(formatSchemaJson(await extractor.discover(), 2));
         } finally {
           await extractor.close();
         }

@@ -2,7 +2,7 @@ import path from "node:path";
 import type { Command } from "commander";
 import { ConfigError, PipelineError, messageOf } from "../../errors.js";
 import type { PluginKind } from "../../connectors/external-singer/plugin-installer.js";
-import type { PluginEntry } from "../../project/project-file.js";
+import type { MapperEntry, PluginEntry, ProjectFile } from "../../project/project-file.js";
 import type { Wrap } from "../program.js";
 
 interface InstallCandidate {
@@ -27,11 +27,16 @@ export function registerInstallCommand(program: Command, wrap: Wrap): void {
     .action(
       wrap(async (context, names: string[]) => {
         const project = await context.openProject();
-        const { findBuiltinPlugin, installPlugin } = await context.runtime();
-        const candidates = installCandidates(
-          project.loaded.project.plugins,
-          (name) => findBuiltinPlugin(name) !== undefined,
-        );
+        const { findBuiltinPlugin, installPlugin, runsBuiltIn } = await context.runtime();
+        const candidates = [
+          ...installCandidates(
+            project.loaded.project.plugins,
+            (name) => findBuiltinPlugin(name) !== undefined,
+          ),
+          ...project.loaded.project.plugins.mappers.map((mapper) =>
+            mapperCandidate(project.loaded.project, mapper, runsBuiltIn),
+          ),
+        ];
         const chosen = names.length > 0 ? names.map((name) => find(candidates, name)) : candidates;
         const failures: string[] = [];
         const installed = new Set<string>();
@@ -114,6 +119,27 @@ function installCandidates(
     }
   }
   return out;
+}
+
+/**
+ * A mapper: built in when its mappings run without a process (meltano-map-transformer, see
+ * `runsBuiltIn`), else its `pip_url` (its own or the mapper's it inherits from) installed as a
+ * plugin's is.
+ */
+function mapperCandidate(
+  project: ProjectFile,
+  mapper: MapperEntry,
+  runsBuiltIn: (project: ProjectFile, mapper: MapperEntry) => boolean,
+): InstallCandidate {
+  const parent = project.plugins.mappers.find((m) => m.name === mapper.inherit_from);
+  const owner = mapper.pip_url !== undefined ? mapper : parent?.pip_url !== undefined ? parent : mapper;
+  return {
+    name: mapper.name,
+    type: "mapper",
+    builtin: runsBuiltIn(project, mapper),
+    pipUrl: owner.pip_url,
+    venvOwner: owner.name,
+  };
 }
 
 function find(candidates: InstallCandidate[], name: string): InstallCandidate {

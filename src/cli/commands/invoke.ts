@@ -9,13 +9,15 @@ import { addTargetOptions, targetAction, type TargetOptions } from "./target.js"
  * project's settings (environment, variables and secret references resolved as for a run). A
  * built-in extractor is its Singer tap (`--discover`, `--catalog <file>`, `--state <file>`,
  * `--about`), a built-in loader its Singer target (messages on stdin), in this process: its
- * settings never go through a file on disk.
+ * settings never go through a file on disk. An external plugin's executable is started with a
+ * `--config` file (private, removed when it ends) and the arguments as given, its stdin, stdout
+ * and exit code passed through (`runner/invoke-external-plugin.ts`).
  */
 export function registerInvokeCommand(program: Command, wrap: Wrap): void {
   program
     .command("invoke")
     .description(
-      "Run a plugin on its own with the project's settings, as `meltano invoke`: an extractor as a Singer tap (--discover, --catalog, --state), a loader as a Singer target (stdin)",
+      "Run a plugin on its own with the project's settings, as `meltano invoke`: a built-in extractor as a Singer tap (--discover, --catalog, --state), a built-in loader as a Singer target (stdin), an external plugin's executable with --config and the arguments given",
     )
     .argument("<plugin>", "plugin name in the project")
     .argument("[args...]", "the plugin's own arguments, e.g. --discover")
@@ -24,12 +26,13 @@ export function registerInvokeCommand(program: Command, wrap: Wrap): void {
     .action(
       wrap(async (context, name: string, args: string[]) => {
         const project = await context.openProject();
-        const { resolvePluginForRun } = await context.runtime();
+        const { resolvePluginForRun, invokeExternalPlugin } = await context.runtime();
         const plugin = await resolvePluginForRun(project, name);
         if (!plugin.builtin) {
-          throw new ConfigError(
-            `sluice invoke ${name}: ${name} is an external Singer plugin; sluice invoke runs built-in plugins (run an external one through \`sluice run\`, or its executable under .sluice/plugins/ with a config file of your own)`,
-          );
+          if (args.some((arg) => arg === "--config" || arg.startsWith("--config="))) throw configGiven(name);
+          return invokeExternalPlugin(project, plugin, args, {
+            warn: (message) => context.output.warn(message),
+          });
         }
         const fromProject = {
           config: plugin.config,
@@ -76,6 +79,6 @@ function parseArguments<T extends object>(command: Command, args: string[], name
 
 function configGiven(name: string): ConfigError {
   return new ConfigError(
-    `sluice invoke ${name}: --config is not for invoke, which takes the project's settings (\`sluice config ${name}\` shows them); use \`sluice tap\`/\`sluice target\` to run with a file of your own`,
+    `sluice invoke ${name}: --config is not for invoke, which takes the project's settings (\`sluice config ${name}\` shows them); to run with a file of your own, use \`sluice tap\`/\`sluice target\` (a built-in) or the plugin's executable itself`,
   );
 }

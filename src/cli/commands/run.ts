@@ -8,11 +8,11 @@ export function registerRunCommand(program: Command, wrap: Wrap): void {
     program
       .command("run")
       .description(
-        "Run an extractor into a loader, or a job's tasks, continuing from the stored state (`run tap-postgres target-duckdb`, `run <job>`, or a sequence of both)",
+        "Run an extractor into a loader (through mappings, if named between), or a job's tasks, continuing from the stored state (`run tap-postgres target-duckdb`, `run tap-postgres hash-pii target-duckdb`, `run <job>`, or a sequence of these)",
       )
       .argument(
         "<blocks...>",
-        "a job name, or an extractor followed by a loader (e.g. tap-postgres target-duckdb); several run in order",
+        "a job name, or an extractor followed by a loader, with mapping names between (e.g. tap-postgres target-duckdb); several run in order",
       ),
   ).action(
     wrap(async (context, blocks: string[], options: RunOptions) => runBlocks(context, blocks, options)),
@@ -77,7 +77,7 @@ function addRunOptions(command: Command): Command {
 
 async function runBlocks(context: CliContext, blocks: string[], options: RunOptions): Promise<number> {
   const project = await context.openProject();
-  const { resolveRunBlocks, runProjectPipeline } = await context.runtime();
+  const { describeStep, resolveRunBlocks, runProjectPipeline } = await context.runtime();
   const steps = resolveRunBlocks(project.loaded.project, blocks);
   if (steps.length === 0) throw new ConfigError(`sluice run ${blocks.join(" ")}: nothing to run`);
   if (steps.length > 1 && options.stateId) {
@@ -99,15 +99,17 @@ async function runBlocks(context: CliContext, blocks: string[], options: RunOpti
   process.on("SIGINT", stop);
   process.on("SIGTERM", stop);
   try {
-    for (const [index, { extractor, loader, job }] of steps.entries()) {
+    for (const [index, step] of steps.entries()) {
+      const { extractor, mappings, loader, job } = step;
       if (controller.signal.aborted) break;
       if (steps.length > 1 || job !== undefined) {
         context.output.info(
-          `${job !== undefined ? `job ${job}: ` : ""}${extractor} → ${loader}${steps.length > 1 ? ` (${index + 1} of ${steps.length})` : ""}`,
+          `${job !== undefined ? `job ${job}: ` : ""}${describeStep(step)}${steps.length > 1 ? ` (${index + 1} of ${steps.length})` : ""}`,
         );
       }
       const result = await runProjectPipeline(project, {
         extractor,
+        ...(mappings ? { mappings } : {}),
         loader,
         fullRefresh: options.fullRefresh ?? false,
         ...(options.select ? { select: options.select } : {}),

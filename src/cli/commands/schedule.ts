@@ -54,7 +54,7 @@ export function registerScheduleCommand(program: Command, wrap: Wrap): void {
     .action(
       wrap(async (context, name: string, options: { fullRefresh?: boolean }) => {
         const projectContext = await context.openProject();
-        const { findSchedule, runProjectPipeline, scheduleSteps } = await context.runtime();
+        const { describeStep, findSchedule, runProjectPipeline, scheduleSteps } = await context.runtime();
         const { project } = projectContext.loaded;
         const plan = scheduleSteps(project, findSchedule(project, name));
         const controller = new AbortController();
@@ -73,10 +73,11 @@ export function registerScheduleCommand(program: Command, wrap: Wrap): void {
           for (const [index, step] of plan.steps.entries()) {
             if (controller.signal.aborted) break;
             context.output.info(
-              `schedule ${name}: ${step.extractor} → ${step.loader}${plan.steps.length > 1 ? ` (${index + 1} of ${plan.steps.length})` : ""}`,
+              `schedule ${name}: ${describeStep(step)}${plan.steps.length > 1 ? ` (${index + 1} of ${plan.steps.length})` : ""}`,
             );
             await runProjectPipeline(projectContext, {
               extractor: step.extractor,
+              ...(step.mappings ? { mappings: step.mappings } : {}),
               loader: step.loader,
               fullRefresh: options.fullRefresh ?? false,
               observer: (event) => context.output.runEvent(event),

@@ -97,6 +97,7 @@ function projectExecutor(
       const run = withEnv(schedule.env, () =>
         runProjectPipeline(projectContext, {
           extractor: step.extractor,
+          ...(step.mappings ? { mappings: step.mappings } : {}),
           loader: step.loader,
           observer: (event) => context.output.runEvent(event),
           warn: (message) => context.output.warn(message),

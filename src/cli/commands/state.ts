@@ -216,19 +216,17 @@ export function registerStateCommand(program: Command, wrap: Wrap): void {
 
   state
     .command("import")
-    .description("Store the states of a Meltano export file (`meltano state get` / `sluice state export`)")
-    .argument("<file>", "the export file")
+    .description(
+      "Store the states of an export file (`sluice state export`), or of a Meltano system database (sqlite:///.meltano/meltano.db, postgresql://...)",
+    )
+    .argument(
+      "<file-or-uri>",
+      "an export file, or the URI of Meltano's system database (its database_uri; sqlite:/// paths are relative to the project)",
+    )
     .option("--force", "replace states that exist (required when any does)")
     .action(
-      wrap(async (context, file: string, options: { force?: boolean }) => {
-        const { fromMeltanoExport } = await context.runtime();
-        let states: Map<string, SingerState>;
-        try {
-          states = fromMeltanoExport(JSON.parse(readStateFile(file, "state import")));
-        } catch (error) {
-          if (error instanceof ConfigError) throw error;
-          throw new ConfigError(`state import: ${file}: ${(error as Error).message}`, { cause: error });
-        }
+      wrap(async (context, source: string, options: { force?: boolean }) => {
+        const states = await statesToImport(context, source);
         await withStores(context, async (stores) => {
           const existing = new Set((await stores.stateStore.list()).map((s) => s.stateId));
           const clashes = [...states.keys()].filter((id) => existing.has(id));
@@ -244,6 +242,26 @@ export function registerStateCommand(program: Command, wrap: Wrap): void {
         });
       }),
     );
+}
+
+/** The states `state import` stores: from Meltano's system database, or from an export file. */
+async function statesToImport(context: CliContext, source: string): Promise<Map<string, SingerState>> {
+  const runtime = await context.runtime();
+  if (/^(sqlite|postgres|postgresql)(\+[\w-]+)?:\/\//i.test(source)) {
+    const password = runtime.passwordOfUri(source);
+    if (password) context.redactor.add(password);
+    const project = await context.openProject();
+    const location = runtime.parseStoreUri(source, "state import", project.loaded.dir);
+    if (location.kind === "file")
+      throw new ConfigError("state import: a file:// URI is not a Meltano system database");
+    return runtime.readMeltanoStates(location);
+  }
+  try {
+    return runtime.fromMeltanoExport(JSON.parse(readStateFile(source, "state import")));
+  } catch (error) {
+    if (error instanceof ConfigError) throw error;
+    throw new ConfigError(`state import: ${source}: ${(error as Error).message}`, { cause: error });
+  }
 }
 
 function readStateFile(file: string, command = "state set"): string {

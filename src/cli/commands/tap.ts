@@ -83,7 +83,9 @@ export async function tapAction(
   }
   if (options.discover) {
     try {
-      context.output.result(JSON.stringify(await extractor.discover(), null, 2));
+      // bigint's bounds written exactly.
+      const { formatSchemaJson } = await import("../../protocol/catalog.js");
+      context.output.result(formatSchemaJson(await extractor.discover(), 2));
     } finally {
       await extractor.close();
     }

@@ -3,12 +3,12 @@ import fs from "node:fs";
 import path from "node:path";
 import { PipelineError } from "../../errors.js";
 
-export type PluginKind = "extractor" | "loader";
+export type PluginKind = "extractor" | "loader" | "mapper";
 
 /** How many of the install log's last lines a failure shows. */
 const LOG_TAIL_LINES = 15;
 
-/** `.sluice/plugins/<extractors|loaders>/<name>`: the plugin's virtualenv and install log. */
+/** `.sluice/plugins/<extractors|loaders|mappers>/<name>`: the plugin's virtualenv and install log. */
 export function pluginInstallDir(projectDir: string, type: PluginKind, name: string): string {
   return path.join(projectDir, ".sluice", "plugins", `${type}s`, name);
 }

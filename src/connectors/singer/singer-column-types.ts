@@ -1,10 +1,14 @@
 import type { JsonSchema } from "../../protocol/catalog.js";
 import type { Column, ColumnType } from "../column-type.js";
+import { columnTypeOfSqlDatatype } from "./sql-datatype.js";
 
 /**
  * The sluice column type of each property of a Singer SCHEMA message, for loaders that create
- * typed tables. Decided from the property's JSON schema (`type`, `format`, `anyOf`, `multipleOf`,
- * bounds), `null` in a type list only making the column nullable:
+ * typed tables. An `x-sql-datatype` that names a PostgreSQL type sluice knows decides it
+ * (`sql-datatype.ts`: what sluice's tap writes, so its tables come out as `sluice run` makes
+ * them); an unknown one names a string column's type (`inet`, an enum) and otherwise is ignored.
+ * Else it is decided from the property's JSON schema (`type`, `format`, `anyOf`, `multipleOf`,
+ * bounds), `null` in a type list only making the column nullable, as a third-party tap's is:
  *
  * - `integer` → integer 64 bits (16 or 32 when `minimum`/`maximum` are exactly those ranges, as
  *   sluice's and pipelinewise's tap-postgres write them for smallint and integer).
@@ -21,6 +25,19 @@ import type { Column, ColumnType } from "../column-type.js";
  * `sqlType` describes the JSON schema (`number(multipleOf 1e-10)`), for messages.
  */
 export function columnTypeOfJsonSchema(schema: JsonSchema): { type: ColumnType; nullable: boolean } {
+  const inferred = columnTypeOfJsonTypes(schema);
+  const sqlDatatype = schema["x-sql-datatype"];
+  if (typeof sqlDatatype !== "string" || sqlDatatype.trim() === "") return inferred;
+  const named = columnTypeOfSqlDatatype(sqlDatatype);
+  if (named !== undefined) return { type: named, nullable: inferred.nullable };
+  if (inferred.type.kind === "string") {
+    return { type: { ...inferred.type, sqlType: sqlDatatype.trim() }, nullable: inferred.nullable };
+  }
+  return inferred;
+}
+
+/** The column type of a property's JSON Schema alone (no `x-sql-datatype`). */
+function columnTypeOfJsonTypes(schema: JsonSchema): { type: ColumnType; nullable: boolean } {
   const alternatives = flatten(schema);
   // A property without a type accepts null as well as anything else.
   const nullable = alternatives.some((a) => a.type === "null" || a.type === undefined);

@@ -6,13 +6,23 @@ export class FieldError extends Error {}
 
 export type FieldEncoder = (value: JsonValue) => string;
 
+export interface FieldEncoderOptions {
+  /**
+   * How a bytes column's strings are encoded: the property's `contentEncoding` (`base16`, as
+   * sluice's tap writes bytea, or `base64`). Default base16.
+   */
+  contentEncoding?: string;
+}
+
 /**
  * Turns RECORD values into the wire form of `batch.ts` (the text of each column kind), so a
  * record read from Singer lands in a spool file exactly as an extractor's row would:
  * integers and decimals from their literal text (exponents expanded for decimals), booleans as
- * `t`/`f`, RFC 3339 timestamps with `T` turned back into a space, json as the value's own text.
+ * `t`/`f`, RFC 3339 timestamps with `T` turned back into a space, json as the value's own text,
+ * bytes from hex or base64 to hex, intervals from ISO 8601 durations, arrays as JSON arrays of
+ * their elements' wire text.
  */
-export function fieldEncoderFor(column: Column): FieldEncoder {
+export function fieldEncoderFor(column: Column, options: FieldEncoderOptions = {}): FieldEncoder {
   const type = column.type;
   const fail = (value: JsonValue, expected: string): never => {
     const shown = sourceOf(value);
@@ -58,6 +68,36 @@ export function fieldEncoderFor(column: Column): FieldEncoder {
       return (v) => (typeof v === "string" ? rfc3339ToWire(v) : fail(v, "a date-time string"));
     case "date":
       return (v) => (typeof v === "string" ? dateToWire(v) : fail(v, "a date string"));
+    case "bytes": {
+      const encoding = (options.contentEncoding ?? "base16").toLowerCase();
+      if (encoding !== "base16" && encoding !== "base64") {
+        throw new FieldError(
+          `column "${column.name}" (${type.sqlType}) declares contentEncoding "${options.contentEncoding}"; sluice reads base16 (hex) or base64`,
+        );
+      }
+      return (v) => {
+        const hex = typeof v === "string" ? bytesToWire(v, encoding) : undefined;
+        return hex ?? fail(v, `${encoding === "base16" ? "hex" : "base64"} text`);
+      };
+    }
+    case "interval":
+      return (v) => {
+        const wire = typeof v === "string" ? intervalToWire(v) : undefined;
+        return wire ?? fail(v, "an ISO 8601 duration (P1Y2M3DT4H5M6.5S)");
+      };
+    case "array": {
+      const element = fieldEncoderFor({ name: column.name, type: type.element, nullable: true }, options);
+      // A json element may itself be a JSON array: such arrays nest exactly their dimensions.
+      // Others nest as deep as the value does (PostgreSQL lets `integer[]` hold a matrix).
+      const exactDepth = type.element.kind === "json";
+      const walk = (value: JsonValue, depth: number): unknown =>
+        value === null
+          ? null
+          : value instanceof JsonArray && (!exactDepth || depth < type.dimensions)
+            ? value.items.map((item) => walk(item, depth + 1))
+            : element(value);
+      return (v) => (v instanceof JsonArray ? JSON.stringify(walk(v, 0)) : fail(v, "a JSON array"));
+    }
     default:
       return (v) => (typeof v === "string" ? v : scalarText(v));
   }
@@ -67,6 +107,44 @@ export function fieldEncoderFor(column: Column): FieldEncoder {
 function scalarText(value: JsonValue): string {
   if (value instanceof JsonObject || value instanceof JsonArray) return value.source;
   return sourceOf(value);
+}
+
+/** Hex (`00ff`, or `\\x00ff`) or base64 text → lowercase hex; undefined when it is not that. */
+export function bytesToWire(text: string, encoding: "base16" | "base64"): string | undefined {
+  if (encoding === "base16") {
+    const hex = text.startsWith("\\x") ? text.slice(2) : text;
+    return /^(?:[0-9a-fA-F]{2})*$/.test(hex) ? hex.toLowerCase() : undefined;
+  }
+  const compact = text.replace(/\s+/g, "");
+  if (!/^[A-Za-z0-9+/_-]*={0,2}$/.test(compact) || compact.replace(/=+$/, "").length % 4 === 1)
+    return undefined;
+  return Buffer.from(compact, "base64").toString("hex");
+}
+
+/**
+ * An ISO 8601 duration, each part with its own sign as `batchRowsAsJson` writes PostgreSQL's
+ * intervals (`P1Y2M3DT4H5M6.5S`, `P-1DT2H`), → the wire form `<months> months <days> days
+ * <microseconds> microseconds`, exactly (months, days and time kept apart). The wire form itself
+ * passes through. Undefined for anything else, or a fraction finer than a microsecond.
+ */
+export function intervalToWire(text: string): string | undefined {
+  if (/^-?\d+ months -?\d+ days -?\d+ microseconds$/.test(text)) return text;
+  const m =
+    /^(-)?P(?:([+-]?\d+)Y)?(?:([+-]?\d+)M)?(?:([+-]?\d+)W)?(?:([+-]?\d+)D)?(?:T(?:([+-]?\d+)H)?(?:([+-]?\d+)M)?(?:([+-]?)(\d+)(?:[.,](\d+))?S)?)?$/.exec(
+      text,
+    );
+  if (!m || /^-?PT?$/.test(text)) return undefined;
+  const [, negate, y, mo, w, d, h, mi, secondSign, seconds, fraction = ""] = m;
+  if (fraction.length > 6 && /[1-9]/.test(fraction.slice(6))) return undefined;
+  const int = (part: string | undefined): bigint => BigInt(part ?? "0");
+  const sign = negate ? -1n : 1n;
+  const months = (int(y) * 12n + int(mo)) * sign;
+  const days = (int(w) * 7n + int(d)) * sign;
+  const secondMicros =
+    (BigInt(seconds ?? "0") * 1_000_000n + BigInt(fraction.slice(0, 6).padEnd(6, "0"))) *
+    (secondSign === "-" ? -1n : 1n);
+  const micros = (int(h) * 3_600_000_000n + int(mi) * 60_000_000n + secondMicros) * sign;
+  return `${months} months ${days} days ${micros} microseconds`;
 }
 
 /** `2024-01-31T12:00:00.5+00:00` → `2024-01-31 12:00:00.5+00:00`; `Z` → `+00`. Other text unchanged. */

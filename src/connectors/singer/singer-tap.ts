@@ -154,7 +154,11 @@ async function emitChanges(
           ...base,
           properties: {
             ...base.properties,
-            [DELETED_AT_COLUMN]: { type: ["null", "string"], format: "date-time" },
+            [DELETED_AT_COLUMN]: {
+              type: ["null", "string"],
+              format: "date-time",
+              "x-sql-datatype": "timestamp with time zone",
+            },
           },
         },
         keyProperties: schema.keyProperties,
@@ -237,15 +241,57 @@ async function emitChanges(
   }
 }
 
-/** The catalog's schema of the stream, narrowed to the selected columns in batch order. */
+/**
+ * The stream's schema of the selected columns, in batch order. Each column's is the tap's own
+ * (`jsonSchemaOf`: the JSON types, formats and `x-sql-datatype` that describe the values it
+ * writes), also where the catalog holds an earlier discovery's form of it (without those
+ * annotations). A schema the catalog changed (a Meltano `schema` extra: another type, a format,
+ * its own `x-sql-datatype`) is passed on as given, for the target to decide by.
+ */
 function streamSchema(catalog: Catalog, plan: StreamPlan): JsonSchema {
   const stream = catalog.streams.find((s) => s.tap_stream_id === plan.schema.streamId);
   const declared = stream?.schema.properties ?? {};
   const properties: Record<string, JsonSchema> = {};
   for (const column of plan.schema.columns) {
+    const own = jsonSchemaOf(
+      column.type,
+      column.nullable && !plan.schema.keyProperties.includes(column.name),
+    );
+    const given = declared[column.name];
+    const ownSqlType =
+      given?.["x-sql-datatype"] === undefined || given["x-sql-datatype"] === own["x-sql-datatype"];
     properties[column.name] =
-      declared[column.name] ??
-      jsonSchemaOf(column.type, column.nullable && !plan.schema.keyProperties.includes(column.name));
+      given === undefined || (ownSqlType && discoveredForm(given) === discoveredForm(own)) ? own : given;
   }
   return { type: "object", properties };
+}
+
+/**
+ * A property schema as text without what discovery added over time (`x-sql-datatype`,
+ * `contentEncoding`, the `uuid` format, bigint's bounds) and without `null` among its types:
+ * equal for the tap's own schema and an earlier discovery's form of it, different where a
+ * `schema` extra changed it.
+ */
+function discoveredForm(schema: JsonSchema): string {
+  const visit = (node: unknown): unknown => {
+    if (Array.isArray(node)) return node.map(visit);
+    if (node === null || typeof node !== "object") return node;
+    const { "x-sql-datatype": _sql, contentEncoding: _encoding, ...rest } = node as JsonSchema;
+    if (rest.format === "uuid") delete rest.format;
+    if (rest.minimum === -(2 ** 63) && rest.maximum === 2 ** 63) {
+      delete rest.minimum;
+      delete rest.maximum;
+    }
+    if (rest.type !== undefined)
+      rest.type = [rest.type]
+        .flat()
+        .filter((t) => t !== "null")
+        .sort();
+    return Object.fromEntries(
+      Object.keys(rest)
+        .sort()
+        .map((key) => [key, visit(rest[key])]),
+    );
+  };
+  return JSON.stringify(visit(schema));
 }

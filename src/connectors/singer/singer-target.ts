@@ -8,7 +8,8 @@ import { excerpt, readLines, type ReadMessage } from "../../protocol/singer-read
 import type { BatchMessage, SchemaMessage } from "../../protocol/singer-messages.js";
 import type { RecordBatch } from "../batch.js";
 import { assertDistinctTables } from "../loader-core/distinct-tables.js";
-import type { StreamSchema } from "../column-type.js";
+import type { JsonSchema } from "../../protocol/catalog.js";
+import type { Column, StreamSchema } from "../column-type.js";
 import type { LoadMode, Loader, OpenStreamOptions, StreamWriter } from "../connector.js";
 import { columnsOfJsonSchema } from "./singer-column-types.js";
 import { csvField, fieldEncoderFor, FieldError, type FieldEncoder } from "./singer-record-encoder.js";
@@ -93,6 +94,14 @@ export async function runSingerTarget(
     await target.abortAll();
     throw error;
   }
+}
+
+/** A bytes property's `contentEncoding`, or its array items' (at any depth). */
+function contentEncodingOf(property: JsonSchema | undefined): string | undefined {
+  for (let node = property; node !== undefined; node = node.items) {
+    if (typeof node.contentEncoding === "string") return node.contentEncoding;
+  }
+  return undefined;
 }
 
 interface PendingBatch {
@@ -180,9 +189,31 @@ class SingerTarget {
       ...(activeVersion !== undefined ? { activeVersion } : {}),
       schema,
       signature,
-      encoders: columns.map((column) => fieldEncoderFor(column)),
+      encoders: columns.map((column) =>
+        this.encoderFor(column, message.schema.properties?.[column.name], message.stream, line),
+      ),
       keyIndexes: message.keyProperties.map((k) => columns.findIndex((c) => c.name === k)),
     });
+  }
+
+  private encoderFor(
+    column: Column,
+    property: JsonSchema | undefined,
+    streamName: string,
+    line: number,
+  ): FieldEncoder {
+    try {
+      const contentEncoding = contentEncodingOf(property);
+      return fieldEncoderFor(column, contentEncoding !== undefined ? { contentEncoding } : {});
+    } catch (error) {
+      if (!(error instanceof FieldError)) throw error;
+      throw new DataError(
+        `${this.options.inputName}: line ${line}: SCHEMA of "${streamName}": ${error.message}`,
+        {
+          cause: error,
+        },
+      );
+    }
   }
 
   async record(

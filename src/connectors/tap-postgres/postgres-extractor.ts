@@ -127,11 +127,15 @@ export class PostgresExtractor implements Extractor {
       const logical = (plans ?? []).filter((p) => p.replicationMethod === "LOG_BASED") as LogicalPlan[];
       if (logical.length > 0) {
         // Without a pipeline: the slot a run without a state id would read (see slotNameFor).
+        // NOTE: unless logical_slot_name names it, a run reads the slot of its state id, not that
+        // one: pipelinewise-tap-postgres's own (wal2json) while a project moves over is no problem.
+        const slot = slotNameFor(this.config);
         const problems = await checkLogicalReplication(
           client,
           this.config,
           logical.map((p) => p.table),
-          slotNameFor(this.config).name,
+          slot.name,
+          { checkExistingSlot: slot.rule === "setting" },
         );
         if (problems.length > 0) throw new ConfigError(problems.map((p) => `LOG_BASED: ${p}`));
       }

@@ -40,6 +40,12 @@ export interface BigqueryClientOptions {
 export const MAX_LOAD_RANGE_BYTES = 4 * 1024 ** 3 - 64 * 1024 ** 2;
 
 /** A byte range of an NDJSON file: one load job's data. */
+/** What `tables.get` says of a table (the client's TableMetadata, with the counts as sent). */
+export type TableResource = TableMetadata & {
+  numRows?: string;
+  streamingBuffer?: { estimatedRows?: string };
+};
+
 export interface NdjsonRange {
   path: string;
   start: number;
@@ -157,10 +163,20 @@ export class BigqueryClient {
 
   /** The table's fields, or undefined when it does not exist. */
   async tableFields(name: string): Promise<TableField[] | undefined> {
+    const metadata = await this.tableMetadata(name);
+    return metadata === undefined ? undefined : ((metadata.schema?.fields ?? []) as TableField[]);
+  }
+
+  /**
+   * The table's resource (`tables.get`: free, no job), or undefined when it does not exist: its
+   * fields, partitioning, clustering, and `numRows`, which leaves out rows still in the streaming
+   * buffer (`streamingBuffer.estimatedRows`) and changes not applied yet.
+   */
+  async tableMetadata(name: string): Promise<TableResource | undefined> {
     return this.call(`reading table ${this.qualified(name)}`, async () => {
       try {
-        const [metadata] = (await this.table(name).getMetadata()) as unknown as [TableMetadata];
-        return (metadata.schema?.fields ?? []) as TableField[];
+        const [metadata] = (await this.table(name).getMetadata()) as unknown as [TableResource];
+        return metadata;
       } catch (error) {
         if (httpStatusOf(error) === 404) return undefined;
         throw error;

@@ -10,6 +10,11 @@ export interface TableOptions {
   partitionField?: string;
   partitionType?: "DAY" | "HOUR" | "MONTH" | "YEAR";
   clusterFields?: string[];
+  /**
+   * `prune_merges` (default true): a MERGE reads only the partitions its changes fall in, which
+   * assumes a row's `partition_field` never changes; false when it can (an `updated_at`).
+   */
+  pruneMerges?: boolean;
 }
 
 /** target-bigquery's settings after checking and resolving (paths, environment, adswerve names). */
@@ -183,10 +188,14 @@ function parseTableConfig(value: unknown, problems: string[]): Record<string, Ta
     const e = entry as Record<string, unknown>;
     const options: TableOptions = {};
     for (const key of Object.keys(e)) {
-      if (!["partition_field", "partition_type", "cluster_fields"].includes(key))
+      if (!["partition_field", "partition_type", "cluster_fields", "prune_merges"].includes(key))
         problems.push(
-          `${where}.${key}: unknown (expected partition_field, partition_type or cluster_fields)`,
+          `${where}.${key}: unknown (expected partition_field, partition_type, cluster_fields or prune_merges)`,
         );
+    }
+    if (e.prune_merges !== undefined) {
+      if (typeof e.prune_merges === "boolean") options.pruneMerges = e.prune_merges;
+      else problems.push(`${where}.prune_merges: expected true or false`);
     }
     if (e.partition_field !== undefined) {
       if (typeof e.partition_field === "string") options.partitionField = e.partition_field;

@@ -14,8 +14,8 @@ import { BigqueryTables } from "./bigquery-tables.js";
 import { createBigqueryVerifier } from "./bigquery-verifier.js";
 import type { StreamVerifier } from "../../verify/stream-verifier.js";
 import { BigqueryJobError, isQuotaError, type RetryOptions } from "./bigquery-errors.js";
-import { type BigqueryTargetConfig, resolveBigqueryConfig } from "./bigquery-config.js";
-import { bigqueryColumnNames, bigqueryTableName, quoteTable } from "./bigquery-names.js";
+import { type BigqueryTargetConfig, resolveBigqueryConfig, type TableOptions } from "./bigquery-config.js";
+import { bigqueryColumnNames, bigqueryTableName, quoteColumn, quoteTable } from "./bigquery-names.js";
 import {
   ndjsonChunks,
   NdjsonConverter,
@@ -24,7 +24,18 @@ import {
   type NdjsonField,
 } from "./bigquery-ndjson.js";
 import { batchLayout, type BatchLayout } from "../loader-core/batch-layout.js";
-import { planMerge, type MergePlan } from "../loader-core/merge-plan.js";
+import { planMerge, trackedColumns, type MergePlan } from "../loader-core/merge-plan.js";
+import {
+  partitionAdvice,
+  partitionFilter,
+  partitionGroups,
+  partitionOf,
+  partitionsSql,
+  PARTITIONS_PER_JOB,
+  PARTITIONS_PER_TABLE,
+  type ColumnPartitioning,
+  type PartitionSet,
+} from "./bigquery-partitions.js";
 import {
   DELETED_AT_TYPE as CORE_DELETED_AT_TYPE,
   METADATA_NAMES,
@@ -320,12 +331,18 @@ class BigqueryStreamWriter implements StreamWriter {
     return this.table.destination;
   }
 
-  private tableMetadata(table: string, fields: TableField[]): TableMetadata {
-    const options =
+  /** The stream's `table_config` entry (by stream id, source table or table name). */
+  private get tableOptions(): TableOptions {
+    return (
       this.config.tableConfig[this.schema.streamId] ??
       this.config.tableConfig[this.schema.sourceTable] ??
       this.config.tableConfig[this.tableName] ??
-      {};
+      {}
+    );
+  }
+
+  private tableMetadata(table: string, fields: TableField[]): TableMetadata {
+    const options = this.tableOptions;
     const bqName = (source: string, setting: string): string => {
       const name = this.columnNames.get(source) ?? (METADATA_NAMES.includes(source) ? source : undefined);
       if (!name || !fields.some((c) => c.name === name))
@@ -404,16 +421,63 @@ class BigqueryStreamWriter implements StreamWriter {
         if (await this.storageWrite(batch, layout, file)) return;
       }
       const changeBatch = merging && layout.sequence !== undefined && !this.replace;
-      if (changeBatch) await this.ensureCdcTable(false);
+      // Every MERGE (an upsert's too) finds the key's blocks in a table clustered on it.
+      if (merging && !this.replace) await this.ensureCdcTable(false);
       const chunks = await ndjsonChunks(file, Math.min(this.config.maxCacheBytes, MAX_LOAD_RANGE_BYTES));
       if (changeBatch && this.config.mergeIntervalSeconds > 0)
         await this.accumulate(batch, layout, fields, chunks);
       else if (merging) await this.merge(batch, layout, fields, chunks);
+      else if (await this.loadByPartition(batch, file)) return;
       else if (this.replace || chunks.length === 1) await this.loadChunks(batch, this.destination, chunks);
       else await this.appendAtomically(batch, chunks);
     } finally {
       if (file) await fs.promises.rm(file, { force: true });
     }
+  }
+
+  /**
+   * A batch whose rows span more partitions than one job may modify (4,000,
+   * https://cloud.google.com/bigquery/quotas#partitioned_tables) is loaded straight into the
+   * destination in several jobs of at most 4,000 partitions each: no staging table, since the
+   * copy that would append it whole is one job modifying them all. Not atomic then, but written
+   * again (a retry) each job is found by its id and not run twice. False when one job will do. A
+   * batch of more partitions than a table may hold (10,000) is refused: no job can take it.
+   */
+  private async loadByPartition(batch: RecordBatch, file: string): Promise<boolean> {
+    const partitioning = this.tables.partitioning;
+    // Fewer rows than a job may modify partitions: no need to read them.
+    if (!partitioning || batch.rowCount <= PARTITIONS_PER_JOB) return false;
+    const field = partitioning.field;
+    const partitionsOf = async (each: (partition: string, line: string) => void): Promise<void> => {
+      const { createInterface } = await import("node:readline");
+      for await (const line of createInterface({ input: fs.createReadStream(file), crlfDelay: Infinity })) {
+        if (line === "") continue;
+        const value = (JSON.parse(line) as Record<string, unknown>)[field];
+        each(partitionOf(value, partitioning) ?? "__NULL__", line);
+      }
+    };
+    const seen = new Set<string>();
+    await partitionsOf((partition) => seen.add(partition));
+    if (seen.size <= PARTITIONS_PER_JOB) return false;
+    if (seen.size > PARTITIONS_PER_TABLE)
+      throw new ConfigError(
+        `target-bigquery: a batch of ${batch.streamId} spans ${seen.size} ${partitioning.unit} partitions of ${this.where} (column ${field}); BigQuery allows ${PARTITIONS_PER_TABLE} partitions per table (https://cloud.google.com/bigquery/quotas#partitioned_tables): ${partitionAdvice(partitioning)}`,
+      );
+    const group = new Map([...seen].sort().map((p, i) => [p, Math.floor(i / PARTITIONS_PER_JOB)]));
+    const groups = Math.ceil(seen.size / PARTITIONS_PER_JOB);
+    const files = Array.from({ length: groups }, (_, i) => `${file}.partitions-${i}`);
+    const outputs = files.map((f) => fs.createWriteStream(f));
+    try {
+      await partitionsOf((partition, line) => outputs[group.get(partition)!]!.write(`${line}\n`));
+      await Promise.all(outputs.map((o) => new Promise((resolve) => o.end(resolve))));
+      for (const part of files) {
+        const chunks = await ndjsonChunks(part, Math.min(this.config.maxCacheBytes, MAX_LOAD_RANGE_BYTES));
+        await this.loadChunks(batch, this.destination, chunks);
+      }
+    } finally {
+      for (const f of files) await fs.promises.rm(f, { force: true });
+    }
+    return true;
   }
 
   private async convert(batch: RecordBatch, fields: readonly NdjsonField[]): Promise<string> {
@@ -491,7 +555,7 @@ class BigqueryStreamWriter implements StreamWriter {
       try {
         await this.api.load(table, chunk, { writeDisposition: "WRITE_APPEND", action });
       } catch (error) {
-        throw await this.describeLoadFailure(error, batch, chunk);
+        throw this.partitionLimitError(error) ?? (await this.describeLoadFailure(error, batch, chunk));
       }
     }
   }
@@ -499,9 +563,11 @@ class BigqueryStreamWriter implements StreamWriter {
   /** Several chunks of one batch: staged, then appended by one copy job (all rows or none). */
   private async appendAtomically(batch: RecordBatch, chunks: readonly NdjsonChunk[]): Promise<void> {
     const staging = this.batchStagingName();
-    // The target's own schema (REQUIRED columns included), so the copy appends without conversion.
+    // The target's own schema (REQUIRED columns included), partitioning and clustering: BigQuery
+    // refuses to copy a table into one partitioned differently.
     await this.api.createTable(staging, {
       schema: { fields: this.destinationColumns },
+      ...this.tables.layout,
       expirationTime: String(Date.now() + STAGING_EXPIRATION_MS),
     });
     try {
@@ -532,12 +598,97 @@ class BigqueryStreamWriter implements StreamWriter {
     });
     try {
       await this.loadChunks(batch, staging, chunks);
-      const plan = this.mergePlan(layout);
-      const sql = mergeSql({ target: this.quoted(this.tableName), staging: this.quoted(staging), plan });
-      await this.api.query(sql, `merging a batch of ${batch.streamId} into ${this.where}`);
+      await this.runMerge(
+        staging,
+        this.mergePlan(layout),
+        `merging a batch of ${batch.streamId} into ${this.where}`,
+      );
     } finally {
       await this.api.deleteTable(staging).catch(() => undefined);
     }
+  }
+
+  /**
+   * The MERGE of `staging` into the table. A table partitioned on a column the changes carry is
+   * restricted to the partitions they touch (a constant filter in the ON condition, listed first
+   * by a query of the staged column): BigQuery bills a MERGE every column of the target's scanned
+   * partitions ("On-demand query size calculation",
+   * https://cloud.google.com/bigquery/docs/reference/standard-sql/dml-syntax#on-demand_query_size_calculation),
+   * so a change to one day of a year-long table bills that day, not the year. More than 4,000
+   * partitions are merged in groups of 4,000 (BigQuery's limit per job), each its own MERGE.
+   * NOTE: this relies on a row's partition value never changing (a creation date, the usual
+   * choice): a change moving a key to another partition would not find its old row and would be
+   * inserted beside it; `table_config`'s `prune_merges: false` says it can, and every MERGE of
+   * the table then scans it whole. Changes that leave the column out cannot say their partition
+   * (a delete carries only the key unless the source table has REPLICA IDENTITY FULL): a MERGE
+   * with one of them scans every partition.
+   */
+  private async runMerge(staging: string, plan: MergePlan, action: string): Promise<void> {
+    const target = this.quoted(this.tableName);
+    const partitioning = this.tableOptions.pruneMerges === false ? undefined : this.tables.partitioning;
+    const touched = partitioning ? await this.touchedPartitions(staging, plan, partitioning) : undefined;
+    if (!partitioning || !touched) {
+      await this.api.query(mergeSql({ target, staging: this.quoted(staging), plan }), action);
+      return;
+    }
+    const groups = partitionGroups(touched);
+    const column = quoteColumn(partitioning.field);
+    for (const [i, group] of groups.entries()) {
+      const sql = mergeSql({
+        target,
+        staging: this.quoted(staging),
+        plan,
+        targetFilter: partitionFilter(`T.${column}`, group, partitioning),
+        ...(groups.length > 1 ? { sourceFilter: partitionFilter(column, group, partitioning) } : {}),
+      });
+      try {
+        await this.api.query(
+          sql,
+          groups.length > 1 ? `${action} (partitions, group ${i + 1} of ${groups.length})` : action,
+        );
+      } catch (error) {
+        throw this.partitionLimitError(error) ?? error;
+      }
+    }
+  }
+
+  /**
+   * BigQuery's refusal of a job past the partition limits, said with the table, the column and
+   * what to change; undefined for any other error.
+   */
+  private partitionLimitError(error: unknown): ConfigError | undefined {
+    const partitioning = this.tables.partitioning;
+    const messages: string[] = [];
+    for (let e: unknown = error; e instanceof Error; e = e.cause) messages.push(e.message);
+    const said = messages.find((m) => /too many partitions/i.test(m));
+    if (!partitioning || !said) return undefined;
+    return new ConfigError(
+      `target-bigquery: ${this.where} is partitioned by ${partitioning.unit} on ${partitioning.field}, and this write would pass BigQuery's partition limits (${PARTITIONS_PER_TABLE} partitions per table, ${PARTITIONS_PER_JOB} modified per job: https://cloud.google.com/bigquery/quotas#partitioned_tables): ${partitionAdvice(partitioning)}, then reload the table (--full-refresh). BigQuery said: ${said.slice(said.search(/too many partitions/i)).split("\n")[0]}`,
+      { cause: error },
+    );
+  }
+
+  /** The partitions the rows of `staging` touch, or undefined when some row cannot say its own. */
+  private async touchedPartitions(
+    staging: string,
+    plan: MergePlan,
+    partitioning: ColumnPartitioning,
+  ): Promise<PartitionSet | undefined> {
+    const field = partitioning.field.toLowerCase();
+    const carried = [...plan.keys, ...plan.values.map((c) => c.name)].some((c) => c.toLowerCase() === field);
+    if (!carried) return undefined;
+    const tracked = trackedColumns(plan).find((c) => c.name.toLowerCase() === field)?.tracked;
+    const uncarried =
+      tracked === undefined
+        ? undefined
+        : `STRPOS(CONCAT(',', IFNULL(${quoteColumn(UNCHANGED_COLUMN)}, ''), ','), ',${tracked},') > 0`;
+    const rows = await this.api.query(
+      partitionsSql(this.quoted(staging), partitioning, uncarried),
+      `listing the partitions of ${this.where} the changes in ${this.api.qualified(staging)} touch`,
+    );
+    if (rows.some((r) => r.uncarried === true)) return undefined;
+    const starts = rows.flatMap((r) => (typeof r.part === "string" ? [r.part] : []));
+    return { starts, hasNull: rows.some((r) => r.part === null || r.part === undefined) };
   }
 
   private mergePlan(layout: BatchLayout): MergePlan {
@@ -680,10 +831,9 @@ class BigqueryStreamWriter implements StreamWriter {
   }
 
   private async mergeChangesTable(table: string, layout: ChangesLayout): Promise<void> {
-    const plan = this.mergePlanOf(layout);
-    const sql = mergeSql({ target: this.quoted(this.tableName), staging: this.quoted(table), plan });
-    await this.api.query(
-      sql,
+    await this.runMerge(
+      table,
+      this.mergePlanOf(layout),
       `merging the changes accumulated in ${this.api.qualified(table)} into ${this.where}`,
     );
     await this.api.deleteTable(table);

@@ -66,7 +66,7 @@ export const targetBigquerySettings: readonly SettingDefinition[] = [
     kind: "object",
     default: {},
     description:
-      'Per stream or table: {"public-events": {"partition_field": "created_at", "partition_type": "DAY", "cluster_fields": ["account_id"]}}',
+      'Per stream or table: {"public-events": {"partition_field": "created_at", "partition_type": "DAY", "cluster_fields": ["account_id"]}}; a MERGE reads only the partitions its changes fall in, which assumes a row\'s partition_field never changes: add "prune_merges": false when it can (an updated_at)',
   },
   {
     name: "invalid_values",

@@ -57,6 +57,13 @@ export interface MergeOptions {
    * batch has them (or the table has `_sdc_deleted_at`).
    */
   plan: MergePlan;
+  /**
+   * A condition on the target's rows (`T.<column>`) added to the ON condition: the partitions the
+   * changes touch, as constants, so BigQuery scans (and bills) only those (bigquery-partitions.ts).
+   */
+  targetFilter?: string;
+  /** A condition on the staged rows: only those merged (one group of partitions of a larger batch). */
+  sourceFilter?: string;
 }
 
 /**
@@ -88,7 +95,7 @@ export function mergeSql(options: MergeOptions): string {
     return `STRPOS(${list}, ',${index},') = 0 AS _sluice_has_${index}`;
   });
   const extra = plan.deletes && !written.includes(DELETED_AT_COLUMN) ? [DELETED_AT_COLUMN] : [];
-  const staged = `SELECT ${[...written, ...extra, ...(plan.writesSequence ? [] : [SEQUENCE_COLUMN])].map(q).join(", ")}${flags.map((f) => `, ${f}`).join("")} FROM ${options.staging}`;
+  const staged = `SELECT ${[...written, ...extra, ...(plan.writesSequence ? [] : [SEQUENCE_COLUMN])].map(q).join(", ")}${flags.map((f) => `, ${f}`).join("")} FROM ${options.staging}${options.sourceFilter ? ` WHERE ${options.sourceFilter}` : ""}`;
 
   // Middle: per key, the newest row; each tracked column from the newest row that carried it.
   const picked = [...written, ...extra].map((c) => {
@@ -99,7 +106,10 @@ export function mergeSql(options: MergeOptions): string {
   const outputs = [...written, ...extra].flatMap((c) => (trackedIndex.has(c) ? [q(c), hasFlag(c)] : [q(c)]));
   const source = `SELECT ${outputs.join(", ")} FROM (${ranked}) WHERE _sluice_rank = 1`;
 
-  const on = keys.map((k) => `T.${k} = S.${k}`).join(" AND ");
+  const on = [
+    ...keys.map((k) => `T.${k} = S.${k}`),
+    ...(options.targetFilter ? [options.targetFilter] : []),
+  ].join(" AND ");
   const deleted = `S.${q(DELETED_AT_COLUMN)}`;
   const updates = written
     .filter((c) => !plan.keys.includes(c))

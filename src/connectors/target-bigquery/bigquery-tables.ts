@@ -6,7 +6,9 @@ import type {
   WantedColumn,
   WarehouseTables,
 } from "../loader-core/stream-table.js";
-import type { BigqueryClient } from "./bigquery-client.js";
+import type { BigqueryClient, TableResource } from "./bigquery-client.js";
+import { quoteColumn } from "./bigquery-names.js";
+import { columnPartitioning, type ColumnPartitioning } from "./bigquery-partitions.js";
 import { TABLE_VERSION_COLUMN } from "../loader-core/metadata-columns.js";
 import {
   addColumnsSql,
@@ -45,18 +47,38 @@ export class BigqueryTables implements WarehouseTables {
     private readonly metadataFor: (table: string, fields: TableField[]) => TableMetadata,
   ) {}
 
+  /**
+   * The partitioning and clustering of the table last read or made (the destination's): a staging
+   * table a copy appends from must have the same (BigQuery refuses to copy between tables
+   * partitioned differently), and a MERGE is restricted to the partitions it touches.
+   */
+  layout: Pick<TableMetadata, "timePartitioning" | "clustering"> = {};
+
+  /** The destination's partitioning on a time column, if any (bigquery-partitions.ts). */
+  get partitioning(): ColumnPartitioning | undefined {
+    return columnPartitioning(this.layout.timePartitioning, this.fields);
+  }
+
   async columns(table: string): Promise<Map<string, string> | undefined> {
-    const fields = await this.api.tableFields(table);
-    if (fields === undefined) return undefined;
+    const metadata = await this.api.tableMetadata(table);
+    if (metadata === undefined) return undefined;
+    const fields = (metadata.schema?.fields ?? []) as TableField[];
     this.fields = fields;
+    this.layout = layoutOf(metadata);
     return new Map(fields.map((f) => [f.name, f.type]));
   }
 
   async create(table: string, columns: readonly WantedColumn[]): Promise<void> {
     const fields = columns.map((c) => apiField(c.name, bigqueryType(c.type)));
-    await this.api.createTable(table, this.metadataFor(table, fields));
+    const metadata = this.metadataFor(table, fields);
+    await this.api.createTable(table, metadata);
     this.fields = fields;
+    this.layout = layoutOf(metadata);
+    this.made.add(table);
   }
+
+  /** Tables this stream made (empty until it writes, which it does only once they are prepared). */
+  private readonly made = new Set<string>();
 
   async addColumn(table: string, column: WantedColumn): Promise<void> {
     await this.addColumns(table, [column]);
@@ -115,7 +137,17 @@ export class BigqueryTables implements WarehouseTables {
     return [];
   }
 
+  /**
+   * A table this stream just made holds nothing; otherwise `tables.get` first (free): a table it
+   * counts rows in holds some. Its `numRows` leaves out rows
+   * still in the streaming buffer and changes not applied yet (Storage Write API), so a count of
+   * 0 decides nothing: then a query looks (10 MB billed at least).
+   */
   async isEmpty(table: string): Promise<boolean> {
+    if (this.made.has(table)) return true;
+    const metadata = await this.api.tableMetadata(table);
+    const counted = Number(metadata?.numRows ?? 0) + Number(metadata?.streamingBuffer?.estimatedRows ?? 0);
+    if (counted > 0) return false;
     const rows = await this.api.query(
       anyRowSql(this.quoted(table)),
       `checking whether ${this.api.qualified(table)} is empty`,
@@ -137,13 +169,36 @@ export class BigqueryTables implements WarehouseTables {
     try {
       await this.api.copy(staging, target, "WRITE_TRUNCATE");
     } catch (error) {
+      const message = messagesOf(error);
+      if (/too many partitions/i.test(message)) {
+        await this.renameOver(staging, target);
+        return;
+      }
       // NOTE: a copy cannot change a table's partitioning or clustering (table_config changed
       // since the table was made): the old table goes first, so readers briefly see none.
-      if (!/partition|cluster/i.test((error as Error).message)) throw error;
+      if (!/partition|cluster/i.test(message)) throw error;
       await this.api.deleteTable(target);
       await this.api.copy(staging, target, "WRITE_TRUNCATE");
     }
     await this.api.deleteTable(staging);
+  }
+
+  /**
+   * A copy that would write more partitions than one job may modify (4,000,
+   * https://cloud.google.com/bigquery/quotas#partitioned_tables) is refused: the staging table
+   * takes the target's name instead (`ALTER TABLE ... RENAME TO`, a metadata change that writes
+   * no partition), once the old table is gone, so readers briefly see none. Its expiration is
+   * cleared: it is the table now.
+   */
+  private async renameOver(staging: string, target: string): Promise<void> {
+    await this.api.deleteTable(target);
+    await this.api.query(
+      `ALTER TABLE ${this.quoted(staging)} RENAME TO ${quoteColumn(target)}`,
+      `renaming ${this.api.qualified(staging)} to ${target}`,
+    );
+    await this.api.call(`clearing the expiration of ${this.api.qualified(target)}`, () =>
+      this.api.table(target).setMetadata({ expirationTime: null } as unknown as TableMetadata),
+    );
   }
 
   async deleteAll(table: string): Promise<void> {
@@ -175,4 +230,20 @@ export class BigqueryTables implements WarehouseTables {
       `applying a source TRUNCATE to ${this.api.qualified(table)}`,
     );
   }
+}
+
+function layoutOf(
+  metadata: TableResource | TableMetadata,
+): Pick<TableMetadata, "timePartitioning" | "clustering"> {
+  return {
+    ...(metadata.timePartitioning ? { timePartitioning: metadata.timePartitioning } : {}),
+    ...(metadata.clustering ? { clustering: metadata.clustering } : {}),
+  };
+}
+
+/** An error's message and its causes' (the client's ApiError under sluice's own). */
+function messagesOf(error: unknown): string {
+  const messages: string[] = [];
+  for (let e: unknown = error; e instanceof Error; e = e.cause) messages.push(e.message);
+  return messages.join("\n");
 }

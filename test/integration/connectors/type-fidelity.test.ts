@@ -1,7 +1,8 @@
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { createTestDatabase, type TestDatabase } from "../../support/pg.js";
-import { duckdbRows, runToDuckdb, tempDir } from "../../support/pipeline.js";
+import { DuckdbLoader } from "../../../src/connectors/target-duckdb/duckdb-loader.js";
+import { duckdbConfig, duckdbRows, runThroughSinger, runToDuckdb, tempDir } from "../../support/pipeline.js";
 import {
   typeFidelityCases,
   typeFidelityInserts,
@@ -103,25 +104,49 @@ beforeAll(async () => {
   await db.query(typeFidelitySchemaSql(cases));
   for (const insert of typeFidelityInserts(cases)) await db.query(insert);
   await runToDuckdb({ db, workDir, streams: { "public-all_types": {} } });
+  // The same table through Singer, as Meltano runs sluice's tap and target: `sluice tap | sluice target`.
+  await runThroughSinger({
+    db,
+    workDir,
+    streams: { "public-all_types": {} },
+    loader: new DuckdbLoader(duckdbConfig("singer.duckdb"), { projectDir: workDir }),
+  });
 });
 
 afterAll(async () => {
   await db?.drop();
 });
 
+/** The column's DuckDB type and each row's value as DuckDB prints it, by id. */
+async function landed(
+  file: string,
+  column: string,
+): Promise<{ type: string | null | undefined; values: (string | null)[] }> {
+  const [typeRow] = await duckdbRows(
+    file,
+    `SELECT data_type FROM duckdb_columns() WHERE table_name = 'all_types' AND column_name = '${column}'`,
+  );
+  const rows = await duckdbRows(
+    file,
+    `SELECT CAST(${column} AS VARCHAR) AS v FROM public.all_types ORDER BY id`,
+  );
+  return { type: typeRow?.data_type, values: rows.map((r) => r.v ?? null) };
+}
+
 describe("every PostgreSQL type arrives in DuckDB equal to the source", () => {
   test.each(cases)("$pgType", async (c) => {
-    const file = path.join(workDir, "warehouse.duckdb");
-    const [typeRow] = await duckdbRows(
-      file,
-      `SELECT data_type FROM duckdb_columns() WHERE table_name = 'all_types' AND column_name = '${c.column}'`,
-    );
-    expect(typeRow?.data_type).toBe(c.duckdbType);
-    const rows = await duckdbRows(
-      file,
-      `SELECT CAST(${c.column} AS VARCHAR) AS v FROM public.all_types ORDER BY id`,
-    );
+    const { type, values } = await landed(path.join(workDir, "warehouse.duckdb"), c.column);
+    expect(type).toBe(c.duckdbType);
     const expected = Array.from({ length: rowCount }, (_, i) => c.expected[i] ?? null);
-    expect(rows.map((r) => r.v)).toEqual(expected);
+    expect(values).toEqual(expected);
+  });
+});
+
+describe("through Singer (sluice tap | sluice target), every type lands as sluice run lands it", () => {
+  test.each(cases)("$pgType", async (c) => {
+    const { type, values } = await landed(path.join(workDir, "singer.duckdb"), c.column);
+    expect(type).toBe(c.duckdbType);
+    const expected = Array.from({ length: rowCount }, (_, i) => c.expected[i] ?? null);
+    expect(values).toEqual(expected);
   });
 });

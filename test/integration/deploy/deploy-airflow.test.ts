@@ -43,8 +43,19 @@ const projectFile = {
         config: { project_id: "acme", credentials_path: "secrets/sa.json" },
       },
     ],
+    mappers: [
+      {
+        name: "meltano-map-transformer",
+        mappings: [
+          { name: "hash-pii", config: { stream_maps: { "public-users": { email: "md5(email)" } } } },
+        ],
+      },
+    ],
   },
-  jobs: [{ name: "to-both", tasks: ["tap-postgres target-duckdb", ["tap-replica", "target-bigquery"]] }],
+  // A mapping between extractor and loader is one of the task's blocks, passed to `sluice run`.
+  jobs: [
+    { name: "to-both", tasks: ["tap-postgres hash-pii target-duckdb", ["tap-replica", "target-bigquery"]] },
+  ],
   schedules: [
     { name: "daily_duckdb", interval: "0 2 * * *", extractor: "tap-postgres", loader: "target-duckdb" },
     {
@@ -234,7 +245,7 @@ describe("sluice deploy airflow", () => {
   test("a job runs its tasks as pods in order", () => {
     const tasks = kpoTasks(nightly);
     expect(tasks.map(([, t]) => t.kwargs.arguments)).toEqual([
-      ["--log-format", "json", "run", "tap-postgres", "target-duckdb"],
+      ["--log-format", "json", "run", "tap-postgres", "hash-pii", "target-duckdb"],
       ["--log-format", "json", "run", "tap-replica", "target-bigquery"],
     ]);
     expect(nightly.edges).toEqual([[tasks[0]![0], tasks[1]![0]]]);

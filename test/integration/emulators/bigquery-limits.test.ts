@@ -366,6 +366,13 @@ describe("bytes billed (on-demand)", () => {
     // The whole target (no constant filter on d: nothing pruned) plus the source's 16 bytes.
     expect(merge.query.totalBytesProcessed).toBe(String(16000 + 16));
     expect(merge.query.totalBytesBilled).toBe(String(2 * 10 * 1024 * 1024));
+    // Constant ranges joined by OR in the ON condition prune to their partitions (two days of
+    // ten: every column read, 1600 bytes a day, plus the one note the MERGE above set: "x", 3 bytes).
+    const pruned = await jobStatistics(
+      bq,
+      "MERGE main.events T USING main.changes S ON T.d = S.d AND T.v = S.v AND (T.d >= DATE '2026-01-02' AND T.d < DATE '2026-01-03' OR T.d >= DATE '2026-01-07' AND T.d < DATE '2026-01-08' OR T.d IS NULL) WHEN MATCHED THEN UPDATE SET note = 'y'",
+    );
+    expect(pruned.query.totalBytesProcessed).toBe(String(2 * 1600 + 3 + 16));
   });
 });
 

@@ -171,6 +171,16 @@ describe("sluice tap / sluice target", () => {
     expect(lines.find((l) => l.includes('"id":1,') && l.includes("public-things"))).toContain(
       '"amount":1234567890123456789012345678.0123456789,"big":9007199254740993,"at":"2024-01-31T12:00:00.5+00:00"',
     );
+    // The SCHEMA names each column's PostgreSQL type, and gives integers their range (bigint's
+    // exact), from which other targets (pipelinewise-target-postgres) make bigint, not numeric.
+    const schema = lines.find((l) => l.startsWith('{"type":"SCHEMA","stream":"public-things"'));
+    expect(schema).toContain(
+      '"big":{"type":["null","integer"],"minimum":-9223372036854775808,"maximum":9223372036854775807,"x-sql-datatype":"bigint"}',
+    );
+    expect(schema).toContain('"x-sql-datatype":"numeric(38,10)"');
+    expect(schema).toContain(
+      '"at":{"type":["null","string"],"format":"date-time","x-sql-datatype":"timestamp with time zone"}',
+    );
     // Several STATEs: one per INCREMENTAL batch of 2 rows, and at each stream's end.
     const states = lines.filter((l) => l.startsWith('{"type":"STATE"'));
     expect(states.length).toBeGreaterThanOrEqual(5);

@@ -96,6 +96,12 @@ describe("target-bigquery settings", () => {
     const bad = () => resolve({ table_config: { events: { partition_type: "WEEK", cluster: ["a"] } } });
     expect(bad).toThrow(/table_config.events.partition_type: expected DAY, HOUR, MONTH or YEAR, got WEEK/);
     expect(bad).toThrow(/table_config.events.cluster: unknown/);
+    expect(resolve({ table_config: { events: { prune_merges: false } } }).tableConfig).toEqual({
+      events: { pruneMerges: false },
+    });
+    expect(() => resolve({ table_config: { events: { prune_merges: "no" } } })).toThrow(
+      /table_config.events.prune_merges: expected true or false/,
+    );
   });
 
   test("a missing or malformed key file is a ConfigError naming the setting", () => {

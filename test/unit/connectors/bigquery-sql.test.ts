@@ -53,6 +53,22 @@ describe("the GoogleSQL target-bigquery sends", () => {
     );
   });
 
+  test("a partitioned target: the ON condition names its partitions as constants; a group of them filters the staged rows too", () => {
+    const sql = mergeSql({
+      target,
+      staging,
+      plan: plan({ keys: ["id"], columns: ["id", "day"], layout: {}, hardDelete: false }),
+      targetFilter: "(T.`day` >= DATE '2024-01-05' AND T.`day` < DATE '2024-01-06')",
+      sourceFilter: "(`day` >= DATE '2024-01-05' AND `day` < DATE '2024-01-06')",
+    });
+    expect(sql).toContain(
+      "FROM `p.d.events__sluice_batch_x` WHERE (`day` >= DATE '2024-01-05' AND `day` < DATE '2024-01-06'))",
+    );
+    expect(sql).toContain(
+      "ON T.`id` = S.`id` AND (T.`day` >= DATE '2024-01-05' AND T.`day` < DATE '2024-01-06') WHEN MATCHED",
+    );
+  });
+
   test("CDC: fields a change did not carry come from the newest row that carried them, else stay", () => {
     const sql = mergeSql({
       target,

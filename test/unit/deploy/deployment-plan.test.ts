@@ -49,10 +49,25 @@ schedules: [{ name: s, interval: "@daily", job: j }]`);
       scheduleSteps(project, project.schedules[0]!);
     } catch (error) {
       expect((error as ConfigError).problems).toEqual([
-        "jobs[0].tasks[0]: expected extractor and loader pairs, got tap-postgres",
-        'jobs[0].tasks[1]: "target-duckdb tap-postgres" is not an extractor followed by a loader of plugins.extractors and plugins.loaders',
+        'jobs[0].tasks[0]: "tap-postgres" is not an extractor followed by a loader of plugins.extractors and plugins.loaders (with mapping names of plugins.mappers between)',
+        'jobs[0].tasks[1]: "target-duckdb tap-postgres" is not an extractor followed by a loader of plugins.extractors and plugins.loaders (with mapping names of plugins.mappers between)',
       ]);
     }
+  });
+
+  it("reads mapping names between an extractor and a loader, in order", () => {
+    const project = projectWith(`${PLUGINS}
+  mappers:
+    - name: meltano-map-transformer
+      mappings:
+        - { name: hash-pii, config: { stream_maps: { public-users: { email: md5(email) } } } }
+        - { name: drop-audit, config: { stream_maps: { public-audit: __NULL__ } } }
+jobs: [{ name: j, tasks: ["tap-postgres hash-pii drop-audit target-duckdb tap-postgres target-duckdb"] }]
+schedules: [{ name: s, interval: "@daily", job: j }]`);
+    expect(scheduleSteps(project, project.schedules[0]!).steps).toEqual([
+      { extractor: "tap-postgres", mappings: ["hash-pii", "drop-audit"], loader: "target-duckdb" },
+      { extractor: "tap-postgres", loader: "target-duckdb" },
+    ]);
   });
 });
 

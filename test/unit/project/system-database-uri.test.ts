@@ -15,7 +15,7 @@ const projectDir = "/srv/project";
 
 function project(extra: Partial<ProjectFile> = {}): ProjectFile {
   return {
-    plugins: { extractors: [], loaders: [] },
+    plugins: { extractors: [], loaders: [], mappers: [] },
     environments: [],
     schedules: [],
     jobs: [],

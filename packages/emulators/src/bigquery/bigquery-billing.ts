@@ -70,23 +70,53 @@ function columnSize(field: TableFieldSchema, sql: string): string {
 
 const UNIT: Record<string, string> = { HOUR: "hour", DAY: "day", MONTH: "month", YEAR: "year" };
 
-/** The partitions a script's constant filters keep of `table`, as a DuckDB condition, or "TRUE". */
+/**
+ * The partitions a script's constant filters keep of `table`, as a DuckDB condition, or "TRUE".
+ * A filter is a run of comparisons of the partitioning column with constants (`=`, `<`, `<=`,
+ * `>`, `>=`, `BETWEEN`, `IS NULL`) joined by AND and OR, as in
+ * `T.day >= DATE '2024-01-01' AND T.day < DATE '2024-01-03' OR T.day IS NULL`; each keeps the
+ * partitions that can hold a row it matches (its connectives kept: AND binds first, in GoogleSQL
+ * as in DuckDB), and separate runs are all applied. A comparison with another column or a
+ * subquery prunes nothing, as in BigQuery ("Query partitioned tables",
+ * https://cloud.google.com/bigquery/docs/querying-partitioned-tables: only constant expressions
+ * prune).
+ */
 function pruning(table: TableEntry, script: string): string {
   const field = table.timePartitioning?.field;
   const unit = UNIT[(table.timePartitioning?.type ?? "DAY").toUpperCase()];
   if (!field || !unit) return "TRUE";
-  const column = `date_trunc('${unit}', ${quoteIdent(field)})`;
-  const literal = (text: string): string =>
-    `date_trunc('${unit}', CAST('${text.replace(/'/g, "''")}' AS TIMESTAMP))`;
+  const raw = quoteIdent(field);
+  const column = `date_trunc('${unit}', ${raw})`;
+  const cast = (text: string): string => `CAST('${text.replace(/'/g, "''")}' AS TIMESTAMP)`;
+  const truncated = (text: string): string => `date_trunc('${unit}', ${cast(text)})`;
   const name = `(?:\\b\\w+\\.)?\`?${field.replace(/[^A-Za-z0-9_]/g, "")}\`?`;
   const value = `(?:(?:TIMESTAMP|DATE|DATETIME)\\s*)?'([^']*)'`;
+  const atom = `${name}\\s*(?:(?:>=|<=|=|>|<)\\s*${value}|\\s+BETWEEN\\s+${value}\\s+AND\\s+${value}|\\s+IS\\s+NULL\\b)`;
+  const atomPattern = new RegExp(
+    `${name}\\s*(?:(>=|<=|=|>|<)\\s*${value}|\\s+BETWEEN\\s+${value}\\s+AND\\s+${value}|\\s+IS\\s+NULL\\b)`,
+    "i",
+  );
+  // A partition (its rows share date_trunc(column)) is kept when it can hold a matching value.
+  const translate = (text: string): string => {
+    const m = atomPattern.exec(text)!;
+    const [, op, v, low, high] = m;
+    if (op === undefined && low === undefined) return `${raw} IS NULL`;
+    if (low !== undefined) return `${column} BETWEEN ${truncated(low)} AND ${truncated(high!)}`;
+    if (op === "<") return `${column} < ${cast(v!)}`;
+    if (op === ">") return `${column} >= ${truncated(v!)}`;
+    return `${column} ${op} ${truncated(v!)}`;
+  };
   const conditions: string[] = [];
-  for (const m of script.matchAll(new RegExp(`${name}\\s*(>=|<=|=|>|<)\\s*${value}`, "gi"))) {
-    const op = m[1]! === ">" ? ">=" : m[1]!;
-    conditions.push(`${column} ${op} ${literal(m[2]!)}`);
-  }
-  for (const m of script.matchAll(new RegExp(`${name}\\s+BETWEEN\\s+${value}\\s+AND\\s+${value}`, "gi"))) {
-    conditions.push(`${column} BETWEEN ${literal(m[1]!)} AND ${literal(m[2]!)}`);
+  const runPattern = new RegExp(`${atom}(?:\\s+(?:AND|OR)\\s+${atom})*`, "gi");
+  for (const m of script.matchAll(runPattern)) {
+    const parts = m[0].split(
+      new RegExp(`\\s+(AND|OR)\\s+(?=${name}\\s*(?:>=|<=|=|>|<|BETWEEN\\b|IS\\b))`, "i"),
+    );
+    let text = "";
+    for (let i = 0; i < parts.length; i += 2) {
+      text += `${i > 0 ? ` ${parts[i - 1]!.toUpperCase()} ` : ""}${translate(parts[i]!)}`;
+    }
+    conditions.push(`(${text})`);
   }
   return conditions.length ? conditions.join(" AND ") : "TRUE";
 }

@@ -97,20 +97,16 @@ export class LogicalReplicationSession {
   ): Promise<LogicalSnapshot | undefined> {
     // CDC's own connection, the one that writes: it creates and alters the publication and drops a lost slot.
     this.controlClient = await connectPostgres(this.settings, "sluice cdc control", { readOnly: false });
-    // Before a publication is made for a slot that cannot be this database's.
+    // Before a publication is made for a slot that cannot be this database's, or read.
     await this.refuseSlotOfAnotherDatabase();
+    let status = await slotStatus(this.client, this.slotName);
+    if (status && status.plugin !== "pgoutput") throw this.otherPluginError(status.plugin, plans, bookmarks);
     this.publication = await preparePublication(
       this.client,
       this.settings,
       this.slotName,
       plans.map((p) => p.table),
     );
-    let status = await slotStatus(this.client, this.slotName);
-    if (status && status.plugin !== "pgoutput") {
-      throw new ConfigError(
-        `replication slot "${this.slotName}" uses the ${status.plugin} plugin; sluice needs pgoutput: drop it (sluice cdc teardown <extractor> <loader>) or set logical_slot_name to another name`,
-      );
-    }
     // NOTE: a run killed a moment ago leaves its walsender exiting for a little while; the
     // state lock already keeps two runs of this pipeline apart, so wait for it briefly.
     for (let waited = 0; status?.active && waited < SLOT_RELEASE_WAIT_MS; waited += 250) {
@@ -197,6 +193,29 @@ export class LogicalReplicationSession {
    * (a state copied from another environment recorded it, or a `logical_slot_name` used twice).
    * Said here, naming both ways out, rather than as the server's "already exists".
    */
+  /**
+   * A slot of another output plugin cannot be read. When the state's positions came from it
+   * (pipelinewise-tap-postgres's wal2json slot, imported with its state), they mean nothing in a
+   * new slot either: the way on is a fresh copy of those streams in a slot of the pipeline's own.
+   */
+  private otherPluginError(
+    plugin: string,
+    plans: LogicalPlan[],
+    bookmarks: Record<string, StreamBookmark>,
+  ): ConfigError {
+    const positioned = plans
+      .map((p) => p.schema.streamId)
+      .filter((id) => bookmarks[id]?.lsn !== undefined && bookmarks[id]?.lsn !== null);
+    if (positioned.length > 0 && !this.settings.logical_slot_name) {
+      return new ConfigError(
+        `replication slot "${this.slotName}" uses the ${plugin} plugin (pipelinewise-tap-postgres's, whose positions this state holds); sluice reads pgoutput, and a position of one slot means nothing in another: start ${positioned.join(", ")} again in a slot of this pipeline's own with \`sluice run <extractor> <loader> --full-refresh --select ${positioned.join(" ")}\` (their tables are copied again), then drop "${this.slotName}" once nothing reads it (docs/migrate-from-meltano.md)`,
+      );
+    }
+    return new ConfigError(
+      `replication slot "${this.slotName}" uses the ${plugin} plugin; sluice needs pgoutput: drop it (sluice cdc teardown <extractor> <loader>) or set logical_slot_name to another name`,
+    );
+  }
+
   private async refuseSlotOfAnotherDatabase(): Promise<void> {
     const elsewhere = await this.client.query<{ datname: string | null }>(
       "SELECT database AS datname FROM pg_replication_slots WHERE slot_name = $1 AND database IS DISTINCT FROM current_database()",

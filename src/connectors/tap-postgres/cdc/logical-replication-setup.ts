@@ -223,13 +223,16 @@ export async function teardownLogicalReplication(
 
 /**
  * What LOG_BASED needs from the server and the user, each missing piece as a sentence that says
- * how to fix it. Empty when all is in place.
+ * how to fix it. Empty when all is in place. `checkExistingSlot: false` (default true): whether
+ * `slotName` is the slot a run will read, so that one of another plugin there is a problem;
+ * otherwise only a free slot for a new one is checked.
  */
 export async function checkLogicalReplication(
   client: pg.Client,
   settings: LogicalReplicationSettings & { user: string },
   tables: LogicalTable[],
   slotName: string,
+  options: { checkExistingSlot?: boolean } = {},
 ): Promise<string[]> {
   const problems: string[] = [];
   const walLevel = (await client.query<{ wal_level: string }>("SHOW wal_level")).rows[0]?.wal_level;
@@ -248,7 +251,7 @@ export async function checkLogicalReplication(
       `user "${settings.user}" has no REPLICATION privilege: ALTER ROLE ${quoteIdent(settings.user)} REPLICATION (on RDS: GRANT rds_replication TO ${quoteIdent(settings.user)})`,
     );
   }
-  const slot = await slotStatus(client, slotName);
+  const slot = options.checkExistingSlot === false ? undefined : await slotStatus(client, slotName);
   if (slot && slot.plugin !== "pgoutput") {
     problems.push(
       `replication slot "${slotName}" exists but uses the ${slot.plugin} plugin; sluice needs pgoutput: drop it (sluice cdc teardown <extractor> <loader>) or set logical_slot_name to another name`,
