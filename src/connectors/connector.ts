@@ -251,6 +251,11 @@ export interface StreamWriter {
    */
   readonly replaces?: boolean;
   /**
+   * What the user should know about the table once it is opened (columns of another target's
+   * table kept with their types, existing-columns.ts), each said once per run. Absent: nothing.
+   */
+  readonly warnings?: readonly string[];
+  /**
    * Singer ACTIVATE_VERSION of this writer's `version` (opened with a `tableVersion`): removes
    * every row of another version, or of none, from the table, durably before resolving; rows of
    * `version` stay. A `replace` does it at `finish` (the swap). Called after the batches before it
@@ -298,6 +303,12 @@ export interface OpenStreamOptions {
    *   continuing its version), rows go into the table and nothing it holds of `version` is lost.
    */
   tableVersion?: "record" | "activate";
+  /**
+   * The run reads the stream from the start (`--full-refresh`): with `distinctKeys`, every row of
+   * the source comes in this opening. Under `existing_tables: rebuild` such a stream replaces a
+   * table another target created. Absent: false.
+   */
+  fullRefresh?: boolean;
 }
 
 export interface Loader {

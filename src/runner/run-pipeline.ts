@@ -409,7 +409,12 @@ async function runStream(
             stats.rows = 0;
             stats.bytes = 0;
           }
-          const opening = { mode: event.mode, version: event.version, distinctKeys: event.distinctKeys };
+          const opening = {
+            mode: event.mode,
+            version: event.version,
+            distinctKeys: event.distinctKeys,
+            fullRefresh: options.fullRefresh,
+          };
           // Recorded before it exists: a run killed from here on leaves it to the next run to drop.
           staging = options.loader.stagingOf?.(plan.schema, opening);
           if (staging) {
@@ -417,6 +422,7 @@ async function runStream(
             await commits.updateStaging((state) => recordStaging(state, streamId, table));
           }
           writer = await options.loader.openStream(plan.schema, opening);
+          for (const message of writer.warnings ?? []) options.observer({ type: "warning", message });
           loads = new LoadWindow(writer.concurrentWrites ?? 1, stop);
           options.observer({
             type: "stream-started",
@@ -518,14 +524,13 @@ async function runChanges(
   const writers = new Map<string, StreamWriter>();
   const open = async (schema: StreamPlan["schema"]): Promise<void> => {
     const bookmark = state.bookmarks[schema.streamId];
-    writers.set(
-      schema.streamId,
-      await options.loader.openStream(schema, {
-        mode: "incremental",
-        version: bookmark?.version ?? Date.now(),
-        distinctKeys: false,
-      }),
-    );
+    const writer = await options.loader.openStream(schema, {
+      mode: "incremental",
+      version: bookmark?.version ?? Date.now(),
+      distinctKeys: false,
+    });
+    writers.set(schema.streamId, writer);
+    for (const message of writer.warnings ?? []) options.observer({ type: "warning", message });
   };
   const statsOf = (streamId: string): StreamStats => {
     const existing = streams[streamId] ?? { rows: 0, bytes: 0, seconds: 0 };

@@ -2,6 +2,13 @@ import { SchemaError } from "../../errors.js";
 import { DELETED_AT_COLUMN } from "../batch.js";
 import type { ColumnType, StreamSchema } from "../column-type.js";
 import type { OpenStreamOptions } from "../connector.js";
+import {
+  cannotHoldError,
+  keptColumnsWarning,
+  planExistingColumns,
+  rebuildNeedsFullRefreshError,
+  type ColumnFit,
+} from "./existing-columns.js";
 import type { LoaderSettings } from "./loader-settings.js";
 import {
   DELETED_AT_TYPE,
@@ -30,11 +37,19 @@ import {
  *   other versions go, rows of v stay. A stream that begins with it is a replace when the table
  *   holds no row of v (the swap removes the rest at once), else it continues in the table and
  *   `activateVersion` deletes the rest there.
+ * - A table sluice did not create (another target's, see existing-columns.ts), with a warehouse
+ *   that can tell (`createdBySluice`, `fit`): `existing_tables: continue` keeps its column types
+ *   where they hold the values, in place and in the staging table of a replace, and refuses the
+ *   stream before any change where one does not; `rebuild` replaces it with sluice's types when
+ *   the stream copies it whole (`--full-refresh`), and refuses to load into it in place.
  */
 export interface WarehouseTables {
   /** Columns of `table` (name → the warehouse's type text), or undefined when it does not exist. */
   columns(table: string): Promise<Map<string, string> | undefined>;
-  /** Creates `table` with `columns`; `keys` when the warehouse keeps a unique key on them. */
+  /**
+   * Creates `table` with `columns`; `keys` when the warehouse keeps a unique key on them. A table
+   * whose columns all have sluice's types (no `keep`) is marked as sluice's (`createdBySluice`).
+   */
   create(table: string, columns: readonly WantedColumn[], keys: readonly string[]): Promise<void>;
   addColumn(table: string, column: WantedColumn): Promise<void>;
   /**
@@ -47,6 +62,22 @@ export interface WarehouseTables {
    * what to do when it cannot be made).
    */
   evolve(table: string, evolution: TableEvolution): Promise<ColumnRefusal[]>;
+  /**
+   * Whether sluice created `table` with its own types (the mark `create` leaves). Optional, with
+   * `fit` and `spell`: a warehouse without them treats every table as sluice's (its columns are
+   * converted to sluice's types in place, all or nothing).
+   */
+  createdBySluice?(table: string): Promise<boolean>;
+  /**
+   * Marks `table` as sluice's, unless it has a comment of its own: a table whose columns all have
+   * sluice's types (one an earlier version of sluice created, before tables were marked) is
+   * continued as sluice's from then on, its columns following the source's.
+   */
+  adopt?(table: string): Promise<void>;
+  /** Whether an existing column of type `current` (as `columns` gave it) holds values of `type`. */
+  fit?(type: ColumnType, current: string): ColumnFit;
+  /** The warehouse's name for a sluice type, as `create` writes it. */
+  spell?(type: ColumnType): string;
   isEmpty(table: string): Promise<boolean>;
   drop(table: string): Promise<void>;
   /** Replaces `target` by `staging` atomically (readers see the old rows or the new, never none). */
@@ -64,6 +95,11 @@ export interface WarehouseTables {
 export interface WantedColumn {
   name: string;
   type: ColumnType;
+  /**
+   * The type to create the column with instead of sluice's, as the warehouse spells it: a column
+   * of another target's table kept by a replace (`existing_tables: continue`).
+   */
+  keep?: string;
 }
 
 export interface TableEvolution {
@@ -102,6 +138,11 @@ export interface StreamTableOptions {
   deletedAtOnlyWhenSoft?: boolean;
   /** The table in messages (`target-duckdb: main.orders`); `target` by default. */
   where?: string;
+  /**
+   * Tables already warned about in this run (the loader's), so that a table opened twice in one
+   * run (a LOG_BASED copy, then its changes) is warned about once.
+   */
+  warned?: Set<string>;
 }
 
 /** Whether a stream fills a staging table swapped in at `finish` (`replace`, or `overwrite`). */
@@ -112,6 +153,20 @@ export function fillsStaging(
   return stream.mode === "replace" || settings.loadMethod === "overwrite";
 }
 
+/**
+ * Whether a stream may fill a staging table, for the runner to record it before `openStream`
+ * (`Loader.stagingOf`): those that `fillsStaging`, and under `existing_tables: rebuild` a stream
+ * read whole again (`--full-refresh`), which replaces a table another target created. Recording
+ * one that is never made costs nothing: the next run drops it if it exists.
+ */
+export function mayFillStaging(
+  stream: Pick<OpenStreamOptions, "mode" | "fullRefresh" | "distinctKeys">,
+  settings: Pick<LoaderSettings, "loadMethod" | "existingTables">,
+): boolean {
+  if (fillsStaging(stream, settings)) return true;
+  return settings.existingTables === "rebuild" && stream.fullRefresh === true && stream.distinctKeys;
+}
+
 export class StreamTable {
   /** Keys the warehouse keeps unique (upsert, or a replace that may see a key twice). */
   readonly keys: string[];
@@ -120,6 +175,9 @@ export class StreamTable {
   /** Columns the destination has: folded name → name. */
   private readonly known = new Map<string, string>();
   private addingDeletedAt: Promise<void> | undefined;
+  /** Columns of another target's table kept with their own type: folded name → that type. */
+  private readonly kept = new Map<string, string>();
+  private readonly said: string[] = [];
 
   constructor(private readonly options: StreamTableOptions) {
     const { settings, stream, schema } = options;
@@ -178,6 +236,24 @@ export class StreamTable {
     return this.known.has(this.fold(column));
   }
 
+  /**
+   * The type of `column` when it is another target's column kept as it is (values must be
+   * converted to it as they load), else undefined (it has sluice's type).
+   */
+  keptType(column: string): string | undefined {
+    return this.kept.get(this.fold(column));
+  }
+
+  /** Whether any column keeps another target's type (see `keptType`). */
+  get keepsTypes(): boolean {
+    return this.kept.size > 0;
+  }
+
+  /** What the user should know about the table, once `prepare` resolved; said once per run. */
+  get warnings(): readonly string[] {
+    return this.said;
+  }
+
   /** The columns the stream needs: its own, then metadata columns when the settings ask. */
   wanted(): WantedColumn[] {
     const name = this.options.columnName ?? ((source: string) => source);
@@ -205,9 +281,28 @@ export class StreamTable {
   /** Creates the destination, or evolves the table that is there; decides merge or append. */
   async prepare(): Promise<void> {
     const { tables, stream } = this.options;
-    const wanted = this.wanted();
+    let wanted = this.wanted();
     if (stream.tableVersion === "activate" && !this.replace) {
       this.setReplace(!(await this.holdsVersion(stream.version)));
+    }
+    // A replace reads the table only where it may be another target's (its shape is then kept).
+    const existing = this.replace && !tables.createdBySluice ? undefined : await tables.columns(this.target);
+    const foreign = existing !== undefined ? await this.foreignPlan(existing, wanted) : undefined;
+    if (foreign && this.replace && (foreign.kept || foreign.others.length > 0)) {
+      // The new table of a replace is the old one's shape: its columns in its order, with its
+      // types, those the stream does not have (the other target's `_sdc_*`) left NULL; then the
+      // stream's new columns.
+      const byName = new Map(wanted.map((c) => [this.fold(c.name), c]));
+      const others = new Map(foreign.others.map((c) => [this.fold(c.name), c]));
+      const shaped: WantedColumn[] = [];
+      for (const name of existing!.keys()) {
+        const column = byName.get(this.fold(name));
+        const current = this.keptType(name);
+        if (column === undefined) shaped.push(others.get(this.fold(name))!);
+        else shaped.push(current === undefined ? { ...column, name } : { ...column, name, keep: current });
+        byName.delete(this.fold(name));
+      }
+      wanted = [...shaped, ...byName.values()];
     }
     if (this.replace) {
       await tables.drop(this.staging);
@@ -216,10 +311,15 @@ export class StreamTable {
       if (stream.distinctKeys) this.merging = [];
       return;
     }
-    const existing = await tables.columns(this.target);
     if (existing === undefined) {
       await tables.create(this.target, wanted, this.keys);
       this.remember(wanted.map((c) => c.name));
+    } else if (foreign) {
+      // Another target's table, decided column by column already: only new columns are added.
+      this.remember(existing.keys());
+      const refusals = await tables.evolve(this.target, { add: foreign.add, convert: [], keys: this.keys });
+      if (refusals.length > 0) throw this.refused(refusals);
+      this.remember(foreign.add.map((c) => c.name));
     } else {
       this.remember(existing.keys());
       const current = new Map([...existing].map(([name, type]) => [this.fold(name), { name, type }]));
@@ -236,6 +336,58 @@ export class StreamTable {
     }
     if (this.merging.length > 0 && stream.distinctKeys && (await tables.isEmpty(this.target)))
       this.merging = [];
+  }
+
+  /**
+   * For a table sluice did not create (where the warehouse can tell), decides every column before
+   * anything changes (existing-columns.ts) and returns the columns to add, with `kept` when
+   * columns keep their type; undefined for sluice's own tables and for a rebuild (a replace with
+   * sluice's types). Throws, changing nothing, where the table cannot be continued.
+   */
+  private async foreignPlan(
+    existing: Map<string, string>,
+    wanted: readonly WantedColumn[],
+  ): Promise<{ add: WantedColumn[]; kept: boolean; others: WantedColumn[] } | undefined> {
+    const { tables, settings, stream } = this.options;
+    if (!tables.fit || !tables.spell || !tables.createdBySluice) return undefined;
+    if (await tables.createdBySluice(this.target)) return undefined;
+    const fit = tables.fit.bind(tables);
+    const plan = planExistingColumns({
+      wanted,
+      existing,
+      fit,
+      spell: tables.spell.bind(tables),
+      ...(this.options.caseInsensitive ? { caseInsensitive: true } : {}),
+    });
+    const where = this.options.where ?? this.target;
+    const streamId = this.options.schema.streamId;
+    if (settings.existingTables === "rebuild" && plan.kept.length + plan.refused.length > 0) {
+      if (this.replace) return undefined;
+      // An INCREMENTAL stream read whole again (--full-refresh, distinct keys) replaces the table;
+      // anything else would load rows into columns of the wrong types.
+      if (stream.fullRefresh === true && stream.distinctKeys) {
+        this.setReplace(true);
+        return undefined;
+      }
+      throw rebuildNeedsFullRefreshError(where, streamId, [...plan.kept, ...plan.refused]);
+    }
+    if (plan.refused.length > 0) throw cannotHoldError(where, streamId, plan.refused);
+    if (plan.kept.length === 0 && !this.replace && tables.adopt) {
+      await tables.adopt(this.target);
+      return undefined;
+    }
+    for (const k of plan.kept) this.kept.set(this.fold(k.name), k.current);
+    const warning = keptColumnsWarning(where, plan.kept);
+    const warned = this.options.warned ?? new Set<string>();
+    if (warning !== undefined && !warned.has(where)) {
+      warned.add(where);
+      this.said.push(warning);
+    }
+    const named = new Set(wanted.map((c) => this.fold(c.name)));
+    const others = [...existing]
+      .filter(([name]) => !named.has(this.fold(name)))
+      .map(([name, type]): WantedColumn => ({ name, type: { kind: "string", sqlType: type }, keep: type }));
+    return { add: plan.add, kept: plan.kept.length > 0, others };
   }
 
   /**

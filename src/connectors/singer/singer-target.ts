@@ -378,6 +378,7 @@ class SingerTarget {
       ...(tableVersion ? { tableVersion } : {}),
     });
     stream.writer = writer;
+    for (const message of writer.warnings ?? []) this.options.warn?.(message);
     stream.replacing = writer.replaces ?? false;
     stream.version = version;
   }

@@ -304,6 +304,9 @@ class BigqueryStreamWriter implements StreamWriter {
         addMetadataColumns: config.addMetadataColumns,
         loadMethod: config.loadMethod,
         hardDelete: config.hardDelete,
+        // NOTE: not a target-bigquery setting yet: its tables do not tell another target's
+        // from sluice's (no `createdBySluice`), so every table is evolved as sluice's.
+        existingTables: "continue",
       },
       tables: this.tables,
       target: this.tableName,

@@ -14,7 +14,7 @@ import { DELETED_AT_COLUMN, SEQUENCE_COLUMN } from "../batch.js";
 import { batchLayout } from "../loader-core/batch-layout.js";
 import { planMerge } from "../loader-core/merge-plan.js";
 import type { TargetTable } from "../loader-core/distinct-tables.js";
-import { fillsStaging, StreamTable } from "../loader-core/stream-table.js";
+import { mayFillStaging, StreamTable } from "../loader-core/stream-table.js";
 import { batchField, isConversionError, readCsvCall } from "./duckdb-batch-read.js";
 import { classifyDuckdbError, firstLine } from "./duckdb-errors.js";
 import { duckdbMergeStatements, type BatchSelect, type DuckdbMerge } from "./duckdb-merge.js";
@@ -23,7 +23,14 @@ import { DuckdbTables } from "./duckdb-tables.js";
 import type { MetadataValue } from "../loader-core/metadata-columns.js";
 import type { ColumnType, StreamSchema } from "../column-type.js";
 import type { Loader, OpenStreamOptions, PluginConfig, StagingTable, StreamWriter } from "../connector.js";
-import { csvParseType, duckdbConversion, duckdbLiteral, duckdbType, quoteDuckdb } from "./duckdb-types.js";
+import {
+  csvParseType,
+  duckdbConversion,
+  duckdbKeptValue,
+  duckdbLiteral,
+  duckdbType,
+  quoteDuckdb,
+} from "./duckdb-types.js";
 import { duckdbError, duckdbOpenError } from "./duckdb-errors.js";
 import { batchMemoryExtra, connectionMemory, SharedMemoryLimit } from "./shared-memory-limit.js";
 
@@ -75,6 +82,8 @@ export class DuckdbLoader implements Loader {
   /** Set on the first connect, so that streams opened at once share one instance. */
   private instance: Promise<DuckDBInstance> | undefined;
   private readonly insertionOrder = new InsertionOrder();
+  /** Tables warned about in this run (see `StreamTableOptions.warned`). */
+  private readonly warned = new Set<string>();
   private readonly memoryLimit: SharedMemoryLimit;
   private preparing: Promise<unknown> = Promise.resolve();
 
@@ -155,7 +164,7 @@ export class DuckdbLoader implements Loader {
   }
 
   stagingOf(schema: StreamSchema, options: OpenStreamOptions): StagingTable | undefined {
-    if (!fillsStaging(options, this.config.loader)) return undefined;
+    if (!mayFillStaging(options, this.config.loader)) return undefined;
     const target = this.targetOf(schema);
     return { schema: target.schema, table: `${target.table}__sluice_new` };
   }
@@ -201,6 +210,7 @@ export class DuckdbLoader implements Loader {
       options,
       this.insertionOrder,
       this.memoryLimit,
+      this.warned,
     );
     // NOTE: streams preparing at once (CREATE SCHEMA IF NOT EXISTS, CREATE TABLE, ALTER) on two
     // connections fail with a write-write conflict on the catalog; one at a time.
@@ -254,6 +264,7 @@ class DuckdbStreamWriter implements StreamWriter {
     private readonly options: OpenStreamOptions,
     private readonly insertionOrder: InsertionOrder,
     private readonly memoryLimit: SharedMemoryLimit,
+    warned: Set<string>,
   ) {
     this.schemaName = config.default_target_schema ?? schema.sourceSchema;
     this.tableName = `${config.loader.tablePrefix}${schema.sourceTable}`;
@@ -267,6 +278,7 @@ class DuckdbStreamWriter implements StreamWriter {
       where: `target-duckdb: ${this.schemaName}.${this.tableName}`,
       staging: `${this.tableName}__sluice_new`,
       caseInsensitive: true,
+      warned,
     });
     this.idle = [connection];
   }
@@ -488,11 +500,10 @@ class DuckdbStreamWriter implements StreamWriter {
     // A field the reader already parsed needs no conversion.
     const columns: BatchSelect["columns"] = layout.columns.map(({ name, type, index }) => {
       const text = batchField(batch, index, type);
-      return {
-        name,
-        sql: fast && csvParseType(type) !== undefined ? text : duckdbConversion(text, type),
-        index,
-      };
+      const sql = fast && csvParseType(type) !== undefined ? text : duckdbConversion(text, type);
+      // Another target's column kept with its type: the value converted to it.
+      const kept = this.table.keptType(name);
+      return { name, sql: kept === undefined ? sql : duckdbKeptValue(sql, type, kept, name), index };
     });
     for (const { name, value } of this.table.metadataValues({
       extractedAt: batch.extractedAt,
@@ -527,7 +538,12 @@ class DuckdbStreamWriter implements StreamWriter {
         const type = types.get(name);
         if (!type) continue;
         const text = batchField(batch, i, type);
-        const conversion = duckdbConversion(text, type);
+        // Another target's column kept with its type: the value is converted on to it.
+        const kept = this.table.keptType(name);
+        const conversion =
+          kept === undefined
+            ? duckdbConversion(text, type)
+            : duckdbKeptValue(duckdbConversion(text, type), type, kept, name);
         if (conversion === text) continue;
         try {
           const reader = await connection.runAndReadAll(
@@ -538,7 +554,7 @@ class DuckdbStreamWriter implements StreamWriter {
             const value = String(bad.v);
             const shown = value.length > 80 ? `${value.slice(0, 80)}…` : value;
             return new DataError(
-              `target-duckdb: column "${name}" of ${where} (${duckdbType(type)}) cannot hold the value "${shown}" from ${batch.streamId}: ${firstLine(message)}. ${valueRefusalAdvice(batch.streamId)}`,
+              `target-duckdb: column "${name}" of ${where} (${kept ?? duckdbType(type)}) cannot hold the value "${shown}" from ${batch.streamId}: ${firstLine(message)}. ${valueRefusalAdvice(batch.streamId)}`,
               { cause: error },
             );
           }
@@ -548,6 +564,10 @@ class DuckdbStreamWriter implements StreamWriter {
       }
     }
     return duckdbError(error, { file: this.file, action });
+  }
+
+  get warnings(): readonly string[] {
+    return this.table.warnings;
   }
 
   get replaces(): boolean {

@@ -7,7 +7,21 @@ import type {
   WantedColumn,
   WarehouseTables,
 } from "../loader-core/stream-table.js";
-import { duckdbLiteral, duckdbType, quoteDuckdb } from "./duckdb-types.js";
+import type { ColumnType } from "../column-type.js";
+import type { ColumnFit } from "../loader-core/existing-columns.js";
+import {
+  duckdbColumnFit,
+  duckdbLiteral,
+  duckdbType,
+  normaliseDuckdbType,
+  quoteDuckdb,
+} from "./duckdb-types.js";
+
+/**
+ * The comment that marks a table sluice created with its own types: a table without it (another
+ * target's) keeps its column types (existing-columns.ts).
+ */
+export const SLUICE_TABLE_MARK = "sluice: created with sluice's column types";
 
 /** target-duckdb's DDL for the loader core's table lifecycle (stream-table.ts), in one schema. */
 export class DuckdbTables implements WarehouseTables {
@@ -31,8 +45,40 @@ export class DuckdbTables implements WarehouseTables {
   }
 
   async create(table: string, columns: readonly WantedColumn[]): Promise<void> {
-    const definitions = columns.map((c) => `${quoteDuckdb(c.name)} ${duckdbType(c.type)}`).join(", ");
+    const definitions = columns
+      .map((c) => `${quoteDuckdb(c.name)} ${c.keep ?? duckdbType(c.type)}`)
+      .join(", ");
     await this.connection.run(`CREATE TABLE ${this.quoted(table)} (${definitions})`);
+    if (columns.every((c) => c.keep === undefined))
+      await this.connection.run(
+        `COMMENT ON TABLE ${this.quoted(table)} IS ${duckdbLiteral(SLUICE_TABLE_MARK)}`,
+      );
+  }
+
+  async createdBySluice(table: string): Promise<boolean> {
+    const reader = await this.connection.runAndReadAll(
+      `SELECT comment FROM duckdb_tables() WHERE schema_name = ${duckdbLiteral(this.schemaName)} AND table_name = ${duckdbLiteral(table)}`,
+    );
+    return reader.getRowObjectsJS()[0]?.comment === SLUICE_TABLE_MARK;
+  }
+
+  async adopt(table: string): Promise<void> {
+    const reader = await this.connection.runAndReadAll(
+      `SELECT comment FROM duckdb_tables() WHERE schema_name = ${duckdbLiteral(this.schemaName)} AND table_name = ${duckdbLiteral(table)}`,
+    );
+    const comment = reader.getRowObjectsJS()[0]?.comment;
+    if (comment !== null && comment !== undefined && comment !== "") return;
+    await this.connection.run(
+      `COMMENT ON TABLE ${this.quoted(table)} IS ${duckdbLiteral(SLUICE_TABLE_MARK)}`,
+    );
+  }
+
+  fit(type: ColumnType, current: string): ColumnFit {
+    return duckdbColumnFit(type, current);
+  }
+
+  spell(type: ColumnType): string {
+    return duckdbType(type);
   }
 
   async addColumn(table: string, column: WantedColumn): Promise<void> {
@@ -48,7 +94,9 @@ export class DuckdbTables implements WarehouseTables {
   async evolve(table: string, evolution: TableEvolution): Promise<ColumnRefusal[]> {
     const changes = evolution.convert.flatMap(({ column, current }) => {
       const wanted = duckdbType(column.type);
-      return normaliseType(current) === normaliseType(wanted) ? [] : [{ column, current, wanted }];
+      return normaliseDuckdbType(current) === normaliseDuckdbType(wanted)
+        ? []
+        : [{ column, current, wanted }];
     });
     if (evolution.add.length === 0 && changes.length === 0) return [];
     const refusals: ColumnRefusal[] = [];
@@ -137,17 +185,4 @@ export class DuckdbTables implements WarehouseTables {
       `DELETE FROM ${this.quoted(table)} WHERE ${quoteDuckdb(TABLE_VERSION_COLUMN)} IS DISTINCT FROM ${version}`,
     );
   }
-}
-
-/**
- * A type as DuckDB's catalog spells it and as `duckdbType` writes it, compared in one spelling.
- * NOTE: `duckdb_columns()` says `TIMESTAMP WITH TIME ZONE` for TIMESTAMPTZ: compared as written,
- * every metadata column of an existing table was altered to its own type on each run.
- */
-function normaliseType(type: string): string {
-  return type
-    .toUpperCase()
-    .replace(/\s+/g, "")
-    .replace("TIMESTAMPWITHTIMEZONE", "TIMESTAMPTZ")
-    .replace("FLOAT", "REAL");
 }

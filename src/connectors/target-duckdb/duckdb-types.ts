@@ -1,5 +1,6 @@
 import { COPY_TEXT_ESCAPES } from "../batch.js";
 import type { ColumnType } from "../column-type.js";
+import type { ColumnFit } from "../loader-core/existing-columns.js";
 
 /**
  * sluice types onto DuckDB types, and the SQL that turns a batch field (VARCHAR in the wire form
@@ -140,4 +141,100 @@ export function quoteDuckdb(name: string): string {
 
 export function duckdbLiteral(value: string): string {
   return `'${value.replaceAll("'", "''")}'`;
+}
+
+/**
+ * A type as DuckDB's catalog spells it and as `duckdbType` writes it, compared in one spelling.
+ * NOTE: `duckdb_columns()` says `TIMESTAMP WITH TIME ZONE` for TIMESTAMPTZ: compared as written,
+ * every metadata column of an existing table was altered to its own type on each run.
+ */
+export function normaliseDuckdbType(type: string): string {
+  return type
+    .toUpperCase()
+    .replace(/\s+/g, "")
+    .replace("TIMESTAMPWITHTIMEZONE", "TIMESTAMPTZ")
+    .replace("TIMEWITHTIMEZONE", "TIMETZ")
+    .replace("FLOAT", "REAL");
+}
+
+const DUCKDB_INTEGER_BITS: Record<string, number> = { SMALLINT: 16, INTEGER: 32, BIGINT: 64, HUGEINT: 128 };
+const INTEGER_DIGITS = { 16: 5, 32: 10, 64: 19 } as const;
+
+/**
+ * Whether a column of another target's table, of type `current` (as `duckdb_columns()` spells
+ * it), holds values of `type` (existing-columns.ts), and what it loses. The shapes that matter
+ * are jwills target-duckdb's: VARCHAR for anything without a JSON Schema type of its own, JSON for
+ * arrays and objects, DOUBLE for numbers, HUGEINT for integers without a range, TIMESTAMP for
+ * date-times.
+ */
+export function duckdbColumnFit(type: ColumnType, current: string): ColumnFit {
+  const wanted = duckdbType(type);
+  const c = normaliseDuckdbType(current);
+  if (c === normaliseDuckdbType(wanted)) return { fits: "same" };
+  const refused = (): ColumnFit => ({ fits: "refused", reason: `it cannot hold every ${wanted} value` });
+  if (c === "VARCHAR") return { fits: "holds", loss: "kept as its text" };
+  if (c === "JSON") {
+    if (type.kind === "array") return { fits: "holds", loss: "kept as a JSON array" };
+    if (type.kind === "json") return { fits: "holds" };
+    return refused();
+  }
+  const bounded = /^DECIMAL\((\d+),(\d+)\)$/.exec(c);
+  switch (type.kind) {
+    case "integer": {
+      const bits = DUCKDB_INTEGER_BITS[c];
+      if (bits !== undefined) return type.bits <= bits ? { fits: "holds" } : refused();
+      if (c === "DOUBLE")
+        return type.bits <= 32
+          ? { fits: "holds" }
+          : { fits: "holds", loss: "integers beyond 2^53 (about 9.0e15) are rounded" };
+      if (bounded && Number(bounded[1]) - Number(bounded[2]) >= INTEGER_DIGITS[type.bits])
+        return { fits: "holds" };
+      return refused();
+    }
+    case "decimal":
+      if (c === "DOUBLE") return { fits: "holds", loss: "about 15 significant digits kept" };
+      if (c === "REAL") return { fits: "holds", loss: "about 6 significant digits kept" };
+      if (bounded && type.precision !== undefined && type.scale !== undefined) {
+        const [p, s] = [Number(bounded[1]), Number(bounded[2])];
+        if (s >= type.scale && p - s >= type.precision - type.scale) return { fits: "holds" };
+      }
+      return refused();
+    case "float":
+      if (c === "DOUBLE") return { fits: "holds" };
+      if (c === "REAL") return { fits: "holds", loss: "about 6 significant digits kept" };
+      return refused();
+    case "timestamptz":
+      if (c === "TIMESTAMP")
+        return { fits: "holds", loss: "the offset is not kept: instants are stored in UTC" };
+      return refused();
+    case "timestamp":
+      if (c === "TIMESTAMPTZ") return { fits: "holds", loss: "read as UTC" };
+      return refused();
+    case "timetz":
+      if (c === "TIME") return { fits: "holds", loss: "the offset is not kept" };
+      return refused();
+    default:
+      return refused();
+  }
+}
+
+/**
+ * SQL turning `x` (a value of `type`, as the loader computes it) into a kept column of type
+ * `current` (see `duckdbColumnFit`). Arrays become JSON arrays of their elements, instants UTC.
+ */
+export function duckdbKeptValue(x: string, type: ColumnType, current: string, column = "?"): string {
+  const c = normaliseDuckdbType(current);
+  if (type.kind === "array") return c === "JSON" ? `to_json(${x})` : `CAST(to_json(${x}) AS ${current})`;
+  if (type.kind === "decimal" && duckdbType(type) === "VARCHAR" && (c === "DOUBLE" || c === "REAL")) {
+    // NOTE: DuckDB casts a decimal text beyond DOUBLE's range to infinity without a word.
+    const cast = `CAST(${x} AS ${c})`;
+    const what = duckdbLiteral(`column ${JSON.stringify(column)} (${current}) cannot hold the value `);
+    return `CASE WHEN isinf(${cast}) AND lower(${x}) NOT LIKE '%inf%' THEN error(${what} || left(${x}, 40) || ' (out of range)') ELSE ${cast} END`;
+  }
+  if (
+    (type.kind === "timestamptz" && c === "TIMESTAMP") ||
+    (type.kind === "timestamp" && c === "TIMESTAMPTZ")
+  )
+    return `timezone('UTC', ${x})`;
+  return `CAST(${x} AS ${current})`;
 }

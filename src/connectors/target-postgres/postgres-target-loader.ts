@@ -15,7 +15,7 @@ import { DELETED_AT_COLUMN, SEQUENCE_COLUMN } from "../batch.js";
 import { batchLayout, type BatchLayout } from "../loader-core/batch-layout.js";
 import { planMerge, trackedColumns } from "../loader-core/merge-plan.js";
 import type { TargetTable } from "../loader-core/distinct-tables.js";
-import { fillsStaging, StreamTable } from "../loader-core/stream-table.js";
+import { mayFillStaging, StreamTable } from "../loader-core/stream-table.js";
 import { PostgresTargetTables } from "./postgres-target-tables.js";
 import type { MetadataValue } from "../loader-core/metadata-columns.js";
 import type { StreamSchema } from "../column-type.js";
@@ -29,7 +29,12 @@ import {
 } from "../tap-postgres/postgres-connection.js";
 import { postgresError } from "../tap-postgres/postgres-errors.js";
 import { createPostgresTargetVerifier } from "./postgres-target-verifier.js";
-import { postgresTargetType, stagingConversion, stagingType } from "./postgres-target-types.js";
+import {
+  postgresKeptValue,
+  postgresTargetType,
+  stagingConversion,
+  stagingType,
+} from "./postgres-target-types.js";
 
 const targetPostgresOwnSettings = postgresConnectionSettings.extend({
   default_target_schema: z.string().optional(),
@@ -92,6 +97,8 @@ export function targetTableOf(
 export class PostgresTargetLoader implements Loader {
   private readonly config: TargetPostgresConfig;
   private preparing: Promise<unknown> = Promise.resolve();
+  /** Tables warned about in this run (see `StreamTableOptions.warned`). */
+  private readonly warned = new Set<string>();
 
   constructor(config: PluginConfig, plugin: PluginIdentity = builtinIdentity("target-postgres")) {
     this.config = {
@@ -139,7 +146,7 @@ export class PostgresTargetLoader implements Loader {
   }
 
   stagingOf(schema: StreamSchema, options: OpenStreamOptions): StagingTable | undefined {
-    if (!fillsStaging(options, this.config.loader)) return undefined;
+    if (!mayFillStaging(options, this.config.loader)) return undefined;
     const target = targetTableOf(this.config, schema);
     return { schema: target.schema, table: stagingTableName(target.table) };
   }
@@ -168,7 +175,7 @@ export class PostgresTargetLoader implements Loader {
   async openStream(schema: StreamSchema, options: OpenStreamOptions): Promise<StreamWriter> {
     const client = await this.connect(schema.streamId);
     try {
-      const writer = new PostgresTargetStreamWriter(client, this.config, schema, options);
+      const writer = new PostgresTargetStreamWriter(client, this.config, schema, options, this.warned);
       // Streams preparing at once would race on CREATE SCHEMA IF NOT EXISTS (a unique violation
       // in pg_namespace); one at a time.
       const prepared = this.preparing.catch(() => undefined).then(() => writer.prepare());
@@ -199,6 +206,7 @@ class PostgresTargetStreamWriter implements StreamWriter {
     private readonly config: TargetPostgresConfig,
     private readonly schema: StreamSchema,
     private readonly options: OpenStreamOptions,
+    warned: Set<string>,
   ) {
     const target = targetTableOf(config, schema);
     this.schemaName = target.schema;
@@ -224,7 +232,12 @@ class PostgresTargetStreamWriter implements StreamWriter {
       staging: stagingTableName(this.tableName),
       // The staging table has the key too: a replace that may see a key twice merges on it.
       mergesWhileReplacing: true,
+      warned,
     });
+  }
+
+  get warnings(): readonly string[] {
+    return this.table.warnings;
   }
 
   /** Keys batches are merged on; empty when rows are appended. */
@@ -307,6 +320,7 @@ class PostgresTargetStreamWriter implements StreamWriter {
       layout.deletedAt === undefined &&
       layout.sequence === undefined &&
       layout.unchanged === undefined &&
+      !this.table.keepsTypes &&
       layout.columns.every((c) => stagingConversion("x", c.type) === "x")
     );
   }
@@ -347,11 +361,16 @@ class PostgresTargetStreamWriter implements StreamWriter {
     batch: RecordBatch,
     layout: BatchLayout,
   ): { name: string; sql: string; index?: number }[] {
-    const columns: { name: string; sql: string; index?: number }[] = layout.columns.map((c) => ({
-      name: c.name,
-      sql: stagingConversion(`c${c.index}`, c.type),
-      index: c.index,
-    }));
+    const columns: { name: string; sql: string; index?: number }[] = layout.columns.map((c) => {
+      const sql = stagingConversion(`c${c.index}`, c.type);
+      // Another target's column kept with its type: the value converted to it.
+      const kept = this.table.keptType(c.name);
+      return {
+        name: c.name,
+        sql: kept === undefined ? sql : postgresKeptValue(sql, c.type, kept),
+        index: c.index,
+      };
+    });
     for (const { name, value } of this.table.metadataValues({
       extractedAt: batch.extractedAt,
       receivedAt: new Date(),
@@ -552,8 +571,22 @@ class PostgresTargetStreamWriter implements StreamWriter {
       const value = (context[3] ?? "").replace(/"$/, "");
       const shown = value.length > 80 ? `${value.slice(0, 80)}…` : value;
       const type = this.schema.columns.find((c) => c.name === name)?.type;
+      const shownType = this.table.keptType(name) ?? (type ? postgresTargetType(type) : undefined);
       return new DataError(
-        `target-postgres: column "${name}" of ${this.where}${type ? ` (${postgresTargetType(type)})` : ""} cannot hold the value "${shown}" (line ${context[1]} of a batch of ${batch.streamId}): ${e.message}. ${valueRefusalAdvice(batch.streamId)}`,
+        `target-postgres: column "${name}" of ${this.where}${shownType ? ` (${shownType})` : ""} cannot hold the value "${shown}" (line ${context[1]} of a batch of ${batch.streamId}): ${e.message}. ${valueRefusalAdvice(batch.streamId)}`,
+        { cause: error },
+      );
+    }
+    // A data exception (class 22) converting into columns another target's table keeps: the
+    // statement does not say which column, so name every such column.
+    const kept = this.schema.columns.flatMap((c) => {
+      const type = this.table.keptType(c.name);
+      return type === undefined ? [] : [`${c.name} (${type})`];
+    });
+    if (kept.length > 0 && e.code?.startsWith("22")) {
+      return new DataError(
+        `target-postgres: a value of ${batch.streamId} cannot be converted to the type of a column ${this.where} keeps from the target that created it (${kept.join(", ")}): ${e.message}. ` +
+          `To rebuild the table with sluice's types, set \`existing_tables: rebuild\` and run with --full-refresh --select ${batch.streamId}; else ${valueRefusalAdvice(batch.streamId)}`,
         { cause: error },
       );
     }

@@ -10,7 +10,17 @@ import type {
 } from "../loader-core/stream-table.js";
 import { quoteIdent, quoteLiteral } from "../tap-postgres/postgres-connection.js";
 import { classifyPostgresError, postgresError } from "../tap-postgres/postgres-errors.js";
-import { postgresTargetType, sameColumnType } from "./postgres-target-types.js";
+import type { ColumnType } from "../column-type.js";
+import type { ColumnFit } from "../loader-core/existing-columns.js";
+import { postgresColumnFit, postgresTargetType, sameColumnType } from "./postgres-target-types.js";
+
+/**
+ * The comment that marks a table sluice created with its own types: a table without it (another
+ * target's) keeps its column types (existing-columns.ts).
+ * NOTE: a comment set on the table later (dbt's `persist_docs`) removes the mark; the table is then
+ * continued as another target's, which changes nothing while its types are sluice's.
+ */
+export const SLUICE_TABLE_MARK = "sluice: created with sluice's column types";
 
 /**
  * target-postgres's DDL for the loader core's table lifecycle (stream-table.ts), in one schema.
@@ -44,9 +54,36 @@ export class PostgresTargetTables implements WarehouseTables {
   }
 
   async create(table: string, columns: readonly WantedColumn[], keys: readonly string[]): Promise<void> {
-    const definitions = columns.map((c) => `${quoteIdent(c.name)} ${postgresTargetType(c.type)}`);
+    const definitions = columns.map((c) => `${quoteIdent(c.name)} ${c.keep ?? postgresTargetType(c.type)}`);
     if (keys.length > 0) definitions.push(`PRIMARY KEY (${keys.map(quoteIdent).join(", ")})`);
     await this.client.query(`CREATE TABLE ${this.quoted(table)} (${definitions.join(", ")})`);
+    if (columns.every((c) => c.keep === undefined))
+      await this.client.query(`COMMENT ON TABLE ${this.quoted(table)} IS ${quoteLiteral(SLUICE_TABLE_MARK)}`);
+  }
+
+  async createdBySluice(table: string): Promise<boolean> {
+    const result = await this.client.query<{ mark: string | null }>(
+      "SELECT obj_description(to_regclass($1), 'pg_class') AS mark",
+      [this.quoted(table)],
+    );
+    return result.rows[0]?.mark === SLUICE_TABLE_MARK;
+  }
+
+  async adopt(table: string): Promise<void> {
+    const result = await this.client.query<{ mark: string | null }>(
+      "SELECT obj_description(to_regclass($1), 'pg_class') AS mark",
+      [this.quoted(table)],
+    );
+    if (result.rows[0]?.mark != null) return;
+    await this.client.query(`COMMENT ON TABLE ${this.quoted(table)} IS ${quoteLiteral(SLUICE_TABLE_MARK)}`);
+  }
+
+  fit(type: ColumnType, current: string): ColumnFit {
+    return postgresColumnFit(type, current);
+  }
+
+  spell(type: ColumnType): string {
+    return postgresTargetType(type);
   }
 
   async addColumn(table: string, column: WantedColumn): Promise<void> {

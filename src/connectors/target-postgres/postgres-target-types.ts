@@ -1,4 +1,5 @@
 import type { ColumnType } from "../column-type.js";
+import type { ColumnFit } from "../loader-core/existing-columns.js";
 
 /**
  * sluice types onto PostgreSQL warehouse types, and how a batch field (in the wire form of
@@ -152,4 +153,97 @@ export function sameColumnType(a: string, b: string): boolean {
       .replace(/\s+/g, " ")
       .replace(/(\[\])+$/, "[]");
   return normal(a) === normal(b);
+}
+
+/** Digits an integer of `bits` may have. */
+const INTEGER_DIGITS = { 16: 5, 32: 10, 64: 19 } as const;
+
+/**
+ * Whether a column of another target's table, of type `current` (as `format_type` prints it),
+ * holds values of `type` (existing-columns.ts), and what it loses. The shapes that matter are
+ * pipelinewise target-postgres's: `character varying` for anything without a JSON Schema type of
+ * its own (uuids, dates, enums), `jsonb` for arrays and objects, `double precision` for numbers,
+ * `numeric` for integers without a range, `timestamp without time zone` for date-times.
+ */
+export function postgresColumnFit(type: ColumnType, current: string): ColumnFit {
+  const wanted = postgresTargetType(type);
+  if (sameColumnType(current, wanted)) return { fits: "same" };
+  const c = current.toLowerCase().trim();
+  const refused = (why?: string): ColumnFit => ({
+    fits: "refused",
+    reason: why ?? `it cannot hold every ${wanted} value`,
+  });
+  if (c === "text" || c === "character varying") {
+    return type.kind === "string" ? { fits: "holds" } : { fits: "holds", loss: "kept as its text" };
+  }
+  if (/^(character varying|character)\(\d+\)$/.test(c) || c === "character") {
+    return refused(`a value longer than ${c} allows would not fit`);
+  }
+  if (c === "json" || c === "jsonb") {
+    if (type.kind === "array") return { fits: "holds", loss: "kept as a JSON array" };
+    if (type.kind === "json")
+      return c === "jsonb"
+        ? { fits: "holds", loss: "jsonb keeps neither key order nor white space nor duplicate keys" }
+        : { fits: "holds" };
+    return refused();
+  }
+  switch (type.kind) {
+    case "integer": {
+      if (c === "bigint" || c === "numeric") return { fits: "holds" };
+      if (c === "integer") return type.bits <= 32 ? { fits: "holds" } : refused();
+      if (c === "smallint") return type.bits <= 16 ? { fits: "holds" } : refused();
+      if (c === "double precision")
+        return type.bits <= 32
+          ? { fits: "holds" }
+          : { fits: "holds", loss: "integers beyond 2^53 (about 9.0e15) are rounded" };
+      if (c === "real")
+        return type.bits <= 16
+          ? { fits: "holds" }
+          : { fits: "holds", loss: "integers beyond 2^24 are rounded" };
+      const bounded = /^numeric\((\d+),(-?\d+)\)$/.exec(c);
+      if (bounded && Number(bounded[1]) - Number(bounded[2]) >= INTEGER_DIGITS[type.bits])
+        return { fits: "holds" };
+      return refused();
+    }
+    case "decimal": {
+      if (c === "numeric") return { fits: "holds" };
+      if (c === "double precision") return { fits: "holds", loss: "about 15 significant digits kept" };
+      if (c === "real") return { fits: "holds", loss: "about 6 significant digits kept" };
+      const bounded = /^numeric\((\d+),(-?\d+)\)$/.exec(c);
+      if (bounded && type.precision !== undefined && type.scale !== undefined) {
+        const [p, s] = [Number(bounded[1]), Number(bounded[2])];
+        if (s >= type.scale && p - s >= type.precision - type.scale) return { fits: "holds" };
+      }
+      return refused();
+    }
+    case "float":
+      if (c === "double precision" || c === "numeric") return { fits: "holds" };
+      if (c === "real") return { fits: "holds", loss: "about 6 significant digits kept" };
+      return refused();
+    case "timestamptz":
+      if (c === "timestamp without time zone")
+        return { fits: "holds", loss: "the offset is not kept: instants are stored in UTC" };
+      return refused();
+    case "timestamp":
+      if (c === "timestamp with time zone") return { fits: "holds", loss: "read as UTC" };
+      return refused();
+    case "timetz":
+      if (c === "time without time zone") return { fits: "holds", loss: "the offset is not kept" };
+      return refused();
+    default:
+      return refused();
+  }
+}
+
+/**
+ * SQL turning `x` (a value of `type`, as the loader computes it) into a kept column of type
+ * `current` (see `postgresColumnFit`). Arrays become JSON arrays of their elements (as the Singer
+ * targets wrote them), instants UTC.
+ */
+export function postgresKeptValue(x: string, type: ColumnType, current: string): string {
+  const c = current.toLowerCase().trim();
+  if (type.kind === "array") return `CAST(to_jsonb(${x}) AS ${current})`;
+  if (type.kind === "timestamptz" && c === "timestamp without time zone") return `(${x} AT TIME ZONE 'UTC')`;
+  if (type.kind === "timestamp" && c === "timestamp with time zone") return `(${x} AT TIME ZONE 'UTC')`;
+  return `CAST(${x} AS ${current})`;
 }

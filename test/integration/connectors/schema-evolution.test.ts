@@ -12,15 +12,16 @@ import { duckdbConfig, tempDir } from "../../support/pipeline.js";
 import { postgresTargetConfig, utcQuery } from "./postgres-target-support.js";
 
 // All or nothing for a table's shape: continuing into a table another target made (pipelinewise's
-// `jsonb` arrays and `double precision` numerics), every change the stream needs is checked
-// before any is applied. One that cannot be made refuses them all, in one message naming each
-// such column, and leaves the table's columns exactly as they were.
+// `jsonb` arrays and `double precision` numerics), every column is decided before anything is
+// applied (loader-core/existing-columns.ts). Columns whose type holds the values are kept; one
+// that cannot hold them refuses the stream, in one message naming each such column, and leaves
+// the table's columns exactly as they were (the new column is not added either).
 
 const int64: ColumnType = { kind: "integer", bits: 64, sqlType: "bigint" };
 const decimal: ColumnType = { kind: "decimal", precision: 38, scale: 10, sqlType: "numeric(38,10)" };
 const column = (name: string, type: ColumnType) => ({ name, type, nullable: name !== "id" });
 
-/** What the stream now says: four columns change type, one is new. */
+/** What the stream now says: four columns have other types than the table's, one is new. */
 const STREAM: StreamSchema = {
   streamId: "shop-orders",
   sourceSchema: "shop",
@@ -28,10 +29,10 @@ const STREAM: StreamSchema = {
   keyProperties: ["id"],
   columns: [
     column("id", int64),
-    column("price", decimal), // double precision: converts
-    column("qty", int64), // integer: converts (widens)
-    column("code", int64), // text holding 'A-17': cannot
-    column("tags", decimal), // jsonb/JSON arrays: cannot
+    column("price", decimal), // double precision: kept, about 15 digits
+    column("qty", int64), // integer: cannot hold every bigint
+    column("code", int64), // text: kept, the number as its text
+    column("tags", decimal), // jsonb/JSON arrays: cannot hold a decimal
     column("added", { kind: "string", sqlType: "text" }),
   ],
 };
@@ -39,18 +40,19 @@ const STREAM: StreamSchema = {
 const open = (loader: Loader) =>
   loader.openStream(STREAM, { mode: "incremental", version: 1, distinctKeys: false });
 
-/** The refusal: both columns named with their types, the convertible ones not, what to do. */
-function expectRefusal(error: unknown, columns: { code: string; tags: string }): void {
+/** The refusal: both columns named with their types, the kept ones not, what to do. */
+function expectRefusal(error: unknown, columns: { qty: string; tags: string }): void {
   expect(error).toBeInstanceOf(SchemaError);
   const message = (error as Error).message;
   expect(message).toContain(
-    "stream shop-orders needs column types the table cannot be converted to (2 columns)",
+    "shop.orders was not created by sluice, and 2 columns of it cannot hold what stream shop-orders sends",
   );
   expect(message).toContain("no change was made to the table");
-  expect(message).toContain(`- code: ${columns.code}`);
-  expect(message).toContain(`- tags: ${columns.tags}`);
+  expect(message).toContain(`- qty (${columns.qty})`);
+  expect(message).toContain(`- tags (${columns.tags})`);
   expect(message).not.toContain("- price");
-  expect(message).not.toContain("- qty");
+  expect(message).not.toContain("- code");
+  expect(message).toContain("existing_tables: rebuild");
   expect(message).toContain("--full-refresh --select shop-orders");
 }
 
@@ -90,8 +92,8 @@ describe("target-postgres", () => {
         (e: unknown) => e,
       );
       expectRefusal(error, {
-        code: "text cannot be converted to bigint",
-        tags: "jsonb cannot be converted to numeric(38,10)",
+        qty: "integer, sluice sends bigint",
+        tags: "jsonb, sluice sends numeric(38,10)",
       });
     } finally {
       await loader.close();
@@ -105,10 +107,10 @@ describe("target-postgres", () => {
     ]);
   });
 
-  test("a key that cannot be made (duplicate keys) undoes the conversions before it too", async () => {
+  test("a key that cannot be made (duplicate keys) adds no column either", async () => {
     await utcQuery(
       warehouse,
-      `CREATE TABLE shop.dupes (id integer, price double precision);
+      `CREATE TABLE shop.dupes (id bigint, price double precision);
        INSERT INTO shop.dupes VALUES (1, 1.5), (1, 2.5)`,
     );
     const columns = () =>
@@ -127,7 +129,11 @@ describe("target-postgres", () => {
         ...STREAM,
         streamId: "shop-dupes",
         sourceTable: "dupes",
-        columns: [column("id", int64), column("price", decimal)],
+        columns: [
+          column("id", int64),
+          column("price", decimal),
+          column("added", { kind: "string", sqlType: "text" }),
+        ],
       };
       await expect(
         loader.openStream(schema, { mode: "incremental", version: 1, distinctKeys: false }),
@@ -136,7 +142,7 @@ describe("target-postgres", () => {
       await loader.close();
     }
     expect(await columns()).toEqual(before);
-    expect(before.map((c) => c.type)).toEqual(["integer", "double precision"]);
+    expect(before.map((c) => c.type)).toEqual(["bigint", "double precision"]);
   });
 });
 
@@ -187,8 +193,8 @@ describe("target-duckdb", () => {
         (e: unknown) => e,
       );
       expectRefusal(error, {
-        code: 'VARCHAR cannot be converted to BIGINT (1 value cannot be, e.g. "A-17")',
-        tags: "JSON cannot be converted to DECIMAL(38,10)",
+        qty: "INTEGER, sluice sends BIGINT",
+        tags: "JSON, sluice sends DECIMAL(38,10)",
       });
     } finally {
       await loader.close();

@@ -106,7 +106,12 @@ describe("the settings every loader shares", () => {
       addMetadataColumns: false,
       loadMethod: "upsert",
       hardDelete: false,
+      existingTables: "continue",
     });
+    expect(parseLoaderSettings("target-x", { existing_tables: "rebuild" }).existingTables).toBe("rebuild");
+    expect(() => parseLoaderSettings("target-x", { existing_tables: "convert" })).toThrow(
+      /target-x: setting `existing_tables`/,
+    );
     expect(() => parseLoaderSettings("target-x", { load_method: "merge", hard_delete: "yes" })).toThrow(
       ConfigError,
     );
