@@ -21,7 +21,7 @@ const PROJECT_ROOT_VARIABLES = new Set(["SLUICE_PROJECT_ROOT", "MELTANO_PROJECT_
 export interface ResolveMappingConfigOptions {
   project: ProjectFile;
   projectDir: string;
-  /** The mapping's name (a `run` block), as under a mapper's `mappings`. */
+  /** The mapping's name (a `run` block), as under a mapper's `mappings`; or a mapper's name (its own config). */
   name: string;
   /** As `resolvePluginConfig`'s: undefined lets the variables and `default_environment` choose. */
   environment?: string | null;
@@ -37,7 +37,8 @@ export interface ResolveMappingConfigOptions {
 export interface ResolvedMapping {
   name: string;
   mapper: MapperEntry;
-  mapping: MappingEntry;
+  /** Undefined when `name` is the mapper's: its config alone, for `sluice config <mapper>`. */
+  mapping: MappingEntry | undefined;
   environment: string | undefined;
   /**
    * Later layers win, key by key at the top: the mapper's `config` < the environment's override of
@@ -66,7 +67,7 @@ export interface ResolvedMapping {
  */
 export function resolveMappingConfig(options: ResolveMappingConfigOptions): ResolvedMapping {
   const { project, projectDir, name } = options;
-  const found = findMapping(project, name);
+  const found = findMapping(project, name) ?? mapperNamed(project, name);
   if (!found) {
     const names = project.plugins.mappers.flatMap((mapper) => mapper.mappings.map((m) => m.name));
     throw new ConfigError(
@@ -79,7 +80,7 @@ export function resolveMappingConfig(options: ResolveMappingConfigOptions): Reso
   const base = projectEnv({ projectDir, processEnv, dotEnv });
   const environment = selectEnvironment(project, options.environment, base);
   const mapperOverride = environmentMapperOverride(environment, mapper.name);
-  const mappingOverride = environmentMapperOverride(environment, mapping.name);
+  const mappingOverride = mapping ? environmentMapperOverride(environment, mapping.name) : undefined;
 
   const unset: UnsetVariable[] = [];
   const envLayers: EnvLayer[] = [
@@ -94,7 +95,7 @@ export function resolveMappingConfig(options: ResolveMappingConfigOptions): Reso
   const layers: { config: ConfigMap; location: string }[] = [
     { config: mapper.config, location: mapper.location },
     ...(mapperOverride ? [mapperOverride] : []),
-    { config: mapping.config, location: mapping.location },
+    ...(mapping ? [{ config: mapping.config, location: mapping.location }] : []),
     ...(mappingOverride ? [mappingOverride] : []),
   ];
   const config: Record<string, unknown> = {};
@@ -138,4 +139,12 @@ export function resolveMappingConfig(options: ResolveMappingConfigOptions): Reso
     env: mapperEnv,
     secrets,
   };
+}
+
+function mapperNamed(
+  project: ProjectFile,
+  name: string,
+): { mapper: MapperEntry; mapping: undefined } | undefined {
+  const mapper = project.plugins.mappers.find((candidate) => candidate.name === name);
+  return mapper ? { mapper, mapping: undefined } : undefined;
 }

@@ -170,6 +170,12 @@ export function createMapper(
 ): Mapper {
   const project = context.loaded.project;
   const { name, mapper, mapping, config, env: mapperEnv } = resolved;
+  if (!mapping) {
+    const names = mapper.mappings.map((m) => m.name);
+    throw new ConfigError(
+      `"${name}" is a mapper; a run names one of its mappings (${names.length === 0 ? "it has none" : names.join(", ")})`,
+    );
+  }
   if (runsBuiltIn(project, mapper)) {
     const compiled = compileMapping(mapping.name, config);
     // The project check refused these already; a config from variables may still be out of the subset.

@@ -119,10 +119,25 @@ test("runs through mappings with secrets, succeeding and failing, in both log fo
     expect(dies.stderr).toContain("giving up with config");
     expect(dies.stderr).toMatch(/hash_salt\\?":\\?"\*{8}/);
   }
-  for (const args of [["runs"], ["runs", "--json"]]) {
+  for (const args of [
+    ["runs"],
+    ["runs", "--json"],
+    ["config", "leak"],
+    ["config", "leak", "list"],
+    ["config", "echo-config", "list", "--format", "json"],
+    ["config", "salted"],
+  ]) {
     const result = await sluice(args);
     expect(result.code, describeResult(result)).toBe(0);
   }
+});
+
+test("sluice config of a mapping shows a reference as written and the rest redacted", async () => {
+  const shown = await sluice(["config", "leak"]);
+  expect(shown.code, describeResult(shown)).toBe(0);
+  expect(JSON.parse(shown.stdout)).toMatchObject({
+    config: { hash_salt: "********", api_token: "********", from_ref: "env:REF_SECRET" },
+  });
 });
 
 test("no form of any mapping secret in any output", () => {
