@@ -38,7 +38,13 @@ export { mergedState, slotTieOf, toSingerState } from "../protocol/state.js";
 export { createExtractor, createLoader } from "../runner/compose-pipeline.js";
 export { invokeExternalPlugin } from "../runner/invoke-external-plugin.js";
 export { planStreams, selectedCatalog } from "../runner/plan-streams.js";
-export { openProject, openStores, resolvePlugin, resolvePluginForRun } from "../runner/project-context.js";
+export {
+  openProject,
+  openStores,
+  resolveMapping,
+  resolvePlugin,
+  resolvePluginForRun,
+} from "../runner/project-context.js";
 export { runProjectPipeline } from "../runner/project-pipeline.js";
 export { resolveRunBlocks } from "../runner/run-blocks.js";
 export { runsBuiltIn } from "../connectors/stream-maps/builtin-mapper.js";

@@ -3,7 +3,7 @@ import { GENERATED_MARKER, type GeneratedFile } from "./generated-files.js";
 import type { DeploymentPlan, PodOptions } from "./deployment-plan.js";
 import { SECRETS_MOUNT_PATH } from "./deployment-plan.js";
 import { DEFAULT_SECRET_NAME } from "./pod-options.js";
-import { describeStep, stepBlocks } from "./schedule-steps.js";
+import { describeStep, stepBlocks, stepTaskIds } from "./schedule-steps.js";
 
 /** How the DAGs run the image; the CLI's `deploy airflow` options. */
 export interface AirflowOptions extends PodOptions {
@@ -279,8 +279,9 @@ export function airflowDag(plan: DeploymentPlan, options: AirflowOptions): strin
     ") as dag:",
   );
   const taskVars: string[] = [];
-  for (const step of plan.steps) {
-    const taskId = `${step.extractor}-to-${step.loader}`;
+  const taskIds = stepTaskIds(plan.steps);
+  for (const [index, step] of plan.steps.entries()) {
+    const taskId = taskIds[index]!;
     const variable = pythonIdentifier(`run_${taskId}`);
     taskVars.push(variable);
     emit(

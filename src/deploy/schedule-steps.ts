@@ -14,6 +14,27 @@ export function stepBlocks(step: PipelineStep): string[] {
   return [step.extractor, ...(step.mappings ?? []), step.loader];
 }
 
+/**
+ * The task id of each step of a schedule, stable across deploys and unique within it:
+ * `<extractor>-to-<loader>`, with the mappings named when there are any
+ * (`tap-postgres-via-hash-pii-to-target-duckdb`), so that two tasks of one job between the same
+ * plugins through different mappings differ; a step repeated in a job gets `-2`, `-3`, ... .
+ */
+export function stepTaskIds(steps: readonly PipelineStep[]): string[] {
+  const used = new Set<string>();
+  return steps.map((step) => {
+    const mappings = step.mappings ?? [];
+    const base =
+      mappings.length === 0
+        ? `${step.extractor}-to-${step.loader}`
+        : `${step.extractor}-via-${mappings.join("-")}-to-${step.loader}`;
+    let id = base;
+    for (let n = 2; used.has(id); n += 1) id = `${base}-${n}`;
+    used.add(id);
+    return id;
+  });
+}
+
 /** `tap-postgres → hash-pii → target-duckdb`, for listings. */
 export function describeStep(step: PipelineStep): string {
   return stepBlocks(step).join(" → ");

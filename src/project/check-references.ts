@@ -56,6 +56,19 @@ export function checkReferences(project: ProjectFile, problems: ProblemList): vo
         }
       }
     }
+    // A mapper's override names the mapper or one of its mappings.
+    const mapperNames = project.plugins.mappers.flatMap((mapper) => [
+      mapper.name,
+      ...mapper.mappings.map((mapping) => mapping.name),
+    ]);
+    for (const override of environment.config.plugins.mappers) {
+      if (!mapperNames.includes(override.name)) {
+        problems.add(
+          joinPath(override.location, "name"),
+          `no mapper or mapping named "${override.name}" in plugins.mappers${suggestionSuffix(override.name, mapperNames)}`,
+        );
+      }
+    }
   }
   const jobNames = project.jobs.map((job) => job.name);
   for (const schedule of project.schedules) {

@@ -16,13 +16,15 @@ const REFERENCE = /\\\$|\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$([A-Za-z_][A-Za-z0
  * Replaces `$VAR` and `${VAR}` in every string of `value` (recursing into lists and mappings)
  * with the variable's value from `env`. References to unset variables become empty strings and are
  * reported in `unset` with the path of the string that holds them; the caller decides whether that
- * is a problem (it is for a plugin being run, not for one merely present in the file).
+ * is a problem (it is for a plugin being run, not for one merely present in the file). The names
+ * of the variables it replaced go to `used`, when given.
  */
 export function expandEnvVars(
   value: unknown,
   env: Readonly<Record<string, string | undefined>>,
   path: string,
   unset: UnsetVariable[] = [],
+  used?: Set<string>,
 ): unknown {
   if (typeof value === "string") {
     return value.replace(REFERENCE, (match, braced: string | undefined, bare: string | undefined) => {
@@ -33,15 +35,16 @@ export function expandEnvVars(
         unset.push({ path, variable });
         return "";
       }
+      used?.add(variable);
       return replacement;
     });
   }
   if (Array.isArray(value))
-    return value.map((item, index) => expandEnvVars(item, env, joinPath(path, index), unset));
+    return value.map((item, index) => expandEnvVars(item, env, joinPath(path, index), unset, used));
   if (isMapping(value)) {
     const expanded: Record<string, unknown> = {};
     for (const [key, item] of Object.entries(value))
-      expanded[key] = expandEnvVars(item, env, joinPath(path, key), unset);
+      expanded[key] = expandEnvVars(item, env, joinPath(path, key), unset, used);
     return expanded;
   }
   return value;

@@ -14,6 +14,7 @@ import type {
 } from "./project-file.js";
 import {
   DECLARED_SETTING_KEYS,
+  ENVIRONMENT_MAPPER_KEYS,
   ENVIRONMENT_PLUGIN_KEYS,
   MAPPER_KEYS,
   MAPPING_KEYS,
@@ -244,7 +245,7 @@ class ProjectReader extends ValueReader {
     const name = this.requiredName(value, path);
     const environment: EnvironmentEntry = {
       name: name ?? "",
-      config: { plugins: { extractors: [], loaders: [] } },
+      config: { plugins: { extractors: [], loaders: [], mappers: [] } },
       env: this.readEnv(value.env, joinPath(path, "env")),
       location: `${this.prefix}${path}`,
     };
@@ -257,7 +258,6 @@ class ProjectReader extends ValueReader {
       const pluginsPath = joinPath(configPath, "plugins");
       const plugins = this.mapping(config.plugins, pluginsPath);
       if (plugins) {
-        // A mapper's environment override is accepted and not applied yet (its mappings carry the config).
         this.checkKeys(
           plugins,
           new Set(["extractors", "loaders", "mappers", ...PLUGIN_TYPES_IGNORED]),
@@ -270,6 +270,14 @@ class ProjectReader extends ValueReader {
             (item, p) => this.readEnvironmentPlugin(item, p),
           );
         }
+        environment.config.plugins.mappers = this.list(
+          plugins.mappers,
+          joinPath(pluginsPath, "mappers"),
+          (item, p) => {
+            const read = this.readPluginBase(item, p, ENVIRONMENT_MAPPER_KEYS);
+            return read?.named ? read.base : undefined;
+          },
+        );
       }
     }
     return name === undefined ? undefined : environment;

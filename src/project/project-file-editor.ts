@@ -6,13 +6,20 @@ import type { PluginType } from "./project-file.js";
 
 /** Where a plugin's settings are written: its entry, or its override in one environment. */
 export interface PluginScope {
-  type: PluginType;
+  /** A mapper's own config, or one mapping's (under its mapper's `mappings`). */
+  type: PluginType | "mapper" | "mapping";
   name: string;
   /** Write into `environments[<name>].config.plugins`, creating the override if needed. */
   environment?: string;
 }
 
-const LIST_OF: Record<PluginType, string> = { extractor: "extractors", loader: "loaders" };
+const LIST_OF: Record<PluginScope["type"], string> = {
+  extractor: "extractors",
+  loader: "loaders",
+  mapper: "mappers",
+  // A mapping's override in an environment sits beside its mapper's, named after it.
+  mapping: "mappers",
+};
 
 /**
  * Edits a project file (`sluice.yml` or `meltano.yml`) the way a person would: through the YAML
@@ -98,22 +105,41 @@ export class ProjectFileEditor {
     renameSync(temporary, this.path);
   }
 
-  private pluginIndex(type: PluginType, name: string): number | undefined {
+  private pluginIndex(type: PluginType | "mapper", name: string): number | undefined {
     const list = this.list(["plugins", LIST_OF[type]], false);
     const index = list?.items.findIndex((item) => isMap(item) && item.get("name") === name) ?? -1;
     return index >= 0 ? index : undefined;
   }
 
+  /** The mapping named `name` under some mapper's `mappings`. */
+  private mappingEntry(name: string): YAMLMap | undefined {
+    for (const mapper of this.list(["plugins", "mappers"], false)?.items ?? []) {
+      const mappings: unknown = isMap(mapper) ? mapper.get("mappings", true) : undefined;
+      if (!isSeq(mappings)) continue;
+      const found = mappings.items.find((item): item is YAMLMap => isMap(item) && item.get("name") === name);
+      if (found) return found;
+    }
+    return undefined;
+  }
+
   private scopeEntry(scope: PluginScope, create: boolean): YAMLMap | undefined {
-    const index = this.pluginIndex(scope.type, scope.name);
-    if (index === undefined) {
+    const own =
+      scope.type === "mapping"
+        ? this.mappingEntry(scope.name)
+        : (() => {
+            const index = this.pluginIndex(scope.type as PluginType | "mapper", scope.name);
+            return index === undefined
+              ? undefined
+              : (this.list(["plugins", LIST_OF[scope.type]], false)!.items[index] as YAMLMap);
+          })();
+    if (own === undefined) {
       throw new ConfigError(
-        `${this.path} has no ${scope.type} named ${scope.name} under plugins.${LIST_OF[scope.type]}; add it first (sluice add ${scope.type} ${scope.name})`,
+        scope.type === "mapping"
+          ? `${this.path} has no mapping named ${scope.name} under plugins.mappers[].mappings; add it to its mapper first`
+          : `${this.path} has no ${scope.type} named ${scope.name} under plugins.${LIST_OF[scope.type]}; add it first (sluice add ${scope.type} ${scope.name})`,
       );
     }
-    if (scope.environment === undefined) {
-      return this.list(["plugins", LIST_OF[scope.type]], false)!.items[index] as YAMLMap;
-    }
+    if (scope.environment === undefined) return own;
     const environments = this.list(["environments"], false);
     const environment = environments?.items.find(
       (item): item is YAMLMap => isMap(item) && item.get("name") === scope.environment,

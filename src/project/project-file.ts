@@ -86,9 +86,25 @@ export interface EnvironmentPluginOverride {
   location: string;
 }
 
+/**
+ * A mapper's override inside `environments[].config.plugins.mappers[]`, named after the mapper
+ * (its `config` and `env` over the mapper's) or after one of its mappings (its `config` over the
+ * mapping's).
+ */
+export type EnvironmentMapperOverride = Pick<
+  EnvironmentPluginOverride,
+  "name" | "config" | "env" | "location"
+>;
+
 export interface EnvironmentEntry {
   name: string;
-  config: { plugins: { extractors: EnvironmentPluginOverride[]; loaders: EnvironmentPluginOverride[] } };
+  config: {
+    plugins: {
+      extractors: EnvironmentPluginOverride[];
+      loaders: EnvironmentPluginOverride[];
+      mappers: EnvironmentMapperOverride[];
+    };
+  };
   env: Record<string, string>;
   /** Meltano appends it to state ids of runs in this environment. */
   state_id_suffix?: string;

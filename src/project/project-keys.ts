@@ -121,5 +121,8 @@ export const DECLARED_SETTING_KEYS = new Set([
 /** A mapper's keys: a plugin's, and its `mappings`. */
 export const MAPPER_KEYS = new Set([...PLUGIN_KEYS, "mappings"]);
 
+/** Keys of a mapper's (or mapping's) override in `environments[].config.plugins.mappers[]`. */
+export const ENVIRONMENT_MAPPER_KEYS = new Set(["name", "config", "env", "annotations"]);
+
 /** A mapping's keys (Meltano's `mappings[]`). */
 export const MAPPING_KEYS = new Set(["name", "config", "annotations", "description"]);

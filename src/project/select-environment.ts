@@ -1,7 +1,13 @@
 import { ConfigError } from "../errors.js";
 import { suggestionSuffix } from "./did-you-mean.js";
 import type { EnvSource } from "./env-file.js";
-import type { EnvironmentEntry, EnvironmentPluginOverride, PluginType, ProjectFile } from "./project-file.js";
+import type {
+  EnvironmentEntry,
+  EnvironmentMapperOverride,
+  EnvironmentPluginOverride,
+  PluginType,
+  ProjectFile,
+} from "./project-file.js";
 
 /**
  * The environment a command runs in: `explicit` (`--environment`), else `SLUICE_ENVIRONMENT`, else
@@ -41,4 +47,12 @@ export function environmentOverride(
   const list =
     type === "extractor" ? environment?.config.plugins.extractors : environment?.config.plugins.loaders;
   return list?.find((override) => override.name === name);
+}
+
+/** The environment's override of the mapper or mapping named `name` (`config.plugins.mappers[]`), if any. */
+export function environmentMapperOverride(
+  environment: EnvironmentEntry | undefined,
+  name: string,
+): EnvironmentMapperOverride | undefined {
+  return environment?.config.plugins.mappers.find((override) => override.name === name);
 }

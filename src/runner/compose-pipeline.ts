@@ -10,19 +10,22 @@ import { applyStreamMaps } from "../connectors/stream-maps/apply-stream-maps.js"
 import {
   BUILTIN_MAPPER,
   BUILTIN_MAPPER_PROGRAM,
-  findMapping,
   runsBuiltIn,
 } from "../connectors/stream-maps/builtin-mapper.js";
 import { compileMapping } from "../connectors/stream-maps/stream-maps-config.js";
-import { expandEnvVars, unsetVariableProblem, type UnsetVariable } from "../project/expand-env-vars.js";
-import { joinPath } from "../project/problem-list.js";
 import { findBuiltinPlugin } from "../connectors/registry.js";
 import type { Catalog } from "../protocol/catalog.js";
+import type { ResolvedMapping } from "../project/mapping-config.js";
 import type { ResolvedPlugin } from "../project/plugin-config.js";
 import { stateIdFor } from "../project/state-id.js";
 import type { StateAndRunHistory } from "../state/open-system-database.js";
 import { planCatalog } from "./plan-streams.js";
-import { openStores, resolvePluginForRun, type ProjectContext } from "./project-context.js";
+import {
+  openStores,
+  resolveMappingForRun,
+  resolvePluginForRun,
+  type ProjectContext,
+} from "./project-context.js";
 
 /**
  * The composition root: where a project and the names of an extractor and a loader become the
@@ -80,18 +83,19 @@ export interface PipelineParts {
 }
 
 /**
- * Resolves both plugins (secret references included), creates the extractor and the loader (an
+ * Resolves both plugins and the mappings (secret references included), creates the extractor and the loader (an
  * external plugin's output going to `log` and `warn`), and says the state id. The settings and
- * variables of both plugins are read before the first `await`, so a caller may set variables
+ * variables of both plugins and the mappings are read before the first `await`, so a caller may set variables
  * around the call alone (the scheduler applies a schedule's `env:` so).
  */
 export async function composePipeline(
   context: ProjectContext,
   options: ComposePipelineOptions,
 ): Promise<PipelineParts> {
-  const [extractorPlugin, loaderPlugin] = await Promise.all([
+  const [extractorPlugin, loaderPlugin, ...mappings] = await Promise.all([
     resolvePluginForRun(context, options.extractor, "extractor"),
     resolvePluginForRun(context, options.loader, "loader"),
+    ...(options.mappings ?? []).map((name) => resolveMappingForRun(context, name)),
   ]);
   // An external plugin's stderr and odd output go to the run's log.
   const output = {
@@ -100,7 +104,7 @@ export async function composePipeline(
   };
   const extractor = await createExtractor(context, extractorPlugin, output);
   const loader = await createLoader(context, loaderPlugin, output);
-  const mappers = (options.mappings ?? []).map((name) => createMapper(context, name, output));
+  const mappers = mappings.map((mapping) => createMapper(context, mapping, output));
   noteUnusedPipUrls([extractorPlugin, loaderPlugin], options.log);
   const stateId =
     options.stateId ??
@@ -159,37 +163,23 @@ export async function createLoader(
 /**
  * The mapper a mapping name stands for: meltano-map-transformer's `stream_maps` applied built in
  * (`connectors/stream-maps/`), or any other mapper (or `builtin: false`) run as an external
- * Singer process from the project's folder, with the mapper's config and the mapping's over it
- * (`$VARIABLES` expanded as in any plugin's config).
+ * Singer process from the project's folder, with the configuration `resolveMappingForRun` gives
+ * (the mapper's, the environment's overrides, the mapping's; variables and references read, every
+ * secret registered with the redactor).
  */
-export function createMapper(context: ProjectContext, name: string, output: PluginOutput = {}): Mapper {
+export function createMapper(
+  context: ProjectContext,
+  resolved: ResolvedMapping,
+  output: PluginOutput = {},
+): Mapper {
   const project = context.loaded.project;
-  const found = findMapping(project, name);
-  if (!found) throw new ConfigError(`no mapping named "${name}" in plugins.mappers`);
-  const { mapper, mapping } = found;
-  const unset: UnsetVariable[] = [];
-  const env = { ...context.env } as Record<string, string | undefined>;
-  const mapperEnv = Object.fromEntries(
-    Object.entries(mapper.env).map(([key, value]) => [
-      key,
-      expandEnvVars(value, env, joinPath(joinPath(mapper.location, "env"), key), unset) as string,
-    ]),
-  );
-  const config = {
-    ...(expandEnvVars(
-      mapper.config,
-      { ...env, ...mapperEnv },
-      joinPath(mapper.location, "config"),
-      unset,
-    ) as object),
-    ...(expandEnvVars(
-      mapping.config,
-      { ...env, ...mapperEnv },
-      joinPath(mapping.location, "config"),
-      unset,
-    ) as object),
-  } as Record<string, unknown>;
-  if (unset.length > 0) throw new ConfigError(unset.map(unsetVariableProblem));
+  const { name, mapper, mapping, config, env: mapperEnv } = resolved;
+  if (!mapping) {
+    const names = mapper.mappings.map((m) => m.name);
+    throw new ConfigError(
+      `"${name}" is a mapper; a run names one of its mappings (${names.length === 0 ? "it has none" : names.join(", ")})`,
+    );
+  }
   if (runsBuiltIn(project, mapper)) {
     const compiled = compileMapping(mapping.name, config);
     // The project check refused these already; a config from variables may still be out of the subset.

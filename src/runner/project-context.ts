@@ -2,6 +2,7 @@ import { ConfigError } from "../errors.js";
 import { findBuiltinPlugin } from "../connectors/registry.js";
 import { coerceSetting } from "../project/coerce-setting.js";
 import { projectEnv, type EnvSource } from "../project/env-file.js";
+import { resolveMappingConfig, type ResolvedMapping } from "../project/mapping-config.js";
 import { resolvePluginConfig, type ResolvedPlugin } from "../project/plugin-config.js";
 import { loadProject, type LoadedProject } from "../project/project-file.js";
 import { SecretRedactor, secretValues } from "../project/redaction.js";
@@ -118,6 +119,57 @@ export async function resolvePluginForRun(
       coerce: coerceSetting,
     });
     return { ...plugin, config, references: {} };
+  } finally {
+    await resolver.close();
+  }
+}
+
+/**
+ * A mapping's configuration (its mapper's, the environment's overrides, its own) as written, its
+ * secrets registered with the redactor: the values of the variables it expands and of keys whose
+ * names look secret. References are left as they are (`sluice config` shows them).
+ */
+export function resolveMapping(
+  context: ProjectContext,
+  name: string,
+  onProblems?: (problems: readonly string[]) => void,
+): ResolvedMapping {
+  const resolved = resolveMappingConfig({
+    project: context.loaded.project,
+    projectDir: context.loaded.dir,
+    name,
+    ...(context.environment !== undefined ? { environment: context.environment } : {}),
+    ...(onProblems ? { onProblems } : {}),
+  });
+  context.redactor.addAll(resolved.secrets);
+  return resolved;
+}
+
+/**
+ * `resolveMapping`, then its secret references read (each value registered with the redactor
+ * before anything can print it), as `resolvePluginForRun` does a plugin's.
+ */
+export async function resolveMappingForRun(context: ProjectContext, name: string): Promise<ResolvedMapping> {
+  const mapping = resolveMapping(context, name);
+  if (Object.keys(mapping.references).length === 0) return mapping;
+  const resolver = new SecretReferenceResolver({
+    env: projectEnv({ projectDir: context.loaded.dir, fileLayers: [mapping.env] }),
+    projectDir: context.loaded.dir,
+    onSecret: (value) => context.redactor.add(value),
+  });
+  try {
+    const config = { ...mapping.config };
+    for (const [key, reference] of Object.entries(mapping.references)) {
+      try {
+        config[key] = await resolver.resolve(reference);
+      } catch (error) {
+        if (!(error instanceof ConfigError)) throw error;
+        throw new ConfigError(`${mapping.sources[key] ?? key}: ${reference.text}: ${error.message}`, {
+          cause: error,
+        });
+      }
+    }
+    return { ...mapping, config, references: {} };
   } finally {
     await resolver.close();
   }

@@ -157,6 +157,59 @@ describe("sluice run tap-postgres <mapping> target-duckdb", () => {
     ]);
   });
 
+  test("an environment's overrides of a mapper and of a mapping apply, as an extractor's do", async () => {
+    const made = project({ select: ["public-customers"] });
+    const withOverrides = spec({ select: ["public-customers"] });
+    withOverrides.environments = [
+      { name: "dev" },
+      {
+        name: "prod",
+        config: {
+          plugins: {
+            mappers: [
+              { name: "upper-mapper", config: { tag: "from-prod" } },
+              { name: "shout", config: { upper: ["email"] } },
+            ],
+          },
+        },
+      },
+    ];
+    made.write(withOverrides);
+    const rows = () => made.duckdb("SELECT id, email, country, mapped_by FROM public.customers WHERE id = 1");
+    const dev = await made.runText(["run", "tap-postgres", "shout", "target-duckdb"]);
+    expect(dev.code, describeResult(dev)).toBe(0);
+    expect(await rows()).toEqual([
+      { id: 1, email: "ada@example.com", country: "FR", mapped_by: "from-mapper" },
+    ]);
+    const prod = await made.runText([
+      "--environment",
+      "prod",
+      "run",
+      "tap-postgres",
+      "shout",
+      "target-duckdb",
+    ]);
+    expect(prod.code, describeResult(prod)).toBe(0);
+    expect(await rows()).toEqual([
+      { id: 1, email: "ADA@EXAMPLE.COM", country: "FR", mapped_by: "from-prod" },
+    ]);
+    // An override naming no mapper or mapping is an error, as one naming no extractor is.
+    withOverrides.environments[1]!.config = { plugins: { mappers: [{ name: "shoot", config: {} }] } };
+    made.write(withOverrides);
+    const typo = await made.runText([
+      "--environment",
+      "prod",
+      "run",
+      "tap-postgres",
+      "shout",
+      "target-duckdb",
+    ]);
+    expect(typo.code).toBe(2);
+    expect(typo.stderr).toContain(
+      'no mapper or mapping named "shoot" in plugins.mappers (did you mean `shout`?)',
+    );
+  });
+
   test("an external mapper that fails fails the run with its stderr, and commits no state after", async () => {
     const made = project({ select: ["public-customers"] });
     const result = await made.runText(["run", "tap-postgres", "shout-dies", "target-duckdb"]);

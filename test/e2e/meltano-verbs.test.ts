@@ -275,3 +275,152 @@ describe("el, elt, --log-level, runs", () => {
     expect(deprecated.stderr).toContain("--json is deprecated: use --format json");
   });
 });
+
+const MAPPERS_YML = `${MELTANO_YML}  mappers:
+    - name: meltano-map-transformer # run by Meltano's package, as Meltano runs it
+      variant: meltanolabs
+      pip_url: meltano-map-transformer
+      builtin: false
+      mappings:
+        - name: hash-pii # before anything leaves the VPC
+          config:
+            stream_maps:
+              public-users:
+                email: md5(config['hash_seed'] + email)
+`;
+
+describe("config <mapper> | <mapping> set | unset | list", () => {
+  function withMappers(): TestProject {
+    const project = projects.add(new TestProject({ prefix: "sluice-meltano-verbs-" }));
+    project.writeText(MAPPERS_YML, "meltano.yml");
+    return project;
+  }
+  type MappersFile = {
+    environments: { name: string; config?: { plugins: { mappers: unknown[] } } }[];
+    plugins: {
+      mappers: { config?: Record<string, unknown>; mappings: { config: Record<string, unknown> }[] }[];
+    };
+  };
+
+  test("set writes a mapping's and a mapper's config, keeping comments; list and show redact what is secret", async () => {
+    const project = withMappers();
+    const seed = await project.runText([
+      "config",
+      "hash-pii",
+      "set",
+      "stream_map_config",
+      "hash_seed",
+      "$HASH_SALT",
+    ]);
+    expect(seed.code, describeResult(seed)).toBe(0);
+    expect(seed.stdout).toContain(
+      'mapping hash-pii setting stream_map_config.hash_seed was set in meltano.yml: "$HASH_SALT"',
+    );
+    const token = await project.runText([
+      "config",
+      "meltano-map-transformer",
+      "set",
+      "api_token",
+      "tok-in-the-file",
+    ]);
+    expect(token.code, describeResult(token)).toBe(0);
+    expect(token.stdout).toContain(
+      "mapper meltano-map-transformer setting api_token was set in meltano.yml: ********",
+    );
+    expect(token.stderr).toContain("meltano-map-transformer.api_token looks secret");
+
+    const text = fileOf(project);
+    expect(text).toContain("- name: hash-pii # before anything leaves the VPC");
+    expect(text).toContain("- name: meltano-map-transformer # run by Meltano's package, as Meltano runs it");
+    const file = parse(text) as MappersFile;
+    expect(file.plugins.mappers[0]!.config).toEqual({ api_token: "tok-in-the-file" });
+    expect(file.plugins.mappers[0]!.mappings[0]!.config).toEqual({
+      stream_maps: { "public-users": { email: "md5(config['hash_seed'] + email)" } },
+      stream_map_config: { hash_seed: "$HASH_SALT" },
+    });
+
+    const env = { HASH_SALT: "salt-from-the-vault" };
+    const list = await project.run(["config", "hash-pii", "list", "--format", "json"], { env });
+    expect(list.code, describeResult(list)).toBe(0);
+    expect(JSON.parse(list.stdout)).toEqual([
+      { name: "api_token", value: "********", source: "plugins.mappers[0].config.api_token" },
+      {
+        name: "stream_maps",
+        value: { "public-users": { email: "md5(config['hash_seed'] + email)" } },
+        source: "plugins.mappers[0].mappings[0].config.stream_maps",
+      },
+      {
+        name: "stream_map_config",
+        value: { hash_seed: "********" },
+        source: "plugins.mappers[0].mappings[0].config.stream_map_config",
+      },
+    ]);
+    const shown = await project.run(["config", "hash-pii"], { env });
+    expect(shown.code, describeResult(shown)).toBe(0);
+    expect(JSON.parse(shown.stdout)).toMatchObject({
+      name: "hash-pii",
+      type: "mapping",
+      mapper: "meltano-map-transformer",
+      config: { api_token: "********", stream_map_config: { hash_seed: "********" } },
+    });
+    for (const output of [list, shown]) {
+      expect(output.stdout).not.toContain("salt-from-the-vault");
+      expect(output.stdout).not.toContain("tok-in-the-file");
+    }
+    const mapper = await project.run(["config", "meltano-map-transformer", "list", "--format", "json"]);
+    expect(JSON.parse(mapper.stdout)).toEqual([
+      { name: "api_token", value: "********", source: "plugins.mappers[0].config.api_token" },
+    ]);
+  });
+
+  test("with --environment into the environment's override; unset removes; --store dotenv is refused", async () => {
+    const project = withMappers();
+    const prod = await project.runText([
+      "-e",
+      "prod",
+      "config",
+      "hash-pii",
+      "set",
+      "stream_maps",
+      "public-users",
+      "ssn",
+      "__NULL__",
+    ]);
+    expect(prod.code, describeResult(prod)).toBe(0);
+    const file = parse(fileOf(project)) as MappersFile;
+    expect(file.environments[1]!.config!.plugins.mappers).toEqual([
+      { name: "hash-pii", config: { stream_maps: { "public-users": { ssn: "__NULL__" } } } },
+    ]);
+    expect(file.plugins.mappers[0]!.mappings[0]!.config).toEqual({
+      stream_maps: { "public-users": { email: "md5(config['hash_seed'] + email)" } },
+    });
+    // The environment's override is what the mapping resolves to there (its stream_maps replace the mapping's).
+    const shown = await project.run(["-e", "prod", "config", "hash-pii"]);
+    expect(JSON.parse(shown.stdout)).toMatchObject({
+      environment: "prod",
+      config: { stream_maps: { "public-users": { ssn: "__NULL__" } } },
+      sources: { stream_maps: "environments[1].config.plugins.mappers[0].config.stream_maps" },
+    });
+
+    const unset = await project.runText([
+      "config",
+      "hash-pii",
+      "unset",
+      "stream_maps",
+      "public-users",
+      "email",
+    ]);
+    expect(unset.code, describeResult(unset)).toBe(0);
+    expect(unset.stdout).toContain(
+      "mapping hash-pii setting stream_maps.public-users.email was unset from meltano.yml",
+    );
+    expect((parse(fileOf(project)) as MappersFile).plugins.mappers[0]!.mappings[0]!.config).toEqual({
+      stream_maps: { "public-users": {} },
+    });
+    const before = fileOf(project);
+    const dotenv = await project.runText(["config", "hash-pii", "set", "salt", "x", "--store", "dotenv"]);
+    expect(dotenv.code).toBe(2);
+    expect(dotenv.stderr).toContain("a mapping's settings are not read from variables");
+    expect(fileOf(project)).toBe(before);
+  });
+});

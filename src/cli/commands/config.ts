@@ -43,6 +43,15 @@ export function registerConfigCommand(program: Command, wrap: Wrap): void {
         args: string[],
         options: { store: Store } & FormatOptions,
       ) => {
+        const project = (await context.openProject()).loaded.project;
+        const mapperKind = project.plugins.mappers.some((mapper) => mapper.name === name)
+          ? "mapper"
+          : project.plugins.mappers.some((mapper) => mapper.mappings.some((m) => m.name === name))
+            ? "mapping"
+            : undefined;
+        if (mapperKind) {
+          return mapperConfig(context, { kind: mapperKind, name, verb, args, options });
+        }
         switch (verb) {
           case undefined:
             return showResolved(context, name);
@@ -219,6 +228,120 @@ async function unsetSetting(context: CliContext, name: string, args: string[], s
       ? `${shape.found.type} ${name} setting ${canonical.join(".")} was not set${store === "auto" ? "" : ` in ${store}`}; nothing changed`
       : `${shape.found.type} ${name} setting ${canonical.join(".")} was unset from ${removed.join(" and ")}`,
   );
+}
+
+/**
+ * `sluice config` of a mapper or of a mapping (`meltano config <mapper> list`): a mapper has no
+ * setting definitions in sluice, so `list` shows the keys set (secret-looking ones, and every value
+ * from a variable or reference, redacted) and `set`/`unset` edit the mapper's or the mapping's
+ * `config` in the file (with `--environment`, its override there). Its settings are not read from
+ * `<MAPPER>_<SETTING>` variables, so nothing goes to `.env`: a secret is written as `$VARIABLE`.
+ */
+async function mapperConfig(
+  context: CliContext,
+  request: {
+    kind: "mapper" | "mapping";
+    name: string;
+    verb: string | undefined;
+    args: string[];
+    options: { store: Store } & FormatOptions;
+  },
+): Promise<void> {
+  const { kind, name, verb, args, options } = request;
+  const project = await context.openProject();
+  const rt = await context.runtime();
+  const { redactConfig, resolveMapping, ProjectFileEditor } = rt;
+  const file = basename(project.loaded.path);
+  const environment = context.options.environment;
+  const scope = { type: kind, name, ...(environment !== undefined ? { environment } : {}) };
+  const shownConfig = (mapping: ReturnType<typeof resolveMapping>): Record<string, unknown> => ({
+    ...redactConfig(mapping.config, []),
+    // A reference is shown as written: it says where the value is, never the value.
+    ...Object.fromEntries(Object.entries(mapping.references).map(([key, ref]) => [key, ref.text])),
+  });
+  switch (verb) {
+    case undefined: {
+      const mapping = resolveMapping(project, name);
+      const shown = {
+        name,
+        type: kind,
+        ...(kind === "mapping" ? { mapper: mapping.mapper.name } : {}),
+        environment: mapping.environment ?? null,
+        config: shownConfig(mapping),
+        sources: mapping.sources,
+      };
+      context.output.result(JSON.stringify(shown, null, 2));
+      return;
+    }
+    case "list": {
+      // An unset variable is what a user lists settings to find: say it, list anyway.
+      const mapping = resolveMapping(project, name, (problems) => {
+        for (const problem of problems) context.output.warn(problem);
+      });
+      const shown = shownConfig(mapping);
+      const rows = Object.entries(shown).map(([key, value]) => ({
+        name: key,
+        value,
+        source: mapping.sources[key] ?? null,
+      }));
+      if (outputFormatOf(options, context.output) === "json") {
+        context.output.result(JSON.stringify(rows, null, 2));
+        return;
+      }
+      context.output.result(
+        rows
+          .map((row) => `${row.name} current value: ${JSON.stringify(row.value)} (from ${row.source})`)
+          .join("\n") || `${kind} ${name} has no config set`,
+      );
+      return;
+    }
+    case "set":
+    case "unset": {
+      if (options.store === "dotenv") {
+        throw new ConfigError(
+          `sluice config ${name} ${verb}: a ${kind}'s settings are not read from variables, so --store dotenv has nothing to write; put the secret in .env and write \`$VARIABLE\` in the file: sluice config ${name} set ${args[0] ?? "<setting>"} '$HASH_SALT'`,
+        );
+      }
+      const editor = ProjectFileEditor.open(project.loaded.path);
+      const where = `${file}${environment !== undefined ? ` (environment ${environment})` : ""}`;
+      if (verb === "unset") {
+        if (args.length < 1)
+          throw new ConfigError(`sluice config ${name} unset: expected <setting> [<nested key>...]`);
+        const removed = editor.unsetConfig(scope, args);
+        if (removed) editor.save();
+        context.output.result(
+          removed
+            ? `${kind} ${name} setting ${args.join(".")} was unset from ${where}`
+            : `${kind} ${name} setting ${args.join(".")} was not set in ${where}; nothing changed`,
+        );
+        return;
+      }
+      if (args.length < 2) {
+        throw new ConfigError(
+          `sluice config ${name} set: expected <setting> [<nested key>...] <value>, e.g. sluice config ${name} set stream_map_config hash_seed '$HASH_SALT'`,
+        );
+      }
+      const path = args.slice(0, -1);
+      const value = settingValue(rt, undefined, path, args.at(-1)!, name);
+      // The rule `sluice config` redacts by: a name that looks secret.
+      const secret = redactConfig({ [path[0]!]: "set" }, [])[path[0]!] === REDACTED;
+      if (secret && !(typeof value === "string" && /^\$\{?[A-Za-z_]/.test(value))) {
+        context.output.warn(
+          `${name}.${path[0]} looks secret: written into ${file}, it ends up wherever the file goes (git, the image); keep it in .env and write \`$VARIABLE\` instead`,
+        );
+      }
+      editor.setConfig(scope, path, value);
+      editor.save();
+      context.output.result(
+        `${kind} ${name} setting ${path.join(".")} was set in ${where}: ${secret ? REDACTED : JSON.stringify(value)}`,
+      );
+      return;
+    }
+    default:
+      throw new ConfigError(
+        `sluice config ${name} ${verb}: unknown action "${verb}"${suggestionSuffix(verb, ["list", "set", "unset"])}; use list, set or unset (or nothing, to print the resolved settings)`,
+      );
+  }
 }
 
 /** The setting a name (or alias) means; undefined for a name an external plugin does not declare. */

@@ -48,6 +48,7 @@ const projectFile = {
         name: "meltano-map-transformer",
         mappings: [
           { name: "hash-pii", config: { stream_maps: { "public-users": { email: "md5(email)" } } } },
+          { name: "drop-pii", config: { stream_maps: { "public-users": { email: "__NULL__" } } } },
         ],
       },
     ],
@@ -55,6 +56,16 @@ const projectFile = {
   // A mapping between extractor and loader is one of the task's blocks, passed to `sluice run`.
   jobs: [
     { name: "to-both", tasks: ["tap-postgres hash-pii target-duckdb", ["tap-replica", "target-bigquery"]] },
+    // The same extractor and loader through different mappings (and once through none): three tasks.
+    {
+      name: "pii-variants",
+      tasks: [
+        "tap-postgres hash-pii target-duckdb",
+        "tap-postgres drop-pii target-duckdb",
+        "tap-postgres target-duckdb",
+        "tap-postgres hash-pii drop-pii target-duckdb",
+      ],
+    },
   ],
   schedules: [
     { name: "daily_duckdb", interval: "0 2 * * *", extractor: "tap-postgres", loader: "target-duckdb" },
@@ -65,6 +76,7 @@ const projectFile = {
       start_date: "2025-06-01",
       env: { SLUICE_SPOOL_DIR: "/tmp/spool" },
     },
+    { name: "variants", interval: "@weekly", job: "pii-variants" },
   ],
 };
 
@@ -115,7 +127,11 @@ describe("sluice deploy airflow", () => {
     ]);
     expect(result.code, describeResult(result)).toBe(0);
     stderr = result.stderr;
-    expect(fs.readdirSync(out).sort()).toEqual(["sluice_daily_duckdb.py", "sluice_nightly.py"]);
+    expect(fs.readdirSync(out).sort()).toEqual([
+      "sluice_daily_duckdb.py",
+      "sluice_nightly.py",
+      "sluice_variants.py",
+    ]);
     daily = inspectDag(path.join(out, "sluice_daily_duckdb.py"));
     nightly = inspectDag(path.join(out, "sluice_nightly.py"));
   });
@@ -251,6 +267,28 @@ describe("sluice deploy airflow", () => {
     expect(nightly.edges).toEqual([[tasks[0]![0], tasks[1]![0]]]);
   });
 
+  test("tasks between the same plugins through different mappings have distinct ids naming the mappings", () => {
+    const variants = inspectDag(path.join(out, "sluice_variants.py"));
+    const tasks = kpoTasks(variants);
+    expect(tasks.map(([, t]) => t.kwargs.task_id)).toEqual([
+      "tap-postgres-via-hash-pii-to-target-duckdb",
+      "tap-postgres-via-drop-pii-to-target-duckdb",
+      "tap-postgres-to-target-duckdb",
+      "tap-postgres-via-hash-pii-drop-pii-to-target-duckdb",
+    ]);
+    expect(new Set(tasks.map(([variable]) => variable)).size).toBe(4);
+    expect(tasks.map(([, t]) => (t.kwargs.arguments as string[]).slice(3))).toEqual([
+      ["tap-postgres", "hash-pii", "target-duckdb"],
+      ["tap-postgres", "drop-pii", "target-duckdb"],
+      ["tap-postgres", "target-duckdb"],
+      ["tap-postgres", "hash-pii", "drop-pii", "target-duckdb"],
+    ]);
+    // The stand-ins refuse a task id used twice, as Airflow does (DuplicateTaskIdFound).
+    expect(runWithStandIns(path.join(out, "sluice_variants.py"))).toEqual(
+      tasks.map(([, t]) => t.kwargs.task_id),
+    );
+  });
+
   test("the DAGs run against stand-ins of the Airflow modules", () => {
     for (const name of ["sluice_daily_duckdb.py", "sluice_nightly.py"]) {
       const operators = runWithStandIns(path.join(out, name));
@@ -306,7 +344,7 @@ describe("sluice deploy airflow --ephemeral-secret", () => {
     expect(create.operator).toBe("PythonOperator");
     expect(remove.kwargs.trigger_rule).toBe("all_done");
     expect(watcher.kwargs.trigger_rule).toBe("one_failed");
-    const first = byTaskId["tap-postgres-to-target-duckdb"]!.variable;
+    const first = byTaskId["tap-postgres-via-hash-pii-to-target-duckdb"]!.variable;
     const second = byTaskId["tap-replica-to-target-bigquery"]!.variable;
     expect(dag.edges).toEqual(
       expect.arrayContaining([
@@ -400,6 +438,9 @@ operators = []
 
 class Operator:
     def __init__(self, **kwargs):
+        # Airflow refuses a task id used twice in a DAG (DuplicateTaskIdFound).
+        if any(op.kwargs.get("task_id") == kwargs.get("task_id") for op in operators):
+            raise Exception(f"DuplicateTaskIdFound: {kwargs.get('task_id')}")
         self.kwargs = kwargs
         operators.append(self)
     def __rshift__(self, other):
