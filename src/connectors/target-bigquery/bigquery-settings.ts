@@ -1,4 +1,5 @@
 import type { SettingDefinition } from "../connector.js";
+import { loaderSettings } from "../loader-core/loader-settings.js";
 
 /**
  * Settings of target-bigquery, named as the adswerve variant names them (so a Meltano project's
@@ -54,6 +55,7 @@ export const targetBigquerySettings: readonly SettingDefinition[] = [
     default: false,
     description: "Delete rows whose _sdc_deleted_at is set instead of keeping them marked",
   },
+  loaderSettings({}).find((s) => s.name === "existing_tables")!,
   {
     name: "max_cache",
     kind: "integer",
