@@ -164,10 +164,15 @@ const EXPECTED_FIELDS = ADSWERVE_FIELDS.map(
 );
 
 describe("target-bigquery continues a table adswerve's target-bigquery created", () => {
-  test.each(["FULL_TABLE", "INCREMENTAL", "LOG_BASED"] as Method[])(
-    "%s: the table keeps its types, the values are the source's in them, one warning a run",
-    async (method) => {
-      const table = `adswerve_${method.toLowerCase()}`;
+  test.each([
+    ["FULL_TABLE", "merge"],
+    ["INCREMENTAL", "merge"],
+    ["LOG_BASED", "merge"],
+    ["LOG_BASED", "storage_write"],
+  ] as [Method, string][])(
+    "%s (cdc_method: %s): the table keeps its types, the values are the source's in them, one warning a run",
+    async (method, cdcMethod) => {
+      const table = `adswerve_${method.toLowerCase()}_${cdcMethod}`;
       const dataset = datasetName(`existing_${method.toLowerCase()}`);
       await db.query(SOURCE(table));
       if (method === "LOG_BASED") await db.query(`ALTER TABLE ${table} REPLICA IDENTITY FULL`);
@@ -175,8 +180,14 @@ describe("target-bigquery continues a table adswerve's target-bigquery created",
       const workDir = tempDir();
       for (const round of [1, 2]) {
         if (round === 2) await db.query(CHANGES(table, method !== "INCREMENTAL"));
-        const outcome = await run({ dataset, table, workDir, method });
+        const appended = target.emulator?.storageWrite.stats.rowsAppended ?? 0;
+        const outcome = await run({ dataset, table, workDir, method, extra: { cdc_method: cdcMethod } });
         expect(outcome.status, outcome.error).toBe("success");
+        // The changes went the way the setting says (the Storage Write API, or MERGE).
+        if (target.emulator && round === 2 && method === "LOG_BASED")
+          expect(target.emulator.storageWrite.stats.rowsAppended > appended).toBe(
+            cdcMethod === "storage_write",
+          );
         // Its columns as adswerve made them, then what sluice adds (deletes need somewhere to go).
         const fields = await fieldsOf(dataset, table);
         expect(fields.slice(0, ADSWERVE_FIELDS.length)).toEqual(EXPECTED_FIELDS);
@@ -270,4 +281,28 @@ describe("target-bigquery continues a table adswerve's target-bigquery created",
     expect(next.status, next.error).toBe("success");
     expect(next.warnings.filter((m) => m.includes("was not created by sluice"))).toEqual([]);
   }, 180_000);
+
+  test("sluice's own tables are labelled when made; one made before the label is adopted by its next run, without a word", async () => {
+    const table = "own_table";
+    const dataset = datasetName("existing_own");
+    await db.query(SOURCE(table));
+    const workDir = tempDir();
+    const first = await run({ dataset, table, workDir, method: "INCREMENTAL" });
+    expect(first.status, first.error).toBe("success");
+    expect(await labelsOf(dataset, table)).toMatchObject({
+      [SLUICE_TABLE_LABEL.key]: SLUICE_TABLE_LABEL.value,
+    });
+    // As an earlier sluice left it: sluice's types, no label.
+    const [metadata] = await target.client.dataset(dataset).table(table).getMetadata();
+    await target.client.dataset(dataset).table(table).delete();
+    await target.client.dataset(dataset).createTable(table, { schema: metadata.schema });
+    expect(await labelsOf(dataset, table)).not.toHaveProperty(SLUICE_TABLE_LABEL.key);
+    await db.query(CHANGES(table, false));
+    const next = await run({ dataset, table, workDir, method: "INCREMENTAL" });
+    expect(next.status, next.error).toBe("success");
+    expect(next.warnings.filter((m) => m.includes("was not created by sluice"))).toEqual([]);
+    expect(await labelsOf(dataset, table)).toMatchObject({
+      [SLUICE_TABLE_LABEL.key]: SLUICE_TABLE_LABEL.value,
+    });
+  }, 120_000);
 });
