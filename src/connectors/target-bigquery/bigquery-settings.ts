@@ -3,8 +3,8 @@ import { loaderSettings } from "../loader-core/loader-settings.js";
 
 /**
  * Settings of target-bigquery, named as the adswerve variant names them (so a Meltano project's
- * `config:` block works unchanged), plus sluice's own `load_method`, `hard_delete` and
- * `invalid_values`.
+ * `config:` block works unchanged), plus sluice's own `load_method`, `hard_delete`,
+ * `existing_tables` (the loaders' shared definition) and `invalid_values`.
  */
 export const targetBigquerySettings: readonly SettingDefinition[] = [
   { name: "project_id", kind: "string", required: true, description: "Google Cloud project of the dataset" },

@@ -508,7 +508,7 @@ export function bigqueryKeptValue(
   const have = parseColumnText(current);
   if (have === undefined) throw new Error(`sluice: no conversion to ${current}`);
   const cannot = (why: string): string =>
-    `error('sluice: column "${context.column}" (${current}, ' || ${context.rowDescription} || '): cannot hold the value "' || left(${x}, 100) || '" (${why})')`;
+    `error('sluice: column "${context.column}" (${current}, ' || ${context.rowDescription} || '): cannot hold the value "' || left(${x}, 100) || '" (${why}: another target made the column, kept with existing_tables: continue; existing_tables: rebuild with --full-refresh gives the table sluice''s types)')`;
   if (type.kind === "array") {
     if (have.mode === "REPEATED")
       return arrayConversion(x, { ...type, element: { kind: "string", sqlType: "text" } }, context);

@@ -305,4 +305,21 @@ describe("target-bigquery continues a table adswerve's target-bigquery created",
       [SLUICE_TABLE_LABEL.key]: SLUICE_TABLE_LABEL.value,
     });
   }, 120_000);
+
+  test("a value a kept column cannot hold fails the batch naming the column", async () => {
+    const table = "adswerve_overflow";
+    const dataset = datasetName("existing_overflow");
+    await db.query(SOURCE(table));
+    // NUMERIC holds 29 integer digits; FLOAT64 about 1.8e308.
+    await db.query(`UPDATE ${table} SET amount = 1e35 WHERE id = 1`);
+    await createAdswerveTable(dataset, table);
+    const outcome = await run({ dataset, table, workDir: tempDir(), method: "FULL_TABLE" });
+    expect(outcome.status).not.toBe("success");
+    expect(outcome.error).toContain('column "amount" (NUMERIC');
+    expect(outcome.error).toContain("100000000000000000000000000000000000");
+    // FULL_TABLE fills a staging table: the table itself is as adswerve left it.
+    expect(await plainRows(target, `SELECT id, ref FROM \`${dataset}.${table}\``)).toEqual([
+      { id: 1, ref: "old" },
+    ]);
+  }, 120_000);
 });
