@@ -3,6 +3,7 @@ import { ConfigError } from "../../errors.js";
 import type { PluginConfig } from "../connector.js";
 import { isLegalDatasetId } from "./bigquery-names.js";
 import type { InvalidValuePolicy } from "./bigquery-types.js";
+import { EXISTING_TABLES, type ExistingTables } from "../loader-core/loader-settings.js";
 
 export type BigqueryLoadMethod = "append-only" | "upsert" | "overwrite";
 
@@ -41,6 +42,8 @@ export interface BigqueryTargetConfig {
   tableSuffix: string;
   loadMethod: BigqueryLoadMethod;
   hardDelete: boolean;
+  /** `existing_tables`: what happens to a table another target created (existing-columns.ts). */
+  existingTables: ExistingTables;
   maxCacheBytes: number;
   tableConfig: Record<string, TableOptions>;
   invalidValues: InvalidValuePolicy;
@@ -137,6 +140,9 @@ export function resolveBigqueryConfig(
 
   const maxCache = typeof config.max_cache === "number" ? config.max_cache : 50;
   if (maxCache < 1) problems.push(`max_cache: expected at least 1 (MB), got ${maxCache}`);
+  const existingTables = text("existing_tables") ?? "continue";
+  if (!(EXISTING_TABLES as readonly string[]).includes(existingTables))
+    problems.push(`existing_tables: expected ${EXISTING_TABLES.join(" or ")}, got "${existingTables}"`);
   const tableConfig = parseTableConfig(config.table_config, problems);
   if (problems.length > 0) throw new ConfigError(problems.map((p) => `target-bigquery ${p}`));
 
@@ -156,6 +162,7 @@ export function resolveBigqueryConfig(
     tableSuffix: typeof config.table_suffix === "string" ? config.table_suffix : "",
     loadMethod: explicit ?? mapped ?? "upsert",
     hardDelete: config.hard_delete === true,
+    existingTables: existingTables as ExistingTables,
     maxCacheBytes: Math.max(1, maxCache) * 1024 * 1024,
     tableConfig,
     invalidValues: (text("invalid_values") as InvalidValuePolicy | undefined) ?? "fail",

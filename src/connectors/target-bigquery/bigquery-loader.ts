@@ -9,7 +9,7 @@ import { BigqueryClient, MAX_LOAD_RANGE_BYTES } from "./bigquery-client.js";
 import { missingCredentialsError } from "./bigquery-credentials.js";
 import { builtinIdentity, type PluginIdentity } from "../plugin-identity.js";
 import type { TargetTable } from "../loader-core/distinct-tables.js";
-import { fillsStaging, StreamTable } from "../loader-core/stream-table.js";
+import { mayFillStaging, StreamTable } from "../loader-core/stream-table.js";
 import { BigqueryTables } from "./bigquery-tables.js";
 import { createBigqueryVerifier } from "./bigquery-verifier.js";
 import type { StreamVerifier } from "../../verify/stream-verifier.js";
@@ -50,6 +50,7 @@ import {
   apiField,
   bigqueryType,
   ndjsonConversion,
+  bigqueryKeptValue,
   parseApiField,
   type BigqueryColumnType,
   type TableField,
@@ -129,6 +130,8 @@ export class BigqueryLoader implements Loader {
   private readonly warn: (message: string) => void;
   /** Tables whose MERGEs scan them whole for want of `prune_merges`, already said this run. */
   private readonly warnedScans = new Set<string>();
+  /** Tables warned about in this run (see `StreamTableOptions.warned`). */
+  private readonly warned = new Set<string>();
 
   constructor(
     config: PluginConfig,
@@ -191,7 +194,7 @@ export class BigqueryLoader implements Loader {
   }
 
   stagingOf(schema: StreamSchema, options: OpenStreamOptions): StagingTable | undefined {
-    if (!fillsStaging(options, { loadMethod: this.config.loadMethod })) return undefined;
+    if (!mayFillStaging(options, this.config)) return undefined;
     const table = bigqueryTableName(schema.sourceTable, this.config.tablePrefix, this.config.tableSuffix);
     return { schema: this.config.datasetId, table: bigqueryTableName(`${table}__sluice_new`) };
   }
@@ -230,6 +233,7 @@ export class BigqueryLoader implements Loader {
     const writer = new BigqueryStreamWriter(api, this.converter, this.config, schema, options, {
       client: () => this.storageWriteClient(),
       ...(this.options.onStorageWrite ? { onStorageWrite: this.options.onStorageWrite } : {}),
+      warned: this.warned,
     });
     await writer.prepare();
     const scan = writer.scanWarning();
@@ -282,6 +286,7 @@ class BigqueryStreamWriter implements StreamWriter {
     private readonly storage: {
       client: () => Promise<ManagedWriterClient>;
       onStorageWrite?: BigqueryLoaderOptions["onStorageWrite"];
+      warned: Set<string>;
     },
   ) {
     this.tableName = bigqueryTableName(schema.sourceTable, config.tablePrefix, config.tableSuffix);
@@ -304,10 +309,9 @@ class BigqueryStreamWriter implements StreamWriter {
         addMetadataColumns: config.addMetadataColumns,
         loadMethod: config.loadMethod,
         hardDelete: config.hardDelete,
-        // NOTE: not a target-bigquery setting yet: its tables do not tell another target's
-        // from sluice's (no `createdBySluice`), so every table is evolved as sluice's.
-        existingTables: "continue",
+        existingTables: config.existingTables,
       },
+      warned: storage.warned,
       tables: this.tables,
       target: this.tableName,
       where: `target-bigquery: ${api.qualified(this.tableName)}`,
@@ -321,6 +325,11 @@ class BigqueryStreamWriter implements StreamWriter {
 
   private get mergeKeys(): string[] {
     return this.table.mergeKeys;
+  }
+
+  /** Columns of another target's table kept with their types, said once per table and run. */
+  get warnings(): readonly string[] {
+    return this.table.warnings;
   }
 
   private get replace(): boolean {
@@ -550,13 +559,14 @@ class BigqueryStreamWriter implements StreamWriter {
     const rowDescription = `'row ' || _sluice_row${keyText.length > 0 ? ` || ', ' || ${keyText.join(" || ', ' || ")}` : ""}`;
     const fields: NdjsonField[] = layout.columns.map(({ name, type, index }) => {
       const column = this.columnNames.get(name)!;
+      const context = { policy: this.config.invalidValues, column, rowDescription };
+      const kept = this.table.keptType(column);
       return {
         name: column,
-        sql: ndjsonConversion(field(index), type, {
-          policy: this.config.invalidValues,
-          column,
-          rowDescription,
-        }),
+        sql:
+          kept === undefined
+            ? ndjsonConversion(field(index), type, context)
+            : bigqueryKeptValue(field(index), type, kept, context),
       };
     });
     const sequence =

@@ -1,9 +1,10 @@
 import type { SettingDefinition } from "../connector.js";
+import { loaderSettings } from "../loader-core/loader-settings.js";
 
 /**
  * Settings of target-bigquery, named as the adswerve variant names them (so a Meltano project's
- * `config:` block works unchanged), plus sluice's own `load_method`, `hard_delete` and
- * `invalid_values`.
+ * `config:` block works unchanged), plus sluice's own `load_method`, `hard_delete`,
+ * `existing_tables` (the loaders' shared definition) and `invalid_values`.
  */
 export const targetBigquerySettings: readonly SettingDefinition[] = [
   { name: "project_id", kind: "string", required: true, description: "Google Cloud project of the dataset" },
@@ -54,6 +55,7 @@ export const targetBigquerySettings: readonly SettingDefinition[] = [
     default: false,
     description: "Delete rows whose _sdc_deleted_at is set instead of keeping them marked",
   },
+  loaderSettings({}).find((s) => s.name === "existing_tables")!,
   {
     name: "max_cache",
     kind: "integer",

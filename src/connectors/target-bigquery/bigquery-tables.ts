@@ -1,5 +1,7 @@
 import type { TableMetadata } from "@google-cloud/bigquery";
 import { DELETED_AT_COLUMN } from "../batch.js";
+import type { ColumnType } from "../column-type.js";
+import type { ColumnFit } from "../loader-core/existing-columns.js";
 import type {
   ColumnRefusal,
   TableEvolution,
@@ -20,13 +22,24 @@ import {
 } from "./bigquery-sql.js";
 import {
   apiField,
+  bigqueryColumnFit,
   bigqueryType,
+  columnText,
   type BigqueryColumnType,
   ddlType,
   evolveType,
   parseApiField,
   type TableField,
 } from "./bigquery-types.js";
+
+/**
+ * The label that marks a table sluice created with its own types: a table without it (another
+ * target's) keeps its column types (existing-columns.ts). A label rather than the description:
+ * `tables.get`, which reads the columns, returns it at no extra cost; it is set by the request
+ * that creates the table (no metadata update of its own, of which BigQuery allows 5 per table per
+ * 10 s); and descriptions are the user's (dbt's `persist_docs` rewrites them), labels by key.
+ */
+export const SLUICE_TABLE_LABEL = { key: "sluice", value: "own-types" } as const;
 
 /**
  * target-bigquery's DDL for the loader core's table lifecycle (stream-table.ts), in one dataset,
@@ -65,16 +78,66 @@ export class BigqueryTables implements WarehouseTables {
     const fields = (metadata.schema?.fields ?? []) as TableField[];
     this.fields = fields;
     this.layout = layoutOf(metadata);
-    return new Map(fields.map((f) => [f.name, f.type]));
+    this.labels.set(table, { ...(metadata.labels ?? {}) });
+    this.read = new Map(fields.map((f) => [f.name.toLowerCase(), f]));
+    return new Map(fields.map((f) => [f.name, columnText(f)]));
   }
 
+  /** The fields of the table `columns` read last, by lower-case name: kept columns copy them. */
+  private read = new Map<string, TableField>();
+  /** Labels of the tables `columns` read (a table's own, never ours to change). */
+  private readonly labels = new Map<string, Record<string, string>>();
+
   async create(table: string, columns: readonly WantedColumn[]): Promise<void> {
-    const fields = columns.map((c) => apiField(c.name, bigqueryType(c.type)));
+    const fields = columns.map((c): TableField => {
+      const kept = c.keep !== undefined ? this.read.get(c.name.toLowerCase()) : undefined;
+      if (kept === undefined) return apiField(c.name, bigqueryType(c.type));
+      // Another target's column kept as it is (its mode too, a RECORD's fields).
+      const { mode, ...field } = kept;
+      return { ...field, name: c.name, ...(mode && mode.toUpperCase() !== "REQUIRED" ? { mode } : {}) };
+    });
     const metadata = this.metadataFor(table, fields);
+    const ours = columns.every((c) => c.keep === undefined);
+    if (ours)
+      metadata.labels = { ...(metadata.labels ?? {}), [SLUICE_TABLE_LABEL.key]: SLUICE_TABLE_LABEL.value };
     await this.api.createTable(table, metadata);
     this.fields = fields;
     this.layout = layoutOf(metadata);
     this.made.add(table);
+    if (ours) this.marked.add(table);
+  }
+
+  /** Tables this stream made with the label (a staging table's is given to the table it replaces). */
+  private readonly marked = new Set<string>();
+
+  async createdBySluice(table: string): Promise<boolean> {
+    const labels = this.labels.get(table) ?? (await this.api.tableMetadata(table))?.labels ?? {};
+    return labels[SLUICE_TABLE_LABEL.key] === SLUICE_TABLE_LABEL.value;
+  }
+
+  /** Labels are by key, so marking never overwrites the user's (one metadata update, once). */
+  async adopt(table: string): Promise<void> {
+    await this.mark(table);
+  }
+
+  private async mark(table: string): Promise<void> {
+    await this.api.call(`labelling ${this.api.qualified(table)} as created by sluice`, () =>
+      this.api
+        .table(table)
+        .setMetadata({ labels: { [SLUICE_TABLE_LABEL.key]: SLUICE_TABLE_LABEL.value } } as TableMetadata),
+    );
+    this.labels.set(table, {
+      ...(this.labels.get(table) ?? {}),
+      [SLUICE_TABLE_LABEL.key]: SLUICE_TABLE_LABEL.value,
+    });
+  }
+
+  fit(type: ColumnType, current: string): ColumnFit {
+    return bigqueryColumnFit(type, current);
+  }
+
+  spell(type: ColumnType): string {
+    return ddlType(bigqueryType(type));
   }
 
   /** Tables this stream made (empty until it writes, which it does only once they are prepared). */
@@ -181,6 +244,17 @@ export class BigqueryTables implements WarehouseTables {
       await this.api.copy(staging, target, "WRITE_TRUNCATE");
     }
     await this.api.deleteTable(staging);
+    await this.carryMark(staging, target);
+  }
+
+  /**
+   * A copy job gives the table the staging table's rows and schema, not its labels: a table
+   * rebuilt with sluice's types (`existing_tables: rebuild`) is labelled once, after the swap.
+   */
+  private async carryMark(staging: string, target: string): Promise<void> {
+    if (!this.marked.has(staging)) return;
+    const labels = (await this.api.tableMetadata(target))?.labels ?? {};
+    if (labels[SLUICE_TABLE_LABEL.key] !== SLUICE_TABLE_LABEL.value) await this.mark(target);
   }
 
   /**
@@ -199,6 +273,7 @@ export class BigqueryTables implements WarehouseTables {
     await this.api.call(`clearing the expiration of ${this.api.qualified(target)}`, () =>
       this.api.table(target).setMetadata({ expirationTime: null } as unknown as TableMetadata),
     );
+    await this.carryMark(staging, target);
   }
 
   async deleteAll(table: string): Promise<void> {

@@ -1,4 +1,5 @@
 import type { ColumnType } from "../column-type.js";
+import type { ColumnFit } from "../loader-core/existing-columns.js";
 
 /**
  * sluice types onto BigQuery types, and the DuckDB SQL that turns a batch field (VARCHAR in the
@@ -377,14 +378,7 @@ function arrayConversion(
   context: ConversionContext,
 ): string {
   const texts = `CAST(CAST(${x} AS JSON) AS VARCHAR${"[]".repeat(type.dimensions)})`;
-  if (bigqueryType(type).type === "JSON") {
-    // Several dimensions: nested JSON arrays; numbers and booleans typed, the rest as text.
-    const element = type.element.kind;
-    const depth = "[]".repeat(type.dimensions);
-    if (element === "integer") return `CAST(CAST(CAST(${x} AS JSON) AS BIGINT${depth}) AS JSON)`;
-    if (element === "boolean") return `CAST(replace(replace(${x}, '"t"', 'true'), '"f"', 'false') AS JSON)`;
-    return `CAST(${x} AS JSON)`;
-  }
+  if (bigqueryType(type).type === "JSON") return arrayJson(x, type);
   const element = scalarConversion("v", type.element, context);
   const list = element === "v" ? texts : `list_transform(${texts}, v -> ${element})`;
   // BigQuery arrays hold no NULL element: a NULL in the source array goes through the policy.
@@ -397,4 +391,150 @@ function arrayConversion(
         : `error('sluice: column "${context.column}" (' || ${context.rowDescription} || '): BigQuery arrays cannot hold a NULL element: "' || left(${x}, 100) || '" (setting invalid_values: fail; null loads NULL, clamp drops NULL elements)')`;
   // A one-element list binds the converted list to `l` (DuckDB has no LET).
   return `list_transform([${list}], l -> CASE WHEN coalesce(${hasNull}, false) THEN ${onNull} ELSE l END)[1]`;
+}
+
+/** An array as JSON (nested arrays; integer and boolean elements typed, the rest as their text). */
+function arrayJson(x: string, type: Extract<ColumnType, { kind: "array" }>): string {
+  const element = type.element.kind;
+  const depth = "[]".repeat(type.dimensions);
+  if (element === "integer") return `CAST(CAST(CAST(${x} AS JSON) AS BIGINT${depth}) AS JSON)`;
+  if (element === "boolean") return `CAST(replace(replace(${x}, '"t"', 'true'), '"f"', 'false') AS JSON)`;
+  return `CAST(${x} AS JSON)`;
+}
+
+/**
+ * A column of an existing table as `WarehouseTables.columns` gives it: its DDL type
+ * (`NUMERIC(12, 2)`, `ARRAY<STRING>`), or the API's name for types sluice never writes (`RECORD`).
+ */
+export function columnText(field: TableField): string {
+  const type = parseApiField(field);
+  if (type === undefined)
+    return field.mode?.toUpperCase() === "REPEATED" ? `ARRAY<${field.type}>` : field.type;
+  return ddlType({ ...type, mode: type.mode === "REQUIRED" ? "NULLABLE" : type.mode });
+}
+
+/** `columnText` read back; undefined for types sluice never writes. */
+export function parseColumnText(text: string): BigqueryColumnType | undefined {
+  const array = /^ARRAY<(.*)>$/i.exec(text.trim());
+  const scalar = /^([A-Z0-9]+)(?:\((\d+)(?:,\s*(\d+))?\))?$/i.exec(array ? array[1]! : text.trim());
+  if (!scalar) return undefined;
+  const name = API_TYPE_NAMES[scalar[1]!.toUpperCase()];
+  if (!name) return undefined;
+  const type: BigqueryColumnType = { type: name, mode: array ? "REPEATED" : "NULLABLE" };
+  if (scalar[2] !== undefined) {
+    if (name === "STRING" || name === "BYTES") type.maxLength = Number(scalar[2]);
+    else type.precision = Number(scalar[2]);
+  }
+  if (scalar[3] !== undefined) type.scale = Number(scalar[3]);
+  return type;
+}
+
+/**
+ * Whether a column of another target's table, of type `current` (`columnText`), holds values of
+ * `type` (existing-columns.ts), and what it loses. The shapes that matter are adswerve
+ * target-bigquery's: STRING for anything without a JSON Schema type of its own (uuids, and
+ * arrays or objects it could not type), FLOAT or NUMERIC for numbers, INTEGER, BOOLEAN,
+ * TIMESTAMP for every date-time, DATE, and REPEATED fields for arrays. z3z1ma's target-bigquery
+ * with `denormalized: true` makes the same kinds of columns; by default it loads one JSON `data`
+ * column, which shares no column with the stream: the stream's columns are added beside it.
+ */
+export function bigqueryColumnFit(type: ColumnType, current: string): ColumnFit {
+  const wanted = bigqueryType(type);
+  const have = parseColumnText(current);
+  const refused = (why = `it cannot hold every ${ddlType(wanted)} value`): ColumnFit => ({
+    fits: "refused",
+    reason: why,
+  });
+  if (have === undefined) return refused(`sluice does not load into ${current} columns`);
+  if (evolveType(have, wanted).action === "keep") return { fits: "same" };
+  if (have.maxLength !== undefined) return refused(`values may be longer than ${have.maxLength}`);
+  if (have.mode === "REPEATED") {
+    if (type.kind === "array" && wanted.mode === "REPEATED" && have.type === "STRING")
+      return { fits: "holds", loss: "elements kept as their text" };
+    return refused();
+  }
+  if (wanted.mode === "REPEATED" || type.kind === "array") {
+    if (have.type === "STRING") return { fits: "holds", loss: "kept as JSON text" };
+    if (have.type === "JSON") return { fits: "holds", loss: "kept as a JSON array" };
+    return refused();
+  }
+  switch (have.type) {
+    case "STRING":
+      if (type.kind === "json") return { fits: "holds", loss: "kept as JSON text" };
+      if (type.kind === "bytes") return { fits: "holds", loss: "kept as hex text" };
+      return { fits: "holds", loss: "kept as its text" };
+    case "FLOAT64":
+      if (type.kind === "integer")
+        return type.bits <= 32
+          ? { fits: "holds" }
+          : { fits: "holds", loss: "integers beyond 2^53 (about 9.0e15) are rounded" };
+      if (type.kind === "decimal")
+        return {
+          fits: "holds",
+          loss: "about 15 significant digits kept; a value beyond FLOAT64's range fails the batch",
+        };
+      return refused();
+    case "NUMERIC":
+    case "BIGNUMERIC": {
+      if (type.kind !== "decimal" && type.kind !== "float") return refused();
+      const digits = decimalDigits(have);
+      // Rounded by DuckDB, whose DECIMAL has at most 38 digits.
+      if (digits.integer + digits.fraction > 38) return refused();
+      return {
+        fits: "holds",
+        loss: `rounded to ${digits.fraction} fraction digits; a value of more than ${digits.integer} integer digits${type.kind === "float" ? ", NaN or infinity" : ""} fails the batch`,
+      };
+    }
+    case "TIMESTAMP":
+      if (type.kind === "timestamp") return { fits: "holds", loss: "read as UTC" };
+      return refused();
+    default:
+      return refused();
+  }
+}
+
+/**
+ * DuckDB SQL turning the batch field `x` (a value of `type`) into the NDJSON value of a kept
+ * column of type `current` (see `bigqueryColumnFit`): text for STRING, JSON arrays for JSON,
+ * numbers rounded to the column's digits. A value the column cannot hold fails the batch naming
+ * the column.
+ */
+export function bigqueryKeptValue(
+  x: string,
+  type: ColumnType,
+  current: string,
+  context: ConversionContext,
+): string {
+  const have = parseColumnText(current);
+  if (have === undefined) throw new Error(`sluice: no conversion to ${current}`);
+  const cannot = (why: string): string =>
+    `error('sluice: column "${context.column}" (${current}, ' || ${context.rowDescription} || '): cannot hold the value "' || left(${x}, 100) || '" (${why}: another target made the column, kept with existing_tables: continue; existing_tables: rebuild with --full-refresh gives the table sluice''s types)')`;
+  if (type.kind === "array") {
+    if (have.mode === "REPEATED")
+      return arrayConversion(x, { ...type, element: { kind: "string", sqlType: "text" } }, context);
+    const json = arrayJson(x, type);
+    return have.type === "JSON" ? json : `CAST(${json} AS VARCHAR)`;
+  }
+  switch (have.type) {
+    case "STRING":
+      if (type.kind === "boolean")
+        return `CASE ${x} WHEN 't' THEN 'true' WHEN 'f' THEN 'false' ELSE ${x} END`;
+      return x;
+    case "FLOAT64": {
+      if (type.kind === "integer") return `CAST(${x} AS DOUBLE)`;
+      // NOTE: DuckDB casts a decimal text beyond DOUBLE's range to infinity without a word.
+      const cast = `CAST(${x} AS DOUBLE)`;
+      return `CASE WHEN ${x} IS NULL THEN NULL WHEN ${x} IN ('NaN', 'Infinity', '-Infinity') THEN to_json(${x}) WHEN isinf(${cast}) THEN ${cannot("out of range")} ELSE CAST(${cast} AS JSON) END`;
+    }
+    case "NUMERIC":
+    case "BIGNUMERIC": {
+      const digits = decimalDigits(have);
+      const decimal = `DECIMAL(${digits.integer + digits.fraction}, ${digits.fraction})`;
+      return `CASE WHEN ${x} IS NULL THEN NULL WHEN TRY_CAST(${x} AS ${decimal}) IS NULL THEN ${cannot(`beyond ${ddlType(have)}`)} ELSE CAST(CAST(${x} AS ${decimal}) AS VARCHAR) END`;
+    }
+    case "TIMESTAMP":
+      return `(${scalarConversion(x, type, context)}) || '+00:00'`;
+    default:
+      return scalarConversion(x, type, context);
+  }
 }

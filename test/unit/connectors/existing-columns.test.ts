@@ -4,6 +4,12 @@ import {
   keptColumnsWarning,
   planExistingColumns,
 } from "../../../src/connectors/loader-core/existing-columns.js";
+import {
+  bigqueryColumnFit,
+  columnText,
+  ddlType,
+  parseColumnText,
+} from "../../../src/connectors/target-bigquery/bigquery-types.js";
 import { duckdbColumnFit, duckdbType } from "../../../src/connectors/target-duckdb/duckdb-types.js";
 import {
   postgresColumnFit,
@@ -56,6 +62,62 @@ describe("which of another target's column types hold sluice's values", () => {
     const fit = duckdbColumnFit(type, current);
     expect(fit.fits).toBe(fits);
     if (fit.fits === "holds") expect(fit.loss).toBe(loss);
+  });
+
+  // adswerve target-bigquery's: INTEGER, FLOAT, NUMERIC, STRING, TIMESTAMP, REPEATED fields, as
+  // `columns` spells them (columnText).
+  const numeric: ColumnType = { kind: "decimal", sqlType: "numeric" };
+  const codes: ColumnType = { kind: "array", element: int32, dimensions: 1, sqlType: "_int4" };
+  const naive: ColumnType = { kind: "timestamp", sqlType: "timestamp" };
+  test.each([
+    [
+      money,
+      "FLOAT64",
+      "holds",
+      "about 15 significant digits kept; a value beyond FLOAT64's range fails the batch",
+    ],
+    [
+      numeric,
+      "NUMERIC",
+      "holds",
+      "rounded to 9 fraction digits; a value of more than 29 integer digits fails the batch",
+    ],
+    [money, "NUMERIC", "same", undefined],
+    [uuid, "STRING", "same", undefined],
+    [tags, "STRING", "holds", "kept as JSON text"],
+    [codes, "ARRAY<STRING>", "holds", "elements kept as their text"],
+    [tags, "ARRAY<STRING>", "same", undefined],
+    [naive, "TIMESTAMP", "holds", "read as UTC"],
+    [instant, "TIMESTAMP", "same", undefined],
+    [int32, "FLOAT64", "holds", undefined],
+    [int64, "FLOAT64", "holds", "integers beyond 2^53 (about 9.0e15) are rounded"],
+    [text, "INT64", "refused", undefined],
+    [money, "INT64", "refused", undefined],
+    [numeric, "BIGNUMERIC(50, 20)", "refused", undefined],
+    [codes, "STRING", "holds", "kept as JSON text"],
+    [int32, "ARRAY<STRING>", "refused", undefined],
+    [text, "RECORD", "refused", undefined],
+    [text, "STRING(10)", "refused", undefined],
+    [instant, "DATETIME", "refused", undefined],
+  ] as const)("BigQuery: %o in %s %s", (type, current, fits, loss) => {
+    const fit = bigqueryColumnFit(type, current);
+    expect(fit.fits).toBe(fits);
+    if (fit.fits === "holds") expect(fit.loss).toBe(loss);
+  });
+
+  test("BigQuery: a column's type as `columns` spells it reads back", () => {
+    for (const field of [
+      { name: "a", type: "FLOAT" },
+      { name: "b", type: "STRING", mode: "REPEATED" },
+      { name: "c", type: "NUMERIC", precision: "12", scale: "2" },
+      { name: "d", type: "STRING", maxLength: "10", mode: "REQUIRED" },
+    ]) {
+      const text = columnText(field);
+      const parsed = parseColumnText(text);
+      expect(parsed && ddlType(parsed), text).toBe(text);
+    }
+    expect(columnText({ name: "r", type: "RECORD", mode: "REPEATED" })).toBe("ARRAY<RECORD>");
+    expect(parseColumnText("ARRAY<RECORD>")).toBeUndefined();
   });
 });
 
