@@ -96,7 +96,9 @@ test("an unknown name, a job whose task is not a pair, and --state-id over sever
 
   const broken = await project.runText(["run", "broken"]);
   expect(broken.code, describeResult(broken)).not.toBe(0);
-  expect(broken.stderr).toMatch(/jobs\[2\]\.tasks\[0\]: expected extractor and loader pairs/);
+  expect(broken.stderr).toMatch(
+    /jobs\[2\]\.tasks\[0\]: "tap-postgres" is not an extractor followed by a loader/,
+  );
 
   const stateId = await project.runText(["run", "everywhere", "--state-id", "mine"]);
   expect(stateId.code, describeResult(stateId)).not.toBe(0);
