@@ -143,6 +143,12 @@ export interface StreamTableOptions {
    * run (a LOG_BASED copy, then its changes) is warned about once.
    */
   warned?: Set<string>;
+  /**
+   * Called once the columns another target's table keeps are known (`keptType`), before anything
+   * changes: a warehouse refuses there what the kept types make impossible (BigQuery: a merge key
+   * of a type it cannot compare), so that the table is left as it was.
+   */
+  checkKept?: () => void;
 }
 
 /** Whether a stream fills a staging table swapped in at `finish` (`replace`, or `overwrite`). */
@@ -377,6 +383,7 @@ export class StreamTable {
       return undefined;
     }
     for (const k of plan.kept) this.kept.set(this.fold(k.name), k.current);
+    if (plan.kept.length > 0) this.options.checkKept?.();
     const warning = keptColumnsWarning(where, plan.kept);
     const warned = this.options.warned ?? new Set<string>();
     if (warning !== undefined && !warned.has(where)) {

@@ -52,6 +52,8 @@ import {
   ndjsonConversion,
   bigqueryKeptValue,
   parseApiField,
+  parseColumnText,
+  unmergeableKey,
   type BigqueryColumnType,
   type TableField,
 } from "./bigquery-types.js";
@@ -320,6 +322,7 @@ class BigqueryStreamWriter implements StreamWriter {
       caseInsensitive: true,
       // A MERGE with hard_delete removes deleted keys: no column needed to mark them.
       deletedAtOnlyWhenSoft: true,
+      checkKept: () => this.checkKeptKeys(),
     });
   }
 
@@ -417,26 +420,38 @@ class BigqueryStreamWriter implements StreamWriter {
   }
 
   /**
-   * The MERGE reduces a batch to one row per key with `PARTITION BY <key>` and matches on
-   * `T.key = S.key`: GoogleSQL refuses FLOAT64 in a window's PARTITION BY, and JSON and ARRAY
-   * in both (https://cloud.google.com/bigquery/docs/reference/standard-sql/data-types, groupable
-   * and comparable types). Said here, before any table is made, rather than by a failed MERGE.
+   * A MERGE cannot key on a column BigQuery cannot partition or compare (`unmergeableKey`).
+   * Said here, before any table is made, rather than by a failed MERGE.
    */
   private checkMergeKeys(): void {
     if (this.mergeKeys.length === 0) return;
     for (const key of this.schema.keyProperties) {
       const type = this.types.get(key);
       if (!type) continue;
-      const bq = bigqueryType(type);
-      const refused =
-        bq.mode === "REPEATED"
-          ? `ARRAY<${bq.type}>`
-          : ["FLOAT64", "JSON"].includes(bq.type)
-            ? bq.type
-            : undefined;
+      const refused = unmergeableKey(bigqueryType(type));
       if (refused === undefined) continue;
       throw new SchemaError(
-        `target-bigquery: stream ${this.schema.streamId}: key column "${key}" would be ${refused} in BigQuery, which cannot ${refused === "FLOAT64" ? "partition (PARTITION BY)" : "group or compare"} it, so batches cannot be merged on it. Key the stream on other columns (key_properties, or the table's primary key), or set load_method: append-only.`,
+        `target-bigquery: stream ${this.schema.streamId}: key column "${key}" would be ${refused.type} in BigQuery, which cannot ${refused.cannot} it, so batches cannot be merged on it. Key the stream on other columns (key_properties, or the table's primary key), or set load_method: append-only.`,
+      );
+    }
+  }
+
+  /**
+   * The same for the key columns another target's table keeps with its types (`existing_tables:
+   * continue`): a numeric key adswerve made FLOAT64 is a key sluice's own type (NUMERIC) would
+   * merge on. Called by the stream table once those columns are known, before it changes anything.
+   */
+  private checkKeptKeys(): void {
+    if (this.mergeKeys.length === 0) return;
+    for (const key of this.schema.keyProperties) {
+      const column = this.columnNames.get(key) ?? key;
+      const kept = this.table.keptType(column);
+      const type = kept === undefined ? undefined : parseColumnText(kept);
+      const refused = type === undefined ? undefined : unmergeableKey(type);
+      if (refused === undefined) continue;
+      throw new SchemaError(
+        `target-bigquery: ${this.where} was not created by sluice, and its key column "${column}" (stream ${this.schema.streamId}) is ${kept} there, kept by existing_tables: continue; BigQuery cannot ${refused.cannot} ${refused.type}, so batches cannot be merged on it, and no change was made to the table. ` +
+          `Set existing_tables: rebuild and run \`sluice run ... --full-refresh --select ${this.schema.streamId}\` to rebuild it with sluice's types, or key the stream on other columns (key_properties), or set load_method: append-only.`,
       );
     }
   }

@@ -95,6 +95,20 @@ function scalarType(type: ColumnType): Omit<BigqueryColumnType, "mode"> {
   }
 }
 
+/**
+ * The type (as DDL spells it) when a MERGE cannot key on a column of `type`, with why: it reduces
+ * a batch to one row per key with `PARTITION BY <key>`, which refuses FLOAT64, and matches on
+ * `T.key = S.key`, and JSON and ARRAY can be neither grouped nor compared
+ * (https://cloud.google.com/bigquery/docs/reference/standard-sql/data-types, "Data type
+ * properties"). Undefined for a type a MERGE keys on.
+ */
+export function unmergeableKey(type: BigqueryColumnType): { type: string; cannot: string } | undefined {
+  if (type.mode === "REPEATED") return { type: ddlType(type), cannot: "group or compare" };
+  if (type.type === "JSON") return { type: "JSON", cannot: "group or compare" };
+  if (type.type === "FLOAT64") return { type: "FLOAT64", cannot: "partition (PARTITION BY)" };
+  return undefined;
+}
+
 /** The type as GoogleSQL DDL spells it: `NUMERIC(12, 2)`, `ARRAY<INT64>`. */
 export function ddlType(type: BigqueryColumnType): string {
   let scalar: string = type.type;

@@ -322,4 +322,67 @@ describe("target-bigquery continues a table adswerve's target-bigquery created",
       { id: 1, ref: "old" },
     ]);
   }, 120_000);
+
+  test("a key column kept as FLOAT64 refuses the stream before any change, naming the table, the column, the type and the rebuild", async () => {
+    const table = "adswerve_float_key";
+    const dataset = datasetName("existing_float_key");
+    await db.query(`
+      CREATE TABLE ${table} (code numeric(10,2) PRIMARY KEY, name text, updated_at timestamp NOT NULL);
+      INSERT INTO ${table} VALUES (1.5, 'one', '2024-01-01 00:00:00'), (2.25, 'two', '2024-01-01 00:00:01');`);
+    // adswerve makes a numeric FLOAT: a column that holds the keys, on which no MERGE can key.
+    await target.client.createDataset(dataset, { location: "US" }).catch(() => undefined);
+    await target.client.dataset(dataset).createTable(table, {
+      schema: {
+        fields: [
+          { name: "code", type: "FLOAT", mode: "NULLABLE" },
+          { name: "name", type: "STRING", mode: "NULLABLE" },
+          { name: "updated_at", type: "TIMESTAMP", mode: "NULLABLE" },
+        ],
+      },
+    });
+    await target.client.query({
+      query: `INSERT INTO \`${dataset}.${table}\` (code, name) VALUES (1.5, 'old')`,
+      location: "US",
+    });
+    // The MERGE sluice would run: BigQuery (and the emulator) refuses a FLOAT64 window partition.
+    await expect(
+      target.client.query({
+        query: `MERGE \`${dataset}.${table}\` T USING (SELECT * EXCEPT (r) FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY code) AS r FROM \`${dataset}.${table}\`) WHERE r = 1) S ON T.code = S.code WHEN MATCHED THEN UPDATE SET name = S.name`,
+        location: "US",
+      }),
+    ).rejects.toThrow(/FLOAT64/);
+    const before = {
+      fields: await fieldsOf(dataset, table),
+      rows: await plainRows(target, `SELECT * FROM \`${dataset}.${table}\``),
+    };
+    const workDir = tempDir();
+    const outcome = await run({ dataset, table, workDir, method: "INCREMENTAL" });
+    expect(outcome.status).not.toBe("success");
+    const message = outcome.error ?? "";
+    expect(message).toContain(`${dataset}.${table}`);
+    expect(message).toContain('key column "code"');
+    expect(message).toContain("is FLOAT64 there");
+    expect(message).toContain("existing_tables: rebuild");
+    expect(message).toContain(`--full-refresh --select public-${table}`);
+    // Refused before any change: no column added, no row loaded.
+    expect(await fieldsOf(dataset, table)).toEqual(before.fields);
+    expect(await plainRows(target, `SELECT * FROM \`${dataset}.${table}\``)).toEqual(before.rows);
+    // What the message says to do works: rebuilt with sluice's NUMERIC, then merged on.
+    const extra = { existing_tables: "rebuild" };
+    const rebuilt = await run({ dataset, table, workDir, method: "INCREMENTAL", extra, fullRefresh: true });
+    expect(rebuilt.status, rebuilt.error).toBe("success");
+    expect((await fieldsOf(dataset, table))[0]).toBe("code NUMERIC");
+    await db.query(`UPDATE ${table} SET name = 'uno', updated_at = '2024-02-01 00:00:00' WHERE code = 1.5`);
+    const next = await run({ dataset, table, workDir, method: "INCREMENTAL", extra });
+    expect(next.status, next.error).toBe("success");
+    expect(
+      await plainRows(
+        target,
+        `SELECT CAST(code AS STRING) AS code, name FROM \`${dataset}.${table}\` ORDER BY code`,
+      ),
+    ).toEqual([
+      { code: "1.5", name: "uno" },
+      { code: "2.25", name: "two" },
+    ]);
+  }, 180_000);
 });
