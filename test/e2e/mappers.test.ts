@@ -75,6 +75,7 @@ const MAPPERS: { mappers: MapperSpec[] } = {
                 tag: "config['tag'] + str(id)",
                 key: "id",
               },
+              "public-audit": { __filter__: "id < 0" },
             },
             stream_map_config: { tag: "c-" },
           },
@@ -94,6 +95,7 @@ const MAPPERS: { mappers: MapperSpec[] } = {
                 tag: "config['tag'] + str(id)",
                 key: "id",
               },
+              "public-audit": { __filter__: "id < 0" },
               "public-orders_copy": { __source__: "public-orders" },
             },
             stream_map_config: { tag: "c-" },
@@ -198,7 +200,7 @@ describe("sluice run tap-postgres <mapping> target-duckdb", () => {
 
   test("mappings that keep stream names apply to batches: the Singer path's values and types", async () => {
     const load = async (mapping: string) => {
-      const made = project({ select: ["public-customers", "public-orders"] });
+      const made = project({ select: ["public-customers", "public-orders", "public-audit"] });
       const result = await made.run([
         "--log-format",
         "json",
@@ -212,10 +214,12 @@ describe("sluice run tap-postgres <mapping> target-duckdb", () => {
         "SELECT id, email, country, amount::VARCHAR AS amount, big_spender, doubled::VARCHAR AS doubled, amount_text, tag, key FROM public.customers ORDER BY id",
       );
       const types = await made.duckdb(
-        "SELECT table_name, column_name, data_type, is_nullable FROM information_schema.columns WHERE table_name IN ('customers', 'orders') AND column_name NOT LIKE '\\_sdc%' ESCAPE '\\' ORDER BY table_name, column_name",
+        "SELECT table_name, column_name, data_type, is_nullable FROM information_schema.columns WHERE table_name IN ('customers', 'orders', 'audit') AND column_name NOT LIKE '\\_sdc%' ESCAPE '\\' ORDER BY table_name, column_name",
       );
       const orders = await made.duckdb("SELECT id, total::VARCHAR AS total FROM public.orders ORDER BY id");
-      return { rows, types, orders, finished: runFinished(result.stderr) };
+      // The filter keeps no row of audit: its batch is left empty, the table still made (and empty).
+      const audit = await made.duckdb("SELECT count(*)::INTEGER AS n FROM public.audit");
+      return { rows, types, orders, audit, finished: runFinished(result.stderr) };
     };
     const batches = await load("hash-pii-batches");
     const singer = await load("hash-pii-singer");
@@ -262,6 +266,12 @@ describe("sluice run tap-postgres <mapping> target-duckdb", () => {
       { id: 11, total: "12345678901.25" },
     ]);
     expect(batches.orders).toEqual(singer.orders);
+    expect(batches.audit).toEqual([{ n: 0 }]);
+    expect(singer.audit).toEqual([{ n: 0 }]);
+    expect(batches.types.filter((t) => t.table_name === "audit").map((t) => t.column_name)).toEqual([
+      "id",
+      "what",
+    ]);
     // The built-in path counts the rows loaded (the filter left 3); the Singer path those the tap sent.
     expect(batches.finished.streams["public-customers"]!.rows).toBe(3);
     expect(singer.finished.streams["public-customers"]!.rows).toBe(4);
