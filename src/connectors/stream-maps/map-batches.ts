@@ -172,13 +172,15 @@ function mapStream(mapping: CompiledMapping, streamMap: StreamMapPlan, input: St
   return { input, output: { ...input, schema }, sources, read, streamMap };
 }
 
-/** A field of sluice CSV with `quote`: NULL unquoted and empty, quoted when it must be. */
-function csvField(text: string | null, quote: string): string {
-  if (text === null) return "";
-  if (text === "" || text.includes(quote) || /[,\n\r]/.test(text)) {
-    return `${quote}${text.split(quote).join(quote + quote)}${quote}`;
-  }
-  return text;
+/** Fields of sluice CSV with `quote`: NULL unquoted and empty, quoted when it must be. */
+function csvQuoter(quote: string): (text: string | null) => string {
+  const special = new RegExp(`[,\n\r${quote.replace(/[\\\]^-]/g, "\\$&")}]`);
+  const doubled = quote + quote;
+  return (text) => {
+    if (text === null) return "";
+    if (text !== "" && !special.test(text)) return text;
+    return `${quote}${text.includes(quote) ? text.split(quote).join(doubled) : text}${quote}`;
+  };
 }
 
 const DELETED_AT_ENCODER = fieldEncoderFor({
@@ -208,6 +210,7 @@ async function rewriteBatch(
   const deletedIndex = cdc ? own + metadata.indexOf(DELETED_AT_COLUMN) : -1;
   const unchangedIndex = cdc ? own + metadata.indexOf(UNCHANGED_COLUMN) : -1;
   const quote = batch.quote ?? '"';
+  const field = csvQuoter(quote);
   const { streamMap, sources } = stream;
   const at = `mapping "${mapping.name}", stream "${batch.streamId}"`;
   const decoders = new Map(
@@ -265,7 +268,7 @@ async function rewriteBatch(
         const source = sources[i]!;
         if (source.kind === "copy") {
           if (left?.has(source.index)) unchanged.push(i);
-          out.push(csvField(fields[source.index] ?? null, quote));
+          out.push(field(fields[source.index] ?? null));
           continue;
         }
         // A value computed from values the change did not carry is not carried either.
@@ -277,17 +280,16 @@ async function rewriteBatch(
         let text = "";
         try {
           const value = toJson(evaluateExpression(source.compiled.expression, scope));
-          text = csvField(value === null ? null : source.encode(value), quote);
+          text = field(value === null ? null : source.encode(value));
         } catch (error) {
           fail(source.name, source.compiled, error);
         }
         out.push(text);
       }
       for (let i = own; i < batch.columns.length; i++) {
-        if (i === unchangedIndex)
-          out.push(csvField(unchanged.length > 0 ? unchanged.join(",") : null, quote));
-        else if (i === deletedIndex && rejected) out.push(csvField(extractedAt, quote));
-        else out.push(csvField(fields[i] ?? null, quote));
+        if (i === unchangedIndex) out.push(field(unchanged.length > 0 ? unchanged.join(",") : null));
+        else if (i === deletedIndex && rejected) out.push(field(extractedAt));
+        else out.push(field(fields[i] ?? null));
       }
       const line = `${out.join(",")}\n`;
       const bytes = Buffer.byteLength(line);
