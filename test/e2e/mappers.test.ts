@@ -76,6 +76,7 @@ const MAPPERS: { mappers: MapperSpec[] } = {
                 key: "id",
               },
               "public-audit": { __filter__: "id < 0" },
+              "public-notes": { body_md5: "md5(body)", copy: "body" },
             },
             stream_map_config: { tag: "c-" },
           },
@@ -96,6 +97,7 @@ const MAPPERS: { mappers: MapperSpec[] } = {
                 key: "id",
               },
               "public-audit": { __filter__: "id < 0" },
+              "public-notes": { body_md5: "md5(body)", copy: "body" },
               "public-orders_copy": { __source__: "public-orders" },
             },
             stream_map_config: { tag: "c-" },
@@ -200,7 +202,9 @@ describe("sluice run tap-postgres <mapping> target-duckdb", () => {
 
   test("mappings that keep stream names apply to batches: the Singer path's values and types", async () => {
     const load = async (mapping: string) => {
-      const made = project({ select: ["public-customers", "public-orders", "public-audit"] });
+      const made = project({
+        select: ["public-customers", "public-orders", "public-audit", "public-notes"],
+      });
       const result = await made.run([
         "--log-format",
         "json",
@@ -219,10 +223,26 @@ describe("sluice run tap-postgres <mapping> target-duckdb", () => {
       const orders = await made.duckdb("SELECT id, total::VARCHAR AS total FROM public.orders ORDER BY id");
       // The filter keeps no row of audit: its batch is left empty, the table still made (and empty).
       const audit = await made.duckdb("SELECT count(*)::INTEGER AS n FROM public.audit");
-      return { rows, types, orders, audit, finished: runFinished(result.stderr) };
+      const notes = await made.duckdb("SELECT id, body, body_md5, copy FROM public.notes ORDER BY id");
+      return { rows, types, orders, audit, notes, finished: runFinished(result.stderr) };
     };
-    const batches = await load("hash-pii-batches");
-    const singer = await load("hash-pii-singer");
+    // Text that CSV must quote, copied and computed on the way.
+    const bodies = ["a,b", 'say "hi"', "two\nlines", "", null, "\u0001x"];
+    await db.query(`CREATE TABLE notes (id integer PRIMARY KEY, body text)`);
+    for (const [i, body] of bodies.entries()) {
+      await db.query("INSERT INTO notes VALUES ($1, $2)", [i + 1, body]);
+    }
+    let batches, singer;
+    try {
+      batches = await load("hash-pii-batches");
+      singer = await load("hash-pii-singer");
+    } finally {
+      await db.query("DROP TABLE notes");
+    }
+    expect(batches.notes).toEqual(
+      bodies.map((body, i) => ({ id: i + 1, body, body_md5: body === null ? null : md5(body), copy: body })),
+    );
+    expect(batches.notes).toEqual(singer.notes);
     expect(batches.rows).toEqual([
       {
         id: 1,
