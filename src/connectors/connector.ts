@@ -7,6 +7,7 @@ import type { StreamSchema } from "./column-type.js";
 import type { TargetTable } from "./loader-core/distinct-tables.js";
 import type { StreamVerifier } from "../verify/stream-verifier.js";
 import type { PluginIdentity } from "./plugin-identity.js";
+import type { CompiledMapping } from "./stream-maps/stream-maps-config.js";
 
 /**
  * The contract every built-in connector implements. An extractor yields batches of a stream;
@@ -186,6 +187,8 @@ export interface ChangeCaptureStatus {
 export interface Mapper {
   /** The mapping's name in the project, in messages. */
   readonly name: string;
+  /** A built-in mapping's stream maps, which a run between built-ins applies to batches instead. */
+  readonly streamMaps?: CompiledMapping;
   map(messages: AsyncIterable<ReadMessage>, options: { signal?: AbortSignal }): AsyncIterable<ReadMessage>;
 }
 

@@ -12,6 +12,7 @@ import {
   BUILTIN_MAPPER_PROGRAM,
   runsBuiltIn,
 } from "../connectors/stream-maps/builtin-mapper.js";
+import { mapExtractor, mapsOnBatches } from "../connectors/stream-maps/map-batches.js";
 import { compileMapping } from "../connectors/stream-maps/stream-maps-config.js";
 import { findBuiltinPlugin } from "../connectors/registry.js";
 import type { Catalog } from "../protocol/catalog.js";
@@ -71,6 +72,11 @@ export interface PipelineParts {
   loader: Loader;
   /** The mappings between them, in order (none: the tap's messages go to the target as they are). */
   mappers: Mapper[];
+  /**
+   * The mappings are applied to the batches of `extractor` (built-in mappings between a built-in
+   * extractor and loader, see `map-batches.ts`): the run goes the built-in way, no Singer messages.
+   */
+  mapsOnBatches: boolean;
   stateId: string;
   /**
    * Discovery, the project's selection and `--select`, then the extractor's plans: the selected
@@ -102,9 +108,19 @@ export async function composePipeline(
     ...(options.log ? { log: options.log } : {}),
     ...(options.warn ? { warn: options.warn } : {}),
   };
-  const extractor = await createExtractor(context, extractorPlugin, output);
+  const source = await createExtractor(context, extractorPlugin, output);
   const loader = await createLoader(context, loaderPlugin, output);
   const mappers = mappings.map((mapping) => createMapper(context, mapping, output));
+  // Built-in mappings between built-ins: applied to the extractor's batches, each after the one
+  // before, which saves the Singer messages' JSON both ways (5× a plain run's time).
+  const onBatches =
+    mappers.length > 0 &&
+    !source.externalTap &&
+    !loader.externalTarget &&
+    mappers.every((mapper) => mapper.streamMaps !== undefined && mapsOnBatches(mapper.streamMaps));
+  const extractor = onBatches
+    ? mappers.reduce((inner, mapper) => mapExtractor(inner, mapper.streamMaps!), source)
+    : source;
   noteUnusedPipUrls([extractorPlugin, loaderPlugin], options.log);
   const stateId =
     options.stateId ??
@@ -120,6 +136,7 @@ export async function composePipeline(
     extractor,
     loader,
     mappers,
+    mapsOnBatches: onBatches,
     stateId,
     plan: () => planCatalog(extractor, extractorPlugin, options.select ?? [], options.warn),
     openStores: () => openStores(context),
@@ -185,7 +202,7 @@ export function createMapper(
     // The project check refused these already; a config from variables may still be out of the subset.
     if (!compiled.mapping) throw new ConfigError(compiled.problems);
     const stages = compiled.mapping;
-    return { name, map: (messages) => applyStreamMaps(stages, messages) };
+    return { name, streamMaps: stages, map: (messages) => applyStreamMaps(stages, messages) };
   }
   const projectDir = context.loaded.dir;
   const baseName = mapper.inherit_from ?? mapper.name;

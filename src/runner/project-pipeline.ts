@@ -31,8 +31,8 @@ export interface ProjectRunResult {
 /**
  * `sluice run <extractor> [<mapping>...] <loader>`: the parts composed from the project
  * (`composePipeline`), then discovery, selection, planning and the run under the state lock:
- * `runSingerPipeline` when either end is an external Singer process or mappings run between,
- * else `runPipeline`.
+ * `runSingerPipeline` when either end is an external Singer process or mappings run between that
+ * `runPipeline` cannot apply to batches, else `runPipeline`.
  */
 export async function runProjectPipeline(
   context: ProjectContext,
@@ -81,9 +81,13 @@ export async function runProjectPipeline(
     ...(options.signal ? { signal: options.signal } : {}),
   };
   try {
-    // An external Singer process on either end, or mappings between: the run moves Singer
-    // messages, not batches.
-    if (extractor.externalTap || loader.externalTarget || parts.mappers.length > 0) {
+    // An external Singer process on either end, or mappings between that cannot apply to batches
+    // (see `map-batches.ts`): the run moves Singer messages, not batches.
+    if (
+      extractor.externalTap ||
+      loader.externalTarget ||
+      (parts.mappers.length > 0 && !parts.mapsOnBatches)
+    ) {
       const summary = await runSingerPipeline({ ...run, plan, mappers: parts.mappers });
       return { summary, plans, stateId, loader };
     }

@@ -438,21 +438,24 @@ async function runStream(
             throw new PipelineError(`${streamId}: the extractor sent a batch before the stream began`);
           const { batch } = event;
           const into = writer;
-          await loads.add(async () => {
-            const t = Date.now();
-            await writeBatch(options, into, batch, controller.signal);
-            await fs.promises.rm(batch.path, { force: true });
-            stats.rows += batch.rowCount;
-            stats.bytes += batch.byteCount;
-            options.observer({
-              type: "batch-loaded",
-              streamId,
-              rows: batch.rowCount,
-              bytes: batch.byteCount,
-              totalRows: stats.rows,
-              seconds: (Date.now() - t) / 1000,
+          // A mapping's filter may leave a batch with no rows: nothing to load, its bookmark holds.
+          if (batch.rowCount === 0) await fs.promises.rm(batch.path, { force: true });
+          else
+            await loads.add(async () => {
+              const t = Date.now();
+              await writeBatch(options, into, batch, controller.signal);
+              await fs.promises.rm(batch.path, { force: true });
+              stats.rows += batch.rowCount;
+              stats.bytes += batch.byteCount;
+              options.observer({
+                type: "batch-loaded",
+                streamId,
+                rows: batch.rowCount,
+                bytes: batch.byteCount,
+                totalRows: stats.rows,
+                seconds: (Date.now() - t) / 1000,
+              });
             });
-          });
           // A bookmark follows every batch before it: all of them durable first.
           if (event.bookmark) {
             await loads.drain();

@@ -4,7 +4,8 @@ import path from "node:path";
 /**
  * Writes the `sluice.yml` of a bench run into `dir`: tap-postgres on the server of `source`
  * selecting `select`, and one loader. `tapConfig` and `loaderConfig` are extra YAML lines,
- * already indented as settings of `config:`. Returns the environment to run it with (the
+ * already indented as settings of `config:`; `mappers`, YAML lines of `plugins.mappers` items.
+ * Returns the environment to run it with (the
  * password as TAP_POSTGRES_PASSWORD, as a project would have it).
  */
 export function writeBenchProject(
@@ -16,6 +17,7 @@ export function writeBenchProject(
     tapExtra?: string[];
     loader: string;
     loaderConfig: string[];
+    mappers?: string[];
   },
 ): NodeJS.ProcessEnv {
   fs.mkdirSync(dir, { recursive: true });
@@ -35,6 +37,7 @@ export function writeBenchProject(
     `    - name: ${options.loader}`,
     "      config:",
     ...options.loaderConfig.map((line) => `        ${line}`),
+    ...(options.mappers ? ["  mappers:", ...options.mappers.map((line) => `    ${line}`)] : []),
     "",
   ];
   fs.writeFileSync(path.join(dir, "sluice.yml"), lines.join("\n"));

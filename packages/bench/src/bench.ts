@@ -18,16 +18,17 @@ import { writeBenchProject } from "./bench-project.js";
 import { rowsOf, runSluiceCli, type RunFinished } from "./run-sluice-cli.js";
 
 /**
- * `npm run bench [-- --rows N] [--lines help,duckdb,tables,bigquery,cdc]`: `sluice --help` beside
+ * `npm run bench [-- --rows N] [--lines help,duckdb,mappers,tables,bigquery,cdc]`: `sluice --help` beside
  * `node -e 0` (start-up), then the demo's `events` table
  * with N rows, moved into DuckDB by a full load (`sluice run`, a separate process so its peak RSS
  * is its own), beside the ceiling: a bare `COPY (SELECT * FROM events) TO STDOUT` read and thrown
- * away, in the same run. Then, per line asked for: 50 tables of 20,000 rows in one run, the same
+ * away, in the same run. Then, per line asked for: the same load plain and through a built-in
+ * mapping (md5 of one column, one dropped, a filter), 50 tables of 20,000 rows in one run, the same
  * N rows into BigQuery's emulator, a CDC burst, and CDC into BigQuery's emulator in follow mode
  * by each cdc_method. PostgreSQL is embedded unless
  * SLUICE_BENCH_DATABASE_URL names a server (its database is reused).
  */
-const LINES = ["help", "duckdb", "tables", "bigquery", "cdc", "bigquery-cdc"] as const;
+const LINES = ["help", "duckdb", "mappers", "tables", "bigquery", "cdc", "bigquery-cdc"] as const;
 const { values } = parseArgs({
   options: {
     rows: { type: "string", default: "1000000" },
@@ -120,11 +121,16 @@ async function main(): Promise<void> {
 
     const target = new URL(url);
     /** A full load into a fresh DuckDB file: its seconds and what the run reported. */
-    const loadIntoDuckdb = async (dir: string, select: string[]): Promise<[number, RunFinished]> => {
+    const loadIntoDuckdb = async (
+      dir: string,
+      select: string[],
+      mapping?: { name: string; mappers: string[] },
+    ): Promise<[number, RunFinished]> => {
       const env = writeBenchProject(dir, target, {
         select,
         loader: "target-duckdb",
         loaderConfig: ["path: bench.duckdb"],
+        ...(mapping ? { mappers: mapping.mappers } : {}),
       });
       const started = Date.now();
       const busyBefore = busyCoreSeconds();
@@ -132,6 +138,7 @@ async function main(): Promise<void> {
         cli,
         dir,
         extractor: "tap-postgres",
+        ...(mapping ? { mappings: [mapping.name] } : {}),
         loader: "target-duckdb",
         env,
       });
@@ -153,6 +160,45 @@ async function main(): Promise<void> {
         ].join("\n"),
       );
       if (rowsOf(finished) !== rows) throw new Error(`loaded ${rowsOf(finished)} rows, expected ${rows}`);
+    }
+
+    if (lines.has("mappers")) {
+      // The same load with and without a built-in mapping like the README's hash-pii: what a
+      // mapping costs. The filter keeps every row, so both load N rows.
+      const [plainSeconds, plain] = await loadIntoDuckdb(path.join(work, "mappers-plain"), [
+        "public-events.*",
+      ]);
+      const [mappedSeconds, mapped] = await loadIntoDuckdb(
+        path.join(work, "mappers-mapped"),
+        ["public-events.*"],
+        {
+          name: "hash-pii",
+          mappers: [
+            "- name: meltano-map-transformer",
+            "  mappings:",
+            "    - name: hash-pii",
+            "      config:",
+            "        stream_maps:",
+            "          public-events:",
+            "            kind: md5(kind)",
+            "            labels: __NULL__",
+            "            __filter__: id > 0",
+          ],
+        },
+      );
+      for (const [finished, what] of [
+        [plain, "plain"],
+        [mapped, "mapped"],
+      ] as const) {
+        if (rowsOf(finished) !== rows)
+          throw new Error(`mappers (${what}): loaded ${rowsOf(finished)} rows, expected ${rows}`);
+      }
+      console.log(
+        [
+          `  mappers  run tap-postgres target-duckdb, no mapping        ${plainSeconds.toFixed(1).padStart(6)} s  ${formatCount(Math.round(rows / plainSeconds)).padStart(9)} rows/s`,
+          `           run tap-postgres hash-pii target-duckdb (built in) ${mappedSeconds.toFixed(1).padStart(5)} s  ${formatCount(Math.round(rows / mappedSeconds)).padStart(9)} rows/s  = ${(mappedSeconds / plainSeconds).toFixed(1)}x the time`,
+        ].join("\n"),
+      );
     }
 
     if (lines.has("tables")) {

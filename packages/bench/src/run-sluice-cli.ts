@@ -17,10 +17,12 @@ export function runSluiceCli(options: {
   cli: string;
   dir: string;
   extractor: string;
+  /** Mapping names run between the extractor and the loader, in order. */
+  mappings?: string[];
   loader: string;
   env: NodeJS.ProcessEnv;
 }): Promise<RunFinished> {
-  const args = ["run", options.extractor, options.loader];
+  const args = ["run", options.extractor, ...(options.mappings ?? []), options.loader];
   return new Promise((resolve, reject) => {
     const child = spawn(options.cli, ["-C", options.dir, "--log-format", "json", ...args], {
       env: options.env,

@@ -121,7 +121,7 @@ function planOnly(plan: StreamMapPlan): OutputStream {
   return { plan, changes: false, identity: isIdentity(plan) };
 }
 
-function schemaMessage(
+export function schemaMessage(
   mapping: CompiledMapping,
   plan: StreamMapPlan,
   message: SchemaMessage,
