@@ -1,4 +1,5 @@
 import type { ColumnType } from "../column-type.js";
+import { postgresTypeName } from "../postgres-type-name.js";
 
 /**
  * The `x-sql-datatype` annotation of a Singer schema property (Meltano SDK's convention: the
@@ -10,34 +11,8 @@ import type { ColumnType } from "../column-type.js";
  */
 export function sqlDatatypeOf(type: ColumnType): string {
   switch (type.kind) {
-    case "integer":
-      return type.bits === 16 ? "smallint" : type.bits === 32 ? "integer" : "bigint";
-    case "decimal":
-      return type.precision !== undefined && type.scale !== undefined
-        ? `numeric(${type.precision},${type.scale})`
-        : "numeric";
-    case "float":
-      return type.bits === 32 ? "real" : "double precision";
-    case "boolean":
-      return "boolean";
-    case "uuid":
-      return "uuid";
     case "json":
       return JSON_TYPES.has(type.sqlType) ? type.sqlType : "jsonb";
-    case "date":
-      return "date";
-    case "time":
-      return "time without time zone";
-    case "timetz":
-      return "time with time zone";
-    case "timestamp":
-      return "timestamp without time zone";
-    case "timestamptz":
-      return "timestamp with time zone";
-    case "interval":
-      return "interval";
-    case "bytes":
-      return "bytea";
     case "array":
       return sqlDatatypeOf(type.element) + "[]".repeat(Math.max(1, type.dimensions));
     case "string": {
@@ -50,6 +25,8 @@ export function sqlDatatypeOf(type: ColumnType): string {
       const read = columnTypeOfSqlDatatype(type.sqlType);
       return read === undefined || read.kind === "string" ? type.sqlType : "text";
     }
+    default:
+      return postgresTypeName(type);
   }
 }
 

@@ -1,4 +1,5 @@
 import type { ColumnType } from "../column-type.js";
+import { postgresTypeName } from "../postgres-type-name.js";
 import type { ColumnFit } from "../loader-core/existing-columns.js";
 
 /**
@@ -19,37 +20,15 @@ import type { ColumnFit } from "../loader-core/existing-columns.js";
  */
 export function postgresTargetType(type: ColumnType): string {
   switch (type.kind) {
-    case "integer":
-      return type.bits === 16 ? "smallint" : type.bits === 32 ? "integer" : "bigint";
-    case "decimal":
-      return isBoundedDecimal(type) ? `numeric(${type.precision},${type.scale})` : "numeric";
-    case "float":
-      return type.bits === 32 ? "real" : "double precision";
-    case "boolean":
-      return "boolean";
-    case "uuid":
-      return "uuid";
     case "json":
       return type.sqlType === "json" ? "json" : "jsonb";
-    case "date":
-      return "date";
-    case "time":
-      return "time without time zone";
-    case "timetz":
-      return "time with time zone";
-    case "timestamp":
-      return "timestamp without time zone";
-    case "timestamptz":
-      return "timestamp with time zone";
-    case "interval":
-      return "interval";
-    case "bytes":
-      return "bytea";
     case "array":
       // PostgreSQL does not enforce declared dimensions: `integer[]` holds a matrix too.
       return `${elementType(type.element)}[]`;
     case "string":
       return nativeStringType(type.sqlType) ?? "text";
+    default:
+      return postgresTypeName(type);
   }
 }
 
@@ -94,17 +73,6 @@ function nativeStringType(sqlType: string): string | undefined {
   // `bit(4)`, `bit varying(8)`: as declared.
   if (/^bit(?: varying)?\(\d+\)$/.test(sqlType)) return sqlType;
   return undefined;
-}
-
-function isBoundedDecimal(type: Extract<ColumnType, { kind: "decimal" }>): boolean {
-  return (
-    type.precision !== undefined &&
-    type.scale !== undefined &&
-    type.precision >= 1 &&
-    type.precision <= 1000 &&
-    type.scale >= -1000 &&
-    type.scale <= 1000
-  );
 }
 
 /**
