@@ -10,7 +10,8 @@ import {
 import type { ReadMessage } from "../../protocol/singer-reader.js";
 import { suggestionSuffix } from "../../project/did-you-mean.js";
 import { DELETED_AT_COLUMN } from "../batch.js";
-import { evaluateExpression, MapEvaluationError, toJson, truthy } from "./evaluate-expression.js";
+import { evaluateExpression, MapEvaluationError, toJson } from "./evaluate-expression.js";
+import { filterOutcome } from "./filter-outcome.js";
 import { propertiesRead } from "./map-expression.js";
 import { ExpressionTypeError, schemaOfExpression } from "./schema-of-expression.js";
 import {
@@ -191,20 +192,9 @@ function mapRecord(
   };
   const deleted = record.get(DELETED_AT_COLUMN);
   const isDelete = deleted !== undefined && deleted !== null;
-  let rejected = false;
-  if (plan.filter && !isDelete) {
-    let keep: boolean;
-    try {
-      keep = truthy(evaluateExpression(plan.filter.expression, scope));
-    } catch (error) {
-      return fail("__filter__", plan.filter, error);
-    }
-    if (!keep) {
-      // Without change data there is nothing to delete: the row is simply not sent.
-      if (!output.changes) return undefined;
-      rejected = true;
-    }
-  }
+  const outcome = filterOutcome(plan.filter, scope, { isDelete, changes: output.changes }, fail);
+  if (outcome === "drop") return undefined;
+  const rejected = outcome === "delete";
   const members = new Map<string, JsonValue>();
   for (const [name, value] of record) {
     if (plan.dropped.has(name)) continue;

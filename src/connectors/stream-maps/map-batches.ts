@@ -11,7 +11,8 @@ import { jsonSchemaOf } from "../singer/json-schema-of.js";
 import { columnTypeOfJsonSchema } from "../singer/singer-column-types.js";
 import { FieldError, fieldEncoderFor, type FieldEncoder } from "../singer/singer-record-encoder.js";
 import { schemaMessage } from "./apply-stream-maps.js";
-import { evaluateExpression, MapEvaluationError, toJson, truthy } from "./evaluate-expression.js";
+import { evaluateExpression, MapEvaluationError, toJson } from "./evaluate-expression.js";
+import { filterOutcome } from "./filter-outcome.js";
 import { propertiesRead } from "./map-expression.js";
 import type { CompiledExpression, CompiledMapping, StreamMapPlan } from "./stream-maps-config.js";
 
@@ -248,20 +249,9 @@ async function rewriteBatch(
         );
       };
       const isDelete = deletedIndex >= 0 && fields[deletedIndex] !== null && fields[deletedIndex] !== "";
-      let rejected = false;
-      if (streamMap.filter && !isDelete) {
-        let keep = false;
-        try {
-          keep = truthy(evaluateExpression(streamMap.filter.expression, scope));
-        } catch (error) {
-          fail("__filter__", streamMap.filter, error);
-        }
-        if (!keep) {
-          // Without change data there is nothing to delete: the row is simply not loaded.
-          if (!cdc) continue;
-          rejected = true;
-        }
-      }
+      const outcome = filterOutcome(streamMap.filter, scope, { isDelete, changes: cdc }, fail);
+      if (outcome === "drop") continue;
+      const rejected = outcome === "delete";
       const out: string[] = [];
       const unchanged: number[] = [];
       for (let i = 0; i < sources.length; i++) {
