@@ -23,6 +23,21 @@ export type ColumnFit =
   /** It cannot hold the values (text into `integer`); `reason` says why. */
   | { fits: "refused"; reason: string };
 
+/**
+ * What a kept column does not keep, worded once for every warehouse (the same conversion loses
+ * the same thing in PostgreSQL, DuckDB and BigQuery).
+ */
+export const FIDELITY_LOST = {
+  text: "kept as its text",
+  jsonArray: "kept as a JSON array",
+  float64: "about 15 significant digits kept",
+  float32: "about 6 significant digits kept",
+  integersBeyond2To53: "integers beyond 2^53 (about 9.0e15) are rounded",
+  offsetInUtc: "the offset is not kept: instants are stored in UTC",
+  readAsUtc: "read as UTC",
+  timeOffset: "the offset is not kept",
+} as const;
+
 /** A wanted column and the existing column of another type it goes into. */
 export interface KeptColumn {
   /** The column, as the table names it. */

@@ -1,5 +1,5 @@
 import type { ColumnType } from "../column-type.js";
-import type { ColumnFit } from "../loader-core/existing-columns.js";
+import { type ColumnFit, FIDELITY_LOST } from "../loader-core/existing-columns.js";
 
 /**
  * sluice types onto BigQuery types, and the DuckDB SQL that turns a batch field (VARCHAR in the
@@ -469,23 +469,23 @@ export function bigqueryColumnFit(type: ColumnType, current: string): ColumnFit 
   }
   if (wanted.mode === "REPEATED" || type.kind === "array") {
     if (have.type === "STRING") return { fits: "holds", loss: "kept as JSON text" };
-    if (have.type === "JSON") return { fits: "holds", loss: "kept as a JSON array" };
+    if (have.type === "JSON") return { fits: "holds", loss: FIDELITY_LOST.jsonArray };
     return refused();
   }
   switch (have.type) {
     case "STRING":
       if (type.kind === "json") return { fits: "holds", loss: "kept as JSON text" };
       if (type.kind === "bytes") return { fits: "holds", loss: "kept as hex text" };
-      return { fits: "holds", loss: "kept as its text" };
+      return { fits: "holds", loss: FIDELITY_LOST.text };
     case "FLOAT64":
       if (type.kind === "integer")
         return type.bits <= 32
           ? { fits: "holds" }
-          : { fits: "holds", loss: "integers beyond 2^53 (about 9.0e15) are rounded" };
+          : { fits: "holds", loss: FIDELITY_LOST.integersBeyond2To53 };
       if (type.kind === "decimal")
         return {
           fits: "holds",
-          loss: "about 15 significant digits kept; a value beyond FLOAT64's range fails the batch",
+          loss: `${FIDELITY_LOST.float64}; a value beyond FLOAT64's range fails the batch`,
         };
       return refused();
     case "NUMERIC":
@@ -500,7 +500,7 @@ export function bigqueryColumnFit(type: ColumnType, current: string): ColumnFit 
       };
     }
     case "TIMESTAMP":
-      if (type.kind === "timestamp") return { fits: "holds", loss: "read as UTC" };
+      if (type.kind === "timestamp") return { fits: "holds", loss: FIDELITY_LOST.readAsUtc };
       return refused();
     default:
       return refused();

@@ -1,6 +1,6 @@
 import { COPY_TEXT_ESCAPES } from "../batch.js";
 import type { ColumnType } from "../column-type.js";
-import type { ColumnFit } from "../loader-core/existing-columns.js";
+import { type ColumnFit, FIDELITY_LOST } from "../loader-core/existing-columns.js";
 
 /**
  * sluice types onto DuckDB types, and the SQL that turns a batch field (VARCHAR in the wire form
@@ -172,9 +172,9 @@ export function duckdbColumnFit(type: ColumnType, current: string): ColumnFit {
   const c = normaliseDuckdbType(current);
   if (c === normaliseDuckdbType(wanted)) return { fits: "same" };
   const refused = (): ColumnFit => ({ fits: "refused", reason: `it cannot hold every ${wanted} value` });
-  if (c === "VARCHAR") return { fits: "holds", loss: "kept as its text" };
+  if (c === "VARCHAR") return { fits: "holds", loss: FIDELITY_LOST.text };
   if (c === "JSON") {
-    if (type.kind === "array") return { fits: "holds", loss: "kept as a JSON array" };
+    if (type.kind === "array") return { fits: "holds", loss: FIDELITY_LOST.jsonArray };
     if (type.kind === "json") return { fits: "holds" };
     return refused();
   }
@@ -186,14 +186,14 @@ export function duckdbColumnFit(type: ColumnType, current: string): ColumnFit {
       if (c === "DOUBLE")
         return type.bits <= 32
           ? { fits: "holds" }
-          : { fits: "holds", loss: "integers beyond 2^53 (about 9.0e15) are rounded" };
+          : { fits: "holds", loss: FIDELITY_LOST.integersBeyond2To53 };
       if (bounded && Number(bounded[1]) - Number(bounded[2]) >= INTEGER_DIGITS[type.bits])
         return { fits: "holds" };
       return refused();
     }
     case "decimal":
-      if (c === "DOUBLE") return { fits: "holds", loss: "about 15 significant digits kept" };
-      if (c === "REAL") return { fits: "holds", loss: "about 6 significant digits kept" };
+      if (c === "DOUBLE") return { fits: "holds", loss: FIDELITY_LOST.float64 };
+      if (c === "REAL") return { fits: "holds", loss: FIDELITY_LOST.float32 };
       if (bounded && type.precision !== undefined && type.scale !== undefined) {
         const [p, s] = [Number(bounded[1]), Number(bounded[2])];
         if (s >= type.scale && p - s >= type.precision - type.scale) return { fits: "holds" };
@@ -201,17 +201,16 @@ export function duckdbColumnFit(type: ColumnType, current: string): ColumnFit {
       return refused();
     case "float":
       if (c === "DOUBLE") return { fits: "holds" };
-      if (c === "REAL") return { fits: "holds", loss: "about 6 significant digits kept" };
+      if (c === "REAL") return { fits: "holds", loss: FIDELITY_LOST.float32 };
       return refused();
     case "timestamptz":
-      if (c === "TIMESTAMP")
-        return { fits: "holds", loss: "the offset is not kept: instants are stored in UTC" };
+      if (c === "TIMESTAMP") return { fits: "holds", loss: FIDELITY_LOST.offsetInUtc };
       return refused();
     case "timestamp":
-      if (c === "TIMESTAMPTZ") return { fits: "holds", loss: "read as UTC" };
+      if (c === "TIMESTAMPTZ") return { fits: "holds", loss: FIDELITY_LOST.readAsUtc };
       return refused();
     case "timetz":
-      if (c === "TIME") return { fits: "holds", loss: "the offset is not kept" };
+      if (c === "TIME") return { fits: "holds", loss: FIDELITY_LOST.timeOffset };
       return refused();
     default:
       return refused();

@@ -1,6 +1,6 @@
 import type { ColumnType } from "../column-type.js";
 import { postgresTypeName } from "../postgres-type-name.js";
-import type { ColumnFit } from "../loader-core/existing-columns.js";
+import { type ColumnFit, FIDELITY_LOST } from "../loader-core/existing-columns.js";
 
 /**
  * sluice types onto PostgreSQL warehouse types, and how a batch field (in the wire form of
@@ -142,13 +142,13 @@ export function postgresColumnFit(type: ColumnType, current: string): ColumnFit 
     reason: why ?? `it cannot hold every ${wanted} value`,
   });
   if (c === "text" || c === "character varying") {
-    return type.kind === "string" ? { fits: "holds" } : { fits: "holds", loss: "kept as its text" };
+    return type.kind === "string" ? { fits: "holds" } : { fits: "holds", loss: FIDELITY_LOST.text };
   }
   if (/^(character varying|character)\(\d+\)$/.test(c) || c === "character") {
     return refused(`a value longer than ${c} allows would not fit`);
   }
   if (c === "json" || c === "jsonb") {
-    if (type.kind === "array") return { fits: "holds", loss: "kept as a JSON array" };
+    if (type.kind === "array") return { fits: "holds", loss: FIDELITY_LOST.jsonArray };
     if (type.kind === "json")
       return c === "jsonb"
         ? { fits: "holds", loss: "jsonb keeps neither key order nor white space nor duplicate keys" }
@@ -163,7 +163,7 @@ export function postgresColumnFit(type: ColumnType, current: string): ColumnFit 
       if (c === "double precision")
         return type.bits <= 32
           ? { fits: "holds" }
-          : { fits: "holds", loss: "integers beyond 2^53 (about 9.0e15) are rounded" };
+          : { fits: "holds", loss: FIDELITY_LOST.integersBeyond2To53 };
       if (c === "real")
         return type.bits <= 16
           ? { fits: "holds" }
@@ -175,8 +175,8 @@ export function postgresColumnFit(type: ColumnType, current: string): ColumnFit 
     }
     case "decimal": {
       if (c === "numeric") return { fits: "holds" };
-      if (c === "double precision") return { fits: "holds", loss: "about 15 significant digits kept" };
-      if (c === "real") return { fits: "holds", loss: "about 6 significant digits kept" };
+      if (c === "double precision") return { fits: "holds", loss: FIDELITY_LOST.float64 };
+      if (c === "real") return { fits: "holds", loss: FIDELITY_LOST.float32 };
       const bounded = /^numeric\((\d+),(-?\d+)\)$/.exec(c);
       if (bounded && type.precision !== undefined && type.scale !== undefined) {
         const [p, s] = [Number(bounded[1]), Number(bounded[2])];
@@ -186,17 +186,16 @@ export function postgresColumnFit(type: ColumnType, current: string): ColumnFit 
     }
     case "float":
       if (c === "double precision" || c === "numeric") return { fits: "holds" };
-      if (c === "real") return { fits: "holds", loss: "about 6 significant digits kept" };
+      if (c === "real") return { fits: "holds", loss: FIDELITY_LOST.float32 };
       return refused();
     case "timestamptz":
-      if (c === "timestamp without time zone")
-        return { fits: "holds", loss: "the offset is not kept: instants are stored in UTC" };
+      if (c === "timestamp without time zone") return { fits: "holds", loss: FIDELITY_LOST.offsetInUtc };
       return refused();
     case "timestamp":
-      if (c === "timestamp with time zone") return { fits: "holds", loss: "read as UTC" };
+      if (c === "timestamp with time zone") return { fits: "holds", loss: FIDELITY_LOST.readAsUtc };
       return refused();
     case "timetz":
-      if (c === "time without time zone") return { fits: "holds", loss: "the offset is not kept" };
+      if (c === "time without time zone") return { fits: "holds", loss: FIDELITY_LOST.timeOffset };
       return refused();
     default:
       return refused();
