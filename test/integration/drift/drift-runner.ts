@@ -192,9 +192,10 @@ export async function openDrift(
           named,
           `${label} refused without naming a table of ${names.join(", ")}\n${describeResult(result)}`,
         ).toBe(true);
-        expect(project.storedState(stateId), `${label}: a refused run must not move the state`).toEqual(
-          stateBefore,
-        );
+        expect(
+          project.storedState(stateId),
+          `${label}: a refused run must not move the state\n${describeResult(result)}`,
+        ).toEqual(stateBefore);
         expect(await slotPosition(source), `${label}: a refused run must not move the slot`).toBe(slotBefore);
         return run({ ...step, fullRefresh: true }, `${label}, refused, then --full-refresh`);
       }
